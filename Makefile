@@ -1,0 +1,65 @@
+# plateau build. `make` builds everything (binary, tests, benchmarks) with no
+# warnings; `make test` and `make run` first install missing Debian packages.
+
+CC      ?= gcc
+PKGS    := openblas libcjson inih sqlite3
+OPT     ?= -O3 -march=native
+CFLAGS  += $(OPT) -std=gnu11 -fopenmp -Wall -Wextra -g -MMD -MP -Isrc \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDFLAGS += -fopenmp
+
+BUILD   := build
+LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC:= $(wildcard tests/test_*.c)
+BENCH_SRC:= $(wildcard bench/*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB     := $(BUILD)/libplateau.a
+
+.PHONY: all deps test run clean bench
+all: plateau $(TESTS) $(BENCHES)
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+plateau: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The two commands of the README. Each step is its own make so that the
+# package install finishes before pkg-config flags are read.
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/run.sh $(TESTS)
+
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory plateau
+	@sh scripts/run-default.sh
+
+bench: all
+	@for b in $(BENCHES); do echo "== $$b"; $$b; done
+
+clean:
+	rm -rf $(BUILD) plateau
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d)

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs the Debian packages plateau needs, and nothing when all are present.
+# Idempotent: prints what it installs; silent apart from one line otherwise.
+# Called by `make run` and `make test`, so a fresh machine needs no other set-up.
+set -eu
+
+# Build and run: compiler, BLAS (OpenMP flavour, shares the thread pool with
+# plateau's own OpenMP loops), JSON, INI, tests, results store, plots, data.
+PACKAGES="gcc make pkg-config libopenblas-openmp-dev libcjson-dev libinih-dev \
+libcmocka-dev libsqlite3-dev gnuplot-nox wordnet-base"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "deps: all present"
+    exit 0
+fi
+
+echo "deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "deps: need root (or sudo) to install:$missing" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
+echo "deps: done"

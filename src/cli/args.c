@@ -1,0 +1,116 @@
+#include "cli/args.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int find(const OptSpec *spec, const char *name)
+{
+    for (int i = 0; spec[i].name; i++)
+        if (strcmp(spec[i].name, name) == 0) return i;
+    return -1;
+}
+
+int args_parse(Args *a, const OptSpec *spec, int argc, char **argv, Err *e)
+{
+    memset(a, 0, sizeof *a);
+    a->spec = spec;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->help = 1;
+            continue;
+        }
+        if (strncmp(s, "--", 2) != 0 || s[2] == 0) {
+            if (a->n_positional == ARGS_MAX) return err_set(e, "too many arguments");
+            a->positional[a->n_positional++] = argv[i];
+            continue;
+        }
+        char name[128];
+        const char *eq = strchr(s + 2, '=');
+        size_t len = eq ? (size_t)(eq - (s + 2)) : strlen(s + 2);
+        if (len >= sizeof name) return err_set(e, "option %s is too long", s);
+        memcpy(name, s + 2, len);
+        name[len] = 0;
+        int k = find(spec, name);
+        if (k < 0) return err_set(e, "unknown option --%s (see --help)", name);
+        a->present[k] = 1;
+        if (!spec[k].value_name) {
+            if (eq) return err_set(e, "option --%s takes no value", name);
+            continue;
+        }
+        if (eq) a->values[k] = eq + 1;
+        else if (i + 1 < argc) a->values[k] = argv[++i];
+        else return err_set(e, "option --%s needs a value (%s)", name, spec[k].value_name);
+    }
+    return 0;
+}
+
+void args_usage(FILE *fp, const char *usage, const char *about, const OptSpec *spec)
+{
+    fprintf(fp, "usage: %s\n", usage);
+    if (about && *about) fprintf(fp, "\n%s\n", about);
+    if (spec[0].name) fprintf(fp, "\noptions:\n");
+    for (int i = 0; spec[i].name; i++) {
+        char left[64];
+        if (spec[i].value_name) snprintf(left, sizeof left, "--%s %s", spec[i].name, spec[i].value_name);
+        else snprintf(left, sizeof left, "--%s", spec[i].name);
+        fprintf(fp, "  %-24s %s\n", left, spec[i].help);
+    }
+    fprintf(fp, "  %-24s %s\n", "--help", "show this help");
+}
+
+int args_has(const Args *a, const char *name)
+{
+    int k = find(a->spec, name);
+    return k >= 0 && a->present[k];
+}
+
+const char *args_str(const Args *a, const char *name, const char *def)
+{
+    int k = find(a->spec, name);
+    return (k >= 0 && a->values[k]) ? a->values[k] : def;
+}
+
+int args_long(const Args *a, const char *name, long def, long *out, Err *e)
+{
+    const char *s = args_str(a, name, NULL);
+    if (!s) { *out = def; return 0; }
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end) return err_set(e, "--%s: expected an integer, got '%s'", name, s);
+    *out = v;
+    return 0;
+}
+
+int args_double(const Args *a, const char *name, double def, double *out, Err *e)
+{
+    const char *s = args_str(a, name, NULL);
+    if (!s) { *out = def; return 0; }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) return err_set(e, "--%s: expected a number, got '%s'", name, s);
+    *out = v;
+    return 0;
+}
+
+int args_require(const Args *a, const char *name, const char **out, Err *e)
+{
+    const char *s = args_str(a, name, NULL);
+    if (!s) return err_set(e, "missing --%s (see --help)", name);
+    *out = s;
+    return 0;
+}
+
+int args_begin(Args *a, const OptSpec *spec, int argc, char **argv, const char *usage, const char *about)
+{
+    Err e;
+    if (args_parse(a, spec, argc, argv, &e)) die(&e);
+    if (a->help) {
+        args_usage(stdout, usage, about, spec);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* Command-line options shared by every subcommand: `--name value` and
+ * `--flag`, declared in a table that also produces the `--help` text, so an
+ * unknown option or a missing value is one clear error naming the option. */
+#ifndef PLATEAU_ARGS_H
+#define PLATEAU_ARGS_H
+
+#include <stdio.h>
+
+#include "core/error.h"
+
+#define ARGS_MAX 64
+
+typedef struct {
+    const char *name;        /* without the leading "--" */
+    const char *value_name;  /* e.g. "N", "DIR"; NULL for a flag */
+    const char *help;        /* one line; mention the default */
+} OptSpec;                   /* tables end with {NULL} */
+
+typedef struct {
+    const OptSpec *spec;
+    const char    *values[ARGS_MAX];   /* per spec entry; NULL if absent */
+    int            present[ARGS_MAX];
+    int            help;               /* --help or -h was given */
+    char          *positional[ARGS_MAX];
+    int            n_positional;
+} Args;
+
+int args_parse(Args *a, const OptSpec *spec, int argc, char **argv, Err *e);
+void args_usage(FILE *fp, const char *usage, const char *about, const OptSpec *spec);
+
+int         args_has(const Args *a, const char *name);
+const char *args_str(const Args *a, const char *name, const char *def);
+/* Parse numbers strictly; a malformed value is an error naming the option. */
+int args_long(const Args *a, const char *name, long def, long *out, Err *e);
+int args_double(const Args *a, const char *name, double def, double *out, Err *e);
+/* Fails with "missing --name" when absent. */
+int args_require(const Args *a, const char *name, const char **out, Err *e);
+
+/* Standard prologue for a subcommand: parses, prints usage on --help (returns
+ * 1: caller returns 0), dies with a message on a bad option. */
+int args_begin(Args *a, const OptSpec *spec, int argc, char **argv, const char *usage, const char *about);
+
+#endif

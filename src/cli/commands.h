@@ -1,0 +1,8 @@
+/* One function per subcommand, one file each (cmd_NAME.c). Each receives the
+ * arguments after its own name and returns the process exit status. */
+#ifndef PLATEAU_COMMANDS_H
+#define PLATEAU_COMMANDS_H
+
+int cmd_model(int argc, char **argv);
+
+#endif

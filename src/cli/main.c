@@ -1,0 +1,39 @@
+/* plateau: one binary, many subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *about;
+} Command;
+
+static const Command COMMANDS[] = {
+    {"model", cmd_model, "model shapes: `model info --preset NAME`"},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: plateau COMMAND [options]   (plateau COMMAND --help for each)\n\n"
+                "plateau pre-trains, mid-trains, fine-tunes and probes small Llama-3-style models\n"
+                "to study how learning-rate decay in pre-training affects supervised fine-tuning.\n\n"
+                "commands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(fp, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].about);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "plateau: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,43 @@
+/* Files written atomically: data goes to "<path>.tmp.<pid>", is fsynced, and
+ * is renamed over <path> only when complete, so a reader (or a crash) never
+ * sees a half-written file and nothing already on disk is damaged. Also small
+ * helpers for reading whole files and making directories. */
+#ifndef PLATEAU_FILE_H
+#define PLATEAU_FILE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/error.h"
+
+typedef struct {
+    FILE *fp;
+    char path[4096];
+    char tmp_path[4128];
+} AtomicFile;
+
+int  afile_open(AtomicFile *af, const char *path, Err *e);
+int  afile_write(AtomicFile *af, const void *data, size_t bytes, Err *e);
+int  afile_printf(AtomicFile *af, Err *e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Flushes, fsyncs, renames over the final path and fsyncs the directory. */
+int  afile_commit(AtomicFile *af, Err *e);
+/* Discards the temporary file; the final path is untouched. Safe to call twice. */
+void afile_abort(AtomicFile *af);
+
+/* Whole-buffer convenience: afile_open + write + commit. */
+int write_file_atomic(const char *path, const void *data, size_t bytes, Err *e);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer (*bytes excludes
+ * the NUL). The caller frees. */
+int read_file(const char *path, char **data, size_t *bytes, Err *e);
+
+/* mkdir -p. */
+int make_dirs(const char *path, Err *e);
+
+int file_exists(const char *path);
+
+/* Joins a directory and a file name into out (size out_size). */
+void path_join(char *out, size_t out_size, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,28 @@
+/* Token shards in the llm.c layout: a 256 x int32 header (magic 20240520,
+ * version 1, token count, rest zero) followed by that many uint16 tokens.
+ * Shards written by llm.c's data scripts load unchanged. */
+#ifndef PLATEAU_SHARD_H
+#define PLATEAU_SHARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define SHARD_MAGIC 20240520
+#define SHARD_VERSION 1
+#define SHARD_HEADER_INTS 256
+
+typedef struct {
+    uint16_t *tokens;    /* owned */
+    size_t    n_tokens;
+} Shard;
+
+/* Reads and validates a shard: magic, version, and that the file holds
+ * exactly the promised number of tokens. Errors name the file. */
+int  shard_read(Shard *s, const char *path, Err *e);
+void shard_free(Shard *s);
+/* Writes atomically. Every token must fit uint16 (the caller checks vocab). */
+int  shard_write(const char *path, const uint16_t *tokens, size_t n_tokens, Err *e);
+
+#endif

@@ -1,0 +1,175 @@
+/* Core: random streams, checksums, atomic files, model config arithmetic. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/checksum.h"
+#include "core/file.h"
+#include "core/rng.h"
+#include "model/config.h"
+
+static void rng_streams_are_reproducible_and_independent(void **state)
+{
+    (void)state;
+    Rng a = rng_stream(42, RNG_STREAM_DATA), b = rng_stream(42, RNG_STREAM_DATA);
+    Rng c = rng_stream(42, RNG_STREAM_INIT), d = rng_stream(43, RNG_STREAM_DATA);
+    int same_c = 0, same_d = 0;
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = rng_u64(&a);
+        assert_int_equal(x, rng_u64(&b));
+        same_c += x == rng_u64(&c);
+        same_d += x == rng_u64(&d);
+    }
+    assert_int_equal(same_c, 0);
+    assert_int_equal(same_d, 0);
+}
+
+static void rng_normal_has_unit_moments(void **state)
+{
+    (void)state;
+    Rng r = rng_stream(7, 99);
+    double s = 0, s2 = 0;
+    int n = 200000;
+    for (int i = 0; i < n; i++) {
+        double x = rng_normal(&r);
+        s += x;
+        s2 += x * x;
+    }
+    /* standard errors: mean 1/sqrt(n) = 0.0022, variance sqrt(2/n) = 0.0032 */
+    assert_true(s / n > -0.01 && s / n < 0.01);
+    assert_true(s2 / n > 0.985 && s2 / n < 1.015);
+}
+
+static void rng_below_covers_range_uniformly(void **state)
+{
+    (void)state;
+    Rng r = rng_stream(1, 2);
+    int count[5] = {0};
+    for (int i = 0; i < 50000; i++) count[rng_below(&r, 5)]++;
+    for (int k = 0; k < 5; k++) assert_true(count[k] > 9500 && count[k] < 10500);
+}
+
+static void checksum_ignores_split_and_sees_every_byte(void **state)
+{
+    (void)state;
+    char buf[1000];
+    for (int i = 0; i < 1000; i++) buf[i] = (char)(i * 31);
+    uint64_t whole = checksum_bytes(buf, sizeof buf);
+    Checksum c;
+    checksum_init(&c);
+    checksum_update(&c, buf, 3);
+    checksum_update(&c, buf + 3, 500);
+    checksum_update(&c, buf + 503, 497);
+    assert_int_equal(whole, checksum_final(&c));
+    buf[777] ^= 1;
+    assert_int_not_equal(whole, checksum_bytes(buf, sizeof buf));
+    buf[777] ^= 1;
+    assert_int_not_equal(whole, checksum_bytes(buf, sizeof buf - 1));
+    char zeros[16] = {0};
+    assert_int_not_equal(checksum_bytes(zeros, 8), checksum_bytes(zeros, 16));
+}
+
+static void atomic_write_replaces_whole_file_or_nothing(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/plateau-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    path_join(path, sizeof path, dir, "f.txt");
+    Err e;
+    assert_int_equal(write_file_atomic(path, "first", 5, &e), 0);
+    AtomicFile af;
+    assert_int_equal(afile_open(&af, path, &e), 0);
+    assert_int_equal(afile_write(&af, "second-but-aborted", 18, &e), 0);
+    afile_abort(&af);
+    char *data;
+    size_t n;
+    assert_int_equal(read_file(path, &data, &n, &e), 0);
+    assert_int_equal(n, 5);
+    assert_string_equal(data, "first");
+    free(data);
+    assert_int_equal(read_file("/nonexistent/x", &data, &n, &e), -1);
+    assert_non_null(strstr(e.msg, "/nonexistent/x"));
+    unlink(path);
+    rmdir(dir);
+}
+
+static void param_counts_match_published_llama_models(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "llama-8b", &e), 0);
+    assert_int_equal(c.tied, 0);
+    assert_int_equal(config_param_count(&c), 8030261248ULL);   /* Llama-3.1-8B */
+    assert_int_equal(config_preset(&c, "llama-1b", &e), 0);
+    assert_int_equal(c.tied, 1);
+    assert_int_equal(config_param_count(&c), 1235814400ULL);   /* Llama-3.2-1B */
+    assert_int_equal(config_preset(&c, "no-such", &e), -1);
+    assert_non_null(strstr(e.msg, "no-such"));
+}
+
+static void param_table_agrees_with_count_and_is_contiguous(void **state)
+{
+    (void)state;
+    for (int i = 0; CONFIG_PRESET_NAMES[i]; i++) {
+        Config c;
+        Err e;
+        assert_int_equal(config_preset(&c, CONFIG_PRESET_NAMES[i], &e), 0);
+        assert_int_equal(config_validate(&c, &e), 0);
+        if (c.dim > 1024) continue;
+        for (int tied = 0; tied <= 1; tied++) {
+            c.tied = tied;
+            ParamTable t;
+            param_table_build(&t, &c);
+            assert_int_equal(t.total, config_param_count(&c));
+            size_t off = 0;
+            for (int k = 0; k < t.count; k++) {
+                assert_int_equal(t.entries[k].offset, off);
+                off += t.entries[k].numel;
+            }
+            assert_int_equal(t.count, 2 + 9 * c.n_layers + (tied ? 0 : 1));
+            const ParamEntry *wk = param_table_find(&t, P_WK, 1);
+            assert_non_null(wk);
+            assert_string_equal(wk->name, "model.layers.1.self_attn.k_proj.weight");
+            assert_int_equal(wk->shape[0], config_kv_dim(&c));
+            param_table_free(&t);
+        }
+    }
+}
+
+static void flops_per_token_follows_the_stated_formula(void **state)
+{
+    (void)state;
+    /* Benchmark shape S: dim 256, 4 layers, 4 heads, 2 kv, ffn 768, vocab 4096, T 256. */
+    Config c = {256, 4, 4, 2, 768, 4096, 256, 10000.f, 1e-5f, 0};
+    double n_matmul = 4.0 * (2 * 256 * 256 + 2 * 256 * 128 + 3 * 256 * 768);
+    double expect = 6 * n_matmul + 6.0 * 4096 * 256 + 12.0 * 4 * 256 * 256;
+    assert_float_equal(config_train_flops_per_token(&c, 256), expect, 1e-6 * expect);
+    Err e;
+    c.n_kv_heads = 3;
+    assert_int_equal(config_validate(&c, &e), -1);
+    assert_non_null(strstr(e.msg, "n_kv_heads"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(rng_streams_are_reproducible_and_independent),
+        cmocka_unit_test(rng_normal_has_unit_moments),
+        cmocka_unit_test(rng_below_covers_range_uniformly),
+        cmocka_unit_test(checksum_ignores_split_and_sees_every_byte),
+        cmocka_unit_test(atomic_write_replaces_whole_file_or_nothing),
+        cmocka_unit_test(param_counts_match_published_llama_models),
+        cmocka_unit_test(param_table_agrees_with_count_and_is_contiguous),
+        cmocka_unit_test(flops_per_token_follows_the_stated_formula),
+    };
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
