@@ -112,7 +112,7 @@ int loader_open(Loader *L, const LoaderConfig *cfg, Err *e)
     checksum_update(&c, L->tokens, L->n_tokens * sizeof(uint16_t));
     if (L->mask) checksum_update(&c, L->mask, L->n_tokens);
     L->data_hash = checksum_final(&c);
-    L->perm = xmalloc((size_t)L->n_windows * sizeof(uint32_t));
+    if (!L->sequential) L->perm = xmalloc((size_t)L->n_windows * sizeof(uint32_t));
     return 0;
 fail:
     loader_close(L);
@@ -157,10 +157,8 @@ static void make_permutation(Loader *L, int64_t epoch)
 {
     uint64_t n = (uint64_t)L->n_windows;
     for (uint64_t i = 0; i < n; i++) L->perm[i] = (uint32_t)i;
-    if (!L->sequential) {
-        Rng r = rng_stream(L->seed, RNG_STREAM_DATA + ((uint64_t)(epoch + 1) << 32));
-        rng_shuffle_u32(&r, L->perm, n);
-    }
+    Rng r = rng_stream(L->seed, RNG_STREAM_DATA + ((uint64_t)(epoch + 1) << 32));
+    rng_shuffle_u32(&r, L->perm, n);
     L->perm_epoch = epoch;
 }
 

@@ -71,7 +71,7 @@ typedef struct {
     int64_t      n_windows;
     uint64_t     data_hash;   /* checksum of the tokens and mask, for cursors */
     /* cache */
-    uint32_t    *perm;        /* [n_windows] order of perm_epoch */
+    uint32_t    *perm;        /* [n_windows] order of perm_epoch; NULL if sequential */
     int64_t      perm_epoch;  /* -1: none yet */
 } Loader;
 
