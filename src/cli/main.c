@@ -12,6 +12,7 @@ typedef struct {
 
 static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
+    {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
 };
 
 static void usage(FILE *fp)
