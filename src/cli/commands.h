@@ -4,5 +4,6 @@
 #define PLATEAU_COMMANDS_H
 
 int cmd_model(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 
 #endif

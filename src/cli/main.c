@@ -12,6 +12,7 @@ typedef struct {
 
 static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
+    {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
 };
 
 static void usage(FILE *fp)
