@@ -322,7 +322,7 @@ void plan_arm_names(const Plan *p, uint32_t arms, char *out, size_t out_size)
     out[0] = 0;
     for (int a = 0; a < p->spec.n_arms; a++) {
         if (!(arms & (1u << a))) continue;
-        int w = snprintf(out + len, out_size - len, "%s%s", len ? "," : "", p->spec.arms[a].name);
+        int w = snprintf(out + len, out_size - len, "%s%s", len ? " " : "", p->spec.arms[a].name);
         if (w < 0 || (size_t)w >= out_size - len) break;
         len += (size_t)w;
     }

@@ -119,7 +119,7 @@ void plan_free(Plan *p);
 /* Index of the segment with this id, or -1. */
 int plan_find(const Plan *p, const char *id);
 
-/* Comma-separated names of the arms in mask (e.g. "wso,wsd0.1"). */
+/* Space-separated names of the arms in mask (e.g. "wso wsd0.1"); arm names hold no spaces. */
 void plan_arm_names(const Plan *p, uint32_t arms, char *out, size_t out_size);
 
 /* Pre-training steps p (after p updates) in (start, end] where a sharpness

@@ -381,8 +381,8 @@ static int on_value(void *user, const char *section, const char *name, const cha
         while (*arm_name == ' ') arm_name++;
         if (!*arm_name) return fail(p, section, name, value, "section [arm NAME] needs a name"), 1;
         for (const char *c = arm_name; *c; c++)
-            if (!isalnum((unsigned char)*c) && !strchr("_-.()", *c))
-                return fail(p, section, name, value, "arm names may use letters, digits and _-.() only"), 1;
+            if (!isalnum((unsigned char)*c) && !strchr("_-.(),", *c))
+                return fail(p, section, name, value, "arm names may use letters, digits and _-.(), only"), 1;
         if (strlen(arm_name) >= STUDY_NAME_MAX) return fail(p, section, name, value, "arm name is too long"), 1;
         StudySpec *s = p->s;
         int idx = -1;
