@@ -423,6 +423,29 @@ static void probes_fall_on_multiples_of_probe_every_and_stage_ends(void **state)
     plan_free(&p);
 }
 
+static void runnable_segments_are_those_whose_parent_is_done(void **state)
+{
+    (void)state;
+    Plan p;
+    StudySpec s;
+    Err e;
+    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e) ||
+        plan_build(&p, &s, 0, &e))
+        fail_msg("%s", e.msg);
+    /* #0 trunk [0,155), #1 wso tail, #2 wsd tail, then 2 SFT runs each */
+    int done[16] = {0}, out[16];
+    assert_int_equal(plan_runnable(&p, done, out, 16), 1);
+    assert_int_equal(out[0], 0);
+    done[0] = 1;
+    assert_int_equal(plan_runnable(&p, done, out, 16), 2);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 2);
+    done[2] = 1;
+    assert_int_equal(plan_runnable(&p, done, out, 16), 3);   /* wso tail and wsd's two SFT runs */
+    assert_int_equal(p.segments[out[1]].parent, 2);
+    plan_free(&p);
+}
+
 /* ---- the results store -------------------------------------------------------- */
 
 static void make_temp_dir(char *out, size_t size)
@@ -538,6 +561,19 @@ static void sft_results_come_back_per_arm_seed_and_lr(void **state)
     assert_string_equal(av[3].arm, "d");
     assert_true(av[3].value == 11.0);
     free(av);
+
+    double lr;
+    char seg[SEGMENT_ID_LEN + 1];
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 0);
+    if (store_choose_sft_lr(st, p.spec.name, "d", 1, 1e-3, &e)) fail_msg("%s", e.msg);
+    if (store_choose_sft_lr(st, p.spec.name, "d", 1, 1e-4, &e)) fail_msg("%s", e.msg);   /* a new choice replaces */
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 1);
+    assert_true(lr == 1e-4);
+    assert_string_equal(seg, p.segments[p.runs[1][0].sft[0]].id);
+    assert_int_equal(store_choose_sft_lr(st, p.spec.name, "d", 1, 5e-4, &e), -1);
+    assert_non_null(strstr(e.msg, "no SFT run at learning rate 0.0005"));
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 1);   /* the failed choice changed nothing */
+    assert_true(lr == 1e-4);
     store_close(st);
     plan_free(&p);
 }
@@ -686,6 +722,49 @@ static void delta_reproduces_paper_two_stage_1b_row(void **state)
     }
 }
 
+/* PAPER.md, three-stage 1B: Delta MT valid loss / MT task avg / SFT task avg.
+ * Decay-based is decided by arm_decays on the study's own arms: WSD(1,0)
+ * never decays in pre-training but decays in mid-training, so it counts
+ * (and is the reference on all three metrics); WSO(1,1) does not. The base
+ * values 2.0 / 40.0 / 50.0 are arbitrary; the Deltas must not depend on them. */
+static void delta_reproduces_paper_three_stage_1b_row_with_arm_decays(void **state)
+{
+    (void)state;
+    char path[1200];
+    studies_path(path, sizeof path, "paper-3stage.ini");
+    StudySpec s;
+    Err e;
+    if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(s.n_arms, 8);
+    const char *paper[8] = {"+0.062/-0.1/+0.8", "+0.000/+0.0/+0.0", "+0.038/-1.5/-0.5", "+0.047/-1.7/-1.3",
+                            "+0.053/-2.1/-2.5", "+0.058/-3.3/-3.8", "+0.053/-2.4/-2.9", "+0.059/-3.1/-3.7"};
+    const double dloss[8] = {0.062, 0, 0.038, 0.047, 0.053, 0.058, 0.053, 0.059};
+    const double dmt[8] = {-0.1, 0, -1.5, -1.7, -2.1, -3.3, -2.4, -3.1};
+    const double dsft[8] = {0.8, 0, -0.5, -1.3, -2.5, -3.8, -2.9, -3.7};
+    double loss[8], mt[8], sft[8], d1[8], d2[8], d3[8];
+    int decays[8];
+    for (int i = 0; i < 8; i++) {
+        loss[i] = 2.0 + dloss[i];
+        mt[i] = 40.0 + dmt[i];
+        sft[i] = 50.0 + dsft[i];
+        decays[i] = arm_decays(&s, &s.arms[i]);
+    }
+    assert_false(decays[0]);   /* WSO(1,1) */
+    assert_true(decays[1]);    /* WSD(1,0) */
+    if (delta_from_best_decay(loss, decays, 8, LOWER_IS_BETTER, d1, NULL, &e) ||
+        delta_from_best_decay(mt, decays, 8, HIGHER_IS_BETTER, d2, NULL, &e) ||
+        delta_from_best_decay(sft, decays, 8, HIGHER_IS_BETTER, d3, NULL, &e))
+        fail_msg("%s", e.msg);
+    for (int i = 0; i < 8; i++) {
+        char a[16], b[16], c[16], row[64];
+        format_delta(a, sizeof a, d1[i], 3);
+        format_delta(b, sizeof b, d2[i], 1);
+        format_delta(c, sizeof c, d3[i], 1);
+        snprintf(row, sizeof row, "%s/%s/%s", a, b, c);
+        if (strcmp(row, paper[i])) fail_msg("%s: got %s, paper %s", s.arms[i].name, row, paper[i]);
+    }
+}
+
 static void delta_ignores_wso_even_when_it_is_best(void **state)
 {
     (void)state;
@@ -785,12 +864,14 @@ int main(void)
         cmocka_unit_test(segment_ids_depend_on_content_not_on_arm_names_or_order),
         cmocka_unit_test(each_seed_has_its_own_init_and_segments),
         cmocka_unit_test(probes_fall_on_multiples_of_probe_every_and_stage_ends),
+        cmocka_unit_test(runnable_segments_are_those_whose_parent_is_done),
         cmocka_unit_test(store_round_trips_after_reopen),
         cmocka_unit_test(sft_results_come_back_per_arm_seed_and_lr),
         cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
         cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
         cmocka_unit_test(killed_writer_leaves_a_consistent_store),
         cmocka_unit_test(delta_reproduces_paper_two_stage_1b_row),
+        cmocka_unit_test(delta_reproduces_paper_three_stage_1b_row_with_arm_decays),
         cmocka_unit_test(delta_ignores_wso_even_when_it_is_best),
         cmocka_unit_test(mean_and_standard_error_over_seeds),
         cmocka_unit_test(pearson_r_and_fisher_interval_match_hand_values),

@@ -309,6 +309,18 @@ void plan_free(Plan *p)
     p->n_segments = 0;
 }
 
+int plan_runnable(const Plan *p, const int *done, int *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_segments; i++) {
+        int parent = p->segments[i].parent;
+        if (done[i] || (parent >= 0 && !done[parent])) continue;
+        if (n < max) out[n] = i;
+        n++;
+    }
+    return n;
+}
+
 int plan_find(const Plan *p, const char *id)
 {
     for (int i = 0; i < p->n_segments; i++)
@@ -348,12 +360,12 @@ int plan_probe_steps(const Plan *p, const Segment *seg, int64_t *out, int max)
 
 /* ---- printing -------------------------------------------------------------- */
 
+/* Token counts as a study file would write them: exact K/M/G suffixes only. */
 static void print_tokens(FILE *fp, int64_t n)
 {
-    if (n >= 1000000000000LL && n % 1000000000LL == 0) fprintf(fp, "%gT", (double)n / 1e12);
-    else if (n >= 1000000000LL) fprintf(fp, "%gG", (double)n / 1e9);
-    else if (n >= 1000000LL) fprintf(fp, "%gM", (double)n / 1e6);
-    else if (n >= 1000LL) fprintf(fp, "%gK", (double)n / 1e3);
+    if (n >= 1000000000LL && n % 1000000000LL == 0) fprintf(fp, "%" PRId64 "G", n / (int64_t)1000000000);
+    else if (n >= 1000000LL && n % 1000000LL == 0) fprintf(fp, "%" PRId64 "M", n / (int64_t)1000000);
+    else if (n >= 1000LL && n % 1000LL == 0) fprintf(fp, "%" PRId64 "K", n / (int64_t)1000);
     else fprintf(fp, "%" PRId64, n);
 }
 
@@ -369,8 +381,9 @@ void plan_print(const Plan *p, FILE *fp)
     const StudySpec *s = &p->spec;
     char world[WORLD_TEXT_MAX];
     world_text(s, world, sizeof world);
-    fprintf(fp, "study %s (%s): %d arms x %d seeds x %d SFT learning rates, %s, preset %s, %s\n", s->name, s->path,
-            s->n_arms, s->n_seeds, s->n_sft_lrs, study_is_three_stage(s) ? "three-stage" : "two-stage", s->preset,
+    fprintf(fp, "study %s (%s): %d arm%s x %d seed%s x %d SFT learning rate%s, %s, preset %s, %s\n", s->name,
+            s->path, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", s->n_sft_lrs,
+            s->n_sft_lrs == 1 ? "" : "s", study_is_three_stage(s) ? "three-stage" : "two-stage", s->preset,
             world);
     fprintf(fp, "  pre-training %" PRId64 " steps (", study_pretrain_steps(s));
     print_tokens(fp, s->pretrain_tokens);
@@ -427,4 +440,10 @@ void plan_print(const Plan *p, FILE *fp)
     if (p->sft_steps > 0) print_saving_line(fp, "SFT", sv->separate_steps[STAGE_SFT], sv->planned_steps[STAGE_SFT]);
     else fprintf(fp, "  SFT           %d runs if every arm ran alone, %d planned\n",
                  s->n_arms * s->n_seeds * s->n_sft_lrs, sv->segments[STAGE_SFT]);
+    int64_t sep = 0, run = 0;
+    for (int st = STAGE_PRETRAIN; st <= STAGE_SFT; st++) {
+        sep += sv->separate_steps[st];
+        run += sv->planned_steps[st];
+    }
+    print_saving_line(fp, p->sft_steps > 0 ? "all stages" : "pre+mid", sep, run);
 }

@@ -116,6 +116,12 @@ int64_t study_sft_steps(const StudySpec *s);
 int plan_build(Plan *p, const StudySpec *s, int64_t sft_steps, Err *e);
 void plan_free(Plan *p);
 
+/* Segments that can run now: not done, and starting from an init or from a
+ * done parent (done[i] != 0 for finished segments). Writes up to max
+ * indices to out in plan order; returns how many there are. Independent
+ * segments (e.g. on different ranks) may run in any order among these. */
+int plan_runnable(const Plan *p, const int *done, int *out, int max);
+
 /* Index of the segment with this id, or -1. */
 int plan_find(const Plan *p, const char *id);
 

@@ -79,9 +79,9 @@ static const char SCHEMA[] =
     "  study TEXT NOT NULL, arm TEXT NOT NULL, arm_index INTEGER NOT NULL, seed INTEGER NOT NULL,"
     "  seed_index INTEGER NOT NULL, pretrain_end TEXT NOT NULL, mid_end TEXT, base TEXT NOT NULL,"
     "  PRIMARY KEY(study, arm, seed));"
-    "CREATE TABLE IF NOT EXISTS arm_sft("
+    "CREATE TABLE IF NOT EXISTS sft_sweep("
     "  study TEXT NOT NULL, arm TEXT NOT NULL, seed INTEGER NOT NULL, sft_lr REAL NOT NULL,"
-    "  segment TEXT NOT NULL, PRIMARY KEY(study, arm, seed, sft_lr));"
+    "  segment TEXT NOT NULL, chosen INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(study, arm, seed, sft_lr));"
     "CREATE TABLE IF NOT EXISTS metrics("
     "  segment TEXT NOT NULL, step INTEGER NOT NULL, loss REAL, lr REAL, grad_norm REAL, tokens INTEGER,"
     "  PRIMARY KEY(segment, step));"
@@ -218,7 +218,8 @@ int store_register_plan(Store *s, const Plan *p, Err *e)
                 "INSERT OR REPLACE INTO arm_runs(study, arm, arm_index, seed, seed_index, pretrain_end, mid_end, base)"
                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                 e) ||
-        prepare(s, &sft, "INSERT OR REPLACE INTO arm_sft(study, arm, seed, sft_lr, segment) VALUES(?, ?, ?, ?, ?)", e))
+        prepare(s, &sft, "INSERT INTO sft_sweep(study, arm, seed, sft_lr, segment) VALUES(?, ?, ?, ?, ?)"
+                        " ON CONFLICT(study, arm, seed, sft_lr) DO UPDATE SET segment = excluded.segment", e))
         goto fail;
     for (int i = 0; i < p->n_segments; i++) {
         const Segment *g = &p->segments[i];
@@ -633,8 +634,62 @@ int store_arm_evals(Store *s, const char *study, const char *role, const char *s
 int store_sft_evals(Store *s, const char *study, const char *suite, const char *task, const char *metric,
                     ArmValue **out, int *n, Err *e)
 {
-    const char *sql = "SELECT f.arm, f.seed, f.segment, f.sft_lr, v.value, v.stderr FROM arm_sft f "
+    const char *sql = "SELECT f.arm, f.seed, f.segment, f.sft_lr, v.value, v.stderr FROM sft_sweep f "
                       "JOIN arm_runs a ON a.study = f.study AND a.arm = f.arm AND a.seed = f.seed "
                       LATEST_EVAL("f.segment") "WHERE f.study = ?1 ORDER BY a.arm_index, a.seed_index, f.sft_lr";
     return read_arm_values(s, sql, study, suite, task, metric, out, n, e);
+}
+
+int store_choose_sft_lr(Store *s, const char *study, const char *arm, uint64_t seed, double sft_lr, Err *e)
+{
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "UPDATE sft_sweep SET chosen = (sft_lr = ?4) WHERE study = ?1 AND arm = ?2 AND seed = ?3", e))
+        goto fail;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seed);
+    sqlite3_bind_double(st, 4, sft_lr);
+    if (step_done(s, st, "choosing the SFT learning rate", e)) goto fail;
+    if (prepare(s, &st, "SELECT count(*) FROM sft_sweep WHERE study = ?1 AND arm = ?2 AND seed = ?3 AND chosen = 1", e))
+        goto fail;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seed);
+    int chosen = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (chosen != 1) {
+        err_set(e, "%s: study %s arm %s seed %" PRIu64 " has no SFT run at learning rate %g", s->path, study, arm, seed,
+                sft_lr);
+        goto fail;
+    }
+    if (commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed, double *sft_lr,
+                     char segment[SEGMENT_ID_LEN + 1], Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT sft_lr, segment FROM sft_sweep WHERE study = ? AND arm = ? AND seed = ? AND chosen = 1",
+                e))
+        return -1;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seed);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        *sft_lr = sqlite3_column_double(st, 0);
+        if (segment) snprintf(segment, SEGMENT_ID_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        db_fail(s, e, "reading the chosen SFT learning rate");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return found;
 }

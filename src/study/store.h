@@ -7,7 +7,8 @@
  *               step range, SFT LR, status (pending | running | done), checkpoint path
  *   arm_runs    per (study, arm, seed): the segment ids that end pre-training,
  *               mid-training (NULL if two-stage) and the base model SFT starts from
- *   arm_sft     per (study, arm, seed, SFT LR): the SFT segment id
+ *   sft_sweep   per (study, arm, seed, SFT LR): the SFT segment id, and whether
+ *               it is the LR chosen for that base model (chosen = 1)
  *   metrics     per (segment, step): loss, lr, grad_norm, tokens (trainer log)
  *   evaluations per (segment, step, suite, task, metric): value, stderr, n
  *   sharpness   per (segment, step, data 'pt' | 'sft'): trace, stderr, probes, top eigenvalue
@@ -110,14 +111,23 @@ typedef struct {
     char     arm[STUDY_NAME_MAX];
     uint64_t seed;
     char     segment[SEGMENT_ID_LEN + 1];
-    double   sft_lr;    /* arm_sft rows only; 0 otherwise */
+    double   sft_lr;    /* store_sft_evals rows only; 0 otherwise */
     double   value;
     double   std_err;
 } ArmValue;
 int store_arm_evals(Store *s, const char *study, const char *role, const char *suite, const char *task,
                     const char *metric, ArmValue **out, int *n, Err *e);
-/* The same for the SFT segments: one row per (arm, seed, SFT LR) evaluated. */
+/* The same for the SFT segments: one row per (arm, seed, SFT LR) evaluated,
+ * in arm, seed, LR order. */
 int store_sft_evals(Store *s, const char *study, const char *suite, const char *task, const char *metric,
                     ArmValue **out, int *n, Err *e);
+
+/* Records the sweep's choice for one base model (report_math's
+ * choose_sft_lr on the validation score): exactly that LR becomes chosen.
+ * Fails if the sweep has no run at that LR. */
+int store_choose_sft_lr(Store *s, const char *study, const char *arm, uint64_t seed, double sft_lr, Err *e);
+/* The chosen LR and its SFT segment. Returns 1 found, 0 not chosen yet, -1 error. */
+int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed, double *sft_lr,
+                     char segment[SEGMENT_ID_LEN + 1], Err *e);
 
 #endif
