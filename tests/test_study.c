@@ -1,5 +1,6 @@
 /* Study layer: study files, the segment DAG and its sharing, the results
  * store (including a writer killed mid-transaction), and the report math. */
+#define _GNU_SOURCE   /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -454,6 +456,21 @@ static void make_temp_dir(char *out, size_t size)
     assert_non_null(mkdtemp(out));
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes a temporary folder made by make_temp_dir and everything in it. */
+static void remove_temp_dir(const char *dir)
+{
+    assert_int_equal(strncmp(dir, "/tmp/plateau-study-", 19), 0);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static void build_small_plan(Plan *p)
 {
     StudySpec s;
@@ -534,6 +551,7 @@ static void store_round_trips_after_reopen(void **state)
     assert_int_equal(status[0], SEG_DONE);
     store_close(st);
     plan_free(&p);
+    remove_temp_dir(dir);
 }
 
 static void sft_results_come_back_per_arm_seed_and_lr(void **state)
@@ -576,6 +594,7 @@ static void sft_results_come_back_per_arm_seed_and_lr(void **state)
     assert_true(lr == 1e-4);
     store_close(st);
     plan_free(&p);
+    remove_temp_dir(dir);
 }
 
 static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
@@ -603,6 +622,7 @@ static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
     assert_non_null(strstr(e.msg, "no segment 0123456789abcdef"));
     store_close(st);
     plan_free(&p);
+    remove_temp_dir(dir);
 }
 
 static void a_file_that_is_not_a_store_is_refused_by_name(void **state)
@@ -618,6 +638,7 @@ static void a_file_that_is_not_a_store_is_refused_by_name(void **state)
     assert_int_equal(store_open(&st, dir, &e), -1);
     assert_null(st);
     assert_non_null(strstr(e.msg, path));
+    remove_temp_dir(dir);
 }
 
 /* A writer killed at an arbitrary instant leaves whole transactions only:
@@ -685,6 +706,7 @@ static void killed_writer_leaves_a_consistent_store(void **state)
     if (store_record_metrics(st, id, &one, 1, &e)) fail_msg("%s", e.msg);
     store_close(st);
     plan_free(&p);
+    remove_temp_dir(dir);
 }
 
 /* ---- report math -------------------------------------------------------------- */
