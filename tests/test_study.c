@@ -21,6 +21,7 @@
 #include "core/file.h"
 #include "study/plan.h"
 #include "study/report_math.h"
+#include "study/report_table.h"
 #include "study/spec.h"
 #include "study/store.h"
 #include "train/schedule.h"
@@ -807,6 +808,46 @@ static void delta_ignores_wso_even_when_it_is_best(void **state)
     assert_string_equal(s, "-0.1");
 }
 
+/* The table layout end to end: two seeds per arm at x - d and x + d give
+ * mean x and standard error d exactly; x are the paper's implied 1B values. */
+static void report_table_prints_means_errors_and_paper_deltas(void **state)
+{
+    (void)state;
+    char path[1200];
+    studies_path(path, sizeof path, "paper-2stage.ini");
+    StudySpec s;
+    Err e;
+    if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+    s.n_seeds = 2;
+    const double loss[7] = {2.431, 2.364, 2.360, 2.381, 2.376, 2.379, 2.376};
+    const double pt[7] = {58.0, 58.2, 58.5, 57.7, 59.7, 59.6, 57.2};
+    const double sft[7] = {54.4, 54.1, 53.1, 53.4, 53.2, 53.4, 53.4};
+    ReportColumn col[3];
+    ReportColumnResult res[3];
+    report_column_init(&col[0], "PT valid loss", LOWER_IS_BETTER, 3);
+    report_column_init(&col[1], "PT task avg", HIGHER_IS_BETTER, 1);
+    report_column_init(&col[2], "SFT task avg", HIGHER_IS_BETTER, 1);
+    for (int a = 0; a < 7; a++) {
+        col[0].value[a][0] = loss[a] - 0.002, col[0].value[a][1] = loss[a] + 0.002;
+        col[1].value[a][0] = pt[a] - 0.2, col[1].value[a][1] = pt[a] + 0.2;
+        col[2].value[a][0] = sft[a] - 0.2, col[2].value[a][1] = sft[a] + 0.2;
+    }
+    col[2].value[6][1] = NAN;   /* a missing seed: one value, no error bar */
+    for (int c = 0; c < 3; c++)
+        if (report_column_compute(&s, &col[c], &res[c], &e)) fail_msg("%s", e.msg);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    report_table_markdown(fp, &s, col, res, 3);
+    fclose(fp);
+    assert_non_null(strstr(text, "| arm | PT valid loss | Δ | PT task avg | Δ | SFT task avg | Δ |\n"));
+    assert_non_null(strstr(text, "| WSO | 2.431 ± 0.002 | +0.071 | 58.0 ± 0.2 | -1.7 | 54.4 ± 0.2 | +0.3 |\n"));
+    assert_non_null(strstr(text, "| WSD0.0 | 2.360 ± 0.002 | +0.000 | 58.5 ± 0.2 | -1.2 | 53.1 ± 0.2 | -1.0 |\n"));
+    assert_non_null(strstr(text, "| Cos0.0 | 2.376 ± 0.002 | +0.016 | 57.2 ± 0.2 | -2.5 | 53.2 | -0.9 |\n"));
+    assert_non_null(strstr(text, "(PT valid loss: WSD0.0; PT task avg: Lin0.0; SFT task avg: WSD0.1)"));
+    free(text);
+}
+
 static void mean_and_standard_error_over_seeds(void **state)
 {
     (void)state;
@@ -895,6 +936,7 @@ int main(void)
         cmocka_unit_test(delta_reproduces_paper_two_stage_1b_row),
         cmocka_unit_test(delta_reproduces_paper_three_stage_1b_row_with_arm_decays),
         cmocka_unit_test(delta_ignores_wso_even_when_it_is_best),
+        cmocka_unit_test(report_table_prints_means_errors_and_paper_deltas),
         cmocka_unit_test(mean_and_standard_error_over_seeds),
         cmocka_unit_test(pearson_r_and_fisher_interval_match_hand_values),
         cmocka_unit_test(sft_lr_is_the_sweeps_best_validation_score),
