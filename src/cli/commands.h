@@ -5,5 +5,6 @@
 
 int cmd_model(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 
 #endif

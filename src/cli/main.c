@@ -13,6 +13,7 @@ typedef struct {
 static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
+    {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
 };
 
 static void usage(FILE *fp)

@@ -1,0 +1,76 @@
+/* plateau study: plan (and, to come, run and report) a study file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "study/plan.h"
+#include "study/spec.h"
+
+static const OptSpec PLAN_OPTS[] = {
+    {"sft-steps", "N", "steps of one SFT run when the study gives SFT in epochs (default: left open)"},
+    {NULL, NULL, NULL},
+};
+
+static int study_plan(int argc, char **argv)
+{
+    Args a;
+    const char *usage = "plateau study plan FILE [--sft-steps N]";
+    const char *about = "Parses a study file and prints its segment DAG: every segment with its parent, stage, "
+                        "step range, schedule and arms, each arm's path, and the steps that prefix sharing saves.";
+    if (args_begin(&a, PLAN_OPTS, argc, argv, usage, about)) return 0;
+    Err e;
+    if (a.n_positional != 1) {
+        fprintf(stderr, "plateau study plan: expected one study file (usage: %s)\n", usage);
+        return 2;
+    }
+    long sft_steps;
+    if (args_long(&a, "sft-steps", 0, &sft_steps, &e)) die(&e);
+    if (sft_steps < 0) {
+        fprintf(stderr, "plateau study plan: --sft-steps must be >= 0\n");
+        return 2;
+    }
+    StudySpec spec;
+    if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
+    Plan plan;
+    if (plan_build(&plan, &spec, sft_steps, &e)) die(&e);
+    plan_print(&plan, stdout);
+    plan_free(&plan);
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *about;
+} Subcommand;
+
+static const Subcommand SUBCOMMANDS[] = {
+    {"plan", study_plan, "print a study's segment DAG and what sharing saves"},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: plateau study SUBCOMMAND FILE [options]   (plateau study SUBCOMMAND --help)\n\n"
+                "A study file names a world, a model, token budgets, seeds, an SFT learning-rate\n"
+                "sweep and the arms (schedules) to compare; see studies/*.ini.\n\nsubcommands:\n");
+    for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++)
+        fprintf(fp, "  %-8s %s\n", SUBCOMMANDS[i].name, SUBCOMMANDS[i].about);
+}
+
+int cmd_study(int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++)
+        if (strcmp(argv[0], SUBCOMMANDS[i].name) == 0) return SUBCOMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "plateau study: unknown subcommand '%s'\n", argv[0]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,60 @@
+#include "study/report_table.h"
+
+#include <math.h>
+#include <string.h>
+
+void report_column_init(ReportColumn *c, const char *label, Direction dir, int decimals)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->label, sizeof c->label, "%s", label);
+    c->dir = dir;
+    c->decimals = decimals;
+    for (int a = 0; a < STUDY_MAX_ARMS; a++)
+        for (int k = 0; k < STUDY_MAX_SEEDS; k++) c->value[a][k] = NAN;
+}
+
+int report_column_compute(const StudySpec *s, const ReportColumn *c, ReportColumnResult *r, Err *e)
+{
+    double mean[STUDY_MAX_ARMS];
+    int decays[STUDY_MAX_ARMS];
+    for (int a = 0; a < s->n_arms; a++) {
+        r->stat[a] = mean_std_err(c->value[a], s->n_seeds);
+        mean[a] = r->stat[a].mean;
+        decays[a] = arm_decays(s, &s->arms[a]);
+    }
+    if (delta_from_best_decay(mean, decays, s->n_arms, c->dir, r->delta, &r->best, e))
+        return err_wrap(e, "column '%s'", c->label);
+    return 0;
+}
+
+static void format_mean(char *out, size_t size, const MeanStdErr *m, int decimals)
+{
+    if (m->n == 0) snprintf(out, size, "n/a");
+    else if (isnan(m->std_err)) snprintf(out, size, "%.*f", decimals, m->mean);
+    else snprintf(out, size, "%.*f ± %.*f", decimals, m->mean, decimals, m->std_err);
+}
+
+void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *cols, const ReportColumnResult *res,
+                           int n_cols)
+{
+    fprintf(fp, "| arm |");
+    for (int c = 0; c < n_cols; c++) fprintf(fp, " %s | Δ |", cols[c].label);
+    fprintf(fp, "\n|---|");
+    for (int c = 0; c < n_cols; c++) fprintf(fp, "---:|---:|");
+    fprintf(fp, "\n");
+    for (int a = 0; a < s->n_arms; a++) {
+        fprintf(fp, "| %s |", s->arms[a].name);
+        for (int c = 0; c < n_cols; c++) {
+            char m[64], d[32];
+            format_mean(m, sizeof m, &res[c].stat[a], cols[c].decimals);
+            format_delta(d, sizeof d, res[c].delta[a], cols[c].decimals);
+            fprintf(fp, " %s | %s |", m, d);
+        }
+        fprintf(fp, "\n");
+    }
+    fprintf(fp, "\nMean ± standard error over %d seed%s. Δ: difference from the best decay-based arm on that metric (",
+            s->n_seeds, s->n_seeds == 1 ? "" : "s");
+    for (int c = 0; c < n_cols; c++)
+        fprintf(fp, "%s%s: %s", c ? "; " : "", cols[c].label, s->arms[res[c].best].name);
+    fprintf(fp, ").\n");
+}

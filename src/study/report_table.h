@@ -1,0 +1,40 @@
+/* The paper's results table for one study: per arm, each metric as mean +-
+ * standard error over seeds and as Delta from the best decay-based arm
+ * (report_math.h). The runner fills the per-seed values from the store; this
+ * module only does the arithmetic and the layout, so tables can be checked
+ * against hand-set numbers. */
+#ifndef PLATEAU_STUDY_REPORT_TABLE_H
+#define PLATEAU_STUDY_REPORT_TABLE_H
+
+#include <stdio.h>
+
+#include "core/error.h"
+#include "study/report_math.h"
+#include "study/spec.h"
+
+typedef struct {
+    char      label[48];     /* column header, e.g. "PT valid loss", "SFT task avg" */
+    Direction dir;           /* loss: LOWER_IS_BETTER; scores: HIGHER_IS_BETTER */
+    int       decimals;      /* 3 for losses, 1 for scores in percent (the paper's) */
+    double    value[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];   /* [arm][seed index]; NaN = missing */
+} ReportColumn;
+
+typedef struct {
+    MeanStdErr stat[STUDY_MAX_ARMS];
+    double     delta[STUDY_MAX_ARMS];   /* of the means */
+    int        best;                    /* the reference arm (+0.0) */
+} ReportColumnResult;
+
+/* Sets every value to NaN and fills the header fields. */
+void report_column_init(ReportColumn *c, const char *label, Direction dir, int decimals);
+
+/* Means over seeds and Deltas for one column; decay-based arms per
+ * arm_decays(). Fails if no decay-based arm has a value. */
+int report_column_compute(const StudySpec *s, const ReportColumn *c, ReportColumnResult *r, Err *e);
+
+/* A Markdown table: one row per arm, for each column "mean +- se" then its
+ * Delta; a closing line names the seeds and the reference arm per column. */
+void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *cols, const ReportColumnResult *res,
+                           int n_cols);
+
+#endif

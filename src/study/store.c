@@ -1,0 +1,695 @@
+#include "study/store.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "core/file.h"
+
+#define SCHEMA_VERSION "1"
+
+struct Store {
+    sqlite3 *db;
+    char     path[4096];
+};
+
+const char *segment_status_name(SegmentStatus s)
+{
+    switch (s) {
+    case SEG_PENDING: return "pending";
+    case SEG_RUNNING: return "running";
+    case SEG_DONE: return "done";
+    }
+    return "?";
+}
+
+static int status_from_name(const char *name, SegmentStatus *out)
+{
+    for (int k = SEG_PENDING; k <= SEG_DONE; k++)
+        if (strcmp(name, segment_status_name((SegmentStatus)k)) == 0) {
+            *out = (SegmentStatus)k;
+            return 0;
+        }
+    return -1;
+}
+
+static int db_fail(Store *s, Err *e, const char *what)
+{
+    return err_set(e, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static int exec(Store *s, const char *sql, Err *e)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(e, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare(Store *s, sqlite3_stmt **st, const char *sql, Err *e)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) return db_fail(s, e, "preparing a statement");
+    return 0;
+}
+
+/* Every public write goes through begin ... commit, or rollback on error. */
+static int begin(Store *s, Err *e) { return exec(s, "BEGIN IMMEDIATE", e); }
+static int commit(Store *s, Err *e) { return exec(s, "COMMIT", e); }
+static void rollback(Store *s) { sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); }
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS runs("
+    "  id INTEGER PRIMARY KEY, study TEXT NOT NULL, spec_text TEXT NOT NULL,"
+    "  started_at TEXT NOT NULL, finished_at TEXT);"
+    "CREATE TABLE IF NOT EXISTS segments("
+    "  id TEXT PRIMARY KEY, parent TEXT NOT NULL, stage TEXT NOT NULL CHECK(stage IN ('pretrain','mid','sft')),"
+    "  arms TEXT NOT NULL, seed INTEGER NOT NULL, schedule TEXT NOT NULL,"
+    "  start_step INTEGER NOT NULL, end_step INTEGER NOT NULL, sft_lr REAL,"
+    "  status TEXT NOT NULL CHECK(status IN ('pending','running','done')),"
+    "  checkpoint TEXT, spec_text TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS arm_runs("
+    "  study TEXT NOT NULL, arm TEXT NOT NULL, arm_index INTEGER NOT NULL, seed INTEGER NOT NULL,"
+    "  seed_index INTEGER NOT NULL, pretrain_end TEXT NOT NULL, mid_end TEXT, base TEXT NOT NULL,"
+    "  PRIMARY KEY(study, arm, seed));"
+    "CREATE TABLE IF NOT EXISTS sft_sweep("
+    "  study TEXT NOT NULL, arm TEXT NOT NULL, seed INTEGER NOT NULL, sft_lr REAL NOT NULL,"
+    "  segment TEXT NOT NULL, chosen INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(study, arm, seed, sft_lr));"
+    "CREATE TABLE IF NOT EXISTS metrics("
+    "  segment TEXT NOT NULL, step INTEGER NOT NULL, loss REAL, lr REAL, grad_norm REAL, tokens INTEGER,"
+    "  PRIMARY KEY(segment, step));"
+    "CREATE TABLE IF NOT EXISTS evaluations("
+    "  segment TEXT NOT NULL, step INTEGER NOT NULL, suite TEXT NOT NULL, task TEXT NOT NULL,"
+    "  metric TEXT NOT NULL, value REAL, stderr REAL, n INTEGER,"
+    "  PRIMARY KEY(segment, step, suite, task, metric));"
+    "CREATE TABLE IF NOT EXISTS sharpness("
+    "  segment TEXT NOT NULL, step INTEGER NOT NULL, data TEXT NOT NULL CHECK(data IN ('pt','sft')),"
+    "  trace REAL, stderr REAL, probes INTEGER, top_eigenvalue REAL,"
+    "  PRIMARY KEY(segment, step, data));";
+
+int store_open(Store **out, const char *dir, Err *e)
+{
+    *out = NULL;
+    if (make_dirs(dir, e)) return -1;
+    Store *s = xcalloc(1, sizeof *s);
+    path_join(s->path, sizeof s->path, dir, STORE_FILE);
+    if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        err_set(e, "%s: cannot open the results store: %s", s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        store_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    /* WAL: readers never block the writer and a killed writer leaves the main
+     * file untouched; FULL: a committed transaction survives a power cut. */
+    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", e) ||
+        begin(s, e)) {
+        err_wrap(e, "%s is not a plateau results store (or is damaged)", s->path);
+        store_close(s);
+        return -1;
+    }
+    if (exec(s, SCHEMA, e)) {
+        rollback(s);
+        store_close(s);
+        return -1;
+    }
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT value FROM meta WHERE key = 'schema_version'", e)) {
+        rollback(s);
+        store_close(s);
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!v || strcmp(v, SCHEMA_VERSION) != 0) {
+            err_set(e, "%s: results store schema version %s, this plateau reads version %s", s->path, v ? v : "?",
+                    SCHEMA_VERSION);
+            sqlite3_finalize(st);
+            rollback(s);
+            store_close(s);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    if ((rc == SQLITE_DONE && exec(s, "INSERT INTO meta(key, value) VALUES('schema_version', '" SCHEMA_VERSION "')", e)) ||
+        commit(s, e)) {
+        rollback(s);
+        store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(Store *s)
+{
+    if (!s) return;
+    sqlite3_close(s->db);
+    free(s);
+}
+
+const char *store_path(const Store *s) { return s->path; }
+
+/* Runs a prepared statement to completion (no rows expected) and finalizes it. */
+static int step_done(Store *s, sqlite3_stmt *st, const char *what, Err *e)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        db_fail(s, e, what);
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_run_begin(Store *s, const char *study, const char *spec_text, int64_t *run_id, Err *e)
+{
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "INSERT INTO runs(study, spec_text, started_at) VALUES(?, ?, datetime('now'))", e)) goto fail;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, spec_text, -1, SQLITE_TRANSIENT);
+    if (step_done(s, st, "recording the run", e)) goto fail;
+    *run_id = sqlite3_last_insert_rowid(s->db);
+    if (commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_run_finish(Store *s, int64_t run_id, Err *e)
+{
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "UPDATE runs SET finished_at = datetime('now') WHERE id = ?", e)) goto fail;
+    sqlite3_bind_int64(st, 1, run_id);
+    if (step_done(s, st, "finishing the run", e)) goto fail;
+    if (sqlite3_changes(s->db) != 1) {
+        err_set(e, "%s: no run with id %" PRId64, s->path, run_id);
+        goto fail;
+    }
+    if (commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_register_plan(Store *s, const Plan *p, Err *e)
+{
+    sqlite3_stmt *seg = NULL, *run = NULL, *sft = NULL;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &seg,
+                "INSERT INTO segments(id, parent, stage, arms, seed, schedule, start_step, end_step, sft_lr, status,"
+                " checkpoint, spec_text, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', NULL, ?10,"
+                " datetime('now')) ON CONFLICT(id) DO UPDATE SET arms = excluded.arms, schedule = excluded.schedule,"
+                " end_step = excluded.end_step",
+                e) ||
+        prepare(s, &run,
+                "INSERT OR REPLACE INTO arm_runs(study, arm, arm_index, seed, seed_index, pretrain_end, mid_end, base)"
+                " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                e) ||
+        prepare(s, &sft, "INSERT INTO sft_sweep(study, arm, seed, sft_lr, segment) VALUES(?, ?, ?, ?, ?)"
+                        " ON CONFLICT(study, arm, seed, sft_lr) DO UPDATE SET segment = excluded.segment", e))
+        goto fail;
+    for (int i = 0; i < p->n_segments; i++) {
+        const Segment *g = &p->segments[i];
+        char arms[2048];
+        plan_arm_names(p, g->arms, arms, sizeof arms);
+        sqlite3_reset(seg);
+        sqlite3_bind_text(seg, 1, g->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(seg, 2, g->parent_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(seg, 3, stage_name(g->stage), -1, SQLITE_STATIC);
+        sqlite3_bind_text(seg, 4, arms, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(seg, 5, (sqlite3_int64)g->seed);
+        sqlite3_bind_text(seg, 6, g->schedule_text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(seg, 7, g->start_step);
+        sqlite3_bind_int64(seg, 8, g->end_step);
+        if (g->stage == STAGE_SFT) sqlite3_bind_double(seg, 9, g->sft_lr);
+        else sqlite3_bind_null(seg, 9);
+        sqlite3_bind_text(seg, 10, g->spec_text, -1, SQLITE_STATIC);
+        if (sqlite3_step(seg) != SQLITE_DONE) {
+            db_fail(s, e, "recording a segment");
+            goto fail;
+        }
+    }
+    const StudySpec *sp = &p->spec;
+    for (int a = 0; a < sp->n_arms; a++)
+        for (int k = 0; k < sp->n_seeds; k++) {
+            const ArmRun *r = &p->runs[a][k];
+            sqlite3_reset(run);
+            sqlite3_bind_text(run, 1, sp->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(run, 2, sp->arms[a].name, -1, SQLITE_STATIC);
+            sqlite3_bind_int(run, 3, a);
+            sqlite3_bind_int64(run, 4, (sqlite3_int64)sp->seeds[k]);
+            sqlite3_bind_int(run, 5, k);
+            sqlite3_bind_text(run, 6, p->segments[r->pretrain_end].id, -1, SQLITE_STATIC);
+            if (r->mid_end >= 0) sqlite3_bind_text(run, 7, p->segments[r->mid_end].id, -1, SQLITE_STATIC);
+            else sqlite3_bind_null(run, 7);
+            sqlite3_bind_text(run, 8, p->segments[r->base].id, -1, SQLITE_STATIC);
+            if (sqlite3_step(run) != SQLITE_DONE) {
+                db_fail(s, e, "recording an arm");
+                goto fail;
+            }
+            for (int l = 0; l < sp->n_sft_lrs; l++) {
+                sqlite3_reset(sft);
+                sqlite3_bind_text(sft, 1, sp->name, -1, SQLITE_STATIC);
+                sqlite3_bind_text(sft, 2, sp->arms[a].name, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(sft, 3, (sqlite3_int64)sp->seeds[k]);
+                sqlite3_bind_double(sft, 4, sp->sft_lrs[l]);
+                sqlite3_bind_text(sft, 5, p->segments[r->sft[l]].id, -1, SQLITE_STATIC);
+                if (sqlite3_step(sft) != SQLITE_DONE) {
+                    db_fail(s, e, "recording an SFT run");
+                    goto fail;
+                }
+            }
+        }
+    sqlite3_finalize(seg);
+    sqlite3_finalize(run);
+    sqlite3_finalize(sft);
+    if (commit(s, e)) {
+        rollback(s);
+        return -1;
+    }
+    return 0;
+fail:
+    sqlite3_finalize(seg);
+    sqlite3_finalize(run);
+    sqlite3_finalize(sft);
+    rollback(s);
+    return -1;
+}
+
+int store_segment_status(Store *s, const char *segment, SegmentStatus *status, char *checkpoint,
+                         size_t checkpoint_size, Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT status, checkpoint FROM segments WHERE id = ?", e)) return -1;
+    sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE) err_set(e, "%s: no segment %s (was the plan registered?)", s->path, segment);
+        else db_fail(s, e, "reading a segment");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    if (!name || status_from_name(name, status)) {
+        err_set(e, "%s: segment %s has status '%s' (expected pending, running or done)", s->path, segment,
+                name ? name : "NULL");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    if (checkpoint && checkpoint_size) {
+        const char *c = (const char *)sqlite3_column_text(st, 1);
+        snprintf(checkpoint, checkpoint_size, "%s", c ? c : "");
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int set_status(Store *s, const char *segment, SegmentStatus to, const char *checkpoint, Err *e)
+{
+    SegmentStatus now;
+    if (begin(s, e)) return -1;
+    if (store_segment_status(s, segment, &now, NULL, 0, e)) goto fail;
+    if (now == SEG_DONE && to != SEG_DONE) {
+        err_set(e, "%s: segment %s is already done; it cannot become %s again", s->path, segment,
+                segment_status_name(to));
+        goto fail;
+    }
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "UPDATE segments SET status = ?, checkpoint = coalesce(?, checkpoint),"
+                        " updated_at = datetime('now') WHERE id = ?", e))
+        goto fail;
+    sqlite3_bind_text(st, 1, segment_status_name(to), -1, SQLITE_STATIC);
+    if (checkpoint) sqlite3_bind_text(st, 2, checkpoint, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 2);
+    sqlite3_bind_text(st, 3, segment, -1, SQLITE_STATIC);
+    if (step_done(s, st, "updating a segment", e) || commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_segment_running(Store *s, const char *segment, Err *e)
+{
+    return set_status(s, segment, SEG_RUNNING, NULL, e);
+}
+
+int store_segment_done(Store *s, const char *segment, const char *checkpoint, Err *e)
+{
+    if (!checkpoint || !*checkpoint || !file_exists(checkpoint))
+        return err_set(e, "%s: segment %s cannot be marked done: its checkpoint '%s' is not on disk", s->path,
+                       segment, checkpoint ? checkpoint : "");
+    return set_status(s, segment, SEG_DONE, checkpoint, e);
+}
+
+int store_plan_status(Store *s, const Plan *p, SegmentStatus *status, Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT status FROM segments WHERE id = ?", e)) return -1;
+    for (int i = 0; i < p->n_segments; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, p->segments[i].id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        status[i] = SEG_PENDING;
+        if (rc == SQLITE_ROW) {
+            const char *name = (const char *)sqlite3_column_text(st, 0);
+            if (!name || status_from_name(name, &status[i])) {
+                sqlite3_finalize(st);
+                return err_set(e, "%s: segment %s has an unknown status", s->path, p->segments[i].id);
+            }
+        } else if (rc != SQLITE_DONE) {
+            db_fail(s, e, "reading segment status");
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e)
+{
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "INSERT OR REPLACE INTO metrics(segment, step, loss, lr, grad_norm, tokens)"
+                        " VALUES(?, ?, ?, ?, ?, ?)", e))
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, m[i].step);
+        sqlite3_bind_double(st, 3, m[i].loss);
+        sqlite3_bind_double(st, 4, m[i].lr);
+        sqlite3_bind_double(st, 5, m[i].grad_norm);
+        sqlite3_bind_int64(st, 6, m[i].tokens);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            db_fail(s, e, "recording metrics");
+            sqlite3_finalize(st);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    if (commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+/* Grows *rows (of elem bytes each) to hold one more; returns the new slot. */
+static void *push_row(void **rows, int *n, int *cap, size_t elem)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        void *grown = realloc(*rows, (size_t)*cap * elem);
+        if (!grown) {
+            fprintf(stderr, "plateau: out of memory reading the results store\n");
+            abort();
+        }
+        *rows = grown;
+    }
+    return (char *)*rows + (size_t)(*n)++ * elem;
+}
+
+static double column_double_or_nan(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
+}
+
+int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n, Err *e)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (prepare(s, &st, "SELECT step, loss, lr, grad_norm, tokens FROM metrics WHERE segment = ? ORDER BY step", e))
+        return -1;
+    sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+    int cap = 0, rc;
+    void *rows = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        StepMetrics *m = push_row(&rows, n, &cap, sizeof *m);
+        m->step = sqlite3_column_int64(st, 0);
+        m->loss = column_double_or_nan(st, 1);
+        m->lr = column_double_or_nan(st, 2);
+        m->grad_norm = column_double_or_nan(st, 3);
+        m->tokens = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    *out = rows;
+    if (rc != SQLITE_DONE) {
+        free(rows);
+        *out = NULL;
+        *n = 0;
+        return db_fail(s, e, "reading metrics");
+    }
+    return 0;
+}
+
+int store_record_evals(Store *s, const char *segment, int64_t step, const EvalRecord *r, int n, Err *e)
+{
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "INSERT OR REPLACE INTO evaluations(segment, step, suite, task, metric, value, stderr, n)"
+                        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", e))
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, step);
+        sqlite3_bind_text(st, 3, r[i].suite, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r[i].task, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, r[i].metric, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 6, r[i].value);
+        if (isnan(r[i].std_err)) sqlite3_bind_null(st, 7);
+        else sqlite3_bind_double(st, 7, r[i].std_err);
+        sqlite3_bind_int64(st, 8, r[i].n);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            db_fail(s, e, "recording an evaluation");
+            sqlite3_finalize(st);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    if (commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_eval(Store *s, const char *segment, const char *suite, const char *task, const char *metric, double *value,
+               double *std_err, Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT value, stderr FROM evaluations WHERE segment = ? AND suite = ? AND task = ?"
+                        " AND metric = ? ORDER BY step DESC LIMIT 1", e))
+        return -1;
+    sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, suite, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, metric, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        *value = column_double_or_nan(st, 0);
+        if (std_err) *std_err = column_double_or_nan(st, 1);
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        db_fail(s, e, "reading an evaluation");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+int store_record_sharpness(Store *s, const char *segment, const SharpnessRecord *r, Err *e)
+{
+    if (strcmp(r->data, "pt") != 0 && strcmp(r->data, "sft") != 0)
+        return err_set(e, "sharpness data '%s': expected pt or sft", r->data);
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "INSERT OR REPLACE INTO sharpness(segment, step, data, trace, stderr, probes, top_eigenvalue)"
+                        " VALUES(?, ?, ?, ?, ?, ?, ?)", e))
+        goto fail;
+    sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->step);
+    sqlite3_bind_text(st, 3, r->data, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, r->trace);
+    if (isnan(r->std_err)) sqlite3_bind_null(st, 5);
+    else sqlite3_bind_double(st, 5, r->std_err);
+    sqlite3_bind_int(st, 6, r->probes);
+    if (isnan(r->top_eigenvalue)) sqlite3_bind_null(st, 7);
+    else sqlite3_bind_double(st, 7, r->top_eigenvalue);
+    if (step_done(s, st, "recording sharpness", e) || commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_read_sharpness(Store *s, const char *segment, SharpnessRecord **out, int *n, Err *e)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (prepare(s, &st, "SELECT step, data, trace, stderr, probes, top_eigenvalue FROM sharpness WHERE segment = ?"
+                        " ORDER BY step, data", e))
+        return -1;
+    sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+    int cap = 0, rc;
+    void *rows = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        SharpnessRecord *r = push_row(&rows, n, &cap, sizeof *r);
+        r->step = sqlite3_column_int64(st, 0);
+        snprintf(r->data, sizeof r->data, "%s", (const char *)sqlite3_column_text(st, 1));
+        r->trace = column_double_or_nan(st, 2);
+        r->std_err = column_double_or_nan(st, 3);
+        r->probes = sqlite3_column_int(st, 4);
+        r->top_eigenvalue = column_double_or_nan(st, 5);
+    }
+    sqlite3_finalize(st);
+    *out = rows;
+    if (rc != SQLITE_DONE) {
+        free(rows);
+        *out = NULL;
+        *n = 0;
+        return db_fail(s, e, "reading sharpness");
+    }
+    return 0;
+}
+
+/* Rows of (arm, seed, segment, sft_lr, value, stderr) from a query with the
+ * study, suite, task and metric bound as ?1..?4. */
+static int read_arm_values(Store *s, const char *sql, const char *study, const char *suite, const char *task,
+                           const char *metric, ArmValue **out, int *n, Err *e)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (prepare(s, &st, sql, e)) return -1;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, suite, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, metric, -1, SQLITE_STATIC);
+    int cap = 0, rc;
+    void *rows = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ArmValue *v = push_row(&rows, n, &cap, sizeof *v);
+        snprintf(v->arm, sizeof v->arm, "%s", (const char *)sqlite3_column_text(st, 0));
+        v->seed = (uint64_t)sqlite3_column_int64(st, 1);
+        snprintf(v->segment, sizeof v->segment, "%s", (const char *)sqlite3_column_text(st, 2));
+        v->sft_lr = sqlite3_column_double(st, 3);
+        v->value = column_double_or_nan(st, 4);
+        v->std_err = column_double_or_nan(st, 5);
+    }
+    sqlite3_finalize(st);
+    *out = rows;
+    if (rc != SQLITE_DONE) {
+        free(rows);
+        *out = NULL;
+        *n = 0;
+        return db_fail(s, e, "reading per-arm results");
+    }
+    return 0;
+}
+
+/* The latest evaluation of a segment, as a correlated subquery. */
+#define LATEST_EVAL(seg_col)                                                                                         \
+    "JOIN evaluations v ON v.segment = " seg_col " AND v.suite = ?2 AND v.task = ?3 AND v.metric = ?4"              \
+    " AND v.step = (SELECT max(step) FROM evaluations w WHERE w.segment = v.segment AND w.suite = v.suite"           \
+    " AND w.task = v.task AND w.metric = v.metric) "
+
+int store_arm_evals(Store *s, const char *study, const char *role, const char *suite, const char *task,
+                    const char *metric, ArmValue **out, int *n, Err *e)
+{
+    /* Column names cannot be bound, so the role picks one of three fixed queries. */
+    const char *sql;
+    if (strcmp(role, "pretrain_end") == 0)
+        sql = "SELECT a.arm, a.seed, a.pretrain_end, 0.0, v.value, v.stderr FROM arm_runs a " LATEST_EVAL("a.pretrain_end")
+              "WHERE a.study = ?1 ORDER BY a.arm_index, a.seed_index";
+    else if (strcmp(role, "mid_end") == 0)
+        sql = "SELECT a.arm, a.seed, a.mid_end, 0.0, v.value, v.stderr FROM arm_runs a " LATEST_EVAL("a.mid_end")
+              "WHERE a.study = ?1 ORDER BY a.arm_index, a.seed_index";
+    else if (strcmp(role, "base") == 0)
+        sql = "SELECT a.arm, a.seed, a.base, 0.0, v.value, v.stderr FROM arm_runs a " LATEST_EVAL("a.base")
+              "WHERE a.study = ?1 ORDER BY a.arm_index, a.seed_index";
+    else
+        return err_set(e, "per-arm results for role '%s': expected pretrain_end, mid_end or base", role);
+    return read_arm_values(s, sql, study, suite, task, metric, out, n, e);
+}
+
+int store_sft_evals(Store *s, const char *study, const char *suite, const char *task, const char *metric,
+                    ArmValue **out, int *n, Err *e)
+{
+    const char *sql = "SELECT f.arm, f.seed, f.segment, f.sft_lr, v.value, v.stderr FROM sft_sweep f "
+                      "JOIN arm_runs a ON a.study = f.study AND a.arm = f.arm AND a.seed = f.seed "
+                      LATEST_EVAL("f.segment") "WHERE f.study = ?1 ORDER BY a.arm_index, a.seed_index, f.sft_lr";
+    return read_arm_values(s, sql, study, suite, task, metric, out, n, e);
+}
+
+int store_choose_sft_lr(Store *s, const char *study, const char *arm, uint64_t seed, double sft_lr, Err *e)
+{
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "UPDATE sft_sweep SET chosen = (sft_lr = ?4) WHERE study = ?1 AND arm = ?2 AND seed = ?3", e))
+        goto fail;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seed);
+    sqlite3_bind_double(st, 4, sft_lr);
+    if (step_done(s, st, "choosing the SFT learning rate", e)) goto fail;
+    if (prepare(s, &st, "SELECT count(*) FROM sft_sweep WHERE study = ?1 AND arm = ?2 AND seed = ?3 AND chosen = 1", e))
+        goto fail;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seed);
+    int chosen = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (chosen != 1) {
+        err_set(e, "%s: study %s arm %s seed %" PRIu64 " has no SFT run at learning rate %g", s->path, study, arm, seed,
+                sft_lr);
+        goto fail;
+    }
+    if (commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed, double *sft_lr,
+                     char segment[SEGMENT_ID_LEN + 1], Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT sft_lr, segment FROM sft_sweep WHERE study = ? AND arm = ? AND seed = ? AND chosen = 1",
+                e))
+        return -1;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seed);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        *sft_lr = sqlite3_column_double(st, 0);
+        if (segment) snprintf(segment, SEGMENT_ID_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        db_fail(s, e, "reading the chosen SFT learning rate");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}

@@ -1,0 +1,133 @@
+/* The results store: one SQLite database per study output folder
+ * (DIR/results.sqlite) holding what a study ran and measured.
+ *
+ * Tables (created on first open; `schema_version` in table meta):
+ *   runs        one row per `study run` invocation: study name, spec text, start/finish
+ *   segments    the plan's segments: id, parent id, stage, arms, seed, schedule text,
+ *               step range, SFT LR, status (pending | running | done), checkpoint path
+ *   arm_runs    per (study, arm, seed): the segment ids that end pre-training,
+ *               mid-training (NULL if two-stage) and the base model SFT starts from
+ *   sft_sweep   per (study, arm, seed, SFT LR): the SFT segment id, and whether
+ *               it is the LR chosen for that base model (chosen = 1)
+ *   metrics     per (segment, step): loss, lr, grad_norm, tokens (trainer log)
+ *   evaluations per (segment, step, suite, task, metric): value, stderr, n
+ *   sharpness   per (segment, step, data 'pt' | 'sft'): trace, stderr, probes, top eigenvalue
+ *
+ * Crash safety: the database runs in WAL mode with synchronous=FULL and every
+ * public write is one transaction, so killing the process at any instant
+ * leaves the store consistent and shows only whole calls. A segment becomes
+ * `done` only through store_segment_done, which refuses unless its checkpoint
+ * is already on disk: the runner commits the checkpoint first (atomic rename),
+ * then marks the segment. A segment found `running` after a crash was
+ * interrupted: treat it as not done. Re-recording a (segment, step) replaces
+ * the earlier row, so a segment re-run after a crash leaves one log.
+ *
+ * One Store per process and thread; not thread-safe. */
+#ifndef PLATEAU_STUDY_STORE_H
+#define PLATEAU_STUDY_STORE_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "study/plan.h"
+
+typedef struct Store Store;
+
+#define STORE_FILE "results.sqlite"
+
+typedef enum { SEG_PENDING, SEG_RUNNING, SEG_DONE } SegmentStatus;
+const char *segment_status_name(SegmentStatus s);
+
+/* Opens DIR/results.sqlite, creating the folder, the file and the tables as
+ * needed. An existing file that is not a plateau store is an error naming it. */
+int store_open(Store **out, const char *dir, Err *e);
+void store_close(Store *s);
+const char *store_path(const Store *s);
+
+/* A run of the study: records the name and the study file's full text. */
+int store_run_begin(Store *s, const char *study, const char *spec_text, int64_t *run_id, Err *e);
+int store_run_finish(Store *s, int64_t run_id, Err *e);
+
+/* Records the plan: every segment (new ones as pending; known ones keep
+ * their status and checkpoint) and the arm -> segment maps, in one transaction. */
+int store_register_plan(Store *s, const Plan *p, Err *e);
+
+/* Segment life cycle. running: the runner has started it (a done segment
+ * cannot go back). done: checkpoint must exist on disk. */
+int store_segment_running(Store *s, const char *segment, Err *e);
+int store_segment_done(Store *s, const char *segment, const char *checkpoint, Err *e);
+/* Status and checkpoint path (checkpoint may be NULL). Unknown id: error. */
+int store_segment_status(Store *s, const char *segment, SegmentStatus *status, char *checkpoint,
+                         size_t checkpoint_size, Err *e);
+/* status[i] for every segment of the plan (for resuming: run those not done,
+ * in plan order). Segments the store does not know are pending. */
+int store_plan_status(Store *s, const Plan *p, SegmentStatus *status, Err *e);
+
+typedef struct {
+    int64_t step;        /* updates done in the stage when this was logged */
+    double  loss;
+    double  lr;
+    double  grad_norm;
+    int64_t tokens;      /* tokens seen in the stage so far */
+} StepMetrics;
+
+/* n rows in one transaction. */
+int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e);
+/* Rows of a segment in step order; *out is malloc'd (caller frees). */
+int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n, Err *e);
+
+typedef struct {
+    const char *suite;   /* e.g. "pt", "sft", "valid" */
+    const char *task;    /* e.g. "bios_qa", "avg" */
+    const char *metric;  /* e.g. "loss", "acc", "acc_norm", "exact_match" */
+    double      value;
+    double      std_err;
+    int64_t     n;       /* examples behind the value */
+} EvalRecord;
+
+/* Evaluations of the model at `step` of segment, n rows in one transaction. */
+int store_record_evals(Store *s, const char *segment, int64_t step, const EvalRecord *r, int n, Err *e);
+/* The value at the segment's latest recorded step. Returns 1 found, 0 absent, -1 error. */
+int store_eval(Store *s, const char *segment, const char *suite, const char *task, const char *metric,
+               double *value, double *std_err, Err *e);
+
+typedef struct {
+    int64_t step;
+    char    data[8];         /* "pt" or "sft": which held-out batches */
+    double  trace;           /* Hutchinson estimate of Tr(H) */
+    double  std_err;
+    int     probes;          /* Rademacher vectors */
+    double  top_eigenvalue;  /* NaN if not measured */
+} SharpnessRecord;
+
+int store_record_sharpness(Store *s, const char *segment, const SharpnessRecord *r, Err *e);
+/* Every probe of a segment in step order (pt and sft mixed); caller frees. */
+int store_read_sharpness(Store *s, const char *segment, SharpnessRecord **out, int *n, Err *e);
+
+/* Per-arm results for the report. role: "pretrain_end", "mid_end" or "base".
+ * One row per (arm, seed) of the study that has the evaluation, in arm then
+ * seed order as registered. */
+typedef struct {
+    char     arm[STUDY_NAME_MAX];
+    uint64_t seed;
+    char     segment[SEGMENT_ID_LEN + 1];
+    double   sft_lr;    /* store_sft_evals rows only; 0 otherwise */
+    double   value;
+    double   std_err;
+} ArmValue;
+int store_arm_evals(Store *s, const char *study, const char *role, const char *suite, const char *task,
+                    const char *metric, ArmValue **out, int *n, Err *e);
+/* The same for the SFT segments: one row per (arm, seed, SFT LR) evaluated,
+ * in arm, seed, LR order. */
+int store_sft_evals(Store *s, const char *study, const char *suite, const char *task, const char *metric,
+                    ArmValue **out, int *n, Err *e);
+
+/* Records the sweep's choice for one base model (report_math's
+ * choose_sft_lr on the validation score): exactly that LR becomes chosen.
+ * Fails if the sweep has no run at that LR. */
+int store_choose_sft_lr(Store *s, const char *study, const char *arm, uint64_t seed, double sft_lr, Err *e);
+/* The chosen LR and its SFT segment. Returns 1 found, 0 not chosen yet, -1 error. */
+int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed, double *sft_lr,
+                     char segment[SEGMENT_ID_LEN + 1], Err *e);
+
+#endif

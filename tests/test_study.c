@@ -1,0 +1,945 @@
+/* Study layer: study files, the segment DAG and its sharing, the results
+ * store (including a writer killed mid-transaction), and the report math. */
+#define _GNU_SOURCE   /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/file.h"
+#include "study/plan.h"
+#include "study/report_math.h"
+#include "study/report_table.h"
+#include "study/spec.h"
+#include "study/store.h"
+#include "train/schedule.h"
+
+/* studies/ next to tests/, found from this file's path so the test runs from any folder. */
+static void studies_path(char *out, size_t size, const char *name)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", __FILE__);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    snprintf(out, size, "%s/../studies/%s", dir, name);
+}
+
+/* A small two-stage study; `arms` is appended after [study]. */
+static const char BASE[] =
+    "[study]\n"
+    "world = bios\n"
+    "people = 100\n"
+    "preset = nano\n"
+    "seeds = 1\n"
+    "pretrain_tokens = 25600\n"       /* 200 steps */
+    "sft_tokens = 1280\n"              /* 10 steps */
+    "batch_tokens = 128\n"
+    "micro_batch = 2\n"
+    "seq_len = 64\n"
+    "peak_lr = 1e-3\n"
+    "warmup_steps = 20\n"
+    "sft_lrs = 1e-4, 1e-3\n"
+    "sft_warmup_steps = 2\n";
+
+static int parse_with(StudySpec *s, const char *study_extra, const char *arms, Err *e)
+{
+    char text[8192];
+    snprintf(text, sizeof text, "%s%s%s", BASE, study_extra, arms);
+    return study_spec_parse(s, "x.ini", text, e);
+}
+
+static void expect_error(const char *study_extra, const char *arms, const char *message)
+{
+    StudySpec s;
+    Err e = {{0}};
+    int rc = parse_with(&s, study_extra, arms, &e);
+    if (rc == 0 || strcmp(e.msg, message) != 0) fprintf(stderr, "got: %s\nwant: %s\n", rc ? e.msg : "(no error)", message);
+    assert_int_equal(rc, -1);
+    assert_string_equal(e.msg, message);
+}
+
+/* ---- study files ---------------------------------------------------------- */
+
+static void quick_study_parses_with_its_stated_sizes(void **state)
+{
+    (void)state;
+    char path[1200];
+    studies_path(path, sizeof path, "quick.ini");
+    StudySpec s;
+    Err e;
+    if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+    assert_string_equal(s.name, "quick");
+    assert_int_equal(s.world, WORLD_BIOS);
+    assert_int_equal(s.n_arms, 5);
+    assert_int_equal(study_pretrain_steps(&s), 200);
+    assert_int_equal(s.warmup_steps, 20);
+    assert_false(study_is_three_stage(&s));
+    assert_string_equal(s.arms[0].name, "wso");
+    assert_int_equal(s.arms[0].schedule, SCHED_WSO);
+    assert_true(s.arms[0].alpha_pre == 1.0);
+    assert_int_equal(s.arms[2].schedule, SCHED_WSD);
+    assert_true(s.arms[2].alpha_pre == 0.1);
+    assert_true(s.arms[2].rho == 0.75);
+    assert_int_equal(s.n_sft_lrs, 3);
+    assert_true(s.sft_lrs[2] == 1e-3);
+    assert_false(arm_decays(&s, &s.arms[0]));
+    assert_true(arm_decays(&s, &s.arms[1]));
+}
+
+/* BASE with the line that sets `key` replaced by new_line (which ends in \n). */
+static void base_with(char *out, size_t size, const char *key, const char *new_line)
+{
+    const char *at = strstr(BASE, key);
+    assert_non_null(at);
+    const char *eol = strchr(at, '\n') + 1;
+    snprintf(out, size, "%.*s%s%s", (int)(at - BASE), BASE, new_line, eol);
+}
+
+static void token_counts_accept_k_m_g_suffixes(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Err e;
+    char text[4096], base[2048];
+    base_with(base, sizeof base, "pretrain_tokens", "pretrain_tokens = 128K\n");
+    snprintf(text, sizeof text, "%s[arm a]\nschedule = wso\n", base);
+    if (study_spec_parse(&s, "x.ini", text, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(s.pretrain_tokens, 128000);
+    assert_int_equal(study_pretrain_steps(&s), 1000);   /* 128000 / 128 */
+    base_with(base, sizeof base, "pretrain_tokens", "pretrain_tokens = 2Q\n");
+    snprintf(text, sizeof text, "%s[arm a]\nschedule = wso\n", base);
+    assert_int_equal(study_spec_parse(&s, "x.ini", text, &e), -1);
+    assert_string_equal(e.msg, "x.ini:6: [study] pretrain_tokens = 2Q: expected a token count (an integer, "
+                               "optionally with K, M, G or T)");
+}
+
+static void out_of_range_alpha_names_file_line_section_and_range(void **state)
+{
+    (void)state;
+    /* BASE is 14 lines; the arm header is line 15, alpha_pre line 17. */
+    expect_error("", "[arm wsd0]\nschedule = wsd\nalpha_pre = 1.7\n",
+                 "x.ini:17: [arm wsd0] alpha_pre = 1.7: expected a number in [0, 1]");
+}
+
+static void misspelled_key_is_an_error_not_a_default(void **state)
+{
+    (void)state;
+    expect_error("", "[arm a]\nschedule = wsd\nalpah_pre = 0.1\n",
+                 "x.ini:17: [arm a] alpah_pre = 0.1: unknown key (expected one of: schedule, alpha_pre, alpha_mid, rho, decay)");
+    expect_error("warmup = 5\n", "[arm a]\nschedule = wso\n",
+                 "x.ini:15: [study] warmup = 5: unknown key (expected one of: world, people, pretrain_data, sft_data, "
+                 "preset, seeds, pretrain_tokens, mid_tokens, sft_epochs, sft_tokens, batch_tokens, micro_batch, "
+                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every)");
+}
+
+static void bad_values_and_structure_are_reported_precisely(void **state)
+{
+    (void)state;
+    const char *wso = "[arm a]\nschedule = wso\n";
+    expect_error("seq_len = 32\n", wso, "x.ini:15: [study] seq_len = 32: already set at line 10");
+    expect_error("", "[arm a]\nschedule = step\n", "x.ini:16: [arm a] schedule = step: expected wso, wsd, cosine or linear");
+    expect_error("", "[arm a]\nschedule = wso\nalpha_pre = 0.5\n",
+                 "x.ini:17: [arm a] alpha_pre = 0.5: expected 1 for wso (no decay); use schedule = wsd to decay");
+    expect_error("", "[arm a]\nschedule = cosine\nalpha_pre = 0\nrho = 0.5\n",
+                 "x.ini:18: [arm a] rho: only used by schedule = wsd");
+    expect_error("", "[arm a]\nschedule = linear\n",
+                 "x.ini:15: [arm a] is missing alpha_pre (final LR as a fraction of the peak, in [0, 1])");
+    expect_error("", "[arm a]\nschedule = wso\n[arm b]\nschedule = wso\n[arm a]\nschedule = wso\n",
+                 "x.ini:20: [arm a] schedule = wso: arm 'a' is defined twice (first at line 15)");
+    expect_error("", "[arms]\nschedule = wso\n",
+                 "x.ini:16: [arms] schedule = wso: unknown section [arms] (expected [study] or [arm NAME])");
+    expect_error("mid_tokens = 1280\n", wso,
+                 "x.ini:16: [arm a] is missing alpha_mid (the study has mid_tokens > 0)");
+    expect_error("", "[arm a]\nschedule = wso\nalpha_mid = 0\n",
+                 "x.ini:17: [arm a] alpha_mid: only used when [study] mid_tokens > 0");
+    expect_error("", "this line is not ini\n", "x.ini:15: not an INI line (expected [section], key = value, or a ; or # comment)");
+    expect_error("", "[arm a]\nschedule = wsd\nalpha_pre = 0\nrho = 0.9999\n",
+                 "x.ini:18: [arm a] rho = 0.9999: leaves no stable or no decay steps out of 180 post-warmup steps");
+}
+
+static void cross_field_errors_point_at_the_offending_line(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Err e;
+    const char *text =
+        "[study]\nworld = bios\npeople = 10\npreset = nano\nseeds = 1, 2, 1\n";
+    assert_int_equal(study_spec_parse(&s, "y.ini", text, &e), -1);
+    assert_string_equal(e.msg, "y.ini:5: [study] seeds = 1, 2, 1: seed 1 is listed twice");
+
+    const char *bad_batch =
+        "[study]\nworld = wordnet\npreset = nano\nseeds = 1\npretrain_tokens = 1000\nsft_epochs = 1\n"
+        "batch_tokens = 100\nmicro_batch = 2\nseq_len = 64\npeak_lr = 1e-3\nwarmup_steps = 1\nsft_lrs = 1e-4\n"
+        "sft_warmup_steps = 1\n[arm a]\nschedule = wso\n";
+    assert_int_equal(study_spec_parse(&s, "y.ini", bad_batch, &e), -1);
+    assert_string_equal(e.msg, "y.ini:7: [study] batch_tokens = 100: expected a multiple of micro_batch * seq_len = 128");
+
+    const char *missing =
+        "[study]\nworld = files\npretrain_data = /data/fineweb\npreset = nano\n[arm a]\nschedule = wso\n";
+    assert_int_equal(study_spec_parse(&s, "y.ini", missing, &e), -1);
+    assert_string_equal(e.msg, "y.ini: [study] is missing seeds");
+}
+
+static void every_shipped_study_parses_and_plans(void **state)
+{
+    (void)state;
+    char dir[1200];
+    studies_path(dir, sizeof dir, "");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int count = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        size_t len = strlen(ent->d_name);
+        if (len < 5 || strcmp(ent->d_name + len - 4, ".ini") != 0) continue;
+        char path[2400];
+        snprintf(path, sizeof path, "%s%s", dir, ent->d_name);
+        StudySpec s;
+        Plan p;
+        Err e;
+        if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+        if (plan_build(&p, &s, 100, &e)) fail_msg("%s", e.msg);
+        assert_true(p.saving.planned_steps[STAGE_PRETRAIN] <= p.saving.separate_steps[STAGE_PRETRAIN]);
+        plan_free(&p);
+        count++;
+    }
+    closedir(d);
+    assert_true(count >= 6);
+}
+
+/* ---- the segment DAG -------------------------------------------------------- */
+
+static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **state)
+{
+    (void)state;
+    char path[1200];
+    studies_path(path, sizeof path, "quick.ini");
+    StudySpec s;
+    Plan p;
+    Err e;
+    if (study_spec_load(&s, path, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    /* T = 200, T_w = 20, WSD stable end 20 + round(0.75 * 180) = 155.
+     * Every schedule's step 19 runs at eta(20) = peak, and cosine/linear fall
+     * from step 20: all five arms share [0, 20). WSO and both WSDs share
+     * [20, 155). Then WSO, WSD0, WSD0.1 run [155, 200) each (45 steps) and
+     * cosine and linear [20, 200) each (180 steps):
+     * 20 + 135 + 3*45 + 2*180 = 650 steps instead of 5 * 200 = 1000. */
+    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 1000);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 650);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 7);
+    assert_int_equal(p.saving.segments[STAGE_SFT], 15);
+    const Segment *g = p.segments;
+    assert_int_equal(g[0].parent, -1);
+    assert_int_equal(g[0].start_step, 0);
+    assert_int_equal(g[0].end_step, 20);
+    assert_int_equal(g[0].arms, 0x1f);
+    assert_int_equal(g[1].parent, 0);
+    assert_int_equal(g[1].start_step, 20);
+    assert_int_equal(g[1].end_step, 155);
+    assert_int_equal(g[1].arms, 0x7);   /* wso, wsd0, wsd0.1 */
+    /* each arm's path */
+    assert_int_equal(p.runs[0][0].base, 2);   /* wso: #0 #1 #2 */
+    assert_int_equal(p.segments[p.runs[3][0].base].parent, 0);   /* cos0.1 branches after warmup */
+    assert_int_equal(p.segments[p.runs[3][0].base].start_step, 20);
+    /* the SFT sweep of one base starts from that base */
+    for (int k = 0; k < 3; k++) assert_int_equal(p.segments[p.runs[1][0].sft[k]].parent, p.runs[1][0].base);
+    plan_free(&p);
+}
+
+/* The invariant that makes sharing exact: on every step of every segment,
+ * each member arm's own schedule gives the same LR bits as the segment's. And
+ * each arm's chain covers its stage without gaps. */
+static void check_segments_match_member_lrs(const Plan *p)
+{
+    const StudySpec *s = &p->spec;
+    for (int i = 0; i < p->n_segments; i++) {
+        const Segment *g = &p->segments[i];
+        if (g->stage == STAGE_SFT) continue;
+        for (int a = 0; a < s->n_arms; a++) {
+            if (!(g->arms & (1u << a))) continue;
+            ScheduleSpec own = g->stage == STAGE_PRETRAIN ? arm_pretrain_schedule(s, &s->arms[a])
+                                                          : arm_mid_schedule(s, &s->arms[a]);
+            for (int64_t t = g->start_step; t < g->end_step; t++)
+                assert_true(schedule_lr(&own, t) == schedule_lr(&g->schedule, t));
+        }
+    }
+    for (int a = 0; a < s->n_arms; a++)
+        for (int k = 0; k < s->n_seeds; k++) {
+            int64_t expect_end = study_is_three_stage(s) ? study_mid_steps(s) : study_pretrain_steps(s);
+            for (int i = p->runs[a][k].base; i >= 0; i = p->segments[i].parent) {
+                const Segment *g = &p->segments[i];
+                assert_int_equal(g->end_step, expect_end);
+                assert_true(g->arms & (1u << a));
+                assert_int_equal(g->seed, s->seeds[k]);
+                expect_end = g->start_step;
+                if (expect_end == 0 && g->stage == STAGE_MID) expect_end = study_pretrain_steps(s);
+            }
+            assert_int_equal(expect_end, 0);
+        }
+}
+
+static void sharing_follows_lr_values_not_schedule_names(void **state)
+{
+    (void)state;
+    /* A cosine arm with alpha 1 never decays: its LRs equal WSO's at every
+     * step, so it must share WSO's whole pre-training. */
+    StudySpec s;
+    Plan p;
+    Err e;
+    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm flatcos]\nschedule = cosine\nalpha_pre = 1\n"
+                   "[arm lin]\nschedule = linear\nalpha_pre = 0.1\n", &e) ||
+        plan_build(&p, &s, 0, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(p.runs[0][0].base, p.runs[1][0].base);
+    assert_int_equal(p.runs[0][0].sft[0], p.runs[1][0].sft[0]);   /* same base: same SFT runs */
+    /* warmup [0, 20) shared by all, then WSO/flatcos [20, 200) and linear [20, 200) */
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 20 + 180 + 180);
+    assert_int_equal(p.saving.segments[STAGE_SFT], 4);
+    check_segments_match_member_lrs(&p);
+    plan_free(&p);
+}
+
+static void wsd_arms_with_different_rho_branch_at_their_own_decay_start(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Plan p;
+    Err e;
+    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm r5]\nschedule = wsd\nalpha_pre = 0\nrho = 0.5\n"
+                   "[arm r75]\nschedule = wsd\nalpha_pre = 0\n[arm sq]\nschedule = wsd\nalpha_pre = 0\ndecay = 1-sqrt\n",
+                   &e) ||
+        plan_build(&p, &s, 0, &e))
+        fail_msg("%s", e.msg);
+    /* trunk [0, 110) (r5 decays from 20 + round(0.5 * 180)), r5's tail
+     * [110, 200), then [110, 155) for wso/r75/sq, then wso, r75 and sq part
+     * ways: r75 and sq differ at their first decayed step (linear vs 1-sqrt). */
+    ScheduleSpec r5 = arm_pretrain_schedule(&s, &s.arms[1]);
+    assert_int_equal(schedule_decay_start(&r5), 110);
+    assert_int_equal(p.segments[0].end_step, 110);
+    assert_int_equal(p.segments[1].start_step, 110);
+    assert_int_equal(p.segments[1].end_step, 155);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 110 + 90 + 45 + 3 * 45);
+    check_segments_match_member_lrs(&p);
+    plan_free(&p);
+}
+
+static void three_stage_arms_share_pretraining_and_branch_in_mid_training(void **state)
+{
+    (void)state;
+    char path[1200];
+    studies_path(path, sizeof path, "paper-3stage.ini");
+    StudySpec s;
+    Plan p;
+    Err e;
+    if (study_spec_load(&s, path, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    assert_true(study_is_three_stage(&s));
+    assert_int_equal(s.n_arms, 8);
+    /* WSO(1,1) and WSD(1,0) pre-train identically (no decay), then differ. */
+    int wso = -1, wsd10 = -1;
+    for (int a = 0; a < s.n_arms; a++) {
+        if (strcmp(s.arms[a].name, "WSO(1,1)") == 0) wso = a;
+        if (strcmp(s.arms[a].name, "WSD(1,0)") == 0) wsd10 = a;
+    }
+    assert_true(wso >= 0 && wsd10 >= 0);
+    for (int k = 0; k < s.n_seeds; k++) {
+        assert_int_equal(p.runs[wso][k].pretrain_end, p.runs[wsd10][k].pretrain_end);
+        assert_int_not_equal(p.runs[wso][k].base, p.runs[wsd10][k].base);
+        assert_int_equal(p.segments[p.runs[wso][k].base].stage, STAGE_MID);
+    }
+    check_segments_match_member_lrs(&p);
+    assert_true(p.saving.planned_steps[STAGE_PRETRAIN] < p.saving.separate_steps[STAGE_PRETRAIN]);
+    plan_free(&p);
+}
+
+static void segment_ids_depend_on_content_not_on_arm_names_or_order(void **state)
+{
+    (void)state;
+    StudySpec s1, s2, s3;
+    Plan p1, p2, p3;
+    Err e;
+    if (parse_with(&s1, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e) ||
+        parse_with(&s2, "", "[arm decay]\nschedule = wsd\nalpha_pre = 0\n[arm const]\nschedule = wso\n", &e) ||
+        parse_with(&s3, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0.1\n", &e))
+        fail_msg("%s", e.msg);
+    if (plan_build(&p1, &s1, 0, &e) || plan_build(&p2, &s2, 0, &e) || plan_build(&p3, &s3, 0, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(p1.n_segments, p2.n_segments);
+    for (int i = 0; i < p1.n_segments; i++) assert_true(plan_find(&p2, p1.segments[i].id) >= 0);
+    /* same trunk, same WSO tail; a different alpha changes only the decayed tail and its SFT runs */
+    int common = 0;
+    for (int i = 0; i < p1.n_segments; i++) common += plan_find(&p3, p1.segments[i].id) >= 0;
+    assert_int_equal(common, 1 + 1 + 2);   /* trunk, WSO tail, WSO's two SFT runs */
+    plan_free(&p1);
+    plan_free(&p2);
+    plan_free(&p3);
+}
+
+static void each_seed_has_its_own_init_and_segments(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Plan p;
+    Err e;
+    char text[4096], base[2048];
+    base_with(base, sizeof base, "seeds", "seeds = 7, 8\n");
+    snprintf(text, sizeof text, "%s[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", base);
+    if (study_spec_parse(&s, "x.ini", text, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(s.n_seeds, 2);
+    assert_int_equal(p.n_inits, 2);
+    assert_string_not_equal(p.inits[0].id, p.inits[1].id);
+    /* per seed: trunk, wso tail, wsd tail, 2 arms x 2 SFT LRs */
+    assert_int_equal(p.n_segments, 2 * (3 + 4));
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 2 * (155 + 45 + 45));
+    assert_int_equal(p.saving.separate_steps[STAGE_SFT], 2 * 2 * 2 * 10);
+    assert_int_equal(p.saving.planned_steps[STAGE_SFT], 2 * 2 * 2 * 10);
+    check_segments_match_member_lrs(&p);
+    plan_free(&p);
+}
+
+static void probes_fall_on_multiples_of_probe_every_and_stage_ends(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Plan p;
+    Err e;
+    if (parse_with(&s, "probe_every = 50\n", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e) ||
+        plan_build(&p, &s, 0, &e))
+        fail_msg("%s", e.msg);
+    int64_t at[8];
+    assert_int_equal(plan_probe_steps(&p, &p.segments[0], at, 8), 3);   /* trunk [0, 155): 50, 100, 150 */
+    assert_int_equal(at[0], 50);
+    assert_int_equal(at[2], 150);
+    assert_int_equal(plan_probe_steps(&p, &p.segments[1], at, 8), 1);   /* tail [155, 200): only the end, 200 */
+    assert_int_equal(at[0], 200);
+    plan_free(&p);
+}
+
+static void runnable_segments_are_those_whose_parent_is_done(void **state)
+{
+    (void)state;
+    Plan p;
+    StudySpec s;
+    Err e;
+    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e) ||
+        plan_build(&p, &s, 0, &e))
+        fail_msg("%s", e.msg);
+    /* #0 trunk [0,155), #1 wso tail, #2 wsd tail, then 2 SFT runs each */
+    int done[16] = {0}, out[16];
+    assert_int_equal(plan_runnable(&p, done, out, 16), 1);
+    assert_int_equal(out[0], 0);
+    done[0] = 1;
+    assert_int_equal(plan_runnable(&p, done, out, 16), 2);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 2);
+    done[2] = 1;
+    assert_int_equal(plan_runnable(&p, done, out, 16), 3);   /* wso tail and wsd's two SFT runs */
+    assert_int_equal(p.segments[out[1]].parent, 2);
+    plan_free(&p);
+}
+
+/* ---- the results store -------------------------------------------------------- */
+
+static void make_temp_dir(char *out, size_t size)
+{
+    snprintf(out, size, "/tmp/plateau-study-XXXXXX");
+    assert_non_null(mkdtemp(out));
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes a temporary folder made by make_temp_dir and everything in it. */
+static void remove_temp_dir(const char *dir)
+{
+    assert_int_equal(strncmp(dir, "/tmp/plateau-study-", 19), 0);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void build_small_plan(Plan *p)
+{
+    StudySpec s;
+    Err e;
+    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e) ||
+        plan_build(p, &s, 0, &e))
+        fail_msg("%s", e.msg);
+}
+
+static void store_round_trips_after_reopen(void **state)
+{
+    (void)state;
+    char dir[256], ckpt[512];
+    make_temp_dir(dir, sizeof dir);
+    Plan p;
+    build_small_plan(&p);
+    Store *st;
+    Err e;
+    int64_t run;
+    if (store_open(&st, dir, &e) || store_run_begin(st, p.spec.name, "[study]\n...", &run, &e) ||
+        store_register_plan(st, &p, &e))
+        fail_msg("%s", e.msg);
+    const Segment *trunk = &p.segments[0];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt-%s", dir, trunk->id);
+    assert_int_equal(write_file_atomic(ckpt, "x", 1, &e), 0);
+    StepMetrics m[3] = {{1, 5.5, 1e-4, 0.9, 128}, {2, 5.25, 2e-4, 0.8, 256}, {3, 5.0, 3e-4, 0.7, 384}};
+    EvalRecord ev[2] = {{"pt", "valid", "loss", 4.75, 0.01, 1000}, {"sft", "bios_qa", "exact_match", 0.5, NAN, 40}};
+    SharpnessRecord sh = {155, "pt", 123.5, 4.5, 50, NAN};
+    if (store_segment_running(st, trunk->id, &e) || store_record_metrics(st, trunk->id, m, 3, &e) ||
+        store_segment_done(st, trunk->id, ckpt, &e) ||
+        store_record_evals(st, p.segments[p.runs[0][0].base].id, 200, ev, 2, &e) ||
+        store_record_sharpness(st, trunk->id, &sh, &e) || store_run_finish(st, run, &e))
+        fail_msg("%s", e.msg);
+    store_close(st);
+
+    if (store_open(&st, dir, &e)) fail_msg("%s", e.msg);
+    SegmentStatus status[64];
+    assert_true(p.n_segments <= 64);
+    if (store_plan_status(st, &p, status, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(status[0], SEG_DONE);
+    for (int i = 1; i < p.n_segments; i++) assert_int_equal(status[i], SEG_PENDING);
+    char got_ckpt[512];
+    SegmentStatus one;
+    if (store_segment_status(st, trunk->id, &one, got_ckpt, sizeof got_ckpt, &e)) fail_msg("%s", e.msg);
+    assert_string_equal(got_ckpt, ckpt);
+
+    StepMetrics *rm;
+    int n;
+    if (store_read_metrics(st, trunk->id, &rm, &n, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(n, 3);
+    assert_true(rm[1].loss == 5.25 && rm[2].lr == 3e-4 && rm[2].tokens == 384 && rm[0].grad_norm == 0.9);
+    free(rm);
+
+    double v, se;
+    assert_int_equal(store_eval(st, p.segments[p.runs[0][0].base].id, "pt", "valid", "loss", &v, &se, &e), 1);
+    assert_true(v == 4.75 && se == 0.01);
+    assert_int_equal(store_eval(st, p.segments[p.runs[0][0].base].id, "sft", "bios_qa", "exact_match", &v, &se, &e), 1);
+    assert_true(isnan(se));
+    assert_int_equal(store_eval(st, trunk->id, "pt", "valid", "loss", &v, &se, &e), 0);
+
+    SharpnessRecord *rs;
+    if (store_read_sharpness(st, trunk->id, &rs, &n, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(n, 1);
+    assert_true(rs[0].trace == 123.5 && rs[0].step == 155 && rs[0].probes == 50 && isnan(rs[0].top_eigenvalue));
+    assert_string_equal(rs[0].data, "pt");
+    free(rs);
+
+    ArmValue *av;
+    if (store_arm_evals(st, p.spec.name, "base", "pt", "valid", "loss", &av, &n, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(n, 1);   /* only the wso base was evaluated */
+    assert_string_equal(av[0].arm, "wso");
+    assert_true(av[0].value == 4.75 && av[0].seed == 1);
+    free(av);
+    assert_int_equal(store_arm_evals(st, p.spec.name, "nonsense", "pt", "valid", "loss", &av, &n, &e), -1);
+
+    /* a plan registered again keeps statuses */
+    if (store_register_plan(st, &p, &e) || store_plan_status(st, &p, status, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(status[0], SEG_DONE);
+    store_close(st);
+    plan_free(&p);
+    remove_temp_dir(dir);
+}
+
+static void sft_results_come_back_per_arm_seed_and_lr(void **state)
+{
+    (void)state;
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    Plan p;
+    build_small_plan(&p);
+    Store *st;
+    Err e;
+    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    for (int a = 0; a < 2; a++)
+        for (int k = 0; k < 2; k++) {
+            EvalRecord r = {"sft", "valid", "score", 10.0 * a + k, 0.1, 20};
+            if (store_record_evals(st, p.segments[p.runs[a][0].sft[k]].id, 10, &r, 1, &e)) fail_msg("%s", e.msg);
+        }
+    ArmValue *av;
+    int n;
+    if (store_sft_evals(st, p.spec.name, "sft", "valid", "score", &av, &n, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(n, 4);
+    assert_string_equal(av[0].arm, "wso");
+    assert_true(av[0].sft_lr == 1e-4 && av[0].value == 0.0);
+    assert_true(av[1].sft_lr == 1e-3 && av[1].value == 1.0);
+    assert_string_equal(av[3].arm, "d");
+    assert_true(av[3].value == 11.0);
+    free(av);
+
+    double lr;
+    char seg[SEGMENT_ID_LEN + 1];
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 0);
+    if (store_choose_sft_lr(st, p.spec.name, "d", 1, 1e-3, &e)) fail_msg("%s", e.msg);
+    if (store_choose_sft_lr(st, p.spec.name, "d", 1, 1e-4, &e)) fail_msg("%s", e.msg);   /* a new choice replaces */
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 1);
+    assert_true(lr == 1e-4);
+    assert_string_equal(seg, p.segments[p.runs[1][0].sft[0]].id);
+    assert_int_equal(store_choose_sft_lr(st, p.spec.name, "d", 1, 5e-4, &e), -1);
+    assert_non_null(strstr(e.msg, "no SFT run at learning rate 0.0005"));
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 1);   /* the failed choice changed nothing */
+    assert_true(lr == 1e-4);
+    store_close(st);
+    plan_free(&p);
+    remove_temp_dir(dir);
+}
+
+static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
+{
+    (void)state;
+    char dir[256], ckpt[512];
+    make_temp_dir(dir, sizeof dir);
+    Plan p;
+    build_small_plan(&p);
+    Store *st;
+    Err e;
+    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    const char *id = p.segments[0].id;
+    snprintf(ckpt, sizeof ckpt, "%s/missing.safetensors", dir);
+    assert_int_equal(store_segment_done(st, id, ckpt, &e), -1);
+    assert_non_null(strstr(e.msg, "is not on disk"));
+    SegmentStatus s;
+    if (store_segment_status(st, id, &s, NULL, 0, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(s, SEG_PENDING);
+    assert_int_equal(write_file_atomic(ckpt, "w", 1, &e), 0);
+    if (store_segment_done(st, id, ckpt, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(store_segment_running(st, id, &e), -1);
+    assert_non_null(strstr(e.msg, "already done"));
+    assert_int_equal(store_segment_running(st, "0123456789abcdef", &e), -1);
+    assert_non_null(strstr(e.msg, "no segment 0123456789abcdef"));
+    store_close(st);
+    plan_free(&p);
+    remove_temp_dir(dir);
+}
+
+static void a_file_that_is_not_a_store_is_refused_by_name(void **state)
+{
+    (void)state;
+    char dir[256], path[512];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_FILE);
+    Err e;
+    const char junk[] = "this is not a database, just some text that is long enough to look like a header.....";
+    assert_int_equal(write_file_atomic(path, junk, sizeof junk, &e), 0);
+    Store *st;
+    assert_int_equal(store_open(&st, dir, &e), -1);
+    assert_null(st);
+    assert_non_null(strstr(e.msg, path));
+    remove_temp_dir(dir);
+}
+
+/* A writer killed at an arbitrary instant leaves whole transactions only:
+ * each batch writes BATCH rows whose steps are batch*BATCH .. +BATCH-1. */
+#define BATCH 50
+static void killed_writer_leaves_a_consistent_store(void **state)
+{
+    (void)state;
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    Plan p;
+    build_small_plan(&p);
+    Store *st;
+    Err e;
+    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    store_close(st);
+    const char *id = p.segments[0].id;
+
+    for (int round = 0; round < 3; round++) {
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            Store *cs;
+            Err ce;
+            if (store_open(&cs, dir, &ce)) _exit(3);
+            StepMetrics m[BATCH];
+            for (int64_t b = (int64_t)round * 1000000;; b++) {
+                for (int i = 0; i < BATCH; i++)
+                    m[i] = (StepMetrics){b * BATCH + i, 1.0 / (double)(i + 1), 1e-3, 1.0, (b * BATCH + i) * 64};
+                if (store_record_metrics(cs, id, m, BATCH, &ce)) _exit(4);
+            }
+        }
+        /* Let it write for a while, different each round, then kill it. */
+        usleep(150000 + 70000 * round);
+        kill(child, SIGKILL);
+        int wstatus;
+        waitpid(child, &wstatus, 0);
+        assert_true(WIFSIGNALED(wstatus));
+    }
+
+    sqlite3 *db;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_FILE);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+    /* every batch present is complete */
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT step / 50, count(*) FROM metrics GROUP BY step / 50", -1, &q, NULL),
+                     SQLITE_OK);
+    int batches = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        assert_int_equal(sqlite3_column_int(q, 1), BATCH);
+        batches++;
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    assert_true(batches > 0);   /* the writer did get work done before each kill */
+
+    /* and the store still opens and writes */
+    if (store_open(&st, dir, &e)) fail_msg("%s", e.msg);
+    StepMetrics one = {-1, 0, 0, 0, 0};
+    if (store_record_metrics(st, id, &one, 1, &e)) fail_msg("%s", e.msg);
+    store_close(st);
+    plan_free(&p);
+    remove_temp_dir(dir);
+}
+
+/* ---- report math -------------------------------------------------------------- */
+
+/* PAPER.md, two-stage 1B: Delta PT valid loss / PT task avg / SFT task avg.
+ * Absolutes implied: WSO 2.431 / 58.0 / 54.4 and WSD0.0 2.360 / 58.5 / 53.1,
+ * so the best decay-based values are 2.360 (WSD0.0), 59.7 (Lin0.0), 54.1
+ * (WSD0.1); every arm's absolute is that best plus its Delta. */
+static void delta_reproduces_paper_two_stage_1b_row(void **state)
+{
+    (void)state;
+    const char *arm[7] = {"WSO", "WSD0.1", "WSD0.0", "Lin0.1", "Lin0.0", "Cos0.1", "Cos0.0"};
+    const int decays[7] = {0, 1, 1, 1, 1, 1, 1};
+    const char *paper[7] = {"+0.071/-1.7/+0.3", "+0.004/-1.5/+0.0", "+0.000/-1.2/-1.0", "+0.021/-2.0/-0.7",
+                            "+0.016/+0.0/-0.9", "+0.019/-0.1/-0.7", "+0.016/-2.5/-0.7"};
+    const double loss[7] = {2.431, 2.364, 2.360, 2.381, 2.376, 2.379, 2.376};
+    const double pt[7] = {58.0, 58.2, 58.5, 57.7, 59.7, 59.6, 57.2};
+    const double sft[7] = {54.4, 54.1, 53.1, 53.4, 53.2, 53.4, 53.4};
+    double dl[7], dp[7], ds[7];
+    int best;
+    Err e;
+    if (delta_from_best_decay(loss, decays, 7, LOWER_IS_BETTER, dl, &best, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(best, 2);
+    if (delta_from_best_decay(pt, decays, 7, HIGHER_IS_BETTER, dp, &best, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(best, 4);
+    if (delta_from_best_decay(sft, decays, 7, HIGHER_IS_BETTER, ds, &best, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(best, 1);
+    for (int i = 0; i < 7; i++) {
+        char a[16], b[16], c[16], row[64];
+        format_delta(a, sizeof a, dl[i], 3);
+        format_delta(b, sizeof b, dp[i], 1);
+        format_delta(c, sizeof c, ds[i], 1);
+        snprintf(row, sizeof row, "%s/%s/%s", a, b, c);
+        if (strcmp(row, paper[i])) fail_msg("%s: got %s, paper %s", arm[i], row, paper[i]);
+    }
+}
+
+/* PAPER.md, three-stage 1B: Delta MT valid loss / MT task avg / SFT task avg.
+ * Decay-based is decided by arm_decays on the study's own arms: WSD(1,0)
+ * never decays in pre-training but decays in mid-training, so it counts
+ * (and is the reference on all three metrics); WSO(1,1) does not. The base
+ * values 2.0 / 40.0 / 50.0 are arbitrary; the Deltas must not depend on them. */
+static void delta_reproduces_paper_three_stage_1b_row_with_arm_decays(void **state)
+{
+    (void)state;
+    char path[1200];
+    studies_path(path, sizeof path, "paper-3stage.ini");
+    StudySpec s;
+    Err e;
+    if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(s.n_arms, 8);
+    const char *paper[8] = {"+0.062/-0.1/+0.8", "+0.000/+0.0/+0.0", "+0.038/-1.5/-0.5", "+0.047/-1.7/-1.3",
+                            "+0.053/-2.1/-2.5", "+0.058/-3.3/-3.8", "+0.053/-2.4/-2.9", "+0.059/-3.1/-3.7"};
+    const double dloss[8] = {0.062, 0, 0.038, 0.047, 0.053, 0.058, 0.053, 0.059};
+    const double dmt[8] = {-0.1, 0, -1.5, -1.7, -2.1, -3.3, -2.4, -3.1};
+    const double dsft[8] = {0.8, 0, -0.5, -1.3, -2.5, -3.8, -2.9, -3.7};
+    double loss[8], mt[8], sft[8], d1[8], d2[8], d3[8];
+    int decays[8];
+    for (int i = 0; i < 8; i++) {
+        loss[i] = 2.0 + dloss[i];
+        mt[i] = 40.0 + dmt[i];
+        sft[i] = 50.0 + dsft[i];
+        decays[i] = arm_decays(&s, &s.arms[i]);
+    }
+    assert_false(decays[0]);   /* WSO(1,1) */
+    assert_true(decays[1]);    /* WSD(1,0) */
+    if (delta_from_best_decay(loss, decays, 8, LOWER_IS_BETTER, d1, NULL, &e) ||
+        delta_from_best_decay(mt, decays, 8, HIGHER_IS_BETTER, d2, NULL, &e) ||
+        delta_from_best_decay(sft, decays, 8, HIGHER_IS_BETTER, d3, NULL, &e))
+        fail_msg("%s", e.msg);
+    for (int i = 0; i < 8; i++) {
+        char a[16], b[16], c[16], row[64];
+        format_delta(a, sizeof a, d1[i], 3);
+        format_delta(b, sizeof b, d2[i], 1);
+        format_delta(c, sizeof c, d3[i], 1);
+        snprintf(row, sizeof row, "%s/%s/%s", a, b, c);
+        if (strcmp(row, paper[i])) fail_msg("%s: got %s, paper %s", s.arms[i].name, row, paper[i]);
+    }
+}
+
+static void delta_ignores_wso_even_when_it_is_best(void **state)
+{
+    (void)state;
+    /* WSO has the best SFT score (as in the paper), but it is not decay-based:
+     * the reference is the best decaying arm, and WSO shows a positive Delta. */
+    const double sft[3] = {55.0, 54.0, 53.0};
+    const int decays[3] = {0, 1, 1};
+    double d[3];
+    Err e;
+    if (delta_from_best_decay(sft, decays, 3, HIGHER_IS_BETTER, d, NULL, &e)) fail_msg("%s", e.msg);
+    assert_true(d[0] == 1.0 && d[1] == 0.0 && d[2] == -1.0);
+    const int none[3] = {0, 0, 0};
+    assert_int_equal(delta_from_best_decay(sft, none, 3, HIGHER_IS_BETTER, d, NULL, &e), -1);
+    char s[16];
+    format_delta(s, sizeof s, -0.04, 1);
+    assert_string_equal(s, "+0.0");
+    format_delta(s, sizeof s, -0.05001, 1);
+    assert_string_equal(s, "-0.1");
+}
+
+/* The table layout end to end: two seeds per arm at x - d and x + d give
+ * mean x and standard error d exactly; x are the paper's implied 1B values. */
+static void report_table_prints_means_errors_and_paper_deltas(void **state)
+{
+    (void)state;
+    char path[1200];
+    studies_path(path, sizeof path, "paper-2stage.ini");
+    StudySpec s;
+    Err e;
+    if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+    s.n_seeds = 2;
+    const double loss[7] = {2.431, 2.364, 2.360, 2.381, 2.376, 2.379, 2.376};
+    const double pt[7] = {58.0, 58.2, 58.5, 57.7, 59.7, 59.6, 57.2};
+    const double sft[7] = {54.4, 54.1, 53.1, 53.4, 53.2, 53.4, 53.4};
+    ReportColumn col[3];
+    ReportColumnResult res[3];
+    report_column_init(&col[0], "PT valid loss", LOWER_IS_BETTER, 3);
+    report_column_init(&col[1], "PT task avg", HIGHER_IS_BETTER, 1);
+    report_column_init(&col[2], "SFT task avg", HIGHER_IS_BETTER, 1);
+    for (int a = 0; a < 7; a++) {
+        col[0].value[a][0] = loss[a] - 0.002, col[0].value[a][1] = loss[a] + 0.002;
+        col[1].value[a][0] = pt[a] - 0.2, col[1].value[a][1] = pt[a] + 0.2;
+        col[2].value[a][0] = sft[a] - 0.2, col[2].value[a][1] = sft[a] + 0.2;
+    }
+    col[2].value[6][1] = NAN;   /* a missing seed: one value, no error bar */
+    for (int c = 0; c < 3; c++)
+        if (report_column_compute(&s, &col[c], &res[c], &e)) fail_msg("%s", e.msg);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    report_table_markdown(fp, &s, col, res, 3);
+    fclose(fp);
+    assert_non_null(strstr(text, "| arm | PT valid loss | Δ | PT task avg | Δ | SFT task avg | Δ |\n"));
+    assert_non_null(strstr(text, "| WSO | 2.431 ± 0.002 | +0.071 | 58.0 ± 0.2 | -1.7 | 54.4 ± 0.2 | +0.3 |\n"));
+    assert_non_null(strstr(text, "| WSD0.0 | 2.360 ± 0.002 | +0.000 | 58.5 ± 0.2 | -1.2 | 53.1 ± 0.2 | -1.0 |\n"));
+    assert_non_null(strstr(text, "| Cos0.0 | 2.376 ± 0.002 | +0.016 | 57.2 ± 0.2 | -2.5 | 53.2 | -0.9 |\n"));
+    assert_non_null(strstr(text, "(PT valid loss: WSD0.0; PT task avg: Lin0.0; SFT task avg: WSD0.1)"));
+    free(text);
+}
+
+static void mean_and_standard_error_over_seeds(void **state)
+{
+    (void)state;
+    const double x[5] = {1, 2, NAN, 3, 4};
+    MeanStdErr m = mean_std_err(x, 5);
+    assert_int_equal(m.n, 4);
+    assert_true(m.mean == 2.5);
+    /* sample variance (2.25+0.25+0.25+2.25)/3 = 5/3; se = sqrt(5/3)/2 */
+    assert_true(fabs(m.std_err - sqrt(5.0 / 3.0) / 2.0) < 1e-15);
+    MeanStdErr one = mean_std_err(x, 1);
+    assert_int_equal(one.n, 1);
+    assert_true(one.mean == 1.0 && isnan(one.std_err));
+}
+
+static void pearson_r_and_fisher_interval_match_hand_values(void **state)
+{
+    (void)state;
+    /* x = 1..5, y = 2,4,5,4,5: deviations (-2,-1,0,1,2) and (-2,0,1,0,1);
+     * sum of products 6, sums of squares 10 and 6, r = 6/sqrt(60). */
+    const double x[5] = {1, 2, 3, 4, 5}, y[5] = {2, 4, 5, 4, 5};
+    Correlation c;
+    Err e;
+    if (pearson(x, y, 5, &c, &e)) fail_msg("%s", e.msg);
+    double r = 6.0 / sqrt(60.0);
+    assert_true(fabs(c.r - r) < 1e-15);
+    assert_true(fabs(c.r - 0.7745966692414834) < 1e-15);
+    assert_int_equal(c.n, 5);
+    assert_true(c.ci_defined);
+    /* Fisher z = ln((1+r)/(1-r))/2, half-width 1.96/sqrt(2); back with (e^2z-1)/(e^2z+1) */
+    double z = 0.5 * log((1 + r) / (1 - r)), h = 1.96 / sqrt(2.0);
+    double lo = (exp(2 * (z - h)) - 1) / (exp(2 * (z - h)) + 1), hi = (exp(2 * (z + h)) - 1) / (exp(2 * (z + h)) + 1);
+    assert_true(fabs(c.lo - lo) < 1e-12 && fabs(c.hi - hi) < 1e-12);
+    assert_true(fabs(c.lo - (-0.3405)) < 5e-4 && fabs(c.hi - 0.9844) < 5e-4);
+
+    /* negative correlation, and n = 3: r defined, interval not */
+    const double s3[3] = {1, 2, 3}, f3[3] = {9, 7, 2};
+    if (pearson(s3, f3, 3, &c, &e)) fail_msg("%s", e.msg);
+    /* deviations (-1,0,1), (3,1,-4): products -7, squares 2 and 26 */
+    assert_true(fabs(c.r - (-7.0 / sqrt(52.0))) < 1e-15);
+    assert_false(c.ci_defined);
+    assert_true(isnan(c.lo) && isnan(c.hi));
+
+    const double flat[3] = {2, 2, 2};
+    assert_int_equal(pearson(s3, flat, 3, &c, &e), -1);
+    assert_non_null(strstr(e.msg, "second variable"));
+    assert_int_equal(pearson(s3, f3, 1, &c, &e), -1);
+}
+
+static void sft_lr_is_the_sweeps_best_validation_score(void **state)
+{
+    (void)state;
+    const double lrs[4] = {1e-5, 5e-5, 1e-4, 5e-4};
+    const double score[4] = {40.0, 52.5, 51.0, NAN};
+    assert_int_equal(choose_sft_lr(lrs, score, 4, HIGHER_IS_BETTER), 1);
+    const double loss[4] = {2.0, 1.5, 1.5, 1.7};
+    assert_int_equal(choose_sft_lr(lrs, loss, 4, LOWER_IS_BETTER), 1);   /* tie: the smaller LR */
+    const double tie_hi[3] = {5.0, 7.0, 7.0}, lrs_desc[3] = {1e-3, 1e-4, 1e-5};
+    assert_int_equal(choose_sft_lr(lrs_desc, tie_hi, 3, HIGHER_IS_BETTER), 2);
+    const double none[2] = {NAN, NAN};
+    assert_int_equal(choose_sft_lr(lrs, none, 2, HIGHER_IS_BETTER), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(quick_study_parses_with_its_stated_sizes),
+        cmocka_unit_test(token_counts_accept_k_m_g_suffixes),
+        cmocka_unit_test(out_of_range_alpha_names_file_line_section_and_range),
+        cmocka_unit_test(misspelled_key_is_an_error_not_a_default),
+        cmocka_unit_test(bad_values_and_structure_are_reported_precisely),
+        cmocka_unit_test(cross_field_errors_point_at_the_offending_line),
+        cmocka_unit_test(every_shipped_study_parses_and_plans),
+        cmocka_unit_test(quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand),
+        cmocka_unit_test(sharing_follows_lr_values_not_schedule_names),
+        cmocka_unit_test(wsd_arms_with_different_rho_branch_at_their_own_decay_start),
+        cmocka_unit_test(three_stage_arms_share_pretraining_and_branch_in_mid_training),
+        cmocka_unit_test(segment_ids_depend_on_content_not_on_arm_names_or_order),
+        cmocka_unit_test(each_seed_has_its_own_init_and_segments),
+        cmocka_unit_test(probes_fall_on_multiples_of_probe_every_and_stage_ends),
+        cmocka_unit_test(runnable_segments_are_those_whose_parent_is_done),
+        cmocka_unit_test(store_round_trips_after_reopen),
+        cmocka_unit_test(sft_results_come_back_per_arm_seed_and_lr),
+        cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
+        cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
+        cmocka_unit_test(killed_writer_leaves_a_consistent_store),
+        cmocka_unit_test(delta_reproduces_paper_two_stage_1b_row),
+        cmocka_unit_test(delta_reproduces_paper_three_stage_1b_row_with_arm_decays),
+        cmocka_unit_test(delta_ignores_wso_even_when_it_is_best),
+        cmocka_unit_test(report_table_prints_means_errors_and_paper_deltas),
+        cmocka_unit_test(mean_and_standard_error_over_seeds),
+        cmocka_unit_test(pearson_r_and_fisher_interval_match_hand_values),
+        cmocka_unit_test(sft_lr_is_the_sweeps_best_validation_score),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
