@@ -4,5 +4,9 @@
 #define PLATEAU_COMMANDS_H
 
 int cmd_model(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_data_bios(int argc, char **argv);
+int cmd_data_wordnet(int argc, char **argv);
+int cmd_data_sft(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ typedef struct {
 
 static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
+    {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft ...`"},
 };
 
 static void usage(FILE *fp)
