@@ -156,6 +156,56 @@ static void long_conversations_are_cut_from_the_end_or_dropped(void **state)
     tokenizer_free(t);
 }
 
+static void rows_hold_whole_conversations_padded_with_end_tokens(void **state)
+{
+    (void)state;
+    Tokenizer *t = byte_tokenizer();
+    static const ChatRole roles[] = {CHAT_USER, CHAT_ASSISTANT};
+    static const char *const a[] = {"Hi", "Yo"}, *const b[] = {"Ok?", "No"};
+    ChatConversation c1 = conversation(2, roles, a), c2 = conversation(2, roles, b);   /* 11 and 12 tokens */
+    ChatConversation c4 = conversation(4, TWO_TURNS_ROLES, TWO_TURNS);                /* 23 tokens */
+    const int END = tokenizer_special(t, SPECIAL_ENDOFTEXT), U = tokenizer_special(t, SPECIAL_USER);
+    SftStream s;
+    Err e;
+    sft_stream_init(&s, 24);
+    /* row 0: c1 (11) + c2 (12) = 23 <= 24 */
+    assert_int_equal(sft_stream_add(&s, t, &c1, 1000, &e), 0);
+    assert_int_equal(sft_stream_add(&s, t, &c2, 1000, &e), 0);
+    assert_int_equal(s.n_tokens, 23);
+    /* c1 again does not fit the 1 token left: row 0 gets one pad, c1 starts row 1 at 24 */
+    assert_int_equal(sft_stream_add(&s, t, &c1, 1000, &e), 0);
+    assert_int_equal(s.n_tokens, 24 + 11);
+    assert_int_equal(s.tokens[23], END);
+    assert_int_equal(s.mask[23], 0);
+    assert_int_equal(s.tokens[24], U);
+    /* c4 (23) does not fit the 13 left: padded to 48, c4 fills row 2 up to 71 */
+    assert_int_equal(sft_stream_add(&s, t, &c4, 1000, &e), 0);
+    assert_int_equal(s.n_tokens, 48 + 23);
+    assert_int_equal(sft_stream_finish(&s, t, &e), 0);
+    assert_int_equal(s.n_tokens, 72);
+    assert_int_equal(s.pad_tokens, 1 + 13 + 1);
+    for (size_t i = 35; i < 48; i++) {
+        assert_int_equal(s.tokens[i], END);
+        assert_int_equal(s.mask[i], 0);
+    }
+    assert_int_equal(s.tokens[48], U);
+    assert_int_equal(s.loss_tokens, 3 + 3 + 3 + 6);
+    assert_int_equal(s.truncated, 0);
+    /* longer than a row: cut to the row (max_tokens above R is capped) */
+    SftStream r;
+    sft_stream_init(&r, 16);
+    assert_int_equal(sft_stream_add(&r, t, &c4, 1000, &e), 0);
+    assert_int_equal(r.n_tokens, 16);
+    assert_int_equal(r.truncated, 1);
+    assert_int_equal(r.loss_tokens, 3);
+    sft_stream_free(&r);
+    sft_stream_free(&s);
+    chat_conversation_free(&c1);
+    chat_conversation_free(&c2);
+    chat_conversation_free(&c4);
+    tokenizer_free(t);
+}
+
 static char *temp_dir(void)
 {
     char tmpl[] = "/tmp/plateau-chat-XXXXXX";
@@ -263,6 +313,7 @@ int main(void)
         cmocka_unit_test(two_turn_mask_covers_exactly_the_assistant_spans_and_end_tokens),
         cmocka_unit_test(system_message_and_generation_prompt_follow_the_template),
         cmocka_unit_test(long_conversations_are_cut_from_the_end_or_dropped),
+        cmocka_unit_test(rows_hold_whole_conversations_padded_with_end_tokens),
         cmocka_unit_test(jsonl_packs_into_token_and_mask_shards_of_one_layout),
         cmocka_unit_test(malformed_jsonl_lines_stop_with_file_and_line),
     };
