@@ -6,5 +6,9 @@
 int cmd_model(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_study(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_data_bios(int argc, char **argv);
+int cmd_data_wordnet(int argc, char **argv);
+int cmd_data_sft(int argc, char **argv);
 
 #endif

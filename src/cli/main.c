@@ -14,6 +14,7 @@ static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
     {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
+    {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft ...`"},
 };
 
 static void usage(FILE *fp)
