@@ -4,5 +4,10 @@
 #define PLATEAU_COMMANDS_H
 
 int cmd_model(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+
+/* `plateau data` subcommands (dispatched by cmd_data.c) */
+int cmd_data_tokenize(int argc, char **argv);
 
 #endif

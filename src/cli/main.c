@@ -12,6 +12,8 @@ typedef struct {
 
 static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
+    {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
+    {"data", cmd_data, "training data: `data tokenize` (text -> token shards)"},
 };
 
 static void usage(FILE *fp)
