@@ -458,24 +458,34 @@ int tokenizer_train(Tokenizer **out, const char *text, size_t text_bytes, int vo
 #define TOKENIZER_SHORT_WORD 64
 #endif
 
+/* One merge per step, the leftmost pair of lowest rank; the ranks of the
+ * adjacent pairs are kept and only the two around a merge are looked up again. */
 static int encode_short(const Tokenizer *t, const unsigned char *w, int n, int *out)
 {
-    int m = n;
+    int rank[TOKENIZER_SHORT_WORD];   /* rank[i]: merge rank of (out[i], out[i+1]), INT_MAX if none */
     for (int i = 0; i < n; i++) out[i] = t->byte_token[w[i]];
+    for (int i = 0; i + 1 < n; i++) {
+        int r = merge_rank(t, out[i], out[i + 1]);
+        rank[i] = r < 0 ? INT_MAX : r;
+    }
+    int m = n;
     for (;;) {
         int best = INT_MAX, at = -1;
-        for (int i = 0; i + 1 < m; i++) {
-            int r = merge_rank(t, out[i], out[i + 1]);
-            if (r >= 0 && r < best) { best = r; at = i; }
-        }
+        for (int i = 0; i + 1 < m; i++)
+            if (rank[i] < best) { best = rank[i]; at = i; }
         if (at < 0) return m;
-        int left = out[at], right = out[at + 1], result = t->merge_result[best];
-        int o = at;
-        for (int i = at; i < m;) {
-            if (i + 1 < m && out[i] == left && out[i + 1] == right) { out[o++] = result; i += 2; }
-            else out[o++] = out[i++];
+        out[at] = t->merge_result[best];
+        memmove(out + at + 1, out + at + 2, (size_t)(m - at - 2) * sizeof *out);
+        if (m - at - 3 > 0) memmove(rank + at + 1, rank + at + 2, (size_t)(m - at - 3) * sizeof *rank);
+        m--;
+        if (at > 0) {
+            int r = merge_rank(t, out[at - 1], out[at]);
+            rank[at - 1] = r < 0 ? INT_MAX : r;
         }
-        m = o;
+        if (at + 1 < m) {
+            int r = merge_rank(t, out[at], out[at + 1]);
+            rank[at] = r < 0 ? INT_MAX : r;
+        }
     }
 }
 
