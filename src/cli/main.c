@@ -14,7 +14,8 @@ static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
     {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
-    {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft ...`"},
+    {"data", cmd_data, "worlds and data files: `data bios|wordnet|tokenize|sft ...`"},
+    {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
 };
 
 static void usage(FILE *fp)
