@@ -66,8 +66,10 @@ void progress_update(Progress *p, uint64_t done)
     if (p->tty) {
         if (t - p->last_draw_s < 0.2) return;
     } else {
+        /* Logs: a line per 10% at most, none for work that ends within a
+         * few seconds, and no more often than every 5 seconds. */
         int decile = p->total ? (int)(10 * done / p->total) : 10;
-        if (decile <= p->last_decile) return;
+        if (decile <= p->last_decile || t - p->start_s < 2.0 || t - p->last_draw_s < 5.0) return;
         p->last_decile = decile;
     }
     p->last_draw_s = t;
@@ -77,5 +79,6 @@ void progress_update(Progress *p, uint64_t done)
 void progress_finish(Progress *p)
 {
     if (g_quiet) return;
+    if (!p->tty && now_seconds() - p->start_s < 2.0) return;
     draw(p, 1);
 }

@@ -21,7 +21,8 @@ typedef struct {
 
 void   progress_quiet(int quiet);
 void   progress_start(Progress *p, const char *label, uint64_t total, const char *unit);
-/* Sets done (absolute, not an increment) and redraws if it is time. */
+/* Sets done (absolute, not an increment) and redraws if it is time. On a
+ * non-terminal, work shorter than 2 s prints nothing. */
 void   progress_update(Progress *p, uint64_t done);
 void   progress_finish(Progress *p);
 

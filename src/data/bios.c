@@ -7,6 +7,7 @@
 #include "core/file.h"
 #include "core/rng.h"
 #include "data/bios_pools.h"
+#include "data/textdocs.h"
 
 _Static_assert(BIOS_POOL_ATTRIBUTES == BIOS_N_ATTRIBUTES, "templates per attribute");
 _Static_assert(BIOS_MAX_TEMPLATES == 32, "BiosStats.template_uses width");
@@ -295,7 +296,7 @@ static long render_documents(const BiosWorld *w, DocRef *docs, size_t n, Rng *r,
         else
             render_qa_document(w, docs[i].person, (BiosAttribute)(docs[i].kind / BIOS_MAX_QUESTIONS),
                                docs[i].kind % BIOS_MAX_QUESTIONS, out);
-        textbuf_puts(out, "\n\n");
+        textbuf_puts(out, "\n" TEXTDOCS_SEPARATOR "\n");
     }
     return (long)n;
 }

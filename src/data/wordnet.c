@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "core/rng.h"
+#include "data/textdocs.h"
 
 /* ---- parsing (wndb(5)) ------------------------------------------------ */
 
@@ -572,7 +573,7 @@ static long documents_text(const World *W, int *docs, size_t n, Rng *r, TextBuf 
             textbuf_puts(out, " A: ");
             textbuf_puts(out, a.data);
         }
-        textbuf_puts(out, "\n\n");
+        textbuf_puts(out, "\n" TEXTDOCS_SEPARATOR "\n");
     }
     textbuf_free(&tmp);
     textbuf_free(&q);
