@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/llama.h"
 #include "train/adamw.h"
@@ -218,8 +219,16 @@ static void on_step_sees_every_step_and_can_stop(void **state)
     run_free(&r);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    /* Waiting OpenMP threads should sleep, not spin: on a busy 2-core machine
+     * spinning makes these small steps many times slower. The runtime reads
+     * the policy at start-up, hence the re-exec. */
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nano_memorises_a_repeated_text),
         cmocka_unit_test(same_seed_gives_bit_identical_weights),
