@@ -1,0 +1,61 @@
+/* Evaluation tasks read from JSONL files, one item per line (blank lines are
+ * skipped). Two kinds, told apart by the fields of each line:
+ *
+ *   multiple choice  {"context": "X was born in", "choices": [" Paris", " Lima"], "answer": 1,
+ *                     "attribute": "birth_city"}      (attribute optional)
+ *                    answer is the 0-based index of the right choice.
+ *   generation       {"messages": [{"role": "user", "content": "..."}], "answer": "...",
+ *                     "attribute": "birth_city"}      (attribute optional)
+ *                    roles are system, user or assistant; the last message is
+ *                    the user's question the model must answer.
+ *
+ * A file holds one kind only. Any malformed line stops loading with
+ * "FILE:LINE: what is wrong". A task's name is its file name without the
+ * directory and the ".jsonl" suffix. */
+#ifndef PLATEAU_TASK_H
+#define PLATEAU_TASK_H
+
+#include "core/error.h"
+
+typedef enum { TASK_MC = 0, TASK_QA = 1 } TaskKind;
+
+typedef struct {
+    char  *context;
+    char **choices;     /* [n_choices], owned */
+    int    n_choices;   /* >= 2 */
+    int    answer;      /* in [0, n_choices) */
+    char  *attribute;   /* optional "attribute" field; "" when absent */
+} McItem;
+
+typedef enum { ROLE_SYSTEM = 0, ROLE_USER, ROLE_ASSISTANT } ChatRole;
+
+typedef struct {
+    ChatRole role;
+    char    *content;
+} TaskMessage;
+
+typedef struct {
+    TaskMessage *messages;    /* [n_messages], owned; the last one is ROLE_USER */
+    int          n_messages;
+    char        *answer;      /* reference answer, as written in the file */
+    char        *attribute;   /* "" when absent */
+} QaItem;
+
+typedef struct {
+    char     name[256];
+    char     path[4096];
+    TaskKind kind;
+    int      n_items;
+    McItem  *mc;   /* [n_items] when kind == TASK_MC, else NULL */
+    QaItem  *qa;   /* [n_items] when kind == TASK_QA, else NULL */
+} Task;
+
+/* Reads a task file. An empty file (no items) is an error. */
+int  task_load(Task *t, const char *path, Err *e);
+/* Parses JSONL text already in memory; `path` only names it in messages. */
+int  task_parse(Task *t, const char *path, const char *text, Err *e);
+void task_free(Task *t);
+
+const char *task_kind_name(TaskKind k);   /* "mc" or "qa" */
+
+#endif
