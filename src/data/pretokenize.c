@@ -1,0 +1,109 @@
+#include "data/pretokenize.h"
+
+#include <stdint.h>
+
+enum { CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE, CLASS_OTHER };
+
+/* Decodes one UTF-8 sequence at s[0..n); returns its length, or 0 when the
+ * bytes are not a valid, shortest-form encoding of a scalar value. */
+static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char b = s[0];
+    int len;
+    uint32_t c, min;
+    if (b < 0x80) { *cp = b; return 1; }
+    if (b >= 0xC2 && b <= 0xDF) { len = 2; c = b & 0x1F; min = 0x80; }
+    else if (b >= 0xE0 && b <= 0xEF) { len = 3; c = b & 0x0F; min = 0x800; }
+    else if (b >= 0xF0 && b <= 0xF4) { len = 4; c = b & 0x07; min = 0x10000; }
+    else return 0;
+    if ((size_t)len > n) return 0;
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+
+static int in(uint32_t c, uint32_t lo, uint32_t hi) { return c >= lo && c <= hi; }
+
+/* Unicode White_Space, \p{N} and the non-letter symbol ranges that matter in
+ * practice; everything else (Latin, Greek, Cyrillic, CJK, ...) is a letter. */
+static int codepoint_class(uint32_t c)
+{
+    if (c < 0x80) {
+        if (c == ' ' || in(c, '\t', '\r')) return CLASS_SPACE;
+        if (in(c, '0', '9')) return CLASS_NUMBER;
+        if (in(c, 'a', 'z') || in(c, 'A', 'Z')) return CLASS_LETTER;
+        return CLASS_OTHER;
+    }
+    if (c == 0x85 || c == 0xA0 || c == 0x1680 || in(c, 0x2000, 0x200A) || c == 0x2028 ||
+        c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000)
+        return CLASS_SPACE;
+    if (c == 0xB2 || c == 0xB3 || c == 0xB9 || in(c, 0xBC, 0xBE) || in(c, 0x660, 0x669) ||
+        in(c, 0x6F0, 0x6F9) || in(c, 0x966, 0x96F) || c == 0x2070 || in(c, 0x2074, 0x2079) ||
+        in(c, 0x2080, 0x2089) || in(c, 0x2150, 0x2182) || in(c, 0x2460, 0x249B) ||
+        in(c, 0x2776, 0x2793) || c == 0x3007 || in(c, 0xFF10, 0xFF19))
+        return CLASS_NUMBER;
+    if (c == 0xAA || c == 0xB5 || c == 0xBA) return CLASS_LETTER;
+    if (in(c, 0x80, 0xBF) || c == 0xD7 || c == 0xF7 || in(c, 0x300, 0x36F) ||
+        in(c, 0x2000, 0x206F) || in(c, 0x20A0, 0x20FF) || in(c, 0x2190, 0x245F) ||
+        in(c, 0x2500, 0x2BFF) || in(c, 0x3001, 0x3006) || in(c, 0x3008, 0x3020) ||
+        in(c, 0xE000, 0xF8FF) || in(c, 0xFE30, 0xFE4F) || c == 0xFEFF ||
+        in(c, 0xFF01, 0xFF0F) || in(c, 0xFF1A, 0xFF20) || in(c, 0xFF3B, 0xFF40) ||
+        in(c, 0xFF5B, 0xFF65) || in(c, 0x1F000, 0x1FAFF))
+        return CLASS_OTHER;
+    return CLASS_LETTER;
+}
+
+/* Class of the character at s[pos]; *len receives its byte length. */
+static int char_class(const unsigned char *s, size_t n, size_t pos, int *len)
+{
+    if (s[pos] < 0x80) { *len = 1; return codepoint_class(s[pos]); }
+    uint32_t c;
+    int l = utf8_decode(s + pos, n - pos, &c);
+    if (l == 0) { *len = 1; return CLASS_LETTER; }
+    *len = l;
+    return codepoint_class(c);
+}
+
+/* End of the run of characters of class cls that starts at pos. */
+static size_t run_end(const unsigned char *s, size_t n, size_t pos, int cls)
+{
+    while (pos < n) {
+        int len;
+        if (char_class(s, n, pos, &len) != cls) break;
+        pos += (size_t)len;
+    }
+    return pos;
+}
+
+size_t pretok_next(const unsigned char *s, size_t n, size_t pos)
+{
+    unsigned char b = s[pos];
+    if (b == '\'' && pos + 1 < n) {
+        unsigned char c1 = s[pos + 1], c2 = pos + 2 < n ? s[pos + 2] : 0;
+        if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return pos + 2;
+        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
+            return pos + 3;
+    }
+    int len;
+    int cls = char_class(s, n, pos, &len);
+    if (cls != CLASS_SPACE) return run_end(s, n, pos, cls);
+    if (b == ' ' && pos + 1 < n) {           /* " ?\p{L}+" and friends */
+        int next = char_class(s, n, pos + 1, &len);
+        if (next != CLASS_SPACE) return run_end(s, n, pos + 1, next);
+    }
+    /* \s+(?!\S)|\s+ : a run of whitespace followed by a non-space gives up
+     * its last character, which either starts the next word (a space) or
+     * is a word of its own (\s+ on one character). */
+    size_t end = pos, last = pos;
+    while (end < n) {
+        if (char_class(s, n, end, &len) != CLASS_SPACE) break;
+        last = end;
+        end += (size_t)len;
+    }
+    if (end == n || last == pos) return end;
+    return last;
+}
