@@ -349,8 +349,8 @@ static int target_valued_logprobs(void *ctx, const int *const *seqs, const int *
 static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **state)
 {
     (void)state;
-    uint16_t tok[11];
-    for (int i = 0; i < 11; i++) tok[i] = (uint16_t)i;
+    uint16_t tok[12];
+    for (int i = 0; i < 12; i++) tok[i] = (uint16_t)i;
     LossResult r;
     Err e;
     for (int rows = 1; rows <= 4; rows += 3) {
@@ -358,24 +358,26 @@ static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **sta
         TokenScorer s = {NULL, rows, 4, target_valued_logprobs};
         assert_int_equal(loss_evaluate(tok, NULL, 10, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_windows, 3);
-        NEAR(r.n_tokens, 9);
-        NEAR(r.loss, 0.05);
+        assert_int_equal(r.n_scored, 9);
+        NEAR(r.mean_loss, 0.05);
         NEAR(r.stderr, 0.017320508);   /* sd .03 / sqrt 3 */
-        /* 11 tokens: a last short window [9..10] predicts 10 */
-        assert_int_equal(loss_evaluate(tok, NULL, 11, &s, &r, NULL, &e), 0);
-        assert_int_equal(r.n_windows, 4);
-        NEAR(r.loss, 0.055);
+        /* 12 tokens: the tail [9..11] is shorter than a window and not scored */
+        assert_int_equal(loss_evaluate(tok, NULL, 12, &s, &r, NULL, &e), 0);
+        assert_int_equal(r.n_windows, 3);
+        NEAR(r.mean_loss, 0.05);
         /* mask even targets: windows count {2}, {4,6}, {8}: .02 .05 .08 weighted 1 2 1 */
         uint16_t mask[10];
         for (int i = 0; i < 10; i++) mask[i] = i % 2 == 0;
         assert_int_equal(loss_evaluate(tok, mask, 10, &s, &r, NULL, &e), 0);
-        NEAR(r.n_tokens, 4);
-        NEAR(r.loss, 0.05);
+        assert_int_equal(r.n_scored, 4);
+        NEAR(r.mean_loss, 0.05);
         NEAR(r.stderr, 0.012990381);
         /* only token 0 counted: it is never a target */
         memset(mask, 0, sizeof mask);
         mask[0] = 1;
         assert_int_equal(loss_evaluate(tok, mask, 10, &s, &r, NULL, &e), -1);
+        assert_int_equal(loss_evaluate(tok, NULL, 3, &s, &r, NULL, &e), -1);
+        assert_non_null(strstr(e.msg, "fewer than one window"));
     }
 }
 

@@ -3,13 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/lm.h"
 #include "eval/stats.h"
 
-long loss_window_count(size_t n_tokens, int max_tokens)
+int64_t loss_window_count(size_t n_tokens, int max_tokens)
 {
-    size_t T = (size_t)(max_tokens - 1);
-    if (n_tokens < 2 || T < 1) return 0;
-    return (long)((n_tokens - 1 + T - 1) / T);
+    size_t T = max_tokens > 1 ? (size_t)(max_tokens - 1) : 0;
+    if (T == 0 || n_tokens < T + 1) return 0;
+    return (int64_t)((n_tokens - 1) / T);
 }
 
 int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
@@ -17,8 +18,9 @@ int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
 {
     memset(r, 0, sizeof *r);
     int T = s->max_tokens - 1, B = s->max_rows;
-    long n_win = loss_window_count(n_tokens, s->max_tokens);
-    if (n_win == 0) return err_set(e, "validation loss needs at least 2 tokens (got %zu)", n_tokens);
+    int64_t n_win = loss_window_count(n_tokens, s->max_tokens);
+    if (n_win == 0)
+        return err_set(e, "validation loss: %zu tokens are fewer than one window of %d + 1", n_tokens, T);
     double *win_loss = xcalloc((unsigned long)n_win, sizeof(double));
     double *win_count = xcalloc((unsigned long)n_win, sizeof(double));
     int *buf = xmalloc((unsigned long)B * (unsigned long)(T + 1) * sizeof(int));
@@ -27,21 +29,20 @@ int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
     float *lp = xmalloc((unsigned long)B * (unsigned long)T * sizeof(float));
     int rc = -1;
 
-    for (long w0 = 0; w0 < n_win; w0 += B) {
+    for (int64_t w0 = 0; w0 < n_win; w0 += B) {
         int nb = (int)(n_win - w0 < B ? n_win - w0 : B);
         for (int b = 0; b < nb; b++) {
-            size_t start = (size_t)(w0 + b) * T;
-            size_t len = n_tokens - start < (size_t)T + 1 ? n_tokens - start : (size_t)T + 1;
+            const uint16_t *src = tokens + (size_t)(w0 + b) * T;
             int *row = buf + (size_t)b * (T + 1);
-            for (size_t j = 0; j < len; j++) row[j] = tokens[start + j];
+            for (int j = 0; j <= T; j++) row[j] = src[j];
             seqs[b] = row;
-            lens[b] = (int)len;
+            lens[b] = T + 1;
         }
         if (s->token_logprobs(s->ctx, seqs, lens, nb, lp, T, e)) goto done;
         for (int b = 0; b < nb; b++) {
             size_t start = (size_t)(w0 + b) * T;
             double sum = 0, count = 0;
-            for (int j = 0; j < lens[b] - 1; j++) {
+            for (int j = 0; j < T; j++) {
                 if (mask && !mask[start + j + 1]) continue;
                 sum -= lp[(size_t)b * T + j];
                 count += 1;
@@ -51,15 +52,17 @@ int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
         }
         if (progress) progress_update(progress, (uint64_t)(w0 + nb));
     }
-    for (long w = 0; w < n_win; w++) {
-        r->n_tokens += win_count[w];
+    double counted = 0;
+    for (int64_t w = 0; w < n_win; w++) {
+        counted += win_count[w];
         r->n_windows += win_count[w] > 0;
     }
-    if (r->n_tokens == 0) {
+    if (counted == 0) {
         err_set(e, "validation loss: the mask selects no tokens");
         goto done;
     }
-    weighted_mean_stderr(win_loss, win_count, n_win, &r->loss, &r->stderr);
+    r->n_scored = (int64_t)counted;
+    weighted_mean_stderr(win_loss, win_count, (long)n_win, &r->mean_loss, &r->stderr);
     rc = 0;
 done:
     free(win_loss);
@@ -68,5 +71,23 @@ done:
     free(seqs);
     free(lens);
     free(lp);
+    return rc;
+}
+
+int eval_stream_loss(Model *m, const uint16_t *tokens, size_t n_tokens, int B, int T, LossResult *out, Err *e)
+{
+    if (B <= 0 || T <= 0 || B > m->max_B || T > m->max_T)
+        return err_set(e, "eval: batch %d x %d does not fit the model's buffers %d x %d", B, T, m->max_B, m->max_T);
+    for (size_t i = 0; i < n_tokens; i++)
+        if (tokens[i] >= m->cfg.vocab_size)
+            return err_set(e, "eval: token %u at position %zu is outside the model's vocabulary of %d", tokens[i], i,
+                           m->cfg.vocab_size);
+    LmScorer lm;
+    lm_scorer_init(&lm, m);
+    TokenScorer s = lm.scorer;
+    s.max_rows = B;
+    s.max_tokens = T + 1;
+    int rc = loss_evaluate(tokens, NULL, n_tokens, &s, out, NULL, e);
+    lm_scorer_free(&lm);
     return rc;
 }

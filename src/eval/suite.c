@@ -156,7 +156,7 @@ int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, con
                     size_t n_tokens, const TokenScorer *s, long limit, Err *e)
 {
     double t0 = now_seconds();
-    long windows = loss_window_count(n_tokens, s->max_tokens);
+    int64_t windows = loss_window_count(n_tokens, s->max_tokens);
     if (limit > 0 && limit < windows) {
         n_tokens = (size_t)limit * (size_t)(s->max_tokens - 1) + 1;
         windows = limit;
@@ -167,7 +167,7 @@ int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, con
     int rc = loss_evaluate(tokens, mask, n_tokens, s, &l, &p, e);
     progress_finish(&p);
     if (rc) return err_wrap(e, "%s", name);
-    eval_report_add(r, name, "loss", l.loss, l.stderr, (long)l.n_tokens, ROW_TASK);
+    eval_report_add(r, name, "loss", l.mean_loss, l.stderr, (long)l.n_scored, ROW_TASK);
     r->items += l.n_windows;
     r->seconds += now_seconds() - t0;
     return 0;
