@@ -8,17 +8,28 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/checksum.h"
+#include "core/rng.h"
+#include "core/file.h"
+#include "core/progress.h"
 #include "data/tokenizer.h"
+#include "eval/lm.h"
 #include "eval/loss.h"
 #include "eval/mc.h"
 #include "eval/qa.h"
 #include "eval/stats.h"
+#include "eval/suite.h"
 #include "eval/task.h"
+#include "model/decode.h"
+#include "model/llama.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
 
 #define NEAR(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-6)
 
@@ -381,6 +392,285 @@ static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **sta
     }
 }
 
+/* ---- a real model ---------------------------------------------------------- */
+
+static void nano_config(Config *c, int vocab)
+{
+    Err e;
+    assert_int_equal(config_preset(c, "nano", &e), 0);
+    c->vocab_size = vocab;
+}
+
+static void cached_decoding_matches_full_forward_logits(void **state)
+{
+    (void)state;
+    Config c;
+    nano_config(&c, 300);
+    Model m;
+    Err e;
+    omp_set_num_threads(2);   /* attention rows and heads split over threads */
+    assert_int_equal(model_create(&m, &c, 1, c.seq_len, &e), 0);
+    model_init_weights(&m, 5);
+    enum { N = 40 };
+    int tok[N];
+    Rng r = rng_stream(9, 1);
+    for (int i = 0; i < N; i++) tok[i] = (int)rng_below(&r, 300);
+    model_forward(&m, tok, NULL, NULL, 1, N);
+    float *full = xmalloc((size_t)N * 300 * sizeof(float));
+    memcpy(full, model_logits(&m), (size_t)N * 300 * sizeof(float));
+
+    Decoder d;
+    assert_int_equal(decoder_create(&d, &m, c.seq_len, &e), 0);
+    /* prefill 13 tokens in one chunk, then a chunk of 5, then one at a time */
+    double worst = 0;
+    int at = 0;
+    int chunks[] = {13, 5};
+    for (int k = 0; at < N; k++) {
+        int n = k < 2 ? chunks[k] : 1;
+        const float *lg = decoder_forward(&d, tok + at, n);
+        at += n;
+        for (int v = 0; v < 300; v++) {
+            double diff = fabs(lg[v] - full[(size_t)(at - 1) * 300 + v]);
+            if (diff > worst) worst = diff;
+        }
+        assert_int_equal(argmax(lg, 300), argmax(full + (size_t)(at - 1) * 300, 300));
+    }
+    assert_int_equal(d.pos, N);
+    assert_true(worst < 1e-4);
+    decoder_reset(&d);
+    const float *lg = decoder_forward(&d, tok, 1);
+    for (int v = 0; v < 300; v++) assert_true(fabs(lg[v] - full[v]) < 1e-4);
+    decoder_free(&d);
+    free(full);
+    model_free(&m);
+    omp_set_num_threads(1);
+}
+
+static const char *QA_PAIRS[][3] = {
+    {"Where was Ann Rowe born?", "Paris", "birth_city"},
+    {"Where was Bo Lind born?", "Lima", "birth_city"},
+    {"What did Cy Marsh study?", "Law", "major"},
+    {"What did Di Pratt study?", "Music history", "major"},
+    {"Who employs Ed Stone?", "Acme Corp", "employer"},
+    {"Who employs Flo Quill?", "Orbit Labs", "employer"},
+};
+#define N_PAIRS 6
+
+static char *qa_jsonl(void)
+{
+    char *out = xmalloc(4096);
+    size_t k = 0;
+    for (int i = 0; i < N_PAIRS; i++)
+        k += (size_t)snprintf(out + k, 4096 - k,
+                              "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"answer\":\"%s\","
+                              "\"attribute\":\"%s\"}\n", QA_PAIRS[i][0], QA_PAIRS[i][1], QA_PAIRS[i][2]);
+    return out;
+}
+
+/* Fine-tunes a nano model on the QA pairs in the chat format (loss on the
+ * answer and <|endoftext|> only), with model_forward/backward + AdamW. */
+static void finetune_on_pairs(Model *m, Tokenizer *tok, const Task *t, int steps)
+{
+    int T = m->max_T, B = t->n_items;
+    int *in = xcalloc((size_t)B * T, sizeof(int)), *tg = xcalloc((size_t)B * T, sizeof(int));
+    float *mask = xcalloc((size_t)B * T, sizeof(float));
+    Err e;
+    for (int b = 0; b < B; b++) {
+        int *ids = NULL;
+        size_t n = 0, cap = 0;
+        assert_int_equal(qa_prompt_tokens(tok, &t->qa[b], &ids, &n, &cap, &e), 0);
+        size_t n_prompt = n;
+        assert_int_equal(tokenizer_encode(tok, t->qa[b].answer, strlen(t->qa[b].answer), &ids, &n, &cap), 0);
+        ids = realloc(ids, (n + 1) * sizeof(int));
+        ids[n++] = tokenizer_special(tok, SPECIAL_ENDOFTEXT);
+        assert_true((int)n <= T + 1);
+        for (size_t j = 0; j + 1 < n; j++) {
+            in[b * T + (int)j] = ids[j];
+            tg[b * T + (int)j] = ids[j + 1];
+            mask[b * T + (int)j] = j + 1 >= n_prompt ? 1.0f : 0.0f;
+        }
+        free(ids);
+    }
+    AdamWConfig ac = adamw_defaults();
+    ac.weight_decay = 0;
+    AdamW opt;
+    adamw_create(&opt, &ac, &m->table);
+    for (int s = 0; s < steps; s++) {
+        model_zero_grad(m);
+        model_forward(m, in, tg, mask, B, T);
+        model_backward(m, 1.0f);
+        adamw_step(&opt, m->params, m->grads, 1e-2f);
+    }
+    adamw_free(&opt);
+    free(in);
+    free(tg);
+    free(mask);
+}
+
+static Tokenizer *qa_tokenizer(void)
+{
+    char text[2048];
+    size_t k = 0;
+    for (int i = 0; i < N_PAIRS; i++)
+        k += (size_t)snprintf(text + k, sizeof text - k, "%s %s\n", QA_PAIRS[i][0], QA_PAIRS[i][1]);
+    Tokenizer *tok;
+    Err e;
+    if (tokenizer_train(&tok, text, k, 320, &e)) fail_msg("%s", e.msg);
+    return tok;
+}
+
+static void finetuned_nano_answers_its_pairs_and_cache_changes_nothing(void **state)
+{
+    (void)state;
+    Tokenizer *tok = qa_tokenizer();
+    char *jsonl = qa_jsonl();
+    Task t;
+    Err e;
+    assert_int_equal(task_parse(&t, "pairs.jsonl", jsonl, &e), 0);
+    Config c;
+    nano_config(&c, tokenizer_vocab_size(tok));
+    Model m;
+    assert_int_equal(model_create(&m, &c, N_PAIRS, c.seq_len, &e), 0);
+    model_init_weights(&m, 1);
+    finetune_on_pairs(&m, tok, &t, 300);
+
+    LmGenerator cached, full;
+    assert_int_equal(lm_generator_init(&cached, &m, 1, &e), 0);
+    assert_int_equal(lm_generator_init(&full, &m, 0, &e), 0);
+    QaResult r;
+    assert_int_equal(qa_evaluate(&t, tok, &cached.gen, 16, 0, &r, NULL, &e), 0);
+    for (int i = 0; i < N_PAIRS; i++)
+        if (strcmp(r.predictions[i], QA_PAIRS[i][1]) != 0)
+            fail_msg("pair %d: generated \"%s\", expected \"%s\"", i, r.predictions[i], QA_PAIRS[i][1]);
+    NEAR(r.em, 1.0);
+    NEAR(r.em_stderr, 0.0);
+    assert_int_equal(r.n_attrs, 3);
+    qa_result_free(&r);
+
+    /* the same tokens with and without the cache, also past the end token
+     * (stop -1 never matches: 24 tokens of free-running generation) */
+    for (int i = 0; i < N_PAIRS; i++) {
+        int *prompt = NULL, a[24], b[24], na, nb;
+        size_t n = 0, cap = 0;
+        assert_int_equal(qa_prompt_tokens(tok, &t.qa[i], &prompt, &n, &cap, &e), 0);
+        assert_int_equal(cached.gen.generate(&cached, prompt, (int)n, 24, -1, a, &na, &e), 0);
+        assert_int_equal(full.gen.generate(&full, prompt, (int)n, 24, -1, b, &nb, &e), 0);
+        assert_int_equal(na, 24);
+        assert_int_equal(nb, 24);
+        assert_memory_equal(a, b, sizeof a);
+        free(prompt);
+    }
+    lm_generator_free(&cached);
+    lm_generator_free(&full);
+    model_free(&m);
+    task_free(&t);
+    free(jsonl);
+    tokenizer_free(tok);
+}
+
+static uint64_t dir_checksum(const char *dir)
+{
+    static const char *files[] = {"model.safetensors", "config.json", "lineage.json", "checksums.json"};
+    Checksum c;
+    checksum_init(&c);
+    for (int i = 0; i < 4; i++) {
+        char path[4096], *data;
+        size_t bytes;
+        Err e;
+        path_join(path, sizeof path, dir, files[i]);
+        if (read_file(path, &data, &bytes, &e)) fail_msg("%s", e.msg);
+        checksum_update(&c, data, bytes);
+        free(data);
+    }
+    return checksum_final(&c);
+}
+
+/* Loads the checkpoint as `plateau eval` does and runs the pt and sft suites. */
+static char *evaluate_checkpoint(const char *ckpt, const Tokenizer *tok, const char *mc_file, const char *qa_file)
+{
+    Config c;
+    Err e;
+    Model m;
+    Lineage lin;
+    if (checkpoint_read_config(ckpt, &c, &e) || model_create(&m, &c, 4, c.seq_len, &e) ||
+        checkpoint_load(ckpt, &c, m.params, NULL, NULL, &lin, &e))
+        fail_msg("%s", e.msg);
+    LmScorer s;
+    lm_scorer_init(&s, &m);
+    LmGenerator g;
+    assert_int_equal(lm_generator_init(&g, &m, 1, &e), 0);
+    EvalReport pt, sft;
+    eval_report_init(&pt, "pt");
+    eval_report_init(&sft, "sft");
+    if (eval_suite_pt(&pt, &mc_file, 1, tok, &s.scorer, 0, &e) ||
+        eval_suite_sft(&sft, &qa_file, 1, tok, &g.gen, 16, 0, &e))
+        fail_msg("%s", e.msg);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", lin.id);
+    cJSON_AddItemToObject(o, "pt", eval_report_json(&pt));
+    cJSON_AddItemToObject(o, "sft", eval_report_json(&sft));
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    eval_report_free(&pt);
+    eval_report_free(&sft);
+    lm_generator_free(&g);
+    lm_scorer_free(&s);
+    model_free(&m);
+    return text;
+}
+
+static void evaluating_a_checkpoint_twice_is_identical_and_leaves_it_untouched(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/plateau_test_eval_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    Tokenizer *tok = qa_tokenizer();
+    char *jsonl = qa_jsonl();
+    Task t;
+    Err e;
+    assert_int_equal(task_parse(&t, "pairs.jsonl", jsonl, &e), 0);
+    Config c;
+    nano_config(&c, tokenizer_vocab_size(tok));
+    Model m;
+    assert_int_equal(model_create(&m, &c, N_PAIRS, c.seq_len, &e), 0);
+    model_init_weights(&m, 2);
+    finetune_on_pairs(&m, tok, &t, 60);   /* part-trained: some answers right, some wrong */
+    char ckpt[4200], qa_file[4200], mc_file[4200];
+    path_join(ckpt, sizeof ckpt, dir, "ckpt");
+    path_join(qa_file, sizeof qa_file, dir, "eval_qa_pairs.jsonl");
+    path_join(mc_file, sizeof mc_file, dir, "eval_mc_pairs.jsonl");
+    Lineage lin;
+    memset(&lin, 0, sizeof lin);
+    snprintf(lin.stage, sizeof lin.stage, "sft");
+    lin.seq_len = c.seq_len;
+    assert_int_equal(checkpoint_save(ckpt, &c, m.params, NULL, &lin, &e), 0);
+    assert_int_equal(write_file_atomic(qa_file, jsonl, strlen(jsonl), &e), 0);
+    const char *mc = "{\"context\":\"Ann Rowe was born in\",\"choices\":[\" Paris\",\" Lima\"],\"answer\":0}\n"
+                     "{\"context\":\"Cy Marsh studied\",\"choices\":[\" Law\",\" Music history\"],\"answer\":0}\n"
+                     "{\"context\":\"Ed Stone works for\",\"choices\":[\" Orbit Labs\",\" Acme Corp\"],\"answer\":1}\n";
+    assert_int_equal(write_file_atomic(mc_file, mc, strlen(mc), &e), 0);
+
+    uint64_t before = dir_checksum(ckpt);
+    progress_quiet(1);
+    char *a = evaluate_checkpoint(ckpt, tok, mc_file, qa_file);
+    char *b = evaluate_checkpoint(ckpt, tok, mc_file, qa_file);
+    progress_quiet(0);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "\"exact_match\""));
+    assert_non_null(strstr(a, "\"acc_norm\""));
+    assert_int_equal(dir_checksum(ckpt), before);
+    assert_int_equal(checkpoint_verify(ckpt, &e), 0);
+    free(a);
+    free(b);
+    model_free(&m);
+    task_free(&t);
+    free(jsonl);
+    tokenizer_free(tok);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +683,12 @@ int main(void)
         cmocka_unit_test(answer_normalisation_trims_lowercases_and_strips_final_period),
         cmocka_unit_test(exact_match_and_attribute_breakdown_are_counted_by_hand),
         cmocka_unit_test(loss_uses_non_overlapping_windows_masks_and_window_stderr),
+        cmocka_unit_test(cached_decoding_matches_full_forward_logits),
+        cmocka_unit_test(finetuned_nano_answers_its_pairs_and_cache_changes_nothing),
+        cmocka_unit_test(evaluating_a_checkpoint_twice_is_identical_and_leaves_it_untouched),
     };
+    /* nano-sized products gain nothing from threads, and on a busy machine
+     * spinning OpenMP workers cost seconds; the decoder test uses two. */
+    omp_set_num_threads(1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

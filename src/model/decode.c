@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/matmul.h"
+#include "model/ops.h"
 
 int decoder_create(Decoder *d, const Model *m, int max_T, Err *e)
 {
@@ -21,24 +21,17 @@ int decoder_create(Decoder *d, const Model *m, int max_T, Err *e)
     d->k_cache = xcalloc(L * T * (size_t)kv, sizeof(float));
     d->v_cache = xcalloc(L * T * (size_t)kv, sizeof(float));
     d->x = xcalloc(T * (size_t)c->dim, sizeof(float));
-    d->xb = xcalloc(T * (size_t)c->dim, sizeof(float));
-    d->q = xcalloc(T * (size_t)q_dim, sizeof(float));
+    d->xn = xcalloc(T * (size_t)c->dim, sizeof(float));
+    d->rstd = xcalloc(T, sizeof(float));
+    d->qkv = xcalloc(T * (size_t)(q_dim + 2 * kv), sizeof(float));
     d->att_out = xcalloc(T * (size_t)q_dim, sizeof(float));
-    d->hb = xcalloc(T * (size_t)c->ffn_dim, sizeof(float));
-    d->hb2 = xcalloc(T * (size_t)c->ffn_dim, sizeof(float));
+    d->gu = xcalloc(T * 2 * (size_t)c->ffn_dim, sizeof(float));
+    d->h = xcalloc(T * (size_t)c->ffn_dim, sizeof(float));
     d->scores = xcalloc((size_t)d->n_threads * T, sizeof(float));
     d->cos_tab = xcalloc(T * (size_t)(hd / 2), sizeof(float));
     d->sin_tab = xcalloc(T * (size_t)(hd / 2), sizeof(float));
     d->logits = xcalloc((size_t)c->vocab_size, sizeof(float));
-    /* Rotary angles pos * theta^(-2i/hd) for the HF rotate_half layout:
-     * component i pairs with i + hd/2. */
-    for (int p = 0; p < max_T; p++)
-        for (int i = 0; i < hd / 2; i++) {
-            double inv_freq = pow((double)c->rope_theta, -2.0 * i / hd);
-            double a = (double)p * inv_freq;
-            d->cos_tab[(size_t)p * (hd / 2) + i] = (float)cos(a);
-            d->sin_tab[(size_t)p * (hd / 2) + i] = (float)sin(a);
-        }
+    rope_tables(d->cos_tab, d->sin_tab, max_T, hd, c->rope_theta);
     return 0;
 }
 
@@ -47,11 +40,12 @@ void decoder_free(Decoder *d)
     free(d->k_cache);
     free(d->v_cache);
     free(d->x);
-    free(d->xb);
-    free(d->q);
+    free(d->xn);
+    free(d->rstd);
+    free(d->qkv);
     free(d->att_out);
-    free(d->hb);
-    free(d->hb2);
+    free(d->gu);
+    free(d->h);
     free(d->scores);
     free(d->cos_tab);
     free(d->sin_tab);
@@ -61,37 +55,42 @@ void decoder_free(Decoder *d)
 
 void decoder_reset(Decoder *d) { d->pos = 0; }
 
-/* out[n, C] = inp[n, C] / rms(inp row) * weight[C] */
-static void rmsnorm_rows(float *out, const float *inp, const float *weight, int n, int C, float eps)
+/* Causal grouped-query attention of n new rows (positions pos..pos+n-1)
+ * against the cache (positions 0..pos+n-1): out[n, H*hd]. */
+static void cached_attention(Decoder *d, float *out, const float *qkv, int qkvd, const float *kc,
+                             const float *vc, int n, int pos, int H, int KVH, int hd)
 {
-#pragma omp parallel for if (n > 1)
-    for (int r = 0; r < n; r++) {
-        const float *x = inp + (size_t)r * C;
-        float *o = out + (size_t)r * C;
-        float ss = 0;
-        for (int i = 0; i < C; i++) ss += x[i] * x[i];
-        float rstd = 1.0f / sqrtf(ss / C + eps);
-        for (int i = 0; i < C; i++) o[i] = x[i] * rstd * weight[i];
-    }
-}
-
-/* Rotates n rows of n_heads heads of size hd in place, row r at position pos0 + r. */
-static void rope_rows(float *v, int n, int n_heads, int hd, int pos0, const float *cos_tab,
-                      const float *sin_tab)
-{
-    int half = hd / 2;
-    for (int r = 0; r < n; r++) {
-        const float *cs = cos_tab + (size_t)(pos0 + r) * half;
-        const float *sn = sin_tab + (size_t)(pos0 + r) * half;
-        for (int h = 0; h < n_heads; h++) {
-            float *x = v + ((size_t)r * n_heads + h) * hd;
-            for (int i = 0; i < half; i++) {
-                float a = x[i], b = x[i + half];
-                x[i] = a * cs[i] - b * sn[i];
-                x[i + half] = b * cs[i] + a * sn[i];
+    int kvd = KVH * hd, group = H / KVH;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for collapse(2) num_threads(d->n_threads) if (n * H > 1)
+    for (int r = 0; r < n; r++)
+        for (int h = 0; h < H; h++) {
+            float *att = d->scores + (size_t)omp_get_thread_num() * d->max_T;
+            const float *q = qkv + (size_t)r * qkvd + (size_t)h * hd;
+            int kh = h / group, len = pos + r + 1;
+            float mx = -INFINITY;
+            for (int t = 0; t < len; t++) {
+                const float *k = kc + (size_t)t * kvd + (size_t)kh * hd;
+                float s = 0;
+                for (int i = 0; i < hd; i++) s += q[i] * k[i];
+                s *= scale;
+                att[t] = s;
+                if (s > mx) mx = s;
+            }
+            float sum = 0;
+            for (int t = 0; t < len; t++) {
+                att[t] = expf(att[t] - mx);
+                sum += att[t];
+            }
+            float inv = 1.0f / sum;
+            float *o = out + (size_t)r * H * hd + (size_t)h * hd;
+            for (int i = 0; i < hd; i++) o[i] = 0;
+            for (int t = 0; t < len; t++) {
+                const float *v = vc + (size_t)t * kvd + (size_t)kh * hd;
+                float p = att[t] * inv;
+                for (int i = 0; i < hd; i++) o[i] += p * v[i];
             }
         }
-    }
 }
 
 const float *decoder_forward(Decoder *d, const int *tokens, int n)
@@ -99,76 +98,39 @@ const float *decoder_forward(Decoder *d, const int *tokens, int n)
     const Model *m = d->m;
     const Config *c = &m->cfg;
     const Weights *w = &m->w;
-    int dim = c->dim, hd = config_head_dim(c), nh = c->n_heads, nkv = c->n_kv_heads;
-    int q_dim = hd * nh, kv = config_kv_dim(c), ffn = c->ffn_dim, pos = d->pos;
-    int group = nh / nkv;
+    int dim = c->dim, hd = config_head_dim(c), H = c->n_heads, KVH = c->n_kv_heads;
+    int qd = hd * H, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd, f = c->ffn_dim, pos = d->pos;
     assert(n >= 1 && pos + n <= d->max_T);
-    float scale = 1.0f / sqrtf((float)hd);
+    /* rotary tables starting at this chunk's first position */
+    const float *cos_t = d->cos_tab + (size_t)pos * (hd / 2), *sin_t = d->sin_tab + (size_t)pos * (hd / 2);
 
-    for (int r = 0; r < n; r++)
-        memcpy(d->x + (size_t)r * dim, w->embed + (size_t)tokens[r] * dim, (size_t)dim * sizeof(float));
-
+    embedding_forward(d->x, tokens, w->embed, n, dim);
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *lw = &w->layers[l];
-        float *kc = d->k_cache + (size_t)l * d->max_T * kv;
-        float *vc = d->v_cache + (size_t)l * d->max_T * kv;
+        float *kc = d->k_cache + (size_t)l * d->max_T * kvd;
+        float *vc = d->v_cache + (size_t)l * d->max_T * kvd;
 
-        /* attention block */
-        rmsnorm_rows(d->xb, d->x, lw->attn_norm, n, dim, c->norm_eps);
-        matmul(0, 1, n, q_dim, dim, 1.0f, d->xb, dim, lw->wq, dim, 0.0f, d->q, q_dim);
-        matmul(0, 1, n, kv, dim, 1.0f, d->xb, dim, lw->wk, dim, 0.0f, kc + (size_t)pos * kv, kv);
-        matmul(0, 1, n, kv, dim, 1.0f, d->xb, dim, lw->wv, dim, 0.0f, vc + (size_t)pos * kv, kv);
-        rope_rows(d->q, n, nh, hd, pos, d->cos_tab, d->sin_tab);
-        rope_rows(kc + (size_t)pos * kv, n, nkv, hd, pos, d->cos_tab, d->sin_tab);
-
-#pragma omp parallel for collapse(2) if (n * nh > 1)
-        for (int r = 0; r < n; r++)
-            for (int h = 0; h < nh; h++) {
-                float *att = d->scores + (size_t)omp_get_thread_num() * d->max_T;
-                const float *qv = d->q + ((size_t)r * nh + h) * hd;
-                int kh = h / group, len = pos + r + 1;
-                float mx = -INFINITY;
-                for (int t = 0; t < len; t++) {
-                    const float *kt = kc + (size_t)t * kv + (size_t)kh * hd;
-                    float s = 0;
-                    for (int i = 0; i < hd; i++) s += qv[i] * kt[i];
-                    s *= scale;
-                    att[t] = s;
-                    if (s > mx) mx = s;
-                }
-                float sum = 0;
-                for (int t = 0; t < len; t++) {
-                    att[t] = expf(att[t] - mx);
-                    sum += att[t];
-                }
-                float *o = d->att_out + ((size_t)r * nh + h) * hd;
-                for (int i = 0; i < hd; i++) o[i] = 0;
-                for (int t = 0; t < len; t++) {
-                    const float *vt = vc + (size_t)t * kv + (size_t)kh * hd;
-                    float p = att[t] / sum;
-                    for (int i = 0; i < hd; i++) o[i] += p * vt[i];
-                }
-            }
-        /* x += att_out @ wo^T */
-        matmul(0, 1, n, dim, q_dim, 1.0f, d->att_out, q_dim, lw->wo, q_dim, 1.0f, d->x, dim);
-
-        /* SwiGLU block: x += w_down (silu(w_gate xn) * w_up xn) */
-        rmsnorm_rows(d->xb, d->x, lw->mlp_norm, n, dim, c->norm_eps);
-        matmul(0, 1, n, ffn, dim, 1.0f, d->xb, dim, lw->w_gate, dim, 0.0f, d->hb, ffn);
-        matmul(0, 1, n, ffn, dim, 1.0f, d->xb, dim, lw->w_up, dim, 0.0f, d->hb2, ffn);
-        size_t nf = (size_t)n * ffn;
-#pragma omp parallel for if (nf > 4096)
-        for (size_t i = 0; i < nf; i++) {
-            float g = d->hb[i];
-            d->hb[i] = g / (1.0f + expf(-g)) * d->hb2[i];
+        rmsnorm_forward(d->xn, d->rstd, d->x, lw->attn_norm, n, dim, c->norm_eps);
+        linear_forward(d->qkv, d->xn, lw->wq, n, dim, qkvd, 0.0f);               /* [n, q|k|v] */
+        rope_forward(d->qkv, qkvd, cos_t, sin_t, 1, n, H, hd);
+        rope_forward(d->qkv + qd, qkvd, cos_t, sin_t, 1, n, KVH, hd);
+        for (int r = 0; r < n; r++) {
+            const float *src = d->qkv + (size_t)r * qkvd;
+            memcpy(kc + (size_t)(pos + r) * kvd, src + qd, (size_t)kvd * sizeof(float));
+            memcpy(vc + (size_t)(pos + r) * kvd, src + qd + kvd, (size_t)kvd * sizeof(float));
         }
-        matmul(0, 1, n, dim, ffn, 1.0f, d->hb, ffn, lw->w_down, ffn, 1.0f, d->x, dim);
-    }
+        cached_attention(d, d->att_out, d->qkv, qkvd, kc, vc, n, pos, H, KVH, hd);
+        linear_forward(d->x, d->att_out, lw->wo, n, qd, dim, 1.0f);               /* x += o_proj */
 
+        rmsnorm_forward(d->xn, d->rstd, d->x, lw->mlp_norm, n, dim, c->norm_eps);
+        linear_forward(d->gu, d->xn, lw->w_gate, n, dim, 2 * f, 0.0f);           /* [n, gate|up] */
+        swiglu_forward(d->h, d->gu, n, f);
+        linear_forward(d->x, d->h, lw->w_down, n, f, dim, 1.0f);                  /* x += down_proj */
+    }
     /* final norm and output head, last position only */
-    float *last = d->xb;
-    rmsnorm_rows(last, d->x + (size_t)(n - 1) * dim, w->final_norm, 1, dim, c->norm_eps);
-    matmul(0, 1, 1, c->vocab_size, dim, 1.0f, last, dim, w->lm_head, dim, 0.0f, d->logits, c->vocab_size);
+    const float *last = d->x + (size_t)(n - 1) * dim;
+    rmsnorm_forward(d->xn, d->rstd, last, w->final_norm, 1, dim, c->norm_eps);
+    linear_forward(d->logits, d->xn, w->lm_head, 1, dim, c->vocab_size, 0.0f);
     d->pos += n;
     return d->logits;
 }

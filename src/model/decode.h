@@ -6,6 +6,9 @@
  * forward over the whole sequence. Reads the weights of a Model (never
  * writes them); owns only its cache and scratch, allocated at create.
  *
+ * Uses the kernels of model/ops.h with the same packed projections as
+ * model_forward, so cached and full forwards agree to rounding.
+ *
  * Usage: decoder_reset, decoder_forward(prompt, n_prompt) (prefill), then
  * decoder_forward(&next, 1) per generated token. */
 #ifndef PLATEAU_DECODE_H
@@ -16,18 +19,18 @@
 
 typedef struct {
     const Model *m;
-    int    max_T;      /* positions the cache holds (<= cfg.seq_len is not required,
-                          but the model was trained up to seq_len) */
+    int    max_T;      /* positions the cache holds */
     int    pos;        /* positions filled so far */
     float *k_cache;    /* [n_layers, max_T, kv_dim], keys after rotary embedding */
     float *v_cache;    /* [n_layers, max_T, kv_dim] */
     /* scratch for a chunk of up to max_T rows */
     float *x;          /* [max_T, dim] residual stream */
-    float *xb;         /* [max_T, dim] normed input / attention output projection */
-    float *q;          /* [max_T, q_dim] */
+    float *xn;         /* [max_T, dim] normed input */
+    float *rstd;       /* [max_T] */
+    float *qkv;        /* [max_T, q_dim + 2 kv_dim] packed projections, as model_forward */
     float *att_out;    /* [max_T, q_dim] */
-    float *hb;         /* [max_T, ffn] gate, then silu(gate) * up */
-    float *hb2;        /* [max_T, ffn] up */
+    float *gu;         /* [max_T, 2 ffn] gate | up */
+    float *h;          /* [max_T, ffn] silu(gate) * up */
     float *scores;     /* [n_threads, max_T] attention weights per thread */
     int    n_threads;
     float *cos_tab;    /* [max_T, head_dim/2] */
