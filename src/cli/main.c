@@ -15,6 +15,8 @@ static const Command COMMANDS[] = {
     {"init", cmd_init, "write a freshly initialised model as a checkpoint"},
     {"train", cmd_train, "train one stage (pretrain, mid, sft) from a checkpoint or a preset"},
     {"eval", cmd_eval, "evaluate a checkpoint: held-out loss (--loss FILE)"},
+    {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
+    {"data", cmd_data, "training data: `data tokenize` (text -> token shards)"},
 };
 
 static void usage(FILE *fp)
