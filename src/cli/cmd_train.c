@@ -169,11 +169,16 @@ int cmd_train(int argc, char **argv)
      * (--resume), the parent checkpoint, or a fresh init. */
     char src_dir[4096] = "", resume_dir[4096] = "";
     int resuming = 0;
+    int64_t at;
+    int found = checkpoint_latest(out_dir, resume_dir, sizeof resume_dir, &at, &e);
+    if (found < 0) die(&e);
     if (args_has(&a, "resume")) {
-        int64_t at;
-        int rc = checkpoint_latest(out_dir, resume_dir, sizeof resume_dir, &at, &e);
-        if (rc < 0) die(&e);
-        resuming = rc == 0;
+        checkpoint_clean_temporaries(out_dir);   /* left by a killed save */
+        resuming = found == 0;
+    } else if (found == 0) {
+        err_set(&e, "%s already holds checkpoints (latest %s): pass --resume to continue that run, or another --out",
+                out_dir, resume_dir);
+        die(&e);
     }
     Config cfg;
     Lineage parent = {0}, resumed = {0};

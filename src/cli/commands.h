@@ -12,5 +12,6 @@ int cmd_data(int argc, char **argv);
 
 /* `plateau data` subcommands (dispatched by cmd_data.c) */
 int cmd_data_tokenize(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const Command COMMANDS[] = {
     {"eval", cmd_eval, "evaluate a checkpoint: held-out loss (--loss FILE)"},
     {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
     {"data", cmd_data, "training data: `data tokenize` (text -> token shards)"},
+    {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
 };
 
 static void usage(FILE *fp)

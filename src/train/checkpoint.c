@@ -675,6 +675,20 @@ int checkpoint_latest(const char *run_dir, char *out, size_t out_size, int64_t *
     }
 }
 
+void checkpoint_clean_temporaries(const char *run_dir)
+{
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    struct dirent *de;
+    char path[4096];
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "step-", 5) != 0 || !strstr(de->d_name, ".tmp.")) continue;
+        path_join(path, sizeof path, run_dir, de->d_name);
+        remove_tree(path);
+    }
+    closedir(d);
+}
+
 int checkpoint_resolve(const char *dir, char *out, size_t out_size, Err *e)
 {
     char m[4096];

@@ -77,6 +77,10 @@ int checkpoint_seal(const char *dir, char *id_out, Err *e);
  * into *step; returns 1 when there is none (not an error), -1 on error. */
 int checkpoint_latest(const char *run_dir, char *out, size_t out_size, int64_t *step, Err *e);
 
+/* Removes temporaries "step-N.tmp.PID" that a killed save left in run_dir.
+ * Only for a run directory no other process is writing to. */
+void checkpoint_clean_temporaries(const char *run_dir);
+
 /* run_dir/step-NNNNNNNN for a step. */
 void checkpoint_step_path(char *out, size_t out_size, const char *run_dir, int64_t step);
 
