@@ -16,7 +16,7 @@ static const Command COMMANDS[] = {
     {"train", cmd_train, "train one stage (pretrain, mid, sft) from a checkpoint or a preset"},
     {"eval", cmd_eval, "evaluate a checkpoint: held-out loss (--loss FILE)"},
     {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
-    {"data", cmd_data, "training data: `data tokenize` (text -> token shards)"},
+    {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft|tokenize ...`"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
 };
 

@@ -1,0 +1,74 @@
+/* plateau data sft: chat JSONL -> packed SFT token and loss-mask shards. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/file.h"
+#include "data/chat.h"
+#include "data/tokenizer.h"
+
+static const OptSpec OPTS[] = {
+    {"tokenizer", "FILE", "tokenizer.json (required)"},
+    {"in", "FILE", "chat JSONL, {\"messages\":[...]} per line (required)"},
+    {"out", "DIR", "output folder (required)"},
+    {"name", "STEM", "output names STEM.bin and STEM.mask.bin (default: the input's name without .jsonl)"},
+    {"seq-len", "T", "longest conversation in tokens; longer ones are cut from the end (default 256)"},
+    {NULL, NULL, NULL},
+};
+
+int cmd_data_sft(int argc, char **argv)
+{
+    Args a;
+    Err e;
+    if (args_begin(&a, OPTS, argc, argv, "plateau data sft --tokenizer tok.json --in FILE.jsonl --out DIR [--seq-len T]",
+                   "Renders each conversation in the Tulu chat template, packs them into one token stream and\n"
+                   "writes DIR/STEM.bin (tokens) and DIR/STEM.mask.bin (1 on assistant tokens and their\n"
+                   "<|endoftext|>), both llm.c shards of the same length."))
+        return 0;
+    const char *tok_path, *in, *out;
+    long T;
+    if (args_require(&a, "tokenizer", &tok_path, &e) || args_require(&a, "in", &in, &e) ||
+        args_require(&a, "out", &out, &e) || args_long(&a, "seq-len", 256, &T, &e))
+        die(&e);
+    if (T < 2 || T > 1 << 24) {
+        fprintf(stderr, "plateau: --seq-len must be in 2 .. 16777216\n");
+        return 2;
+    }
+    char stem[1024];
+    const char *name = args_str(&a, "name", NULL);
+    if (name) {
+        snprintf(stem, sizeof stem, "%s", name);
+    } else {
+        const char *base = strrchr(in, '/');
+        snprintf(stem, sizeof stem, "%s", base ? base + 1 : in);
+        size_t len = strlen(stem);
+        if (len > 6 && strcmp(stem + len - 6, ".jsonl") == 0) stem[len - 6] = '\0';
+    }
+
+    Tokenizer *t;
+    if (tokenizer_load(&t, tok_path, &e)) die(&e);
+    ChatDataset d;
+    if (chat_read_jsonl(&d, in, &e)) die(&e);
+    SftStream s = {0};
+    for (size_t i = 0; i < d.n; i++)
+        if (sft_stream_add(&s, t, &d.items[i], (size_t)T, &e)) die(&e);
+    char tokens_path[4096], mask_path[4096], file[1100];
+    if (make_dirs(out, &e)) die(&e);
+    snprintf(file, sizeof file, "%s.bin", stem);
+    path_join(tokens_path, sizeof tokens_path, out, file);
+    snprintf(file, sizeof file, "%s.mask.bin", stem);
+    path_join(mask_path, sizeof mask_path, out, file);
+    if (sft_stream_write(&s, tokens_path, mask_path, &e)) die(&e);
+    printf("%s: %zu conversations -> %ld packed (%ld truncated to %ld tokens), %ld dropped (no assistant token within %ld)\n",
+           in, d.n, s.examples, s.truncated, T, s.dropped, T);
+    printf("  %s: %zu tokens, %ld in the loss (%.1f%%)\n  %s\n", tokens_path, s.n_tokens, s.loss_tokens,
+           s.n_tokens ? 100.0 * (double)s.loss_tokens / (double)s.n_tokens : 0.0, mask_path);
+    if (s.truncated || s.dropped)
+        fprintf(stderr, "plateau: warning: %ld conversations truncated and %ld dropped at --seq-len %ld\n",
+                s.truncated, s.dropped, T);
+    sft_stream_free(&s);
+    chat_dataset_free(&d);
+    tokenizer_free(t);
+    return 0;
+}

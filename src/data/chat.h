@@ -1,0 +1,101 @@
+/* Chat conversations for SFT: JSONL reading, the Tulu chat template, and the
+ * loss mask.
+ *
+ * Input: one JSON object per line, {"messages":[{"role":R,"content":C},...]}
+ * with R one of "system", "user", "assistant" and C a string (other keys,
+ * such as an eval file's "answer", are ignored). Blank lines are skipped. A
+ * malformed line is an error "FILE:LINE: what is wrong"; nothing crashes.
+ *
+ * Template (each piece encoded separately, so a mask boundary is always a
+ * token boundary and a prompt is a prefix of the full rendering):
+ *   system     <|system|> "\n" content "\n"
+ *   user       <|user|> "\n" content "\n"
+ *   assistant  <|assistant|> "\n" content <|endoftext|> "\n"
+ * Loss mask: 1 exactly on an assistant message's content tokens and its
+ * <|endoftext|>; 0 on everything else (role markers, the "\n" after them,
+ * user/system text, the "\n" after <|endoftext|>).
+ * mask[i] refers to token i as a TARGET: with inputs tokens[p..p+T-1] and
+ * targets tokens[p+1..p+T], target j counts iff mask[p+1+j] == 1.
+ *
+ * SFT stream: conversations are PACKED one after another into a single token
+ * stream with a parallel mask stream, written as two llm.c shards of the same
+ * layout (tokens; mask as 0/1 uint16). Why packing rather than padding: the
+ * trainer then reads SFT data exactly like pre-training data (contiguous
+ * windows of T+1 tokens, one loader, one code path); the world's QA turns are
+ * ~20-40 tokens against contexts of 256+, so padding would spend most of
+ * every step on pad tokens; and loss-masked tokens cost nothing in the loss.
+ * The price, as in pre-training, is that a window may start mid-conversation
+ * and attention crosses conversation boundaries (each conversation ends in
+ * <|endoftext|>, which the model learns as a separator).
+ * A conversation longer than max_tokens is cut to its first max_tokens
+ * tokens (counted as truncated); if no assistant token survives the cut (or
+ * it has no assistant message at all) it is dropped (counted as dropped). */
+#ifndef PLATEAU_CHAT_H
+#define PLATEAU_CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "data/tokenizer.h"
+
+typedef enum { CHAT_SYSTEM = 0, CHAT_USER, CHAT_ASSISTANT } ChatRole;
+
+typedef struct {
+    ChatRole role;
+    char    *content;      /* owned, NUL-terminated UTF-8 */
+} ChatMessage;
+
+typedef struct {
+    ChatMessage *messages; /* owned */
+    int          n_messages;
+} ChatConversation;
+
+typedef struct {
+    ChatConversation *items;   /* owned */
+    long             *lines;   /* 1-based line number of each item in its file */
+    size_t            n;
+} ChatDataset;
+
+const char *chat_role_name(ChatRole r);   /* "system", "user", "assistant" */
+
+/* Parses one JSONL line (bytes need not be NUL-terminated). file and line
+ * label the error: "FILE:LINE: messages[1].role \"bot\" is not ...". */
+int  chat_parse_line(ChatConversation *c, const char *json, size_t bytes,
+                     const char *file, long line, Err *e);
+void chat_conversation_free(ChatConversation *c);
+
+/* Reads a whole JSONL file; stops at the first malformed line. */
+int  chat_read_jsonl(ChatDataset *d, const char *path, Err *e);
+void chat_dataset_free(ChatDataset *d);
+
+/* Appends the template rendering of c to ids (and, if mask != NULL, the
+ * loss mask to *mask, same length); buffers are realloc'd, *n counts used
+ * entries and *cap the allocated ones (shared by ids and mask). -1 only on
+ * allocation failure. */
+int  chat_encode(const Tokenizer *t, const ChatConversation *c,
+                 int **ids, uint8_t **mask, size_t *n, size_t *cap, Err *e);
+/* The prompt for generating a reply: every message of c rendered as above,
+ * then <|assistant|> "\n". Generation stops at <|endoftext|>. */
+int  chat_encode_prompt(const Tokenizer *t, const ChatConversation *c,
+                        int **ids, size_t *n, size_t *cap, Err *e);
+
+typedef struct {
+    uint16_t *tokens;       /* owned */
+    uint16_t *mask;         /* owned, 0/1 */
+    size_t    n_tokens, cap;
+    long      examples;     /* conversations packed (truncated ones included) */
+    long      truncated;    /* packed but cut to max_tokens */
+    long      dropped;      /* not packed: no assistant token within max_tokens */
+    long      loss_tokens;  /* tokens with mask 1 */
+} SftStream;
+
+/* Appends one conversation to the stream under the rules above. Fails if a
+ * token id does not fit uint16 (vocabulary larger than 65536). */
+int  sft_stream_add(SftStream *s, const Tokenizer *t, const ChatConversation *c,
+                    size_t max_tokens, Err *e);
+/* Writes the token shard and the mask shard (atomic, shard.h layout). */
+int  sft_stream_write(const SftStream *s, const char *tokens_path, const char *mask_path, Err *e);
+void sft_stream_free(SftStream *s);
+
+#endif
