@@ -58,9 +58,9 @@ static void task_parse_reads_both_kinds_and_skips_blank_lines(void **state)
                      "\"attribute\":\"birth_city\"}\n";
     assert_int_equal(task_parse(&t, "qa.jsonl", qa, &e), 0);
     assert_int_equal(t.kind, TASK_QA);
-    assert_int_equal(t.qa[0].n_messages, 2);
-    assert_int_equal(t.qa[0].messages[0].role, ROLE_SYSTEM);
-    assert_string_equal(t.qa[0].messages[1].content, "Where was Ann born?");
+    assert_int_equal(t.qa[0].conv.n_messages, 2);
+    assert_int_equal(t.qa[0].conv.messages[0].role, CHAT_SYSTEM);
+    assert_string_equal(t.qa[0].conv.messages[1].content, "Where was Ann born?");
     assert_string_equal(t.qa[0].answer, "Oslo");
     assert_string_equal(t.qa[0].attribute, "birth_city");
     task_free(&t);
@@ -91,7 +91,7 @@ static void task_parse_errors_name_file_line_and_problem(void **state)
                        "tasks/x.jsonl:1: \"answer\" must be an integer");
     expect_parse_error("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", "tasks/x.jsonl:1: missing field \"answer\"");
     expect_parse_error("{\"messages\":[{\"role\":\"robot\",\"content\":\"q\"}],\"answer\":\"a\"}",
-                       "tasks/x.jsonl:1: message 0 has role \"robot\"");
+                       "tasks/x.jsonl:1: messages[0].role \"robot\" is not one of");
     expect_parse_error("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"a\"}],"
                        "\"answer\":\"a\"}", "tasks/x.jsonl:1: the last message must be the user's question");
     snprintf(buf, sizeof buf, "%s{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"answer\":\"a\"}\n", ok);
@@ -476,20 +476,28 @@ static void finetune_on_pairs(Model *m, Tokenizer *tok, const Task *t, int steps
     float *mask = xcalloc((size_t)B * T, sizeof(float));
     Err e;
     for (int b = 0; b < B; b++) {
+        /* the item's conversation plus the reference as the assistant's reply,
+         * encoded and masked exactly as SFT data (data/chat.h) */
+        const QaItem *it = &t->qa[b];
+        ChatMessage msgs[8];
+        assert_true(it->conv.n_messages < 8);
+        memcpy(msgs, it->conv.messages, (size_t)it->conv.n_messages * sizeof *msgs);
+        msgs[it->conv.n_messages] = (ChatMessage){CHAT_ASSISTANT, it->answer};
+        ChatConversation conv = {msgs, it->conv.n_messages + 1};
         int *ids = NULL;
+        uint8_t *m8 = NULL;
         size_t n = 0, cap = 0;
-        assert_int_equal(qa_prompt_tokens(tok, &t->qa[b], &ids, &n, &cap, &e), 0);
-        size_t n_prompt = n;
-        assert_int_equal(tokenizer_encode(tok, t->qa[b].answer, strlen(t->qa[b].answer), &ids, &n, &cap), 0);
-        ids = realloc(ids, (n + 1) * sizeof(int));
-        ids[n++] = tokenizer_special(tok, SPECIAL_ENDOFTEXT);
+        assert_int_equal(chat_encode(tok, &conv, &ids, &m8, &n, &cap, &e), 0);
+        n--;   /* the "\n" after <|endoftext|> is never a target that counts */
+        assert_int_equal(ids[n - 1], tokenizer_special(tok, SPECIAL_ENDOFTEXT));
         assert_true((int)n <= T + 1);
         for (size_t j = 0; j + 1 < n; j++) {
             in[b * T + (int)j] = ids[j];
             tg[b * T + (int)j] = ids[j + 1];
-            mask[b * T + (int)j] = j + 1 >= n_prompt ? 1.0f : 0.0f;
+            mask[b * T + (int)j] = m8[j + 1];
         }
         free(ids);
+        free(m8);
     }
     AdamWConfig ac = adamw_defaults();
     ac.weight_decay = 0;

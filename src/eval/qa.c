@@ -44,39 +44,9 @@ int answer_matches(const char *prediction, const char *reference)
     return same;
 }
 
-static int push(int **ids, size_t *n, size_t *cap, int id)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? 2 * *cap : 64;
-        int *p = realloc(*ids, c * sizeof *p);
-        if (!p) return -1;
-        *ids = p;
-        *cap = c;
-    }
-    (*ids)[(*n)++] = id;
-    return 0;
-}
-
 int qa_prompt_tokens(const Tokenizer *tok, const QaItem *it, int **ids, size_t *n, size_t *cap, Err *e)
 {
-    static const SpecialToken role_token[] = {SPECIAL_SYSTEM, SPECIAL_USER, SPECIAL_ASSISTANT};
-    for (int i = 0; i < it->n_messages; i++) {
-        const char *c = it->messages[i].content;
-        size_t len = strlen(c);
-        char *text = xmalloc(len + 3);
-        text[0] = '\n';
-        memcpy(text + 1, c, len);
-        text[len + 1] = '\n';
-        text[len + 2] = 0;
-        int rc = push(ids, n, cap, tokenizer_special(tok, role_token[it->messages[i].role])) ||
-                 tokenizer_encode(tok, text, len + 2, ids, n, cap);
-        free(text);
-        if (rc) return err_set(e, "out of memory while tokenising a prompt");
-    }
-    if (push(ids, n, cap, tokenizer_special(tok, SPECIAL_ASSISTANT)) ||
-        tokenizer_encode(tok, "\n", 1, ids, n, cap))
-        return err_set(e, "out of memory while tokenising a prompt");
-    return 0;
+    return chat_encode_prompt(tok, &it->conv, ids, n, cap, e);
 }
 
 void qa_result_free(QaResult *r)

@@ -1,11 +1,10 @@
 /* Generative tasks: greedy decoding from the chat prompt, exact match.
  *
  * The prompt is the item's messages in the chat template, ending where the
- * assistant's answer begins:
- *   <|user|>\n{question}\n<|assistant|>\n
- * (a system message, if any, is <|system|>\n{content}\n before it). Role
- * markers are the tokenizer's special tokens; the text between them is
- * encoded as one piece, "\n{content}\n", as the training data is.
+ * assistant's answer begins, tokenised exactly as SFT data is
+ * (chat_encode_prompt of data/chat.h):
+ *   <|user|> "\n" {question} "\n" <|assistant|> "\n"
+ * (a system message, if any, is <|system|> "\n" {content} "\n" before it).
  * Generation stops at <|endoftext|> or after max_new tokens.
  *
  * Exact match compares the normalised prediction with the normalised
@@ -27,7 +26,8 @@ void answer_normalise(char *s);
 /* 1 when the two answers are equal after normalisation. */
 int  answer_matches(const char *prediction, const char *reference);
 
-/* Appends the prompt tokens of an item to *ids (realloc'd; *n used, *cap allocated). */
+/* Appends the prompt tokens of an item to *ids (realloc'd; *n used, *cap
+ * allocated): chat_encode_prompt. */
 int  qa_prompt_tokens(const Tokenizer *tok, const QaItem *it, int **ids, size_t *n, size_t *cap, Err *e);
 
 typedef struct {

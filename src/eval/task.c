@@ -28,8 +28,7 @@ static void mc_item_free(McItem *it)
 
 static void qa_item_free(QaItem *it)
 {
-    for (int i = 0; i < it->n_messages; i++) free(it->messages[i].content);
-    free(it->messages);
+    chat_conversation_free(&it->conv);
     free(it->answer);
     free(it->attribute);
     memset(it, 0, sizeof *it);
@@ -99,22 +98,9 @@ static int parse_mc(McItem *it, const cJSON *obj, const char *path, int line, Er
     return 0;
 }
 
-static int parse_role(const char *s, ChatRole *r)
+static int parse_qa(QaItem *it, const cJSON *obj, const char *text, size_t bytes, const char *path,
+                    int line, Err *e)
 {
-    if (strcmp(s, "system") == 0) *r = ROLE_SYSTEM;
-    else if (strcmp(s, "user") == 0) *r = ROLE_USER;
-    else if (strcmp(s, "assistant") == 0) *r = ROLE_ASSISTANT;
-    else return -1;
-    return 0;
-}
-
-static int parse_qa(QaItem *it, const cJSON *obj, const char *path, int line, Err *e)
-{
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(obj, "messages");
-    if (!cJSON_IsArray(msgs))
-        return err_set(e, "%s:%d: field \"messages\" must be an array of {\"role\", \"content\"}", path, line);
-    int n = cJSON_GetArraySize(msgs);
-    if (n < 1) return err_set(e, "%s:%d: \"messages\" is empty", path, line);
     const char *answer = NULL, *attribute = "";
     if (get_string(obj, "answer", &answer, path, line, e)) return -1;
     const cJSON *attr = cJSON_GetObjectItemCaseSensitive(obj, "attribute");
@@ -123,45 +109,14 @@ static int parse_qa(QaItem *it, const cJSON *obj, const char *path, int line, Er
             return err_set(e, "%s:%d: field \"attribute\" must be a string", path, line);
         attribute = attr->valuestring;
     }
-    TaskMessage *m = xcalloc((unsigned long)n, sizeof *m);
-    int k = 0;
-    const cJSON *msg;
-    cJSON_ArrayForEach(msg, msgs) {
-        const char *role, *content;
-        char where[32];
-        snprintf(where, sizeof where, "message %d", k);
-        if (!cJSON_IsObject(msg)) {
-            err_set(e, "%s:%d: %s must be an object with \"role\" and \"content\"", path, line, where);
-            goto fail;
-        }
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(msg, "role");
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
-        if (!cJSON_IsString(r) || !cJSON_IsString(c)) {
-            err_set(e, "%s:%d: %s needs string fields \"role\" and \"content\"", path, line, where);
-            goto fail;
-        }
-        role = r->valuestring;
-        content = c->valuestring;
-        if (parse_role(role, &m[k].role)) {
-            err_set(e, "%s:%d: %s has role \"%s\" (expected system, user or assistant)", path, line, where, role);
-            goto fail;
-        }
-        m[k].content = xstrdup(content);
-        k++;
+    if (chat_parse_line(&it->conv, text, bytes, path, line, e)) return -1;
+    if (it->conv.messages[it->conv.n_messages - 1].role != CHAT_USER) {
+        chat_conversation_free(&it->conv);
+        return err_set(e, "%s:%d: the last message must be the user's question (role \"user\")", path, line);
     }
-    if (m[n - 1].role != ROLE_USER) {
-        err_set(e, "%s:%d: the last message must be the user's question (role \"user\")", path, line);
-        goto fail;
-    }
-    it->messages = m;
-    it->n_messages = n;
     it->answer = xstrdup(answer);
     it->attribute = xstrdup(attribute);
     return 0;
-fail:
-    for (int i = 0; i < k; i++) free(m[i].content);
-    free(m);
-    return -1;
 }
 
 int task_parse(Task *t, const char *path, const char *text, Err *e)
@@ -226,7 +181,7 @@ int task_parse(Task *t, const char *path, const char *text, Err *e)
             }
         }
         int rc = kind == TASK_MC ? parse_mc(&t->mc[t->n_items], obj, path, line, e)
-                                 : parse_qa(&t->qa[t->n_items], obj, path, line, e);
+                                 : parse_qa(&t->qa[t->n_items], obj, q, n, path, line, e);
         cJSON_Delete(obj);
         if (rc) {
             task_free(t);

@@ -6,8 +6,8 @@
  *                    answer is the 0-based index of the right choice.
  *   generation       {"messages": [{"role": "user", "content": "..."}], "answer": "...",
  *                     "attribute": "birth_city"}      (attribute optional)
- *                    roles are system, user or assistant; the last message is
- *                    the user's question the model must answer.
+ *                    messages are read by data/chat.h (roles system, user,
+ *                    assistant); the last one is the user's question.
  *
  * A file holds one kind only. Any malformed line stops loading with
  * "FILE:LINE: what is wrong". A task's name is its file name without the
@@ -16,6 +16,7 @@
 #define PLATEAU_TASK_H
 
 #include "core/error.h"
+#include "data/chat.h"
 
 typedef enum { TASK_MC = 0, TASK_QA = 1 } TaskKind;
 
@@ -27,18 +28,10 @@ typedef struct {
     char  *attribute;   /* optional "attribute" field; "" when absent */
 } McItem;
 
-typedef enum { ROLE_SYSTEM = 0, ROLE_USER, ROLE_ASSISTANT } ChatRole;
-
 typedef struct {
-    ChatRole role;
-    char    *content;
-} TaskMessage;
-
-typedef struct {
-    TaskMessage *messages;    /* [n_messages], owned; the last one is ROLE_USER */
-    int          n_messages;
-    char        *answer;      /* reference answer, as written in the file */
-    char        *attribute;   /* "" when absent */
+    ChatConversation conv;    /* the messages (data/chat.h); the last one is the user's */
+    char            *answer;  /* reference answer, as written in the file */
+    char            *attribute;   /* "" when absent */
 } QaItem;
 
 typedef struct {
