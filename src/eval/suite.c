@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "core/progress.h"
+#include "data/chat.h"
 #include "eval/loss.h"
 #include "eval/mc.h"
 #include "eval/qa.h"
@@ -171,6 +172,22 @@ int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, con
     r->items += l.n_windows;
     r->seconds += now_seconds() - t0;
     return 0;
+}
+
+int eval_suite_chat_loss(EvalReport *r, const char *name, const char *jsonl_path, const Tokenizer *tok,
+                         const TokenScorer *s, long limit, Err *e)
+{
+    ChatDataset d;
+    if (chat_read_jsonl(&d, jsonl_path, e)) return -1;
+    SftStream st;
+    memset(&st, 0, sizeof st);
+    int rc = 0;
+    for (size_t i = 0; i < d.n && !rc; i++)
+        rc = sft_stream_add(&st, tok, &d.items[i], (size_t)(s->max_tokens - 1), e);
+    chat_dataset_free(&d);
+    if (!rc) rc = eval_suite_loss(r, name, st.tokens, st.mask, st.n_tokens, s, limit, e);
+    sft_stream_free(&st);
+    return rc ? err_wrap(e, "%s", jsonl_path) : 0;
 }
 
 static int cmp_str(const void *a, const void *b)

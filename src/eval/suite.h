@@ -60,6 +60,13 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
 int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, const uint16_t *mask,
                     size_t n_tokens, const TokenScorer *s, long limit, Err *e);
 
+/* Adds a "loss" row for held-out SFT conversations in a chat JSONL file:
+ * packed and masked exactly as `plateau data sft` packs training data
+ * (data/chat.h, conversations cut at the scorer's window), then scored as
+ * above (loss on assistant tokens and their <|endoftext|> only). */
+int eval_suite_chat_loss(EvalReport *r, const char *name, const char *jsonl_path, const Tokenizer *tok,
+                         const TokenScorer *s, long limit, Err *e);
+
 /* Task files of a world folder for a suite ("pt": eval_mc_*.jsonl, "sft":
  * eval_qa_*.jsonl), sorted by name; *files is malloc'd (free each and it). */
 int eval_world_tasks(const char *world_dir, const char *suite, char ***files, int *n_files, Err *e);
