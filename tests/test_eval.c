@@ -252,28 +252,32 @@ static void mc_request_splits_joint_encoding_and_truncates_from_the_left(void **
     tokenizer_free(tok);
 }
 
-/* Answers from a list, in call order, as byte tokens; records the prompts. */
+/* Answers from a list, in call order, as byte tokens; records the first prompt. */
 typedef struct {
     const char *const *replies;
     int   next;
     int   prompt[256];
     int   n_prompt;
+    int   calls;
 } CannedGenerator;
 
-static int canned_generate(void *ctx, const int *prompt, int n_prompt, int max_new, int stop_token,
-                           int *out, int *n_out, Err *e)
+static int canned_generate(void *ctx, const int *const *prompts, const int *n_prompts, int n, const int *max_new,
+                           int stop_token, int *const *outs, int *n_outs, Err *e)
 {
     CannedGenerator *g = ctx;
     (void)stop_token;
     (void)e;
-    if (g->next == 0) {
-        memcpy(g->prompt, prompt, (size_t)n_prompt * sizeof(int));
-        g->n_prompt = n_prompt;
+    g->calls++;
+    for (int k = 0; k < n; k++) {
+        if (g->next == 0) {
+            memcpy(g->prompt, prompts[k], (size_t)n_prompts[k] * sizeof(int));
+            g->n_prompt = n_prompts[k];
+        }
+        const char *s = g->replies[g->next++];
+        int len = (int)strlen(s);
+        n_outs[k] = len < max_new[k] ? len : max_new[k];
+        for (int i = 0; i < n_outs[k]; i++) outs[k][i] = (unsigned char)s[i];
     }
-    const char *s = g->replies[g->next++];
-    int n = (int)strlen(s);
-    *n_out = n < max_new ? n : max_new;
-    for (int i = 0; i < *n_out; i++) out[i] = (unsigned char)s[i];
     return 0;
 }
 
@@ -306,12 +310,13 @@ static void exact_match_and_attribute_breakdown_are_counted_by_hand(void **state
         "{\"messages\":[{\"role\":\"user\",\"content\":\"Where was Di born?\"}],\"answer\":\"Lima\",\"attribute\":\"birth_city\"}\n";
     assert_int_equal(task_parse(&t, "qa.jsonl", qa, &e), 0);
     const char *replies[] = {" paris.", "1985", "MIT \n", "Lima Peru"};
-    CannedGenerator cg = {replies, 0, {0}, 0};
-    Generator g = {&cg, 64, canned_generate};
+    CannedGenerator cg = {replies, 0, {0}, 0, 0};
+    Generator g = {&cg, 64, 3, canned_generate};
     QaResult r;
     assert_int_equal(qa_evaluate(&t, tok, &g, 32, 0, &r, NULL, &e), 0);
     /* matches: yes, no, yes, no -> 2/4; stderr sqrt(.5*.5/4) = .25 */
     assert_int_equal(r.n, 4);
+    assert_int_equal(cg.calls, 2);   /* batches of 3 */
     assert_int_equal(r.correct, 2);
     NEAR(r.em, 0.5);
     NEAR(r.em_stderr, 0.25);
@@ -337,6 +342,7 @@ static void exact_match_and_attribute_breakdown_are_counted_by_hand(void **state
 
     /* a length limit cuts the reply: "MIT \n" at 2 tokens is "MI" */
     cg.next = 0;
+    cg.calls = 0;
     assert_int_equal(qa_evaluate(&t, tok, &g, 2, 3, &r, NULL, &e), 0);
     assert_int_equal(r.n, 3);
     assert_string_equal(r.predictions[2], "MI");
@@ -420,7 +426,7 @@ static void cached_decoding_matches_full_forward_logits(void **state)
     memcpy(full, model_logits(&m), (size_t)N * 300 * sizeof(float));
 
     Decoder d;
-    assert_int_equal(decoder_create(&d, &m, c.seq_len, &e), 0);
+    assert_int_equal(decoder_create(&d, &m, 1, c.seq_len, &e), 0);
     /* prefill 13 tokens in one chunk, then a chunk of 5, then one at a time */
     double worst = 0;
     int at = 0;
@@ -435,11 +441,35 @@ static void cached_decoding_matches_full_forward_logits(void **state)
         }
         assert_int_equal(argmax(lg, 300), argmax(full + (size_t)(at - 1) * 300, 300));
     }
-    assert_int_equal(d.pos, N);
+    assert_int_equal(d.pos[0], N);
     assert_true(worst < 1e-4);
     decoder_reset(&d);
     const float *lg = decoder_forward(&d, tok, 1);
     for (int v = 0; v < 300; v++) assert_true(fabs(lg[v] - full[v]) < 1e-4);
+    decoder_free(&d);
+
+    /* three slots in one pass: slot 1 holds the sequence, slots 0 and 2 others
+     * (with a different length); slot 1's logits are still the full forward's */
+    assert_int_equal(decoder_create(&d, &m, 3, c.seq_len, &e), 0);
+    int other[N];
+    for (int i = 0; i < N; i++) other[i] = (tok[i] * 7 + 3) % 300;
+    int s0[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0}, s2[4] = {2, 2, 2, 2}, s1[13];
+    for (int i = 0; i < 13; i++) s1[i] = 1;
+    decoder_step(&d, s0, other, 9);
+    decoder_step(&d, s1, tok, 13);
+    decoder_step(&d, s2, other + 9, 4);
+    worst = 0;
+    for (int t = 13; t < N; t++) {
+        int slots[3] = {2, 1, 0}, rows[3] = {other[t % 30], tok[t], other[(t + 5) % 30]};
+        lg = decoder_step(&d, slots, rows, 3);
+        for (int v = 0; v < 300; v++) {
+            double diff = fabs(lg[300 + v] - full[(size_t)t * 300 + v]);
+            if (diff > worst) worst = diff;
+        }
+    }
+    assert_int_equal(d.pos[0], 9 + N - 13);
+    assert_int_equal(d.pos[1], N);
+    assert_true(worst < 1e-4);
     decoder_free(&d);
     free(full);
     model_free(&m);
@@ -542,9 +572,10 @@ static void finetuned_nano_answers_its_pairs_and_cache_changes_nothing(void **st
     model_init_weights(&m, 1);
     finetune_on_pairs(&m, tok, &t, 300);
 
-    LmGenerator cached, full;
-    assert_int_equal(lm_generator_init(&cached, &m, 1, &e), 0);
-    assert_int_equal(lm_generator_init(&full, &m, 0, &e), 0);
+    LmGenerator cached, single, full;
+    assert_int_equal(lm_generator_init(&cached, &m, 4, 1, &e), 0);   /* batches of 4, 2 */
+    assert_int_equal(lm_generator_init(&single, &m, 1, 1, &e), 0);
+    assert_int_equal(lm_generator_init(&full, &m, 1, 0, &e), 0);
     QaResult r;
     assert_int_equal(qa_evaluate(&t, tok, &cached.gen, 16, 0, &r, NULL, &e), 0);
     for (int i = 0; i < N_PAIRS; i++)
@@ -555,19 +586,34 @@ static void finetuned_nano_answers_its_pairs_and_cache_changes_nothing(void **st
     assert_int_equal(r.n_attrs, 3);
     qa_result_free(&r);
 
-    /* the same tokens with and without the cache, also past the end token
-     * (stop -1 never matches: 24 tokens of free-running generation) */
+    /* the same tokens with the cache (a batch of all six prompts, of
+     * different lengths, and one at a time) and without it, also past the
+     * end token (stop -1 never matches: 24 tokens of free-running generation) */
+    int *prompts[N_PAIRS], n_prompts[N_PAIRS], max_new[N_PAIRS], a[N_PAIRS][24], b[24], n_a[N_PAIRS], n_b;
+    int *outs[N_PAIRS];
     for (int i = 0; i < N_PAIRS; i++) {
-        int *prompt = NULL, a[24], b[24], na, nb;
         size_t n = 0, cap = 0;
-        assert_int_equal(qa_prompt_tokens(tok, &t.qa[i], &prompt, &n, &cap, &e), 0);
-        assert_int_equal(cached.gen.generate(&cached, prompt, (int)n, 24, -1, a, &na, &e), 0);
-        assert_int_equal(full.gen.generate(&full, prompt, (int)n, 24, -1, b, &nb, &e), 0);
-        assert_int_equal(na, 24);
-        assert_int_equal(nb, 24);
-        assert_memory_equal(a, b, sizeof a);
-        free(prompt);
+        prompts[i] = NULL;
+        assert_int_equal(qa_prompt_tokens(tok, &t.qa[i], &prompts[i], &n, &cap, &e), 0);
+        n_prompts[i] = (int)n;
+        max_new[i] = 24;
+        outs[i] = a[i];
     }
+    LmGenerator wide;
+    assert_int_equal(lm_generator_init(&wide, &m, N_PAIRS, 1, &e), 0);
+    assert_int_equal(wide.gen.generate(&wide, (const int *const *)prompts, n_prompts, N_PAIRS, max_new, -1, outs, n_a, &e), 0);
+    lm_generator_free(&wide);
+    for (int i = 0; i < N_PAIRS; i++) {
+        int *ob = b;
+        assert_int_equal(n_a[i], 24);
+        assert_int_equal(full.gen.generate(&full, (const int *const *)&prompts[i], &n_prompts[i], 1, max_new, -1, &ob, &n_b, &e), 0);
+        assert_int_equal(n_b, 24);
+        assert_memory_equal(a[i], b, sizeof b);
+        assert_int_equal(single.gen.generate(&single, (const int *const *)&prompts[i], &n_prompts[i], 1, max_new, -1, &ob, &n_b, &e), 0);
+        assert_memory_equal(a[i], b, sizeof b);
+        free(prompts[i]);
+    }
+    lm_generator_free(&single);
     lm_generator_free(&cached);
     lm_generator_free(&full);
     model_free(&m);
@@ -606,7 +652,7 @@ static char *evaluate_checkpoint(const char *ckpt, const Tokenizer *tok, const c
     LmScorer s;
     lm_scorer_init(&s, &m);
     LmGenerator g;
-    assert_int_equal(lm_generator_init(&g, &m, 1, &e), 0);
+    assert_int_equal(lm_generator_init(&g, &m, 4, 1, &e), 0);
     EvalReport pt, sft;
     eval_report_init(&pt, "pt");
     eval_report_init(&sft, "sft");

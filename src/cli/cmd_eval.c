@@ -30,7 +30,7 @@ static const OptSpec OPTS[] = {
     {"tokenizer", "FILE", "tokenizer.json (default: the checkpoint's, else the world's)"},
     {"limit", "N", "evaluate only the first N items of each task (N windows for loss; default all)"},
     {"max-new", "N", "sft: longest generated answer in tokens (default 32)"},
-    {"batch", "B", "sequences per forward pass for pt and loss (default 16; does not change results)"},
+    {"batch", "B", "sequences per forward pass (default 16; does not change the scores)"},
     {"seq-len", "T", "context window: loss windows, pt truncation (default: the model's)"},
     {"json", "FILE", "write every number and the checkpoint's lineage as JSON to FILE ('-': stdout)"},
     {"quiet", NULL, "no progress bars"},
@@ -239,7 +239,7 @@ int cmd_eval(int argc, char **argv)
         lm_scorer_free(&s);
     } else if (is_sft) {
         LmGenerator g;
-        rc = lm_generator_init(&g, &m, 1, &e);
+        rc = lm_generator_init(&g, &m, (int)B, 1, &e);
         if (!rc) {
             rc = eval_suite_sft(&rep, (const char *const *)files, n_files, tok, &g.gen, (int)max_new, limit, &e);
             lm_generator_free(&g);
