@@ -414,7 +414,7 @@ static void cached_decoding_matches_full_forward_logits(void **state)
     nano_config(&c, 300);
     Model m;
     Err e;
-    omp_set_num_threads(2);   /* attention rows and heads split over threads */
+    omp_set_num_threads(2);   /* kernels and BLAS with two threads, as the CLI runs */
     assert_int_equal(model_create(&m, &c, 1, c.seq_len, &e), 0);
     model_init_weights(&m, 5);
     enum { N = 40 };

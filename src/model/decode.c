@@ -74,7 +74,10 @@ static void cached_attention(Decoder *d, float *out, const int *slots, int n, in
 {
     int kvd = KVH * hd, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) num_threads(d->n_threads) if (n * H > 1)
+    /* threads only when there is enough work to pay for waking them */
+    long work = 0;
+    for (int r = 0; r < n; r++) work += (long)(d->row_pos[r] + 1) * H * hd;
+#pragma omp parallel for collapse(2) num_threads(d->n_threads) if (work > (1L << 18))
     for (int r = 0; r < n; r++)
         for (int h = 0; h < H; h++) {
             float *att = d->scores + (size_t)omp_get_thread_num() * d->max_T;
