@@ -306,7 +306,7 @@ void model_backward(Model *m, float loss_scale)
         rmsnorm_backward(a->dres, g->mlp_norm, a->norm_part, a->dxn, L->res2, w->mlp_norm, L->rstd2, N, d);
         /* dres is now the gradient of res2. Attention block: */
         linear_backward(a->dattout, g->wo, a->dres, L->attout, w->wo, N, qd, d, 0.0f);
-        attention_backward(a->dqkv, a->dP, a->dattout, L->qkv, L->att, B, T, H, KVH, hd);
+        attention_backward(a->dqkv, a->dP, a->n_threads, a->dattout, L->qkv, L->att, B, T, H, KVH, hd);
         rope_backward(a->dqkv, qkvd, a->rope_cos, a->rope_sin, B, T, H + KVH, hd);
         linear_backward(a->dxn, g->wq, a->dqkv, L->xn1, w->wq, N, d, qkvd, 0.0f);
         rmsnorm_backward(a->dres, g->attn_norm, a->norm_part, a->dxn, L->res, w->attn_norm, L->rstd1, N, d);

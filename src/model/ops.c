@@ -213,14 +213,15 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
     }
 }
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int B, int T, int H, int KVH, int hd)
+void attention_backward(float *dqkv, float *scratch, int scratch_threads, const float *dout, const float *qkv,
+                        const float *att, int B, int T, int H, int KVH, int hd)
 {
+    int nt = omp_get_max_threads() < scratch_threads ? omp_get_max_threads() : scratch_threads;
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
     /* Parallel over (b, kv head): the query heads of a group add into the same
      * dk, dv, so one task owns them and adds in head order. */
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) num_threads(nt) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
     for (int bk = 0; bk < B * KVH; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
         float *dS = scratch + (size_t)omp_get_thread_num() * T * T;

@@ -42,9 +42,9 @@ void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, in
  *   out [N, H*hd] = att @ v per head. */
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KVH, int hd);
 /* dqkv [N, H*hd + 2*KVH*hd] = gradient wrt qkv (overwritten, not added).
- * scratch: at least n_threads * T * T floats (n_threads = omp_get_max_threads()). */
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int B, int T, int H, int KVH, int hd);
+ * scratch: scratch_threads * T * T floats; at most scratch_threads threads run. */
+void attention_backward(float *dqkv, float *scratch, int scratch_threads, const float *dout, const float *qkv,
+                        const float *att, int B, int T, int H, int KVH, int hd);
 
 /* gu [N, 2F]: gate in columns [0,F), up in [F,2F). h[N,F] = silu(gate) * up */
 void swiglu_forward(float *h, const float *gu, int N, int F);
