@@ -20,8 +20,10 @@ void embedding_backward(float *dembed, const float *dout, const int *tokens, int
 
 /* out[N,C] = inp * rstd * weight, rstd[N] = 1/sqrt(mean(inp^2) + eps) */
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
-/* dinp[N,C] += d(out)/d(inp)^T dout; dweight[C] += sum_n dout*inp*rstd */
-void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+/* dinp[N,C] += d(out)/d(inp)^T dout; dweight[C] += sum_n dout*inp*rstd.
+ * scratch: RMSNORM_CHUNKS * C floats. */
+#define RMSNORM_CHUNKS 32
+void rmsnorm_backward(float *dinp, float *dweight, float *scratch, const float *dout, const float *inp,
                       const float *weight, const float *rstd, int N, int C);
 
 /* Rotary tables: cos/sin[T, hd/2] for pair i at position t, angle
@@ -40,9 +42,9 @@ void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, in
  *   out [N, H*hd] = att @ v per head. */
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KVH, int hd);
 /* dqkv [N, H*hd + 2*KVH*hd] = gradient wrt qkv (overwritten, not added).
- * scratch: at least n_threads * T * T floats (n_threads = omp_get_max_threads()). */
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int B, int T, int H, int KVH, int hd);
+ * scratch: scratch_threads * T * T floats; at most scratch_threads threads run. */
+void attention_backward(float *dqkv, float *scratch, int scratch_threads, const float *dout, const float *qkv,
+                        const float *att, int B, int T, int H, int KVH, int hd);
 
 /* gu [N, 2F]: gate in columns [0,F), up in [F,2F). h[N,F] = silu(gate) * up */
 void swiglu_forward(float *h, const float *gu, int N, int F);
