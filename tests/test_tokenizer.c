@@ -15,6 +15,7 @@
 #include "core/file.h"
 #include "core/rng.h"
 #include "data/pretokenize.h"
+#include "data/textdocs.h"
 #include "data/tokenizer.h"
 
 /* ---- fixtures -------------------------------------------------------------- */
@@ -174,6 +175,38 @@ static void words_split_like_gpt2(void **state)
     assert_split("a   \n  b 'll'll've're\nx \n", f, 11);
 }
 
+static void text_documents_split_on_endoftext_and_trim(void **state)
+{
+    (void)state;
+    const char *s = "  one\n<|endoftext|>\n\ntwo two<|endoftext|><|endoftext|> \t\n<|endoftext|>three";
+    TextDocs d;
+    const char *doc;
+    size_t n;
+    textdocs_begin(&d, s, strlen(s));
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_int_equal(n, 3);
+    assert_memory_equal(doc, "one", 3);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_int_equal(n, 7);
+    assert_memory_equal(doc, "two two", 7);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_memory_equal(doc, "three", 5);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 0);
+    textdocs_begin(&d, "just text\n", 10);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_int_equal(n, 9);
+    textdocs_begin(&d, " \n", 2);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 0);
+
+    assert_int_equal(utf8_first_invalid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11), 11);
+    assert_int_equal(utf8_first_invalid("ab\xff", 3), 2);
+    assert_int_equal(utf8_first_invalid("\xc0\x80", 2), 0);           /* overlong NUL */
+    assert_int_equal(utf8_first_invalid("x\xed\xa0\x80", 4), 1);      /* surrogate */
+    assert_int_equal(utf8_first_invalid("a\xe2\x82", 3), 1);          /* truncated */
+    assert_int_equal(utf8_first_invalid("\xf4\x90\x80\x80", 4), 0);  /* beyond U+10FFFF */
+    assert_int_equal(utf8_first_invalid("a\0b", 3), 3);                /* NUL is valid UTF-8 */
+}
+
 /* ---- training -------------------------------------------------------------- */
 
 static void tiny_corpus_merges_match_hand_count(void **state)
@@ -309,8 +342,11 @@ static void round_trip_holds_for_english_like_text(void **state)
     size_t count = encode(tok, other, n, &ids);
     /* 1024 tokens learned on the same word list compress well beyond bytes */
     assert_true((double)n / (double)count > 3.0);
-    /* the cache (texts >= 64 KiB) changes nothing: encoding in pieces agrees */
-    size_t pieces = 0;
+    /* caches change nothing: the whole text (cached within the call) agrees
+     * with pieces encoded without a cache and with one TokenizerCache */
+    size_t pieces = 0, cached_n = 0, cached_cap = 0;
+    int *cached = NULL;
+    TokenizerCache *cache = tokenizer_cache_new();
     for (size_t pos = 0; pos < n;) {
         size_t end = pos + 1000 < n ? pos + 1000 : n;
         while (end < n && other[end] != '\n') end++;   /* cut only at word boundaries */
@@ -319,9 +355,24 @@ static void round_trip_holds_for_english_like_text(void **state)
         assert_memory_equal(part, ids + pieces, m * sizeof(int));
         pieces += m;
         free(part);
+        assert_int_equal(tokenizer_encode_cached(tok, cache, other + pos, end - pos, &cached, &cached_n, &cached_cap), 0);
         pos = end;
     }
     assert_int_equal(pieces, count);
+    assert_int_equal(cached_n, count);
+    assert_memory_equal(cached, ids, count * sizeof(int));
+    /* a cache handed another tokenizer starts afresh */
+    Err e;
+    Tokenizer *tiny;
+    assert_int_equal(tokenizer_train(&tiny, "aaabdaaabac", 11, 263, &e), 0);
+    cached_n = 0;
+    assert_int_equal(tokenizer_encode_cached(tiny, cache, "the aaab", 8, &cached, &cached_n, &cached_cap), 0);
+    assert_int_equal(cached_n, 5);   /* "the" -> t h e; " aaab" -> ' ' 258 */
+    assert_int_equal(cached[3], ' ');
+    assert_int_equal(cached[4], 258);
+    tokenizer_free(tiny);
+    tokenizer_cache_free(cache);
+    free(cached);
     free(ids);
     free(other);
 }
@@ -344,6 +395,11 @@ static void special_token_text_never_encodes_to_special_ids(void **state)
     char *d = tokenizer_decode(tok, sp, 4, &bytes);
     assert_string_equal(d, "<|user|>hi<|endoftext|>");
     assert_int_equal(bytes, 23);
+    free(d);
+    int odd[] = {-1, 'a', v, 1 << 30, 'b'};   /* unknown ids decode to nothing */
+    d = tokenizer_decode(tok, odd, 5, &bytes);
+    assert_string_equal(d, "ab");
+    assert_int_equal(bytes, 2);
     free(d);
 }
 
@@ -385,6 +441,63 @@ static void save_then_load_gives_identical_encodings(void **state)
     free(a);
     free(b);
     free(other);
+    tokenizer_free(t);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A file not written by plateau: bytes in reverse id order (byte b has id
+ * 255 - b), one merge "a"+"b" -> 256, and the specials at 257..260. */
+static void loads_files_with_other_id_orders(void **state)
+{
+    (void)state;
+    Err e;
+    char *dir = temp_dir(), path[128];
+    snprintf(path, sizeof path, "%s/other.json", dir);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
+    for (int k = 0; k < SPECIAL_COUNT; k++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "id", 257 + k);
+        cJSON_AddStringToObject(a, "content", tokenizer_special_text((SpecialToken)k));
+        cJSON_AddItemToArray(added, a);
+    }
+    cJSON *pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
+    cJSON_AddStringToObject(pre, "type", "ByteLevel");
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    Tokenizer *ref;   /* any tokenizer.json of plateau's spells the 256 bytes */
+    assert_int_equal(tokenizer_train(&ref, "", 0, 260, &e), 0);
+    assert_int_equal(tokenizer_save(ref, path, &e), 0);
+    tokenizer_free(ref);
+    char *json;
+    size_t n;
+    assert_int_equal(read_file(path, &json, &n, &e), 0);
+    cJSON *plateau = cJSON_Parse(json);
+    free(json);
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItem(cJSON_GetObjectItem(plateau, "model"), "vocab"))
+        if (item->valueint < 256) cJSON_AddNumberToObject(vocab, item->string, 255 - item->valueint);
+    cJSON_Delete(plateau);
+    cJSON_AddNumberToObject(vocab, "ab", 256);
+    cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+    cJSON *pair = cJSON_CreateArray();   /* the newer ["left", "right"] form */
+    cJSON_AddItemToArray(pair, cJSON_CreateString("a"));
+    cJSON_AddItemToArray(pair, cJSON_CreateString("b"));
+    cJSON_AddItemToArray(merges, pair);
+    json = cJSON_Print(root);
+    cJSON_Delete(root);
+    assert_int_equal(write_file_atomic(path, json, strlen(json), &e), 0);
+    free(json);
+
+    Tokenizer *t;
+    if (tokenizer_load(&t, path, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(tokenizer_vocab_size(t), 261);
+    assert_int_equal(tokenizer_merge_count(t), 1);
+    assert_int_equal(tokenizer_special(t, SPECIAL_ASSISTANT), 260);
+    assert_ids(t, "ab abc", (int[]){256, 255 - ' ', 256, 255 - 'c'}, 4);
+    assert_round_trip(t, "\x00ab\xff", 4);
     tokenizer_free(t);
     unlink(path);
     rmdir(dir);
@@ -479,6 +592,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(words_split_like_gpt2),
+        cmocka_unit_test(text_documents_split_on_endoftext_and_trim),
         cmocka_unit_test(tiny_corpus_merges_match_hand_count),
         cmocka_unit_test(vocab_size_is_exactly_what_was_asked),
         cmocka_unit_test(training_is_deterministic),
@@ -486,6 +600,7 @@ int main(void)
         cmocka_unit_test(round_trip_holds_for_english_like_text),
         cmocka_unit_test(special_token_text_never_encodes_to_special_ids),
         cmocka_unit_test(save_then_load_gives_identical_encodings),
+        cmocka_unit_test(loads_files_with_other_id_orders),
         cmocka_unit_test(loading_malformed_file_names_file_and_field),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
