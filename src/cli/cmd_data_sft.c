@@ -13,7 +13,8 @@ static const OptSpec OPTS[] = {
     {"in", "FILE", "chat JSONL, {\"messages\":[...]} per line (required)"},
     {"out", "DIR", "output folder (required)"},
     {"name", "STEM", "output names STEM.bin and STEM.mask.bin (default: the input's name without .jsonl)"},
-    {"seq-len", "T", "longest conversation in tokens; longer ones are cut from the end (default 256)"},
+    {"seq-len", "T", "training context: rows of T+1 tokens; longer conversations are cut from the end (default 256)"},
+    {"stream", NULL, "plain concatenation (loader STREAM layout) instead of rows of T+1 tokens"},
     {NULL, NULL, NULL},
 };
 
@@ -22,7 +23,8 @@ int cmd_data_sft(int argc, char **argv)
     Args a;
     Err e;
     if (args_begin(&a, OPTS, argc, argv, "plateau data sft --tokenizer tok.json --in FILE.jsonl --out DIR [--seq-len T]",
-                   "Renders each conversation in the Tulu chat template, packs them into one token stream and\n"
+                   "Renders each conversation in the Tulu chat template, packs whole conversations into rows of\n"
+                   "T+1 tokens (padding each row's tail with <|endoftext|>, mask 0; the loader's ROWS layout) and\n"
                    "writes DIR/STEM.bin (tokens) and DIR/STEM.mask.bin (1 on assistant tokens and their\n"
                    "<|endoftext|>), both llm.c shards of the same length."))
         return 0;
@@ -50,9 +52,13 @@ int cmd_data_sft(int argc, char **argv)
     if (tokenizer_load(&t, tok_path, &e)) die(&e);
     ChatDataset d;
     if (chat_read_jsonl(&d, in, &e)) die(&e);
-    SftStream s = {0};
+    int rows = !args_has(&a, "stream");
+    size_t limit = rows ? (size_t)T + 1 : (size_t)T;
+    SftStream s;
+    sft_stream_init(&s, rows ? (size_t)T + 1 : 0);
     for (size_t i = 0; i < d.n; i++)
-        if (sft_stream_add(&s, t, &d.items[i], (size_t)T, &e)) die(&e);
+        if (sft_stream_add(&s, t, &d.items[i], limit, &e)) die(&e);
+    if (sft_stream_finish(&s, t, &e)) die(&e);
     char tokens_path[4096], mask_path[4096], file[1100];
     if (make_dirs(out, &e)) die(&e);
     snprintf(file, sizeof file, "%s.bin", stem);
@@ -60,10 +66,12 @@ int cmd_data_sft(int argc, char **argv)
     snprintf(file, sizeof file, "%s.mask.bin", stem);
     path_join(mask_path, sizeof mask_path, out, file);
     if (sft_stream_write(&s, tokens_path, mask_path, &e)) die(&e);
-    printf("%s: %zu conversations -> %ld packed (%ld truncated to %ld tokens), %ld dropped (no assistant token within %ld)\n",
-           in, d.n, s.examples, s.truncated, T, s.dropped, T);
-    printf("  %s: %zu tokens, %ld in the loss (%.1f%%)\n  %s\n", tokens_path, s.n_tokens, s.loss_tokens,
-           s.n_tokens ? 100.0 * (double)s.loss_tokens / (double)s.n_tokens : 0.0, mask_path);
+    printf("%s: %zu conversations -> %ld packed (%ld truncated to %zu tokens), %ld dropped (no assistant token within %zu)\n",
+           in, d.n, s.examples, s.truncated, limit, s.dropped, limit);
+    printf("  %s: %zu tokens (%s), %ld in the loss (%.1f%%), %ld padding (%.1f%%)\n  %s\n", tokens_path,
+           s.n_tokens, rows ? "rows of T+1: loader layout ROWS" : "one stream: loader layout STREAM",
+           s.loss_tokens, s.n_tokens ? 100.0 * (double)s.loss_tokens / (double)s.n_tokens : 0.0,
+           s.pad_tokens, s.n_tokens ? 100.0 * (double)s.pad_tokens / (double)s.n_tokens : 0.0, mask_path);
     if (s.truncated || s.dropped)
         fprintf(stderr, "plateau: warning: %ld conversations truncated and %ld dropped at --seq-len %ld\n",
                 s.truncated, s.dropped, T);

@@ -226,12 +226,51 @@ int chat_encode_prompt(const Tokenizer *t, const ChatConversation *c,
 
 /* ---- SFT stream ------------------------------------------------------- */
 
+void sft_stream_init(SftStream *s, size_t row_tokens)
+{
+    memset(s, 0, sizeof *s);
+    s->row_tokens = row_tokens;
+}
+
+static int stream_reserve(SftStream *s, size_t extra, Err *e)
+{
+    if (s->n_tokens + extra <= s->cap) return 0;
+    size_t nc = s->cap ? s->cap : 4096;
+    while (nc < s->n_tokens + extra) nc *= 2;
+    uint16_t *tk = realloc(s->tokens, nc * sizeof *tk);
+    if (tk) s->tokens = tk;
+    uint16_t *mk = tk ? realloc(s->mask, nc * sizeof *mk) : NULL;
+    if (mk) s->mask = mk;
+    if (!tk || !mk) return err_set(e, "sft: out of memory growing the token stream to %zu tokens", nc);
+    s->cap = nc;
+    return 0;
+}
+
+/* Fills the current row up to R tokens with <|endoftext|>, mask 0. */
+static int pad_row(SftStream *s, const Tokenizer *t, Err *e)
+{
+    if (!s->row_tokens) return 0;
+    size_t used = s->n_tokens % s->row_tokens;
+    if (used == 0) return 0;
+    size_t pad = s->row_tokens - used;
+    if (stream_reserve(s, pad, e)) return -1;
+    uint16_t end = (uint16_t)tokenizer_special(t, SPECIAL_ENDOFTEXT);
+    for (size_t i = 0; i < pad; i++) {
+        s->tokens[s->n_tokens + i] = end;
+        s->mask[s->n_tokens + i] = 0;
+    }
+    s->n_tokens += pad;
+    s->pad_tokens += (long)pad;
+    return 0;
+}
+
 int sft_stream_add(SftStream *s, const Tokenizer *t, const ChatConversation *c,
                    size_t max_tokens, Err *e)
 {
     if (tokenizer_vocab_size(t) > 65536)
         return err_set(e, "sft: vocabulary of %d tokens does not fit the uint16 shard format",
                        tokenizer_vocab_size(t));
+    if (s->row_tokens && max_tokens > s->row_tokens) max_tokens = s->row_tokens;
     int *ids = NULL;
     uint8_t *mask = NULL;
     size_t n = 0, cap = 0;
@@ -244,25 +283,19 @@ int sft_stream_add(SftStream *s, const Tokenizer *t, const ChatConversation *c,
     if (truncated) n = max_tokens;
     size_t loss = 0;
     for (size_t i = 0; i < n; i++) loss += mask[i];
+    int rc = 0;
     if (loss == 0) {
         s->dropped++;
-        free(ids);
-        free(mask);
-        return 0;
+        goto out;
     }
-    if (s->n_tokens + n > s->cap) {
-        size_t nc = s->cap ? s->cap : 4096;
-        while (nc < s->n_tokens + n) nc *= 2;
-        uint16_t *tk = realloc(s->tokens, nc * sizeof *tk);
-        if (tk) s->tokens = tk;
-        uint16_t *mk = tk ? realloc(s->mask, nc * sizeof *mk) : NULL;
-        if (mk) s->mask = mk;
-        if (!tk || !mk) {
-            free(ids);
-            free(mask);
-            return err_set(e, "sft: out of memory growing the token stream to %zu tokens", nc);
-        }
-        s->cap = nc;
+    /* a conversation never straddles two rows */
+    if (s->row_tokens && s->n_tokens % s->row_tokens + n > s->row_tokens && pad_row(s, t, e)) {
+        rc = -1;
+        goto out;
+    }
+    if (stream_reserve(s, n, e)) {
+        rc = -1;
+        goto out;
     }
     for (size_t i = 0; i < n; i++) {
         s->tokens[s->n_tokens + i] = (uint16_t)ids[i];
@@ -272,10 +305,13 @@ int sft_stream_add(SftStream *s, const Tokenizer *t, const ChatConversation *c,
     s->examples++;
     s->truncated += truncated;
     s->loss_tokens += (long)loss;
+out:
     free(ids);
     free(mask);
-    return 0;
+    return rc;
 }
+
+int sft_stream_finish(SftStream *s, const Tokenizer *t, Err *e) { return pad_row(s, t, e); }
 
 int sft_stream_write(const SftStream *s, const char *tokens_path, const char *mask_path, Err *e)
 {

@@ -17,19 +17,24 @@
  * mask[i] refers to token i as a TARGET: with inputs tokens[p..p+T-1] and
  * targets tokens[p+1..p+T], target j counts iff mask[p+1+j] == 1.
  *
- * SFT stream: conversations are PACKED one after another into a single token
- * stream with a parallel mask stream, written as two llm.c shards of the same
- * layout (tokens; mask as 0/1 uint16). Why packing rather than padding: the
- * trainer then reads SFT data exactly like pre-training data (contiguous
- * windows of T+1 tokens, one loader, one code path); the world's QA turns are
- * ~20-40 tokens against contexts of 256+, so padding would spend most of
- * every step on pad tokens; and loss-masked tokens cost nothing in the loss.
- * The price, as in pre-training, is that a window may start mid-conversation
- * and attention crosses conversation boundaries (each conversation ends in
- * <|endoftext|>, which the model learns as a separator).
- * A conversation longer than max_tokens is cut to its first max_tokens
- * tokens (counted as truncated); if no assistant token survives the cut (or
- * it has no assistant message at all) it is dropped (counted as dropped). */
+ * SFT stream: conversations are PACKED, whole, into rows of R = T+1 tokens
+ * (the loader's LOADER_ROWS layout, data/loader.h): a conversation goes into
+ * the current row if it fits, otherwise the row is filled up with
+ * <|endoftext|> padding (mask 0) and the conversation starts the next row.
+ * Token and mask streams are written as two llm.c shards of the same layout
+ * (mask as 0/1 uint16). Why packing rather than one padded example per row:
+ * the world's QA turns are ~20-40 tokens against contexts of 256+, so padding
+ * every example would spend most of each step on pad tokens; packing whole
+ * conversations into rows (instead of one unbroken stream) means no
+ * conversation is ever cut from its prompt by a window boundary, at the cost
+ * of a short padded tail per row. Within a row attention crosses
+ * conversation boundaries; each conversation ends in <|endoftext|>, which
+ * the model learns as a separator (as between pre-training documents).
+ * With row_tokens = 0 the stream is plain concatenation (LOADER_STREAM).
+ * A conversation longer than max_tokens (at most R in rows mode) is cut to
+ * its first max_tokens tokens (counted as truncated); if no assistant token
+ * survives the cut (or it has no assistant message at all) it is dropped
+ * (counted as dropped). */
 #ifndef PLATEAU_CHAT_H
 #define PLATEAU_CHAT_H
 
@@ -84,16 +89,25 @@ typedef struct {
     uint16_t *tokens;       /* owned */
     uint16_t *mask;         /* owned, 0/1 */
     size_t    n_tokens, cap;
+    size_t    row_tokens;   /* R: rows of R tokens; 0: one unbroken stream */
     long      examples;     /* conversations packed (truncated ones included) */
     long      truncated;    /* packed but cut to max_tokens */
     long      dropped;      /* not packed: no assistant token within max_tokens */
     long      loss_tokens;  /* tokens with mask 1 */
+    long      pad_tokens;   /* <|endoftext|> padding at row ends */
 } SftStream;
 
-/* Appends one conversation to the stream under the rules above. Fails if a
- * token id does not fit uint16 (vocabulary larger than 65536). */
+/* An empty stream; row_tokens = T+1 for the loader's LOADER_ROWS layout, or
+ * 0 for plain concatenation. */
+void sft_stream_init(SftStream *s, size_t row_tokens);
+/* Appends one conversation under the rules above (max_tokens is capped at
+ * row_tokens in rows mode). Fails if a token id does not fit uint16
+ * (vocabulary larger than 65536). */
 int  sft_stream_add(SftStream *s, const Tokenizer *t, const ChatConversation *c,
                     size_t max_tokens, Err *e);
+/* Pads the last row to R tokens (rows mode; nothing otherwise). Call once
+ * after the last add, before writing. */
+int  sft_stream_finish(SftStream *s, const Tokenizer *t, Err *e);
 /* Writes the token shard and the mask shard (atomic, shard.h layout). */
 int  sft_stream_write(const SftStream *s, const char *tokens_path, const char *mask_path, Err *e);
 void sft_stream_free(SftStream *s);
