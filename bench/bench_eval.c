@@ -117,7 +117,7 @@ static void run_preset(const char *preset, const char *world, int items, int max
     size_t n_tok = n_ids < (size_t)(64 * c.seq_len + 1) ? n_ids : (size_t)(64 * c.seq_len + 1);
     LossResult l;
     double t0 = now_seconds();
-    check(loss_evaluate(t16, NULL, n_tok, &s.scorer, &l, NULL, &e), &e);
+    check(loss_evaluate(t16, NULL, n_tok, LOADER_STREAM, &s.scorer, &l, NULL, &e), &e);
     double dt = now_seconds() - t0;
     printf("  loss windows of %-4d     %7lld windows in %5.2f s %8.0f tokens/s\n", c.seq_len,
            (long long)l.n_windows, dt, (double)l.n_scored / dt);

@@ -373,28 +373,37 @@ static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **sta
     for (int rows = 1; rows <= 4; rows += 3) {
         /* T = 3: windows [0..3] [3..6] [6..9] predict 1-3, 4-6, 7-9: losses .02 .05 .08 */
         TokenScorer s = {NULL, rows, 4, target_valued_logprobs};
-        assert_int_equal(loss_evaluate(tok, NULL, 10, &s, &r, NULL, &e), 0);
+        assert_int_equal(loss_evaluate(tok, NULL, 10, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_windows, 3);
         assert_int_equal(r.n_scored, 9);
         NEAR(r.mean_loss, 0.05);
         NEAR(r.stderr, 0.017320508);   /* sd .03 / sqrt 3 */
         /* 12 tokens: the tail [9..11] is shorter than a window and not scored */
-        assert_int_equal(loss_evaluate(tok, NULL, 12, &s, &r, NULL, &e), 0);
+        assert_int_equal(loss_evaluate(tok, NULL, 12, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_windows, 3);
         NEAR(r.mean_loss, 0.05);
         /* mask even targets: windows count {2}, {4,6}, {8}: .02 .05 .08 weighted 1 2 1 */
         uint16_t mask[10];
         for (int i = 0; i < 10; i++) mask[i] = i % 2 == 0;
-        assert_int_equal(loss_evaluate(tok, mask, 10, &s, &r, NULL, &e), 0);
+        assert_int_equal(loss_evaluate(tok, mask, 10, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_scored, 4);
         NEAR(r.mean_loss, 0.05);
         NEAR(r.stderr, 0.012990381);
         /* only token 0 counted: it is never a target */
         memset(mask, 0, sizeof mask);
         mask[0] = 1;
-        assert_int_equal(loss_evaluate(tok, mask, 10, &s, &r, NULL, &e), -1);
-        assert_int_equal(loss_evaluate(tok, NULL, 3, &s, &r, NULL, &e), -1);
+        assert_int_equal(loss_evaluate(tok, mask, 10, LOADER_STREAM, &s, &r, NULL, &e), -1);
+        assert_int_equal(loss_evaluate(tok, NULL, 3, LOADER_STREAM, &s, &r, NULL, &e), -1);
         assert_non_null(strstr(e.msg, "fewer than one window"));
+        /* rows of T + 1 = 4 (SFT packing): [0..3] [4..7] [8..11] predict 1-3,
+         * 5-7, 9-11: losses .02 .06 .10, sd .04 / sqrt 3 */
+        assert_int_equal(loss_evaluate(tok, NULL, 12, LOADER_ROWS, &s, &r, NULL, &e), 0);
+        assert_int_equal(r.n_windows, 3);
+        assert_int_equal(r.n_scored, 9);
+        NEAR(r.mean_loss, 0.06);
+        NEAR(r.stderr, 0.023094011);
+        assert_int_equal(loss_evaluate(tok, NULL, 10, LOADER_ROWS, &s, &r, NULL, &e), -1);
+        assert_non_null(strstr(e.msg, "not whole rows of 4"));
     }
 }
 

@@ -27,12 +27,14 @@ static const OptSpec OPTS[] = {
     {"tasks", "FILES", "comma-separated task files (JSONL) instead of the world's"},
     {"loss", "FILE", "loss suite: an llm.c token shard of held-out text"},
     {"loss-mask", "FILE", "loss suite: a 0/1 mask shard aligned with --loss (SFT data; default: none)"},
+    {"layout", "L", "loss suite: --loss windows as the trainer reads them: stream (default) or rows (SFT shards)"},
     {"tokenizer", "FILE", "tokenizer.json (default: the checkpoint's, else the world's)"},
     {"limit", "N", "evaluate only the first N items of each task (N windows for loss; default all)"},
     {"max-new", "N", "sft: longest generated answer in tokens (default 32)"},
     {"batch", "B", "sequences per forward pass (default 16; does not change the scores)"},
     {"seq-len", "T", "context window: loss windows, pt truncation (default: the model's)"},
     {"json", "FILE", "write every number and the checkpoint's lineage as JSON to FILE ('-': stdout)"},
+    {"samples", "N", "sft: print the first N generations of each task with their references (default 0)"},
     {"quiet", NULL, "no progress bars"},
     {NULL, NULL, NULL},
 };
@@ -113,8 +115,11 @@ static int run_loss(EvalReport *rep, const Args *a, Model *m, const Tokenizer *t
     s.max_rows = B;
     s.max_tokens = T + 1;
     int rc = 0, did = 0;
-    const char *path = args_str(a, "loss", NULL);
-    if (path) {
+    const char *path = args_str(a, "loss", NULL), *layout_name = args_str(a, "layout", "stream");
+    LoaderLayout layout = LOADER_STREAM;
+    if (strcmp(layout_name, "rows") == 0) layout = LOADER_ROWS;
+    else if (strcmp(layout_name, "stream") != 0) rc = err_set(e, "--layout '%s': expected stream or rows", layout_name);
+    if (path && !rc) {
         Shard tokens, mask = {0};
         const char *mask_path = args_str(a, "loss-mask", NULL);
         char name[512];
@@ -133,7 +138,7 @@ static int run_loss(EvalReport *rep, const Args *a, Model *m, const Tokenizer *t
                     rc = err_set(e, "%s: token %u at position %zu is outside the model's vocabulary of %d", path,
                                  tokens.tokens[i], i, m->cfg.vocab_size);
             if (!rc) rc = eval_suite_loss(rep, name, tokens.tokens, mask_path ? mask.tokens : NULL,
-                                          tokens.n_tokens, &s, limit, e);
+                                          tokens.n_tokens, layout, &s, limit, e);
             shard_free(&tokens);
             if (mask_path) shard_free(&mask);
         }
@@ -170,13 +175,13 @@ int cmd_eval(int argc, char **argv)
     Err e;
     if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
     const char *ckpt_arg, *world = args_str(&a, "world", NULL);
-    long T, B, limit, max_new;
+    long T, B, limit, max_new, samples;
     char dir[4096];
     Config cfg;
     if (args_require(&a, "ckpt", &ckpt_arg, &e) || checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e) ||
         checkpoint_read_config(dir, &cfg, &e) || args_long(&a, "seq-len", cfg.seq_len, &T, &e) ||
         args_long(&a, "batch", 16, &B, &e) || args_long(&a, "limit", 0, &limit, &e) ||
-        args_long(&a, "max-new", 32, &max_new, &e))
+        args_long(&a, "max-new", 32, &max_new, &e) || args_long(&a, "samples", 0, &samples, &e))
         die(&e);
     const char *suite = args_str(&a, "suite", args_has(&a, "loss") ? "loss" : NULL);
     if (!suite) {
@@ -231,6 +236,7 @@ int cmd_eval(int argc, char **argv)
 
     EvalReport rep;
     eval_report_init(&rep, suite);
+    rep.show_samples = (int)samples;
     int rc = 0;
     if (is_pt) {
         LmScorer s;
@@ -275,6 +281,7 @@ int cmd_eval(int argc, char **argv)
         for (int i = 0; i < n_files; i++) cJSON_AddItemToArray(tasks, cJSON_CreateString(files[i]));
         if (args_has(&a, "loss")) cJSON_AddStringToObject(settings, "loss", args_str(&a, "loss", ""));
         if (args_has(&a, "loss-mask")) cJSON_AddStringToObject(settings, "loss_mask", args_str(&a, "loss-mask", ""));
+        if (is_loss) cJSON_AddStringToObject(settings, "layout", args_str(&a, "layout", "stream"));
         char *text = cJSON_Print(o);
         cJSON_Delete(o);
         if (json_stdout) {

@@ -135,6 +135,10 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
             task_free(&t);
             return -1;
         }
+        for (long i = 0; i < q.n && i < r->show_samples; i++)
+            fprintf(stderr, "%s %ld: %s | %s -> \"%s\" (reference \"%s\")\n", t.name, i + 1,
+                    t.qa[i].attribute, t.qa[i].conv.messages[t.qa[i].conv.n_messages - 1].content,
+                    q.predictions[i], t.qa[i].answer);
         eval_report_add(r, t.name, "exact_match", q.em, q.em_stderr, q.n, ROW_TASK);
         if (q.n_attrs > 1 || (q.n_attrs == 1 && q.attrs[0].name[0]))
             for (int k = 0; k < q.n_attrs; k++) {
@@ -154,18 +158,19 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
 }
 
 int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, const uint16_t *mask,
-                    size_t n_tokens, const TokenScorer *s, long limit, Err *e)
+                    size_t n_tokens, LoaderLayout layout, const TokenScorer *s, long limit, Err *e)
 {
     double t0 = now_seconds();
-    int64_t windows = loss_window_count(n_tokens, s->max_tokens);
+    int64_t windows = loss_window_count(n_tokens, s->max_tokens, layout);
     if (limit > 0 && limit < windows) {
-        n_tokens = (size_t)limit * (size_t)(s->max_tokens - 1) + 1;
+        n_tokens = layout == LOADER_ROWS ? (size_t)limit * (size_t)s->max_tokens
+                                         : (size_t)limit * (size_t)(s->max_tokens - 1) + 1;
         windows = limit;
     }
     Progress p;
     progress_start(&p, name, (uint64_t)windows, "windows");
     LossResult l;
-    int rc = loss_evaluate(tokens, mask, n_tokens, s, &l, &p, e);
+    int rc = loss_evaluate(tokens, mask, n_tokens, layout, s, &l, &p, e);
     progress_finish(&p);
     if (rc) return err_wrap(e, "%s", name);
     eval_report_add(r, name, "loss", l.mean_loss, l.stderr, (long)l.n_scored, ROW_TASK);
@@ -180,12 +185,12 @@ int eval_suite_chat_loss(EvalReport *r, const char *name, const char *jsonl_path
     ChatDataset d;
     if (chat_read_jsonl(&d, jsonl_path, e)) return -1;
     SftStream st;
-    memset(&st, 0, sizeof st);
+    sft_stream_init(&st, (size_t)s->max_tokens);
     int rc = 0;
-    for (size_t i = 0; i < d.n && !rc; i++)
-        rc = sft_stream_add(&st, tok, &d.items[i], (size_t)(s->max_tokens - 1), e);
+    for (size_t i = 0; i < d.n && !rc; i++) rc = sft_stream_add(&st, tok, &d.items[i], (size_t)s->max_tokens, e);
     chat_dataset_free(&d);
-    if (!rc) rc = eval_suite_loss(r, name, st.tokens, st.mask, st.n_tokens, s, limit, e);
+    if (!rc) rc = sft_stream_finish(&st, tok, e);
+    if (!rc) rc = eval_suite_loss(r, name, st.tokens, st.mask, st.n_tokens, LOADER_ROWS, s, limit, e);
     sft_stream_free(&st);
     return rc ? err_wrap(e, "%s", jsonl_path) : 0;
 }

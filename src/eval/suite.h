@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "data/loader.h"
 #include "data/tokenizer.h"
 #include "eval/scorer.h"
 
@@ -40,6 +41,7 @@ typedef struct {
     int      n_rows, cap;
     long     items;             /* items (or windows) evaluated */
     double   seconds;
+    int      show_samples;      /* sft: print the first N generations per task to stderr */
 } EvalReport;
 
 void eval_report_init(EvalReport *r, const char *suite);
@@ -55,10 +57,11 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
 /* Runs the generation tasks, at most max_new generated tokens per answer. */
 int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
                    const Generator *g, int max_new, long limit, Err *e);
-/* Adds a "loss" row named `name` for a token stream (mask may be NULL, see
- * eval/loss.h); limit caps the number of windows (<= 0: all). */
+/* Adds a "loss" row named `name` for a token stream (mask may be NULL;
+ * layout as the training loader's, see eval/loss.h); limit caps the number
+ * of windows (<= 0: all). */
 int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, const uint16_t *mask,
-                    size_t n_tokens, const TokenScorer *s, long limit, Err *e);
+                    size_t n_tokens, LoaderLayout layout, const TokenScorer *s, long limit, Err *e);
 
 /* Adds a "loss" row for held-out SFT conversations in a chat JSONL file:
  * packed and masked exactly as `plateau data sft` packs training data
