@@ -485,6 +485,38 @@ static void cached_decoding_matches_full_forward_logits(void **state)
     omp_set_num_threads(1);
 }
 
+static void stream_loss_of_a_model_is_its_training_loss_on_the_same_windows(void **state)
+{
+    (void)state;
+    Config c;
+    nano_config(&c, 300);
+    Model m;
+    Err e;
+    assert_int_equal(model_create(&m, &c, 3, 16, &e), 0);
+    model_init_weights(&m, 3);
+    /* 50 tokens, T = 16: windows [0..16] [16..32] [32..48]; token 49 unused */
+    uint16_t tok[50];
+    int in[48], tg[48];
+    Rng r = rng_stream(4, 1);
+    for (int i = 0; i < 50; i++) tok[i] = (uint16_t)rng_below(&r, 300);
+    for (int w = 0; w < 3; w++)
+        for (int t = 0; t < 16; t++) {
+            in[w * 16 + t] = tok[w * 16 + t];
+            tg[w * 16 + t] = tok[w * 16 + t + 1];
+        }
+    double want = model_forward(&m, in, tg, NULL, 3, 16);
+    LossResult l;
+    assert_int_equal(eval_stream_loss(&m, tok, 50, 2, 16, &l, &e), 0);   /* batches of 2 and 1 */
+    assert_int_equal(l.n_windows, 3);
+    assert_int_equal(l.n_scored, 48);
+    assert_true(fabs(l.mean_loss - want) < 1e-5);
+    assert_true(l.stderr > 0);
+    tok[7] = 300;
+    assert_int_equal(eval_stream_loss(&m, tok, 50, 2, 16, &l, &e), -1);
+    assert_non_null(strstr(e.msg, "position 7"));
+    model_free(&m);
+}
+
 static const char *QA_PAIRS[][3] = {
     {"Where was Ann Rowe born?", "Paris", "birth_city"},
     {"Where was Bo Lind born?", "Lima", "birth_city"},
@@ -747,6 +779,7 @@ int main(void)
         cmocka_unit_test(exact_match_and_attribute_breakdown_are_counted_by_hand),
         cmocka_unit_test(loss_uses_non_overlapping_windows_masks_and_window_stderr),
         cmocka_unit_test(cached_decoding_matches_full_forward_logits),
+        cmocka_unit_test(stream_loss_of_a_model_is_its_training_loss_on_the_same_windows),
         cmocka_unit_test(finetuned_nano_answers_its_pairs_and_cache_changes_nothing),
         cmocka_unit_test(evaluating_a_checkpoint_twice_is_identical_and_leaves_it_untouched),
     };
