@@ -7,7 +7,6 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,18 +554,18 @@ static void blocked_attention_matches_the_definition(void **state)
     float *qkv = malloc((size_t)N * ld * sizeof(float)), *out = malloc((size_t)N * H * hd * sizeof(float));
     float *att = malloc((size_t)B * H * T * T * sizeof(float));
     float *dout = malloc((size_t)N * H * hd * sizeof(float)), *dqkv = malloc((size_t)N * ld * sizeof(float));
-    float *scratch = malloc((size_t)omp_get_max_threads() * T * T * sizeof(float));
+    float *scratch = malloc((size_t)T * T * sizeof(float));
     double *ref = malloc((size_t)N * H * hd * sizeof(double));
     Rng r = rng_stream(3, 3);
     for (int i = 0; i < N * ld; i++) qkv[i] = (float)rng_normal(&r);
     for (int i = 0; i < N * H * hd; i++) dout[i] = (float)rng_normal(&r);
-    attention_forward(out, att, qkv, B, T, H, KVH, hd);
+    attention_forward(out, att, qkv, T, H, KVH, hd, 0, B * H);
     naive_attention(ref, qkv, B, T, H, KVH, hd);
     double worst = 0;
     for (int i = 0; i < N * H * hd; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
     assert_true(worst < 1e-5);
     /* backward against central differences of L = sum(dout * out) in double */
-    attention_backward(dqkv, scratch, omp_get_max_threads(), dout, qkv, att, B, T, H, KVH, hd);
+    attention_backward(dqkv, scratch, dout, qkv, att, T, H, KVH, hd, 0, B * KVH);
     int picks[6] = {0, 5 * ld + 3, 149 * ld + H * hd + 2, 77 * ld + H * hd + 9,
                     (T + 140) * ld + (H + KVH) * hd + 1, (T + 64) * ld + 2 * hd + 7};
     for (int k = 0; k < 6; k++) {
