@@ -116,7 +116,7 @@ const float *decoder_step(Decoder *d, const int *slots, const int *tokens, int n
     const Config *c = &m->cfg;
     const Weights *w = &m->w;
     int dim = c->dim, hd = config_head_dim(c), H = c->n_heads, KVH = c->n_kv_heads, V = c->vocab_size;
-    int qd = hd * H, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd, f = c->ffn_dim, half = hd / 2;
+    int qd = hd * H, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd, f = c->ffn_dim;
     size_t slot_stride = (size_t)c->n_layers * d->max_T * kvd;
     assert(n >= 1 && n <= d->max_rows);
 
@@ -140,10 +140,8 @@ const float *decoder_step(Decoder *d, const int *slots, const int *tokens, int n
         linear_forward(d->qkv, d->xn, lw->wq, n, dim, qkvd, 0.0f);               /* [n, q|k|v] */
         for (int r = 0; r < n; r++) {
             float *row = d->qkv + (size_t)r * qkvd;
-            const float *cs = d->cos_tab + (size_t)d->row_pos[r] * half;
-            const float *sn = d->sin_tab + (size_t)d->row_pos[r] * half;
-            rope_forward(row, qkvd, cs, sn, 1, 1, H, hd);
-            rope_forward(row + qd, qkvd, cs, sn, 1, 1, KVH, hd);
+            /* query heads then key heads, contiguous, at this row's position */
+            rope_forward(row, qkvd, d->cos_tab, d->sin_tab, d->row_pos[r], 1, d->max_T, H + KVH, hd);
             size_t at = (size_t)slots[r] * slot_stride + layer_off + (size_t)d->row_pos[r] * kvd;
             memcpy(d->k_cache + at, row + qd, (size_t)kvd * sizeof(float));
             memcpy(d->v_cache + at, row + qd + kvd, (size_t)kvd * sizeof(float));
