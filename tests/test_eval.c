@@ -377,7 +377,7 @@ static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **sta
         assert_int_equal(r.n_windows, 3);
         assert_int_equal(r.n_scored, 9);
         NEAR(r.mean_loss, 0.05);
-        NEAR(r.stderr, 0.017320508);   /* sd .03 / sqrt 3 */
+        NEAR(r.mean_stderr, 0.017320508);   /* sd .03 / sqrt 3 */
         /* 12 tokens: the tail [9..11] is shorter than a window and not scored */
         assert_int_equal(loss_evaluate(tok, NULL, 12, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_windows, 3);
@@ -388,7 +388,7 @@ static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **sta
         assert_int_equal(loss_evaluate(tok, mask, 10, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_scored, 4);
         NEAR(r.mean_loss, 0.05);
-        NEAR(r.stderr, 0.012990381);
+        NEAR(r.mean_stderr, 0.012990381);
         /* only token 0 counted: it is never a target */
         memset(mask, 0, sizeof mask);
         mask[0] = 1;
@@ -401,7 +401,7 @@ static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **sta
         assert_int_equal(r.n_windows, 3);
         assert_int_equal(r.n_scored, 9);
         NEAR(r.mean_loss, 0.06);
-        NEAR(r.stderr, 0.023094011);
+        NEAR(r.mean_stderr, 0.023094011);
         assert_int_equal(loss_evaluate(tok, NULL, 10, LOADER_ROWS, &s, &r, NULL, &e), -1);
         assert_non_null(strstr(e.msg, "not whole rows of 4"));
     }
@@ -510,7 +510,7 @@ static void stream_loss_of_a_model_is_its_training_loss_on_the_same_windows(void
     assert_int_equal(l.n_windows, 3);
     assert_int_equal(l.n_scored, 48);
     assert_true(fabs(l.mean_loss - want) < 1e-5);
-    assert_true(l.stderr > 0);
+    assert_true(l.mean_stderr > 0);
     tok[7] = 300;
     assert_int_equal(eval_stream_loss(&m, tok, 50, 2, 16, &l, &e), -1);
     assert_non_null(strstr(e.msg, "position 7"));

@@ -66,7 +66,7 @@ int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
         goto done;
     }
     r->n_scored = (int64_t)counted;
-    weighted_mean_stderr(win_loss, win_count, (long)n_win, &r->mean_loss, &r->stderr);
+    weighted_mean_stderr(win_loss, win_count, (long)n_win, &r->mean_loss, &r->mean_stderr);
     rc = 0;
 done:
     free(win_loss);

@@ -16,7 +16,7 @@
  * assistant tokens and the end token are learned). Windows with no counted
  * target are skipped.
  *
- * mean_loss = counted-token mean; stderr = ratio-estimator standard error
+ * mean_loss = counted-token mean; mean_stderr = ratio-estimator standard error
  * over windows weighted by their counted tokens (eval/stats.h): windows, not
  * tokens, are the independent units. */
 #ifndef PLATEAU_EVAL_LOSS_H
@@ -33,7 +33,7 @@
 
 typedef struct {
     double  mean_loss;   /* nats per counted token */
-    double  stderr;      /* of mean_loss, over windows */
+    double  mean_stderr; /* standard error of mean_loss, over windows */
     int64_t n_scored;    /* targets counted */
     int64_t n_windows;   /* windows with at least one counted target */
 } LossResult;

@@ -25,7 +25,7 @@ void eval_report_free(EvalReport *r)
     memset(r, 0, sizeof *r);
 }
 
-void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double stderr,
+void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double std_err,
                      long n, EvalRowKind kind)
 {
     if (r->n_rows == r->cap) {
@@ -40,7 +40,7 @@ void eval_report_add(EvalReport *r, const char *task, const char *metric, double
     snprintf(row->task, sizeof row->task, "%s", task);
     snprintf(row->metric, sizeof row->metric, "%s", metric);
     row->value = value;
-    row->stderr = stderr;
+    row->std_err = std_err;
     row->n = n;
     row->kind = kind;
 }
@@ -63,7 +63,7 @@ static void add_averages(EvalReport *r, const char *const *metrics, int n_metric
             const EvalRow *row = &r->rows[i];
             if (row->kind != ROW_TASK || strcmp(row->metric, metrics[k]) != 0) continue;
             sum += row->value;
-            se[tasks++] = row->stderr;
+            se[tasks++] = row->std_err;
             n += row->n;
         }
         if (tasks > 0) eval_report_add(r, "average", metrics[k], sum / tasks, stderr_of_average(se, tasks), n, ROW_AVERAGE);
@@ -173,7 +173,7 @@ int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, con
     int rc = loss_evaluate(tokens, mask, n_tokens, layout, s, &l, &p, e);
     progress_finish(&p);
     if (rc) return err_wrap(e, "%s", name);
-    eval_report_add(r, name, "loss", l.mean_loss, l.stderr, (long)l.n_scored, ROW_TASK);
+    eval_report_add(r, name, "loss", l.mean_loss, l.mean_stderr, (long)l.n_scored, ROW_TASK);
     r->items += l.n_windows;
     r->seconds += now_seconds() - t0;
     return 0;
@@ -246,7 +246,7 @@ void eval_report_print(FILE *fp, const EvalReport *r)
         const EvalRow *row = &r->rows[i];
         char name[400];
         snprintf(name, sizeof name, "%s%s", row->kind == ROW_ATTRIBUTE ? "  " : "", row->task);
-        fprintf(fp, "%-*s  %-12s %9.4f %9.4f %8ld\n", w, name, row->metric, row->value, row->stderr, row->n);
+        fprintf(fp, "%-*s  %-12s %9.4f %9.4f %8ld\n", w, name, row->metric, row->value, row->std_err, row->n);
     }
 }
 
@@ -263,7 +263,7 @@ cJSON *eval_report_json(const EvalReport *r)
         cJSON_AddStringToObject(j, "task", row->task);
         cJSON_AddStringToObject(j, "metric", row->metric);
         cJSON_AddNumberToObject(j, "value", row->value);
-        cJSON_AddNumberToObject(j, "stderr", row->stderr);
+        cJSON_AddNumberToObject(j, "stderr", row->std_err);
         cJSON_AddNumberToObject(j, "n", (double)row->n);
         cJSON_AddStringToObject(j, "kind", kinds[row->kind]);
         cJSON_AddItemToArray(rows, j);

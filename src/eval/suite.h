@@ -30,7 +30,7 @@ typedef enum { ROW_TASK = 0, ROW_ATTRIBUTE, ROW_AVERAGE } EvalRowKind;
 typedef struct {
     char        task[384];
     char        metric[32];     /* acc, acc_norm, exact_match, loss */
-    double      value, stderr;
+    double      value, std_err;  /* the value's standard error */
     long        n;              /* items, or counted tokens for loss */
     EvalRowKind kind;
 } EvalRow;
@@ -46,7 +46,7 @@ typedef struct {
 
 void eval_report_init(EvalReport *r, const char *suite);
 void eval_report_free(EvalReport *r);
-void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double stderr,
+void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double std_err,
                      long n, EvalRowKind kind);
 /* The row for (task, metric), or NULL. */
 const EvalRow *eval_report_find(const EvalReport *r, const char *task, const char *metric);
