@@ -19,6 +19,7 @@
 #include "core/file.h"
 #include "core/progress.h"
 #include "data/tokenizer.h"
+#include "eval/evaluate.h"
 #include "eval/lm.h"
 #include "eval/loss.h"
 #include "eval/mc.h"
@@ -690,16 +691,17 @@ static char *evaluate_checkpoint(const char *ckpt, const Tokenizer *tok, const c
     if (checkpoint_read_config(ckpt, &c, &e) || model_create(&m, &c, 4, c.seq_len, &e) ||
         checkpoint_load(ckpt, &c, m.params, NULL, NULL, &lin, &e))
         fail_msg("%s", e.msg);
-    LmScorer s;
-    lm_scorer_init(&s, &m);
-    LmGenerator g;
-    assert_int_equal(lm_generator_init(&g, &m, 4, 1, &e), 0);
     EvalReport pt, sft;
-    eval_report_init(&pt, "pt");
-    eval_report_init(&sft, "sft");
-    if (eval_suite_pt(&pt, &mc_file, 1, tok, &s.scorer, 0, &e) ||
-        eval_suite_sft(&sft, &qa_file, 1, tok, &g.gen, 16, 0, &e))
-        fail_msg("%s", e.msg);
+    EvalOptions opt;
+    eval_options_default(&opt, "pt");
+    opt.tasks = &mc_file;
+    opt.n_tasks = 1;
+    opt.batch = 4;
+    if (eval_model(&pt, &m, tok, &opt, &e)) fail_msg("%s", e.msg);
+    opt.suite = "sft";
+    opt.tasks = &qa_file;
+    opt.max_new = 16;
+    if (eval_model(&sft, &m, tok, &opt, &e)) fail_msg("%s", e.msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", lin.id);
     cJSON_AddItemToObject(o, "pt", eval_report_json(&pt));
@@ -708,8 +710,6 @@ static char *evaluate_checkpoint(const char *ckpt, const Tokenizer *tok, const c
     cJSON_Delete(o);
     eval_report_free(&pt);
     eval_report_free(&sft);
-    lm_generator_free(&g);
-    lm_scorer_free(&s);
     model_free(&m);
     return text;
 }

@@ -13,10 +13,8 @@
 #include "cli/commands.h"
 #include "core/file.h"
 #include "core/progress.h"
-#include "data/shard.h"
 #include "data/tokenizer.h"
-#include "eval/lm.h"
-#include "eval/suite.h"
+#include "eval/evaluate.h"
 #include "model/llama.h"
 #include "train/checkpoint.h"
 
@@ -80,15 +78,6 @@ static void free_list(char **v, int n)
     free(v);
 }
 
-/* "dir/val_000000.bin" -> "val_000000" */
-static void file_stem(const char *path, char *out, size_t size)
-{
-    const char *base = strrchr(path, '/');
-    snprintf(out, size, "%s", base ? base + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out) *dot = 0;
-}
-
 static int find_tokenizer(const Args *a, const char *ckpt, const char *world, char *out, size_t size, Err *e)
 {
     const char *given = args_str(a, "tokenizer", NULL);
@@ -104,58 +93,6 @@ static int find_tokenizer(const Args *a, const char *ckpt, const char *world, ch
     }
     return err_set(e, "no tokenizer.json in %s%s%s: give --tokenizer FILE", ckpt, world ? " or " : "",
                    world ? world : "");
-}
-
-static int run_loss(EvalReport *rep, const Args *a, Model *m, const Tokenizer *tok, const char *world,
-                    int B, int T, long limit, Err *e)
-{
-    LmScorer lm;
-    lm_scorer_init(&lm, m);
-    TokenScorer s = lm.scorer;
-    s.max_rows = B;
-    s.max_tokens = T + 1;
-    int rc = 0, did = 0;
-    const char *path = args_str(a, "loss", NULL), *layout_name = args_str(a, "layout", "stream");
-    LoaderLayout layout = LOADER_STREAM;
-    if (strcmp(layout_name, "rows") == 0) layout = LOADER_ROWS;
-    else if (strcmp(layout_name, "stream") != 0) rc = err_set(e, "--layout '%s': expected stream or rows", layout_name);
-    if (path && !rc) {
-        Shard tokens, mask = {0};
-        const char *mask_path = args_str(a, "loss-mask", NULL);
-        char name[512];
-        file_stem(path, name, sizeof name);
-        rc = shard_read(&tokens, path, e);
-        if (!rc && mask_path) {
-            rc = shard_read(&mask, mask_path, e);
-            if (!rc && mask.n_tokens != tokens.n_tokens)
-                rc = err_set(e, "%s: %zu mask entries for %zu tokens in %s", mask_path, mask.n_tokens,
-                             tokens.n_tokens, path);
-            if (rc) shard_free(&tokens);
-        }
-        if (!rc) {
-            for (size_t i = 0; i < tokens.n_tokens && !rc; i++)
-                if (tokens.tokens[i] >= m->cfg.vocab_size)
-                    rc = err_set(e, "%s: token %u at position %zu is outside the model's vocabulary of %d", path,
-                                 tokens.tokens[i], i, m->cfg.vocab_size);
-            if (!rc) rc = eval_suite_loss(rep, name, tokens.tokens, mask_path ? mask.tokens : NULL,
-                                          tokens.n_tokens, layout, &s, limit, e);
-            shard_free(&tokens);
-            if (mask_path) shard_free(&mask);
-        }
-        did = 1;
-    }
-    if (!rc && world) {
-        char jsonl[4096];
-        path_join(jsonl, sizeof jsonl, world, "sft_valid.jsonl");
-        if (file_exists(jsonl)) {
-            if (!tok) rc = err_set(e, "the SFT loss of %s needs a tokenizer", jsonl);
-            else rc = eval_suite_chat_loss(rep, "sft_valid", jsonl, tok, &s, limit, e);
-            did = 1;
-        }
-    }
-    if (!rc && !did) rc = err_set(e, "the loss suite needs --loss FILE or a --world with sft_valid.jsonl");
-    lm_scorer_free(&lm);
-    return rc;
 }
 
 static cJSON *read_json_file(const char *path)
@@ -234,26 +171,26 @@ int cmd_eval(int argc, char **argv)
     if (model_create(&m, &cfg, rows, (int)T, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, &lin, &e))
         die(&e);
 
-    EvalReport rep;
-    eval_report_init(&rep, suite);
-    rep.show_samples = (int)samples;
-    int rc = 0;
-    if (is_pt) {
-        LmScorer s;
-        lm_scorer_init(&s, &m);
-        rc = eval_suite_pt(&rep, (const char *const *)files, n_files, tok, &s.scorer, limit, &e);
-        lm_scorer_free(&s);
-    } else if (is_sft) {
-        LmGenerator g;
-        rc = lm_generator_init(&g, &m, (int)B, 1, &e);
-        if (!rc) {
-            rc = eval_suite_sft(&rep, (const char *const *)files, n_files, tok, &g.gen, (int)max_new, limit, &e);
-            lm_generator_free(&g);
-        }
-    } else {
-        rc = run_loss(&rep, &a, &m, tok, world, (int)B, (int)T, limit, &e);
+    EvalOptions opt;
+    eval_options_default(&opt, suite);
+    opt.world = world;
+    opt.tasks = is_loss ? NULL : (const char *const *)files;
+    opt.n_tasks = n_files;
+    opt.loss_tokens = args_str(&a, "loss", NULL);
+    opt.loss_mask = args_str(&a, "loss-mask", NULL);
+    opt.limit = limit;
+    opt.max_new = (int)max_new;
+    opt.batch = (int)B;
+    opt.seq_len = (int)T;
+    opt.show_samples = (int)samples;
+    const char *layout = args_str(&a, "layout", "stream");
+    if (strcmp(layout, "rows") == 0) opt.loss_layout = LOADER_ROWS;
+    else if (strcmp(layout, "stream") != 0) {
+        err_set(&e, "--layout '%s': expected stream or rows", layout);
+        die(&e);
     }
-    if (rc) die(&e);
+    EvalReport rep;
+    if (eval_model(&rep, &m, tok, &opt, &e)) die(&e);
 
     const char *json_path = args_str(&a, "json", NULL);
     int json_stdout = json_path && strcmp(json_path, "-") == 0;
