@@ -5,8 +5,8 @@
  * changes an earlier position), and takes log-softmax of the logits.
  * LmGenerator decodes greedily, with the key/value cache (model/decode.h),
  * a batch of sequences at a time, or, for checking it, without: a full
- * forward over the whole sequence for every new token. Both read the model's parameters and never write them;
- * they overwrite its activations. */
+ * forward over the whole sequence for every new token. Both read the
+ * model's parameters and never write them; they overwrite its activations. */
 #ifndef PLATEAU_LM_H
 #define PLATEAU_LM_H
 
