@@ -1,0 +1,327 @@
+#include "probe/hvp.h"
+
+#include <assert.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "model/matmul.h"
+#include "model/ops.h"
+#include "probe/rop.h"
+
+/* Per layer: the primal activations (as in llama.c), the primal activation
+ * gradients, and the tangents of the activations. N = B*T rows. */
+typedef struct {
+    /* primal forward */
+    float *res;      /* [N, dim] residual entering the layer */
+    float *xn1;      /* [N, dim] */
+    float *r1;       /* [N] rstd */
+    float *qkv;      /* [N, qkvd] q, k rotated */
+    float *att;      /* [B, H, T, T] P */
+    float *attout;   /* [N, qd] */
+    float *res2;     /* [N, dim] */
+    float *xn2;      /* [N, dim] */
+    float *r2;       /* [N] */
+    float *gu;       /* [N, 2f] */
+    float *h;        /* [N, f] */
+    /* primal backward: d(loss)/d(activation) */
+    float *dout;     /* [N, dim] wrt the residual leaving the layer */
+    float *dh;       /* [N, f] */
+    float *dgu;      /* [N, 2f] */
+    float *dxn2;     /* [N, dim] */
+    float *dres2;    /* [N, dim] */
+    float *dattout;  /* [N, qd] */
+    float *dP;       /* [B, H, T, T] dO v^T */
+    float *dqkv;     /* [N, qkvd] wrt q, k before rotation, v */
+    float *dxn1;     /* [N, dim] */
+    /* tangents of the forward */
+    float *Rres, *Rxn1, *Rr1, *Rqkv, *Ratt, *Rattout, *Rres2, *Rxn2, *Rr2, *Rgu, *Rh;
+} HvpLayer;
+
+struct HvpBuffers {
+    Arena     arena;
+    HvpLayer *layers;                 /* [n_layers] */
+    float *res_f, *xn_f, *r_f;        /* final norm: [N, dim], [N, dim], [N] */
+    float *probs;                     /* [N, V] softmax of the logits */
+    float *lse;                       /* [N] */
+    float *dz;                        /* [N, V] d(loss)/d(logits) */
+    float *c;                         /* [N] mask / counted positions */
+    float *dxn_f;                     /* [N, dim] */
+    float *dres_scratch;              /* [N, dim] */
+    float *gw_scratch;                /* [dim] discarded norm-gain gradients */
+    int   *tokens;                    /* [N] */
+    float *Rres_f, *Rxn_f, *Rr_f, *Rz; /* tangents of the head: [N, dim] x2, [N], [N, V] */
+    /* tangent backward, reused by every layer */
+    float *Rdres, *Rdxn, *Rdh, *Rdgu, *Rdattout, *Rdqkv;
+    float *att_scratch;               /* [n_threads, 2, max_T, max_T] */
+    float *rope_cos, *rope_sin;       /* [max_T, hd/2] */
+    int    n_threads;
+};
+
+/* Lays the buffers out twice: once to size the arena (a == NULL), once to carve it. */
+typedef struct {
+    Arena *a;
+    size_t bytes;
+} Plan;
+
+static float *take(Plan *p, size_t count)
+{
+    if (!p->a) {
+        p->bytes += arena_round(count * sizeof(float));
+        return NULL;
+    }
+    return arena_floats(p->a, count);
+}
+
+static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T, int nt)
+{
+    size_t N = (size_t)max_B * max_T, d = c->dim, f = c->ffn_dim, V = c->vocab_size;
+    size_t hd = config_head_dim(c), qd = hd * c->n_heads, qkvd = qd + 2 * (size_t)config_kv_dim(c);
+    size_t att = (size_t)max_B * c->n_heads * max_T * max_T;
+    for (int l = 0; l < c->n_layers; l++) {
+        HvpLayer L;
+        L.res = take(p, N * d), L.xn1 = take(p, N * d), L.r1 = take(p, N), L.qkv = take(p, N * qkvd);
+        L.att = take(p, att), L.attout = take(p, N * qd), L.res2 = take(p, N * d), L.xn2 = take(p, N * d);
+        L.r2 = take(p, N), L.gu = take(p, N * 2 * f), L.h = take(p, N * f);
+        L.dout = take(p, N * d), L.dh = take(p, N * f), L.dgu = take(p, N * 2 * f), L.dxn2 = take(p, N * d);
+        L.dres2 = take(p, N * d), L.dattout = take(p, N * qd), L.dP = take(p, att), L.dqkv = take(p, N * qkvd);
+        L.dxn1 = take(p, N * d);
+        L.Rres = take(p, N * d), L.Rxn1 = take(p, N * d), L.Rr1 = take(p, N), L.Rqkv = take(p, N * qkvd);
+        L.Ratt = take(p, att), L.Rattout = take(p, N * qd), L.Rres2 = take(p, N * d), L.Rxn2 = take(p, N * d);
+        L.Rr2 = take(p, N), L.Rgu = take(p, N * 2 * f), L.Rh = take(p, N * f);
+        if (p->a) b->layers[l] = L;
+    }
+    b->res_f = take(p, N * d), b->xn_f = take(p, N * d), b->r_f = take(p, N);
+    b->probs = take(p, N * V), b->lse = take(p, N), b->dz = take(p, N * V), b->c = take(p, N);
+    b->dxn_f = take(p, N * d), b->dres_scratch = take(p, N * d), b->gw_scratch = take(p, d);
+    b->tokens = (int *)take(p, N);
+    b->Rres_f = take(p, N * d), b->Rxn_f = take(p, N * d), b->Rr_f = take(p, N), b->Rz = take(p, N * V);
+    b->Rdres = take(p, N * d), b->Rdxn = take(p, N * d), b->Rdh = take(p, N * f), b->Rdgu = take(p, N * 2 * f);
+    b->Rdattout = take(p, N * qd), b->Rdqkv = take(p, N * qkvd);
+    b->att_scratch = take(p, (size_t)nt * 2 * max_T * max_T);
+    b->rope_cos = take(p, (size_t)max_T * hd / 2), b->rope_sin = take(p, (size_t)max_T * hd / 2);
+}
+
+int hvp_create(Hvp *h, const Model *m, int max_B, int max_T, Err *e)
+{
+    memset(h, 0, sizeof *h);
+    const Config *c = &m->cfg;
+    if (max_B <= 0 || max_T <= 0 || max_T > c->seq_len)
+        return err_set(e, "hvp: batch shape %d x %d is impossible (need B >= 1 and 1 <= T <= seq_len %d)",
+                       max_B, max_T, c->seq_len);
+    HvpBuffers *b = xcalloc(1, sizeof *b);
+    int nt = omp_get_max_threads();
+    Plan size = {NULL, 0};
+    layout(b, &size, c, max_B, max_T, nt);
+    arena_init(&b->arena, size.bytes);
+    b->layers = xcalloc((size_t)c->n_layers, sizeof *b->layers);
+    Plan carve = {&b->arena, 0};
+    layout(b, &carve, c, max_B, max_T, nt);
+    b->n_threads = nt;
+    rope_tables(b->rope_cos, b->rope_sin, max_T, config_head_dim(c), c->rope_theta);
+    h->model = m;
+    h->n = m->n_params;
+    h->max_B = max_B;
+    h->max_T = max_T;
+    h->buf = b;
+    return 0;
+}
+
+void hvp_free(Hvp *h)
+{
+    if (h->buf) {
+        arena_free(&h->buf->arena);
+        free(h->buf->layers);
+        free(h->buf);
+    }
+    memset(h, 0, sizeof *h);
+}
+
+/* Views of a flat parameter-layout vector as Weights (tied: lm_head = embed). */
+static void bind_weights(Weights *w, LayerWeights *layers, const float *base, const Model *m)
+{
+    const ParamTable *t = &m->table;
+    w->layers = layers;
+    for (int i = 0; i < t->count; i++) {
+        const ParamEntry *p = &t->entries[i];
+        float *x = (float *)base + p->offset;
+        LayerWeights *L = p->layer >= 0 ? &layers[p->layer] : NULL;
+        switch (p->kind) {
+        case P_EMBED: w->embed = x; break;
+        case P_ATTN_NORM: L->attn_norm = x; break;
+        case P_WQ: L->wq = x; break;
+        case P_WK: L->wk = x; break;
+        case P_WV: L->wv = x; break;
+        case P_WO: L->wo = x; break;
+        case P_MLP_NORM: L->mlp_norm = x; break;
+        case P_W_GATE: L->w_gate = x; break;
+        case P_W_UP: L->w_up = x; break;
+        case P_W_DOWN: L->w_down = x; break;
+        case P_FINAL_NORM: w->final_norm = x; break;
+        case P_LM_HEAD: w->lm_head = x; break;
+        }
+    }
+    if (m->cfg.tied) w->lm_head = w->embed;
+}
+
+float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *mask, int B, int T)
+{
+    const Model *m = h->model;
+    const Config *c = &m->cfg;
+    HvpBuffers *b = h->buf;
+    assert(B >= 1 && B <= h->max_B && T >= 1 && T <= h->max_T);
+    assert(omp_get_max_threads() <= b->n_threads && "more threads than at hvp_create: attention scratch too small");
+    int N = B * T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
+    int hd = config_head_dim(c), qd = hd * H, qkvd = qd + 2 * config_kv_dim(c), nl = c->n_layers;
+    const Weights *w = &m->w;
+    h->B = B;
+    h->T = T;
+
+    /* Primal forward, as model_forward. */
+    memcpy(b->tokens, tokens, (size_t)N * sizeof(int));
+    embedding_forward(b->layers[0].res, tokens, w->embed, N, d);
+    for (int l = 0; l < nl; l++) {
+        HvpLayer *L = &b->layers[l];
+        const LayerWeights *lw = &w->layers[l];
+        float *res_out = l + 1 < nl ? b->layers[l + 1].res : b->res_f;
+        rmsnorm_forward(L->xn1, L->r1, L->res, lw->attn_norm, N, d, c->norm_eps);
+        linear_forward(L->qkv, L->xn1, lw->wq, N, d, qkvd, 0.0f);
+        rope_forward(L->qkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
+        rope_forward(L->qkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
+        attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
+        memcpy(L->res2, L->res, (size_t)N * d * sizeof(float));
+        linear_forward(L->res2, L->attout, lw->wo, N, qd, d, 1.0f);
+        rmsnorm_forward(L->xn2, L->r2, L->res2, lw->mlp_norm, N, d, c->norm_eps);
+        linear_forward(L->gu, L->xn2, lw->w_gate, N, d, 2 * f, 0.0f);
+        swiglu_forward(L->h, L->gu, N, f);
+        memcpy(res_out, L->res2, (size_t)N * d * sizeof(float));
+        linear_forward(res_out, L->h, lw->w_down, N, f, d, 1.0f);
+    }
+    rmsnorm_forward(b->xn_f, b->r_f, b->res_f, w->final_norm, N, d, c->norm_eps);
+    float *logits = b->probs;   /* the logits, turned into probabilities in place below */
+    linear_forward(logits, b->xn_f, w->lm_head, N, d, V, 0.0f);
+    float *losses = b->Rr_f;    /* free until the tangent pass */
+    crossentropy_forward(losses, b->lse, logits, targets, N, V);
+    double sum = 0, count = 0;
+    for (int n = 0; n < N; n++) {
+        int counted = !mask || mask[n] != 0.0f;
+        if (counted) {
+            sum += losses[n];
+            count += 1;
+        }
+        b->c[n] = (float)counted;
+    }
+    h->n_counted = count;
+    h->loss = count > 0 ? (float)(sum / count) : 0.0f;
+    float per = count > 0 ? (float)(1.0 / count) : 0.0f;
+    for (int n = 0; n < N; n++) b->c[n] *= per;
+
+    /* Primal backward (activation gradients only; the weight gradients are
+     * not needed for H v), keeping what the tangent backward reads. */
+    crossentropy_backward(b->dz, logits, b->lse, targets, b->c, N, V);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *z = logits + (size_t)n * V, l = b->lse[n];
+        for (int i = 0; i < V; i++) z[i] = expf(z[i] - l);
+    }
+    matmul(0, 0, N, d, V, 1.0f, b->dz, V, w->lm_head, d, 0.0f, b->dxn_f, d);   /* dxn_f = dz lm_head */
+    float *dres = nl > 0 ? b->layers[nl - 1].dout : b->dres_scratch;
+    memset(dres, 0, (size_t)N * d * sizeof(float));
+    rmsnorm_backward(dres, b->gw_scratch, b->dxn_f, b->res_f, w->final_norm, b->r_f, N, d);
+    for (int l = nl - 1; l >= 0; l--) {
+        HvpLayer *L = &b->layers[l];
+        const LayerWeights *lw = &w->layers[l];
+        matmul(0, 0, N, f, d, 1.0f, L->dout, d, lw->w_down, f, 0.0f, L->dh, f);          /* dh = dout Wd */
+        swiglu_backward(L->dgu, L->dh, L->gu, N, f);
+        matmul(0, 0, N, d, 2 * f, 1.0f, L->dgu, 2 * f, lw->w_gate, d, 0.0f, L->dxn2, d); /* dxn2 = dgu Wgu */
+        memcpy(L->dres2, L->dout, (size_t)N * d * sizeof(float));
+        rmsnorm_backward(L->dres2, b->gw_scratch, L->dxn2, L->res2, lw->mlp_norm, L->r2, N, d);
+        matmul(0, 0, N, qd, d, 1.0f, L->dres2, d, lw->wo, qd, 0.0f, L->dattout, qd);     /* dattout = dres2 Wo */
+        attention_backward_keep(L->dqkv, L->dP, b->att_scratch, L->dattout, L->qkv, L->att, B, T, H, KVH, hd);
+        rope_backward(L->dqkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
+        rope_backward(L->dqkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
+        matmul(0, 0, N, d, qkvd, 1.0f, L->dqkv, qkvd, lw->wq, d, 0.0f, L->dxn1, d);     /* dxn1 = dqkv Wqkv */
+        if (l > 0) {
+            float *din = b->layers[l - 1].dout;
+            memcpy(din, L->dres2, (size_t)N * d * sizeof(float));
+            rmsnorm_backward(din, b->gw_scratch, L->dxn1, L->res, lw->attn_norm, L->r1, N, d);
+        }
+    }
+    h->ready = 1;
+    return h->loss;
+}
+
+void hvp_apply(Hvp *h, const float *v, float *hv)
+{
+    const Model *m = h->model;
+    const Config *c = &m->cfg;
+    HvpBuffers *b = h->buf;
+    assert(h->ready && "hvp_apply needs hvp_set_batch first");
+    assert(omp_get_max_threads() <= b->n_threads && "more threads than at hvp_create: attention scratch too small");
+    int B = h->B, T = h->T;
+    int N = B * T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
+    int hd = config_head_dim(c), qd = hd * H, qkvd = qd + 2 * config_kv_dim(c), nl = c->n_layers;
+    const Weights *w = &m->w;
+    LayerWeights vl[nl > 0 ? nl : 1], gl[nl > 0 ? nl : 1];
+    Weights vw, g;
+    bind_weights(&vw, vl, v, m);
+    bind_weights(&g, gl, hv, m);
+    memset(hv, 0, h->n * sizeof(float));
+    if (h->n_counted <= 0) return;   /* no counted position: the loss is constant */
+
+    /* Tangent forward. */
+    embedding_forward(nl > 0 ? b->layers[0].Rres : b->Rres_f, b->tokens, vw.embed, N, d);
+    for (int l = 0; l < nl; l++) {
+        HvpLayer *L = &b->layers[l];
+        const LayerWeights *lw = &w->layers[l], *lv = &vl[l];
+        float *Rres_out = l + 1 < nl ? b->layers[l + 1].Rres : b->Rres_f;
+        rmsnorm_rforward(L->Rxn1, L->Rr1, L->res, L->Rres, lw->attn_norm, lv->attn_norm, L->r1, N, d);
+        linear_rforward(L->Rqkv, L->xn1, L->Rxn1, lw->wq, lv->wq, N, d, qkvd, 0.0f);
+        rope_forward(L->Rqkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
+        rope_forward(L->Rqkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
+        attention_rforward(L->Rattout, L->Ratt, L->qkv, L->Rqkv, L->att, B, T, H, KVH, hd);
+        memcpy(L->Rres2, L->Rres, (size_t)N * d * sizeof(float));
+        linear_rforward(L->Rres2, L->attout, L->Rattout, lw->wo, lv->wo, N, qd, d, 1.0f);
+        rmsnorm_rforward(L->Rxn2, L->Rr2, L->res2, L->Rres2, lw->mlp_norm, lv->mlp_norm, L->r2, N, d);
+        linear_rforward(L->Rgu, L->xn2, L->Rxn2, lw->w_gate, lv->w_gate, N, d, 2 * f, 0.0f);
+        swiglu_rforward(L->Rh, L->gu, L->Rgu, N, f);
+        memcpy(Rres_out, L->Rres2, (size_t)N * d * sizeof(float));
+        linear_rforward(Rres_out, L->h, L->Rh, lw->w_down, lv->w_down, N, f, d, 1.0f);
+    }
+    rmsnorm_rforward(b->Rxn_f, b->Rr_f, b->res_f, b->Rres_f, w->final_norm, vw.final_norm, b->r_f, N, d);
+    linear_rforward(b->Rz, b->xn_f, b->Rxn_f, w->lm_head, vw.lm_head, N, d, V, 0.0f);
+
+    /* Tangent backward. */
+    crossentropy_rbackward(b->Rz, b->probs, b->c, N, V);   /* Rz is now R{dz} */
+    linear_rbackward(b->Rdxn, g.lm_head, b->dz, b->Rz, b->xn_f, b->Rxn_f, w->lm_head, vw.lm_head, N, d, V, 0.0f);
+    memset(b->Rdres, 0, (size_t)N * d * sizeof(float));
+    rmsnorm_rbackward(b->Rdres, g.final_norm, b->dxn_f, b->Rdxn, b->res_f, b->Rres_f, w->final_norm,
+                      vw.final_norm, b->r_f, b->Rr_f, N, d);
+    for (int l = nl - 1; l >= 0; l--) {
+        HvpLayer *L = &b->layers[l];
+        const LayerWeights *lw = &w->layers[l], *lv = &vl[l];
+        LayerWeights *lg = &gl[l];
+        /* Rdres is R{d res_out}. MLP block: */
+        linear_rbackward(b->Rdh, lg->w_down, L->dout, b->Rdres, L->h, L->Rh, lw->w_down, lv->w_down, N, f, d, 0.0f);
+        swiglu_rbackward(b->Rdgu, L->dh, b->Rdh, L->gu, L->Rgu, N, f);
+        linear_rbackward(b->Rdxn, lg->w_gate, L->dgu, b->Rdgu, L->xn2, L->Rxn2, lw->w_gate, lv->w_gate, N, d, 2 * f,
+                         0.0f);
+        rmsnorm_rbackward(b->Rdres, lg->mlp_norm, L->dxn2, b->Rdxn, L->res2, L->Rres2, lw->mlp_norm, lv->mlp_norm,
+                          L->r2, L->Rr2, N, d);
+        /* Rdres is R{d res2}. Attention block: */
+        linear_rbackward(b->Rdattout, lg->wo, L->dres2, b->Rdres, L->attout, L->Rattout, lw->wo, lv->wo, N, qd, d,
+                         0.0f);
+        attention_rbackward(b->Rdqkv, b->att_scratch, L->dattout, b->Rdattout, L->qkv, L->Rqkv, L->att, L->Ratt,
+                            L->dP, B, T, H, KVH, hd);
+        rope_backward(b->Rdqkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
+        rope_backward(b->Rdqkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
+        linear_rbackward(b->Rdxn, lg->wq, L->dqkv, b->Rdqkv, L->xn1, L->Rxn1, lw->wq, lv->wq, N, d, qkvd, 0.0f);
+        rmsnorm_rbackward(b->Rdres, lg->attn_norm, L->dxn1, b->Rdxn, L->res, L->Rres, lw->attn_norm, lv->attn_norm,
+                          L->r1, L->Rr1, N, d);
+    }
+    embedding_backward(g.embed, b->Rdres, b->tokens, N, d);
+}
+
+void hvp_fn(void *ctx, const float *v, float *hv) { hvp_apply((Hvp *)ctx, v, hv); }

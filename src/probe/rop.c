@@ -1,0 +1,279 @@
+#include "probe/rop.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "model/matmul.h"
+
+/* ------------------------------------------------------------------ rmsnorm */
+
+void rmsnorm_rforward(float *Ry, float *Rr, const float *x, const float *Rx, const float *w, const float *Vw,
+                      const float *r, int N, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
+        float *ry = Ry + (size_t)n * C;
+        float rn = r[n], dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int c = 0; c < C; c++) dot += xn[c] * rx[c];
+        float rr = -rn * rn * rn * dot / C;   /* R{r} = -r^3 mean(x Rx) */
+        Rr[n] = rr;
+#pragma omp simd
+        for (int c = 0; c < C; c++) ry[c] = (rx[c] * rn + xn[c] * rr) * w[c] + xn[c] * rn * Vw[c];
+    }
+}
+
+void rmsnorm_rbackward(float *Rdx, float *HVw, const float *dy, const float *Rdy, const float *x, const float *Rx,
+                       const float *w, const float *Vw, const float *r, const float *Rr, int N, int C)
+{
+    /* dx = r w dy - k x, k = r^3 m, m = mean(w dy x):
+     * R{dx} = Rr w dy + r Vw dy + r w Rdy - Rk x - k Rx,
+     * Rk = 3 r^2 Rr m + r^3 mean(Vw dy x + w Rdy x + w dy Rx). */
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
+            const float *g = dy + (size_t)n * C, *rg = Rdy + (size_t)n * C;
+            float *out = Rdx + (size_t)n * C;
+            float rn = r[n], rr = Rr[n], m = 0, rm = 0;
+#pragma omp simd reduction(+ : m, rm)
+            for (int c = 0; c < C; c++) {
+                m += w[c] * g[c] * xn[c];
+                rm += Vw[c] * g[c] * xn[c] + w[c] * rg[c] * xn[c] + w[c] * g[c] * rx[c];
+            }
+            m /= C;
+            rm /= C;
+            float k = rn * rn * rn * m;
+            float rk = 3.0f * rn * rn * rr * m + rn * rn * rn * rm;
+#pragma omp simd
+            for (int c = 0; c < C; c++)
+                out[c] += rr * w[c] * g[c] + rn * (Vw[c] * g[c] + w[c] * rg[c]) - rk * xn[c] - k * rx[c];
+        }
+        /* HVw: parallel over column blocks, rows in order. */
+        int blocks = (C + 15) / 16;
+#pragma omp for schedule(static)
+        for (int cb = 0; cb < blocks; cb++) {
+            int c0 = cb * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
+            float acc[16] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
+                const float *g = dy + (size_t)n * C, *rg = Rdy + (size_t)n * C;
+                float rn = r[n], rr = Rr[n];
+                for (int c = c0; c < c1; c++) acc[c - c0] += (rg[c] * xn[c] + g[c] * rx[c]) * rn + g[c] * xn[c] * rr;
+            }
+            for (int c = c0; c < c1; c++) HVw[c] += acc[c - c0];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------- linear */
+
+void linear_rforward(float *Ry, const float *x, const float *Rx, const float *W, const float *VW, int N, int C,
+                     int OC, float beta)
+{
+    matmul(0, 1, N, OC, C, 1.0f, Rx, C, W, C, beta, Ry, OC);   /* Ry = Rx W^T + beta Ry  [N,OC] */
+    matmul(0, 1, N, OC, C, 1.0f, x, C, VW, C, 1.0f, Ry, OC);   /* Ry += x VW^T           [N,OC] */
+}
+
+void linear_rbackward(float *Rdx, float *HVW, const float *dy, const float *Rdy, const float *x, const float *Rx,
+                      const float *W, const float *VW, int N, int C, int OC, float beta)
+{
+    matmul(0, 0, N, C, OC, 1.0f, Rdy, OC, W, C, beta, Rdx, C);  /* Rdx = Rdy W + beta Rdx  [N,C]  */
+    matmul(0, 0, N, C, OC, 1.0f, dy, OC, VW, C, 1.0f, Rdx, C);  /* Rdx += dy VW            [N,C]  */
+    matmul(1, 0, OC, C, N, 1.0f, Rdy, OC, x, C, 1.0f, HVW, C);  /* HVW += Rdy^T x          [OC,C] */
+    matmul(1, 0, OC, C, N, 1.0f, dy, OC, Rx, C, 1.0f, HVW, C);  /* HVW += dy^T Rx          [OC,C] */
+}
+
+/* ------------------------------------------------------------------- swiglu */
+
+void swiglu_rforward(float *Rh, const float *gu, const float *Rgu, int N, int F)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (size_t)n * 2 * F, *u = g + F;
+        const float *rg = Rgu + (size_t)n * 2 * F, *ru = rg + F;
+        float *o = Rh + (size_t)n * F;
+#pragma omp simd
+        for (int i = 0; i < F; i++) {
+            float s = 1.0f / (1.0f + expf(-g[i]));
+            float a = s * (1.0f + g[i] * (1.0f - s));   /* silu'(g) */
+            o[i] = a * rg[i] * u[i] + g[i] * s * ru[i];
+        }
+    }
+}
+
+void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const float *gu, const float *Rgu, int N, int F)
+{
+    /* du = dh silu(g), dg = dh u a(g), a = silu', a' = s(1-s)(2 + g(1-2s)):
+     * R{du} = Rdh silu + dh a Rg;  R{dg} = (Rdh u + dh Ru) a + dh u a' Rg. */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (size_t)n * 2 * F, *u = g + F;
+        const float *rg = Rgu + (size_t)n * 2 * F, *ru = rg + F;
+        const float *d = dh + (size_t)n * F, *rd = Rdh + (size_t)n * F;
+        float *odg = Rdgu + (size_t)n * 2 * F, *odu = odg + F;
+#pragma omp simd
+        for (int i = 0; i < F; i++) {
+            float s = 1.0f / (1.0f + expf(-g[i]));
+            float a = s * (1.0f + g[i] * (1.0f - s));
+            float a1 = s * (1.0f - s) * (2.0f + g[i] * (1.0f - 2.0f * s));
+            odu[i] = rd[i] * g[i] * s + d[i] * a * rg[i];
+            odg[i] = (rd[i] * u[i] + d[i] * ru[i]) * a + d[i] * u[i] * a1 * rg[i];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* dS = P (dP - rowdot(P, dP)) over j <= i, zero above the diagonal. */
+static void softmax_backward_rows(float *dS, const float *P, const float *dP, int T)
+{
+    for (int i = 0; i < T; i++) {
+        const float *p = P + (size_t)i * T, *d = dP + (size_t)i * T;
+        float *o = dS + (size_t)i * T;
+        float dot = 0;
+        for (int j = 0; j <= i; j++) dot += p[j] * d[j];
+        for (int j = 0; j <= i; j++) o[j] = p[j] * (d[j] - dot);
+        for (int j = i + 1; j < T; j++) o[j] = 0;
+    }
+}
+
+void attention_backward_keep(float *dqkv, float *dP_all, float *scratch, const float *dout, const float *qkv,
+                             const float *att, int B, int T, int H, int KVH, int hd)
+{
+    int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
+    float scale = 1.0f / sqrtf((float)hd);
+    /* Parallel over (b, kv head): the group's query heads add into one dk, dv. */
+#pragma omp parallel for schedule(static)
+    for (int bk = 0; bk < B * KVH; bk++) {
+        int b = bk / KVH, kvh = bk % KVH;
+        float *dS = scratch + (size_t)omp_get_thread_num() * T * T;
+        const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
+        const float *v = k + kv_dim;
+        float *dk = dqkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
+        float *dv = dk + kv_dim;
+        for (int g = 0; g < group; g++) {
+            int h = kvh * group + g;
+            const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
+            float *dq = dqkv + (size_t)b * T * ld + (size_t)h * hd;
+            const float *P = att + ((size_t)b * H + h) * T * T;
+            float *dP = dP_all + ((size_t)b * H + h) * T * T;
+            const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
+            float beta = g == 0 ? 0.0f : 1.0f;
+            matmul(0, 1, T, T, hd, 1.0f, dO, q_dim, v, ld, 0.0f, dP, T);  /* dP = dO v^T    [T,T]  */
+            matmul(1, 0, T, hd, T, 1.0f, P, T, dO, q_dim, beta, dv, ld);  /* dv += P^T dO   [T,hd] */
+            softmax_backward_rows(dS, P, dP, T);
+            matmul(0, 0, T, hd, T, scale, dS, T, k, ld, 0.0f, dq, ld);    /* dq = dS k / sqrt(hd)  */
+            matmul(1, 0, T, hd, T, scale, dS, T, q, ld, beta, dk, ld);    /* dk += dS^T q / sqrt(hd) */
+        }
+    }
+}
+
+void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float *Rqkv, const float *att,
+                        int B, int T, int H, int KVH, int hd)
+{
+    int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H, kvh = h / group;
+        size_t base = (size_t)b * T * ld;
+        const float *q = qkv + base + (size_t)h * hd, *Rq = Rqkv + base + (size_t)h * hd;
+        const float *k = qkv + base + q_dim + (size_t)kvh * hd, *Rk = Rqkv + base + q_dim + (size_t)kvh * hd;
+        const float *v = k + kv_dim, *Rv = Rk + kv_dim;
+        const float *P = att + (size_t)bh * T * T;
+        float *RP = Ratt + (size_t)bh * T * T;
+        float *Ro = Rout + (size_t)b * T * q_dim + (size_t)h * hd;
+        matmul(0, 1, T, T, hd, scale, Rq, ld, k, ld, 0.0f, RP, T);   /* RS = (Rq k^T         */
+        matmul(0, 1, T, T, hd, scale, q, ld, Rk, ld, 1.0f, RP, T);   /*       + q Rk^T)/sqrt(hd) */
+        /* R{softmax}: RP = P (RS - rowdot(P, RS)) over j <= i. */
+        for (int i = 0; i < T; i++) {
+            const float *p = P + (size_t)i * T;
+            float *row = RP + (size_t)i * T;
+            float dot = 0;
+            for (int j = 0; j <= i; j++) dot += p[j] * row[j];
+            for (int j = 0; j <= i; j++) row[j] = p[j] * (row[j] - dot);
+            for (int j = i + 1; j < T; j++) row[j] = 0;
+        }
+        matmul(0, 0, T, hd, T, 1.0f, RP, T, v, ld, 0.0f, Ro, q_dim);  /* Ro = RP v     [T,hd] */
+        matmul(0, 0, T, hd, T, 1.0f, P, T, Rv, ld, 1.0f, Ro, q_dim);  /*    + P Rv            */
+    }
+}
+
+void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const float *Rdout, const float *qkv,
+                         const float *Rqkv, const float *att, const float *Ratt, const float *dP_all,
+                         int B, int T, int H, int KVH, int hd)
+{
+    /* Primal, per head: dP = dO v^T, dv = P^T dO, dS = P (dP - rowdot(P, dP)),
+     * dq = dS k s, dk = dS^T q s. Tangents:
+     *   RdP = RdO v^T + dO Rv^T,  Rdv = RP^T dO + P^T RdO,
+     *   RdS = RP (dP - dot) + P (RdP - Rdot),  Rdot = rowdot(RP, dP) + rowdot(P, RdP),
+     *   Rdq = (RdS k + dS Rk) s,  Rdk = (RdS^T q + dS^T Rq) s. */
+    int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static)
+    for (int bk = 0; bk < B * KVH; bk++) {
+        int b = bk / KVH, kvh = bk % KVH;
+        float *X = scratch + (size_t)omp_get_thread_num() * 2 * T * T;   /* RdP, then RdS */
+        float *dS = X + (size_t)T * T;
+        size_t base = (size_t)b * T * ld;
+        const float *k = qkv + base + q_dim + (size_t)kvh * hd, *Rk = Rqkv + base + q_dim + (size_t)kvh * hd;
+        const float *v = k + kv_dim, *Rv = Rk + kv_dim;
+        float *Rdk = Rdqkv + base + q_dim + (size_t)kvh * hd;
+        float *Rdv = Rdk + kv_dim;
+        for (int g = 0; g < group; g++) {
+            int h = kvh * group + g;
+            const float *q = qkv + base + (size_t)h * hd, *Rq = Rqkv + base + (size_t)h * hd;
+            float *Rdq = Rdqkv + base + (size_t)h * hd;
+            size_t ho = ((size_t)b * H + h) * T * T;
+            const float *P = att + ho, *RP = Ratt + ho, *dP = dP_all + ho;
+            const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
+            const float *RdO = Rdout + (size_t)b * T * q_dim + (size_t)h * hd;
+            float beta = g == 0 ? 0.0f : 1.0f;
+            matmul(0, 1, T, T, hd, 1.0f, RdO, q_dim, v, ld, 0.0f, X, T);    /* RdP = RdO v^T  [T,T] */
+            matmul(0, 1, T, T, hd, 1.0f, dO, q_dim, Rv, ld, 1.0f, X, T);    /*     + dO Rv^T        */
+            matmul(1, 0, T, hd, T, 1.0f, RP, T, dO, q_dim, beta, Rdv, ld);  /* Rdv += RP^T dO [T,hd] */
+            matmul(1, 0, T, hd, T, 1.0f, P, T, RdO, q_dim, 1.0f, Rdv, ld);  /*      + P^T RdO       */
+            for (int i = 0; i < T; i++) {
+                const float *p = P + (size_t)i * T, *rp = RP + (size_t)i * T, *d = dP + (size_t)i * T;
+                float *x = X + (size_t)i * T, *s = dS + (size_t)i * T;
+                float dot = 0, rdot = 0;
+                for (int j = 0; j <= i; j++) {
+                    dot += p[j] * d[j];
+                    rdot += rp[j] * d[j] + p[j] * x[j];
+                }
+                for (int j = 0; j <= i; j++) {
+                    s[j] = p[j] * (d[j] - dot);
+                    x[j] = rp[j] * (d[j] - dot) + p[j] * (x[j] - rdot);
+                }
+                for (int j = i + 1; j < T; j++) s[j] = x[j] = 0;
+            }
+            matmul(0, 0, T, hd, T, scale, X, T, k, ld, 0.0f, Rdq, ld);      /* Rdq = (RdS k      [T,hd] */
+            matmul(0, 0, T, hd, T, scale, dS, T, Rk, ld, 1.0f, Rdq, ld);    /*        + dS Rk) s        */
+            matmul(1, 0, T, hd, T, scale, X, T, q, ld, beta, Rdk, ld);      /* Rdk += (RdS^T q          */
+            matmul(1, 0, T, hd, T, scale, dS, T, Rq, ld, 1.0f, Rdk, ld);    /*        + dS^T Rq) s      */
+        }
+    }
+}
+
+/* ------------------------------------------------------------ cross-entropy */
+
+void crossentropy_rbackward(float *Rz, const float *probs, const float *c, int N, int V)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *rz = Rz + (size_t)n * V;
+        const float *p = probs + (size_t)n * V;
+        float w = c[n];
+        if (w == 0.0f) {
+            memset(rz, 0, (size_t)V * sizeof(float));
+            continue;
+        }
+        float dot = 0;
+        for (int i = 0; i < V; i++) dot += p[i] * rz[i];
+        for (int i = 0; i < V; i++) rz[i] = w * p[i] * (rz[i] - dot);
+    }
+}
