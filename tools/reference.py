@@ -40,9 +40,12 @@ def nano(n_kv_heads, tied):
                 vocab=256, seq_len=64, tied=tied, rope_theta=10000.0, norm_eps=1e-5)
 
 
-def make_params(cfg, gen):
+def make_params(cfg, gen, embed_std):
     """HF-named tensors; matrices with a larger spread than training init so
-    every term of the gradient is well away from zero, norm gains near 1."""
+    every term of the gradient is well away from zero, norm gains near 1.
+    A tied head wants a smaller embed_std: with large logits the rows of absent
+    tokens get gradients ~1e-9, where Adam's sign-like first steps turn float32
+    rounding into visible weight differences."""
     d, f, V = cfg["dim"], cfg["ffn_dim"], cfg["vocab"]
     hd = d // cfg["n_heads"]
     kv = hd * cfg["n_kv_heads"]
@@ -53,7 +56,7 @@ def make_params(cfg, gen):
     def gain():
         return 1.0 + 0.2 * torch.randn(d, generator=gen, dtype=DT)
 
-    p = {"model.embed_tokens.weight": mat(V, d, 0.5)}
+    p = {"model.embed_tokens.weight": mat(V, d, embed_std)}
     for l in range(cfg["n_layers"]):
         pre = f"model.layers.{l}."
         p[pre + "input_layernorm.weight"] = gain()
@@ -144,9 +147,9 @@ def write_fixture(path, arrays):
     return len(out)
 
 
-def make_fixture(path, cfg, B, T, seed, mask_kind, lr, wd, clip, steps=3):
+def make_fixture(path, cfg, B, T, seed, mask_kind, lr, wd, clip, embed_std=0.5, steps=3):
     gen = torch.Generator().manual_seed(seed)
-    params = make_params(cfg, gen)
+    params = make_params(cfg, gen, embed_std)
     seq = torch.randint(0, cfg["vocab"], (B, T + 1), generator=gen)
     tokens, targets = seq[:, :-1], seq[:, 1:]
     mask = None
@@ -206,7 +209,7 @@ def main():
                  mask_kind="half", lr=1e-2, wd=0.1, clip=1.0)
     # clip above the gradient norm: the unclipped path
     make_fixture(os.path.join(out, "nano_tied.bin"), nano(2, 1), B=2, T=16, seed=3,
-                 mask_kind=None, lr=1e-2, wd=0.1, clip=50.0)
+                 mask_kind=None, lr=1e-2, wd=0.1, clip=50.0, embed_std=0.1)
 
 
 if __name__ == "__main__":

@@ -4,5 +4,9 @@
 #define PLATEAU_COMMANDS_H
 
 int cmd_model(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
 
 #endif
