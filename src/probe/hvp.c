@@ -51,6 +51,7 @@ struct HvpBuffers {
     float *dxn_f;                     /* [N, dim] */
     float *dres_scratch;              /* [N, dim] */
     float *gw_scratch;                /* [dim] discarded norm-gain gradients */
+    float *norm_scratch;              /* [RMSNORM_CHUNKS, dim] for rmsnorm_backward */
     int   *tokens;                    /* [N] */
     float *Rres_f, *Rxn_f, *Rr_f, *Rz; /* tangents of the head: [N, dim] x2, [N], [N, V] */
     /* tangent backward, reused by every layer */
@@ -96,6 +97,7 @@ static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T
     b->res_f = take(p, N * d), b->xn_f = take(p, N * d), b->r_f = take(p, N);
     b->probs = take(p, N * V), b->lse = take(p, N), b->dz = take(p, N * V), b->c = take(p, N);
     b->dxn_f = take(p, N * d), b->dres_scratch = take(p, N * d), b->gw_scratch = take(p, d);
+    b->norm_scratch = take(p, (size_t)RMSNORM_CHUNKS * d);
     b->tokens = (int *)take(p, N);
     b->Rres_f = take(p, N * d), b->Rxn_f = take(p, N * d), b->Rr_f = take(p, N), b->Rz = take(p, N * V);
     b->Rdres = take(p, N * d), b->Rdxn = take(p, N * d), b->Rdh = take(p, N * f), b->Rdgu = take(p, N * 2 * f);
@@ -229,7 +231,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
     matmul(0, 0, N, d, V, 1.0f, b->dz, V, w->lm_head, d, 0.0f, b->dxn_f, d);   /* dxn_f = dz lm_head */
     float *dres = nl > 0 ? b->layers[nl - 1].dout : b->dres_scratch;
     memset(dres, 0, (size_t)N * d * sizeof(float));
-    rmsnorm_backward(dres, b->gw_scratch, b->dxn_f, b->res_f, w->final_norm, b->r_f, N, d);
+    rmsnorm_backward(dres, b->gw_scratch, b->norm_scratch, b->dxn_f, b->res_f, w->final_norm, b->r_f, N, d);
     for (int l = nl - 1; l >= 0; l--) {
         HvpLayer *L = &b->layers[l];
         const LayerWeights *lw = &w->layers[l];
@@ -237,7 +239,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
         swiglu_backward(L->dgu, L->dh, L->gu, N, f);
         matmul(0, 0, N, d, 2 * f, 1.0f, L->dgu, 2 * f, lw->w_gate, d, 0.0f, L->dxn2, d); /* dxn2 = dgu Wgu */
         memcpy(L->dres2, L->dout, (size_t)N * d * sizeof(float));
-        rmsnorm_backward(L->dres2, b->gw_scratch, L->dxn2, L->res2, lw->mlp_norm, L->r2, N, d);
+        rmsnorm_backward(L->dres2, b->gw_scratch, b->norm_scratch, L->dxn2, L->res2, lw->mlp_norm, L->r2, N, d);
         matmul(0, 0, N, qd, d, 1.0f, L->dres2, d, lw->wo, qd, 0.0f, L->dattout, qd);     /* dattout = dres2 Wo */
         attention_backward_keep(L->dqkv, L->dP, b->att_scratch, L->dattout, L->qkv, L->att, B, T, H, KVH, hd);
         rope_backward(L->dqkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
@@ -246,7 +248,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
         if (l > 0) {
             float *din = b->layers[l - 1].dout;
             memcpy(din, L->dres2, (size_t)N * d * sizeof(float));
-            rmsnorm_backward(din, b->gw_scratch, L->dxn1, L->res, lw->attn_norm, L->r1, N, d);
+            rmsnorm_backward(din, b->gw_scratch, b->norm_scratch, L->dxn1, L->res, lw->attn_norm, L->r1, N, d);
         }
     }
     h->ready = 1;
