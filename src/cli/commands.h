@@ -9,4 +9,6 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 
+int cmd_sharpness(int argc, char **argv);
+
 #endif

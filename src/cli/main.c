@@ -15,6 +15,7 @@ static const Command COMMANDS[] = {
     {"init", cmd_init, "write a freshly initialised model as a checkpoint"},
     {"train", cmd_train, "train one stage (pretrain, mid, sft) from a checkpoint or a preset"},
     {"eval", cmd_eval, "evaluate a checkpoint: held-out loss (--loss FILE)"},
+    {"sharpness", cmd_sharpness, "sharpness Tr(H) of a checkpoint (Hutchinson), top eigenvalue, density"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
 };
 
