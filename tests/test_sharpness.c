@@ -17,7 +17,13 @@
 #include "core/file.h"
 #include "core/rng.h"
 #include "model/llama.h"
+#include <cJSON.h>
+#include <unistd.h>
+
+#include "data/shard.h"
 #include "probe/hvp.h"
+#include "probe/sharpness.h"
+#include "probe/sharpness_hook.h"
 #include "probe/spectrum.h"
 
 /* ------------------------------------------------------- fixture reading */
@@ -543,6 +549,135 @@ static void test_hvp_agrees_with_central_differences_of_the_model_gradient(void 
     free(v), free(hv), free(w0), free(gp), free(fd);
 }
 
+/* ------------------------------------------------ probe data, hook, JSON */
+
+/* A temp folder with val.bin (token i = i % 251) and val.mask.bin (1 where i % 3 == 0). */
+static void write_probe_shards(char *dir, char *tokens_path, char *mask_path, size_t n)
+{
+    strcpy(dir, "/tmp/plateau_sharpness_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    uint16_t *tok = malloc(n * sizeof(uint16_t)), *mask = malloc(n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) {
+        tok[i] = (uint16_t)(i % 251);
+        mask[i] = i % 3 == 0;
+    }
+    sprintf(tokens_path, "%s/val.bin", dir);
+    sprintf(mask_path, "%s/val.mask.bin", dir);
+    Err e;
+    assert_int_equal(shard_write(tokens_path, tok, n, &e), 0);
+    assert_int_equal(shard_write(mask_path, mask, n, &e), 0);
+    free(tok);
+    free(mask);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_probe_batch_is_the_first_windows_in_file_order(void **s)
+{
+    (void)s;
+    char dir[64], tp[128], mp[128];
+    write_probe_shards(dir, tp, mp, 100);
+    Batch b;
+    Err e;
+    /* stream: window w is tokens [w*T, w*T + T]; the mask is that of the targets */
+    assert_int_equal(probe_batch_load(&b, tp, mp, LOADER_STREAM, 3, 8, 256, &e), 0);
+    double counted = 0;
+    for (int w = 0; w < 3; w++)
+        for (int t = 0; t < 8; t++) {
+            int i = w * 8 + t;
+            assert_int_equal(b.tokens[i], i % 251);
+            assert_int_equal(b.targets[i], (i + 1) % 251);
+            assert_true(b.mask[i] == (float)((i + 1) % 3 == 0));
+            counted += b.mask[i];
+        }
+    assert_true(b.n_counted == counted);
+    batch_free(&b);
+    /* rows: row w is tokens [w*(T+1), w*(T+1) + T]; 100 = 10 rows of 10 */
+    assert_int_equal(probe_batch_load(&b, tp, NULL, LOADER_ROWS, 2, 9, 256, &e), 0);
+    assert_int_equal(b.tokens[9], 10);
+    assert_int_equal(b.targets[9 + 8], 19);
+    assert_true(b.mask[5] == 1.0f && b.n_counted == 18);
+    batch_free(&b);
+    /* too few windows: the message names the file */
+    assert_int_equal(probe_batch_load(&b, tp, mp, LOADER_STREAM, 20, 8, 256, &e), -1);
+    assert_non_null(strstr(e.msg, "val.bin"));
+    remove_dir(dir);
+}
+
+static void test_hook_records_every_k_steps_and_a_resumed_run_keeps_earlier_rows(void **s)
+{
+    (void)s;
+    char dir[64], tp[128], mp[128], csv[160];
+    write_probe_shards(dir, tp, mp, 200);
+    sprintf(csv, "%s/sharpness.csv", dir);
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "nano", &e), 0);
+    Model m;
+    assert_int_equal(model_create(&m, &c, 1, 16, &e), 0);
+    model_init_weights(&m, 2);
+    SharpnessHook h;
+    assert_int_equal(sharpness_hook_open(&h, &m, tp, mp, LOADER_STREAM, 2, 16, 2, 0, 5, 4, 9, csv, &e), 0);
+    h.quiet = 1;
+    for (int64_t step = 1; step <= 5; step++) {
+        StepMetrics met = {.step = step, .tokens = step * 32};
+        assert_int_equal(sharpness_hook_on_step(&h, &met), 0);
+    }
+    sharpness_hook_close(&h);
+    char *text;
+    size_t n;
+    assert_int_equal(read_file(csv, &text, &n, &e), 0);
+    /* header, then steps 2, 4 and the last step 5 */
+    int lines = 0, steps[8];
+    for (char *p = text; (p = strchr(p, '\n')); p++) lines++;
+    assert_int_equal(lines, 4);
+    char *row = strchr(text, '\n') + 1;
+    for (int i = 0; i < 3; i++, row = strchr(row, '\n') + 1) steps[i] = atoi(row);
+    assert_int_equal(steps[0], 2), assert_int_equal(steps[1], 4), assert_int_equal(steps[2], 5);
+    /* the recorded trace is sharpness_probe's on the same batch and seed, to the printed digits */
+    Batch b;
+    assert_int_equal(probe_batch_load(&b, tp, mp, LOADER_STREAM, 2, 16, 256, &e), 0);
+    SharpnessResult r;
+    assert_int_equal(sharpness_probe(&m, &b, 4, 9, &r, &e), 0);
+    char expect[64];
+    snprintf(expect, sizeof expect, "\n5,160,%.9g,", r.trace.mean);
+    assert_non_null(strstr(text, expect));
+    free(text);
+    /* a run resumed at step 4 keeps the row of step 2 and rewrites from there */
+    assert_int_equal(sharpness_hook_open(&h, &m, tp, mp, LOADER_STREAM, 2, 16, 2, 4, 6, 4, 9, csv, &e), 0);
+    h.quiet = 1;
+    StepMetrics met = {.step = 6, .tokens = 192};
+    assert_int_equal(sharpness_hook_on_step(&h, &met), 0);
+    sharpness_hook_close(&h);
+    assert_int_equal(read_file(csv, &text, &n, &e), 0);
+    assert_non_null(strstr(text, "\n2,64,"));
+    assert_null(strstr(text, "\n4,128,"));
+    assert_non_null(strstr(text, "\n6,192,"));
+    free(text);
+    /* the JSON record carries the same numbers */
+    SharpnessOptions o = sharpness_options_default();
+    char json[160];
+    sprintf(json, "%s/s.json", dir);
+    assert_int_equal(sharpness_write_json(json, &r, &o, "ckpt", tp, &e), 0);
+    assert_int_equal(read_file(json, &text, &n, &e), 0);
+    cJSON *j = cJSON_Parse(text);
+    assert_non_null(j);
+    assert_true(cJSON_GetObjectItem(j, "trace")->valuedouble == r.trace.mean);
+    assert_true(cJSON_GetObjectItem(j, "trace_std_error")->valuedouble == r.trace.std_error);
+    assert_int_equal(cJSON_GetObjectItem(j, "probes")->valueint, 4);
+    cJSON_Delete(j);
+    free(text);
+    sharpness_result_free(&r);
+    batch_free(&b);
+    model_free(&m);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     /* One thread unless a test says otherwise: these shapes are far too small
@@ -560,6 +695,8 @@ int main(void)
         cmocka_unit_test(test_quadratic_with_coupling_has_the_predicted_probe_spread),
         cmocka_unit_test(test_trace_is_bit_reproducible_and_invariant_to_thread_count),
         cmocka_unit_test(test_hvp_agrees_with_central_differences_of_the_model_gradient),
+        cmocka_unit_test(test_probe_batch_is_the_first_windows_in_file_order),
+        cmocka_unit_test(test_hook_records_every_k_steps_and_a_resumed_run_keeps_earlier_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
