@@ -193,6 +193,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
         rope_forward(L->qkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
         rope_forward(L->qkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
         attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
+        attention_zero_above_diagonal(L->att, B, H, T);
         memcpy(L->res2, L->res, (size_t)N * d * sizeof(float));
         linear_forward(L->res2, L->attout, lw->wo, N, qd, d, 1.0f);
         rmsnorm_forward(L->xn2, L->r2, L->res2, lw->mlp_norm, N, d, c->norm_eps);

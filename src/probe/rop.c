@@ -128,16 +128,25 @@ void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const floa
 
 /* ---------------------------------------------------------------- attention */
 
-/* dS = P (dP - rowdot(P, dP)) over j <= i, zero above the diagonal. */
-static void softmax_backward_rows(float *dS, const float *P, const float *dP, int T)
+/* Causal: only the lower triangle is computed, in row blocks of
+ * ROP_ATT_BLOCK. A row pass over block [r0, r1) uses keys [0, r1); a column
+ * pass over block [c0, c1) uses rows [c0, T). Every [T,T] array (P, R{P},
+ * dP, dS, their tangents) must therefore hold zeros at i < j < (the end of
+ * i's block): attention_zero_above_diagonal gives P that form, and the
+ * kernels below write theirs that way. */
+
+#define ROP_PAR_MIN_WORK 32768
+
+void attention_zero_above_diagonal(float *att, int B, int H, int T)
 {
-    for (int i = 0; i < T; i++) {
-        const float *p = P + (size_t)i * T, *d = dP + (size_t)i * T;
-        float *o = dS + (size_t)i * T;
-        float dot = 0;
-        for (int j = 0; j <= i; j++) dot += p[j] * d[j];
-        for (int j = 0; j <= i; j++) o[j] = p[j] * (d[j] - dot);
-        for (int j = i + 1; j < T; j++) o[j] = 0;
+#pragma omp parallel for schedule(static) if ((long)B * H * T * ROP_ATT_BLOCK >= ROP_PAR_MIN_WORK)
+    for (int bh = 0; bh < B * H; bh++) {
+        float *P = att + (size_t)bh * T * T;
+        for (int i = 0; i < T; i++) {
+            int end = (i / ROP_ATT_BLOCK + 1) * ROP_ATT_BLOCK;
+            if (end > T) end = T;
+            for (int j = i + 1; j < end; j++) P[(size_t)i * T + j] = 0;
+        }
     }
 }
 
@@ -147,7 +156,7 @@ void attention_backward_keep(float *dqkv, float *dP_all, float *scratch, const f
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
     /* Parallel over (b, kv head): the group's query heads add into one dk, dv. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= ROP_PAR_MIN_WORK)
     for (int bk = 0; bk < B * KVH; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
         float *dS = scratch + (size_t)omp_get_thread_num() * T * T;
@@ -163,11 +172,32 @@ void attention_backward_keep(float *dqkv, float *dP_all, float *scratch, const f
             float *dP = dP_all + ((size_t)b * H + h) * T * T;
             const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
             float beta = g == 0 ? 0.0f : 1.0f;
-            matmul(0, 1, T, T, hd, 1.0f, dO, q_dim, v, ld, 0.0f, dP, T);  /* dP = dO v^T    [T,T]  */
-            matmul(1, 0, T, hd, T, 1.0f, P, T, dO, q_dim, beta, dv, ld);  /* dv += P^T dO   [T,hd] */
-            softmax_backward_rows(dS, P, dP, T);
-            matmul(0, 0, T, hd, T, scale, dS, T, k, ld, 0.0f, dq, ld);    /* dq = dS k / sqrt(hd)  */
-            matmul(1, 0, T, hd, T, scale, dS, T, q, ld, beta, dk, ld);    /* dk += dS^T q / sqrt(hd) */
+            for (int r0 = 0; r0 < T; r0 += ROP_ATT_BLOCK) {
+                int r1 = r0 + ROP_ATT_BLOCK < T ? r0 + ROP_ATT_BLOCK : T, M = r1 - r0;
+                /* dP = dO v^T    [M, r1], kept */
+                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, dP + (size_t)r0 * T, T);
+                for (int i = r0; i < r1; i++) {   /* dS = P (dP - rowdot(P, dP)) */
+                    const float *p = P + (size_t)i * T;
+                    float *d = dP + (size_t)i * T, *o = dS + (size_t)i * T;
+                    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+                    for (int j = 0; j <= i; j++) dot += p[j] * d[j];
+#pragma omp simd
+                    for (int j = 0; j <= i; j++) o[j] = p[j] * (d[j] - dot);
+                    for (int j = i + 1; j < r1; j++) o[j] = d[j] = 0;
+                }
+                /* dq = dS k / sqrt(hd)    [M, hd] */
+                matmul(0, 0, M, hd, r1, scale, dS + (size_t)r0 * T, T, k, ld, 0.0f, dq + (size_t)r0 * ld, ld);
+            }
+            for (int c0 = 0; c0 < T; c0 += ROP_ATT_BLOCK) {
+                int c1 = c0 + ROP_ATT_BLOCK < T ? c0 + ROP_ATT_BLOCK : T, Mc = c1 - c0, R = T - c0;
+                /* dv += P^T dO    [Mc, hd] */
+                matmul(1, 0, Mc, hd, R, 1.0f, P + (size_t)c0 * T + c0, T, dO + (size_t)c0 * q_dim, q_dim, beta,
+                       dv + (size_t)c0 * ld, ld);
+                /* dk += dS^T q / sqrt(hd)    [Mc, hd] */
+                matmul(1, 0, Mc, hd, R, scale, dS + (size_t)c0 * T + c0, T, q + (size_t)c0 * ld, ld, beta,
+                       dk + (size_t)c0 * ld, ld);
+            }
         }
     }
 }
@@ -177,7 +207,7 @@ void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float 
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= ROP_PAR_MIN_WORK)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H, kvh = h / group;
         size_t base = (size_t)b * T * ld;
@@ -187,19 +217,27 @@ void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float 
         const float *P = att + (size_t)bh * T * T;
         float *RP = Ratt + (size_t)bh * T * T;
         float *Ro = Rout + (size_t)b * T * q_dim + (size_t)h * hd;
-        matmul(0, 1, T, T, hd, scale, Rq, ld, k, ld, 0.0f, RP, T);   /* RS = (Rq k^T         */
-        matmul(0, 1, T, T, hd, scale, q, ld, Rk, ld, 1.0f, RP, T);   /*       + q Rk^T)/sqrt(hd) */
-        /* R{softmax}: RP = P (RS - rowdot(P, RS)) over j <= i. */
-        for (int i = 0; i < T; i++) {
-            const float *p = P + (size_t)i * T;
-            float *row = RP + (size_t)i * T;
-            float dot = 0;
-            for (int j = 0; j <= i; j++) dot += p[j] * row[j];
-            for (int j = 0; j <= i; j++) row[j] = p[j] * (row[j] - dot);
-            for (int j = i + 1; j < T; j++) row[j] = 0;
+        for (int r0 = 0; r0 < T; r0 += ROP_ATT_BLOCK) {
+            int r1 = r0 + ROP_ATT_BLOCK < T ? r0 + ROP_ATT_BLOCK : T, M = r1 - r0;
+            float *RPr = RP + (size_t)r0 * T;
+            /* RS = (Rq k^T + q Rk^T) / sqrt(hd)    [M, r1] */
+            matmul(0, 1, M, r1, hd, scale, Rq + (size_t)r0 * ld, ld, k, ld, 0.0f, RPr, T);
+            matmul(0, 1, M, r1, hd, scale, q + (size_t)r0 * ld, ld, Rk, ld, 1.0f, RPr, T);
+            /* R{softmax}: RP = P (RS - rowdot(P, RS)) over j <= i */
+            for (int i = r0; i < r1; i++) {
+                const float *p = P + (size_t)i * T;
+                float *row = RP + (size_t)i * T;
+                float dot = 0;
+#pragma omp simd reduction(+ : dot)
+                for (int j = 0; j <= i; j++) dot += p[j] * row[j];
+#pragma omp simd
+                for (int j = 0; j <= i; j++) row[j] = p[j] * (row[j] - dot);
+                for (int j = i + 1; j < r1; j++) row[j] = 0;
+            }
+            /* Ro = RP v + P Rv    [M, hd] */
+            matmul(0, 0, M, hd, r1, 1.0f, RPr, T, v, ld, 0.0f, Ro + (size_t)r0 * q_dim, q_dim);
+            matmul(0, 0, M, hd, r1, 1.0f, P + (size_t)r0 * T, T, Rv, ld, 1.0f, Ro + (size_t)r0 * q_dim, q_dim);
         }
-        matmul(0, 0, T, hd, T, 1.0f, RP, T, v, ld, 0.0f, Ro, q_dim);  /* Ro = RP v     [T,hd] */
-        matmul(0, 0, T, hd, T, 1.0f, P, T, Rv, ld, 1.0f, Ro, q_dim);  /*    + P Rv            */
     }
 }
 
@@ -214,7 +252,7 @@ void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const 
      *   Rdq = (RdS k + dS Rk) s,  Rdk = (RdS^T q + dS^T Rq) s. */
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= ROP_PAR_MIN_WORK)
     for (int bk = 0; bk < B * KVH; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
         float *X = scratch + (size_t)omp_get_thread_num() * 2 * T * T;   /* RdP, then RdS */
@@ -233,28 +271,44 @@ void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const 
             const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
             const float *RdO = Rdout + (size_t)b * T * q_dim + (size_t)h * hd;
             float beta = g == 0 ? 0.0f : 1.0f;
-            matmul(0, 1, T, T, hd, 1.0f, RdO, q_dim, v, ld, 0.0f, X, T);    /* RdP = RdO v^T  [T,T] */
-            matmul(0, 1, T, T, hd, 1.0f, dO, q_dim, Rv, ld, 1.0f, X, T);    /*     + dO Rv^T        */
-            matmul(1, 0, T, hd, T, 1.0f, RP, T, dO, q_dim, beta, Rdv, ld);  /* Rdv += RP^T dO [T,hd] */
-            matmul(1, 0, T, hd, T, 1.0f, P, T, RdO, q_dim, 1.0f, Rdv, ld);  /*      + P^T RdO       */
-            for (int i = 0; i < T; i++) {
-                const float *p = P + (size_t)i * T, *rp = RP + (size_t)i * T, *d = dP + (size_t)i * T;
-                float *x = X + (size_t)i * T, *s = dS + (size_t)i * T;
-                float dot = 0, rdot = 0;
-                for (int j = 0; j <= i; j++) {
-                    dot += p[j] * d[j];
-                    rdot += rp[j] * d[j] + p[j] * x[j];
+            for (int r0 = 0; r0 < T; r0 += ROP_ATT_BLOCK) {
+                int r1 = r0 + ROP_ATT_BLOCK < T ? r0 + ROP_ATT_BLOCK : T, M = r1 - r0;
+                float *Xr = X + (size_t)r0 * T;
+                /* RdP = RdO v^T + dO Rv^T    [M, r1] */
+                matmul(0, 1, M, r1, hd, 1.0f, RdO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, Xr, T);
+                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, Rv, ld, 1.0f, Xr, T);
+                for (int i = r0; i < r1; i++) {
+                    const float *p = P + (size_t)i * T, *rp = RP + (size_t)i * T, *d = dP + (size_t)i * T;
+                    float *x = X + (size_t)i * T, *s = dS + (size_t)i * T;
+                    float dot = 0, rdot = 0;
+#pragma omp simd reduction(+ : dot, rdot)
+                    for (int j = 0; j <= i; j++) {
+                        dot += p[j] * d[j];
+                        rdot += rp[j] * d[j] + p[j] * x[j];
+                    }
+#pragma omp simd
+                    for (int j = 0; j <= i; j++) {
+                        s[j] = p[j] * (d[j] - dot);
+                        x[j] = rp[j] * (d[j] - dot) + p[j] * (x[j] - rdot);
+                    }
+                    for (int j = i + 1; j < r1; j++) s[j] = x[j] = 0;
                 }
-                for (int j = 0; j <= i; j++) {
-                    s[j] = p[j] * (d[j] - dot);
-                    x[j] = rp[j] * (d[j] - dot) + p[j] * (x[j] - rdot);
-                }
-                for (int j = i + 1; j < T; j++) s[j] = x[j] = 0;
+                /* Rdq = (RdS k + dS Rk) / sqrt(hd)    [M, hd] */
+                matmul(0, 0, M, hd, r1, scale, Xr, T, k, ld, 0.0f, Rdq + (size_t)r0 * ld, ld);
+                matmul(0, 0, M, hd, r1, scale, dS + (size_t)r0 * T, T, Rk, ld, 1.0f, Rdq + (size_t)r0 * ld, ld);
             }
-            matmul(0, 0, T, hd, T, scale, X, T, k, ld, 0.0f, Rdq, ld);      /* Rdq = (RdS k      [T,hd] */
-            matmul(0, 0, T, hd, T, scale, dS, T, Rk, ld, 1.0f, Rdq, ld);    /*        + dS Rk) s        */
-            matmul(1, 0, T, hd, T, scale, X, T, q, ld, beta, Rdk, ld);      /* Rdk += (RdS^T q          */
-            matmul(1, 0, T, hd, T, scale, dS, T, Rq, ld, 1.0f, Rdk, ld);    /*        + dS^T Rq) s      */
+            for (int c0 = 0; c0 < T; c0 += ROP_ATT_BLOCK) {
+                int c1 = c0 + ROP_ATT_BLOCK < T ? c0 + ROP_ATT_BLOCK : T, Mc = c1 - c0, R = T - c0;
+                size_t cc = (size_t)c0 * T + c0;
+                /* Rdv += RP^T dO + P^T RdO    [Mc, hd] */
+                matmul(1, 0, Mc, hd, R, 1.0f, RP + cc, T, dO + (size_t)c0 * q_dim, q_dim, beta,
+                       Rdv + (size_t)c0 * ld, ld);
+                matmul(1, 0, Mc, hd, R, 1.0f, P + cc, T, RdO + (size_t)c0 * q_dim, q_dim, 1.0f,
+                       Rdv + (size_t)c0 * ld, ld);
+                /* Rdk += (RdS^T q + dS^T Rq) / sqrt(hd)    [Mc, hd] */
+                matmul(1, 0, Mc, hd, R, scale, X + cc, T, q + (size_t)c0 * ld, ld, beta, Rdk + (size_t)c0 * ld, ld);
+                matmul(1, 0, Mc, hd, R, scale, dS + cc, T, Rq + (size_t)c0 * ld, ld, 1.0f, Rdk + (size_t)c0 * ld, ld);
+            }
         }
     }
 }

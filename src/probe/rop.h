@@ -37,6 +37,13 @@ void swiglu_rforward(float *Rh, const float *gu, const float *Rgu, int N, int F)
 /* Tangent of swiglu_backward: Rdgu [N, 2F] (overwritten). */
 void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const float *gu, const float *Rgu, int N, int F);
 
+/* Attention arrays [B,H,T,T] are computed only on and below the diagonal, in
+ * row blocks of ROP_ATT_BLOCK; entries right of the diagonal up to the end of
+ * the row's block must be zero, entries beyond are never read. This zeroes
+ * that part of P as attention_forward left it (whatever its own blocking). */
+#define ROP_ATT_BLOCK 64
+void attention_zero_above_diagonal(float *att, int B, int H, int T);
+
 /* The primal attention backward of model/ops.h that also keeps, per head,
  * dP = dO v^T [B, H, T, T] (before the softmax backward), which the tangent
  * of the backward needs. dqkv overwritten. scratch: n_threads * T * T floats. */
