@@ -81,7 +81,8 @@ int main(int argc, char **argv)
     double g = median(tg, reps), hv_ms = median(th, reps), set_ms = median(ts, reps);
     printf("shape S: dim %d, %d layers, %d heads, %d kv heads, ffn %d, vocab %d, B %d x T %d; %zu parameters\n",
            c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.ffn_dim, c.vocab_size, B, T, n);
-    printf("threads %d, matmul %s, median of %d\n", omp_get_max_threads(), matmul_backend(), reps);
+    printf("threads %d, matmul %s, median of %d; HVP buffers %.0f MiB\n", omp_get_max_threads(), matmul_backend(),
+           reps, h.bytes / 1048576.0);
     printf("gradient (forward+backward)  %9.1f ms   1.00x\n", g);
     printf("hvp at a fixed point          %9.1f ms   %.2fx   (target <= 2.5x)\n", hv_ms, hv_ms / g);
     printf("set_batch + hvp (new point)   %9.1f ms   %.2fx\n", set_ms, set_ms / g);

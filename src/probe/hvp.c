@@ -128,6 +128,7 @@ int hvp_create(Hvp *h, const Model *m, int max_B, int max_T, Err *e)
     h->max_B = max_B;
     h->max_T = max_T;
     h->buf = b;
+    h->bytes = size.bytes;
     return 0;
 }
 

@@ -41,6 +41,7 @@ typedef struct {
     float        loss;    /* masked mean loss on that batch */
     double       n_counted;
     int          ready;   /* a batch is set */
+    size_t       bytes;   /* size of the buffers */
     HvpBuffers  *buf;
 } Hvp;
 
