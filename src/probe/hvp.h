@@ -9,20 +9,25 @@
  * becomes Rdx = Rdy W + dy V, and the weight gradient dW = dy^T x becomes
  * H v|_W = Rdy^T x + dy^T Rx). Kernels: probe/rop.h.
  *
- * Why this method: it is exact up to fp32 rounding (relative error ~1e-6 on
- * the tiny fixture, against the 1e-4 required), and cheap. The primal forward
- * and backward depend only on (weights, batch), not on v, so hvp_set_batch
- * runs them once and keeps every activation and activation gradient; each
- * hvp_apply then costs one tangent forward (2 matmuls per forward matmul) and
- * one tangent backward (4 per forward matmul), about 2x a gradient, and the
- * probes of a Hutchinson estimate, the steps of power iteration and Lanczos
- * all share one primal pass. Central differences of gradients would cost 2
- * gradients but lose ~3 digits to fp32 cancellation (1e-4 is out of reach),
- * and a double-precision build of the model is ~4x an fp32 gradient.
+ * Why this method: it is exact up to fp32 rounding (3e-7 relative against
+ * the float64 PyTorch Hessian of the tiny fixtures, where 1e-4 is required),
+ * and cheap. The primal forward and backward depend only on (weights, batch),
+ * not on v, so hvp_set_batch runs them once and keeps every activation and
+ * activation gradient; each hvp_apply is then one tangent forward (2 matmuls
+ * per forward matmul) and one tangent backward (4 per forward matmul): 1.95x
+ * a gradient on the benchmark shape S (bench/RESULTS_hvp.md; 2.75x for a lone
+ * product at a new point, primal pass included). Every Hutchinson probe,
+ * power step and Lanczos step shares one primal pass. Central differences of
+ * fp32 gradients cost 2 gradients but trade truncation against cancellation:
+ * on the nano model the error is 3.5e-3, 3.9e-4, 5.1e-5, 8.1e-5, 2.4e-4 at
+ * steps 1e-3, 3.3e-4, 1.1e-4, 3.7e-5, 1.2e-5 -- at best 5e-5, 150x worse
+ * than this, and only at a step that has to be tuned per model, against a
+ * 1e-4 bar. A double-precision build of the model would be ~4x a gradient.
  *
  * Memory: all buffers are allocated once by hvp_create, for batches up to
  * max_B x max_T: per layer about 3x the model's training activations
- * (primal, activation gradients, tangents) plus two extra [B,H,T,T] arrays. */
+ * (primal, activation gradients, tangents) plus two extra [B,H,T,T] arrays
+ * (617 MiB at shape S, B 8 x T 256; `bytes` below). */
 #ifndef PLATEAU_HVP_H
 #define PLATEAU_HVP_H
 
