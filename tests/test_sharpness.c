@@ -34,7 +34,7 @@ typedef struct {
     int      ndim;
     uint64_t dims[4];
     size_t   numel;
-    void    *data;       /* points into Fixture.buf */
+    void    *data;       /* own copy: in the file, arrays follow names of any length, so unaligned */
 } FixArray;
 
 typedef struct {
@@ -77,11 +77,18 @@ static void fixture_load(Fixture *fx, const char *file)
             a->numel *= a->dims[k];
         }
         assert_true(pos + a->numel * 4 <= n);
-        a->data = fx->buf + pos;
+        a->data = malloc(a->numel * 4 + 4);
+        memcpy(a->data, fx->buf + pos, a->numel * 4);
         pos += a->numel * 4;
     }
 #undef TAKE
     assert_int_equal(pos, n);
+}
+
+static void fixture_free(Fixture *fx)
+{
+    for (int i = 0; i < fx->count; i++) free(fx->arr[i].data);
+    free(fx->buf);
 }
 
 static const FixArray *fixture_get(const Fixture *fx, const char *name)
@@ -148,7 +155,7 @@ static void tiny_close(Tiny *t)
 {
     hvp_free(&t->h);
     model_free(&t->m);
-    free(t->fx.buf);
+    fixture_free(&t->fx);
 }
 
 static HessianOp tiny_op(Tiny *t)
