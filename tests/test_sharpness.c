@@ -202,6 +202,12 @@ static void test_hvp_matches_exact_products_tied_head(void **s)
     check_products("hessian_tied.bin");
 }
 
+static void test_hvp_matches_exact_products_across_attention_blocks(void **s)
+{
+    (void)s;
+    check_products("hessian_long.bin");   /* T = 150: three 64-row blocks */
+}
+
 /* The full Hessian, column j = H e_j. */
 static float *full_hessian(Tiny *t)
 {
@@ -701,6 +707,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hvp_matches_exact_products_gqa_masked),
         cmocka_unit_test(test_hvp_matches_exact_products_tied_head),
+        cmocka_unit_test(test_hvp_matches_exact_products_across_attention_blocks),
         cmocka_unit_test(test_full_hessian_is_symmetric_with_the_exact_trace_gqa_masked),
         cmocka_unit_test(test_full_hessian_is_symmetric_with_the_exact_trace_tied_head),
         cmocka_unit_test(test_hutchinson_with_many_probes_lands_within_three_standard_errors),

@@ -20,7 +20,7 @@ rope_theta norm_eps), tokens/targets [B,T] int32, mask [B,T], loss [1],
 "w/NAME" per parameter in ParamTable order (the order of this list), v [K, n]
 and hv [K, n] (flat, in that same parameter order), trace [1], eigenvalues [n]
 ascending, eig_dominant [1] (largest magnitude: what power iteration finds),
-diag [n] (H's diagonal).
+diag [n] (H's diagonal). hessian_long.bin (T = 150) has the products only.
 
 Run: /usr/bin/python3 tools/hessian_reference.py [output_dir]   (default tests/fixtures)
 """
@@ -42,9 +42,9 @@ def to_f32(t):
     return t.to(torch.float32).to(DT)
 
 
-def make(path, cfg, B, T, seed, K=4):
+def make(path, cfg, B, T, seed, K=4, full=True):
     gen = torch.Generator().manual_seed(seed)
-    params = {k: to_f32(v) for k, v in make_params(cfg, gen).items()}
+    params = {k: to_f32(v) for k, v in make_params(cfg, gen, 0.5).items()}
     names = list(params.keys())
     shapes = [params[k].shape for k in names]
     sizes = [params[k].numel() for k in names]
@@ -70,6 +70,19 @@ def make(path, cfg, B, T, seed, K=4):
 
     vs = to_f32(torch.randn(K, n, generator=gen, dtype=DT))
     hvs = torch.stack([torch.autograd.functional.hvp(loss_fn, theta, vs[i])[1] for i in range(K)])
+
+    if not full:   # products only (a long sequence: the full Hessian is not needed)
+        arrays = [
+            ("config", torch.tensor([cfg["dim"], cfg["n_layers"], cfg["n_heads"], cfg["n_kv_heads"], cfg["ffn_dim"],
+                                     cfg["vocab"], cfg["seq_len"], cfg["tied"], B, T, n, K], dtype=torch.int32)),
+            ("hyper", torch.tensor([cfg["rope_theta"], cfg["norm_eps"]], dtype=DT)),
+            ("tokens", tokens), ("targets", targets), ("mask", mask), ("loss", loss.reshape(1)),
+        ]
+        arrays += [("w/" + k, params[k]) for k in names]
+        arrays += [("v", vs), ("hv", hvs)]
+        size = write_fixture(path, arrays)
+        print(f"{path}: {size} bytes, {n} parameters, loss {loss.item():.6f}, products only")
+        return
 
     th = theta.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(loss_fn(th), th, create_graph=True)
@@ -108,6 +121,10 @@ def main():
     make(os.path.join(out, "hessian_gqa_masked.bin"), tiny(2, 2, 1, 16, 16, 0), B=2, T=6, seed=11)
     # Tied head (the embedding gets both uses' curvature), 1 layer, MHA.
     make(os.path.join(out, "hessian_tied.bin"), tiny(1, 2, 2, 12, 16, 1), B=2, T=5, seed=12)
+    # A sequence of 150 tokens: attention spans three of the C kernels' 64-row blocks.
+    long_cfg = tiny(1, 2, 1, 12, 16, 0)
+    long_cfg["seq_len"] = 160
+    make(os.path.join(out, "hessian_long.bin"), long_cfg, B=1, T=150, seed=13, full=False)
 
 
 if __name__ == "__main__":
