@@ -93,6 +93,13 @@ int cmd_sharpness(int argc, char **argv)
         }
     }
 
+    if ((strcmp(data_arg, "pt") == 0 || strcmp(data_arg, "sft") == 0) && !file_exists(tokens_path)) {
+        err_set(&e, "--data %s reads %s, which does not exist: tokenize the held-out %s text into --tok %s, "
+                    "or give a token shard as --data FILE",
+                data_arg, tokens_path, strcmp(data_arg, "pt") == 0 ? "pretrain_valid.txt" : "sft_valid.jsonl",
+                tok_dir);
+        die(&e);
+    }
     Model m;
     Lineage lin;
     if (model_create(&m, &cfg, 1, 1, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, &lin, &e)) die(&e);
