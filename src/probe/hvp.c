@@ -225,7 +225,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
     /* Primal backward (activation gradients only; the weight gradients are
      * not needed for H v), keeping what the tangent backward reads. */
     crossentropy_backward(b->dz, logits, b->lse, targets, b->c, N, V);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V >= 32768)
     for (int n = 0; n < N; n++) {
         float *z = logits + (size_t)n * V, l = b->lse[n];
         for (int i = 0; i < V; i++) z[i] = expf(z[i] - l);

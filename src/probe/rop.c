@@ -6,12 +6,16 @@
 
 #include "model/matmul.h"
 
+/* Below this many element-operations a kernel runs on the calling thread:
+ * waking the team costs more than it saves at small shapes. */
+#define ROP_PAR_MIN_WORK 32768
+
 /* ------------------------------------------------------------------ rmsnorm */
 
 void rmsnorm_rforward(float *Ry, float *Rr, const float *x, const float *Rx, const float *w, const float *Vw,
                       const float *r, int N, int C)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
         float *ry = Ry + (size_t)n * C;
@@ -31,7 +35,7 @@ void rmsnorm_rbackward(float *Rdx, float *HVw, const float *dy, const float *Rdy
     /* dx = r w dy - k x, k = r^3 m, m = mean(w dy x):
      * R{dx} = Rr w dy + r Vw dy + r w Rdy - Rk x - k Rx,
      * Rk = 3 r^2 Rr m + r^3 mean(Vw dy x + w Rdy x + w dy Rx). */
-#pragma omp parallel
+#pragma omp parallel if ((long)N * C >= ROP_PAR_MIN_WORK)
     {
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -91,7 +95,7 @@ void linear_rbackward(float *Rdx, float *HVW, const float *dy, const float *Rdy,
 
 void swiglu_rforward(float *Rh, const float *gu, const float *Rgu, int N, int F)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         const float *rg = Rgu + (size_t)n * 2 * F, *ru = rg + F;
@@ -109,7 +113,7 @@ void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const floa
 {
     /* du = dh silu(g), dg = dh u a(g), a = silu', a' = s(1-s)(2 + g(1-2s)):
      * R{du} = Rdh silu + dh a Rg;  R{dg} = (Rdh u + dh Ru) a + dh u a' Rg. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         const float *rg = Rgu + (size_t)n * 2 * F, *ru = rg + F;
@@ -134,8 +138,6 @@ void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const floa
  * dP, dS, their tangents) must therefore hold zeros at i < j < (the end of
  * i's block): attention_zero_above_diagonal gives P that form, and the
  * kernels below write theirs that way. */
-
-#define ROP_PAR_MIN_WORK 32768
 
 void attention_zero_above_diagonal(float *att, int B, int H, int T)
 {
@@ -317,7 +319,7 @@ void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const 
 
 void crossentropy_rbackward(float *Rz, const float *probs, const float *c, int N, int V)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         float *rz = Rz + (size_t)n * V;
         const float *p = probs + (size_t)n * V;

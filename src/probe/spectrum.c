@@ -9,12 +9,14 @@
 /* Dot products over fixed blocks summed in block order: the bits do not
  * depend on the thread count. */
 #define DOT_BLOCKS 64
+/* Vectors shorter than this are handled by the calling thread alone. */
+#define PAR_MIN_N 65536
 
 static double dot(const float *a, const float *b, size_t n)
 {
     double part[DOT_BLOCKS];
     size_t per = (n + DOT_BLOCKS - 1) / DOT_BLOCKS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_N)
     for (int k = 0; k < DOT_BLOCKS; k++) {
         size_t i0 = (size_t)k * per, i1 = i0 + per < n ? i0 + per : n;
         double s = 0;
@@ -28,14 +30,14 @@ static double dot(const float *a, const float *b, size_t n)
 
 static void scale(float *x, double s, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_N)
     for (size_t i = 0; i < n; i++) x[i] = (float)(x[i] * s);
 }
 
 /* y -= s x */
 static void axpy_neg(float *y, double s, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_N)
     for (size_t i = 0; i < n; i++) y[i] = (float)(y[i] - s * x[i]);
 }
 
