@@ -462,19 +462,21 @@ static void test_quadratic_with_coupling_has_the_predicted_probe_spread(void **s
 
 /* ---------------------------------------------------------- determinism */
 
-/* The nano preset at random weights, a masked batch, a 20-probe trace. */
+/* The nano preset at random weights, a masked 4 x 64 batch (large enough
+ * that attention, cross-entropy and BLAS split work across threads), a
+ * 20-probe trace. */
 static TraceEstimate nano_trace(int threads, uint64_t seed)
 {
     omp_set_num_threads(threads);
     Config c;
     Err e;
     assert_int_equal(config_preset(&c, "nano", &e), 0);
-    int B = 2, T = 32;
+    enum { B = 4, T = 64 };
     Model m;
     assert_int_equal(model_create(&m, &c, B, T, &e), 0);
     model_init_weights(&m, 5);
-    int tokens[64], targets[64];
-    float mask[64];
+    int tokens[B * T], targets[B * T];
+    float mask[B * T];
     Rng r = rng_stream(9, 77);
     for (int i = 0; i < B * T; i++) {
         tokens[i] = (int)rng_below(&r, (uint64_t)c.vocab_size);
