@@ -50,8 +50,7 @@ struct HvpBuffers {
     float *c;                         /* [N] mask / counted positions */
     float *dxn_f;                     /* [N, dim] */
     float *dres_scratch;              /* [N, dim] */
-    float *gw_scratch;                /* [dim] discarded norm-gain gradients */
-    float *norm_scratch;              /* [RMSNORM_CHUNKS, dim] for rmsnorm_backward */
+    float *gw_scratch;                /* [n_threads, dim] discarded norm-gain gradients */
     int   *tokens;                    /* [N] */
     float *Rres_f, *Rxn_f, *Rr_f, *Rz; /* tangents of the head: [N, dim] x2, [N], [N, V] */
     /* tangent backward, reused by every layer */
@@ -96,14 +95,106 @@ static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T
     }
     b->res_f = take(p, N * d), b->xn_f = take(p, N * d), b->r_f = take(p, N);
     b->probs = take(p, N * V), b->lse = take(p, N), b->dz = take(p, N * V), b->c = take(p, N);
-    b->dxn_f = take(p, N * d), b->dres_scratch = take(p, N * d), b->gw_scratch = take(p, d);
-    b->norm_scratch = take(p, (size_t)RMSNORM_CHUNKS * d);
+    b->dxn_f = take(p, N * d), b->dres_scratch = take(p, N * d), b->gw_scratch = take(p, (size_t)nt * d);
     b->tokens = (int *)take(p, N);
     b->Rres_f = take(p, N * d), b->Rxn_f = take(p, N * d), b->Rr_f = take(p, N), b->Rz = take(p, N * V);
     b->Rdres = take(p, N * d), b->Rdxn = take(p, N * d), b->Rdh = take(p, N * f), b->Rdgu = take(p, N * 2 * f);
     b->Rdattout = take(p, N * qd), b->Rdqkv = take(p, N * qkvd);
     b->att_scratch = take(p, (size_t)nt * 2 * max_T * max_T);
     b->rope_cos = take(p, (size_t)max_T * hd / 2), b->rope_sin = take(p, (size_t)max_T * hd / 2);
+}
+
+/* Row-parallel use of the model's kernels, which are serial over the rows
+ * they are given (model/ops.h): chunks of ROW_CHUNK rows, or one task per
+ * attention head, or column blocks of the embedding. Each row's result is
+ * computed by one kernel call whatever the thread count, so the bits are the
+ * same for any number of threads. */
+#define ROW_CHUNK 16
+#define PAR_MIN_WORK 32768
+/* A loop over the chunks' first rows n0; the caller declares `long work`
+ * (element-operations) to decide whether the team is worth waking. */
+#define FOR_ROW_CHUNKS(N)                                                        \
+    _Pragma("omp parallel for schedule(static) if (work >= PAR_MIN_WORK)")     \
+    for (int n0 = 0; n0 < (N); n0 += ROW_CHUNK)
+#define CHUNK_ROWS(N, n0) ((n0) + ROW_CHUNK < (N) ? ROW_CHUNK : (N) - (n0))
+
+static void rows_embedding_forward(float *out, const int *tokens, const float *embed, int N, int C)
+{
+    long work = (long)N * C;
+    FOR_ROW_CHUNKS(N) embedding_forward(out + (size_t)n0 * C, tokens + n0, embed, CHUNK_ROWS(N, n0), C);
+}
+
+/* dembed[tokens[n]] += dout[n], parallel over 16-column blocks, rows in order. */
+static void cols_embedding_backward(float *dembed, const float *dout, const int *tokens, int N, int C)
+{
+    int blocks = (C + 15) / 16;
+#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
+    for (int cb = 0; cb < blocks; cb++)
+        embedding_backward(dembed, dout, tokens, N, C, cb * 16, cb * 16 + 16 < C ? cb * 16 + 16 : C);
+}
+
+static void rows_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps)
+{
+    long work = (long)N * C;
+    FOR_ROW_CHUNKS(N)
+    rmsnorm_forward(out + (size_t)n0 * C, rstd + n0, inp + (size_t)n0 * C, w, CHUNK_ROWS(N, n0), C, eps);
+}
+
+/* The input gradient only (dinp +=); the gain gradients go to per-thread scratch and are dropped. */
+static void rows_rmsnorm_backward_input(float *dinp, float *gw_scratch, const float *dout, const float *inp,
+                                        const float *w, const float *rstd, int N, int C)
+{
+    long work = (long)N * C;
+    FOR_ROW_CHUNKS(N)
+    rmsnorm_backward(dinp + (size_t)n0 * C, gw_scratch + (size_t)omp_get_thread_num() * C, dout + (size_t)n0 * C,
+                     inp + (size_t)n0 * C, w, rstd + n0, CHUNK_ROWS(N, n0), C);
+}
+
+/* Rotary embedding (backward: the inverse rotation) on the q and k heads of qkv rows. */
+static void rows_rope(float *x, int ld, const float *cos_t, const float *sin_t, int N, int T, int heads, int hd,
+                      int backward)
+{
+    long work = (long)N * heads * hd;
+    FOR_ROW_CHUNKS(N) {
+        float *xr = x + (size_t)n0 * ld;
+        if (backward) rope_backward(xr, ld, cos_t, sin_t, n0, CHUNK_ROWS(N, n0), T, heads, hd);
+        else rope_forward(xr, ld, cos_t, sin_t, n0, CHUNK_ROWS(N, n0), T, heads, hd);
+    }
+}
+
+static void heads_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KVH, int hd)
+{
+#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
+    for (int bh = 0; bh < B * H; bh++) attention_forward(out, att, qkv, T, H, KVH, hd, bh, bh + 1);
+}
+
+static void rows_swiglu_forward(float *h, const float *gu, int N, int F)
+{
+    long work = (long)N * F;
+    FOR_ROW_CHUNKS(N) swiglu_forward(h + (size_t)n0 * F, gu + (size_t)n0 * 2 * F, CHUNK_ROWS(N, n0), F);
+}
+
+static void rows_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F)
+{
+    long work = (long)N * F;
+    FOR_ROW_CHUNKS(N)
+    swiglu_backward(dgu + (size_t)n0 * 2 * F, dh + (size_t)n0 * F, gu + (size_t)n0 * 2 * F, CHUNK_ROWS(N, n0), F);
+}
+
+static void rows_crossentropy_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V)
+{
+    long work = (long)N * V;
+    FOR_ROW_CHUNKS(N)
+    crossentropy_forward(losses + n0, lse + n0, logits + (size_t)n0 * V, targets + n0, CHUNK_ROWS(N, n0), V);
+}
+
+static void rows_crossentropy_backward(float *dz, const float *logits, const float *lse, const int *targets,
+                                       const float *c, int N, int V)
+{
+    long work = (long)N * V;
+    FOR_ROW_CHUNKS(N)
+    crossentropy_backward(dz + (size_t)n0 * V, logits + (size_t)n0 * V, lse + n0, targets + n0, c + n0,
+                          CHUNK_ROWS(N, n0), V);
 }
 
 int hvp_create(Hvp *h, const Model *m, int max_B, int max_T, Err *e)
@@ -184,30 +275,29 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
 
     /* Primal forward, as model_forward. */
     memcpy(b->tokens, tokens, (size_t)N * sizeof(int));
-    embedding_forward(b->layers[0].res, tokens, w->embed, N, d);
+    rows_embedding_forward(b->layers[0].res, tokens, w->embed, N, d);
     for (int l = 0; l < nl; l++) {
         HvpLayer *L = &b->layers[l];
         const LayerWeights *lw = &w->layers[l];
         float *res_out = l + 1 < nl ? b->layers[l + 1].res : b->res_f;
-        rmsnorm_forward(L->xn1, L->r1, L->res, lw->attn_norm, N, d, c->norm_eps);
+        rows_rmsnorm_forward(L->xn1, L->r1, L->res, lw->attn_norm, N, d, c->norm_eps);
         linear_forward(L->qkv, L->xn1, lw->wq, N, d, qkvd, 0.0f);
-        rope_forward(L->qkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
-        rope_forward(L->qkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
-        attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
+        rows_rope(L->qkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 0);   /* q and k heads */
+        heads_attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
         attention_zero_above_diagonal(L->att, B, H, T);
         memcpy(L->res2, L->res, (size_t)N * d * sizeof(float));
         linear_forward(L->res2, L->attout, lw->wo, N, qd, d, 1.0f);
-        rmsnorm_forward(L->xn2, L->r2, L->res2, lw->mlp_norm, N, d, c->norm_eps);
+        rows_rmsnorm_forward(L->xn2, L->r2, L->res2, lw->mlp_norm, N, d, c->norm_eps);
         linear_forward(L->gu, L->xn2, lw->w_gate, N, d, 2 * f, 0.0f);
-        swiglu_forward(L->h, L->gu, N, f);
+        rows_swiglu_forward(L->h, L->gu, N, f);
         memcpy(res_out, L->res2, (size_t)N * d * sizeof(float));
         linear_forward(res_out, L->h, lw->w_down, N, f, d, 1.0f);
     }
-    rmsnorm_forward(b->xn_f, b->r_f, b->res_f, w->final_norm, N, d, c->norm_eps);
+    rows_rmsnorm_forward(b->xn_f, b->r_f, b->res_f, w->final_norm, N, d, c->norm_eps);
     float *logits = b->probs;   /* the logits, turned into probabilities in place below */
     linear_forward(logits, b->xn_f, w->lm_head, N, d, V, 0.0f);
     float *losses = b->Rr_f;    /* free until the tangent pass */
-    crossentropy_forward(losses, b->lse, logits, targets, N, V);
+    rows_crossentropy_forward(losses, b->lse, logits, targets, N, V);
     double sum = 0, count = 0;
     for (int n = 0; n < N; n++) {
         int counted = !mask || mask[n] != 0.0f;
@@ -224,7 +314,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
 
     /* Primal backward (activation gradients only; the weight gradients are
      * not needed for H v), keeping what the tangent backward reads. */
-    crossentropy_backward(b->dz, logits, b->lse, targets, b->c, N, V);
+    rows_crossentropy_backward(b->dz, logits, b->lse, targets, b->c, N, V);
 #pragma omp parallel for schedule(static) if ((long)N * V >= 32768)
     for (int n = 0; n < N; n++) {
         float *z = logits + (size_t)n * V, l = b->lse[n];
@@ -233,24 +323,23 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
     matmul(0, 0, N, d, V, 1.0f, b->dz, V, w->lm_head, d, 0.0f, b->dxn_f, d);   /* dxn_f = dz lm_head */
     float *dres = nl > 0 ? b->layers[nl - 1].dout : b->dres_scratch;
     memset(dres, 0, (size_t)N * d * sizeof(float));
-    rmsnorm_backward(dres, b->gw_scratch, b->norm_scratch, b->dxn_f, b->res_f, w->final_norm, b->r_f, N, d);
+    rows_rmsnorm_backward_input(dres, b->gw_scratch, b->dxn_f, b->res_f, w->final_norm, b->r_f, N, d);
     for (int l = nl - 1; l >= 0; l--) {
         HvpLayer *L = &b->layers[l];
         const LayerWeights *lw = &w->layers[l];
         matmul(0, 0, N, f, d, 1.0f, L->dout, d, lw->w_down, f, 0.0f, L->dh, f);          /* dh = dout Wd */
-        swiglu_backward(L->dgu, L->dh, L->gu, N, f);
+        rows_swiglu_backward(L->dgu, L->dh, L->gu, N, f);
         matmul(0, 0, N, d, 2 * f, 1.0f, L->dgu, 2 * f, lw->w_gate, d, 0.0f, L->dxn2, d); /* dxn2 = dgu Wgu */
         memcpy(L->dres2, L->dout, (size_t)N * d * sizeof(float));
-        rmsnorm_backward(L->dres2, b->gw_scratch, b->norm_scratch, L->dxn2, L->res2, lw->mlp_norm, L->r2, N, d);
+        rows_rmsnorm_backward_input(L->dres2, b->gw_scratch, L->dxn2, L->res2, lw->mlp_norm, L->r2, N, d);
         matmul(0, 0, N, qd, d, 1.0f, L->dres2, d, lw->wo, qd, 0.0f, L->dattout, qd);     /* dattout = dres2 Wo */
         attention_backward_keep(L->dqkv, L->dP, b->att_scratch, L->dattout, L->qkv, L->att, B, T, H, KVH, hd);
-        rope_backward(L->dqkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
-        rope_backward(L->dqkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
+        rows_rope(L->dqkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 1);
         matmul(0, 0, N, d, qkvd, 1.0f, L->dqkv, qkvd, lw->wq, d, 0.0f, L->dxn1, d);     /* dxn1 = dqkv Wqkv */
         if (l > 0) {
             float *din = b->layers[l - 1].dout;
             memcpy(din, L->dres2, (size_t)N * d * sizeof(float));
-            rmsnorm_backward(din, b->gw_scratch, b->norm_scratch, L->dxn1, L->res, lw->attn_norm, L->r1, N, d);
+            rows_rmsnorm_backward_input(din, b->gw_scratch, L->dxn1, L->res, lw->attn_norm, L->r1, N, d);
         }
     }
     h->ready = 1;
@@ -276,15 +365,14 @@ void hvp_apply(Hvp *h, const float *v, float *hv)
     if (h->n_counted <= 0) return;   /* no counted position: the loss is constant */
 
     /* Tangent forward. */
-    embedding_forward(nl > 0 ? b->layers[0].Rres : b->Rres_f, b->tokens, vw.embed, N, d);
+    rows_embedding_forward(nl > 0 ? b->layers[0].Rres : b->Rres_f, b->tokens, vw.embed, N, d);
     for (int l = 0; l < nl; l++) {
         HvpLayer *L = &b->layers[l];
         const LayerWeights *lw = &w->layers[l], *lv = &vl[l];
         float *Rres_out = l + 1 < nl ? b->layers[l + 1].Rres : b->Rres_f;
         rmsnorm_rforward(L->Rxn1, L->Rr1, L->res, L->Rres, lw->attn_norm, lv->attn_norm, L->r1, N, d);
         linear_rforward(L->Rqkv, L->xn1, L->Rxn1, lw->wq, lv->wq, N, d, qkvd, 0.0f);
-        rope_forward(L->Rqkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
-        rope_forward(L->Rqkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
+        rows_rope(L->Rqkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 0);
         attention_rforward(L->Rattout, L->Ratt, L->qkv, L->Rqkv, L->att, B, T, H, KVH, hd);
         memcpy(L->Rres2, L->Rres, (size_t)N * d * sizeof(float));
         linear_rforward(L->Rres2, L->attout, L->Rattout, lw->wo, lv->wo, N, qd, d, 1.0f);
@@ -319,13 +407,12 @@ void hvp_apply(Hvp *h, const float *v, float *hv)
                          0.0f);
         attention_rbackward(b->Rdqkv, b->att_scratch, L->dattout, b->Rdattout, L->qkv, L->Rqkv, L->att, L->Ratt,
                             L->dP, B, T, H, KVH, hd);
-        rope_backward(b->Rdqkv, qkvd, b->rope_cos, b->rope_sin, B, T, H, hd);
-        rope_backward(b->Rdqkv + qd, qkvd, b->rope_cos, b->rope_sin, B, T, KVH, hd);
+        rows_rope(b->Rdqkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 1);
         linear_rbackward(b->Rdxn, lg->wq, L->dqkv, b->Rdqkv, L->xn1, L->Rxn1, lw->wq, lv->wq, N, d, qkvd, 0.0f);
         rmsnorm_rbackward(b->Rdres, lg->attn_norm, L->dxn1, b->Rdxn, L->res, L->Rres, lw->attn_norm, lv->attn_norm,
                           L->r1, L->Rr1, N, d);
     }
-    embedding_backward(g.embed, b->Rdres, b->tokens, N, d);
+    cols_embedding_backward(g.embed, b->Rdres, b->tokens, N, d);
 }
 
 void hvp_fn(void *ctx, const float *v, float *hv) { hvp_apply((Hvp *)ctx, v, hv); }
