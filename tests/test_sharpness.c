@@ -498,6 +498,57 @@ static TraceEstimate nano_trace(int threads, uint64_t seed)
     return est;
 }
 
+/* H v on the nano model, a masked B x 64 batch, with `threads` threads. */
+static void nano_hvp(int threads, int B, float *hv, size_t *n_out)
+{
+    omp_set_num_threads(threads);
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "nano", &e), 0);
+    enum { T = 64 };
+    Model m;
+    assert_int_equal(model_create(&m, &c, B, T, &e), 0);
+    model_init_weights(&m, 6);
+    int tokens[4 * T], targets[4 * T];
+    float mask[4 * T];
+    Rng r = rng_stream(10, 78);
+    for (int i = 0; i < B * T; i++) {
+        tokens[i] = (int)rng_below(&r, (uint64_t)c.vocab_size);
+        targets[i] = (int)rng_below(&r, (uint64_t)c.vocab_size);
+        mask[i] = i % 5 != 0;
+    }
+    float *v = malloc(m.n_params * sizeof(float));
+    for (size_t i = 0; i < m.n_params; i++) v[i] = (float)rng_normal(&r);
+    Hvp h;
+    assert_int_equal(hvp_create(&h, &m, B, T, &e), 0);
+    hvp_set_batch(&h, tokens, targets, mask, B, T);
+    hvp_apply(&h, v, hv);
+    *n_out = m.n_params;
+    hvp_free(&h);
+    model_free(&m);
+    free(v);
+    omp_set_num_threads(1);
+}
+
+static void test_hvp_with_two_threads_equals_one_thread_whether_sequences_split_evenly_or_not(void **s)
+{
+    (void)s;
+    /* B = 4: each thread owns two whole sequences; B = 3: rows are split
+     * mid-sequence and the threads meet around attention. */
+    for (int B = 3; B <= 4; B++) {
+        size_t n;
+        float *one = malloc(200000 * sizeof(float)), *two = malloc(200000 * sizeof(float));
+        nano_hvp(1, B, one, &n);
+        assert_true(n <= 200000);
+        nano_hvp(2, B, two, &n);
+        double rel = rel_err(two, one, n);
+        printf("  nano B=%d: H v with 2 threads vs 1: rel %.1e\n", B, rel);
+        assert_true(rel < 1e-6);
+        free(one);
+        free(two);
+    }
+}
+
 static void test_trace_is_bit_reproducible_and_invariant_to_thread_count(void **s)
 {
     (void)s;
@@ -717,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_lanczos_ritz_values_reach_the_exact_extreme_eigenvalues),
         cmocka_unit_test(test_quadratic_with_diagonal_hessian_gives_exact_trace_and_top_eigenvalue),
         cmocka_unit_test(test_quadratic_with_coupling_has_the_predicted_probe_spread),
+        cmocka_unit_test(test_hvp_with_two_threads_equals_one_thread_whether_sequences_split_evenly_or_not),
         cmocka_unit_test(test_trace_is_bit_reproducible_and_invariant_to_thread_count),
         cmocka_unit_test(test_hvp_agrees_with_central_differences_of_the_model_gradient),
         cmocka_unit_test(test_probe_batch_is_the_first_windows_in_file_order),

@@ -38,6 +38,14 @@ typedef struct {
     float *dxn1;     /* [N, dim] */
     /* tangents of the forward */
     float *Rres, *Rxn1, *Rr1, *Rqkv, *Ratt, *Rattout, *Rres2, *Rxn2, *Rr2, *Rgu, *Rh;
+    /* tangents of the activation gradients, kept per layer until its weight
+     * products (over all rows) are done */
+    float *Rdout;    /* [N, dim] R{dout} */
+    float *Rdgu;     /* [N, 2f] */
+    float *Rdxn2;    /* [N, dim] */
+    float *Rdres2;   /* [N, dim] */
+    float *Rdqkv;    /* [N, qkvd] */
+    float *Rdxn1;    /* [N, dim] */
 } HvpLayer;
 
 struct HvpBuffers {
@@ -53,8 +61,10 @@ struct HvpBuffers {
     float *gw_scratch;                /* [n_threads, dim] discarded norm-gain gradients */
     int   *tokens;                    /* [N] */
     float *Rres_f, *Rxn_f, *Rr_f, *Rz; /* tangents of the head: [N, dim] x2, [N], [N, V] */
-    /* tangent backward, reused by every layer */
-    float *Rdres, *Rdxn, *Rdh, *Rdgu, *Rdattout, *Rdqkv;
+    /* tangent backward: head, the embedding's input, per-row scratch */
+    float *Rdxn_f;                    /* [N, dim] */
+    float *Rdin;                      /* [N, dim] R{d res} entering layer 0 */
+    float *Rdh, *Rdattout;            /* [N, f], [N, qd] */
     float *att_scratch;               /* [n_threads, 2, max_T, max_T] */
     float *rope_cos, *rope_sin;       /* [max_T, hd/2] */
     int    n_threads;
@@ -91,6 +101,8 @@ static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T
         L.Rres = take(p, N * d), L.Rxn1 = take(p, N * d), L.Rr1 = take(p, N), L.Rqkv = take(p, N * qkvd);
         L.Ratt = take(p, att), L.Rattout = take(p, N * qd), L.Rres2 = take(p, N * d), L.Rxn2 = take(p, N * d);
         L.Rr2 = take(p, N), L.Rgu = take(p, N * 2 * f), L.Rh = take(p, N * f);
+        L.Rdout = take(p, N * d), L.Rdgu = take(p, N * 2 * f), L.Rdxn2 = take(p, N * d), L.Rdres2 = take(p, N * d);
+        L.Rdqkv = take(p, N * qkvd), L.Rdxn1 = take(p, N * d);
         if (p->a) b->layers[l] = L;
     }
     b->res_f = take(p, N * d), b->xn_f = take(p, N * d), b->r_f = take(p, N);
@@ -98,15 +110,14 @@ static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T
     b->dxn_f = take(p, N * d), b->dres_scratch = take(p, N * d), b->gw_scratch = take(p, (size_t)nt * d);
     b->tokens = (int *)take(p, N);
     b->Rres_f = take(p, N * d), b->Rxn_f = take(p, N * d), b->Rr_f = take(p, N), b->Rz = take(p, N * V);
-    b->Rdres = take(p, N * d), b->Rdxn = take(p, N * d), b->Rdh = take(p, N * f), b->Rdgu = take(p, N * 2 * f);
-    b->Rdattout = take(p, N * qd), b->Rdqkv = take(p, N * qkvd);
+    b->Rdxn_f = take(p, N * d), b->Rdin = take(p, N * d), b->Rdh = take(p, N * f), b->Rdattout = take(p, N * qd);
     b->att_scratch = take(p, (size_t)nt * 2 * max_T * max_T);
     b->rope_cos = take(p, (size_t)max_T * hd / 2), b->rope_sin = take(p, (size_t)max_T * hd / 2);
 }
 
 /* Row-parallel use of the model's kernels, which are serial over the rows
  * they are given (model/ops.h): chunks of ROW_CHUNK rows, or one task per
- * attention head, or column blocks of the embedding. Each row's result is
+ * attention head. Each row's result is
  * computed by one kernel call whatever the thread count, so the bits are the
  * same for any number of threads. */
 #define ROW_CHUNK 16
@@ -122,15 +133,6 @@ static void rows_embedding_forward(float *out, const int *tokens, const float *e
 {
     long work = (long)N * C;
     FOR_ROW_CHUNKS(N) embedding_forward(out + (size_t)n0 * C, tokens + n0, embed, CHUNK_ROWS(N, n0), C);
-}
-
-/* dembed[tokens[n]] += dout[n], parallel over 16-column blocks, rows in order. */
-static void cols_embedding_backward(float *dembed, const float *dout, const int *tokens, int N, int C)
-{
-    int blocks = (C + 15) / 16;
-#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
-    for (int cb = 0; cb < blocks; cb++)
-        embedding_backward(dembed, dout, tokens, N, C, cb * 16, cb * 16 + 16 < C ? cb * 16 + 16 : C);
 }
 
 static void rows_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps)
@@ -166,6 +168,21 @@ static void heads_attention_forward(float *out, float *att, const float *qkv, in
 {
 #pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
     for (int bh = 0; bh < B * H; bh++) attention_forward(out, att, qkv, T, H, KVH, hd, bh, bh + 1);
+}
+
+static void heads_zero_above_diagonal(float *att, int B, int T, int H)
+{
+#pragma omp parallel for schedule(static) if ((long)B * H * T * ROP_ATT_BLOCK >= PAR_MIN_WORK)
+    for (int bh = 0; bh < B * H; bh++) attention_zero_above_diagonal(att, T, bh, bh + 1);
+}
+
+static void groups_attention_backward_keep(float *dqkv, float *dP, float *scratch, const float *dout,
+                                           const float *qkv, const float *att, int B, int T, int H, int KVH, int hd)
+{
+#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
+    for (int bk = 0; bk < B * KVH; bk++)
+        attention_backward_keep(dqkv, dP, scratch + (size_t)omp_get_thread_num() * T * T, dout, qkv, att, T, H, KVH,
+                                hd, bk, bk + 1);
 }
 
 static void rows_swiglu_forward(float *h, const float *gu, int N, int F)
@@ -284,7 +301,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
         linear_forward(L->qkv, L->xn1, lw->wq, N, d, qkvd, 0.0f);
         rows_rope(L->qkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 0);   /* q and k heads */
         heads_attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
-        attention_zero_above_diagonal(L->att, B, H, T);
+        heads_zero_above_diagonal(L->att, B, T, H);
         memcpy(L->res2, L->res, (size_t)N * d * sizeof(float));
         linear_forward(L->res2, L->attout, lw->wo, N, qd, d, 1.0f);
         rows_rmsnorm_forward(L->xn2, L->r2, L->res2, lw->mlp_norm, N, d, c->norm_eps);
@@ -333,7 +350,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
         memcpy(L->dres2, L->dout, (size_t)N * d * sizeof(float));
         rows_rmsnorm_backward_input(L->dres2, b->gw_scratch, L->dxn2, L->res2, lw->mlp_norm, L->r2, N, d);
         matmul(0, 0, N, qd, d, 1.0f, L->dres2, d, lw->wo, qd, 0.0f, L->dattout, qd);     /* dattout = dres2 Wo */
-        attention_backward_keep(L->dqkv, L->dP, b->att_scratch, L->dattout, L->qkv, L->att, B, T, H, KVH, hd);
+        groups_attention_backward_keep(L->dqkv, L->dP, b->att_scratch, L->dattout, L->qkv, L->att, B, T, H, KVH, hd);
         rows_rope(L->dqkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 1);
         matmul(0, 0, N, d, qkvd, 1.0f, L->dqkv, qkvd, lw->wq, d, 0.0f, L->dxn1, d);     /* dxn1 = dqkv Wqkv */
         if (l > 0) {
@@ -346,73 +363,160 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
     return h->loss;
 }
 
+/* The rows and attention tasks thread t of nt owns in hvp_apply. When the
+ * sequences divide evenly among the threads, each owns whole sequences and
+ * attention needs no meeting; otherwise rows are split evenly and the threads
+ * meet before and after attention, which reads every row of its sequence. */
+typedef struct {
+    int n0, n1;        /* rows */
+    int att0, att1;    /* (sequence, query head) tasks: tangent forward */
+    int katt0, katt1;  /* (sequence, kv head) tasks: tangent backward */
+    int aligned;
+} Share;
+
+static int split(long total, int t, int nt) { return (int)(total * t / nt); }
+
+static Share share_of(int t, int nt, int B, int T, int H, int KVH)
+{
+    Share s;
+    s.aligned = B % nt == 0;
+    int b0 = s.aligned ? B / nt * t : 0, b1 = s.aligned ? B / nt * (t + 1) : 0;
+    s.n0 = s.aligned ? b0 * T : split((long)B * T, t, nt);
+    s.n1 = s.aligned ? b1 * T : split((long)B * T, t + 1, nt);
+    s.att0 = s.aligned ? b0 * H : split((long)B * H, t, nt);
+    s.att1 = s.aligned ? b1 * H : split((long)B * H, t + 1, nt);
+    s.katt0 = s.aligned ? b0 * KVH : split((long)B * KVH, t, nt);
+    s.katt1 = s.aligned ? b1 * KVH : split((long)B * KVH, t + 1, nt);
+    return s;
+}
+
 void hvp_apply(Hvp *h, const float *v, float *hv)
 {
     const Model *m = h->model;
     const Config *c = &m->cfg;
     HvpBuffers *b = h->buf;
     assert(h->ready && "hvp_apply needs hvp_set_batch first");
-    assert(omp_get_max_threads() <= b->n_threads && "more threads than at hvp_create: attention scratch too small");
     int B = h->B, T = h->T;
     int N = B * T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
     int hd = config_head_dim(c), qd = hd * H, qkvd = qd + 2 * config_kv_dim(c), nl = c->n_layers;
     const Weights *w = &m->w;
-    LayerWeights vl[nl > 0 ? nl : 1], gl[nl > 0 ? nl : 1];
+    LayerWeights vl[nl], gl[nl];
     Weights vw, g;
     bind_weights(&vw, vl, v, m);
     bind_weights(&g, gl, hv, m);
     memset(hv, 0, h->n * sizeof(float));
     if (h->n_counted <= 0) return;   /* no counted position: the loss is constant */
+    int team = omp_get_max_threads() < b->n_threads ? omp_get_max_threads() : b->n_threads;
+    /* Small batches are not worth a team. */
+    if ((long)N * d * (d + f) < 256L * 1024) team = 1;
 
-    /* Tangent forward. */
-    rows_embedding_forward(nl > 0 ? b->layers[0].Rres : b->Rres_f, b->tokens, vw.embed, N, d);
-    for (int l = 0; l < nl; l++) {
-        HvpLayer *L = &b->layers[l];
-        const LayerWeights *lw = &w->layers[l], *lv = &vl[l];
-        float *Rres_out = l + 1 < nl ? b->layers[l + 1].Rres : b->Rres_f;
-        rmsnorm_rforward(L->Rxn1, L->Rr1, L->res, L->Rres, lw->attn_norm, lv->attn_norm, L->r1, N, d);
-        linear_rforward(L->Rqkv, L->xn1, L->Rxn1, lw->wq, lv->wq, N, d, qkvd, 0.0f);
-        rows_rope(L->Rqkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 0);
-        attention_rforward(L->Rattout, L->Ratt, L->qkv, L->Rqkv, L->att, B, T, H, KVH, hd);
-        memcpy(L->Rres2, L->Rres, (size_t)N * d * sizeof(float));
-        linear_rforward(L->Rres2, L->attout, L->Rattout, lw->wo, lv->wo, N, qd, d, 1.0f);
-        rmsnorm_rforward(L->Rxn2, L->Rr2, L->res2, L->Rres2, lw->mlp_norm, lv->mlp_norm, L->r2, N, d);
-        linear_rforward(L->Rgu, L->xn2, L->Rxn2, lw->w_gate, lv->w_gate, N, d, 2 * f, 0.0f);
-        swiglu_rforward(L->Rh, L->gu, L->Rgu, N, f);
-        memcpy(Rres_out, L->Rres2, (size_t)N * d * sizeof(float));
-        linear_rforward(Rres_out, L->h, L->Rh, lw->w_down, lv->w_down, N, f, d, 1.0f);
-    }
-    rmsnorm_rforward(b->Rxn_f, b->Rr_f, b->res_f, b->Rres_f, w->final_norm, vw.final_norm, b->r_f, N, d);
-    linear_rforward(b->Rz, b->xn_f, b->Rxn_f, w->lm_head, vw.lm_head, N, d, V, 0.0f);
+    /* One parallel region: each thread runs its rows through the tangent
+     * forward and backward; threads meet around attention (unless aligned)
+     * and once per layer in the backward, before the weight products. */
+#pragma omp parallel num_threads(team)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        Share s = share_of(t, nt, B, T, H, KVH);
+        size_t n0 = (size_t)s.n0;
+        int rows = s.n1 - s.n0;
+        int c0 = split(d, t, nt), c1 = split(d, t + 1, nt);
+        float *scratch = b->att_scratch + (size_t)t * 2 * T * T;
 
-    /* Tangent backward. */
-    crossentropy_rbackward(b->Rz, b->probs, b->c, N, V);   /* Rz is now R{dz} */
-    linear_rbackward(b->Rdxn, g.lm_head, b->dz, b->Rz, b->xn_f, b->Rxn_f, w->lm_head, vw.lm_head, N, d, V, 0.0f);
-    memset(b->Rdres, 0, (size_t)N * d * sizeof(float));
-    rmsnorm_rbackward(b->Rdres, g.final_norm, b->dxn_f, b->Rdxn, b->res_f, b->Rres_f, w->final_norm,
-                      vw.final_norm, b->r_f, b->Rr_f, N, d);
-    for (int l = nl - 1; l >= 0; l--) {
-        HvpLayer *L = &b->layers[l];
-        const LayerWeights *lw = &w->layers[l], *lv = &vl[l];
-        LayerWeights *lg = &gl[l];
-        /* Rdres is R{d res_out}. MLP block: */
-        linear_rbackward(b->Rdh, lg->w_down, L->dout, b->Rdres, L->h, L->Rh, lw->w_down, lv->w_down, N, f, d, 0.0f);
-        swiglu_rbackward(b->Rdgu, L->dh, b->Rdh, L->gu, L->Rgu, N, f);
-        linear_rbackward(b->Rdxn, lg->w_gate, L->dgu, b->Rdgu, L->xn2, L->Rxn2, lw->w_gate, lv->w_gate, N, d, 2 * f,
-                         0.0f);
-        rmsnorm_rbackward(b->Rdres, lg->mlp_norm, L->dxn2, b->Rdxn, L->res2, L->Rres2, lw->mlp_norm, lv->mlp_norm,
-                          L->r2, L->Rr2, N, d);
-        /* Rdres is R{d res2}. Attention block: */
-        linear_rbackward(b->Rdattout, lg->wo, L->dres2, b->Rdres, L->attout, L->Rattout, lw->wo, lv->wo, N, qd, d,
-                         0.0f);
-        attention_rbackward(b->Rdqkv, b->att_scratch, L->dattout, b->Rdattout, L->qkv, L->Rqkv, L->att, L->Ratt,
-                            L->dP, B, T, H, KVH, hd);
-        rows_rope(b->Rdqkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 1);
-        linear_rbackward(b->Rdxn, lg->wq, L->dqkv, b->Rdqkv, L->xn1, L->Rxn1, lw->wq, lv->wq, N, d, qkvd, 0.0f);
-        rmsnorm_rbackward(b->Rdres, lg->attn_norm, L->dxn1, b->Rdxn, L->res, L->Rres, lw->attn_norm, lv->attn_norm,
-                          L->r1, L->Rr1, N, d);
+        /* Tangent forward. */
+        embedding_forward(b->layers[0].Rres + n0 * d, b->tokens + n0, vw.embed, rows, d);
+        for (int l = 0; l < nl; l++) {
+            HvpLayer *L = &b->layers[l];
+            const LayerWeights *lw = &w->layers[l], *lv = &vl[l];
+            float *Rres_out = l + 1 < nl ? b->layers[l + 1].Rres : b->Rres_f;
+            rmsnorm_rforward(L->Rxn1 + n0 * d, L->Rr1 + n0, L->res + n0 * d, L->Rres + n0 * d, lw->attn_norm,
+                             lv->attn_norm, L->r1 + n0, rows, d);
+            linear_rforward(L->Rqkv + n0 * qkvd, L->xn1 + n0 * d, L->Rxn1 + n0 * d, lw->wq, lv->wq, rows, d, qkvd, 0.0f);
+            rope_forward(L->Rqkv + n0 * qkvd, qkvd, b->rope_cos, b->rope_sin, s.n0, rows, T, H + KVH, hd);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            attention_rforward(L->Rattout, L->Ratt, L->qkv, L->Rqkv, L->att, T, H, KVH, hd, s.att0, s.att1);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            memcpy(L->Rres2 + n0 * d, L->Rres + n0 * d, (size_t)rows * d * sizeof(float));
+            linear_rforward(L->Rres2 + n0 * d, L->attout + n0 * qd, L->Rattout + n0 * qd, lw->wo, lv->wo, rows, qd, d,
+                            1.0f);
+            rmsnorm_rforward(L->Rxn2 + n0 * d, L->Rr2 + n0, L->res2 + n0 * d, L->Rres2 + n0 * d, lw->mlp_norm,
+                             lv->mlp_norm, L->r2 + n0, rows, d);
+            linear_rforward(L->Rgu + n0 * 2 * f, L->xn2 + n0 * d, L->Rxn2 + n0 * d, lw->w_gate, lv->w_gate, rows, d,
+                            2 * f, 0.0f);
+            swiglu_rforward(L->Rh + n0 * f, L->gu + n0 * 2 * f, L->Rgu + n0 * 2 * f, rows, f);
+            memcpy(Rres_out + n0 * d, L->Rres2 + n0 * d, (size_t)rows * d * sizeof(float));
+            linear_rforward(Rres_out + n0 * d, L->h + n0 * f, L->Rh + n0 * f, lw->w_down, lv->w_down, rows, f, d, 1.0f);
+        }
+        rmsnorm_rforward(b->Rxn_f + n0 * d, b->Rr_f + n0, b->res_f + n0 * d, b->Rres_f + n0 * d, w->final_norm,
+                         vw.final_norm, b->r_f + n0, rows, d);
+        linear_rforward(b->Rz + n0 * V, b->xn_f + n0 * d, b->Rxn_f + n0 * d, w->lm_head, vw.lm_head, rows, d, V, 0.0f);
+
+        /* Tangent backward. Head and final norm: */
+        crossentropy_rbackward(b->Rz + n0 * V, b->probs + n0 * V, b->c + n0, rows, V);   /* Rz is now R{dz} */
+        linear_rbackward_input(b->Rdxn_f + n0 * d, b->dz + n0 * V, b->Rz + n0 * V, w->lm_head, vw.lm_head, rows, d, V,
+                               0.0f);
+        float *Rtop = b->layers[nl - 1].Rdout;
+        memset(Rtop + n0 * d, 0, (size_t)rows * d * sizeof(float));
+        rmsnorm_rbackward_input(Rtop + n0 * d, b->dxn_f + n0 * d, b->Rdxn_f + n0 * d, b->res_f + n0 * d,
+                                b->Rres_f + n0 * d, w->final_norm, vw.final_norm, b->r_f + n0, b->Rr_f + n0, rows, d);
+#pragma omp barrier
+        /* When tied, lm_head's product is the embedding's (written here, and
+         * by columns at the end, with barriers between). */
+        linear_rbackward_weight(g.lm_head, b->dz, b->Rz, b->xn_f, b->Rxn_f, N, d, V, split(V, t, nt),
+                                split(V, t + 1, nt));
+        rmsnorm_rbackward_weight(g.final_norm, b->dxn_f, b->Rdxn_f, b->res_f, b->Rres_f, b->r_f, b->Rr_f, N, d, c0, c1);
+
+        for (int l = nl - 1; l >= 0; l--) {
+            HvpLayer *L = &b->layers[l];
+            const LayerWeights *lw = &w->layers[l], *lv = &vl[l];
+            LayerWeights *lg = &gl[l];
+            float *Rdin = l > 0 ? b->layers[l - 1].Rdout : b->Rdin;
+            /* Rows: MLP block (L->Rdout is R{d res_out}) */
+            linear_rbackward_input(b->Rdh + n0 * f, L->dout + n0 * d, L->Rdout + n0 * d, lw->w_down, lv->w_down, rows, f,
+                                   d, 0.0f);
+            swiglu_rbackward(L->Rdgu + n0 * 2 * f, L->dh + n0 * f, b->Rdh + n0 * f, L->gu + n0 * 2 * f,
+                             L->Rgu + n0 * 2 * f, rows, f);
+            linear_rbackward_input(L->Rdxn2 + n0 * d, L->dgu + n0 * 2 * f, L->Rdgu + n0 * 2 * f, lw->w_gate,
+                                   lv->w_gate, rows, d, 2 * f, 0.0f);
+            memcpy(L->Rdres2 + n0 * d, L->Rdout + n0 * d, (size_t)rows * d * sizeof(float));
+            rmsnorm_rbackward_input(L->Rdres2 + n0 * d, L->dxn2 + n0 * d, L->Rdxn2 + n0 * d, L->res2 + n0 * d,
+                                    L->Rres2 + n0 * d, lw->mlp_norm, lv->mlp_norm, L->r2 + n0, L->Rr2 + n0, rows, d);
+            /* attention block */
+            linear_rbackward_input(b->Rdattout + n0 * qd, L->dres2 + n0 * d, L->Rdres2 + n0 * d, lw->wo, lv->wo, rows,
+                                   qd, d, 0.0f);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            attention_rbackward(L->Rdqkv, scratch, L->dattout, b->Rdattout, L->qkv, L->Rqkv, L->att, L->Ratt, L->dP, T,
+                                H, KVH, hd, s.katt0, s.katt1);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            rope_backward(L->Rdqkv + n0 * qkvd, qkvd, b->rope_cos, b->rope_sin, s.n0, rows, T, H + KVH, hd);
+            linear_rbackward_input(L->Rdxn1 + n0 * d, L->dqkv + n0 * qkvd, L->Rdqkv + n0 * qkvd, lw->wq, lv->wq, rows,
+                                   d, qkvd, 0.0f);
+            memcpy(Rdin + n0 * d, L->Rdres2 + n0 * d, (size_t)rows * d * sizeof(float));
+            rmsnorm_rbackward_input(Rdin + n0 * d, L->dxn1 + n0 * d, L->Rdxn1 + n0 * d, L->res + n0 * d,
+                                    L->Rres + n0 * d, lw->attn_norm, lv->attn_norm, L->r1 + n0, L->Rr1 + n0, rows, d);
+#pragma omp barrier
+            /* Weight products over all rows, each thread a slice of output rows (or columns). */
+            linear_rbackward_weight(lg->w_down, L->dout, L->Rdout, L->h, L->Rh, N, f, d, split(d, t, nt),
+                                    split(d, t + 1, nt));
+            linear_rbackward_weight(lg->w_gate, L->dgu, L->Rdgu, L->xn2, L->Rxn2, N, d, 2 * f, split(2 * f, t, nt),
+                                    split(2 * f, t + 1, nt));
+            linear_rbackward_weight(lg->wo, L->dres2, L->Rdres2, L->attout, L->Rattout, N, qd, d, split(d, t, nt),
+                                    split(d, t + 1, nt));
+            linear_rbackward_weight(lg->wq, L->dqkv, L->Rdqkv, L->xn1, L->Rxn1, N, d, qkvd, split(qkvd, t, nt),
+                                    split(qkvd, t + 1, nt));
+            rmsnorm_rbackward_weight(lg->mlp_norm, L->dxn2, L->Rdxn2, L->res2, L->Rres2, L->r2, L->Rr2, N, d, c0, c1);
+            rmsnorm_rbackward_weight(lg->attn_norm, L->dxn1, L->Rdxn1, L->res, L->Rres, L->r1, L->Rr1, N, d, c0, c1);
+        }
+        /* b->Rdin is complete: every thread passed the barrier after layer 0's rows. */
+        embedding_backward(g.embed, b->Rdin, b->tokens, N, d, c0, c1);
     }
-    cols_embedding_backward(g.embed, b->Rdres, b->tokens, N, d);
 }
 
 void hvp_fn(void *ctx, const float *v, float *hv) { hvp_apply((Hvp *)ctx, v, hv); }

@@ -1,21 +1,15 @@
 #include "probe/rop.h"
 
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "model/matmul.h"
-
-/* Below this many element-operations a kernel runs on the calling thread:
- * waking the team costs more than it saves at small shapes. */
-#define ROP_PAR_MIN_WORK 32768
 
 /* ------------------------------------------------------------------ rmsnorm */
 
 void rmsnorm_rforward(float *Ry, float *Rr, const float *x, const float *Rx, const float *w, const float *Vw,
                       const float *r, int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((long)N * C >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
         float *ry = Ry + (size_t)n * C;
@@ -29,47 +23,45 @@ void rmsnorm_rforward(float *Ry, float *Rr, const float *x, const float *Rx, con
     }
 }
 
-void rmsnorm_rbackward(float *Rdx, float *HVw, const float *dy, const float *Rdy, const float *x, const float *Rx,
-                       const float *w, const float *Vw, const float *r, const float *Rr, int N, int C)
+void rmsnorm_rbackward_input(float *Rdx, const float *dy, const float *Rdy, const float *x, const float *Rx,
+                             const float *w, const float *Vw, const float *r, const float *Rr, int N, int C)
 {
     /* dx = r w dy - k x, k = r^3 m, m = mean(w dy x):
      * R{dx} = Rr w dy + r Vw dy + r w Rdy - Rk x - k Rx,
      * Rk = 3 r^2 Rr m + r^3 mean(Vw dy x + w Rdy x + w dy Rx). */
-#pragma omp parallel if ((long)N * C >= ROP_PAR_MIN_WORK)
-    {
-#pragma omp for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
+        const float *g = dy + (size_t)n * C, *rg = Rdy + (size_t)n * C;
+        float *out = Rdx + (size_t)n * C;
+        float rn = r[n], rr = Rr[n], m = 0, rm = 0;
+#pragma omp simd reduction(+ : m, rm)
+        for (int c = 0; c < C; c++) {
+            m += w[c] * g[c] * xn[c];
+            rm += Vw[c] * g[c] * xn[c] + w[c] * rg[c] * xn[c] + w[c] * g[c] * rx[c];
+        }
+        m /= C;
+        rm /= C;
+        float k = rn * rn * rn * m;
+        float rk = 3.0f * rn * rn * rr * m + rn * rn * rn * rm;
+#pragma omp simd
+        for (int c = 0; c < C; c++)
+            out[c] += rr * w[c] * g[c] + rn * (Vw[c] * g[c] + w[c] * rg[c]) - rk * xn[c] - k * rx[c];
+    }
+}
+
+void rmsnorm_rbackward_weight(float *HVw, const float *dy, const float *Rdy, const float *x, const float *Rx,
+                              const float *r, const float *Rr, int N, int C, int c0, int c1)
+{
+    for (int cb = c0; cb < c1; cb += 16) {   /* 16 columns at a time, rows in order */
+        int ce = cb + 16 < c1 ? cb + 16 : c1;
+        float acc[16] = {0};
         for (int n = 0; n < N; n++) {
             const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
             const float *g = dy + (size_t)n * C, *rg = Rdy + (size_t)n * C;
-            float *out = Rdx + (size_t)n * C;
-            float rn = r[n], rr = Rr[n], m = 0, rm = 0;
-#pragma omp simd reduction(+ : m, rm)
-            for (int c = 0; c < C; c++) {
-                m += w[c] * g[c] * xn[c];
-                rm += Vw[c] * g[c] * xn[c] + w[c] * rg[c] * xn[c] + w[c] * g[c] * rx[c];
-            }
-            m /= C;
-            rm /= C;
-            float k = rn * rn * rn * m;
-            float rk = 3.0f * rn * rn * rr * m + rn * rn * rn * rm;
-#pragma omp simd
-            for (int c = 0; c < C; c++)
-                out[c] += rr * w[c] * g[c] + rn * (Vw[c] * g[c] + w[c] * rg[c]) - rk * xn[c] - k * rx[c];
+            float rn = r[n], rr = Rr[n];
+            for (int c = cb; c < ce; c++) acc[c - cb] += (rg[c] * xn[c] + g[c] * rx[c]) * rn + g[c] * xn[c] * rr;
         }
-        /* HVw: parallel over column blocks, rows in order. */
-        int blocks = (C + 15) / 16;
-#pragma omp for schedule(static)
-        for (int cb = 0; cb < blocks; cb++) {
-            int c0 = cb * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
-            float acc[16] = {0};
-            for (int n = 0; n < N; n++) {
-                const float *xn = x + (size_t)n * C, *rx = Rx + (size_t)n * C;
-                const float *g = dy + (size_t)n * C, *rg = Rdy + (size_t)n * C;
-                float rn = r[n], rr = Rr[n];
-                for (int c = c0; c < c1; c++) acc[c - c0] += (rg[c] * xn[c] + g[c] * rx[c]) * rn + g[c] * xn[c] * rr;
-            }
-            for (int c = c0; c < c1; c++) HVw[c] += acc[c - c0];
-        }
+        for (int c = cb; c < ce; c++) HVw[c] += acc[c - cb];
     }
 }
 
@@ -82,20 +74,26 @@ void linear_rforward(float *Ry, const float *x, const float *Rx, const float *W,
     matmul(0, 1, N, OC, C, 1.0f, x, C, VW, C, 1.0f, Ry, OC);   /* Ry += x VW^T           [N,OC] */
 }
 
-void linear_rbackward(float *Rdx, float *HVW, const float *dy, const float *Rdy, const float *x, const float *Rx,
-                      const float *W, const float *VW, int N, int C, int OC, float beta)
+void linear_rbackward_input(float *Rdx, const float *dy, const float *Rdy, const float *W, const float *VW, int N,
+                            int C, int OC, float beta)
 {
-    matmul(0, 0, N, C, OC, 1.0f, Rdy, OC, W, C, beta, Rdx, C);  /* Rdx = Rdy W + beta Rdx  [N,C]  */
-    matmul(0, 0, N, C, OC, 1.0f, dy, OC, VW, C, 1.0f, Rdx, C);  /* Rdx += dy VW            [N,C]  */
-    matmul(1, 0, OC, C, N, 1.0f, Rdy, OC, x, C, 1.0f, HVW, C);  /* HVW += Rdy^T x          [OC,C] */
-    matmul(1, 0, OC, C, N, 1.0f, dy, OC, Rx, C, 1.0f, HVW, C);  /* HVW += dy^T Rx          [OC,C] */
+    matmul(0, 0, N, C, OC, 1.0f, Rdy, OC, W, C, beta, Rdx, C);  /* Rdx = Rdy W + beta Rdx  [N,C] */
+    matmul(0, 0, N, C, OC, 1.0f, dy, OC, VW, C, 1.0f, Rdx, C);  /* Rdx += dy VW            [N,C] */
+}
+
+void linear_rbackward_weight(float *HVW, const float *dy, const float *Rdy, const float *x, const float *Rx, int N,
+                             int C, int OC, int o0, int o1)
+{
+    if (o1 <= o0) return;
+    float *out = HVW + (size_t)o0 * C;
+    matmul(1, 0, o1 - o0, C, N, 1.0f, Rdy + o0, OC, x, C, 1.0f, out, C);  /* += Rdy^T x  [o1-o0, C] */
+    matmul(1, 0, o1 - o0, C, N, 1.0f, dy + o0, OC, Rx, C, 1.0f, out, C);  /* += dy^T Rx           */
 }
 
 /* ------------------------------------------------------------------- swiglu */
 
 void swiglu_rforward(float *Rh, const float *gu, const float *Rgu, int N, int F)
 {
-#pragma omp parallel for schedule(static) if ((long)N * F >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         const float *rg = Rgu + (size_t)n * 2 * F, *ru = rg + F;
@@ -113,7 +111,6 @@ void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const floa
 {
     /* du = dh silu(g), dg = dh u a(g), a = silu', a' = s(1-s)(2 + g(1-2s)):
      * R{du} = Rdh silu + dh a Rg;  R{dg} = (Rdh u + dh Ru) a + dh u a' Rg. */
-#pragma omp parallel for schedule(static) if ((long)N * F >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         const float *rg = Rgu + (size_t)n * 2 * F, *ru = rg + F;
@@ -139,10 +136,9 @@ void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const floa
  * i's block): attention_zero_above_diagonal gives P that form, and the
  * kernels below write theirs that way. */
 
-void attention_zero_above_diagonal(float *att, int B, int H, int T)
+void attention_zero_above_diagonal(float *att, int T, int task0, int task1)
 {
-#pragma omp parallel for schedule(static) if ((long)B * H * T * ROP_ATT_BLOCK >= ROP_PAR_MIN_WORK)
-    for (int bh = 0; bh < B * H; bh++) {
+    for (int bh = task0; bh < task1; bh++) {
         float *P = att + (size_t)bh * T * T;
         for (int i = 0; i < T; i++) {
             int end = (i / ROP_ATT_BLOCK + 1) * ROP_ATT_BLOCK;
@@ -153,15 +149,14 @@ void attention_zero_above_diagonal(float *att, int B, int H, int T)
 }
 
 void attention_backward_keep(float *dqkv, float *dP_all, float *scratch, const float *dout, const float *qkv,
-                             const float *att, int B, int T, int H, int KVH, int hd)
+                             const float *att, int T, int H, int KVH, int hd, int task0, int task1)
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-    /* Parallel over (b, kv head): the group's query heads add into one dk, dv. */
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= ROP_PAR_MIN_WORK)
-    for (int bk = 0; bk < B * KVH; bk++) {
+    /* One task per (b, kv head): the group's query heads add into one dk, dv. */
+    for (int bk = task0; bk < task1; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
-        float *dS = scratch + (size_t)omp_get_thread_num() * T * T;
+        float *dS = scratch;
         const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
         const float *v = k + kv_dim;
         float *dk = dqkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
@@ -205,12 +200,11 @@ void attention_backward_keep(float *dqkv, float *dP_all, float *scratch, const f
 }
 
 void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float *Rqkv, const float *att,
-                        int B, int T, int H, int KVH, int hd)
+                        int T, int H, int KVH, int hd, int task0, int task1)
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= ROP_PAR_MIN_WORK)
-    for (int bh = 0; bh < B * H; bh++) {
+    for (int bh = task0; bh < task1; bh++) {
         int b = bh / H, h = bh % H, kvh = h / group;
         size_t base = (size_t)b * T * ld;
         const float *q = qkv + base + (size_t)h * hd, *Rq = Rqkv + base + (size_t)h * hd;
@@ -245,7 +239,7 @@ void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float 
 
 void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const float *Rdout, const float *qkv,
                          const float *Rqkv, const float *att, const float *Ratt, const float *dP_all,
-                         int B, int T, int H, int KVH, int hd)
+                         int T, int H, int KVH, int hd, int task0, int task1)
 {
     /* Primal, per head: dP = dO v^T, dv = P^T dO, dS = P (dP - rowdot(P, dP)),
      * dq = dS k s, dk = dS^T q s. Tangents:
@@ -254,10 +248,9 @@ void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const 
      *   Rdq = (RdS k + dS Rk) s,  Rdk = (RdS^T q + dS^T Rq) s. */
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= ROP_PAR_MIN_WORK)
-    for (int bk = 0; bk < B * KVH; bk++) {
+    for (int bk = task0; bk < task1; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
-        float *X = scratch + (size_t)omp_get_thread_num() * 2 * T * T;   /* RdP, then RdS */
+        float *X = scratch;   /* RdP, then RdS */
         float *dS = X + (size_t)T * T;
         size_t base = (size_t)b * T * ld;
         const float *k = qkv + base + q_dim + (size_t)kvh * hd, *Rk = Rqkv + base + q_dim + (size_t)kvh * hd;
@@ -319,7 +312,6 @@ void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const 
 
 void crossentropy_rbackward(float *Rz, const float *probs, const float *c, int N, int V)
 {
-#pragma omp parallel for schedule(static) if ((long)N * V >= ROP_PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         float *rz = Rz + (size_t)n * V;
         const float *p = probs + (size_t)n * V;
