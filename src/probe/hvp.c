@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "model/matmul.h"
 #include "model/ops.h"
 #include "probe/rop.h"
 
@@ -57,7 +56,6 @@ struct HvpBuffers {
     float *dz;                        /* [N, V] d(loss)/d(logits) */
     float *c;                         /* [N] mask / counted positions */
     float *dxn_f;                     /* [N, dim] */
-    float *dres_scratch;              /* [N, dim] */
     float *gw_scratch;                /* [n_threads, dim] discarded norm-gain gradients */
     int   *tokens;                    /* [N] */
     float *Rres_f, *Rxn_f, *Rr_f, *Rz; /* tangents of the head: [N, dim] x2, [N], [N, V] */
@@ -107,111 +105,12 @@ static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T
     }
     b->res_f = take(p, N * d), b->xn_f = take(p, N * d), b->r_f = take(p, N);
     b->probs = take(p, N * V), b->lse = take(p, N), b->dz = take(p, N * V), b->c = take(p, N);
-    b->dxn_f = take(p, N * d), b->dres_scratch = take(p, N * d), b->gw_scratch = take(p, (size_t)nt * d);
+    b->dxn_f = take(p, N * d), b->gw_scratch = take(p, (size_t)nt * d);
     b->tokens = (int *)take(p, N);
     b->Rres_f = take(p, N * d), b->Rxn_f = take(p, N * d), b->Rr_f = take(p, N), b->Rz = take(p, N * V);
     b->Rdxn_f = take(p, N * d), b->Rdin = take(p, N * d), b->Rdh = take(p, N * f), b->Rdattout = take(p, N * qd);
     b->att_scratch = take(p, (size_t)nt * 2 * max_T * max_T);
     b->rope_cos = take(p, (size_t)max_T * hd / 2), b->rope_sin = take(p, (size_t)max_T * hd / 2);
-}
-
-/* Row-parallel use of the model's kernels, which are serial over the rows
- * they are given (model/ops.h): chunks of ROW_CHUNK rows, or one task per
- * attention head. Each row's result is
- * computed by one kernel call whatever the thread count, so the bits are the
- * same for any number of threads. */
-#define ROW_CHUNK 16
-#define PAR_MIN_WORK 32768
-/* A loop over the chunks' first rows n0; the caller declares `long work`
- * (element-operations) to decide whether the team is worth waking. */
-#define FOR_ROW_CHUNKS(N)                                                        \
-    _Pragma("omp parallel for schedule(static) if (work >= PAR_MIN_WORK)")     \
-    for (int n0 = 0; n0 < (N); n0 += ROW_CHUNK)
-#define CHUNK_ROWS(N, n0) ((n0) + ROW_CHUNK < (N) ? ROW_CHUNK : (N) - (n0))
-
-static void rows_embedding_forward(float *out, const int *tokens, const float *embed, int N, int C)
-{
-    long work = (long)N * C;
-    FOR_ROW_CHUNKS(N) embedding_forward(out + (size_t)n0 * C, tokens + n0, embed, CHUNK_ROWS(N, n0), C);
-}
-
-static void rows_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps)
-{
-    long work = (long)N * C;
-    FOR_ROW_CHUNKS(N)
-    rmsnorm_forward(out + (size_t)n0 * C, rstd + n0, inp + (size_t)n0 * C, w, CHUNK_ROWS(N, n0), C, eps);
-}
-
-/* The input gradient only (dinp +=); the gain gradients go to per-thread scratch and are dropped. */
-static void rows_rmsnorm_backward_input(float *dinp, float *gw_scratch, const float *dout, const float *inp,
-                                        const float *w, const float *rstd, int N, int C)
-{
-    long work = (long)N * C;
-    FOR_ROW_CHUNKS(N)
-    rmsnorm_backward(dinp + (size_t)n0 * C, gw_scratch + (size_t)omp_get_thread_num() * C, dout + (size_t)n0 * C,
-                     inp + (size_t)n0 * C, w, rstd + n0, CHUNK_ROWS(N, n0), C);
-}
-
-/* Rotary embedding (backward: the inverse rotation) on the q and k heads of qkv rows. */
-static void rows_rope(float *x, int ld, const float *cos_t, const float *sin_t, int N, int T, int heads, int hd,
-                      int backward)
-{
-    long work = (long)N * heads * hd;
-    FOR_ROW_CHUNKS(N) {
-        float *xr = x + (size_t)n0 * ld;
-        if (backward) rope_backward(xr, ld, cos_t, sin_t, n0, CHUNK_ROWS(N, n0), T, heads, hd);
-        else rope_forward(xr, ld, cos_t, sin_t, n0, CHUNK_ROWS(N, n0), T, heads, hd);
-    }
-}
-
-static void heads_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KVH, int hd)
-{
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
-    for (int bh = 0; bh < B * H; bh++) attention_forward(out, att, qkv, T, H, KVH, hd, bh, bh + 1);
-}
-
-static void heads_zero_above_diagonal(float *att, int B, int T, int H)
-{
-#pragma omp parallel for schedule(static) if ((long)B * H * T * ROP_ATT_BLOCK >= PAR_MIN_WORK)
-    for (int bh = 0; bh < B * H; bh++) attention_zero_above_diagonal(att, T, bh, bh + 1);
-}
-
-static void groups_attention_backward_keep(float *dqkv, float *dP, float *scratch, const float *dout,
-                                           const float *qkv, const float *att, int B, int T, int H, int KVH, int hd)
-{
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
-    for (int bk = 0; bk < B * KVH; bk++)
-        attention_backward_keep(dqkv, dP, scratch + (size_t)omp_get_thread_num() * T * T, dout, qkv, att, T, H, KVH,
-                                hd, bk, bk + 1);
-}
-
-static void rows_swiglu_forward(float *h, const float *gu, int N, int F)
-{
-    long work = (long)N * F;
-    FOR_ROW_CHUNKS(N) swiglu_forward(h + (size_t)n0 * F, gu + (size_t)n0 * 2 * F, CHUNK_ROWS(N, n0), F);
-}
-
-static void rows_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F)
-{
-    long work = (long)N * F;
-    FOR_ROW_CHUNKS(N)
-    swiglu_backward(dgu + (size_t)n0 * 2 * F, dh + (size_t)n0 * F, gu + (size_t)n0 * 2 * F, CHUNK_ROWS(N, n0), F);
-}
-
-static void rows_crossentropy_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V)
-{
-    long work = (long)N * V;
-    FOR_ROW_CHUNKS(N)
-    crossentropy_forward(losses + n0, lse + n0, logits + (size_t)n0 * V, targets + n0, CHUNK_ROWS(N, n0), V);
-}
-
-static void rows_crossentropy_backward(float *dz, const float *logits, const float *lse, const int *targets,
-                                       const float *c, int N, int V)
-{
-    long work = (long)N * V;
-    FOR_ROW_CHUNKS(N)
-    crossentropy_backward(dz + (size_t)n0 * V, logits + (size_t)n0 * V, lse + n0, targets + n0, c + n0,
-                          CHUNK_ROWS(N, n0), V);
 }
 
 int hvp_create(Hvp *h, const Model *m, int max_B, int max_T, Err *e)
@@ -277,93 +176,7 @@ static void bind_weights(Weights *w, LayerWeights *layers, const float *base, co
     if (m->cfg.tied) w->lm_head = w->embed;
 }
 
-float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *mask, int B, int T)
-{
-    const Model *m = h->model;
-    const Config *c = &m->cfg;
-    HvpBuffers *b = h->buf;
-    assert(B >= 1 && B <= h->max_B && T >= 1 && T <= h->max_T);
-    assert(omp_get_max_threads() <= b->n_threads && "more threads than at hvp_create: attention scratch too small");
-    int N = B * T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
-    int hd = config_head_dim(c), qd = hd * H, qkvd = qd + 2 * config_kv_dim(c), nl = c->n_layers;
-    const Weights *w = &m->w;
-    h->B = B;
-    h->T = T;
-
-    /* Primal forward, as model_forward. */
-    memcpy(b->tokens, tokens, (size_t)N * sizeof(int));
-    rows_embedding_forward(b->layers[0].res, tokens, w->embed, N, d);
-    for (int l = 0; l < nl; l++) {
-        HvpLayer *L = &b->layers[l];
-        const LayerWeights *lw = &w->layers[l];
-        float *res_out = l + 1 < nl ? b->layers[l + 1].res : b->res_f;
-        rows_rmsnorm_forward(L->xn1, L->r1, L->res, lw->attn_norm, N, d, c->norm_eps);
-        linear_forward(L->qkv, L->xn1, lw->wq, N, d, qkvd, 0.0f);
-        rows_rope(L->qkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 0);   /* q and k heads */
-        heads_attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
-        heads_zero_above_diagonal(L->att, B, T, H);
-        memcpy(L->res2, L->res, (size_t)N * d * sizeof(float));
-        linear_forward(L->res2, L->attout, lw->wo, N, qd, d, 1.0f);
-        rows_rmsnorm_forward(L->xn2, L->r2, L->res2, lw->mlp_norm, N, d, c->norm_eps);
-        linear_forward(L->gu, L->xn2, lw->w_gate, N, d, 2 * f, 0.0f);
-        rows_swiglu_forward(L->h, L->gu, N, f);
-        memcpy(res_out, L->res2, (size_t)N * d * sizeof(float));
-        linear_forward(res_out, L->h, lw->w_down, N, f, d, 1.0f);
-    }
-    rows_rmsnorm_forward(b->xn_f, b->r_f, b->res_f, w->final_norm, N, d, c->norm_eps);
-    float *logits = b->probs;   /* the logits, turned into probabilities in place below */
-    linear_forward(logits, b->xn_f, w->lm_head, N, d, V, 0.0f);
-    float *losses = b->Rr_f;    /* free until the tangent pass */
-    rows_crossentropy_forward(losses, b->lse, logits, targets, N, V);
-    double sum = 0, count = 0;
-    for (int n = 0; n < N; n++) {
-        int counted = !mask || mask[n] != 0.0f;
-        if (counted) {
-            sum += losses[n];
-            count += 1;
-        }
-        b->c[n] = (float)counted;
-    }
-    h->n_counted = count;
-    h->loss = count > 0 ? (float)(sum / count) : 0.0f;
-    float per = count > 0 ? (float)(1.0 / count) : 0.0f;
-    for (int n = 0; n < N; n++) b->c[n] *= per;
-
-    /* Primal backward (activation gradients only; the weight gradients are
-     * not needed for H v), keeping what the tangent backward reads. */
-    rows_crossentropy_backward(b->dz, logits, b->lse, targets, b->c, N, V);
-#pragma omp parallel for schedule(static) if ((long)N * V >= 32768)
-    for (int n = 0; n < N; n++) {
-        float *z = logits + (size_t)n * V, l = b->lse[n];
-        for (int i = 0; i < V; i++) z[i] = expf(z[i] - l);
-    }
-    matmul(0, 0, N, d, V, 1.0f, b->dz, V, w->lm_head, d, 0.0f, b->dxn_f, d);   /* dxn_f = dz lm_head */
-    float *dres = nl > 0 ? b->layers[nl - 1].dout : b->dres_scratch;
-    memset(dres, 0, (size_t)N * d * sizeof(float));
-    rows_rmsnorm_backward_input(dres, b->gw_scratch, b->dxn_f, b->res_f, w->final_norm, b->r_f, N, d);
-    for (int l = nl - 1; l >= 0; l--) {
-        HvpLayer *L = &b->layers[l];
-        const LayerWeights *lw = &w->layers[l];
-        matmul(0, 0, N, f, d, 1.0f, L->dout, d, lw->w_down, f, 0.0f, L->dh, f);          /* dh = dout Wd */
-        rows_swiglu_backward(L->dgu, L->dh, L->gu, N, f);
-        matmul(0, 0, N, d, 2 * f, 1.0f, L->dgu, 2 * f, lw->w_gate, d, 0.0f, L->dxn2, d); /* dxn2 = dgu Wgu */
-        memcpy(L->dres2, L->dout, (size_t)N * d * sizeof(float));
-        rows_rmsnorm_backward_input(L->dres2, b->gw_scratch, L->dxn2, L->res2, lw->mlp_norm, L->r2, N, d);
-        matmul(0, 0, N, qd, d, 1.0f, L->dres2, d, lw->wo, qd, 0.0f, L->dattout, qd);     /* dattout = dres2 Wo */
-        groups_attention_backward_keep(L->dqkv, L->dP, b->att_scratch, L->dattout, L->qkv, L->att, B, T, H, KVH, hd);
-        rows_rope(L->dqkv, qkvd, b->rope_cos, b->rope_sin, N, T, H + KVH, hd, 1);
-        matmul(0, 0, N, d, qkvd, 1.0f, L->dqkv, qkvd, lw->wq, d, 0.0f, L->dxn1, d);     /* dxn1 = dqkv Wqkv */
-        if (l > 0) {
-            float *din = b->layers[l - 1].dout;
-            memcpy(din, L->dres2, (size_t)N * d * sizeof(float));
-            rows_rmsnorm_backward_input(din, b->gw_scratch, L->dxn1, L->res, lw->attn_norm, L->r1, N, d);
-        }
-    }
-    h->ready = 1;
-    return h->loss;
-}
-
-/* The rows and attention tasks thread t of nt owns in hvp_apply. When the
+/* The rows and attention tasks thread t of nt owns in a pass. When the
  * sequences divide evenly among the threads, each owns whole sequences and
  * attention needs no meeting; otherwise rows are split evenly and the threads
  * meet before and after attention, which reads every row of its sequence. */
@@ -390,6 +203,132 @@ static Share share_of(int t, int nt, int B, int T, int H, int KVH)
     return s;
 }
 
+/* Threads for a pass over N rows: at most those hvp_create sized the
+ * scratch for, and one for small batches, where a team costs more than it saves. */
+static int team_size(const HvpBuffers *b, int N, const Config *c)
+{
+    int nt = omp_get_max_threads() < b->n_threads ? omp_get_max_threads() : b->n_threads;
+    return (long)N * c->dim * (c->dim + c->ffn_dim) < 256L * 1024 ? 1 : nt;
+}
+
+float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *mask, int B, int T)
+{
+    const Model *m = h->model;
+    const Config *c = &m->cfg;
+    HvpBuffers *b = h->buf;
+    assert(B >= 1 && B <= h->max_B && T >= 1 && T <= h->max_T);
+    int N = B * T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
+    int hd = config_head_dim(c), qd = hd * H, qkvd = qd + 2 * config_kv_dim(c), nl = c->n_layers;
+    float eps = c->norm_eps;
+    const Weights *w = &m->w;
+    int team = team_size(b, N, c);
+    float *losses = b->Rr_f;    /* free until the tangent pass */
+    h->B = B;
+    h->T = T;
+    memcpy(b->tokens, tokens, (size_t)N * sizeof(int));
+
+    /* Primal forward, as model_forward: each thread its rows. */
+#pragma omp parallel num_threads(team)
+    {
+        Share s = share_of(omp_get_thread_num(), omp_get_num_threads(), B, T, H, KVH);
+        size_t n0 = (size_t)s.n0;
+        int rows = s.n1 - s.n0;
+        embedding_forward(b->layers[0].res + n0 * d, tokens + n0, w->embed, rows, d);
+        for (int l = 0; l < nl; l++) {
+            HvpLayer *L = &b->layers[l];
+            const LayerWeights *lw = &w->layers[l];
+            float *res_out = l + 1 < nl ? b->layers[l + 1].res : b->res_f;
+            rmsnorm_forward(L->xn1 + n0 * d, L->r1 + n0, L->res + n0 * d, lw->attn_norm, rows, d, eps);
+            linear_forward(L->qkv + n0 * qkvd, L->xn1 + n0 * d, lw->wq, rows, d, qkvd, 0.0f);
+            rope_forward(L->qkv + n0 * qkvd, qkvd, b->rope_cos, b->rope_sin, s.n0, rows, T, H + KVH, hd);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            attention_forward(L->attout, L->att, L->qkv, T, H, KVH, hd, s.att0, s.att1);
+            attention_zero_above_diagonal(L->att, T, s.att0, s.att1);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            memcpy(L->res2 + n0 * d, L->res + n0 * d, (size_t)rows * d * sizeof(float));
+            linear_forward(L->res2 + n0 * d, L->attout + n0 * qd, lw->wo, rows, qd, d, 1.0f);
+            rmsnorm_forward(L->xn2 + n0 * d, L->r2 + n0, L->res2 + n0 * d, lw->mlp_norm, rows, d, eps);
+            linear_forward(L->gu + n0 * 2 * f, L->xn2 + n0 * d, lw->w_gate, rows, d, 2 * f, 0.0f);
+            swiglu_forward(L->h + n0 * f, L->gu + n0 * 2 * f, rows, f);
+            memcpy(res_out + n0 * d, L->res2 + n0 * d, (size_t)rows * d * sizeof(float));
+            linear_forward(res_out + n0 * d, L->h + n0 * f, lw->w_down, rows, f, d, 1.0f);
+        }
+        rmsnorm_forward(b->xn_f + n0 * d, b->r_f + n0, b->res_f + n0 * d, w->final_norm, rows, d, eps);
+        /* the logits go to probs, turned into probabilities after the backward reads them */
+        linear_forward(b->probs + n0 * V, b->xn_f + n0 * d, w->lm_head, rows, d, V, 0.0f);
+        crossentropy_forward(losses + n0, b->lse + n0, b->probs + n0 * V, targets + n0, rows, V);
+    }
+    double sum = 0, count = 0;   /* fixed order */
+    for (int n = 0; n < N; n++) {
+        int counted = !mask || mask[n] != 0.0f;
+        if (counted) {
+            sum += losses[n];
+            count += 1;
+        }
+        b->c[n] = (float)counted;
+    }
+    h->n_counted = count;
+    h->loss = count > 0 ? (float)(sum / count) : 0.0f;
+    float per = count > 0 ? (float)(1.0 / count) : 0.0f;
+    for (int n = 0; n < N; n++) b->c[n] *= per;
+
+    /* Primal backward: activation gradients only (H v needs no weight
+     * gradients), kept for the tangent backward. Rows are independent except
+     * in attention, so threads meet only around it. */
+#pragma omp parallel num_threads(team)
+    {
+        int t = omp_get_thread_num();
+        Share s = share_of(t, omp_get_num_threads(), B, T, H, KVH);
+        size_t n0 = (size_t)s.n0;
+        int rows = s.n1 - s.n0;
+        float *scratch = b->att_scratch + (size_t)t * 2 * T * T;
+        float *gw = b->gw_scratch + (size_t)t * d;   /* norm-gain gradients: not needed */
+        float *z = b->probs + n0 * V;
+        crossentropy_backward(b->dz + n0 * V, z, b->lse + n0, targets + n0, b->c + n0, rows, V);
+        for (int n = 0; n < rows; n++) {
+            float l = b->lse[n0 + n];
+            for (int i = 0; i < V; i++) z[(size_t)n * V + i] = expf(z[(size_t)n * V + i] - l);
+        }
+        linear_backward_input(b->dxn_f + n0 * d, b->dz + n0 * V, w->lm_head, rows, d, V, 0.0f);
+        float *dtop = b->layers[nl - 1].dout;
+        memset(dtop + n0 * d, 0, (size_t)rows * d * sizeof(float));
+        rmsnorm_backward(dtop + n0 * d, gw, b->dxn_f + n0 * d, b->res_f + n0 * d, w->final_norm, b->r_f + n0, rows, d);
+        for (int l = nl - 1; l >= 0; l--) {
+            HvpLayer *L = &b->layers[l];
+            const LayerWeights *lw = &w->layers[l];
+            linear_backward_input(L->dh + n0 * f, L->dout + n0 * d, lw->w_down, rows, f, d, 0.0f);
+            swiglu_backward(L->dgu + n0 * 2 * f, L->dh + n0 * f, L->gu + n0 * 2 * f, rows, f);
+            linear_backward_input(L->dxn2 + n0 * d, L->dgu + n0 * 2 * f, lw->w_gate, rows, d, 2 * f, 0.0f);
+            memcpy(L->dres2 + n0 * d, L->dout + n0 * d, (size_t)rows * d * sizeof(float));
+            rmsnorm_backward(L->dres2 + n0 * d, gw, L->dxn2 + n0 * d, L->res2 + n0 * d, lw->mlp_norm, L->r2 + n0, rows,
+                             d);
+            linear_backward_input(L->dattout + n0 * qd, L->dres2 + n0 * d, lw->wo, rows, qd, d, 0.0f);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            attention_backward_keep(L->dqkv, L->dP, scratch, L->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0,
+                                    s.katt1);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            rope_backward(L->dqkv + n0 * qkvd, qkvd, b->rope_cos, b->rope_sin, s.n0, rows, T, H + KVH, hd);
+            linear_backward_input(L->dxn1 + n0 * d, L->dqkv + n0 * qkvd, lw->wq, rows, d, qkvd, 0.0f);
+            if (l > 0) {
+                float *din = b->layers[l - 1].dout;
+                memcpy(din + n0 * d, L->dres2 + n0 * d, (size_t)rows * d * sizeof(float));
+                rmsnorm_backward(din + n0 * d, gw, L->dxn1 + n0 * d, L->res + n0 * d, lw->attn_norm, L->r1 + n0, rows,
+                                 d);
+            }
+        }
+    }
+    h->ready = 1;
+    return h->loss;
+}
+
 void hvp_apply(Hvp *h, const float *v, float *hv)
 {
     const Model *m = h->model;
@@ -406,9 +345,7 @@ void hvp_apply(Hvp *h, const float *v, float *hv)
     bind_weights(&g, gl, hv, m);
     memset(hv, 0, h->n * sizeof(float));
     if (h->n_counted <= 0) return;   /* no counted position: the loss is constant */
-    int team = omp_get_max_threads() < b->n_threads ? omp_get_max_threads() : b->n_threads;
-    /* Small batches are not worth a team. */
-    if ((long)N * d * (d + f) < 256L * 1024) team = 1;
+    int team = team_size(b, N, c);
 
     /* One parallel region: each thread runs its rows through the tangent
      * forward and backward; threads meet around attention (unless aligned)
