@@ -14,9 +14,10 @@
  * and cheap. The primal forward and backward depend only on (weights, batch),
  * not on v, so hvp_set_batch runs them once and keeps every activation and
  * activation gradient; each hvp_apply is then one tangent forward (2 matmuls
- * per forward matmul) and one tangent backward (4 per forward matmul): 1.95x
- * a gradient on the benchmark shape S (bench/RESULTS_hvp.md; 2.75x for a lone
- * product at a new point, primal pass included). Every Hutchinson probe,
+ * per forward matmul) and one tangent backward (4 per forward matmul): 2.0x
+ * a gradient on the benchmark shape S (bench/RESULTS_hvp.md; 2.7-2.8x for a
+ * lone product at a new point, primal pass included, as forward-over-reverse
+ * needs 8/3 of a gradient's matrix work). Every Hutchinson probe,
  * power step and Lanczos step shares one primal pass. Central differences of
  * fp32 gradients cost 2 gradients but trade truncation against cancellation:
  * on the nano model the error is 3.5e-3, 3.9e-4, 5.1e-5, 8.1e-5, 2.4e-4 at
@@ -27,7 +28,12 @@
  * Memory: all buffers are allocated once by hvp_create, for batches up to
  * max_B x max_T: per layer about 3x the model's training activations
  * (primal, activation gradients, tangents) plus two extra [B,H,T,T] arrays
- * (617 MiB at shape S, B 8 x T 256; `bytes` below). */
+ * and the tangents of the activation gradients (695 MiB at shape S, B 8 x
+ * T 256; `bytes` below).
+ *
+ * Threads: each pass is one parallel region in which threads own rows (whole
+ * sequences when B divides evenly), as in the model's passes; the bits do
+ * not depend on the thread count. */
 #ifndef PLATEAU_HVP_H
 #define PLATEAU_HVP_H
 
