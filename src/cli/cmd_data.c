@@ -15,6 +15,7 @@ static const DataCommand DATA_COMMANDS[] = {
     {"bios", cmd_data_bios, "generate the synthetic-biographies world (pre-training, SFT, eval files)"},
     {"wordnet", cmd_data_wordnet, "generate the WordNet world from /usr/share/wordnet"},
     {"sft", cmd_data_sft, "chat JSONL -> SFT token and loss-mask shards"},
+    {"tokenize", cmd_data_tokenize, "UTF-8 text files -> llm.c token shards"},
 };
 
 static void usage(FILE *fp)

@@ -2,7 +2,7 @@
 
 #include <stdint.h>
 
-enum { CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE, CLASS_OTHER };
+enum { CLASS_OTHER, CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE };
 
 /* Decodes one UTF-8 sequence at s[0..n); returns its length, or 0 when the
  * bytes are not a valid, shortest-form encoding of a scalar value. */
@@ -28,16 +28,10 @@ static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 
 static int in(uint32_t c, uint32_t lo, uint32_t hi) { return c >= lo && c <= hi; }
 
-/* Unicode White_Space, \p{N} and the non-letter symbol ranges that matter in
+/* Code points >= 0x80: Unicode White_Space, \p{N} and the non-letter symbol ranges that matter in
  * practice; everything else (Latin, Greek, Cyrillic, CJK, ...) is a letter. */
 static int codepoint_class(uint32_t c)
 {
-    if (c < 0x80) {
-        if (c == ' ' || in(c, '\t', '\r')) return CLASS_SPACE;
-        if (in(c, '0', '9')) return CLASS_NUMBER;
-        if (in(c, 'a', 'z') || in(c, 'A', 'Z')) return CLASS_LETTER;
-        return CLASS_OTHER;
-    }
     if (c == 0x85 || c == 0xA0 || c == 0x1680 || in(c, 0x2000, 0x200A) || c == 0x2028 ||
         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000)
         return CLASS_SPACE;
@@ -57,10 +51,18 @@ static int codepoint_class(uint32_t c)
     return CLASS_LETTER;
 }
 
+/* The classes of ASCII (the rest, zero, is CLASS_OTHER), as a table for the
+ * common case. */
+static const unsigned char ascii_class[128] = {
+    ['\t' ... '\r'] = CLASS_SPACE, [' '] = CLASS_SPACE,
+    ['0' ... '9'] = CLASS_NUMBER,
+    ['A' ... 'Z'] = CLASS_LETTER, ['a' ... 'z'] = CLASS_LETTER,
+};
+
 /* Class of the character at s[pos]; *len receives its byte length. */
-static int char_class(const unsigned char *s, size_t n, size_t pos, int *len)
+static inline int char_class(const unsigned char *s, size_t n, size_t pos, int *len)
 {
-    if (s[pos] < 0x80) { *len = 1; return codepoint_class(s[pos]); }
+    if (s[pos] < 0x80) { *len = 1; return ascii_class[s[pos]]; }
     uint32_t c;
     int l = utf8_decode(s + pos, n - pos, &c);
     if (l == 0) { *len = 1; return CLASS_LETTER; }
@@ -71,6 +73,7 @@ static int char_class(const unsigned char *s, size_t n, size_t pos, int *len)
 /* End of the run of characters of class cls that starts at pos. */
 static size_t run_end(const unsigned char *s, size_t n, size_t pos, int cls)
 {
+    while (pos < n && s[pos] < 0x80 && ascii_class[s[pos]] == cls) pos++;
     while (pos < n) {
         int len;
         if (char_class(s, n, pos, &len) != cls) break;

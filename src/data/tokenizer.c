@@ -22,6 +22,8 @@ const char *tokenizer_special_text(SpecialToken which)
 
 int tokenizer_vocab_size(const Tokenizer *t) { return t->vocab_size; }
 
+int tokenizer_merge_count(const Tokenizer *t) { return t->n_merges; }
+
 int tokenizer_special(const Tokenizer *t, SpecialToken which)
 {
     return (which >= 0 && which < SPECIAL_COUNT) ? t->special[which] : -1;

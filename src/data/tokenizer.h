@@ -33,6 +33,9 @@ int  tokenizer_save(const Tokenizer *t, const char *path, Err *e);  /* atomic */
 void tokenizer_free(Tokenizer *t);
 
 int  tokenizer_vocab_size(const Tokenizer *t);
+/* Merges in rank order. Usually vocab - 256 - specials; more when two merges
+ * spell the same token (the token keeps one id, both merges are kept). */
+int  tokenizer_merge_count(const Tokenizer *t);
 int  tokenizer_special(const Tokenizer *t, SpecialToken which);
 const char *tokenizer_special_text(SpecialToken which);   /* "<|user|>", ... */
 

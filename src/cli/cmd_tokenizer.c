@@ -1,0 +1,177 @@
+/* plateau tokenizer: train a byte-level BPE tokenizer on text files, and
+ * encode text with one (to inspect what the model will see). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/file.h"
+#include "core/progress.h"
+#include "data/textdocs.h"
+#include "data/tokenizer.h"
+
+static const OptSpec TRAIN_OPTS[] = {
+    {"vocab", "N", "vocabulary size, bytes + merges + 4 special tokens (required)"},
+    {"out", "FILE", "where to write tokenizer.json (required)"},
+    {NULL, NULL, NULL},
+};
+
+static const OptSpec ENCODE_OPTS[] = {
+    {"tokenizer", "FILE", "tokenizer.json to encode with (required)"},
+    {"text", "S", "text to encode (otherwise the file given as argument)"},
+    {"pieces", NULL, "print each token as id:\"bytes\" instead of bare ids"},
+    {NULL, NULL, NULL},
+};
+
+#define TRAIN_USAGE "plateau tokenizer train --vocab N --out tok.json FILES..."
+#define TRAIN_ABOUT "Learns a byte-level BPE tokenizer from UTF-8 text files (documents separated\n" \
+                    "by " TEXTDOCS_SEPARATOR " are joined by newlines) and saves it as a Hugging Face tokenizer.json."
+#define ENCODE_USAGE "plateau tokenizer encode --tokenizer tok.json [--text S | FILE]"
+#define ENCODE_ABOUT "Prints the token ids of a text, as the model would see it (no special tokens)."
+
+/* Reads every file's documents into one text, each document followed by a
+ * newline so that no word spans two documents. */
+static char *read_documents(char **paths, int n_paths, size_t *out_bytes)
+{
+    size_t used = 0, cap = 1 << 20;
+    char *all = xmalloc(cap);
+    for (int i = 0; i < n_paths; i++) {
+        Err e;
+        char *text;
+        size_t bytes;
+        if (read_file(paths[i], &text, &bytes, &e)) die(&e);
+        TextDocs docs;
+        const char *doc;
+        size_t doc_bytes;
+        textdocs_begin(&docs, text, bytes);
+        while (textdocs_next(&docs, &doc, &doc_bytes)) {
+            if (used + doc_bytes + 1 > cap) {
+                while (used + doc_bytes + 1 > cap) cap *= 2;
+                char *p = realloc(all, cap);
+                if (!p) { fprintf(stderr, "plateau: out of memory reading %s\n", paths[i]); exit(1); }
+                all = p;
+            }
+            memcpy(all + used, doc, doc_bytes);
+            used += doc_bytes;
+            all[used++] = '\n';
+        }
+        free(text);
+    }
+    *out_bytes = used;
+    return all;
+}
+
+static int tokenizer_train_main(int argc, char **argv)
+{
+    Args a;
+    Err e;
+    if (args_begin(&a, TRAIN_OPTS, argc, argv, TRAIN_USAGE, TRAIN_ABOUT)) return 0;
+    long vocab;
+    const char *out;
+    if (args_long(&a, "vocab", -1, &vocab, &e) || args_require(&a, "out", &out, &e)) die(&e);
+    if (vocab < 0) { fprintf(stderr, "plateau: missing --vocab (see --help)\n"); return 2; }
+    if (a.n_positional == 0) { fprintf(stderr, "plateau: no text files given (see --help)\n"); return 2; }
+    if (vocab > 65536)
+        fprintf(stderr, "plateau: warning: a vocabulary of %ld does not fit uint16 token shards (at most 65536)\n", vocab);
+
+    size_t bytes;
+    char *text = read_documents(a.positional, a.n_positional, &bytes);
+    double t0 = now_seconds();
+    Tokenizer *t;
+    if (tokenizer_train(&t, text, bytes, (int)(vocab > 1 << 30 ? 1 << 30 : vocab), &e)) die(&e);
+    double train_s = now_seconds() - t0;
+    int *ids = NULL;
+    size_t n = 0, cap = 0;
+    t0 = now_seconds();
+    if (tokenizer_encode(t, text, bytes, &ids, &n, &cap)) {
+        fprintf(stderr, "plateau: out of memory encoding the training text\n");
+        return 1;
+    }
+    double encode_s = now_seconds() - t0;
+    if (tokenizer_save(t, out, &e)) die(&e);
+    printf("vocab size        %d (256 bytes + %d merged + %d special)\n", tokenizer_vocab_size(t),
+           tokenizer_vocab_size(t) - 256 - SPECIAL_COUNT, SPECIAL_COUNT);
+    printf("merges            %d\n", tokenizer_merge_count(t));
+    printf("training text     %.2f MB from %d file(s)\n", (double)bytes / 1e6, a.n_positional);
+    printf("training time     %.2f s\n", train_s);
+    printf("compression       %.3f bytes/token (%zu tokens; encoded at %.1f MB/s)\n",
+           n ? (double)bytes / (double)n : 0.0, n, encode_s > 0 ? (double)bytes / 1e6 / encode_s : 0.0);
+    if (tokenizer_vocab_size(t) < vocab)
+        printf("note              the text ran out of pairs to merge before %ld tokens\n", vocab);
+    printf("saved             %s\n", out);
+    free(ids);
+    free(text);
+    tokenizer_free(t);
+    return 0;
+}
+
+static void print_piece(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c == '\n') printf("\\n");
+        else if (c == '\t') printf("\\t");
+        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static int tokenizer_encode_main(int argc, char **argv)
+{
+    Args a;
+    Err e;
+    if (args_begin(&a, ENCODE_OPTS, argc, argv, ENCODE_USAGE, ENCODE_ABOUT)) return 0;
+    const char *path;
+    if (args_require(&a, "tokenizer", &path, &e)) die(&e);
+    const char *inline_text = args_str(&a, "text", NULL);
+    if ((inline_text != NULL) == (a.n_positional == 1) || a.n_positional > 1) {
+        fprintf(stderr, "plateau: give either --text S or one FILE (see --help)\n");
+        return 2;
+    }
+    Tokenizer *t;
+    if (tokenizer_load(&t, path, &e)) die(&e);
+    char *owned = NULL;
+    size_t bytes;
+    if (inline_text) {
+        bytes = strlen(inline_text);
+    } else {
+        if (read_file(a.positional[0], &owned, &bytes, &e)) die(&e);
+        inline_text = owned;
+    }
+    int *ids = NULL;
+    size_t n = 0, cap = 0;
+    if (tokenizer_encode(t, inline_text, bytes, &ids, &n, &cap)) {
+        fprintf(stderr, "plateau: out of memory encoding\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i) putchar(' ');
+        printf("%d", ids[i]);
+        if (args_has(&a, "pieces")) {
+            size_t len;
+            char *piece = tokenizer_decode(t, ids + i, 1, &len);
+            putchar(':');
+            print_piece(piece, len);
+            free(piece);
+        }
+    }
+    putchar('\n');
+    free(ids);
+    free(owned);
+    tokenizer_free(t);
+    return 0;
+}
+
+int cmd_tokenizer(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "train") == 0) return tokenizer_train_main(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "encode") == 0) return tokenizer_encode_main(argc - 1, argv + 1);
+    FILE *fp = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) ? stdout : stderr;
+    fprintf(fp, "usage: plateau tokenizer train|encode [options]   (each with --help)\n\n"
+                "  train    %s\n  encode   %s\n", TRAIN_USAGE, ENCODE_USAGE);
+    return fp == stdout ? 0 : 2;
+}

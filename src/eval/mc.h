@@ -1,0 +1,63 @@
+/* Multiple choice by log-likelihood, following lm-evaluation-harness.
+ *
+ * Tokenisation of a (context, choice) pair, exactly the harness's rule:
+ *   1. trailing whitespace of the context moves to the front of the choice
+ *      ("born in " + "Paris" is scored as "born in" + " Paris");
+ *   2. ctx  = encode(context), whole = encode(context + choice);
+ *      the continuation is whole[len(ctx):], the tokens of the joint
+ *      encoding after as many tokens as the context alone encodes to;
+ *   3. the scored sequence is ctx followed by the continuation (when a merge
+ *      spans the boundary it can differ from `whole`; the harness does the
+ *      same); an empty context is replaced by <|endoftext|>;
+ *   4. a sequence longer than the scorer's max_tokens keeps its last
+ *      max_tokens tokens (truncated from the left).
+ * A choice's log-likelihood is the sum of the natural-log probabilities of
+ * its continuation tokens. acc picks the largest sum; acc_norm the largest
+ * sum divided by the choice's length in bytes (as written in the task file,
+ * before step 1). Ties go to the lower choice index (numpy argmax). */
+#ifndef PLATEAU_MC_H
+#define PLATEAU_MC_H
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "data/tokenizer.h"
+#include "eval/scorer.h"
+#include "eval/task.h"
+
+typedef struct {
+    int *tokens;    /* [n_tokens]: context tokens, then continuation tokens; owned */
+    int  n_tokens;
+    int  n_cont;    /* the last n_cont tokens are the choice's continuation */
+} McRequest;
+
+int  mc_request_build(McRequest *r, const Tokenizer *tok, const char *context, const char *choice,
+                      int max_tokens, Err *e);
+void mc_request_free(McRequest *r);
+
+/* Winners for acc (*best) and acc_norm (*best_norm) given the log-likelihoods. */
+void mc_pick(const double *loglik, const char *const *choices, int n_choices, int *best, int *best_norm);
+
+typedef struct {
+    char   name[64];                     /* the items' "attribute" ("" when absent) */
+    long   n, correct, correct_norm;
+    double acc, acc_stderr, acc_norm, acc_norm_stderr;
+} McAttributeScore;
+
+typedef struct {
+    long   n;                            /* items scored */
+    long   correct, correct_norm;
+    double acc, acc_stderr;              /* stderr: sqrt(p(1-p)/n), see eval/stats.h */
+    double acc_norm, acc_norm_stderr;
+    McAttributeScore *attrs;             /* in order of first appearance; owned */
+    int    n_attrs;
+} McResult;
+
+/* Scores the first `limit` items of a multiple-choice task (limit <= 0: all),
+ * packing the choices of consecutive items into batches of the scorer's
+ * max_rows. loglik (may be NULL) receives the log-likelihood of every choice
+ * of every scored item, item after item. progress (may be NULL) counts items. */
+int mc_evaluate(const Task *t, const Tokenizer *tok, const TokenScorer *s, long limit,
+                McResult *r, double *loglik, Progress *progress, Err *e);
+void mc_result_free(McResult *r);
+
+#endif

@@ -1,0 +1,139 @@
+#include "eval/qa.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/stats.h"
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static size_t trim(char *s)
+{
+    size_t a = 0, n = strlen(s);
+    while (a < n && is_space(s[a])) a++;
+    while (n > a && is_space(s[n - 1])) n--;
+    memmove(s, s + a, n - a);
+    s[n - a] = 0;
+    return n - a;
+}
+
+void answer_normalise(char *s)
+{
+    size_t n = trim(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= 'A' && s[i] <= 'Z') s[i] = (char)(s[i] - 'A' + 'a');
+    while (n > 0 && s[n - 1] == '.') s[--n] = 0;
+    trim(s);
+}
+
+int answer_matches(const char *prediction, const char *reference)
+{
+    size_t np = strlen(prediction) + 1, nr = strlen(reference) + 1;
+    char *a = xmalloc(np), *b = xmalloc(nr);
+    memcpy(a, prediction, np);
+    memcpy(b, reference, nr);
+    answer_normalise(a);
+    answer_normalise(b);
+    int same = strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    return same;
+}
+
+int qa_prompt_tokens(const Tokenizer *tok, const QaItem *it, int **ids, size_t *n, size_t *cap, Err *e)
+{
+    return chat_encode_prompt(tok, &it->conv, ids, n, cap, e);
+}
+
+void qa_result_free(QaResult *r)
+{
+    if (r->predictions)
+        for (long i = 0; i < r->n; i++) free(r->predictions[i]);
+    free(r->predictions);
+    free(r->attrs);
+    memset(r, 0, sizeof *r);
+}
+
+static QaAttributeScore *attr_slot(QaResult *r, const char *name, int *cap)
+{
+    for (int i = 0; i < r->n_attrs; i++)
+        if (strcmp(r->attrs[i].name, name) == 0) return &r->attrs[i];
+    if (r->n_attrs == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        r->attrs = realloc(r->attrs, (size_t)*cap * sizeof *r->attrs);
+        if (!r->attrs) return NULL;
+    }
+    QaAttributeScore *a = &r->attrs[r->n_attrs++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    return a;
+}
+
+int qa_evaluate(const Task *t, const Tokenizer *tok, const Generator *g, int max_new, long limit,
+                QaResult *r, Progress *progress, Err *e)
+{
+    memset(r, 0, sizeof *r);
+    if (t->kind != TASK_QA)
+        return err_set(e, "%s: expected generation items (\"messages\", \"answer\")", t->path);
+    if (max_new < 1) return err_set(e, "max_new must be at least 1 (got %d)", max_new);
+    long n_items = limit > 0 && limit < t->n_items ? limit : t->n_items;
+    int stop = tokenizer_special(tok, SPECIAL_ENDOFTEXT);
+    int *prompt = NULL, *out = xmalloc((size_t)max_new * sizeof(int));
+    size_t n_prompt = 0, cap = 0;
+    int attr_cap = 0, rc = -1;
+    r->predictions = xcalloc((unsigned long)n_items, sizeof *r->predictions);
+
+    for (long i = 0; i < n_items; i++) {
+        const QaItem *it = &t->qa[i];
+        n_prompt = 0;
+        if (qa_prompt_tokens(tok, it, &prompt, &n_prompt, &cap, e)) goto done;
+        if ((long)n_prompt >= g->max_tokens) {
+            err_set(e, "%s: item %ld: the prompt is %zu tokens; the model's context holds %d",
+                    t->path, i + 1, n_prompt, g->max_tokens);
+            goto done;
+        }
+        int room = g->max_tokens - (int)n_prompt;
+        int n_out = 0;
+        if (g->generate(g->ctx, prompt, (int)n_prompt, max_new < room ? max_new : room, stop, out,
+                        &n_out, e)) {
+            err_wrap(e, "%s: item %ld", t->path, i + 1);
+            goto done;
+        }
+        size_t bytes;
+        char *text = tokenizer_decode(tok, out, (size_t)n_out, &bytes);
+        if (!text) {
+            err_set(e, "out of memory while decoding a generation");
+            goto done;
+        }
+        r->predictions[i] = text;
+        r->n = i + 1;
+        r->generated_tokens += n_out;
+        int ok = answer_matches(text, it->answer);
+        r->correct += ok;
+        QaAttributeScore *a = attr_slot(r, it->attribute, &attr_cap);
+        if (!a) {
+            err_set(e, "out of memory");
+            goto done;
+        }
+        a->n++;
+        a->correct += ok;
+        if (progress) progress_update(progress, (uint64_t)(i + 1));
+    }
+    r->em = (double)r->correct / (double)r->n;
+    r->em_stderr = stderr_proportion(r->em, r->n);
+    for (int k = 0; k < r->n_attrs; k++) {
+        QaAttributeScore *a = &r->attrs[k];
+        a->em = (double)a->correct / (double)a->n;
+        a->em_stderr = stderr_proportion(a->em, a->n);
+    }
+    rc = 0;
+done:
+    free(prompt);
+    free(out);
+    if (rc) qa_result_free(r);
+    return rc;
+}

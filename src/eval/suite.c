@@ -1,0 +1,250 @@
+#include "eval/suite.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/file.h"
+#include "core/progress.h"
+#include "eval/loss.h"
+#include "eval/mc.h"
+#include "eval/qa.h"
+#include "eval/stats.h"
+#include "eval/task.h"
+
+void eval_report_init(EvalReport *r, const char *suite)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->suite, sizeof r->suite, "%s", suite);
+}
+
+void eval_report_free(EvalReport *r)
+{
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}
+
+void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double stderr,
+                     long n, EvalRowKind kind)
+{
+    if (r->n_rows == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 32;
+        EvalRow *p = xmalloc((unsigned long)r->cap * sizeof *p);
+        if (r->n_rows) memcpy(p, r->rows, (size_t)r->n_rows * sizeof *p);
+        free(r->rows);
+        r->rows = p;
+    }
+    EvalRow *row = &r->rows[r->n_rows++];
+    memset(row, 0, sizeof *row);
+    snprintf(row->task, sizeof row->task, "%s", task);
+    snprintf(row->metric, sizeof row->metric, "%s", metric);
+    row->value = value;
+    row->stderr = stderr;
+    row->n = n;
+    row->kind = kind;
+}
+
+const EvalRow *eval_report_find(const EvalReport *r, const char *task, const char *metric)
+{
+    for (int i = 0; i < r->n_rows; i++)
+        if (strcmp(r->rows[i].task, task) == 0 && strcmp(r->rows[i].metric, metric) == 0) return &r->rows[i];
+    return NULL;
+}
+
+/* Adds "average" rows: the plain mean over the task rows of each metric. */
+static void add_averages(EvalReport *r, const char *const *metrics, int n_metrics)
+{
+    for (int k = 0; k < n_metrics; k++) {
+        double sum = 0, *se = xmalloc((unsigned long)(r->n_rows + 1) * sizeof(double));
+        long n = 0;
+        int tasks = 0;
+        for (int i = 0; i < r->n_rows; i++) {
+            const EvalRow *row = &r->rows[i];
+            if (row->kind != ROW_TASK || strcmp(row->metric, metrics[k]) != 0) continue;
+            sum += row->value;
+            se[tasks++] = row->stderr;
+            n += row->n;
+        }
+        if (tasks > 0) eval_report_add(r, "average", metrics[k], sum / tasks, stderr_of_average(se, tasks), n, ROW_AVERAGE);
+        free(se);
+    }
+}
+
+int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
+                  const TokenScorer *s, long limit, Err *e)
+{
+    double t0 = now_seconds();
+    for (int f = 0; f < n_files; f++) {
+        Task t;
+        if (task_load(&t, files[f], e)) return -1;
+        if (t.kind != TASK_MC) {
+            err_set(e, "%s: the pt suite needs multiple-choice items (\"context\", \"choices\", \"answer\")", files[f]);
+            task_free(&t);
+            return -1;
+        }
+        Progress p;
+        long n = limit > 0 && limit < t.n_items ? limit : t.n_items;
+        progress_start(&p, t.name, (uint64_t)n, "items");
+        McResult m;
+        int rc = mc_evaluate(&t, tok, s, limit, &m, NULL, &p, e);
+        progress_finish(&p);
+        if (rc) {
+            task_free(&t);
+            return -1;
+        }
+        eval_report_add(r, t.name, "acc", m.acc, m.acc_stderr, m.n, ROW_TASK);
+        eval_report_add(r, t.name, "acc_norm", m.acc_norm, m.acc_norm_stderr, m.n, ROW_TASK);
+        if (m.n_attrs > 1 || (m.n_attrs == 1 && m.attrs[0].name[0]))
+            for (int k = 0; k < m.n_attrs; k++) {
+                char name[384];
+                snprintf(name, sizeof name, "%s/%s", t.name, m.attrs[k].name[0] ? m.attrs[k].name : "-");
+                eval_report_add(r, name, "acc", m.attrs[k].acc, m.attrs[k].acc_stderr, m.attrs[k].n, ROW_ATTRIBUTE);
+                eval_report_add(r, name, "acc_norm", m.attrs[k].acc_norm, m.attrs[k].acc_norm_stderr,
+                                m.attrs[k].n, ROW_ATTRIBUTE);
+            }
+        r->items += m.n;
+        mc_result_free(&m);
+        task_free(&t);
+    }
+    static const char *const metrics[] = {"acc", "acc_norm"};
+    add_averages(r, metrics, 2);
+    r->seconds += now_seconds() - t0;
+    return 0;
+}
+
+int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
+                   const Generator *g, int max_new, long limit, Err *e)
+{
+    double t0 = now_seconds();
+    for (int f = 0; f < n_files; f++) {
+        Task t;
+        if (task_load(&t, files[f], e)) return -1;
+        if (t.kind != TASK_QA) {
+            err_set(e, "%s: the sft suite needs generation items (\"messages\", \"answer\")", files[f]);
+            task_free(&t);
+            return -1;
+        }
+        Progress p;
+        long n = limit > 0 && limit < t.n_items ? limit : t.n_items;
+        progress_start(&p, t.name, (uint64_t)n, "items");
+        QaResult q;
+        int rc = qa_evaluate(&t, tok, g, max_new, limit, &q, &p, e);
+        progress_finish(&p);
+        if (rc) {
+            task_free(&t);
+            return -1;
+        }
+        eval_report_add(r, t.name, "exact_match", q.em, q.em_stderr, q.n, ROW_TASK);
+        if (q.n_attrs > 1 || (q.n_attrs == 1 && q.attrs[0].name[0]))
+            for (int k = 0; k < q.n_attrs; k++) {
+                char name[384];
+                snprintf(name, sizeof name, "%s/%s", t.name, q.attrs[k].name[0] ? q.attrs[k].name : "-");
+                eval_report_add(r, name, "exact_match", q.attrs[k].em, q.attrs[k].em_stderr, q.attrs[k].n,
+                                ROW_ATTRIBUTE);
+            }
+        r->items += q.n;
+        qa_result_free(&q);
+        task_free(&t);
+    }
+    static const char *const metrics[] = {"exact_match"};
+    add_averages(r, metrics, 1);
+    r->seconds += now_seconds() - t0;
+    return 0;
+}
+
+int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, const uint16_t *mask,
+                    size_t n_tokens, const TokenScorer *s, long limit, Err *e)
+{
+    double t0 = now_seconds();
+    int64_t windows = loss_window_count(n_tokens, s->max_tokens);
+    if (limit > 0 && limit < windows) {
+        n_tokens = (size_t)limit * (size_t)(s->max_tokens - 1) + 1;
+        windows = limit;
+    }
+    Progress p;
+    progress_start(&p, name, (uint64_t)windows, "windows");
+    LossResult l;
+    int rc = loss_evaluate(tokens, mask, n_tokens, s, &l, &p, e);
+    progress_finish(&p);
+    if (rc) return err_wrap(e, "%s", name);
+    eval_report_add(r, name, "loss", l.mean_loss, l.stderr, (long)l.n_scored, ROW_TASK);
+    r->items += l.n_windows;
+    r->seconds += now_seconds() - t0;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int eval_world_tasks(const char *world_dir, const char *suite, char ***files, int *n_files, Err *e)
+{
+    const char *prefix = strcmp(suite, "pt") == 0 ? "eval_mc_" : strcmp(suite, "sft") == 0 ? "eval_qa_" : NULL;
+    *files = NULL;
+    *n_files = 0;
+    if (!prefix) return err_set(e, "suite '%s' has no task files (expected pt or sft)", suite);
+    DIR *d = opendir(world_dir);
+    if (!d) return err_set(e, "%s: cannot open the world folder", world_dir);
+    int cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || len < 6 ||
+            strcmp(de->d_name + len - 6, ".jsonl") != 0)
+            continue;
+        if (*n_files == cap) {
+            cap = cap ? 2 * cap : 8;
+            char **p = xmalloc((unsigned long)cap * sizeof *p);
+            if (*n_files) memcpy(p, *files, (size_t)*n_files * sizeof *p);
+            free(*files);
+            *files = p;
+        }
+        char path[4096];
+        path_join(path, sizeof path, world_dir, de->d_name);
+        (*files)[*n_files] = xmalloc(strlen(path) + 1);
+        strcpy((*files)[(*n_files)++], path);
+    }
+    closedir(d);
+    if (*n_files == 0)
+        return err_set(e, "%s: no %s*.jsonl task files for the %s suite", world_dir, prefix, suite);
+    qsort(*files, (size_t)*n_files, sizeof **files, cmp_str);
+    return 0;
+}
+
+void eval_report_print(FILE *fp, const EvalReport *r)
+{
+    int w = 4;
+    for (int i = 0; i < r->n_rows; i++) {
+        int len = (int)strlen(r->rows[i].task) + (r->rows[i].kind == ROW_ATTRIBUTE ? 2 : 0);
+        if (len > w) w = len;
+    }
+    fprintf(fp, "%-*s  %-12s %9s %9s %8s\n", w, "task", "metric", "value", "stderr", "n");
+    for (int i = 0; i < r->n_rows; i++) {
+        const EvalRow *row = &r->rows[i];
+        char name[400];
+        snprintf(name, sizeof name, "%s%s", row->kind == ROW_ATTRIBUTE ? "  " : "", row->task);
+        fprintf(fp, "%-*s  %-12s %9.4f %9.4f %8ld\n", w, name, row->metric, row->value, row->stderr, row->n);
+    }
+}
+
+cJSON *eval_report_json(const EvalReport *r)
+{
+    static const char *const kinds[] = {"task", "attribute", "average"};
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "suite", r->suite);
+    cJSON_AddNumberToObject(o, "items", (double)r->items);
+    cJSON *rows = cJSON_AddArrayToObject(o, "rows");
+    for (int i = 0; i < r->n_rows; i++) {
+        const EvalRow *row = &r->rows[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "task", row->task);
+        cJSON_AddStringToObject(j, "metric", row->metric);
+        cJSON_AddNumberToObject(j, "value", row->value);
+        cJSON_AddNumberToObject(j, "stderr", row->stderr);
+        cJSON_AddNumberToObject(j, "n", (double)row->n);
+        cJSON_AddStringToObject(j, "kind", kinds[row->kind]);
+        cJSON_AddItemToArray(rows, j);
+    }
+    return o;
+}

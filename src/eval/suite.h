@@ -1,0 +1,72 @@
+/* Evaluation suites and their report: a list of rows (task, metric, value,
+ * stderr, n) printed as a table and saved as JSON.
+ *
+ *   pt    multiple-choice tasks, zero-shot: acc and acc_norm per task and per
+ *         attribute; the suite average is the plain mean over tasks of acc
+ *         (and, on its own row, of acc_norm). For pre-/mid-trained models.
+ *   sft   generation tasks: exact_match per task and per attribute; the suite
+ *         average is the plain mean over tasks of exact_match. For
+ *         fine-tuned models.
+ *   loss  validation loss (natural log, per token) of token streams.
+ *
+ * The stderr of an average is sqrt(sum of the tasks' stderr^2) / k (tasks
+ * independent). Breakdown rows are named "TASK/ATTRIBUTE"; average rows
+ * "average". In a bios world folder the pt suite is eval_mc_*.jsonl and the
+ * sft suite eval_qa_*.jsonl, in name order. */
+#ifndef PLATEAU_SUITE_H
+#define PLATEAU_SUITE_H
+
+#include <cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/error.h"
+#include "data/tokenizer.h"
+#include "eval/scorer.h"
+
+typedef enum { ROW_TASK = 0, ROW_ATTRIBUTE, ROW_AVERAGE } EvalRowKind;
+
+typedef struct {
+    char        task[384];
+    char        metric[32];     /* acc, acc_norm, exact_match, loss */
+    double      value, stderr;
+    long        n;              /* items, or counted tokens for loss */
+    EvalRowKind kind;
+} EvalRow;
+
+typedef struct {
+    char     suite[16];
+    EvalRow *rows;              /* owned */
+    int      n_rows, cap;
+    long     items;             /* items (or windows) evaluated */
+    double   seconds;
+} EvalReport;
+
+void eval_report_init(EvalReport *r, const char *suite);
+void eval_report_free(EvalReport *r);
+void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double stderr,
+                     long n, EvalRowKind kind);
+/* The row for (task, metric), or NULL. */
+const EvalRow *eval_report_find(const EvalReport *r, const char *task, const char *metric);
+
+/* Runs the multiple-choice tasks in files[0..n_files), limit items each (<= 0: all). */
+int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
+                  const TokenScorer *s, long limit, Err *e);
+/* Runs the generation tasks, at most max_new generated tokens per answer. */
+int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
+                   const Generator *g, int max_new, long limit, Err *e);
+/* Adds a "loss" row named `name` for a token stream (mask may be NULL, see
+ * eval/loss.h); limit caps the number of windows (<= 0: all). */
+int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, const uint16_t *mask,
+                    size_t n_tokens, const TokenScorer *s, long limit, Err *e);
+
+/* Task files of a world folder for a suite ("pt": eval_mc_*.jsonl, "sft":
+ * eval_qa_*.jsonl), sorted by name; *files is malloc'd (free each and it). */
+int eval_world_tasks(const char *world_dir, const char *suite, char ***files, int *n_files, Err *e);
+
+void eval_report_print(FILE *fp, const EvalReport *r);
+/* {"suite", "items", "rows": [{task, metric, value, stderr, n, kind}]}: numbers
+ * only, no timings, so evaluating the same model twice gives the same JSON. */
+cJSON *eval_report_json(const EvalReport *r);
+
+#endif

@@ -1,0 +1,91 @@
+/* Checkpoints: a model's weights, its optimizer state and where it came from,
+ * as one directory that Hugging Face tools can also read:
+ *
+ *   model.safetensors  weights, F32, Hugging Face Llama tensor names
+ *   config.json        LlamaForCausalLM config, plus a "plateau" object
+ *   train_state.bin    AdamW moments and step count (absent for a fresh init)
+ *   lineage.json       parent id, stage, schedule, step/token counters, seed,
+ *                      data cursor: enough to continue or branch the run
+ *   checksums.json     size and checksum of every file above, and the id
+ *
+ * The id is a hash of the checksums of all files, so it names the contents
+ * and (through lineage.json, which holds the parent id) the whole history.
+ *
+ * Saving is atomic at the directory level: everything is written into a
+ * temporary sibling "<dir>.tmp.<pid>", fsynced, then swapped into place; the
+ * previous checkpoint at <dir> stays complete until the new one is.
+ * Loading verifies every file's size and checksum first, then the config
+ * against what the caller expects, then each tensor's name, dtype and shape;
+ * any difference is refused with one message naming the file and the field
+ * or tensor and what was expected. */
+#ifndef PLATEAU_CHECKPOINT_H
+#define PLATEAU_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "model/config.h"
+#include "train/adamw.h"
+
+#define CKPT_ID_CHARS 16
+#define CKPT_CURSOR_WORDS 4
+
+typedef struct {
+    char     id[CKPT_ID_CHARS + 1];         /* this checkpoint (set by save and load) */
+    char     parent_id[CKPT_ID_CHARS + 1];  /* "" for a fresh initialisation */
+    char     stage[16];                     /* "init", "pretrain", "mid", "sft" */
+    char     schedule[256];                 /* the LR schedule spec, as text */
+    char     data[512];                     /* the data source, as text (paths) */
+    int64_t  step;                 /* optimizer steps on the stage's clock (mid continues pretrain's) */
+    int64_t  tokens;               /* training tokens on that clock */
+    int64_t  stage_start_step;     /* the clock's value where this stage began */
+    int64_t  stage_end_step;       /* the clock's value where this stage ends */
+    int64_t  batch_tokens;         /* tokens per optimizer step */
+    int      seq_len;              /* training sequence length */
+    int      micro_batch;          /* sequences per micro-batch (affects bits, so recorded) */
+    uint64_t seed;                 /* run seed (init and data streams derive from it) */
+    uint64_t data_cursor[CKPT_CURSOR_WORDS];  /* data loader position, loader-defined */
+} Lineage;
+
+/* Writes a complete checkpoint to dir (created or replaced atomically).
+ * opt may be NULL (no optimizer state: a fresh init). Sets lin->id. */
+int checkpoint_save(const char *dir, const Config *c, const float *params, const AdamW *opt,
+                    Lineage *lin, Err *e);
+
+/* Checks checksums.json and every file it lists (present, size, checksum). */
+int checkpoint_verify(const char *dir, Err *e);
+
+/* Reads config.json into *c (after verifying the checkpoint). */
+int checkpoint_read_config(const char *dir, Config *c, Err *e);
+
+/* Loads a verified checkpoint whose config must equal *c: the weights into
+ * params (c's ParamTable layout). If opt is non-NULL and the checkpoint has
+ * optimizer state, restores opt's config, moments and step count and sets
+ * *has_opt = 1; otherwise leaves opt untouched and sets *has_opt = 0.
+ * lin (may be NULL) receives the lineage, with id set. */
+int checkpoint_load(const char *dir, const Config *c, float *params, AdamW *opt, int *has_opt,
+                    Lineage *lin, Err *e);
+
+/* Recomputes checksums.json for the files present in dir and returns the new
+ * id in id_out (may be NULL). save calls this; tools that edit a checkpoint
+ * deliberately (and tests that forge bad ones) call it too. */
+int checkpoint_seal(const char *dir, char *id_out, Err *e);
+
+/* Periodic checkpoints of a run live in run_dir/step-NNNNNNNN. Writes the
+ * path of the one with the highest step that verifies into out and its step
+ * into *step; returns 1 when there is none (not an error), -1 on error. */
+int checkpoint_latest(const char *run_dir, char *out, size_t out_size, int64_t *step, Err *e);
+
+/* Removes temporaries "step-N.tmp.PID" that a killed save left in run_dir.
+ * Only for a run directory no other process is writing to. */
+void checkpoint_clean_temporaries(const char *run_dir);
+
+/* run_dir/step-NNNNNNNN for a step. */
+void checkpoint_step_path(char *out, size_t out_size, const char *run_dir, int64_t step);
+
+/* A checkpoint path as the user gave it, or a run directory: if dir holds
+ * checksums.json it is used as is, otherwise its latest step checkpoint. */
+int checkpoint_resolve(const char *dir, char *out, size_t out_size, Err *e);
+
+#endif

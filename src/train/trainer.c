@@ -1,0 +1,135 @@
+#include "train/trainer.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/file.h"
+#include "core/progress.h"
+
+double lr_constant(const void *ctx, int64_t step)
+{
+    (void)step;
+    return *(const double *)ctx;
+}
+
+static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *src, Segment *seg,
+                           int64_t steps_done, int64_t tokens, Err *e)
+{
+    Lineage *l = &seg->lineage;
+    l->step = steps_done;
+    l->tokens = tokens;
+    l->seq_len = seg->seq_len;
+    l->micro_batch = seg->micro_batch;
+    l->batch_tokens = (int64_t)seg->accum * seg->micro_batch * seg->seq_len;
+    l->stage_end_step = seg->end_step;
+    memset(l->data_cursor, 0, sizeof l->data_cursor);
+    if (src->cursor) src->cursor(src->ctx, steps_done, l->data_cursor);
+    else l->data_cursor[0] = (uint64_t)steps_done;
+    char dir[4096];
+    checkpoint_step_path(dir, sizeof dir, seg->run_dir, steps_done);
+    return checkpoint_save(dir, &m->cfg, m->params, o, l, e);
+}
+
+int trainer_run(Model *m, AdamW *o, const BatchSource *src, Segment *seg, StepMetrics *last, Err *e)
+{
+    const int B = seg->micro_batch, T = seg->seq_len, A = seg->accum;
+    if (B <= 0 || T <= 0 || A <= 0)
+        return err_set(e, "trainer: micro_batch %d, seq_len %d and accum %d must be positive", B, T, A);
+    if (B > m->max_B || T > m->max_T)
+        return err_set(e, "trainer: micro-batch %d x %d exceeds the model's buffers %d x %d", B, T, m->max_B,
+                       m->max_T);
+    if (seg->end_step < seg->start_step)
+        return err_set(e, "trainer: end step %" PRId64 " is before start step %" PRId64, seg->end_step,
+                       seg->start_step);
+    if (o->n != m->n_params)
+        return err_set(e, "trainer: optimizer holds %zu parameters, the model %zu", o->n, m->n_params);
+
+    const size_t per_micro = (size_t)B * T;
+    const int64_t batch_tokens = (int64_t)A * B * T;
+    int *tokens = xmalloc((size_t)A * per_micro * sizeof(int));
+    int *targets = xmalloc((size_t)A * per_micro * sizeof(int));
+    float *mask = src->has_mask ? xmalloc((size_t)A * per_micro * sizeof(float)) : NULL;
+    double *counted = xmalloc((size_t)A * sizeof(double));
+
+    Progress bar;
+    int64_t n_steps = seg->end_step - seg->start_step;
+    if (seg->progress) progress_start(&bar, seg->lineage.stage[0] ? seg->lineage.stage : "train",
+                                      (uint64_t)(n_steps * batch_tokens), "tok");
+    int64_t tokens_done = seg->start_tokens;
+    int64_t last_saved = -1;
+    StepMetrics met = {0};
+    met.step = seg->start_step;
+    met.tokens = tokens_done;
+    int rc = -1;
+
+    for (int64_t step = seg->start_step; step < seg->end_step; step++) {
+        double t0 = now_seconds();
+        /* Fetch the whole batch first: the loss scale of each micro-batch
+         * needs the batch's total count of counted positions. */
+        double total = 0;
+        for (int k = 0; k < A; k++) {
+            float *mk = mask ? mask + (size_t)k * per_micro : NULL;
+            if (src->fill(src->ctx, step, k, B, T, tokens + (size_t)k * per_micro, targets + (size_t)k * per_micro,
+                          mk, e))
+                goto out;
+            double c = (double)per_micro;
+            if (mk) {
+                c = 0;
+                for (size_t i = 0; i < per_micro; i++) c += mk[i] != 0.0f;
+            }
+            counted[k] = c;
+            total += c;
+        }
+        model_zero_grad(m);
+        double loss = 0;
+        for (int k = 0; k < A; k++) {
+            if (counted[k] == 0) continue;   /* nothing to learn from; its loss is undefined */
+            float l = model_forward(m, tokens + (size_t)k * per_micro, targets + (size_t)k * per_micro,
+                                    mask ? mask + (size_t)k * per_micro : NULL, B, T);
+            model_backward(m, (float)(counted[k] / total));
+            loss += (double)l * counted[k] / total;
+        }
+        double lr = seg->lr(seg->lr_ctx, step);
+        double norm = total > 0 ? adamw_step(o, m->params, m->grads, (float)lr) : 0.0;
+        tokens_done += batch_tokens;
+
+        double dt = now_seconds() - t0;
+        met = (StepMetrics){step + 1, tokens_done, total > 0 ? loss : NAN, lr, norm,
+                            dt > 0 ? (double)batch_tokens / dt : 0};
+        if (seg->log_every > 0 && ((step + 1) % seg->log_every == 0 || step + 1 == seg->end_step || step == seg->start_step))
+            printf("step %6" PRId64 " | loss %.6f | lr %.4e | grad norm %.4f | %.0f tok/s\n", met.step, met.loss,
+                   met.lr, met.grad_norm, met.tokens_per_s);
+        if (seg->progress) {
+            snprintf(bar.extra, sizeof bar.extra, "loss %.4f", met.loss);
+            progress_update(&bar, (uint64_t)((step + 1 - seg->start_step) * batch_tokens));
+        }
+        if (seg->on_step && seg->on_step(seg->on_step_ctx, &met)) {
+            rc = 0;
+            goto out;
+        }
+        if (seg->run_dir && seg->ckpt_every > 0 && (step + 1) % seg->ckpt_every == 0) {
+            if (save_checkpoint(m, o, src, seg, step + 1, tokens_done, e)) goto out;
+            last_saved = step + 1;
+        }
+    }
+    if (seg->run_dir && last_saved != seg->end_step) {
+        char dir[4096];
+        checkpoint_step_path(dir, sizeof dir, seg->run_dir, seg->end_step);
+        /* A zero-step segment (resuming a finished run) keeps its checkpoint. */
+        if (!(n_steps == 0 && file_exists(dir)))
+            if (save_checkpoint(m, o, src, seg, seg->end_step, tokens_done, e)) goto out;
+    }
+    rc = 0;
+out:
+    if (seg->progress) progress_finish(&bar);
+    fflush(stdout);
+    if (last) *last = met;
+    free(tokens);
+    free(targets);
+    free(mask);
+    free(counted);
+    return rc;
+}

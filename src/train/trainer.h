@@ -1,0 +1,88 @@
+/* The one training loop: runs a segment, i.e. optimizer steps [start, end)
+ * of one stage on one schedule, from whatever state the model and optimizer
+ * hold. Pre-training, mid-training and SFT all run through here; they differ
+ * only in data, schedule, step range, initial state and optimizer policy,
+ * which the caller sets up.
+ *
+ * One optimizer step: the batch source fills `accum` micro-batches of
+ * micro_batch x seq_len tokens (with an optional loss mask); each is run
+ * forward and backward with loss_scale = its counted positions / the step's
+ * counted positions, so the accumulated gradient is exactly that of the mean
+ * loss over the whole batch; then one AdamW update (global clip) at the
+ * schedule's learning rate for that step. Nothing is allocated inside the
+ * step loop. Checkpoints go to run_dir/step-NNNNNNNN every ckpt_every steps
+ * and at the end, each numbered by the steps completed on the stage clock.
+ *
+ * Determinism: the batch for (step, micro) must depend only on those two
+ * numbers and the source's own fixed state, so a run resumed from any
+ * checkpoint, or branched onto another schedule, sees the same data. */
+#ifndef PLATEAU_TRAINER_H
+#define PLATEAU_TRAINER_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "model/llama.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+
+/* Fills micro-batch `micro` of optimizer step `step`: tokens and targets
+ * [B, T]; mask [B, T] when the source has masks (mask is NULL otherwise).
+ * Returns 0, or -1 with e set. */
+typedef int (*BatchFillFn)(void *ctx, int64_t step, int micro, int B, int T, int *tokens, int *targets,
+                           float *mask, Err *e);
+/* The source's position after `steps_done` steps, saved in checkpoints. */
+typedef void (*BatchCursorFn)(void *ctx, int64_t steps_done, uint64_t cursor[CKPT_CURSOR_WORDS]);
+
+typedef struct {
+    BatchFillFn   fill;
+    BatchCursorFn cursor;    /* may be NULL: the cursor is the step count */
+    void         *ctx;
+    int           has_mask;  /* 1: fill writes a loss mask */
+} BatchSource;
+
+/* Learning rate for the update taken at `step` (0-based on the stage clock:
+ * the first update of a run from scratch is step 0). */
+typedef double (*LrFn)(const void *ctx, int64_t step);
+
+typedef struct {
+    int64_t step;          /* steps completed, after this update */
+    int64_t tokens;        /* tokens trained on so far (stage clock) */
+    double  loss;          /* mean loss over the batch's counted positions */
+    double  lr;
+    double  grad_norm;     /* before clipping */
+    double  tokens_per_s;  /* this step's throughput */
+} StepMetrics;
+
+typedef struct {
+    int64_t     start_step;    /* first update to take (steps already done) */
+    int64_t     end_step;      /* stop when this many steps are done */
+    int64_t     start_tokens;  /* tokens already trained on at start_step */
+    int         micro_batch;   /* sequences per micro-batch, <= model's max_B */
+    int         seq_len;       /* <= model's max_T */
+    int         accum;         /* micro-batches per optimizer step */
+    LrFn        lr;
+    const void *lr_ctx;
+    /* Checkpoints (run_dir NULL: none). lineage is the template every
+     * checkpoint records; step, tokens and data_cursor are filled in. */
+    const char *run_dir;
+    int64_t     ckpt_every;    /* 0: only at the end */
+    Lineage     lineage;
+    /* Reporting. on_step (may be NULL) sees every step; returning non-zero
+     * stops the segment early (after that step, with no checkpoint). */
+    int (*on_step)(void *ctx, const StepMetrics *m);
+    void       *on_step_ctx;
+    int64_t     log_every;     /* print a line to stdout every N steps (0: never) */
+    int         progress;      /* 1: progress bar on stderr */
+} Segment;
+
+/* Runs seg on model m with optimizer o and data from src. On success the
+ * model holds the weights after end_step (or the step on_step stopped at)
+ * and *last (may be NULL) the last step's metrics; also sets seg->lineage.id
+ * to the last checkpoint's id when one was written. */
+int trainer_run(Model *m, AdamW *o, const BatchSource *src, Segment *seg, StepMetrics *last, Err *e);
+
+/* A constant learning rate: ctx points to a double. */
+double lr_constant(const void *ctx, int64_t step);
+
+#endif

@@ -1,0 +1,471 @@
+/* Checkpoints: bit-exact round trip, refusal of every kind of bad file with a
+ * message naming the file and tensor, atomic replacement. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/file.h"
+#include "core/rng.h"
+#include "model/config.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+
+typedef struct {
+    char     root[256];
+    char     dir[512];
+    Config   cfg;
+    ParamTable table;
+    float   *params;
+    AdamW    opt;
+    Lineage  lin;
+} Fixture;
+
+static void fill_random(float *x, size_t n, uint64_t seed)
+{
+    Rng r = rng_stream(seed, 77);
+    for (size_t i = 0; i < n; i++) x[i] = (float)rng_normal(&r);
+}
+
+static void opt_init(AdamW *o, size_t n, uint64_t seed)
+{
+    memset(o, 0, sizeof *o);
+    o->cfg = (AdamWConfig){0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
+    o->n = n;
+    o->m = calloc(n, sizeof(float));
+    o->v = calloc(n, sizeof(float));
+    o->decay = calloc(n, sizeof(float));
+    fill_random(o->m, n, seed + 1);
+    fill_random(o->v, n, seed + 2);
+    for (size_t i = 0; i < n; i++) o->v[i] *= o->v[i];
+    o->t = 123;
+}
+
+static void opt_release(AdamW *o)
+{
+    free(o->m);
+    free(o->v);
+    free(o->decay);
+}
+
+static int setup(void **state)
+{
+    Fixture *f = calloc(1, sizeof *f);
+    snprintf(f->root, sizeof f->root, "/tmp/plateau-ckpt-XXXXXX");
+    if (!mkdtemp(f->root)) return -1;
+    snprintf(f->dir, sizeof f->dir, "%s/ckpt", f->root);
+    Err e;
+    if (config_preset(&f->cfg, "nano", &e)) return -1;
+    param_table_build(&f->table, &f->cfg);
+    f->params = malloc(f->table.total * sizeof(float));
+    fill_random(f->params, f->table.total, 5);
+    opt_init(&f->opt, f->table.total, 5);
+    snprintf(f->lin.stage, sizeof f->lin.stage, "pretrain");
+    snprintf(f->lin.parent_id, sizeof f->lin.parent_id, "0123456789abcdef");
+    snprintf(f->lin.schedule, sizeof f->lin.schedule, "wsd lr=0.001 warmup=10 rho=0.75 alpha=0.1 end=100");
+    snprintf(f->lin.data, sizeof f->lin.data, "/data/train.bin");
+    f->lin.step = 40;
+    f->lin.tokens = 40 * 512;
+    f->lin.stage_end_step = 100;
+    f->lin.batch_tokens = 512;
+    f->lin.micro_batch = 4;
+    f->lin.seed = 0xfedcba9876543210ULL;
+    f->lin.data_cursor[0] = 40;
+    f->lin.data_cursor[3] = UINT64_MAX;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fixture *f = *state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
+    if (system(cmd) != 0) return -1;
+    free(f->params);
+    opt_release(&f->opt);
+    param_table_free(&f->table);
+    free(f);
+    return 0;
+}
+
+static void save_ok(Fixture *f)
+{
+    Err e;
+    int rc = checkpoint_save(f->dir, &f->cfg, f->params, &f->opt, &f->lin, &e);
+    if (rc) fprintf(stderr, "save: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+}
+
+/* Loads f->dir expecting failure; returns the message. */
+static const char *load_fails(Fixture *f, const Config *cfg)
+{
+    static Err e;
+    ParamTable t;
+    param_table_build(&t, cfg);
+    float *p = malloc(t.total * sizeof(float));
+    AdamW o;
+    opt_init(&o, t.total, 9);
+    int has_opt;
+    Lineage l;
+    int rc = checkpoint_load(f->dir, cfg, p, &o, &has_opt, &l, &e);
+    free(p);
+    opt_release(&o);
+    param_table_free(&t);
+    assert_int_equal(rc, -1);
+    return e.msg;
+}
+
+static void assert_contains(const char *msg, const char *want)
+{
+    if (!strstr(msg, want)) fail_msg("message \"%s\"\n  does not contain \"%s\"", msg, want);
+}
+
+static void round_trip_is_bit_exact(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    char id1[CKPT_ID_CHARS + 1];
+    memcpy(id1, f->lin.id, sizeof id1);
+    assert_int_equal(strlen(id1), 16);
+
+    Config c;
+    Err e;
+    assert_int_equal(checkpoint_read_config(f->dir, &c, &e), 0);
+    assert_int_equal(c.dim, 32);
+    assert_int_equal(c.ffn_dim, 64);
+    assert_int_equal(c.n_kv_heads, 2);
+    assert_int_equal(c.seq_len, f->cfg.seq_len);
+    assert_true(c.rope_theta == f->cfg.rope_theta && c.norm_eps == f->cfg.norm_eps);
+
+    float *p = malloc(f->table.total * sizeof(float));
+    AdamW o;
+    opt_init(&o, f->table.total, 99);
+    o.cfg.weight_decay = 0;
+    int has_opt = 0;
+    Lineage l;
+    assert_int_equal(checkpoint_load(f->dir, &f->cfg, p, &o, &has_opt, &l, &e), 0);
+    assert_int_equal(has_opt, 1);
+    assert_memory_equal(p, f->params, f->table.total * sizeof(float));
+    assert_memory_equal(o.m, f->opt.m, f->table.total * sizeof(float));
+    assert_memory_equal(o.v, f->opt.v, f->table.total * sizeof(float));
+    assert_int_equal(o.t, 123);
+    assert_true(o.cfg.weight_decay == 0.1f && o.cfg.beta2 == 0.95f);
+    assert_string_equal(l.id, id1);
+    assert_string_equal(l.parent_id, "0123456789abcdef");
+    assert_string_equal(l.stage, "pretrain");
+    assert_string_equal(l.schedule, f->lin.schedule);
+    assert_string_equal(l.data, "/data/train.bin");
+    assert_int_equal(l.step, 40);
+    assert_int_equal(l.tokens, 40 * 512);
+    assert_int_equal(l.stage_end_step, 100);
+    assert_int_equal(l.micro_batch, 4);
+    assert_true(l.seed == 0xfedcba9876543210ULL);
+    assert_true(l.data_cursor[3] == UINT64_MAX && l.data_cursor[0] == 40);
+
+    /* Same contents, same id; another parent, another id. */
+    save_ok(f);
+    assert_string_equal(f->lin.id, id1);
+    f->lin.parent_id[0] = '1';
+    save_ok(f);
+    assert_string_not_equal(f->lin.id, id1);
+    free(p);
+    opt_release(&o);
+}
+
+static void config_json_is_hugging_face_llama(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    char path[600], *text;
+    Err e;
+    path_join(path, sizeof path, f->dir, "config.json");
+    assert_int_equal(read_file(path, &text, NULL, &e), 0);
+    assert_non_null(strstr(text, "\"LlamaForCausalLM\""));
+    assert_non_null(strstr(text, "\"model_type\": \"llama\""));
+    assert_non_null(strstr(text, "\"num_key_value_heads\": 2"));
+    assert_non_null(strstr(text, "\"head_dim\": 8"));
+    assert_non_null(strstr(text, "\"tie_word_embeddings\": false"));
+    free(text);
+    /* The weights file starts with its header length, then the metadata. */
+    path_join(path, sizeof path, f->dir, "model.safetensors");
+    size_t bytes;
+    assert_int_equal(read_file(path, &text, &bytes, &e), 0);
+    uint64_t hlen;
+    memcpy(&hlen, text, 8);
+    assert_int_equal(hlen % 8, 0);
+    assert_int_equal(bytes, 8 + hlen + f->table.total * sizeof(float));
+    assert_memory_equal(text + 8, "{\"__metadata__\":{\"format\":\"pt\"}", 31);
+    free(text);
+}
+
+/* Writes dir/model.safetensors for f's table, except that the tensor named
+ * `target` is written with another name, dtype or shape; then reseals. */
+static void forge_weights(Fixture *f, const char *target, const char *new_name, const char *dtype,
+                          int64_t rows, int64_t cols)
+{
+    char header[65536];
+    size_t n = (size_t)snprintf(header, sizeof header, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t begin = 0;
+    for (int i = 0; i < f->table.count; i++) {
+        const ParamEntry *p = &f->table.entries[i];
+        const char *name = p->name, *dt = "F32";
+        int64_t r = p->shape[0], c = p->shape[1];
+        int nd = p->ndim;
+        if (strcmp(p->name, target) == 0) {
+            if (new_name) name = new_name;
+            if (dtype) dt = dtype;
+            if (rows) { r = rows; c = cols; nd = cols ? 2 : 1; }
+        }
+        uint64_t end = begin + (uint64_t)(r * (nd == 2 ? c : 1)) * 4;
+        if (nd == 2)
+            n += (size_t)snprintf(header + n, sizeof header - n,
+                                  ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 ",%" PRId64 "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}",
+                                  name, dt, r, c, begin, end);
+        else
+            n += (size_t)snprintf(header + n, sizeof header - n,
+                                  ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}",
+                                  name, dt, r, begin, end);
+        begin = end;
+    }
+    n += (size_t)snprintf(header + n, sizeof header - n, "}");
+    char path[600];
+    path_join(path, sizeof path, f->dir, "model.safetensors");
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    uint64_t hlen = n;
+    fwrite(&hlen, 8, 1, fp);
+    fwrite(header, 1, n, fp);
+    char *zeros = calloc(1, begin);
+    fwrite(zeros, 1, begin, fp);
+    free(zeros);
+    fclose(fp);
+    Err e;
+    assert_int_equal(checkpoint_seal(f->dir, NULL, &e), 0);
+}
+
+static void load_refuses_wrong_shape_naming_tensor(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    forge_weights(f, "model.layers.1.mlp.up_proj.weight", NULL, NULL, 64, 16);
+    const char *msg = load_fails(f, &f->cfg);
+    assert_contains(msg, "ckpt/model.safetensors: tensor model.layers.1.mlp.up_proj.weight has shape [64, 16], expected [64, 32]");
+}
+
+static void load_refuses_wrong_dtype_naming_tensor(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    forge_weights(f, "model.norm.weight", NULL, "BF16", 0, 0);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/model.safetensors: tensor model.norm.weight has dtype BF16, expected F32");
+}
+
+static void load_refuses_unknown_or_missing_tensor(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    forge_weights(f, "model.layers.0.self_attn.k_proj.weight", "model.layers.0.self_attn.key.weight", NULL, 0, 0);
+    assert_contains(load_fails(f, &f->cfg),
+                    "ckpt/model.safetensors: unexpected tensor model.layers.0.self_attn.key.weight");
+}
+
+static void load_refuses_other_config_naming_field(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    Config other = f->cfg;
+    other.ffn_dim = 96;
+    assert_contains(load_fails(f, &other), "ckpt/config.json: field intermediate_size is 64, expected 96");
+    other = f->cfg;
+    other.tied = 1;
+    assert_contains(load_fails(f, &other), "ckpt/config.json: field tie_word_embeddings is false, expected true");
+}
+
+static void truncate_file(const char *dir, const char *name, long drop_bytes)
+{
+    char path[600];
+    path_join(path, sizeof path, dir, name);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size - drop_bytes), 0);
+}
+
+static void flip_byte(const char *dir, const char *name, long at)
+{
+    char path[600];
+    path_join(path, sizeof path, dir, name);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    struct stat st;
+    fstat(fileno(fp), &st);
+    if (at < 0) at += st.st_size;
+    fseek(fp, at, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, at, SEEK_SET);
+    fputc(c ^ 0x10, fp);
+    fclose(fp);
+}
+
+static void load_refuses_truncated_file_naming_it(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    size_t want = 0;
+    char path[600];
+    path_join(path, sizeof path, f->dir, "model.safetensors");
+    struct stat st;
+    stat(path, &st);
+    want = (size_t)st.st_size;
+    truncate_file(f->dir, "model.safetensors", 100);
+    char expect[200];
+    snprintf(expect, sizeof expect, "ckpt/model.safetensors: truncated: %zu bytes, expected %zu", want - 100, want);
+    assert_contains(load_fails(f, &f->cfg), expect);
+    /* Even with a manifest that agrees, the format itself sees the truncation. */
+    Err e;
+    assert_int_equal(checkpoint_seal(f->dir, NULL, &e), 0);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/model.safetensors: truncated: data section holds");
+
+    save_ok(f);
+    truncate_file(f->dir, "train_state.bin", 4);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/train_state.bin: truncated");
+}
+
+static void load_refuses_flipped_byte_naming_file(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    flip_byte(f->dir, "model.safetensors", -5);   /* inside the last tensor's data */
+    assert_contains(load_fails(f, &f->cfg), "ckpt/model.safetensors: corrupted: checksum");
+    save_ok(f);
+    flip_byte(f->dir, "train_state.bin", 1000);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/train_state.bin: corrupted: checksum");
+    save_ok(f);
+    flip_byte(f->dir, "lineage.json", 20);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/lineage.json: corrupted: checksum");
+    save_ok(f);
+    char path[600];
+    path_join(path, sizeof path, f->dir, "checksums.json");
+    char *text;
+    Err e;
+    assert_int_equal(read_file(path, &text, NULL, &e), 0);
+    char *c = strstr(text, "\"checksum\":");
+    assert_non_null(c);
+    c = strchr(c + 11, '"') + 1;
+    *c = *c == '0' ? '1' : '0';
+    assert_int_equal(write_file_atomic(path, text, strlen(text), &e), 0);
+    free(text);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/checksums.json: corrupted: id");
+}
+
+static void failed_save_leaves_previous_checkpoint_intact(void **state)
+{
+    Fixture *f = *state;
+    save_ok(f);
+    char id[CKPT_ID_CHARS + 1];
+    memcpy(id, f->lin.id, sizeof id);
+    float *saved = malloc(f->table.total * sizeof(float));
+    memcpy(saved, f->params, f->table.total * sizeof(float));
+
+    /* A file-size limit makes the new weights file fail half-way. */
+    fill_random(f->params, f->table.total, 1234);
+    f->lin.step = 50;
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 4096;
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    Err e;
+    int rc = checkpoint_save(f->dir, &f->cfg, f->params, &f->opt, &f->lin, &e);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, -1);
+    assert_contains(e.msg, "model.safetensors");
+
+    float *p = malloc(f->table.total * sizeof(float));
+    Lineage l;
+    int has_opt;
+    assert_int_equal(checkpoint_load(f->dir, &f->cfg, p, NULL, &has_opt, &l, &e), 0);
+    assert_memory_equal(p, saved, f->table.total * sizeof(float));
+    assert_int_equal(l.step, 40);
+    assert_string_equal(l.id, id);
+    /* and no temporary directory is left behind */
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", f->dir, (int)getpid());
+    assert_false(file_exists(tmp));
+    free(p);
+    free(saved);
+}
+
+static void latest_checkpoint_skips_temporaries_and_damaged(void **state)
+{
+    Fixture *f = *state;
+    char run[600], path[700], got[700];
+    snprintf(run, sizeof run, "%s/run", f->root);
+    Err e;
+    int64_t step = -1;
+    assert_int_equal(checkpoint_latest(run, got, sizeof got, &step, &e), 1);
+    for (int s = 10; s <= 30; s += 10) {
+        checkpoint_step_path(path, sizeof path, run, s);
+        f->lin.step = s;
+        assert_int_equal(checkpoint_save(path, &f->cfg, f->params, &f->opt, &f->lin, &e), 0);
+    }
+    /* a crash mid-save leaves a temporary sibling; it is not a checkpoint */
+    snprintf(path, sizeof path, "%s/step-00000040.tmp.999", run);
+    assert_int_equal(make_dirs(path, &e), 0);
+    assert_int_equal(checkpoint_latest(run, got, sizeof got, &step, &e), 0);
+    assert_int_equal(step, 30);
+    /* a damaged latest falls back to the one before */
+    checkpoint_step_path(path, sizeof path, run, 30);
+    flip_byte(path, "model.safetensors", -1);
+    assert_int_equal(checkpoint_latest(run, got, sizeof got, &step, &e), 0);
+    assert_int_equal(step, 20);
+    assert_int_equal(checkpoint_resolve(run, got, sizeof got, &e), 0);
+    checkpoint_step_path(path, sizeof path, run, 20);
+    assert_string_equal(got, path);
+}
+
+static void fresh_init_has_no_optimizer_state(void **state)
+{
+    Fixture *f = *state;
+    Err e;
+    assert_int_equal(checkpoint_save(f->dir, &f->cfg, f->params, NULL, &f->lin, &e), 0);
+    AdamW o;
+    opt_init(&o, f->table.total, 3);
+    float *p = malloc(f->table.total * sizeof(float));
+    int has_opt = 1;
+    assert_int_equal(checkpoint_load(f->dir, &f->cfg, p, &o, &has_opt, NULL, &e), 0);
+    assert_int_equal(has_opt, 0);
+    assert_int_equal(o.t, 123);   /* untouched */
+    free(p);
+    opt_release(&o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(round_trip_is_bit_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(config_json_is_hugging_face_llama, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_wrong_shape_naming_tensor, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_wrong_dtype_naming_tensor, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_unknown_or_missing_tensor, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_other_config_naming_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_truncated_file_naming_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_flipped_byte_naming_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_save_leaves_previous_checkpoint_intact, setup, teardown),
+        cmocka_unit_test_setup_teardown(latest_checkpoint_skips_temporaries_and_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(fresh_init_has_no_optimizer_state, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,508 @@
+/* Model: the C engine against the PyTorch reference fixtures (tools/reference.py),
+ * finite differences, determinism, initialisation and loss masks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/file.h"
+#include "core/rng.h"
+#include "model/llama.h"
+#include "train/adamw.h"
+
+/* ------------------------------------------------------- fixture reading */
+
+typedef struct {
+    char     name[128];
+    int      dtype;      /* 0 float32, 1 int32 */
+    int      ndim;
+    uint64_t dims[4];
+    size_t   numel;
+    void    *data;       /* points into Fixture.buf */
+} FixArray;
+
+typedef struct {
+    char     *buf;
+    int       count;
+    FixArray  arr[256];
+} Fixture;
+
+static const char *fixture_dir(void)
+{
+    const char *d = getenv("PLATEAU_FIXTURES");
+    return d ? d : "tests/fixtures";
+}
+
+static void fixture_load(Fixture *fx, const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", fixture_dir(), file);
+    size_t n;
+    Err e;
+    if (read_file(path, &fx->buf, &n, &e)) fail_msg("%s (run from the repository root)", e.msg);
+    assert_true(n > 12);
+    assert_memory_equal(fx->buf, "PLTFIX01", 8);
+    size_t pos = 8;
+#define TAKE(dst, bytes) (assert_true(pos + (bytes) <= n), memcpy((dst), fx->buf + pos, (bytes)), pos += (bytes))
+    uint32_t count;
+    TAKE(&count, 4);
+    assert_true(count <= 256);
+    fx->count = (int)count;
+    for (int i = 0; i < fx->count; i++) {
+        FixArray *a = &fx->arr[i];
+        uint32_t len, dtype, ndim;
+        TAKE(&len, 4);
+        assert_true(len < sizeof a->name);
+        TAKE(a->name, len);
+        a->name[len] = 0;
+        TAKE(&dtype, 4);
+        TAKE(&ndim, 4);
+        assert_true(ndim <= 4);
+        a->dtype = (int)dtype;
+        a->ndim = (int)ndim;
+        a->numel = 1;
+        for (uint32_t k = 0; k < ndim; k++) {
+            TAKE(&a->dims[k], 8);
+            a->numel *= a->dims[k];
+        }
+        assert_true(pos + a->numel * 4 <= n);
+        a->data = fx->buf + pos;   /* 4-byte aligned: every field before is a multiple of 4 */
+        pos += a->numel * 4;
+    }
+#undef TAKE
+    assert_int_equal(pos, n);
+}
+
+static const FixArray *fixture_find(const Fixture *fx, const char *name)
+{
+    for (int i = 0; i < fx->count; i++)
+        if (strcmp(fx->arr[i].name, name) == 0) return &fx->arr[i];
+    return NULL;
+}
+
+static const FixArray *fixture_get(const Fixture *fx, const char *name)
+{
+    const FixArray *a = fixture_find(fx, name);
+    if (!a) fail_msg("fixture has no array '%s'", name);
+    return a;
+}
+
+/* ||a - b|| / ||b|| in double */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* Copies "<prefix>NAME" of every table entry into dst (a parameter array). */
+static void load_params(const Fixture *fx, const ParamTable *t, float *dst, const char *prefix)
+{
+    for (int i = 0; i < t->count; i++) {
+        const ParamEntry *p = &t->entries[i];
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const FixArray *a = fixture_get(fx, name);
+        assert_int_equal(a->dtype, 0);
+        assert_int_equal(a->numel, p->numel);
+        assert_int_equal(a->dims[0], p->shape[0]);
+        memcpy(dst + p->offset, a->data, p->numel * sizeof(float));
+    }
+}
+
+/* ------------------------------------------------- against the reference */
+
+static void check_fixture(const char *file)
+{
+    Fixture fx;
+    fixture_load(&fx, file);
+    const int *ci = fixture_get(&fx, "config")->data;
+    const float *hp = fixture_get(&fx, "hyper")->data;
+    Config c = {.dim = ci[0], .n_layers = ci[1], .n_heads = ci[2], .n_kv_heads = ci[3], .ffn_dim = ci[4],
+                .vocab_size = ci[5], .seq_len = ci[6], .tied = ci[7], .rope_theta = hp[0], .norm_eps = hp[1]};
+    int B = ci[8], T = ci[9], steps = ci[10];
+    Model m;
+    Err e;
+    assert_int_equal(model_create(&m, &c, B, T, &e), 0);
+    load_params(&fx, &m.table, m.params, "w/");
+    const int *tokens = fixture_get(&fx, "tokens")->data;
+    const int *targets = fixture_get(&fx, "targets")->data;
+    const FixArray *mask_a = fixture_find(&fx, "mask");
+    const float *mask = mask_a ? mask_a->data : NULL;
+
+    /* forward: loss and logits */
+    float ref_loss = *(const float *)fixture_get(&fx, "loss")->data;
+    float loss = model_forward(&m, tokens, targets, mask, B, T);
+    double loss_rel = fabs(loss - ref_loss) / fabs(ref_loss);
+    const FixArray *logits = fixture_get(&fx, "logits");
+    assert_int_equal(logits->numel, (size_t)B * T * c.vocab_size);
+    double logits_rel = rel_err(model_logits(&m), logits->data, logits->numel);
+    printf("  %s: loss %.7f (ref %.7f, rel %.1e), logits rel %.1e\n", file, loss, ref_loss, loss_rel, logits_rel);
+    assert_true(loss_rel < 1e-5);
+    assert_true(logits_rel < 1e-5);
+    if (mask) assert_int_equal((int)m.n_counted, B * T / 2);
+
+    /* backward: every gradient tensor */
+    model_zero_grad(&m);
+    model_backward(&m, 1.0f);
+    float *ref_g = calloc(m.n_params, sizeof(float));
+    load_params(&fx, &m.table, ref_g, "g/");
+    double worst = 0;
+    for (int i = 0; i < m.table.count; i++) {
+        const ParamEntry *p = &m.table.entries[i];
+        double r = rel_err(m.grads + p->offset, ref_g + p->offset, p->numel);
+        if (r >= 1e-4) fail_msg("%s: gradient of %s off by %.2e (relative norm)", file, p->name, r);
+        worst = fmax(worst, r);
+    }
+    printf("  %s: worst gradient rel %.1e over %d tensors\n", file, worst, m.table.count);
+
+    /* AdamW, two ways, each `steps` updates on the same batch from the initial weights.
+     * (1) The optimizer alone, fed the reference gradients of each step: every
+     *     weight within 1e-6 (max abs).
+     * (2) End to end, fed our own gradients: at every step each gradient tensor
+     *     within 1e-4 of the reference's (relative norm), and the final weights
+     *     within 1e-5 as one vector (relative norm), 5e-5 per tensor. Max abs is
+     *     the wrong yardstick here: Adam's first moves are ~lr*sign(g), so a
+     *     coordinate whose gradient is ~1e-8 (e.g. a tied embedding row of an
+     *     absent token) moves differently under float32 rounding of g alone. */
+    AdamWConfig ac = adamw_defaults();
+    float lr = hp[2];
+    ac.beta1 = hp[3];
+    ac.beta2 = hp[4];
+    ac.eps = hp[5];
+    ac.weight_decay = hp[6];
+    ac.clip = hp[7];
+    const float *ref_norms = fixture_get(&fx, "grad_norms")->data;
+    float *ref_w = calloc(m.n_params, sizeof(float));
+    load_params(&fx, &m.table, ref_w, "w3/");
+    AdamW opt;
+    for (int way = 1; way <= 2; way++) {
+        adamw_create(&opt, &ac, &m.table);
+        load_params(&fx, &m.table, m.params, "w/");
+        for (int s = 0; s < steps; s++) {
+            if (way == 1) {
+                char prefix[8];
+                snprintf(prefix, sizeof prefix, s ? "g%d/" : "g/", s);
+                load_params(&fx, &m.table, m.grads, prefix);
+            } else {
+                model_zero_grad(&m);
+                model_forward(&m, tokens, targets, mask, B, T);
+                model_backward(&m, 1.0f);
+                char prefix[8];
+                snprintf(prefix, sizeof prefix, s ? "g%d/" : "g/", s);
+                load_params(&fx, &m.table, ref_g, prefix);
+                for (int i = 0; i < m.table.count; i++) {
+                    const ParamEntry *p = &m.table.entries[i];
+                    double r = rel_err(m.grads + p->offset, ref_g + p->offset, p->numel);
+                    if (r >= 1e-4) fail_msg("%s: step %d gradient of %s off by %.2e", file, s, p->name, r);
+                }
+            }
+            double norm = adamw_step(&opt, m.params, m.grads, lr);
+            assert_true(fabs(norm - ref_norms[s]) < 1e-5 * ref_norms[s]);
+        }
+        assert_int_equal(opt.t, steps);
+        double worst_w = 0;
+        for (int i = 0; i < m.table.count; i++) {
+            const ParamEntry *p = &m.table.entries[i];
+            const float *w = m.params + p->offset, *r = ref_w + p->offset;
+            double d = way == 1 ? max_abs_diff(w, r, p->numel) : rel_err(w, r, p->numel);
+            if (d >= (way == 1 ? 1e-6 : 5e-5))
+                fail_msg("%s: %s after %d AdamW steps off by %.2e (%s)", file, p->name, steps, d,
+                         way == 1 ? "max abs, reference gradients" : "relative norm");
+            worst_w = fmax(worst_w, d);
+        }
+        double whole = rel_err(m.params, ref_w, m.n_params);
+        printf("  %s: after %d AdamW steps, worst %s %.1e; whole vector relative %.1e\n", file, steps,
+               way == 1 ? "max-abs diff (reference gradients)" : "relative norm (own gradients)", worst_w, whole);
+        assert_true(whole < 1e-5);
+        adamw_free(&opt);
+    }
+    free(ref_w);
+    free(ref_g);
+    model_free(&m);
+    free(fx.buf);
+}
+
+static void matches_pytorch_with_full_attention_heads(void **state)
+{
+    (void)state;
+    check_fixture("nano_mha.bin");
+}
+
+static void matches_pytorch_with_grouped_kv_heads_and_loss_mask(void **state)
+{
+    (void)state;
+    check_fixture("nano_gqa_masked.bin");
+}
+
+static void matches_pytorch_with_tied_output_head(void **state)
+{
+    (void)state;
+    check_fixture("nano_tied.bin");
+}
+
+/* ------------------------------------------------------ internal checks */
+
+static void random_batch(int *tokens, int *targets, int n, int vocab, uint64_t seed)
+{
+    Rng r = rng_stream(seed, RNG_STREAM_DATA);
+    for (int i = 0; i < n; i++) {
+        tokens[i] = (int)rng_below(&r, (uint64_t)vocab);
+        targets[i] = (int)rng_below(&r, (uint64_t)vocab);
+    }
+}
+
+static void gradient_matches_central_differences(void **state)
+{
+    (void)state;
+    /* tiny: 2 layers, 4 query heads over 2 kv heads, head_dim 4 */
+    Config c = {.dim = 16, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 24, .vocab_size = 20,
+                .seq_len = 8, .rope_theta = 10000.f, .norm_eps = 1e-5f, .tied = 0};
+    for (int tied = 0; tied <= 1; tied++) {
+        c.tied = tied;
+        Model m;
+        Err e;
+        int B = 2, T = 7, tokens[14], targets[14];
+        float mask[14];
+        assert_int_equal(model_create(&m, &c, B, T, &e), 0);
+        /* larger than training init so every gradient is well away from zero */
+        Rng r = rng_stream(5, 77);
+        for (size_t i = 0; i < m.n_params; i++) m.params[i] = (float)(0.3 * rng_normal(&r));
+        for (int i = 0; i < m.table.count; i++)
+            if (m.table.entries[i].ndim == 1)
+                for (size_t j = 0; j < m.table.entries[i].numel; j++)
+                    m.params[m.table.entries[i].offset + j] += 1.0f;
+        random_batch(tokens, targets, B * T, c.vocab_size, 9);
+        for (int i = 0; i < B * T; i++) mask[i] = (i % 3) != 1;
+        model_zero_grad(&m);
+        model_forward(&m, tokens, targets, mask, B, T);
+        model_backward(&m, 1.0f);
+        /* In each tensor: the coordinate with the largest gradient and two random ones.
+         * Five-point stencil, h = 1e-2: truncation ~h^4, float rounding ~1e-7*loss/h. */
+        int checked = 0;
+        for (int t = 0; t < m.table.count; t++) {
+            const ParamEntry *p = &m.table.entries[t];
+            size_t best = 0;
+            for (size_t j = 1; j < p->numel; j++)
+                if (fabsf(m.grads[p->offset + j]) > fabsf(m.grads[p->offset + best])) best = j;
+            size_t picks[3] = {best, rng_below(&r, p->numel), rng_below(&r, p->numel)};
+            for (int k = 0; k < 3; k++) {
+                float *x = &m.params[p->offset + picks[k]];
+                float x0 = *x, h = 1e-2f;
+                double f[4];
+                const float off[4] = {-2, -1, 1, 2};
+                for (int s = 0; s < 4; s++) {
+                    *x = x0 + off[s] * h;
+                    f[s] = model_forward(&m, tokens, targets, mask, B, T);
+                }
+                *x = x0;
+                double fd = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12.0 * h);
+                double g = m.grads[p->offset + picks[k]];
+                if (fabs(fd - g) > 2e-4 + 2e-3 * fabs(g))
+                    fail_msg("tied %d, %s[%zu]: backward %.6g, central difference %.6g", tied, p->name, picks[k], g, fd);
+                checked++;
+            }
+        }
+        assert_int_equal(checked, 3 * m.table.count);
+        model_free(&m);
+    }
+}
+
+static void backward_twice_gives_identical_bits(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "nano", &e), 0);
+    Model m;
+    int B = 3, T = 64, tokens[192], targets[192];
+    assert_int_equal(model_create(&m, &c, B, T, &e), 0);
+    model_init_weights(&m, 11);
+    random_batch(tokens, targets, B * T, c.vocab_size, 3);
+    float *first = malloc(m.n_params * sizeof(float));
+    model_zero_grad(&m);
+    float l1 = model_forward(&m, tokens, targets, NULL, B, T);
+    model_backward(&m, 1.0f);
+    memcpy(first, m.grads, m.n_params * sizeof(float));
+    model_zero_grad(&m);
+    float l2 = model_forward(&m, tokens, targets, NULL, B, T);
+    model_backward(&m, 1.0f);
+    assert_memory_equal(&l1, &l2, sizeof l1);
+    assert_memory_equal(first, m.grads, m.n_params * sizeof(float));
+    /* near ln(256) = 5.545 at initialisation */
+    assert_true(fabsf(l1 - logf(256.f)) < 0.05f);
+    free(first);
+    model_free(&m);
+}
+
+static void init_is_seeded_and_scaled(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "micro", &e), 0);
+    Model a, b;
+    assert_int_equal(model_create(&a, &c, 1, 8, &e), 0);
+    assert_int_equal(model_create(&b, &c, 1, 8, &e), 0);
+    model_init_weights(&a, 1234);
+    model_init_weights(&b, 1234);
+    assert_memory_equal(a.params, b.params, a.n_params * sizeof(float));
+    model_init_weights(&b, 1235);
+    size_t same = 0;
+    for (size_t i = 0; i < a.n_params; i++) same += a.params[i] == b.params[i];
+    /* only the norm gains (all 1) agree */
+    assert_int_equal(same, (size_t)c.dim * (2 * c.n_layers + 1));
+    /* spreads: 0.02 for matrices, 0.02/sqrt(2*n_layers) for o_proj and down_proj */
+    for (int i = 0; i < a.table.count; i++) {
+        const ParamEntry *p = &a.table.entries[i];
+        const float *x = a.params + p->offset;
+        if (p->ndim == 1) {
+            for (size_t j = 0; j < p->numel; j++) assert_true(x[j] == 1.0f);
+            continue;
+        }
+        double s2 = 0;
+        for (size_t j = 0; j < p->numel; j++) s2 += (double)x[j] * x[j];
+        double sd = sqrt(s2 / p->numel);
+        double want = (p->kind == P_WO || p->kind == P_W_DOWN) ? 0.02 / sqrt(2.0 * c.n_layers) : 0.02;
+        if (fabs(sd - want) > 0.03 * want) fail_msg("%s: std %.5f, expected %.5f", p->name, sd, want);
+    }
+    model_free(&a);
+    model_free(&b);
+}
+
+static void masked_positions_do_not_affect_loss_or_gradient(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "nano", &e), 0);
+    Model m;
+    int B = 2, T = 32, N = 64, tokens[64], targets[64], targets2[64];
+    float mask[64], ones[64];
+    assert_int_equal(model_create(&m, &c, B, T, &e), 0);
+    model_init_weights(&m, 5);
+    random_batch(tokens, targets, N, c.vocab_size, 8);
+    for (int i = 0; i < N; i++) {
+        mask[i] = (i % 4 == 0) ? 0.0f : 1.0f;
+        ones[i] = 1.0f;
+        targets2[i] = mask[i] != 0 ? targets[i] : (targets[i] + 17) % c.vocab_size;
+    }
+    float *g1 = malloc(m.n_params * sizeof(float));
+    model_zero_grad(&m);
+    float l1 = model_forward(&m, tokens, targets, mask, B, T);
+    model_backward(&m, 1.0f);
+    memcpy(g1, m.grads, m.n_params * sizeof(float));
+    assert_true(m.n_counted == 48);
+    /* the loss is the mean of -log p(target) over counted positions, from the logits */
+    const float *lg = model_logits(&m);
+    double sum = 0;
+    for (int n = 0; n < N; n++) {
+        if (mask[n] == 0) continue;
+        const float *z = lg + (size_t)n * c.vocab_size;
+        double mx = z[0], s = 0;
+        for (int v = 1; v < c.vocab_size; v++) mx = fmax(mx, z[v]);
+        for (int v = 0; v < c.vocab_size; v++) s += exp(z[v] - mx);
+        sum += mx + log(s) - z[targets[n]];
+    }
+    assert_float_equal(l1, sum / 48, 1e-5);
+    /* other targets at masked positions: same bits */
+    model_zero_grad(&m);
+    float l2 = model_forward(&m, tokens, targets2, mask, B, T);
+    model_backward(&m, 1.0f);
+    assert_memory_equal(&l1, &l2, sizeof l1);
+    assert_memory_equal(g1, m.grads, m.n_params * sizeof(float));
+    /* a mask of ones is the same as no mask */
+    model_zero_grad(&m);
+    float l3 = model_forward(&m, tokens, targets, ones, B, T);
+    model_backward(&m, 1.0f);
+    memcpy(g1, m.grads, m.n_params * sizeof(float));
+    model_zero_grad(&m);
+    float l4 = model_forward(&m, tokens, targets, NULL, B, T);
+    model_backward(&m, 1.0f);
+    assert_memory_equal(&l3, &l4, sizeof l3);
+    assert_memory_equal(g1, m.grads, m.n_params * sizeof(float));
+    assert_true(l1 != l3);
+    free(g1);
+    model_free(&m);
+}
+
+static void accumulated_micro_batches_match_the_whole_batch(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "nano", &e), 0);
+    Model m;
+    int B = 4, T = 16, N = 64, tokens[64], targets[64];
+    float mask[64];
+    assert_int_equal(model_create(&m, &c, B, T, &e), 0);
+    model_init_weights(&m, 21);
+    random_batch(tokens, targets, N, c.vocab_size, 4);
+    for (int i = 0; i < N; i++) mask[i] = (i < 40 && i % 2) ? 0.0f : 1.0f;   /* uneven counts per half */
+    model_zero_grad(&m);
+    float whole = model_forward(&m, tokens, targets, mask, B, T);
+    model_backward(&m, 1.0f);
+    float *g = malloc(m.n_params * sizeof(float));
+    memcpy(g, m.grads, m.n_params * sizeof(float));
+    double total = m.n_counted;
+    model_zero_grad(&m);
+    double acc = 0;
+    for (int half = 0; half < 2; half++) {
+        int o = half * N / 2;
+        float l = model_forward(&m, tokens + o, targets + o, mask + o, B / 2, T);
+        double share = m.n_counted / total;
+        acc += l * share;
+        model_backward(&m, (float)share);
+    }
+    assert_float_equal(acc, whole, 1e-5 * whole);
+    assert_true(rel_err(m.grads, g, m.n_params) < 1e-5);
+    free(g);
+    model_free(&m);
+}
+
+static void create_rejects_impossible_shapes(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    Model m;
+    assert_int_equal(config_preset(&c, "nano", &e), 0);
+    assert_int_equal(model_create(&m, &c, 1, c.seq_len + 1, &e), -1);
+    assert_non_null(strstr(e.msg, "seq_len"));
+    c.n_kv_heads = 3;
+    assert_int_equal(model_create(&m, &c, 1, 8, &e), -1);
+    assert_non_null(strstr(e.msg, "n_kv_heads"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(matches_pytorch_with_full_attention_heads),
+        cmocka_unit_test(matches_pytorch_with_grouped_kv_heads_and_loss_mask),
+        cmocka_unit_test(matches_pytorch_with_tied_output_head),
+        cmocka_unit_test(gradient_matches_central_differences),
+        cmocka_unit_test(backward_twice_gives_identical_bits),
+        cmocka_unit_test(init_is_seeded_and_scaled),
+        cmocka_unit_test(masked_positions_do_not_affect_loss_or_gradient),
+        cmocka_unit_test(accumulated_micro_batches_match_the_whole_batch),
+        cmocka_unit_test(create_rejects_impossible_shapes),
+    };
+    return cmocka_run_group_tests_name("model", tests, NULL, NULL);
+}

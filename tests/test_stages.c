@@ -1,0 +1,399 @@
+/* Stages from the command line: a run killed with SIGKILL and resumed ends
+ * bit-identical to one never stopped; a WSD arm is the WSO trunk until its
+ * decay starts and can branch from the trunk's checkpoint; pretrain -> mid
+ * -> sft chain their lineage, counters and optimizer state as specified.
+ * Runs ./plateau (or $PLATEAU_BIN), built by `make` before the tests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/file.h"
+#include "data/shard.h"
+#include "model/config.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+#include "train/schedule.h"
+
+static char g_root[256];
+static const char *g_bin;
+
+/* Starts plateau with argv (NULL-terminated, without the program name),
+ * output to g_root/log.txt; returns the child's pid. */
+static pid_t spawn(const char *const *args)
+{
+    char log[512];
+    snprintf(log, sizeof log, "%s/log.txt", g_root);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        const char *argv[64];
+        int n = 0;
+        argv[n++] = g_bin;
+        for (int i = 0; args[i]; i++) argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(g_bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Runs plateau to completion; returns its exit status, and its output in out. */
+static int run(const char *const *args, char *out, size_t out_size)
+{
+    int status;
+    waitpid(spawn(args), &status, 0);
+    if (out) {
+        char log[512], *text;
+        size_t n;
+        Err e;
+        snprintf(log, sizeof log, "%s/log.txt", g_root);
+        if (read_file(log, &text, &n, &e) == 0) {
+            snprintf(out, out_size, "%s", text);
+            free(text);
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void run_ok(const char *const *args)
+{
+    char out[8192];
+    int rc = run(args, out, sizeof out);
+    if (rc != 0) fail_msg("plateau %s ... exited %d:\n%s", args[0], rc, out);
+}
+
+static void path_in(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_root, name); }
+
+static void write_shards(void)
+{
+    static const char text[] = "the quick brown fox jumps over the lazy dog; pack my box with five dozen jugs. ";
+    uint16_t tok[4000], mask[4000];
+    for (int i = 0; i < 4000; i++) {
+        tok[i] = (uint16_t)(unsigned char)text[i % (sizeof text - 1)];
+        mask[i] = (i % 10) >= 6;   /* 4 in 10 targets count, as an SFT answer would */
+    }
+    char p[512];
+    Err e;
+    path_in(p, sizeof p, "train.bin");
+    assert_int_equal(shard_write(p, tok, 4000, &e), 0);
+    for (int i = 0; i < 4000; i++) tok[i] = (uint16_t)(tok[i] ^ 1);
+    path_in(p, sizeof p, "mid.bin");
+    assert_int_equal(shard_write(p, tok, 4000, &e), 0);
+    path_in(p, sizeof p, "sft.bin");
+    assert_int_equal(shard_write(p, tok, 4000, &e), 0);
+    path_in(p, sizeof p, "sft_mask.bin");
+    assert_int_equal(shard_write(p, mask, 4000, &e), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("PLATEAU_BIN") ? getenv("PLATEAU_BIN") : "./plateau";
+    if (access(g_bin, X_OK) != 0) {
+        fprintf(stderr, "test_stages: %s not found (run `make` first, or set PLATEAU_BIN)\n", g_bin);
+        return -1;
+    }
+    /* Threads that sleep rather than spin while waiting: on a busy 2-core
+     * machine spinning OpenMP threads slow these small runs tenfold. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    snprintf(g_root, sizeof g_root, "/tmp/plateau-stages-XXXXXX");
+    if (!mkdtemp(g_root)) return -1;
+    write_shards();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Bytes of dir/name, malloc'd. */
+static char *slurp(const char *dir, const char *name, size_t *n)
+{
+    char p[1024], *text;
+    Err e;
+    path_join(p, sizeof p, dir, name);
+    if (read_file(p, &text, n, &e)) fail_msg("%s", e.msg);
+    return text;
+}
+
+static void assert_same_file(const char *dir_a, const char *dir_b, const char *name)
+{
+    size_t na, nb;
+    char *a = slurp(dir_a, name, &na), *b = slurp(dir_b, name, &nb);
+    if (na != nb || memcmp(a, b, na) != 0) fail_msg("%s differs between %s and %s", name, dir_a, dir_b);
+    free(a);
+    free(b);
+}
+
+static void load(const char *dir, Lineage *lin, AdamW *opt)
+{
+    Config c;
+    Err e;
+    if (checkpoint_read_config(dir, &c, &e)) fail_msg("%s", e.msg);
+    ParamTable t;
+    param_table_build(&t, &c);
+    float *p = malloc(t.total * sizeof(float));
+    AdamWConfig oc = adamw_defaults();
+    adamw_create(opt, &oc, &t);
+    int has;
+    if (checkpoint_load(dir, &c, p, opt, &has, lin, &e)) fail_msg("%s", e.msg);
+    free(p);
+    param_table_free(&t);
+}
+
+#define TRAIN_ARGS(out, steps) \
+    "train", "--preset", "nano", "--seed", "5", "--data", train_bin, "--steps", steps, "--lr", "3e-3", \
+        "--micro-batch", "4", "--seq-len", "32", "--batch-tokens", "256", "--ckpt-every", "10", "--out", out, \
+        "--quiet", "--log-every", "0"
+
+static void resume_after_sigkill_is_bit_identical(void **state)
+{
+    (void)state;
+    char train_bin[512], whole[512], killed[512], a[1024], b[1024], out[8192];
+    path_in(train_bin, sizeof train_bin, "train.bin");
+    path_in(whole, sizeof whole, "whole");
+    path_in(killed, sizeof killed, "killed");
+    const char *uninterrupted[] = {TRAIN_ARGS(whole, "150"), NULL};
+    run_ok(uninterrupted);
+
+    /* Kill the run as soon as a checkpoint appears (so at whatever step it
+     * has reached, possibly in the middle of writing the next checkpoint),
+     * resume, kill again, ... then let it finish. */
+    const char *resumed[] = {TRAIN_ARGS(killed, "150"), "--resume", NULL};
+    int kills = 0;
+    for (int at = 20; at <= 100; at += 40) {
+        pid_t pid = spawn(resumed);
+        checkpoint_step_path(a, sizeof a, killed, at);
+        struct timespec ms = {0, 200000};
+        int status;
+        while (!file_exists(a) && waitpid(pid, &status, WNOHANG) == 0) nanosleep(&ms, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        kills += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        int64_t reached = 0;
+        checkpoint_latest(killed, b, sizeof b, &reached, &(Err){{0}});
+        printf("    killed after checkpoint %d was written; latest checkpoint on disk: step %lld\n", at,
+               (long long)reached);
+    }
+    assert_true(kills >= 1);   /* the runs are far slower than the polling */
+    int rc = run(resumed, out, sizeof out);
+    if (rc) fail_msg("resume exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "resumed from"));
+
+    checkpoint_step_path(a, sizeof a, whole, 150);
+    checkpoint_step_path(b, sizeof b, killed, 150);
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "train_state.bin");
+    Lineage la, lb;
+    AdamW oa, ob;
+    load(a, &la, &oa);
+    load(b, &lb, &ob);
+    assert_string_equal(la.id, lb.id);   /* weights, moments and lineage alike */
+    assert_int_equal(lb.step, 150);
+    assert_int_equal(lb.tokens, 150 * 256);
+    assert_int_equal(ob.t, 150);
+    adamw_free(&oa);
+    adamw_free(&ob);
+
+    /* Resuming a finished run changes nothing. */
+    run_ok(resumed);
+    load(b, &lb, &ob);
+    assert_string_equal(la.id, lb.id);
+    adamw_free(&ob);
+}
+
+static void damaged_checkpoints_are_refused_naming_the_file(void **state)
+{
+    (void)state;
+    char train_bin[512], run_dir[512], ck[1024], out[8192], p[1100];
+    path_in(train_bin, sizeof train_bin, "train.bin");
+    path_in(run_dir, sizeof run_dir, "damaged");
+    const char *first[] = {TRAIN_ARGS(run_dir, "20"), NULL};
+    run_ok(first);
+    checkpoint_step_path(ck, sizeof ck, run_dir, 20);
+
+    /* truncated weights */
+    path_join(p, sizeof p, ck, "model.safetensors");
+    struct stat st;
+    stat(p, &st);
+    assert_int_equal(truncate(p, st.st_size - 8), 0);
+    char other[512];
+    path_in(other, sizeof other, "from-damaged");
+    const char *from[] = {"train", "--init", ck, "--data", train_bin, "--steps", "5", "--out", other, "--quiet", NULL};
+    assert_int_equal(run(from, out, sizeof out), 1);
+    assert_non_null(strstr(out, "plateau: "));
+    assert_non_null(strstr(out, "step-00000020/model.safetensors: truncated: "));
+    assert_null(strstr(out, "skipping"));
+    assert_false(file_exists(other));
+
+    /* a run directory that holds checkpoints is not overwritten by accident */
+    assert_int_equal(run(first, out, sizeof out), 1);
+    assert_non_null(strstr(out, "already holds checkpoints"));
+
+    /* one flipped bit in the optimizer state */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", run_dir);
+    assert_int_equal(system(cmd), 0);
+    run_ok(first);
+    path_join(p, sizeof p, ck, "train_state.bin");
+    FILE *fp = fopen(p, "r+b");
+    fseek(fp, 100, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, 100, SEEK_SET);
+    fputc(c ^ 4, fp);
+    fclose(fp);
+    assert_int_equal(run(from, out, sizeof out), 1);
+    assert_non_null(strstr(out, "step-00000020/train_state.bin: corrupted: checksum"));
+    assert_false(file_exists(other));
+
+    /* --resume skips a damaged latest checkpoint, naming it, and redoes its steps */
+    const char *more[] = {TRAIN_ARGS(run_dir, "20"), "--resume", NULL};
+    int rc = run(more, out, sizeof out);
+    if (rc) fail_msg("resume exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "skipping"));
+    assert_non_null(strstr(out, "train_state.bin: corrupted"));
+    assert_int_equal(checkpoint_verify(ck, &(Err){{0}}), 0);
+}
+
+static void wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it(void **state)
+{
+    (void)state;
+    char train_bin[512], wso[512], wsd[512], branch[512], a[1024], b[1024];
+    path_in(train_bin, sizeof train_bin, "train.bin");
+    path_in(wso, sizeof wso, "wso");
+    path_in(wsd, sizeof wsd, "wsd");
+    path_in(branch, sizeof branch, "branch");
+    /* 40 steps, no warmup, rho 0.75: the decay starts after step 30. */
+    const char *trunk[] = {TRAIN_ARGS(wso, "40"), "--schedule", "wso", "--warmup", "0", NULL};
+    const char *arm[] = {TRAIN_ARGS(wsd, "40"), "--schedule", "wsd", "--warmup", "0", "--alpha", "0", NULL};
+    run_ok(trunk);
+    run_ok(arm);
+    for (int s = 10; s <= 30; s += 10) {
+        checkpoint_step_path(a, sizeof a, wso, s);
+        checkpoint_step_path(b, sizeof b, wsd, s);
+        assert_same_file(a, b, "model.safetensors");
+        assert_same_file(a, b, "train_state.bin");
+    }
+    checkpoint_step_path(a, sizeof a, wso, 40);
+    checkpoint_step_path(b, sizeof b, wsd, 40);
+    size_t na, nb;
+    char *x = slurp(a, "model.safetensors", &na), *y = slurp(b, "model.safetensors", &nb);
+    assert_memory_not_equal(x, y, na);   /* the decay did change the end */
+    free(x);
+    free(y);
+
+    /* WSD from the trunk's step-30 checkpoint = WSD from scratch. */
+    char trunk30[1024];
+    checkpoint_step_path(trunk30, sizeof trunk30, wso, 30);
+    const char *br[] = {"train", "--init", trunk30, "--data", train_bin, "--steps", "40", "--lr", "3e-3",
+                        "--micro-batch", "4", "--seq-len", "32", "--batch-tokens", "256", "--out", branch,
+                        "--schedule", "wsd", "--warmup", "0", "--alpha", "0", "--quiet", "--log-every", "0", NULL};
+    run_ok(br);
+    checkpoint_step_path(a, sizeof a, branch, 40);
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "train_state.bin");
+    Lineage lb, lt;
+    AdamW ob, ot;
+    load(a, &lb, &ob);
+    load(trunk30, &lt, &ot);
+    assert_string_equal(lb.parent_id, lt.id);
+    assert_int_equal(lb.step, 40);
+    assert_int_equal(lb.stage_start_step, 0);
+    adamw_free(&ob);
+    adamw_free(&ot);
+}
+
+static void three_stage_pipeline_chains_lineage(void **state)
+{
+    (void)state;
+    char train_bin[512], mid_bin[512], sft_bin[512], mask_bin[512], pre[512], mid[512], sft[512];
+    path_in(train_bin, sizeof train_bin, "train.bin");
+    path_in(mid_bin, sizeof mid_bin, "mid.bin");
+    path_in(sft_bin, sizeof sft_bin, "sft.bin");
+    path_in(mask_bin, sizeof mask_bin, "sft_mask.bin");
+    path_in(pre, sizeof pre, "p-pre");
+    path_in(mid, sizeof mid, "p-mid");
+    path_in(sft, sizeof sft, "p-sft");
+    const char *s1[] = {TRAIN_ARGS(pre, "30"), "--schedule", "wsd", "--alpha", "0.1", "--warmup", "3", NULL};
+    const char *s2[] = {"train", "--stage", "mid", "--init", pre, "--data", mid_bin, "--steps", "10", "--alpha-mid",
+                        "0", "--micro-batch", "4", "--seq-len", "32", "--out", mid, "--quiet", "--log-every", "0",
+                        NULL};
+    const char *s3[] = {"train", "--stage", "sft", "--init", mid, "--data", sft_bin, "--mask", mask_bin, "--steps",
+                        "10", "--lr", "1e-3", "--micro-batch", "4", "--seq-len", "32", "--out", sft, "--quiet",
+                        "--log-every", "0", NULL};
+    run_ok(s1);
+    run_ok(s2);
+    run_ok(s3);
+
+    char a[1024], b[1024], c[1024];
+    checkpoint_step_path(a, sizeof a, pre, 30);
+    checkpoint_step_path(b, sizeof b, mid, 40);   /* mid continues the step count */
+    checkpoint_step_path(c, sizeof c, sft, 10);   /* sft counts its own */
+    Lineage la, lb, lc;
+    AdamW oa, ob, oc;
+    load(a, &la, &oa);
+    load(b, &lb, &ob);
+    load(c, &lc, &oc);
+
+    assert_string_equal(la.stage, "pretrain");
+    assert_string_equal(la.parent_id, "");
+    assert_string_equal(la.schedule, "wsd:peak=0.003,warmup=3,total=30,alpha=0.1,rho=0.75,shape=linear");
+
+    assert_string_equal(lb.stage, "mid");
+    assert_string_equal(lb.parent_id, la.id);
+    assert_int_equal(lb.stage_start_step, 30);
+    assert_int_equal(lb.step, 40);
+    assert_int_equal(lb.tokens, 30 * 256 + 10 * 128);
+    /* no re-warmup: the mid LR starts at pre-training's final 0.1 * 3e-3 */
+    ScheduleSpec ms;
+    Err e;
+    assert_int_equal(schedule_parse(lb.schedule, &ms, &e), 0);
+    assert_int_equal(ms.kind, SCHED_MID);
+    assert_true(fabs(ms.peak - 3e-4) < 1e-15 && ms.total == 10 && ms.alpha == 0);
+    assert_int_equal(ob.t, 40);   /* moments kept */
+    assert_true(ob.cfg.weight_decay == 0.1f);
+
+    assert_string_equal(lc.stage, "sft");
+    assert_string_equal(lc.parent_id, lb.id);
+    assert_int_equal(lc.stage_start_step, 0);
+    assert_int_equal(lc.step, 10);
+    assert_int_equal(lc.tokens, 10 * 128);
+    assert_int_equal(oc.t, 10);   /* moments reset */
+    assert_true(oc.cfg.weight_decay == 0.0f);
+    assert_non_null(strstr(lc.data, "mask="));
+    assert_string_equal(lc.schedule, "cosine:peak=0.001,warmup=1,total=10,alpha=0");
+    adamw_free(&oa);
+    adamw_free(&ob);
+    adamw_free(&oc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(resume_after_sigkill_is_bit_identical),
+        cmocka_unit_test(damaged_checkpoints_are_refused_naming_the_file),
+        cmocka_unit_test(wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it),
+        cmocka_unit_test(three_stage_pipeline_chains_lineage),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
