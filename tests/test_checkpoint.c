@@ -80,8 +80,9 @@ static int setup(void **state)
     f->lin.batch_tokens = 512;
     f->lin.micro_batch = 4;
     f->lin.seed = 0xfedcba9876543210ULL;
-    f->lin.data_cursor[0] = 40;
-    f->lin.data_cursor[3] = UINT64_MAX;
+    f->lin.cursor = (LoaderCursor){.seed = UINT64_MAX, .data_hash = 0x8000000000000001ULL, .n_windows = 999,
+                                   .step = 40, .windows_consumed = 40 * 16, .epoch = 0, .seq_len = 32,
+                                   .batch_size = 4, .n_micro = 4, .layout = LOADER_STREAM};
     *state = f;
     return 0;
 }
@@ -171,7 +172,7 @@ static void round_trip_is_bit_exact(void **state)
     assert_int_equal(l.stage_end_step, 100);
     assert_int_equal(l.micro_batch, 4);
     assert_true(l.seed == 0xfedcba9876543210ULL);
-    assert_true(l.data_cursor[3] == UINT64_MAX && l.data_cursor[0] == 40);
+    assert_memory_equal(&l.cursor, &f->lin.cursor, sizeof l.cursor);
 
     /* Same contents, same id; another parent, another id. */
     save_ok(f);

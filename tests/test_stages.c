@@ -215,6 +215,18 @@ static void resume_after_sigkill_is_bit_identical(void **state)
     adamw_free(&oa);
     adamw_free(&ob);
 
+    /* Resuming with other data or another seed is refused, naming what changed. */
+    char mid_bin[512];
+    path_in(mid_bin, sizeof mid_bin, "mid.bin");
+    const char *other_data[] = {TRAIN_ARGS(killed, "150"), "--resume", NULL};
+    other_data[6] = mid_bin;
+    assert_int_equal(run(other_data, out, sizeof out), 1);
+    assert_non_null(strstr(out, "the data differs from the run being resumed"));
+    const char *other_seed[] = {TRAIN_ARGS(killed, "150"), "--resume", NULL};
+    other_seed[4] = "6";
+    assert_int_equal(run(other_seed, out, sizeof out), 1);
+    assert_non_null(strstr(out, "--resume: --seed differs"));
+
     /* Resuming a finished run changes nothing. */
     run_ok(resumed);
     load(b, &lb, &ob);

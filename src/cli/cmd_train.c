@@ -15,7 +15,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
-#include "train/shard_batches.h"
+#include "train/loader_source.h"
 #include "train/trainer.h"
 
 static const OptSpec OPTS[] = {
@@ -24,8 +24,9 @@ static const OptSpec OPTS[] = {
     {"vocab", "N", "with --preset: vocabulary size (default: the preset's)"},
     {"tied", NULL, "with --preset: tie the output head to the embedding"},
     {"untied", NULL, "with --preset: separate output head"},
-    {"data", "FILE", "training tokens: an llm.c token shard (required)"},
-    {"mask", "FILE", "loss mask: a shard of 0/1 aligned with --data (a target counts where 1)"},
+    {"data", "FILES", "training tokens: llm.c token shards, comma-separated (required)"},
+    {"mask", "FILES", "loss masks: shards of 0/1 aligned with --data (token i counts as a target where 1)"},
+    {"layout", "L", "stream (windows over the concatenated tokens; default) or rows (packed rows of T+1)"},
     {"out", "DIR", "run directory: checkpoints go to DIR/step-N (required)"},
     {"stage", "S", "pretrain, mid or sft (default pretrain)"},
     {"steps", "N", "optimizer steps of this stage (required)"},
@@ -57,6 +58,19 @@ static const char ABOUT[] =
     "Runs one training stage and writes checkpoints that record their lineage. mid continues the parent's step and\n"
     "token counters and its AdamW moments, and its LR starts where the parent's schedule ended; sft starts its own\n"
     "counters with fresh moments and no weight decay. Prints step, loss, lr, grad norm and tokens/s.";
+
+/* Splits "a,b,c" into paths (pointers into a copy stored in *buf, which the
+ * caller frees). Returns the count, or -1 if there are more than max. */
+static int split_paths(const char *list, char **buf, const char **paths, int max)
+{
+    *buf = strdup(list);
+    int n = 0;
+    for (char *save = NULL, *p = strtok_r(*buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        if (n == max) return -1;
+        paths[n++] = p;
+    }
+    return n;
+}
 
 typedef struct {
     ScheduleSpec spec;
@@ -263,8 +277,7 @@ int cmd_train(int argc, char **argv)
                            : resumed.batch_tokens != batch_tokens ? "--batch-tokens"
                            : resumed.micro_batch != micro ? "--micro-batch"
                            : resumed.seq_len != T ? "--seq-len"
-                           : strcmp(resumed.parent_id, lin->parent_id) ? "the parent checkpoint"
-                           : strcmp(resumed.data, lin->data) ? "--data/--mask" : NULL;
+                           : strcmp(resumed.parent_id, lin->parent_id) ? "the parent checkpoint" : NULL;
         if (what) {
             err_set(&e, "--resume: %s differs from the run in %s (its schedule: %s); use another --out or the same options",
                     what, resume_dir, resumed.schedule);
@@ -277,10 +290,32 @@ int cmd_train(int argc, char **argv)
     lin->stage_start_step = stage_start;
 
     /* Data: the same batch for the same (seed, step), whatever the schedule. */
-    ShardBatches batches;
-    if (shard_batches_open(&batches, data_path, args_str(&a, "mask", NULL), (uint64_t)seed, cfg.vocab_size, &e))
+    char *data_list = NULL, *mask_list = NULL;
+    const char *token_paths[64], *mask_paths[64];
+    int n_shards = split_paths(data_path, &data_list, token_paths, 64), n_masks = 0;
+    if (args_has(&a, "mask")) n_masks = split_paths(args_str(&a, "mask", ""), &mask_list, mask_paths, 64);
+    if (n_shards <= 0 || (args_has(&a, "mask") && n_masks != n_shards)) {
+        err_set(&e, "--data and --mask: 1 to 64 comma-separated files each, one mask per token shard (got %d and %d)",
+                n_shards, n_masks);
         die(&e);
-    BatchSource src = shard_batches_source(&batches);
+    }
+    const char *layout = args_str(&a, "layout", "stream");
+    if (strcmp(layout, "stream") && strcmp(layout, "rows")) {
+        err_set(&e, "--layout: expected stream or rows, got '%s'", layout);
+        die(&e);
+    }
+    LoaderConfig lc = {token_paths, n_masks ? mask_paths : NULL, n_shards, T, (int)micro, accum, (uint64_t)seed,
+                       strcmp(layout, "rows") == 0 ? LOADER_ROWS : LOADER_STREAM, 0, cfg.vocab_size};
+    LoaderSource data;
+    if (loader_source_open(&data, &lc, &e)) die(&e);
+    if (resuming) {
+        int64_t next;
+        if (loader_resume(&data.loader, &resumed.cursor, &next, &e)) {
+            err_wrap(&e, "--resume from %s", resume_dir);
+            die(&e);
+        }
+    }
+    BatchSource src = loader_source(&data);
 
     StageLr slr = {spec, stage_start};
     seg.start_step = start;
@@ -313,7 +348,9 @@ int cmd_train(int argc, char **argv)
     checkpoint_step_path(final_dir, sizeof final_dir, out_dir, seg.end_step);
     printf("train: done at step %" PRId64 ", %" PRId64 " tokens, checkpoint %s (id %s)\n", last.step, last.tokens,
            final_dir, seg.lineage.id);
-    shard_batches_close(&batches);
+    loader_source_close(&data);
+    free(data_list);
+    free(mask_list);
     adamw_free(&opt);
     model_free(&m);
     return 0;

@@ -294,11 +294,20 @@ static int write_lineage(const char *path, const Lineage *l, Err *e)
     /* 64-bit values as decimal strings: JSON numbers are doubles. */
     snprintf(buf, sizeof buf, "%" PRIu64, l->seed);
     cJSON_AddStringToObject(root, "seed", buf);
-    cJSON *cur = cJSON_AddArrayToObject(root, "data_cursor");
-    for (int i = 0; i < CKPT_CURSOR_WORDS; i++) {
-        snprintf(buf, sizeof buf, "%" PRIu64, l->data_cursor[i]);
-        cJSON_AddItemToArray(cur, cJSON_CreateString(buf));
-    }
+    const LoaderCursor *c = &l->cursor;
+    cJSON *cur = cJSON_AddObjectToObject(root, "data_cursor");
+    snprintf(buf, sizeof buf, "%" PRIu64, c->seed);
+    cJSON_AddStringToObject(cur, "seed", buf);
+    snprintf(buf, sizeof buf, "%016" PRIx64, c->data_hash);
+    cJSON_AddStringToObject(cur, "data_hash", buf);
+    cJSON_AddNumberToObject(cur, "n_windows", (double)c->n_windows);
+    cJSON_AddNumberToObject(cur, "step", (double)c->step);
+    cJSON_AddNumberToObject(cur, "windows_consumed", (double)c->windows_consumed);
+    cJSON_AddNumberToObject(cur, "epoch", (double)c->epoch);
+    cJSON_AddNumberToObject(cur, "seq_len", c->seq_len);
+    cJSON_AddNumberToObject(cur, "batch_size", c->batch_size);
+    cJSON_AddNumberToObject(cur, "n_micro", c->n_micro);
+    cJSON_AddNumberToObject(cur, "layout", c->layout);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     size_t len = strlen(text);
@@ -361,12 +370,38 @@ static int read_lineage(const char *path, Lineage *l, Err *e)
     l->seq_len = (int)seq_len;
     l->micro_batch = (int)micro;
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "data_cursor");
-    if (!cJSON_IsArray(cur) || cJSON_GetArraySize(cur) != CKPT_CURSOR_WORDS) {
-        err_set(e, "%s: field data_cursor must be an array of %d decimal strings", path, CKPT_CURSOR_WORDS);
+    if (!cJSON_IsObject(cur)) {
+        err_set(e, "%s: field data_cursor is missing or not an object", path);
         goto out;
     }
-    for (int i = 0; i < CKPT_CURSOR_WORDS; i++)
-        if (lineage_u64_str(cJSON_GetArrayItem(cur, i), path, "data_cursor", &l->data_cursor[i], e)) goto out;
+    LoaderCursor *c = &l->cursor;
+    int64_t v[8];
+    static const char *const INTS[8] = {"n_windows", "step",       "windows_consumed", "epoch",
+                                        "seq_len",   "batch_size", "n_micro",          "layout"};
+    for (int i = 0; i < 8; i++) {
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(cur, INTS[i]);
+        if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble) {
+            err_set(e, "%s: field data_cursor.%s is missing or not an integer", path, INTS[i]);
+            goto out;
+        }
+        v[i] = (int64_t)j->valuedouble;
+    }
+    const cJSON *hash = cJSON_GetObjectItemCaseSensitive(cur, "data_hash");
+    char *end = NULL;
+    if (lineage_u64_str(cJSON_GetObjectItemCaseSensitive(cur, "seed"), path, "data_cursor.seed", &c->seed, e))
+        goto out;
+    if (!cJSON_IsString(hash) || (c->data_hash = strtoull(hash->valuestring, &end, 16), *end)) {
+        err_set(e, "%s: field data_cursor.data_hash is missing or not hexadecimal", path);
+        goto out;
+    }
+    c->n_windows = v[0];
+    c->step = v[1];
+    c->windows_consumed = v[2];
+    c->epoch = v[3];
+    c->seq_len = (int32_t)v[4];
+    c->batch_size = (int32_t)v[5];
+    c->n_micro = (int32_t)v[6];
+    c->layout = (int32_t)v[7];
     rc = 0;
 out:
     cJSON_Delete(root);

@@ -25,11 +25,11 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "data/loader.h"
 #include "model/config.h"
 #include "train/adamw.h"
 
 #define CKPT_ID_CHARS 16
-#define CKPT_CURSOR_WORDS 4
 
 typedef struct {
     char     id[CKPT_ID_CHARS + 1];         /* this checkpoint (set by save and load) */
@@ -45,7 +45,7 @@ typedef struct {
     int      seq_len;              /* training sequence length */
     int      micro_batch;          /* sequences per micro-batch (affects bits, so recorded) */
     uint64_t seed;                 /* run seed (init and data streams derive from it) */
-    uint64_t data_cursor[CKPT_CURSOR_WORDS];  /* data loader position, loader-defined */
+    LoaderCursor cursor;           /* data loader position after `step` steps */
 } Lineage;
 
 /* Writes a complete checkpoint to dir (created or replaced atomically).

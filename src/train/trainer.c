@@ -25,9 +25,9 @@ static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *sr
     l->micro_batch = seg->micro_batch;
     l->batch_tokens = (int64_t)seg->accum * seg->micro_batch * seg->seq_len;
     l->stage_end_step = seg->end_step;
-    memset(l->data_cursor, 0, sizeof l->data_cursor);
-    if (src->cursor) src->cursor(src->ctx, steps_done, l->data_cursor);
-    else l->data_cursor[0] = (uint64_t)steps_done;
+    memset(&l->cursor, 0, sizeof l->cursor);
+    if (src->cursor) src->cursor(src->ctx, steps_done, &l->cursor);
+    else l->cursor.step = steps_done;
     char dir[4096];
     checkpoint_step_path(dir, sizeof dir, seg->run_dir, steps_done);
     return checkpoint_save(dir, &m->cfg, m->params, o, l, e);

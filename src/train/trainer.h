@@ -15,7 +15,8 @@
  *
  * Determinism: the batch for (step, micro) must depend only on those two
  * numbers and the source's own fixed state, so a run resumed from any
- * checkpoint, or branched onto another schedule, sees the same data. */
+ * checkpoint, or branched onto another schedule, sees the same data
+ * (train/loader_source.h adapts the data loader, which guarantees this). */
 #ifndef PLATEAU_TRAINER_H
 #define PLATEAU_TRAINER_H
 
@@ -32,11 +33,11 @@
 typedef int (*BatchFillFn)(void *ctx, int64_t step, int micro, int B, int T, int *tokens, int *targets,
                            float *mask, Err *e);
 /* The source's position after `steps_done` steps, saved in checkpoints. */
-typedef void (*BatchCursorFn)(void *ctx, int64_t steps_done, uint64_t cursor[CKPT_CURSOR_WORDS]);
+typedef void (*BatchCursorFn)(void *ctx, int64_t steps_done, LoaderCursor *cursor);
 
 typedef struct {
     BatchFillFn   fill;
-    BatchCursorFn cursor;    /* may be NULL: the cursor is the step count */
+    BatchCursorFn cursor;    /* may be NULL: the cursor records only the step count */
     void         *ctx;
     int           has_mask;  /* 1: fill writes a loss mask */
 } BatchSource;
