@@ -15,6 +15,7 @@
 #include "core/file.h"
 #include "core/rng.h"
 #include "data/pretokenize.h"
+#include "data/textdocs.h"
 #include "data/tokenizer.h"
 
 /* ---- fixtures -------------------------------------------------------------- */
@@ -174,6 +175,38 @@ static void words_split_like_gpt2(void **state)
     assert_split("a   \n  b 'll'll've're\nx \n", f, 11);
 }
 
+static void text_documents_split_on_endoftext_and_trim(void **state)
+{
+    (void)state;
+    const char *s = "  one\n<|endoftext|>\n\ntwo two<|endoftext|><|endoftext|> \t\n<|endoftext|>three";
+    TextDocs d;
+    const char *doc;
+    size_t n;
+    textdocs_begin(&d, s, strlen(s));
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_int_equal(n, 3);
+    assert_memory_equal(doc, "one", 3);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_int_equal(n, 7);
+    assert_memory_equal(doc, "two two", 7);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_memory_equal(doc, "three", 5);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 0);
+    textdocs_begin(&d, "just text\n", 10);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 1);
+    assert_int_equal(n, 9);
+    textdocs_begin(&d, " \n", 2);
+    assert_int_equal(textdocs_next(&d, &doc, &n), 0);
+
+    assert_int_equal(utf8_first_invalid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11), 11);
+    assert_int_equal(utf8_first_invalid("ab\xff", 3), 2);
+    assert_int_equal(utf8_first_invalid("\xc0\x80", 2), 0);           /* overlong NUL */
+    assert_int_equal(utf8_first_invalid("x\xed\xa0\x80", 4), 1);      /* surrogate */
+    assert_int_equal(utf8_first_invalid("a\xe2\x82", 3), 1);          /* truncated */
+    assert_int_equal(utf8_first_invalid("\xf4\x90\x80\x80", 4), 0);  /* beyond U+10FFFF */
+    assert_int_equal(utf8_first_invalid("a\0b", 3), 3);                /* NUL is valid UTF-8 */
+}
+
 /* ---- training -------------------------------------------------------------- */
 
 static void tiny_corpus_merges_match_hand_count(void **state)
@@ -309,8 +342,11 @@ static void round_trip_holds_for_english_like_text(void **state)
     size_t count = encode(tok, other, n, &ids);
     /* 1024 tokens learned on the same word list compress well beyond bytes */
     assert_true((double)n / (double)count > 3.0);
-    /* the cache (texts >= 64 KiB) changes nothing: encoding in pieces agrees */
-    size_t pieces = 0;
+    /* caches change nothing: the whole text (cached within the call) agrees
+     * with pieces encoded without a cache and with one TokenizerCache */
+    size_t pieces = 0, cached_n = 0, cached_cap = 0;
+    int *cached = NULL;
+    TokenizerCache *cache = tokenizer_cache_new();
     for (size_t pos = 0; pos < n;) {
         size_t end = pos + 1000 < n ? pos + 1000 : n;
         while (end < n && other[end] != '\n') end++;   /* cut only at word boundaries */
@@ -319,9 +355,24 @@ static void round_trip_holds_for_english_like_text(void **state)
         assert_memory_equal(part, ids + pieces, m * sizeof(int));
         pieces += m;
         free(part);
+        assert_int_equal(tokenizer_encode_cached(tok, cache, other + pos, end - pos, &cached, &cached_n, &cached_cap), 0);
         pos = end;
     }
     assert_int_equal(pieces, count);
+    assert_int_equal(cached_n, count);
+    assert_memory_equal(cached, ids, count * sizeof(int));
+    /* a cache handed another tokenizer starts afresh */
+    Err e;
+    Tokenizer *tiny;
+    assert_int_equal(tokenizer_train(&tiny, "aaabdaaabac", 11, 263, &e), 0);
+    cached_n = 0;
+    assert_int_equal(tokenizer_encode_cached(tiny, cache, "the aaab", 8, &cached, &cached_n, &cached_cap), 0);
+    assert_int_equal(cached_n, 5);   /* "the" -> t h e; " aaab" -> ' ' 258 */
+    assert_int_equal(cached[3], ' ');
+    assert_int_equal(cached[4], 258);
+    tokenizer_free(tiny);
+    tokenizer_cache_free(cache);
+    free(cached);
     free(ids);
     free(other);
 }
@@ -479,6 +530,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(words_split_like_gpt2),
+        cmocka_unit_test(text_documents_split_on_endoftext_and_trim),
         cmocka_unit_test(tiny_corpus_merges_match_hand_count),
         cmocka_unit_test(vocab_size_is_exactly_what_was_asked),
         cmocka_unit_test(training_is_deterministic),

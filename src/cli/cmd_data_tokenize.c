@@ -110,6 +110,7 @@ int cmd_data_tokenize(int argc, char **argv)
     }
     if (make_dirs(dir, &e)) die(&e);
     const int eot = tokenizer_special(t, SPECIAL_ENDOFTEXT);
+    TokenizerCache *cache = tokenizer_cache_new();
 
     ShardWriter w = {.dir = dir, .cap = (size_t)shard_tokens};
     w.buf = xmalloc(w.cap * sizeof *w.buf);
@@ -140,7 +141,7 @@ int cmd_data_tokenize(int argc, char **argv)
         textdocs_begin(&docs, text, bytes);
         while (textdocs_next(&docs, &doc, &doc_bytes)) {
             size_t n = 0;
-            if (tokenizer_encode(t, doc, doc_bytes, &ids, &n, &cap)) {
+            if (tokenizer_encode_cached(t, cache, doc, doc_bytes, &ids, &n, &cap)) {
                 fprintf(stderr, "plateau: out of memory encoding %s\n", a.positional[i]);
                 return 1;
             }
@@ -164,6 +165,7 @@ int cmd_data_tokenize(int argc, char **argv)
     printf("tokens written    %zu (%.1f MB of text in %.2f s, %.1f MB/s)\n", total, total_bytes / 1e6, s,
            s > 0 ? total_bytes / 1e6 / s : 0.0);
     free(w.buf);
+    tokenizer_cache_free(cache);
     tokenizer_free(t);
     return 0;
 }

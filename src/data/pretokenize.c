@@ -26,29 +26,19 @@ static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-static int in(uint32_t c, uint32_t lo, uint32_t hi) { return c >= lo && c <= hi; }
+#include "data/unicode_classes.inc"
 
-/* Code points >= 0x80: Unicode White_Space, \p{N} and the non-letter symbol ranges that matter in
- * practice; everything else (Latin, Greek, Cyrillic, CJK, ...) is a letter. */
+/* Class of a code point above ASCII: a binary search of the generated table. */
 static int codepoint_class(uint32_t c)
 {
-    if (c == 0x85 || c == 0xA0 || c == 0x1680 || in(c, 0x2000, 0x200A) || c == 0x2028 ||
-        c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000)
-        return CLASS_SPACE;
-    if (c == 0xB2 || c == 0xB3 || c == 0xB9 || in(c, 0xBC, 0xBE) || in(c, 0x660, 0x669) ||
-        in(c, 0x6F0, 0x6F9) || in(c, 0x966, 0x96F) || c == 0x2070 || in(c, 0x2074, 0x2079) ||
-        in(c, 0x2080, 0x2089) || in(c, 0x2150, 0x2182) || in(c, 0x2460, 0x249B) ||
-        in(c, 0x2776, 0x2793) || c == 0x3007 || in(c, 0xFF10, 0xFF19))
-        return CLASS_NUMBER;
-    if (c == 0xAA || c == 0xB5 || c == 0xBA) return CLASS_LETTER;
-    if (in(c, 0x80, 0xBF) || c == 0xD7 || c == 0xF7 || in(c, 0x300, 0x36F) ||
-        in(c, 0x2000, 0x206F) || in(c, 0x20A0, 0x20FF) || in(c, 0x2190, 0x245F) ||
-        in(c, 0x2500, 0x2BFF) || in(c, 0x3001, 0x3006) || in(c, 0x3008, 0x3020) ||
-        in(c, 0xE000, 0xF8FF) || in(c, 0xFE30, 0xFE4F) || c == 0xFEFF ||
-        in(c, 0xFF01, 0xFF0F) || in(c, 0xFF1A, 0xFF20) || in(c, 0xFF3B, 0xFF40) ||
-        in(c, 0xFF5B, 0xFF65) || in(c, 0x1F000, 0x1FAFF))
-        return CLASS_OTHER;
-    return CLASS_LETTER;
+    size_t lo = 0, hi = sizeof UNICODE_CLASSES / sizeof UNICODE_CLASSES[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c > UNICODE_CLASSES[mid].last) lo = mid + 1;
+        else if (c < UNICODE_CLASSES[mid].first) hi = mid;
+        else return UNICODE_CLASSES[mid].cls;
+    }
+    return CLASS_OTHER;
 }
 
 /* The classes of ASCII (the rest, zero, is CLASS_OTHER), as a table for the

@@ -6,9 +6,10 @@
  *
  * i.e. contractions, an optional space plus a run of letters, of digits, or
  * of other symbols, and whitespace (a run of whitespace leaves its last space
- * to the word that follows). Exact for ASCII. Beyond ASCII the letter, number
- * and whitespace classes are decided by code-point ranges covering common
- * scripts and punctuation; bytes that are not valid UTF-8 count as letters.
+ * to the word that follows). The letter, number and whitespace classes come
+ * from a table generated from the Unicode database (tools/gen_unicode_classes.py);
+ * bytes that are not valid UTF-8 count as letters (Hugging Face never sees
+ * them: its input is always valid UTF-8).
  * Every byte belongs to exactly one word: the words concatenate back to the
  * text, whatever bytes it holds. */
 #ifndef PLATEAU_PRETOKENIZE_H

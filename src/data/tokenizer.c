@@ -535,56 +535,87 @@ static int encode_word(const Tokenizer *t, const unsigned char *w, size_t n, int
     return encode_long(t, w, (int)n, out);
 }
 
-/* Texts at least this long get a cache of encoded words for the call. */
-#define CACHE_MIN_TEXT (1 << 16)
-#define CACHE_MAX_WORD 255
-#define CACHE_MAX_WORDS (1 << 20)
+/* Encoded words, keyed by their bytes: a hit skips the merge loop. */
+struct TokenizerCache {
+    const Tokenizer *owner;    /* entries are only valid for this tokenizer */
+    ByteMap          words;    /* word bytes -> (offset in ids << 8) | count */
+    int             *ids;
+    size_t           ids_used, ids_cap;
+};
 
-int tokenizer_encode(const Tokenizer *t, const char *text, size_t text_bytes,
-                     int **ids, size_t *n, size_t *cap)
+#define CACHE_MAX_WORD 255          /* longer words are rare: not cached */
+#define CACHE_MAX_WORDS (1 << 21)   /* then the cache stops growing */
+#define CACHE_MIN_TEXT (1 << 16)    /* tokenizer_encode caches for texts this long */
+
+TokenizerCache *tokenizer_cache_new(void)
+{
+    TokenizerCache *c = xcalloc(1, sizeof *c);
+    bytemap_init(&c->words, 1 << 13);
+    return c;
+}
+
+void tokenizer_cache_free(TokenizerCache *c)
+{
+    if (!c) return;
+    bytemap_free(&c->words);
+    free(c->ids);
+    free(c);
+}
+
+int tokenizer_encode_cached(const Tokenizer *t, TokenizerCache *cache, const char *text, size_t text_bytes,
+                            int **ids, size_t *n, size_t *cap)
 {
     const unsigned char *s = (const unsigned char *)text;
-    int use_cache = text_bytes >= CACHE_MIN_TEXT;
-    ByteMap cache;
-    int *pool = NULL;
-    size_t pool_used = 0, pool_cap = 0;
-    if (use_cache) bytemap_init(&cache, 1 << 13);
-    int rc = 0;
+    if (cache && cache->owner != t) {   /* first use, or another tokenizer: start empty */
+        bytemap_free(&cache->words);
+        bytemap_init(&cache->words, 1 << 13);
+        cache->ids_used = 0;
+        cache->owner = t;
+    }
     for (size_t pos = 0; pos < text_bytes;) {
         size_t end = pretok_next(s, text_bytes, pos), len = end - pos;
         if (*n + len > *cap) {
             size_t c = *cap ? *cap : 256;
             while (c < *n + len) c *= 2;
             int *p = realloc(*ids, c * sizeof *p);
-            if (!p) { rc = -1; break; }
+            if (!p) return -1;
             *ids = p;
             *cap = c;
         }
         int *out = *ids + *n;
-        if (use_cache && len <= CACHE_MAX_WORD) {
-            int64_t *hit = bytemap_find(&cache, s + pos, len);
+        int cacheable = cache && len <= CACHE_MAX_WORD;
+        if (cacheable) {
+            int64_t *hit = bytemap_find(&cache->words, s + pos, len);
             if (hit) {
                 size_t off = (size_t)(*hit >> 8), m = (size_t)(*hit & 255);
-                memcpy(out, pool + off, m * sizeof *out);
+                memcpy(out, cache->ids + off, m * sizeof *out);
                 *n += m;
                 pos = end;
                 continue;
             }
         }
         int m = encode_word(t, s + pos, len, out);
-        if (m < 0) { rc = -1; break; }
-        if (use_cache && len <= CACHE_MAX_WORD && cache.count < CACHE_MAX_WORDS) {
-            pool = grow(pool, &pool_cap, pool_used + (size_t)m, sizeof *pool);
-            memcpy(pool + pool_used, out, (size_t)m * sizeof *out);
+        if (m < 0) return -1;
+        if (cacheable && cache->words.count < CACHE_MAX_WORDS) {
+            cache->ids = grow(cache->ids, &cache->ids_cap, cache->ids_used + (size_t)m, sizeof *cache->ids);
+            memcpy(cache->ids + cache->ids_used, out, (size_t)m * sizeof *out);
             int added;
-            bytemap_upsert(&cache, s + pos, len, (int64_t)((pool_used << 8) | (size_t)m), &added);
-            pool_used += (size_t)m;
+            bytemap_upsert(&cache->words, s + pos, len, (int64_t)((cache->ids_used << 8) | (size_t)m), &added);
+            cache->ids_used += (size_t)m;
         }
         *n += (size_t)m;
         pos = end;
     }
-    if (use_cache) bytemap_free(&cache);
-    free(pool);
+    return 0;
+}
+
+int tokenizer_encode(const Tokenizer *t, const char *text, size_t text_bytes,
+                     int **ids, size_t *n, size_t *cap)
+{
+    if (text_bytes < CACHE_MIN_TEXT) return tokenizer_encode_cached(t, NULL, text, text_bytes, ids, n, cap);
+    TokenizerCache *cache = tokenizer_cache_new();
+    int rc = tokenizer_encode_cached(t, cache, text, text_bytes, ids, n, cap);
+    tokenizer_cache_free(cache);
     return rc;
 }
 
