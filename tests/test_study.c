@@ -142,7 +142,7 @@ static void misspelled_key_is_an_error_not_a_default(void **state)
     expect_error("warmup = 5\n", "[arm a]\nschedule = wso\n",
                  "x.ini:15: [study] warmup = 5: unknown key (expected one of: world, people, pretrain_data, sft_data, "
                  "preset, seeds, pretrain_tokens, mid_tokens, sft_epochs, sft_tokens, batch_tokens, micro_batch, "
-                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every)");
+                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every, vocab, eval_items, probe_sequences)");
 }
 
 static void bad_values_and_structure_are_reported_precisely(void **state)
@@ -241,7 +241,7 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
     assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 650);
     assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 7);
     assert_int_equal(p.saving.segments[STAGE_SFT], 15);
-    const Segment *g = p.segments;
+    const PlanSegment *g = p.segments;
     assert_int_equal(g[0].parent, -1);
     assert_int_equal(g[0].start_step, 0);
     assert_int_equal(g[0].end_step, 20);
@@ -266,7 +266,7 @@ static void check_segments_match_member_lrs(const Plan *p)
 {
     const StudySpec *s = &p->spec;
     for (int i = 0; i < p->n_segments; i++) {
-        const Segment *g = &p->segments[i];
+        const PlanSegment *g = &p->segments[i];
         if (g->stage == STAGE_SFT) continue;
         for (int a = 0; a < s->n_arms; a++) {
             if (!(g->arms & (1u << a))) continue;
@@ -280,7 +280,7 @@ static void check_segments_match_member_lrs(const Plan *p)
         for (int k = 0; k < s->n_seeds; k++) {
             int64_t expect_end = study_is_three_stage(s) ? study_mid_steps(s) : study_pretrain_steps(s);
             for (int i = p->runs[a][k].base; i >= 0; i = p->segments[i].parent) {
-                const Segment *g = &p->segments[i];
+                const PlanSegment *g = &p->segments[i];
                 assert_int_equal(g->end_step, expect_end);
                 assert_true(g->arms & (1u << a));
                 assert_int_equal(g->seed, s->seeds[k]);
@@ -494,10 +494,10 @@ static void store_round_trips_after_reopen(void **state)
     if (store_open(&st, dir, &e) || store_run_begin(st, p.spec.name, "[study]\n...", &run, &e) ||
         store_register_plan(st, &p, &e))
         fail_msg("%s", e.msg);
-    const Segment *trunk = &p.segments[0];
+    const PlanSegment *trunk = &p.segments[0];
     snprintf(ckpt, sizeof ckpt, "%s/ckpt-%s", dir, trunk->id);
     assert_int_equal(write_file_atomic(ckpt, "x", 1, &e), 0);
-    StepMetrics m[3] = {{1, 5.5, 1e-4, 0.9, 128}, {2, 5.25, 2e-4, 0.8, 256}, {3, 5.0, 3e-4, 0.7, 384}};
+    MetricRow m[3] = {{1, 5.5, 1e-4, 0.9, 128}, {2, 5.25, 2e-4, 0.8, 256}, {3, 5.0, 3e-4, 0.7, 384}};
     EvalRecord ev[2] = {{"pt", "valid", "loss", 4.75, 0.01, 1000}, {"sft", "bios_qa", "exact_match", 0.5, NAN, 40}};
     SharpnessRecord sh = {155, "pt", 123.5, 4.5, 50, NAN};
     if (store_segment_running(st, trunk->id, &e) || store_record_metrics(st, trunk->id, m, 3, &e) ||
@@ -518,7 +518,7 @@ static void store_round_trips_after_reopen(void **state)
     if (store_segment_status(st, trunk->id, &one, got_ckpt, sizeof got_ckpt, &e)) fail_msg("%s", e.msg);
     assert_string_equal(got_ckpt, ckpt);
 
-    StepMetrics *rm;
+    MetricRow *rm;
     int n;
     if (store_read_metrics(st, trunk->id, &rm, &n, &e)) fail_msg("%s", e.msg);
     assert_int_equal(n, 3);
@@ -665,10 +665,10 @@ static void killed_writer_leaves_a_consistent_store(void **state)
             Store *cs;
             Err ce;
             if (store_open(&cs, dir, &ce)) _exit(3);
-            StepMetrics m[BATCH];
+            MetricRow m[BATCH];
             for (int64_t b = (int64_t)round * 1000000;; b++) {
                 for (int i = 0; i < BATCH; i++)
-                    m[i] = (StepMetrics){b * BATCH + i, 1.0 / (double)(i + 1), 1e-3, 1.0, (b * BATCH + i) * 64};
+                    m[i] = (MetricRow){b * BATCH + i, 1.0 / (double)(i + 1), 1e-3, 1.0, (b * BATCH + i) * 64};
                 if (store_record_metrics(cs, id, m, BATCH, &ce)) _exit(4);
             }
         }
@@ -703,7 +703,7 @@ static void killed_writer_leaves_a_consistent_store(void **state)
 
     /* and the store still opens and writes */
     if (store_open(&st, dir, &e)) fail_msg("%s", e.msg);
-    StepMetrics one = {-1, 0, 0, 0, 0};
+    MetricRow one = {-1, 0, 0, 0, 0};
     if (store_record_metrics(st, id, &one, 1, &e)) fail_msg("%s", e.msg);
     store_close(st);
     plan_free(&p);

@@ -69,12 +69,12 @@ typedef struct {
     double  lr;
     double  grad_norm;
     int64_t tokens;      /* tokens seen in the stage so far */
-} StepMetrics;
+} MetricRow;
 
 /* n rows in one transaction. */
-int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e);
+int store_record_metrics(Store *s, const char *segment, const MetricRow *m, int n, Err *e);
 /* Rows of a segment in step order; *out is malloc'd (caller frees). */
-int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n, Err *e);
+int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, Err *e);
 
 typedef struct {
     const char *suite;   /* e.g. "pt", "sft", "valid" */
