@@ -204,6 +204,25 @@ fail:
     return -1;
 }
 
+int store_last_run(Store *s, char *study, size_t study_size, char **spec_text, Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT study, spec_text FROM runs ORDER BY id DESC LIMIT 1", e)) return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(s, e, "reading the last run");
+    }
+    snprintf(study, study_size, "%s", (const char *)sqlite3_column_text(st, 0));
+    *spec_text = strdup((const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    return 1;
+}
+
 int store_register_plan(Store *s, const Plan *p, Err *e)
 {
     sqlite3_stmt *seg = NULL, *run = NULL, *sft = NULL;
