@@ -83,16 +83,16 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
     assert_string_equal(s.name, "quick");
     assert_int_equal(s.world, WORLD_BIOS);
-    assert_int_equal(s.n_arms, 5);
-    assert_int_equal(study_pretrain_steps(&s), 200);
-    assert_int_equal(s.warmup_steps, 20);
+    assert_int_equal(s.n_arms, 4);
+    assert_int_equal(study_pretrain_steps(&s), 280);
+    assert_int_equal(s.warmup_steps, 14);
     assert_false(study_is_three_stage(&s));
     assert_string_equal(s.arms[0].name, "wso");
     assert_int_equal(s.arms[0].schedule, SCHED_WSO);
     assert_true(s.arms[0].alpha_pre == 1.0);
-    assert_int_equal(s.arms[2].schedule, SCHED_WSD);
-    assert_true(s.arms[2].alpha_pre == 0.1);
-    assert_true(s.arms[2].rho == 0.75);
+    assert_int_equal(s.arms[1].schedule, SCHED_WSD);
+    assert_true(s.arms[1].alpha_pre == 0.1);
+    assert_true(s.arms[1].rho == 0.75);
     assert_int_equal(s.n_sft_lrs, 3);
     assert_true(s.sft_lrs[2] == 1e-3);
     assert_false(arm_decays(&s, &s.arms[0]));
@@ -231,29 +231,29 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
     Plan p;
     Err e;
     if (study_spec_load(&s, path, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
-    /* T = 200, T_w = 20, WSD stable end 20 + round(0.75 * 180) = 155.
-     * Every schedule's step 19 runs at eta(20) = peak, and cosine/linear fall
-     * from step 20: all five arms share [0, 20). WSO and both WSDs share
-     * [20, 155). Then WSO, WSD0, WSD0.1 run [155, 200) each (45 steps) and
-     * cosine and linear [20, 200) each (180 steps):
-     * 20 + 135 + 3*45 + 2*180 = 650 steps instead of 5 * 200 = 1000. */
-    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 1000);
-    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 650);
-    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 7);
-    assert_int_equal(p.saving.segments[STAGE_SFT], 15);
+    /* T = 280, T_w = 14, WSD stable end 14 + round(0.75 * 266) = 214.
+     * Every schedule's step 13 runs at eta(14) = peak, and cosine falls from
+     * step 14: all four arms share [0, 14). WSO and both WSDs share
+     * [14, 214). Then WSO, WSD0.1, WSD0 run [214, 280) each (66 steps) and
+     * cosine [14, 280) (266 steps):
+     * 14 + 200 + 3*66 + 266 = 678 steps instead of 4 * 280 = 1120. */
+    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 1120);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 678);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 6);
+    assert_int_equal(p.saving.segments[STAGE_SFT], 12);
     const PlanSegment *g = p.segments;
     assert_int_equal(g[0].parent, -1);
     assert_int_equal(g[0].start_step, 0);
-    assert_int_equal(g[0].end_step, 20);
-    assert_int_equal(g[0].arms, 0x1f);
+    assert_int_equal(g[0].end_step, 14);
+    assert_int_equal(g[0].arms, 0xf);
     assert_int_equal(g[1].parent, 0);
-    assert_int_equal(g[1].start_step, 20);
-    assert_int_equal(g[1].end_step, 155);
-    assert_int_equal(g[1].arms, 0x7);   /* wso, wsd0, wsd0.1 */
+    assert_int_equal(g[1].start_step, 14);
+    assert_int_equal(g[1].end_step, 214);
+    assert_int_equal(g[1].arms, 0x7);   /* wso, wsd0.1, wsd0 */
     /* each arm's path */
     assert_int_equal(p.runs[0][0].base, 2);   /* wso: #0 #1 #2 */
-    assert_int_equal(p.segments[p.runs[3][0].base].parent, 0);   /* cos0.1 branches after warmup */
-    assert_int_equal(p.segments[p.runs[3][0].base].start_step, 20);
+    assert_int_equal(p.segments[p.runs[3][0].base].parent, 0);   /* cos0 branches after warmup */
+    assert_int_equal(p.segments[p.runs[3][0].base].start_step, 14);
     /* the SFT sweep of one base starts from that base */
     for (int k = 0; k < 3; k++) assert_int_equal(p.segments[p.runs[1][0].sft[k]].parent, p.runs[1][0].base);
     plan_free(&p);

@@ -79,11 +79,15 @@ static void world_text(const StudySpec *s, char *out, size_t size)
     int vocab = study_vocab(s, &e);
     switch (s->world) {
     case WORLD_BIOS:
-        snprintf(out, size, "world=bios v1 seed=%d people=%d vocab=%d", PREP_WORLD_SEED, s->people, vocab);
+        snprintf(out, size, "world=bios v%d seed=%d people=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, s->people,
+                 vocab);
         break;
-    case WORLD_WORDNET: snprintf(out, size, "world=wordnet v1 seed=%d vocab=%d", PREP_WORLD_SEED, vocab); break;
+    case WORLD_WORDNET:
+        snprintf(out, size, "world=wordnet v%d seed=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab);
+        break;
     case WORLD_FILES:
-        snprintf(out, size, "world=files pretrain=%s sft=%s vocab=%d", s->pretrain_data, s->sft_data, vocab);
+        snprintf(out, size, "world=files v%d pretrain=%s sft=%s vocab=%d", PREP_DATA_VERSION, s->pretrain_data,
+                 s->sft_data, vocab);
         break;
     }
 }

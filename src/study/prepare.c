@@ -42,15 +42,16 @@ static void data_text(const StudySpec *s, int vocab, char *out, size_t size)
 {
     switch (s->world) {
     case WORLD_BIOS:
-        snprintf(out, size, "bios v1 seed=%d people=%d vocab=%d seq_len=%d", PREP_WORLD_SEED, s->people, vocab,
-                 s->seq_len);
+        snprintf(out, size, "bios v%d seed=%d people=%d vocab=%d seq_len=%d", PREP_DATA_VERSION, PREP_WORLD_SEED,
+                 s->people, vocab, s->seq_len);
         break;
     case WORLD_WORDNET:
-        snprintf(out, size, "wordnet v1 seed=%d vocab=%d seq_len=%d", PREP_WORLD_SEED, vocab, s->seq_len);
+        snprintf(out, size, "wordnet v%d seed=%d vocab=%d seq_len=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab,
+                 s->seq_len);
         break;
     case WORLD_FILES:
-        snprintf(out, size, "files v1 pretrain=%s sft=%s vocab=%d seq_len=%d", s->pretrain_data, s->sft_data, vocab,
-                 s->seq_len);
+        snprintf(out, size, "files v%d pretrain=%s sft=%s vocab=%d seq_len=%d", PREP_DATA_VERSION, s->pretrain_data,
+                 s->sft_data, vocab, s->seq_len);
         break;
     }
 }
@@ -267,6 +268,28 @@ static int encode_documents(const Tokenizer *tk, const char *path, Tokens *train
     return rc;
 }
 
+/* The chat template encodes each message on its own, so a reply "Lima"
+ * becomes the token of "Lima" at a word start with no space before it, while
+ * pre-training text only ever has " Lima" (the word split keeps the space in
+ * front of a word). A small model cannot bridge the two spellings of every
+ * fact's first word from a few hundred SFT examples, so its answers about
+ * held-out people would start with a token it never learned to use. Replies
+ * are therefore trained as " Lima": the same tokens as in pre-training. The
+ * generated answer's leading space is trimmed by exact match. */
+static void space_assistant_replies(ChatConversation *c)
+{
+    for (int k = 0; k < c->n_messages; k++) {
+        ChatMessage *m = &c->messages[k];
+        if (m->role != CHAT_ASSISTANT || m->content[0] == ' ' || m->content[0] == 0) continue;
+        size_t n = strlen(m->content);
+        char *spaced = xmalloc(n + 2);
+        spaced[0] = ' ';
+        memcpy(spaced + 1, m->content, n + 1);
+        free(m->content);
+        m->content = spaced;
+    }
+}
+
 static int encode_sft(const Tokenizer *tk, const char *jsonl, int seq_len, const char *tok_path,
                       const char *mask_path, int64_t *rows, Err *e)
 {
@@ -275,7 +298,10 @@ static int encode_sft(const Tokenizer *tk, const char *jsonl, int seq_len, const
     SftStream st;
     sft_stream_init(&st, (size_t)seq_len + 1);
     int rc = 0;
-    for (size_t i = 0; i < ds.n && !rc; i++) rc = sft_stream_add(&st, tk, &ds.items[i], (size_t)seq_len + 1, e);
+    for (size_t i = 0; i < ds.n && !rc; i++) {
+        space_assistant_replies(&ds.items[i]);
+        rc = sft_stream_add(&st, tk, &ds.items[i], (size_t)seq_len + 1, e);
+    }
     if (!rc) rc = sft_stream_finish(&st, tk, e);
     if (!rc && st.n_tokens == 0) rc = err_set(e, "%s: no conversation with an assistant reply", jsonl);
     if (!rc) rc = sft_stream_write(&st, tok_path, mask_path, e);

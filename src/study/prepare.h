@@ -33,6 +33,9 @@
 #define PREP_VALID_MAX_TOKENS 65536
 #define PREP_MAX_TASKS 8
 #define PREP_WORLD_SEED 1   /* the world is the same for every seed of a study */
+/* Bumped whenever the same spec would give other data bytes (2: assistant
+ * replies trained with a leading space); part of every segment id. */
+#define PREP_DATA_VERSION 2
 
 typedef struct {
     char    world_dir[PREP_PATH_MAX];

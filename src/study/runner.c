@@ -58,6 +58,7 @@ typedef struct {
     /* progress over the whole study */
     double           units_total, units_done, t_start;
     double           tokens_per_s;     /* measured before starting */
+    double           probe_s;          /* seconds in sharpness probes, this segment */
     /* current segment */
     const PlanSegment *seg;
     int              seg_index, seg_number, seg_count;
@@ -307,6 +308,7 @@ static int load_probe_batches(Runner *R, Err *e)
 
 static int probe_sharpness(Runner *R, const PlanSegment *g, int64_t step, double *pt_trace, Err *e)
 {
+    double t0 = now_seconds();
     for (int d = 0; d < 2; d++) {
         SharpnessResult res;
         if (hutchinson_trace(&R->m, R->probe_tok[d], R->probe_tgt[d], d ? R->probe_mask : NULL, R->probe_n,
@@ -317,6 +319,7 @@ static int probe_sharpness(Runner *R, const PlanSegment *g, int64_t step, double
         if (store_record_sharpness(R->st, g->id, &rec, e)) return -1;
         if (d == 0) *pt_trace = res.trace;
     }
+    R->probe_s += now_seconds() - t0;
     return 0;
 }
 
@@ -460,6 +463,7 @@ static int run_segment(Runner *R, int i, Err *e)
     if (g->stage == STAGE_SFT) n_probes = 0;
     int64_t cur = g->start_step;
     double pt_trace = NAN;
+    R->probe_s = 0;
     StepMetrics last = {0};
     for (int k = 0; k <= n_probes; k++) {
         int64_t stop = k < n_probes ? probes[k] : g->end_step;
@@ -475,7 +479,7 @@ static int run_segment(Runner *R, int i, Err *e)
     }
     progress_finish(&R->bar);
     loader_source_close(&data);
-    double train_s = now_seconds() - t0;
+    double train_s = now_seconds() - t0 - R->probe_s;
 
     /* End of the segment: probes due at its end, then stage-end evaluation. */
     char line[512] = "";
@@ -485,6 +489,7 @@ static int run_segment(Runner *R, int i, Err *e)
         used += (size_t)snprintf(line + used, sizeof line - used, " | Tr(H) pt %.4g", pt_trace);
     }
     int pe, me;
+    double t_eval = now_seconds();
     if (is_stage_end(R, i, &pe, &me)) {
         if (g->stage == STAGE_SFT) {
             double val, test = NAN;
@@ -509,8 +514,9 @@ static int run_segment(Runner *R, int i, Err *e)
     double spent = now_seconds() - R->t_start;
     format_duration(left, sizeof left,
                     R->units_done > 0 ? spent * (R->units_total - R->units_done) / R->units_done : 0);
-    say(R, "  done in %s (%.0f tok/s training)%s | study %.0f%%, ETA %s\n", el,
-        train_s > 0 ? cost.train / train_s : 0.0, line, 100 * R->units_done / R->units_total, left);
+    say(R, "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s | study %.0f%%, ETA %s\n",
+        el, train_s, train_s > 0 ? cost.train / train_s : 0.0, R->probe_s, now_seconds() - t_eval, line,
+        100 * R->units_done / R->units_total, left);
     return 0;
 fail:
     progress_finish(&R->bar);
@@ -642,9 +648,9 @@ static int run(Runner *R, const char *spec_path, const StudyRunOptions *o, Err *
     say(R, "plan: %d segments (%d to run), %" PRId64 " segment-steps instead of %" PRId64
            " if every arm ran alone: sharing saves %" PRId64 " steps (%.0f%%)\n",
         R->plan.n_segments, todo, planned, sep, sep - planned, sep > 0 ? 100.0 * (sep - planned) / sep : 0.0);
-    say(R, "expected duration: %s (%.2f G training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
+    say(R, "expected duration: %s (%.2f M training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
            "sharpness; %.1f MFLOP/token at a measured %.0f tokens/s = %.1f GFLOP/s)\n",
-        eta, R->units_total / 1e9, 100 * left.train / R->units_total, 100 * left.eval / R->units_total,
+        eta, R->units_total / 1e6, 100 * left.train / R->units_total, 100 * left.eval / R->units_total,
         100 * left.probe / R->units_total, fpt / 1e6, R->tokens_per_s, R->tokens_per_s * fpt / 1e9);
     R->t_start = now_seconds();
 
