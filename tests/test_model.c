@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "core/file.h"
 #include "core/rng.h"
 #include "model/llama.h"
+#include "model/ops.h"
 #include "train/adamw.h"
 
 /* ------------------------------------------------------- fixture reading */
@@ -477,6 +479,75 @@ static void accumulated_micro_batches_match_the_whole_batch(void **state)
     model_free(&m);
 }
 
+/* Causal GQA attention in double, straight from the definition: a check of
+ * the row/column blocking at a length that is not a multiple of the block. */
+static void naive_attention(double *out, const float *qkv, int B, int T, int H, int KVH, int hd)
+{
+    int ld = (H + 2 * KVH) * hd;
+    double *p = malloc((size_t)T * sizeof(double));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int kvh = h / (H / KVH);
+            for (int i = 0; i < T; i++) {
+                const float *q = qkv + ((size_t)b * T + i) * ld + h * hd;
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j <= i; j++) {
+                    const float *k = qkv + ((size_t)b * T + j) * ld + H * hd + kvh * hd;
+                    double s = 0;
+                    for (int c = 0; c < hd; c++) s += (double)q[c] * k[c];
+                    p[j] = s / sqrt((double)hd);
+                    mx = fmax(mx, p[j]);
+                }
+                for (int j = 0; j <= i; j++) sum += (p[j] = exp(p[j] - mx));
+                for (int c = 0; c < hd; c++) {
+                    double o = 0;
+                    for (int j = 0; j <= i; j++)
+                        o += p[j] / sum * qkv[((size_t)b * T + j) * ld + (H + KVH) * hd + kvh * hd + c];
+                    out[((size_t)b * T + i) * H * hd + h * hd + c] = o;
+                }
+            }
+        }
+    free(p);
+}
+
+static void blocked_attention_matches_the_definition(void **state)
+{
+    (void)state;
+    int B = 2, T = 150, H = 4, KVH = 2, hd = 8, ld = (H + 2 * KVH) * hd, N = B * T;
+    float *qkv = malloc((size_t)N * ld * sizeof(float)), *out = malloc((size_t)N * H * hd * sizeof(float));
+    float *att = malloc((size_t)B * H * T * T * sizeof(float));
+    float *dout = malloc((size_t)N * H * hd * sizeof(float)), *dqkv = malloc((size_t)N * ld * sizeof(float));
+    float *scratch = malloc((size_t)omp_get_max_threads() * T * T * sizeof(float));
+    double *ref = malloc((size_t)N * H * hd * sizeof(double));
+    Rng r = rng_stream(3, 3);
+    for (int i = 0; i < N * ld; i++) qkv[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * H * hd; i++) dout[i] = (float)rng_normal(&r);
+    attention_forward(out, att, qkv, B, T, H, KVH, hd);
+    naive_attention(ref, qkv, B, T, H, KVH, hd);
+    double worst = 0;
+    for (int i = 0; i < N * H * hd; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
+    assert_true(worst < 1e-5);
+    /* backward against central differences of L = sum(dout * out) in double */
+    attention_backward(dqkv, scratch, dout, qkv, att, B, T, H, KVH, hd);
+    int picks[6] = {0, 5 * ld + 3, 149 * ld + H * hd + 2, 77 * ld + H * hd + 9,
+                    (T + 140) * ld + (H + KVH) * hd + 1, (T + 64) * ld + 2 * hd + 7};
+    for (int k = 0; k < 6; k++) {
+        float x0 = qkv[picks[k]];
+        double f[2];
+        for (int s = 0; s < 2; s++) {
+            qkv[picks[k]] = x0 + (s ? 1e-2f : -1e-2f);
+            naive_attention(ref, qkv, B, T, H, KVH, hd);
+            f[s] = 0;
+            for (int i = 0; i < N * H * hd; i++) f[s] += dout[i] * ref[i];
+        }
+        qkv[picks[k]] = x0;
+        double fd = (f[1] - f[0]) / 2e-2;
+        if (fabs(fd - dqkv[picks[k]]) > 1e-3 * (1 + fabs(fd)))
+            fail_msg("dqkv[%d]: %.6g, central difference %.6g", picks[k], dqkv[picks[k]], fd);
+    }
+    free(qkv), free(out), free(att), free(dout), free(dqkv), free(scratch), free(ref);
+}
+
 static void create_rejects_impossible_shapes(void **state)
 {
     (void)state;
@@ -502,6 +573,7 @@ int main(void)
         cmocka_unit_test(init_is_seeded_and_scaled),
         cmocka_unit_test(masked_positions_do_not_affect_loss_or_gradient),
         cmocka_unit_test(accumulated_micro_batches_match_the_whole_batch),
+        cmocka_unit_test(blocked_attention_matches_the_definition),
         cmocka_unit_test(create_rejects_impossible_shapes),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);

@@ -382,6 +382,8 @@ static void three_stage_pipeline_chains_lineage(void **state)
     assert_int_equal(schedule_parse(lb.schedule, &ms, &e), 0);
     assert_int_equal(ms.kind, SCHED_MID);
     assert_true(fabs(ms.peak - 3e-4) < 1e-15 && ms.total == 10 && ms.alpha == 0);
+    assert_int_equal(lb.cursor.step, 10);   /* mid reads its own data from its start */
+    assert_int_equal(la.cursor.step, 30);
     assert_int_equal(ob.t, 40);   /* moments kept */
     assert_true(ob.cfg.weight_decay == 0.1f);
 

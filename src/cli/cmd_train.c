@@ -117,9 +117,11 @@ static int build_schedule(const Args *a, const char *stage, int64_t steps, const
                               "(start mid from a pre-training checkpoint)");
         ScheduleSpec ps;
         if (schedule_parse(parent->schedule, &ps, e)) return err_wrap(e, "parent checkpoint lineage");
-        /* A parent stopped before its end continues from where it stopped. */
-        double start = args_has(a, "lr") ? lr
-                                         : schedule_eta(&ps, parent->step - parent->stage_start_step);
+        /* A parent stopped before its end continues from where it stopped; a
+         * branch of a mid stage starts where that stage started. */
+        double start = args_has(a, "lr")       ? lr
+                       : ps.kind == SCHED_MID ? ps.peak
+                                              : schedule_eta(&ps, parent->step - parent->stage_start_step);
         *out = schedule_mid(start, steps, alpha_mid);
         break;
     }

@@ -29,7 +29,7 @@ typedef struct {
 
 struct ModelActs {
     Arena      arena;
-    LayerActs *layers;   /* [n_layers] */
+    LayerActs *layers;   /* [n_layers] (malloc'd; the buffers are in the arena) */
     float *res_final;    /* [N, dim] residual after the last layer */
     float *xn_final;     /* [N, dim] */
     float *rstd_final;   /* [N] */
@@ -50,6 +50,7 @@ struct ModelActs {
     float *dlogits;      /* [N, vocab] */
     float *dweight;      /* [N] d(loss)/d(losses[n]) */
     float *dP;           /* [n_threads, max_T, max_T] */
+    float *norm_part;    /* [RMSNORM_CHUNKS, dim] partial norm-gain gradients */
     int    n_threads;
     int    has_targets;  /* last forward computed a loss */
 };
@@ -87,6 +88,64 @@ static void weights_views(Weights *w, float *base, const ParamTable *t, const Co
     }
 }
 
+/* Carves the activation buffers from an arena, or (arena NULL) only adds up
+ * the bytes they need, so sizing and carving cannot disagree. */
+typedef struct {
+    Arena *arena;
+    size_t bytes;
+} Carver;
+
+static void *carve(Carver *cv, size_t bytes)
+{
+    if (!cv->arena) {
+        cv->bytes += arena_round(bytes);
+        return NULL;
+    }
+    return arena_alloc(cv->arena, bytes);
+}
+
+static void acts_carve(ModelActs *a, Carver *cv, const Config *c, int max_B, int max_T)
+{
+    size_t N = (size_t)max_B * max_T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, F = sizeof(float);
+    size_t hd = config_head_dim(c), qd = hd * c->n_heads, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd;
+    size_t att = (size_t)max_B * c->n_heads * max_T * max_T;
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerActs *L = &a->layers[l];
+        L->res = carve(cv, N * d * F);
+        L->xn1 = carve(cv, N * d * F);
+        L->rstd1 = carve(cv, N * F);
+        L->qkv = carve(cv, N * qkvd * F);
+        L->att = carve(cv, att * F);
+        L->attout = carve(cv, N * qd * F);
+        L->res2 = carve(cv, N * d * F);
+        L->xn2 = carve(cv, N * d * F);
+        L->rstd2 = carve(cv, N * F);
+        L->gu = carve(cv, N * 2 * f * F);
+        L->h = carve(cv, N * f * F);
+    }
+    a->res_final = carve(cv, N * d * F);
+    a->xn_final = carve(cv, N * d * F);
+    a->rstd_final = carve(cv, N * F);
+    a->logits = carve(cv, N * V * F);
+    a->lse = carve(cv, N * F);
+    a->losses = carve(cv, N * F);
+    a->tokens = carve(cv, N * sizeof(int));
+    a->targets = carve(cv, N * sizeof(int));
+    a->weight = carve(cv, N * F);
+    a->rope_cos = carve(cv, (size_t)max_T * hd / 2 * F);
+    a->rope_sin = carve(cv, (size_t)max_T * hd / 2 * F);
+    a->dres = carve(cv, N * d * F);
+    a->dxn = carve(cv, N * d * F);
+    a->dqkv = carve(cv, N * qkvd * F);
+    a->dattout = carve(cv, N * qd * F);
+    a->dgu = carve(cv, N * 2 * f * F);
+    a->dh = carve(cv, N * f * F);
+    a->dlogits = carve(cv, N * V * F);
+    a->dweight = carve(cv, N * F);
+    a->dP = carve(cv, (size_t)a->n_threads * max_T * max_T * F);
+    a->norm_part = carve(cv, (size_t)RMSNORM_CHUNKS * d * F);
+}
+
 int model_create(Model *m, const Config *cfg, int max_B, int max_T, Err *e)
 {
     memset(m, 0, sizeof *m);
@@ -112,57 +171,16 @@ int model_create(Model *m, const Config *cfg, int max_B, int max_T, Err *e)
     m->max_B = max_B;
     m->max_T = max_T;
 
-    const Config *c = cfg;
-    size_t N = (size_t)max_B * max_T, d = c->dim, f = c->ffn_dim, V = c->vocab_size;
-    size_t hd = config_head_dim(c), qd = hd * c->n_heads, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd;
-    size_t att = (size_t)max_B * c->n_heads * max_T * max_T;
-    int nt = omp_get_max_threads();
-    size_t R = arena_round(1);  /* per-piece alignment slack, in bytes */
-    size_t per_layer = (N * d * 4 + N * 2 + N * qkvd + att + N * qd + N * 2 * f + N * f) * sizeof(float) + 11 * R;
-    size_t total = c->n_layers * per_layer + c->n_layers * sizeof(LayerActs) + R +
-                   (N * d * 2 + N * 6 + N * V + max_T * hd) * sizeof(float) + 11 * R +
-                   (N * d * 2 + N * qkvd + N * qd + N * 3 * f + N * V + N + (size_t)nt * max_T * max_T) *
-                       sizeof(float) + 9 * R;
     ModelActs *a = xcalloc(1, sizeof *a);
-    arena_init(&a->arena, total);
-    Arena *ar = &a->arena;
-    a->layers = arena_alloc(ar, c->n_layers * sizeof(LayerActs));
-    for (int l = 0; l < c->n_layers; l++) {
-        LayerActs *L = &a->layers[l];
-        L->res = arena_floats(ar, N * d);
-        L->xn1 = arena_floats(ar, N * d);
-        L->rstd1 = arena_floats(ar, N);
-        L->qkv = arena_floats(ar, N * qkvd);
-        L->att = arena_floats(ar, att);
-        L->attout = arena_floats(ar, N * qd);
-        L->res2 = arena_floats(ar, N * d);
-        L->xn2 = arena_floats(ar, N * d);
-        L->rstd2 = arena_floats(ar, N);
-        L->gu = arena_floats(ar, N * 2 * f);
-        L->h = arena_floats(ar, N * f);
-    }
-    a->res_final = arena_floats(ar, N * d);
-    a->xn_final = arena_floats(ar, N * d);
-    a->rstd_final = arena_floats(ar, N);
-    a->logits = arena_floats(ar, N * V);
-    a->lse = arena_floats(ar, N);
-    a->losses = arena_floats(ar, N);
-    a->tokens = arena_alloc(ar, N * sizeof(int));
-    a->targets = arena_alloc(ar, N * sizeof(int));
-    a->weight = arena_floats(ar, N);
-    a->rope_cos = arena_floats(ar, (size_t)max_T * hd / 2);
-    a->rope_sin = arena_floats(ar, (size_t)max_T * hd / 2);
-    a->dres = arena_floats(ar, N * d);
-    a->dxn = arena_floats(ar, N * d);
-    a->dqkv = arena_floats(ar, N * qkvd);
-    a->dattout = arena_floats(ar, N * qd);
-    a->dgu = arena_floats(ar, N * 2 * f);
-    a->dh = arena_floats(ar, N * f);
-    a->dlogits = arena_floats(ar, N * V);
-    a->dweight = arena_floats(ar, N);
-    a->dP = arena_floats(ar, (size_t)nt * max_T * max_T);
-    a->n_threads = nt;
-    rope_tables(a->rope_cos, a->rope_sin, max_T, (int)hd, c->rope_theta);
+    a->layers = xcalloc((size_t)cfg->n_layers, sizeof *a->layers);
+    a->n_threads = omp_get_max_threads();
+    Carver count = {NULL, 0};
+    acts_carve(a, &count, cfg, max_B, max_T);     /* sizes the arena */
+    arena_init(&a->arena, count.bytes);
+    Carver take = {&a->arena, 0};
+    acts_carve(a, &take, cfg, max_B, max_T);
+    int hd = config_head_dim(cfg);
+    rope_tables(a->rope_cos, a->rope_sin, max_T, hd, cfg->rope_theta);
     m->acts = a;
     return 0;
 }
@@ -171,6 +189,7 @@ void model_free(Model *m)
 {
     if (m->acts) {
         arena_free(&m->acts->arena);
+        free(m->acts->layers);
         free(m->acts);
     }
     free(m->w.layers);
@@ -224,8 +243,7 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
         float *res_out = l + 1 < c->n_layers ? a->layers[l + 1].res : a->res_final;
         rmsnorm_forward(L->xn1, L->rstd1, L->res, w->attn_norm, N, d, c->norm_eps);
         linear_forward(L->qkv, L->xn1, w->wq, N, d, qkvd, 0.0f);              /* [N, q|k|v] */
-        rope_forward(L->qkv, qkvd, a->rope_cos, a->rope_sin, B, T, H, hd);    /* q heads */
-        rope_forward(L->qkv + qd, qkvd, a->rope_cos, a->rope_sin, B, T, KVH, hd); /* k heads */
+        rope_forward(L->qkv, qkvd, a->rope_cos, a->rope_sin, B, T, H + KVH, hd); /* q and k heads */
         attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
         memcpy(L->res2, L->res, (size_t)N * d * sizeof(float));
         linear_forward(L->res2, L->attout, w->wo, N, qd, d, 1.0f);            /* res2 = res + o_proj */
@@ -275,7 +293,7 @@ void model_backward(Model *m, float loss_scale)
     /* logits = xn_final @ lm_head^T: when tied, lm_head's gradient is the embedding's. */
     linear_backward(a->dxn, m->g.lm_head, a->dlogits, a->xn_final, m->w.lm_head, N, d, V, 0.0f);
     memset(a->dres, 0, (size_t)N * d * sizeof(float));
-    rmsnorm_backward(a->dres, m->g.final_norm, a->dxn, a->res_final, m->w.final_norm, a->rstd_final, N, d);
+    rmsnorm_backward(a->dres, m->g.final_norm, a->norm_part, a->dxn, a->res_final, m->w.final_norm, a->rstd_final, N, d);
 
     for (int l = c->n_layers - 1; l >= 0; l--) {
         LayerActs *L = &a->layers[l];
@@ -285,14 +303,13 @@ void model_backward(Model *m, float loss_scale)
         linear_backward(a->dh, g->w_down, a->dres, L->h, w->w_down, N, f, d, 0.0f);
         swiglu_backward(a->dgu, a->dh, L->gu, N, f);
         linear_backward(a->dxn, g->w_gate, a->dgu, L->xn2, w->w_gate, N, d, 2 * f, 0.0f);
-        rmsnorm_backward(a->dres, g->mlp_norm, a->dxn, L->res2, w->mlp_norm, L->rstd2, N, d);
+        rmsnorm_backward(a->dres, g->mlp_norm, a->norm_part, a->dxn, L->res2, w->mlp_norm, L->rstd2, N, d);
         /* dres is now the gradient of res2. Attention block: */
         linear_backward(a->dattout, g->wo, a->dres, L->attout, w->wo, N, qd, d, 0.0f);
         attention_backward(a->dqkv, a->dP, a->dattout, L->qkv, L->att, B, T, H, KVH, hd);
-        rope_backward(a->dqkv, qkvd, a->rope_cos, a->rope_sin, B, T, H, hd);
-        rope_backward(a->dqkv + qd, qkvd, a->rope_cos, a->rope_sin, B, T, KVH, hd);
+        rope_backward(a->dqkv, qkvd, a->rope_cos, a->rope_sin, B, T, H + KVH, hd);
         linear_backward(a->dxn, g->wq, a->dqkv, L->xn1, w->wq, N, d, qkvd, 0.0f);
-        rmsnorm_backward(a->dres, g->attn_norm, a->dxn, L->res, w->attn_norm, L->rstd1, N, d);
+        rmsnorm_backward(a->dres, g->attn_norm, a->norm_part, a->dxn, L->res, w->attn_norm, L->rstd1, N, d);
     }
     embedding_backward(m->g.embed, a->dres, a->tokens, N, d);
 }

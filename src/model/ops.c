@@ -2,15 +2,46 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "model/matmul.h"
+
+/* Below this many element-operations a kernel runs on the calling thread:
+ * waking the team costs more than it saves (nano-sized tests, evaluation). */
+#define PAR_MIN_WORK 32768
+
+/* exp(x) for float, within ~2 ulp of expf, written in plain arithmetic so
+ * loops calling it vectorise (libm's expf does not without -ffast-math).
+ * x = n*ln2 + r with |r| <= ln2/2; e^r by a degree-6 polynomial (Taylor
+ * coefficients, minimax-adjusted); 2^n built in the exponent bits. Inputs are
+ * clamped to [-87, 88], so results below 1.6e-38 come out as ~1.6e-38
+ * instead of denormals or zero -- harmless for softmax and sigmoid. */
+static inline float fast_expf(float x)
+{
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    const float shifter = 12582912.0f;              /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504088896341f + shifter;
+    float n = t - shifter;                          /* round(x / ln2) */
+    float r = x - n * 0.693145751953125f;           /* ln2 split in two for an exact product */
+    r = r - n * 1.428606765330187045e-06f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * r * r + r + 1.0f;
+    union { float f; int32_t i; } u;
+    u.i = ((int32_t)n + 127) << 23;                 /* 2^n */
+    return p * u.f;
+}
 
 /* ---------------------------------------------------------------- embedding */
 
 void embedding_forward(float *out, const int *tokens, const float *embed, int N, int C)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, embed + (size_t)tokens[n] * C, (size_t)C * sizeof(float));
 }
 
@@ -19,7 +50,7 @@ void embedding_backward(float *dembed, const float *dout, const int *tokens, int
     /* Parallel over column blocks; each thread walks all rows in order, so
      * repeated tokens accumulate in a fixed order. */
     int blocks = (C + 15) / 16;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
     for (int cb = 0; cb < blocks; cb++) {
         int c0 = cb * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
         for (int n = 0; n < N; n++) {
@@ -34,7 +65,7 @@ void embedding_backward(float *dembed, const float *dout, const int *tokens, int
 
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -48,37 +79,38 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
     }
 }
 
-void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+void rmsnorm_backward(float *dinp, float *dweight, float *scratch, const float *dout, const float *inp,
                       const float *weight, const float *rstd, int N, int C)
 {
     /* y = x * r * w, r = (mean(x^2) + eps)^(-1/2):
-     * dx = r * (w*dy) - x * r^3 * mean(w*dy*x) */
-#pragma omp parallel
-    {
-#pragma omp for schedule(static)
-        for (int n = 0; n < N; n++) {
+     * dx = r * (w*dy) - x * r^3 * mean(w*dy*x);  dw = sum_n dy*x*r.
+     * One pass: each of RMSNORM_CHUNKS fixed row ranges sums its own dw
+     * partial; the partials are added in chunk order (same bits whatever the
+     * thread count). */
+    int rows = (N + RMSNORM_CHUNKS - 1) / RMSNORM_CHUNKS;
+#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
+    for (int k = 0; k < RMSNORM_CHUNKS; k++) {
+        float *part = scratch + (size_t)k * C;
+        memset(part, 0, (size_t)C * sizeof(float));
+        int n1 = (k + 1) * rows < N ? (k + 1) * rows : N;
+        for (int n = k * rows; n < n1; n++) {
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
             float *dx = dinp + (size_t)n * C;
             float r = rstd[n], dot = 0;
 #pragma omp simd reduction(+ : dot)
             for (int c = 0; c < C; c++) dot += weight[c] * dy[c] * x[c];
-            float k = r * r * r * dot / C;
+            float kk = r * r * r * dot / C;
 #pragma omp simd
-            for (int c = 0; c < C; c++) dx[c] += r * weight[c] * dy[c] - k * x[c];
-        }
-        /* dweight: parallel over column blocks, rows in order. */
-        int blocks = (C + 15) / 16;
-#pragma omp for schedule(static)
-        for (int cb = 0; cb < blocks; cb++) {
-            int c0 = cb * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
-            float acc[16] = {0};
-            for (int n = 0; n < N; n++) {
-                const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-                float r = rstd[n];
-                for (int c = c0; c < c1; c++) acc[c - c0] += dy[c] * x[c] * r;
+            for (int c = 0; c < C; c++) {
+                dx[c] += r * weight[c] * dy[c] - kk * x[c];
+                part[c] += dy[c] * x[c] * r;
             }
-            for (int c = c0; c < c1; c++) dweight[c] += acc[c - c0];
         }
+    }
+    for (int k = 0; k < RMSNORM_CHUNKS; k++) {
+        const float *part = scratch + (size_t)k * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) dweight[c] += part[c];
     }
 }
 
@@ -100,7 +132,7 @@ static void rope_apply(float *x, int ld, const float *cos_t, const float *sin_t,
                        int hd, float sign)
 {
     int half = hd / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)B * T * n_heads * hd >= PAR_MIN_WORK)
     for (int n = 0; n < B * T; n++) {
         int t = n % T;
         const float *cs = cos_t + (size_t)t * half, *sn = sin_t + (size_t)t * half;
@@ -128,23 +160,31 @@ void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, in
 
 /* ---------------------------------------------------------------- attention */
 
-/* In place on S [T,T] (already scaled): row i becomes softmax over j <= i,
- * zero for j > i. */
-static void causal_softmax(float *S, int T)
+/* Causal attention computes only the lower triangle, in row blocks of
+ * ATT_BLOCK: row block [r0, r1) needs keys [0, r1). Entries of att to the
+ * right of a row block's end are never written or read. */
+#define ATT_BLOCK 64
+
+/* Rows [r0, r1) of S (stride T, already scaled): row i becomes the softmax
+ * over j <= i, zero for i < j < r1. */
+static void causal_softmax_rows(float *S, int T, int r0, int r1)
 {
-    for (int i = 0; i < T; i++) {
+    for (int i = r0; i < r1; i++) {
         float *row = S + (size_t)i * T;
         float mx = row[0];
-        for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
         float sum = 0;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j <= i; j++) {
-            float e = expf(row[j] - mx);
+            float e = fast_expf(row[j] - mx);
             row[j] = e;
             sum += e;
         }
         float inv = 1.0f / sum;
+#pragma omp simd
         for (int j = 0; j <= i; j++) row[j] *= inv;
-        for (int j = i + 1; j < T; j++) row[j] = 0;
+        for (int j = i + 1; j < r1; j++) row[j] = 0;
     }
 }
 
@@ -153,7 +193,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
     /* BLAS runs single-threaded inside this region; the (b, h) tasks are the parallelism. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H, kvh = h / group;
         const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
@@ -161,9 +201,15 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
         const float *v = k + kv_dim;
         float *S = att + (size_t)bh * T * T;
         float *o = out + (size_t)b * T * q_dim + (size_t)h * hd;
-        matmul(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, S, T);   /* S = q k^T / sqrt(hd)   [T,T] */
-        causal_softmax(S, T);
-        matmul(0, 0, T, hd, T, 1.0f, S, T, v, ld, 0.0f, o, q_dim); /* o = P v                [T,hd] */
+        for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+            int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
+            float *Sr = S + (size_t)r0 * T;
+            /* S = q k^T / sqrt(hd)     [M, r1] */
+            matmul(0, 1, M, r1, hd, scale, q + (size_t)r0 * ld, ld, k, ld, 0.0f, Sr, T);
+            causal_softmax_rows(S, T, r0, r1);
+            /* o = P v                  [M, hd] */
+            matmul(0, 0, M, hd, r1, 1.0f, Sr, T, v, ld, 0.0f, o + (size_t)r0 * q_dim, q_dim);
+        }
     }
 }
 
@@ -174,10 +220,10 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
     float scale = 1.0f / sqrtf((float)hd);
     /* Parallel over (b, kv head): the query heads of a group add into the same
      * dk, dv, so one task owns them and adds in head order. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
     for (int bk = 0; bk < B * KVH; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
-        float *dP = scratch + (size_t)omp_get_thread_num() * T * T;
+        float *dS = scratch + (size_t)omp_get_thread_num() * T * T;
         const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
         const float *v = k + kv_dim;
         float *dk = dqkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
@@ -189,19 +235,34 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
             const float *P = att + ((size_t)b * H + h) * T * T;
             const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
             float beta = g == 0 ? 0.0f : 1.0f;
-            matmul(0, 1, T, T, hd, 1.0f, dO, q_dim, v, ld, 0.0f, dP, T);  /* dP = dO v^T    [T,T]  */
-            matmul(1, 0, T, hd, T, 1.0f, P, T, dO, q_dim, beta, dv, ld);  /* dv += P^T dO   [T,hd] */
-            /* softmax backward: dS = P * (dP - sum_j P dP), rows only up to the diagonal */
-            for (int i = 0; i < T; i++) {
-                const float *p = P + (size_t)i * T;
-                float *d = dP + (size_t)i * T;
-                float dot = 0;
-                for (int j = 0; j <= i; j++) dot += p[j] * d[j];
-                for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - dot);
-                for (int j = i + 1; j < T; j++) d[j] = 0;
+            for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+                int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
+                /* dP = dO v^T     [M, r1] */
+                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, dS + (size_t)r0 * T, T);
+                /* softmax backward: dS = P * (dP - sum_j P dP) up to the diagonal */
+                for (int i = r0; i < r1; i++) {
+                    const float *p = P + (size_t)i * T;
+                    float *d = dS + (size_t)i * T;
+                    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+                    for (int j = 0; j <= i; j++) dot += p[j] * d[j];
+#pragma omp simd
+                    for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - dot);
+                    for (int j = i + 1; j < r1; j++) d[j] = 0;
+                }
+                /* dq = dS k / sqrt(hd)     [M, hd] */
+                matmul(0, 0, M, hd, r1, scale, dS + (size_t)r0 * T, T, k, ld, 0.0f, dq + (size_t)r0 * ld, ld);
             }
-            matmul(0, 0, T, hd, T, scale, dP, T, k, ld, 0.0f, dq, ld);    /* dq = dS k / sqrt(hd)  */
-            matmul(1, 0, T, hd, T, scale, dP, T, q, ld, beta, dk, ld);    /* dk += dS^T q / sqrt(hd) */
+            /* Column block [c0, c1) of P and dS is non-zero in rows [c0, T). */
+            for (int c0 = 0; c0 < T; c0 += ATT_BLOCK) {
+                int c1 = c0 + ATT_BLOCK < T ? c0 + ATT_BLOCK : T, Mc = c1 - c0, R = T - c0;
+                /* dv += P^T dO               [Mc, hd] */
+                matmul(1, 0, Mc, hd, R, 1.0f, P + (size_t)c0 * T + c0, T, dO + (size_t)c0 * q_dim, q_dim, beta,
+                       dv + (size_t)c0 * ld, ld);
+                /* dk += dS^T q / sqrt(hd)    [Mc, hd] */
+                matmul(1, 0, Mc, hd, R, scale, dS + (size_t)c0 * T + c0, T, q + (size_t)c0 * ld, ld, beta,
+                       dk + (size_t)c0 * ld, ld);
+            }
         }
     }
 }
@@ -210,13 +271,13 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 
 void swiglu_forward(float *h, const float *gu, int N, int F)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         float *o = h + (size_t)n * F;
 #pragma omp simd
         for (int i = 0; i < F; i++) {
-            float s = 1.0f / (1.0f + expf(-g[i]));
+            float s = 1.0f / (1.0f + fast_expf(-g[i]));
             o[i] = g[i] * s * u[i];
         }
     }
@@ -225,13 +286,13 @@ void swiglu_forward(float *h, const float *gu, int N, int F)
 void swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F)
 {
     /* h = g*sigmoid(g)*u: dh/du = silu(g); dh/dg = u * s * (1 + g*(1-s)) */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F, *d = dh + (size_t)n * F;
         float *dg = dgu + (size_t)n * 2 * F, *du = dg + F;
 #pragma omp simd
         for (int i = 0; i < F; i++) {
-            float s = 1.0f / (1.0f + expf(-g[i]));
+            float s = 1.0f / (1.0f + fast_expf(-g[i]));
             du[i] = d[i] * g[i] * s;
             dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
         }
@@ -256,13 +317,15 @@ void linear_backward(float *dinp, float *dw, const float *dout, const float *inp
 
 void crossentropy_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * V;
         float mx = z[0];
-        for (int i = 1; i < V; i++) mx = z[i] > mx ? z[i] : mx;
+#pragma omp simd reduction(max : mx)
+        for (int i = 0; i < V; i++) mx = z[i] > mx ? z[i] : mx;
         float sum = 0;
-        for (int i = 0; i < V; i++) sum += expf(z[i] - mx);
+#pragma omp simd reduction(+ : sum)
+        for (int i = 0; i < V; i++) sum += fast_expf(z[i] - mx);
         float l = mx + logf(sum);
         lse[n] = l;
         losses[n] = targets ? l - z[targets[n]] : 0.0f;
@@ -272,7 +335,7 @@ void crossentropy_forward(float *losses, float *lse, const float *logits, const 
 void crossentropy_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
                            const float *weight, int N, int V)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * V;
         float *d = dlogits + (size_t)n * V;
@@ -281,7 +344,8 @@ void crossentropy_backward(float *dlogits, const float *logits, const float *lse
             memset(d, 0, (size_t)V * sizeof(float));
             continue;
         }
-        for (int i = 0; i < V; i++) d[i] = w * expf(z[i] - l);
+#pragma omp simd
+        for (int i = 0; i < V; i++) d[i] = w * fast_expf(z[i] - l);
         d[targets[n]] -= w;
     }
 }

@@ -20,8 +20,10 @@ void embedding_backward(float *dembed, const float *dout, const int *tokens, int
 
 /* out[N,C] = inp * rstd * weight, rstd[N] = 1/sqrt(mean(inp^2) + eps) */
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
-/* dinp[N,C] += d(out)/d(inp)^T dout; dweight[C] += sum_n dout*inp*rstd */
-void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+/* dinp[N,C] += d(out)/d(inp)^T dout; dweight[C] += sum_n dout*inp*rstd.
+ * scratch: RMSNORM_CHUNKS * C floats. */
+#define RMSNORM_CHUNKS 32
+void rmsnorm_backward(float *dinp, float *dweight, float *scratch, const float *dout, const float *inp,
                       const float *weight, const float *rstd, int N, int C);
 
 /* Rotary tables: cos/sin[T, hd/2] for pair i at position t, angle

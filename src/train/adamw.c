@@ -50,7 +50,7 @@ double grad_norm(const float *grads, size_t n)
 {
     double part[NORM_CHUNKS];
     size_t chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 65536)
     for (int c = 0; c < NORM_CHUNKS; c++) {
         size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
         double s = 0;
@@ -81,7 +81,7 @@ double adamw_step(AdamW *o, float *params, float *grads, float lr)
     float *m = o->m, *v = o->v;
     const float *dmask = o->decay;
     size_t n = o->n;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         if (clip_scale != 1.0f) {

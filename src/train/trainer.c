@@ -26,8 +26,9 @@ static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *sr
     l->batch_tokens = (int64_t)seg->accum * seg->micro_batch * seg->seq_len;
     l->stage_end_step = seg->end_step;
     memset(&l->cursor, 0, sizeof l->cursor);
-    if (src->cursor) src->cursor(src->ctx, steps_done, &l->cursor);
-    else l->cursor.step = steps_done;
+    int64_t data_steps = steps_done - l->stage_start_step;
+    if (src->cursor) src->cursor(src->ctx, data_steps, &l->cursor);
+    else l->cursor.step = data_steps;
     char dir[4096];
     checkpoint_step_path(dir, sizeof dir, seg->run_dir, steps_done);
     return checkpoint_save(dir, &m->cfg, m->params, o, l, e);
@@ -49,6 +50,7 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, Segment *seg, StepMe
 
     const size_t per_micro = (size_t)B * T;
     const int64_t batch_tokens = (int64_t)A * B * T;
+    const int64_t data_origin = seg->lineage.stage_start_step;   /* a stage reads its data from its start */
     int *tokens = xmalloc((size_t)A * per_micro * sizeof(int));
     int *targets = xmalloc((size_t)A * per_micro * sizeof(int));
     float *mask = src->has_mask ? xmalloc((size_t)A * per_micro * sizeof(float)) : NULL;
@@ -72,7 +74,7 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, Segment *seg, StepMe
         double total = 0;
         for (int k = 0; k < A; k++) {
             float *mk = mask ? mask + (size_t)k * per_micro : NULL;
-            if (src->fill(src->ctx, step, k, B, T, tokens + (size_t)k * per_micro, targets + (size_t)k * per_micro,
+            if (src->fill(src->ctx, step - data_origin, k, B, T, tokens + (size_t)k * per_micro, targets + (size_t)k * per_micro,
                           mk, e))
                 goto out;
             double c = (double)per_micro;

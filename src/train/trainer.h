@@ -27,12 +27,14 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 
-/* Fills micro-batch `micro` of optimizer step `step`: tokens and targets
+/* Fills micro-batch `micro` of data step `step` (the stage's own count:
+ * the stage-clock step minus lineage.stage_start_step, so a mid stage reads
+ * its data from the beginning): tokens and targets
  * [B, T]; mask [B, T] when the source has masks (mask is NULL otherwise).
  * Returns 0, or -1 with e set. */
 typedef int (*BatchFillFn)(void *ctx, int64_t step, int micro, int B, int T, int *tokens, int *targets,
                            float *mask, Err *e);
-/* The source's position after `steps_done` steps, saved in checkpoints. */
+/* The source's position after `steps_done` data steps, saved in checkpoints. */
 typedef void (*BatchCursorFn)(void *ctx, int64_t steps_done, LoaderCursor *cursor);
 
 typedef struct {
