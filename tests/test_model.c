@@ -7,7 +7,6 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +478,44 @@ static void accumulated_micro_batches_match_the_whole_batch(void **state)
     model_free(&m);
 }
 
+static void logits_of_a_prefix_do_not_see_later_tokens(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "nano", &e), 0);
+    Model m;
+    int T = 64, V = c.vocab_size, tokens[64], targets[64];
+    assert_int_equal(model_create(&m, &c, 1, T, &e), 0);
+    model_init_weights(&m, 2);
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] *= 10.0f;   /* sharper attention */
+    random_batch(tokens, targets, T, V, 6);
+    model_forward(&m, tokens, NULL, NULL, 1, T);
+    float *full = malloc((size_t)T * V * sizeof(float));
+    memcpy(full, model_logits(&m), (size_t)T * V * sizeof(float));
+    const int lens[3] = {1, 17, 63};
+    for (int k = 0; k < 3; k++) {
+        /* change everything after the prefix: the prefix's logits must not move */
+        int changed[64];
+        memcpy(changed, tokens, sizeof changed);
+        for (int t = lens[k]; t < T; t++) changed[t] = (tokens[t] + 1 + t) % V;
+        model_forward(&m, changed, NULL, NULL, 1, T);
+        assert_memory_equal(model_logits(&m), full, (size_t)lens[k] * V * sizeof(float));
+        /* and a forward over the prefix alone gives the same rows, up to the
+         * rounding of differently shaped matrix products */
+        model_forward(&m, tokens, NULL, NULL, 1, lens[k]);
+        assert_true(rel_err(model_logits(&m), full, (size_t)lens[k] * V) < 5e-5);
+    }
+    /* the last row does depend on earlier tokens */
+    int changed[64];
+    memcpy(changed, tokens, sizeof changed);
+    changed[0] = (tokens[0] + 1) % V;
+    model_forward(&m, changed, NULL, NULL, 1, T);
+    assert_true(rel_err(model_logits(&m) + (size_t)(T - 1) * V, full + (size_t)(T - 1) * V, V) > 1e-4);
+    free(full);
+    model_free(&m);
+}
+
 /* Causal GQA attention in double, straight from the definition: a check of
  * the row/column blocking at a length that is not a multiple of the block. */
 static void naive_attention(double *out, const float *qkv, int B, int T, int H, int KVH, int hd)
@@ -517,18 +554,18 @@ static void blocked_attention_matches_the_definition(void **state)
     float *qkv = malloc((size_t)N * ld * sizeof(float)), *out = malloc((size_t)N * H * hd * sizeof(float));
     float *att = malloc((size_t)B * H * T * T * sizeof(float));
     float *dout = malloc((size_t)N * H * hd * sizeof(float)), *dqkv = malloc((size_t)N * ld * sizeof(float));
-    float *scratch = malloc((size_t)omp_get_max_threads() * T * T * sizeof(float));
+    float *scratch = malloc((size_t)T * T * sizeof(float));
     double *ref = malloc((size_t)N * H * hd * sizeof(double));
     Rng r = rng_stream(3, 3);
     for (int i = 0; i < N * ld; i++) qkv[i] = (float)rng_normal(&r);
     for (int i = 0; i < N * H * hd; i++) dout[i] = (float)rng_normal(&r);
-    attention_forward(out, att, qkv, B, T, H, KVH, hd);
+    attention_forward(out, att, qkv, T, H, KVH, hd, 0, B * H);
     naive_attention(ref, qkv, B, T, H, KVH, hd);
     double worst = 0;
     for (int i = 0; i < N * H * hd; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
     assert_true(worst < 1e-5);
     /* backward against central differences of L = sum(dout * out) in double */
-    attention_backward(dqkv, scratch, dout, qkv, att, B, T, H, KVH, hd);
+    attention_backward(dqkv, scratch, dout, qkv, att, T, H, KVH, hd, 0, B * KVH);
     int picks[6] = {0, 5 * ld + 3, 149 * ld + H * hd + 2, 77 * ld + H * hd + 9,
                     (T + 140) * ld + (H + KVH) * hd + 1, (T + 64) * ld + 2 * hd + 7};
     for (int k = 0; k < 6; k++) {
@@ -573,6 +610,7 @@ int main(void)
         cmocka_unit_test(init_is_seeded_and_scaled),
         cmocka_unit_test(masked_positions_do_not_affect_loss_or_gradient),
         cmocka_unit_test(accumulated_micro_batches_match_the_whole_batch),
+        cmocka_unit_test(logits_of_a_prefix_do_not_see_later_tokens),
         cmocka_unit_test(blocked_attention_matches_the_definition),
         cmocka_unit_test(create_rejects_impossible_shapes),
     };

@@ -40,18 +40,21 @@ struct ModelActs {
     int   *targets;      /* [N] copy of the last forward's targets */
     float *weight;       /* [N] 1 where the position counts, else 0 */
     float *rope_cos, *rope_sin;  /* [max_T, hd/2] */
-    /* backward scratch */
-    float *dres;         /* [N, dim] gradient of the residual stream */
-    float *dxn;          /* [N, dim] */
-    float *dqkv;         /* [N, q_dim + 2*kv_dim] */
+    /* Backward. Layer l's weight gradients are taken after its input
+     * gradients, while the threads move on to layer l-1, so what they read
+     * alternates between buffer sets: gres by l mod 3, the rest by l mod 2. */
+    float *gres[3];      /* [N, dim] gradient of the residual stream between layers */
+    float *dmid[2];      /* [N, dim] gradient of res2 */
+    float *dgu[2];       /* [N, 2*ffn] */
+    float *dqkv[2];      /* [N, q_dim + 2*kv_dim] */
+    float *norm_part;    /* [2 sets][2 norms][n_threads][dim] per-thread norm-gain gradients */
+    float *dxn;          /* [N, dim] row-private temporaries */
     float *dattout;      /* [N, q_dim] */
-    float *dgu;          /* [N, 2*ffn] */
     float *dh;           /* [N, ffn] */
     float *dlogits;      /* [N, vocab] */
     float *dweight;      /* [N] d(loss)/d(losses[n]) */
     float *dP;           /* [n_threads, max_T, max_T] */
-    float *norm_part;    /* [RMSNORM_CHUNKS, dim] partial norm-gain gradients */
-    int    n_threads;
+    int    n_threads;    /* most threads a pass uses (scratch is sized for it) */
     int    has_targets;  /* last forward computed a loss */
 };
 
@@ -134,16 +137,19 @@ static void acts_carve(ModelActs *a, Carver *cv, const Config *c, int max_B, int
     a->weight = carve(cv, N * F);
     a->rope_cos = carve(cv, (size_t)max_T * hd / 2 * F);
     a->rope_sin = carve(cv, (size_t)max_T * hd / 2 * F);
-    a->dres = carve(cv, N * d * F);
+    for (int k = 0; k < 3; k++) a->gres[k] = carve(cv, N * d * F);
+    for (int k = 0; k < 2; k++) {
+        a->dmid[k] = carve(cv, N * d * F);
+        a->dgu[k] = carve(cv, N * 2 * f * F);
+        a->dqkv[k] = carve(cv, N * qkvd * F);
+    }
+    a->norm_part = carve(cv, 4 * (size_t)a->n_threads * d * F);
     a->dxn = carve(cv, N * d * F);
-    a->dqkv = carve(cv, N * qkvd * F);
     a->dattout = carve(cv, N * qd * F);
-    a->dgu = carve(cv, N * 2 * f * F);
     a->dh = carve(cv, N * f * F);
     a->dlogits = carve(cv, N * V * F);
     a->dweight = carve(cv, N * F);
     a->dP = carve(cv, (size_t)a->n_threads * max_T * max_T * F);
-    a->norm_part = carve(cv, (size_t)RMSNORM_CHUNKS * d * F);
 }
 
 int model_create(Model *m, const Config *cfg, int max_B, int max_T, Err *e)
@@ -225,6 +231,43 @@ void model_zero_grad(Model *m) { memset(m->grads, 0, m->n_params * sizeof(float)
 
 const float *model_logits(const Model *m) { return m->acts->logits; }
 
+/* The rows and attention tasks one thread of a team owns in a pass. When
+ * the sequences divide evenly among the threads, each thread owns whole
+ * sequences and never waits for another until the pass ends; otherwise rows
+ * are split evenly and the threads meet before and after attention, which
+ * reads every row of its sequence. */
+typedef struct {
+    int n0, n1;          /* rows */
+    int att0, att1;      /* (sequence, query head) tasks for the forward */
+    int katt0, katt1;    /* (sequence, kv head) tasks for the backward */
+    int aligned;         /* rows are whole sequences: no meeting around attention */
+} Share;
+
+static int split(long total, int t, int nt) { return (int)(total * t / nt); }
+
+static Share share_of(int t, int nt, int B, int T, int H, int KVH)
+{
+    Share s;
+    s.aligned = B % nt == 0;
+    if (s.aligned) {
+        int b0 = B / nt * t, b1 = B / nt * (t + 1);
+        s.n0 = b0 * T, s.n1 = b1 * T;
+        s.att0 = b0 * H, s.att1 = b1 * H;
+        s.katt0 = b0 * KVH, s.katt1 = b1 * KVH;
+    } else {
+        s.n0 = split((long)B * T, t, nt), s.n1 = split((long)B * T, t + 1, nt);
+        s.att0 = split((long)B * H, t, nt), s.att1 = split((long)B * H, t + 1, nt);
+        s.katt0 = split((long)B * KVH, t, nt), s.katt1 = split((long)B * KVH, t + 1, nt);
+    }
+    return s;
+}
+
+static int team_size(const ModelActs *a)
+{
+    int nt = omp_get_max_threads();
+    return nt < a->n_threads ? nt : a->n_threads;
+}
+
 float model_forward(Model *m, const int *tokens, const int *targets, const float *mask, int B, int T)
 {
     const Config *c = &m->cfg;
@@ -232,37 +275,51 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
     assert(B >= 1 && B <= m->max_B && T >= 1 && T <= m->max_T);
     int N = B * T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
     int hd = config_head_dim(c), qd = hd * H, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd;
+    float eps = c->norm_eps;
     m->B = B;
     m->T = T;
-
     memcpy(a->tokens, tokens, (size_t)N * sizeof(int));
-    embedding_forward(a->layers[0].res, tokens, m->w.embed, N, d);
-    for (int l = 0; l < c->n_layers; l++) {
-        LayerActs *L = &a->layers[l];
-        const LayerWeights *w = &m->w.layers[l];
-        float *res_out = l + 1 < c->n_layers ? a->layers[l + 1].res : a->res_final;
-        rmsnorm_forward(L->xn1, L->rstd1, L->res, w->attn_norm, N, d, c->norm_eps);
-        linear_forward(L->qkv, L->xn1, w->wq, N, d, qkvd, 0.0f);              /* [N, q|k|v] */
-        rope_forward(L->qkv, qkvd, a->rope_cos, a->rope_sin, B, T, H + KVH, hd); /* q and k heads */
-        attention_forward(L->attout, L->att, L->qkv, B, T, H, KVH, hd);
-        memcpy(L->res2, L->res, (size_t)N * d * sizeof(float));
-        linear_forward(L->res2, L->attout, w->wo, N, qd, d, 1.0f);            /* res2 = res + o_proj */
-        rmsnorm_forward(L->xn2, L->rstd2, L->res2, w->mlp_norm, N, d, c->norm_eps);
-        linear_forward(L->gu, L->xn2, w->w_gate, N, d, 2 * f, 0.0f);          /* [N, gate|up] */
-        swiglu_forward(L->h, L->gu, N, f);
-        memcpy(res_out, L->res2, (size_t)N * d * sizeof(float));
-        linear_forward(res_out, L->h, w->w_down, N, f, d, 1.0f);              /* res += down_proj */
+    if (targets) memcpy(a->targets, targets, (size_t)N * sizeof(int));
+
+#pragma omp parallel num_threads(team_size(a))
+    {
+        Share s = share_of(omp_get_thread_num(), omp_get_num_threads(), B, T, H, KVH);
+        size_t n0 = (size_t)s.n0;
+        int rows = s.n1 - s.n0;
+        embedding_forward(a->layers[0].res + n0 * d, tokens + n0, m->w.embed, rows, d);
+        for (int l = 0; l < c->n_layers; l++) {
+            LayerActs *L = &a->layers[l];
+            const LayerWeights *w = &m->w.layers[l];
+            float *res_out = l + 1 < c->n_layers ? a->layers[l + 1].res : a->res_final;
+            rmsnorm_forward(L->xn1 + n0 * d, L->rstd1 + n0, L->res + n0 * d, w->attn_norm, rows, d, eps);
+            linear_forward(L->qkv + n0 * qkvd, L->xn1 + n0 * d, w->wq, rows, d, qkvd, 0.0f);   /* [N, q|k|v] */
+            rope_forward(L->qkv + n0 * qkvd, qkvd, a->rope_cos, a->rope_sin, s.n0, rows, T, H + KVH, hd);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            attention_forward(L->attout, L->att, L->qkv, T, H, KVH, hd, s.att0, s.att1);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            memcpy(L->res2 + n0 * d, L->res + n0 * d, (size_t)rows * d * sizeof(float));
+            linear_forward(L->res2 + n0 * d, L->attout + n0 * qd, w->wo, rows, qd, d, 1.0f);   /* res2 = res + o_proj */
+            rmsnorm_forward(L->xn2 + n0 * d, L->rstd2 + n0, L->res2 + n0 * d, w->mlp_norm, rows, d, eps);
+            linear_forward(L->gu + n0 * 2 * f, L->xn2 + n0 * d, w->w_gate, rows, d, 2 * f, 0.0f); /* [N, gate|up] */
+            swiglu_forward(L->h + n0 * f, L->gu + n0 * 2 * f, rows, f);
+            memcpy(res_out + n0 * d, L->res2 + n0 * d, (size_t)rows * d * sizeof(float));
+            linear_forward(res_out + n0 * d, L->h + n0 * f, w->w_down, rows, f, d, 1.0f);      /* res += down_proj */
+        }
+        rmsnorm_forward(a->xn_final + n0 * d, a->rstd_final + n0, a->res_final + n0 * d, m->w.final_norm, rows, d, eps);
+        linear_forward(a->logits + n0 * V, a->xn_final + n0 * d, m->w.lm_head, rows, d, V, 0.0f);
+        if (targets)
+            crossentropy_forward(a->losses + n0, a->lse + n0, a->logits + n0 * V, targets + n0, rows, V);
     }
-    rmsnorm_forward(a->xn_final, a->rstd_final, a->res_final, m->w.final_norm, N, d, c->norm_eps);
-    linear_forward(a->logits, a->xn_final, m->w.lm_head, N, d, V, 0.0f);
 
     a->has_targets = targets != NULL;
     m->loss = 0;
     m->n_counted = 0;
     if (!targets) return 0;
-    crossentropy_forward(a->losses, a->lse, a->logits, targets, N, V);
-    memcpy(a->targets, targets, (size_t)N * sizeof(int));
-    double sum = 0, count = 0;
+    double sum = 0, count = 0;   /* fixed order */
     for (int n = 0; n < N; n++) {
         float wt = (!mask || mask[n] != 0.0f) ? 1.0f : 0.0f;
         a->weight[n] = wt;
@@ -276,12 +333,19 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
     return m->loss;
 }
 
+/* dweight[c0:c1] += the per-thread partials of one norm, in thread order. */
+static void add_norm_parts(float *dweight, const float *parts, int nt, int d, int c0, int c1)
+{
+    for (int t = 0; t < nt; t++)
+        for (int c = c0; c < c1; c++) dweight[c] += parts[(size_t)t * d + c];
+}
+
 void model_backward(Model *m, float loss_scale)
 {
     const Config *c = &m->cfg;
     ModelActs *a = m->acts;
     assert(a->has_targets && "model_backward needs a forward pass with targets");
-    int B = m->B, T = m->T;
+    int B = m->B, T = m->T, NL = c->n_layers;
     int N = B * T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
     int hd = config_head_dim(c), qd = hd * H, qkvd = qd + 2 * config_kv_dim(c);
     if (m->n_counted <= 0) return;   /* no counted position: the loss is constant 0 */
@@ -289,27 +353,72 @@ void model_backward(Model *m, float loss_scale)
     /* d(loss)/d(loss_n) = loss_scale / n_counted for counted positions. */
     float per = (float)(loss_scale / m->n_counted);
     for (int n = 0; n < N; n++) a->dweight[n] = a->weight[n] * per;
-    crossentropy_backward(a->dlogits, a->logits, a->lse, a->targets, a->dweight, N, V);
-    /* logits = xn_final @ lm_head^T: when tied, lm_head's gradient is the embedding's. */
-    linear_backward(a->dxn, m->g.lm_head, a->dlogits, a->xn_final, m->w.lm_head, N, d, V, 0.0f);
-    memset(a->dres, 0, (size_t)N * d * sizeof(float));
-    rmsnorm_backward(a->dres, m->g.final_norm, a->norm_part, a->dxn, a->res_final, m->w.final_norm, a->rstd_final, N, d);
+    size_t part_stride = (size_t)a->n_threads * d;   /* one norm's partials */
 
-    for (int l = c->n_layers - 1; l >= 0; l--) {
-        LayerActs *L = &a->layers[l];
-        const LayerWeights *w = &m->w.layers[l];
-        LayerWeights *g = &m->g.layers[l];
-        /* dres is the gradient of this layer's output residual. MLP block: */
-        linear_backward(a->dh, g->w_down, a->dres, L->h, w->w_down, N, f, d, 0.0f);
-        swiglu_backward(a->dgu, a->dh, L->gu, N, f);
-        linear_backward(a->dxn, g->w_gate, a->dgu, L->xn2, w->w_gate, N, d, 2 * f, 0.0f);
-        rmsnorm_backward(a->dres, g->mlp_norm, a->norm_part, a->dxn, L->res2, w->mlp_norm, L->rstd2, N, d);
-        /* dres is now the gradient of res2. Attention block: */
-        linear_backward(a->dattout, g->wo, a->dres, L->attout, w->wo, N, qd, d, 0.0f);
-        attention_backward(a->dqkv, a->dP, a->dattout, L->qkv, L->att, B, T, H, KVH, hd);
-        rope_backward(a->dqkv, qkvd, a->rope_cos, a->rope_sin, B, T, H + KVH, hd);
-        linear_backward(a->dxn, g->wq, a->dqkv, L->xn1, w->wq, N, d, qkvd, 0.0f);
-        rmsnorm_backward(a->dres, g->attn_norm, a->norm_part, a->dxn, L->res, w->attn_norm, L->rstd1, N, d);
+#pragma omp parallel num_threads(team_size(a))
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        Share s = share_of(t, nt, B, T, H, KVH);
+        size_t n0 = (size_t)s.n0;
+        int rows = s.n1 - s.n0;
+        int c0 = split(d, t, nt), c1 = split(d, t + 1, nt);
+        float *dP = a->dP + (size_t)t * m->max_T * m->max_T;
+
+        /* Head and final norm: logits = xn_final @ lm_head^T. */
+        float *gtop = a->gres[NL % 3];
+        float *ptop = a->norm_part + (size_t)(NL % 2) * 2 * part_stride;
+        crossentropy_backward(a->dlogits + n0 * V, a->logits + n0 * V, a->lse + n0, a->targets + n0,
+                              a->dweight + n0, rows, V);
+        linear_backward_input(a->dxn + n0 * d, a->dlogits + n0 * V, m->w.lm_head, rows, d, V, 0.0f);
+        memset(gtop + n0 * d, 0, (size_t)rows * d * sizeof(float));
+        memset(ptop + (size_t)t * d, 0, (size_t)d * sizeof(float));
+        rmsnorm_backward(gtop + n0 * d, ptop + (size_t)t * d, a->dxn + n0 * d, a->res_final + n0 * d,
+                         m->w.final_norm, a->rstd_final + n0, rows, d);
+#pragma omp barrier
+        /* When tied, lm_head's gradient is the embedding's. */
+        linear_backward_weight(m->g.lm_head, a->dlogits, a->xn_final, N, d, V, split(V, t, nt), split(V, t + 1, nt));
+        add_norm_parts(m->g.final_norm, ptop, nt, d, c0, c1);
+
+        for (int l = NL - 1; l >= 0; l--) {
+            LayerActs *L = &a->layers[l];
+            const LayerWeights *w = &m->w.layers[l];
+            LayerWeights *g = &m->g.layers[l];
+            float *gout = a->gres[(l + 1) % 3], *gin = a->gres[l % 3];
+            float *dmid = a->dmid[l % 2], *dgu = a->dgu[l % 2], *dqkv = a->dqkv[l % 2];
+            float *pmlp = a->norm_part + (size_t)(l % 2) * 2 * part_stride, *pattn = pmlp + part_stride;
+            memset(pmlp + (size_t)t * d, 0, (size_t)d * sizeof(float));
+            memset(pattn + (size_t)t * d, 0, (size_t)d * sizeof(float));
+
+            /* Input gradients of this thread's rows; gout is the gradient of the layer's output. */
+            linear_backward_input(a->dh + n0 * f, gout + n0 * d, w->w_down, rows, f, d, 0.0f);
+            swiglu_backward(dgu + n0 * 2 * f, a->dh + n0 * f, L->gu + n0 * 2 * f, rows, f);
+            linear_backward_input(a->dxn + n0 * d, dgu + n0 * 2 * f, w->w_gate, rows, d, 2 * f, 0.0f);
+            memcpy(dmid + n0 * d, gout + n0 * d, (size_t)rows * d * sizeof(float));
+            rmsnorm_backward(dmid + n0 * d, pmlp + (size_t)t * d, a->dxn + n0 * d, L->res2 + n0 * d, w->mlp_norm,
+                             L->rstd2 + n0, rows, d);
+            linear_backward_input(a->dattout + n0 * qd, dmid + n0 * d, w->wo, rows, qd, d, 0.0f);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            attention_backward(dqkv, dP, a->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0, s.katt1);
+            if (!s.aligned) {
+#pragma omp barrier
+            }
+            rope_backward(dqkv + n0 * qkvd, qkvd, a->rope_cos, a->rope_sin, s.n0, rows, T, H + KVH, hd);
+            linear_backward_input(a->dxn + n0 * d, dqkv + n0 * qkvd, w->wq, rows, d, qkvd, 0.0f);
+            memcpy(gin + n0 * d, dmid + n0 * d, (size_t)rows * d * sizeof(float));
+            rmsnorm_backward(gin + n0 * d, pattn + (size_t)t * d, a->dxn + n0 * d, L->res + n0 * d, w->attn_norm,
+                             L->rstd1 + n0, rows, d);
+#pragma omp barrier
+            /* Weight gradients over all rows, each thread a slice of output rows. */
+            linear_backward_weight(g->w_down, gout, L->h, N, f, d, split(d, t, nt), split(d, t + 1, nt));
+            linear_backward_weight(g->w_gate, dgu, L->xn2, N, d, 2 * f, split(2 * f, t, nt), split(2 * f, t + 1, nt));
+            linear_backward_weight(g->wo, dmid, L->attout, N, qd, d, split(d, t, nt), split(d, t + 1, nt));
+            linear_backward_weight(g->wq, dqkv, L->xn1, N, d, qkvd, split(qkvd, t, nt), split(qkvd, t + 1, nt));
+            add_norm_parts(g->mlp_norm, pmlp, nt, d, c0, c1);
+            add_norm_parts(g->attn_norm, pattn, nt, d, c0, c1);
+        }
+        /* gres[0] is complete: every thread passed the barrier after layer 0's input gradients. */
+        embedding_backward(m->g.embed, a->gres[0], a->tokens, N, d, c0, c1);
     }
-    embedding_backward(m->g.embed, a->dres, a->tokens, N, d);
 }

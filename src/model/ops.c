@@ -1,15 +1,10 @@
 #include "model/ops.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "model/matmul.h"
-
-/* Below this many element-operations a kernel runs on the calling thread:
- * waking the team costs more than it saves (nano-sized tests, evaluation). */
-#define PAR_MIN_WORK 32768
 
 /* exp(x) for float, within ~2 ulp of expf, written in plain arithmetic so
  * loops calling it vectorise (libm's expf does not without -ffast-math).
@@ -41,23 +36,17 @@ static inline float fast_expf(float x)
 
 void embedding_forward(float *out, const int *tokens, const float *embed, int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, embed + (size_t)tokens[n] * C, (size_t)C * sizeof(float));
 }
 
-void embedding_backward(float *dembed, const float *dout, const int *tokens, int N, int C)
+void embedding_backward(float *dembed, const float *dout, const int *tokens, int N, int C, int c0, int c1)
 {
-    /* Parallel over column blocks; each thread walks all rows in order, so
-     * repeated tokens accumulate in a fixed order. */
-    int blocks = (C + 15) / 16;
-#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
-    for (int cb = 0; cb < blocks; cb++) {
-        int c0 = cb * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
-        for (int n = 0; n < N; n++) {
-            float *d = dembed + (size_t)tokens[n] * C;
-            const float *g = dout + (size_t)n * C;
-            for (int c = c0; c < c1; c++) d[c] += g[c];
-        }
+    /* rows in order: a token repeated in the batch accumulates in a fixed order */
+    for (int n = 0; n < N; n++) {
+        float *d = dembed + (size_t)tokens[n] * C;
+        const float *g = dout + (size_t)n * C;
+#pragma omp simd
+        for (int c = c0; c < c1; c++) d[c] += g[c];
     }
 }
 
@@ -65,7 +54,6 @@ void embedding_backward(float *dembed, const float *dout, const int *tokens, int
 
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps)
 {
-#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -79,38 +67,23 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
     }
 }
 
-void rmsnorm_backward(float *dinp, float *dweight, float *scratch, const float *dout, const float *inp,
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                       const float *weight, const float *rstd, int N, int C)
 {
     /* y = x * r * w, r = (mean(x^2) + eps)^(-1/2):
-     * dx = r * (w*dy) - x * r^3 * mean(w*dy*x);  dw = sum_n dy*x*r.
-     * One pass: each of RMSNORM_CHUNKS fixed row ranges sums its own dw
-     * partial; the partials are added in chunk order (same bits whatever the
-     * thread count). */
-    int rows = (N + RMSNORM_CHUNKS - 1) / RMSNORM_CHUNKS;
-#pragma omp parallel for schedule(static) if ((long)N * C >= PAR_MIN_WORK)
-    for (int k = 0; k < RMSNORM_CHUNKS; k++) {
-        float *part = scratch + (size_t)k * C;
-        memset(part, 0, (size_t)C * sizeof(float));
-        int n1 = (k + 1) * rows < N ? (k + 1) * rows : N;
-        for (int n = k * rows; n < n1; n++) {
-            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-            float *dx = dinp + (size_t)n * C;
-            float r = rstd[n], dot = 0;
+     * dx = r * (w*dy) - x * r^3 * mean(w*dy*x);  dw = sum_n dy*x*r (one pass) */
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
+        float r = rstd[n], dot = 0;
 #pragma omp simd reduction(+ : dot)
-            for (int c = 0; c < C; c++) dot += weight[c] * dy[c] * x[c];
-            float kk = r * r * r * dot / C;
+        for (int c = 0; c < C; c++) dot += weight[c] * dy[c] * x[c];
+        float k = r * r * r * dot / C;
 #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                dx[c] += r * weight[c] * dy[c] - kk * x[c];
-                part[c] += dy[c] * x[c] * r;
-            }
+        for (int c = 0; c < C; c++) {
+            dx[c] += r * weight[c] * dy[c] - k * x[c];
+            dweight[c] += dy[c] * x[c] * r;
         }
-    }
-    for (int k = 0; k < RMSNORM_CHUNKS; k++) {
-        const float *part = scratch + (size_t)k * C;
-#pragma omp simd
-        for (int c = 0; c < C; c++) dweight[c] += part[c];
     }
 }
 
@@ -128,13 +101,12 @@ void rope_tables(float *cos_t, float *sin_t, int T, int hd, double theta)
         }
 }
 
-static void rope_apply(float *x, int ld, const float *cos_t, const float *sin_t, int B, int T, int n_heads,
-                       int hd, float sign)
+static void rope_apply(float *x, int ld, const float *cos_t, const float *sin_t, int row0, int N, int T,
+                       int n_heads, int hd, float sign)
 {
     int half = hd / 2;
-#pragma omp parallel for schedule(static) if ((long)B * T * n_heads * hd >= PAR_MIN_WORK)
-    for (int n = 0; n < B * T; n++) {
-        int t = n % T;
+    for (int n = 0; n < N; n++) {
+        int t = (row0 + n) % T;
         const float *cs = cos_t + (size_t)t * half, *sn = sin_t + (size_t)t * half;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)n * ld + (size_t)h * hd;
@@ -148,14 +120,15 @@ static void rope_apply(float *x, int ld, const float *cos_t, const float *sin_t,
     }
 }
 
-void rope_forward(float *x, int ld, const float *cos_t, const float *sin_t, int B, int T, int n_heads, int hd)
+void rope_forward(float *x, int ld, const float *cos_t, const float *sin_t, int row0, int N, int T, int n_heads, int hd)
 {
-    rope_apply(x, ld, cos_t, sin_t, B, T, n_heads, hd, 1.0f);
+    rope_apply(x, ld, cos_t, sin_t, row0, N, T, n_heads, hd, 1.0f);
 }
 
-void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, int B, int T, int n_heads, int hd)
+void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, int row0, int N, int T, int n_heads,
+                   int hd)
 {
-    rope_apply(dx, ld, cos_t, sin_t, B, T, n_heads, hd, -1.0f);
+    rope_apply(dx, ld, cos_t, sin_t, row0, N, T, n_heads, hd, -1.0f);
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -188,13 +161,11 @@ static void causal_softmax_rows(float *S, int T, int r0, int r1)
     }
 }
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KVH, int hd)
+void attention_forward(float *out, float *att, const float *qkv, int T, int H, int KVH, int hd, int task0, int task1)
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-    /* BLAS runs single-threaded inside this region; the (b, h) tasks are the parallelism. */
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
-    for (int bh = 0; bh < B * H; bh++) {
+    for (int bh = task0; bh < task1; bh++) {
         int b = bh / H, h = bh % H, kvh = h / group;
         const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
         const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
@@ -214,16 +185,15 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
 }
 
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int B, int T, int H, int KVH, int hd)
+                        int T, int H, int KVH, int hd, int task0, int task1)
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-    /* Parallel over (b, kv head): the query heads of a group add into the same
+    /* One task per (b, kv head): the query heads of a group add into the same
      * dk, dv, so one task owns them and adds in head order. */
-#pragma omp parallel for schedule(static) if ((long)B * H * T * T * hd >= PAR_MIN_WORK)
-    for (int bk = 0; bk < B * KVH; bk++) {
+    for (int bk = task0; bk < task1; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
-        float *dS = scratch + (size_t)omp_get_thread_num() * T * T;
+        float *dS = scratch;
         const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
         const float *v = k + kv_dim;
         float *dk = dqkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
@@ -271,7 +241,6 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 
 void swiglu_forward(float *h, const float *gu, int N, int F)
 {
-#pragma omp parallel for schedule(static) if ((long)N * F >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         float *o = h + (size_t)n * F;
@@ -286,7 +255,6 @@ void swiglu_forward(float *h, const float *gu, int N, int F)
 void swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F)
 {
     /* h = g*sigmoid(g)*u: dh/du = silu(g); dh/dg = u * s * (1 + g*(1-s)) */
-#pragma omp parallel for schedule(static) if ((long)N * F >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F, *d = dh + (size_t)n * F;
         float *dg = dgu + (size_t)n * 2 * F, *du = dg + F;
@@ -306,18 +274,22 @@ void linear_forward(float *out, const float *inp, const float *w, int N, int C, 
     matmul(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
 }
 
-void linear_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                     int N, int C, int OC, float beta_inp)
+void linear_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC, float beta)
 {
-    matmul(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta_inp, dinp, C);  /* dinp = dout w      [N,C]  */
-    matmul(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);      /* dw += dout^T inp   [OC,C] */
+    matmul(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta, dinp, C);
+}
+
+void linear_backward_weight(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int o1)
+{
+    if (o1 <= o0) return;
+    /* dw[o0:o1] += dout[:, o0:o1]^T inp     [o1-o0, C] */
+    matmul(1, 0, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f, dw + (size_t)o0 * C, C);
 }
 
 /* ------------------------------------------------------------ cross-entropy */
 
 void crossentropy_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V)
 {
-#pragma omp parallel for schedule(static) if ((long)N * V >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * V;
         float mx = z[0];
@@ -335,7 +307,6 @@ void crossentropy_forward(float *losses, float *lse, const float *logits, const 
 void crossentropy_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
                            const float *weight, int N, int V)
 {
-#pragma omp parallel for schedule(static) if ((long)N * V >= PAR_MIN_WORK)
     for (int n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * V;
         float *d = dlogits + (size_t)n * V;
