@@ -19,6 +19,7 @@
 #include "core/file.h"
 #include "core/progress.h"
 #include "data/tokenizer.h"
+#include "eval/evaluate.h"
 #include "eval/lm.h"
 #include "eval/loss.h"
 #include "eval/mc.h"
@@ -252,28 +253,32 @@ static void mc_request_splits_joint_encoding_and_truncates_from_the_left(void **
     tokenizer_free(tok);
 }
 
-/* Answers from a list, in call order, as byte tokens; records the prompts. */
+/* Answers from a list, in call order, as byte tokens; records the first prompt. */
 typedef struct {
     const char *const *replies;
     int   next;
     int   prompt[256];
     int   n_prompt;
+    int   calls;
 } CannedGenerator;
 
-static int canned_generate(void *ctx, const int *prompt, int n_prompt, int max_new, int stop_token,
-                           int *out, int *n_out, Err *e)
+static int canned_generate(void *ctx, const int *const *prompts, const int *n_prompts, int n, const int *max_new,
+                           int stop_token, int *const *outs, int *n_outs, Err *e)
 {
     CannedGenerator *g = ctx;
     (void)stop_token;
     (void)e;
-    if (g->next == 0) {
-        memcpy(g->prompt, prompt, (size_t)n_prompt * sizeof(int));
-        g->n_prompt = n_prompt;
+    g->calls++;
+    for (int k = 0; k < n; k++) {
+        if (g->next == 0) {
+            memcpy(g->prompt, prompts[k], (size_t)n_prompts[k] * sizeof(int));
+            g->n_prompt = n_prompts[k];
+        }
+        const char *s = g->replies[g->next++];
+        int len = (int)strlen(s);
+        n_outs[k] = len < max_new[k] ? len : max_new[k];
+        for (int i = 0; i < n_outs[k]; i++) outs[k][i] = (unsigned char)s[i];
     }
-    const char *s = g->replies[g->next++];
-    int n = (int)strlen(s);
-    *n_out = n < max_new ? n : max_new;
-    for (int i = 0; i < *n_out; i++) out[i] = (unsigned char)s[i];
     return 0;
 }
 
@@ -306,12 +311,13 @@ static void exact_match_and_attribute_breakdown_are_counted_by_hand(void **state
         "{\"messages\":[{\"role\":\"user\",\"content\":\"Where was Di born?\"}],\"answer\":\"Lima\",\"attribute\":\"birth_city\"}\n";
     assert_int_equal(task_parse(&t, "qa.jsonl", qa, &e), 0);
     const char *replies[] = {" paris.", "1985", "MIT \n", "Lima Peru"};
-    CannedGenerator cg = {replies, 0, {0}, 0};
-    Generator g = {&cg, 64, canned_generate};
+    CannedGenerator cg = {replies, 0, {0}, 0, 0};
+    Generator g = {&cg, 64, 3, canned_generate};
     QaResult r;
     assert_int_equal(qa_evaluate(&t, tok, &g, 32, 0, &r, NULL, &e), 0);
     /* matches: yes, no, yes, no -> 2/4; stderr sqrt(.5*.5/4) = .25 */
     assert_int_equal(r.n, 4);
+    assert_int_equal(cg.calls, 2);   /* batches of 3 */
     assert_int_equal(r.correct, 2);
     NEAR(r.em, 0.5);
     NEAR(r.em_stderr, 0.25);
@@ -337,6 +343,7 @@ static void exact_match_and_attribute_breakdown_are_counted_by_hand(void **state
 
     /* a length limit cuts the reply: "MIT \n" at 2 tokens is "MI" */
     cg.next = 0;
+    cg.calls = 0;
     assert_int_equal(qa_evaluate(&t, tok, &g, 2, 3, &r, NULL, &e), 0);
     assert_int_equal(r.n, 3);
     assert_string_equal(r.predictions[2], "MI");
@@ -367,28 +374,37 @@ static void loss_uses_non_overlapping_windows_masks_and_window_stderr(void **sta
     for (int rows = 1; rows <= 4; rows += 3) {
         /* T = 3: windows [0..3] [3..6] [6..9] predict 1-3, 4-6, 7-9: losses .02 .05 .08 */
         TokenScorer s = {NULL, rows, 4, target_valued_logprobs};
-        assert_int_equal(loss_evaluate(tok, NULL, 10, &s, &r, NULL, &e), 0);
+        assert_int_equal(loss_evaluate(tok, NULL, 10, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_windows, 3);
         assert_int_equal(r.n_scored, 9);
         NEAR(r.mean_loss, 0.05);
-        NEAR(r.stderr, 0.017320508);   /* sd .03 / sqrt 3 */
+        NEAR(r.mean_stderr, 0.017320508);   /* sd .03 / sqrt 3 */
         /* 12 tokens: the tail [9..11] is shorter than a window and not scored */
-        assert_int_equal(loss_evaluate(tok, NULL, 12, &s, &r, NULL, &e), 0);
+        assert_int_equal(loss_evaluate(tok, NULL, 12, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_windows, 3);
         NEAR(r.mean_loss, 0.05);
         /* mask even targets: windows count {2}, {4,6}, {8}: .02 .05 .08 weighted 1 2 1 */
         uint16_t mask[10];
         for (int i = 0; i < 10; i++) mask[i] = i % 2 == 0;
-        assert_int_equal(loss_evaluate(tok, mask, 10, &s, &r, NULL, &e), 0);
+        assert_int_equal(loss_evaluate(tok, mask, 10, LOADER_STREAM, &s, &r, NULL, &e), 0);
         assert_int_equal(r.n_scored, 4);
         NEAR(r.mean_loss, 0.05);
-        NEAR(r.stderr, 0.012990381);
+        NEAR(r.mean_stderr, 0.012990381);
         /* only token 0 counted: it is never a target */
         memset(mask, 0, sizeof mask);
         mask[0] = 1;
-        assert_int_equal(loss_evaluate(tok, mask, 10, &s, &r, NULL, &e), -1);
-        assert_int_equal(loss_evaluate(tok, NULL, 3, &s, &r, NULL, &e), -1);
+        assert_int_equal(loss_evaluate(tok, mask, 10, LOADER_STREAM, &s, &r, NULL, &e), -1);
+        assert_int_equal(loss_evaluate(tok, NULL, 3, LOADER_STREAM, &s, &r, NULL, &e), -1);
         assert_non_null(strstr(e.msg, "fewer than one window"));
+        /* rows of T + 1 = 4 (SFT packing): [0..3] [4..7] [8..11] predict 1-3,
+         * 5-7, 9-11: losses .02 .06 .10, sd .04 / sqrt 3 */
+        assert_int_equal(loss_evaluate(tok, NULL, 12, LOADER_ROWS, &s, &r, NULL, &e), 0);
+        assert_int_equal(r.n_windows, 3);
+        assert_int_equal(r.n_scored, 9);
+        NEAR(r.mean_loss, 0.06);
+        NEAR(r.mean_stderr, 0.023094011);
+        assert_int_equal(loss_evaluate(tok, NULL, 10, LOADER_ROWS, &s, &r, NULL, &e), -1);
+        assert_non_null(strstr(e.msg, "not whole rows of 4"));
     }
 }
 
@@ -408,7 +424,7 @@ static void cached_decoding_matches_full_forward_logits(void **state)
     nano_config(&c, 300);
     Model m;
     Err e;
-    omp_set_num_threads(2);   /* attention rows and heads split over threads */
+    omp_set_num_threads(2);   /* kernels and BLAS with two threads, as the CLI runs */
     assert_int_equal(model_create(&m, &c, 1, c.seq_len, &e), 0);
     model_init_weights(&m, 5);
     enum { N = 40 };
@@ -420,7 +436,7 @@ static void cached_decoding_matches_full_forward_logits(void **state)
     memcpy(full, model_logits(&m), (size_t)N * 300 * sizeof(float));
 
     Decoder d;
-    assert_int_equal(decoder_create(&d, &m, c.seq_len, &e), 0);
+    assert_int_equal(decoder_create(&d, &m, 1, c.seq_len, &e), 0);
     /* prefill 13 tokens in one chunk, then a chunk of 5, then one at a time */
     double worst = 0;
     int at = 0;
@@ -435,15 +451,71 @@ static void cached_decoding_matches_full_forward_logits(void **state)
         }
         assert_int_equal(argmax(lg, 300), argmax(full + (size_t)(at - 1) * 300, 300));
     }
-    assert_int_equal(d.pos, N);
+    assert_int_equal(d.pos[0], N);
     assert_true(worst < 1e-4);
     decoder_reset(&d);
     const float *lg = decoder_forward(&d, tok, 1);
     for (int v = 0; v < 300; v++) assert_true(fabs(lg[v] - full[v]) < 1e-4);
     decoder_free(&d);
+
+    /* three slots in one pass: slot 1 holds the sequence, slots 0 and 2 others
+     * (with a different length); slot 1's logits are still the full forward's */
+    assert_int_equal(decoder_create(&d, &m, 3, c.seq_len, &e), 0);
+    int other[N];
+    for (int i = 0; i < N; i++) other[i] = (tok[i] * 7 + 3) % 300;
+    int s0[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0}, s2[4] = {2, 2, 2, 2}, s1[13];
+    for (int i = 0; i < 13; i++) s1[i] = 1;
+    decoder_step(&d, s0, other, 9);
+    decoder_step(&d, s1, tok, 13);
+    decoder_step(&d, s2, other + 9, 4);
+    worst = 0;
+    for (int t = 13; t < N; t++) {
+        int slots[3] = {2, 1, 0}, rows[3] = {other[t % 30], tok[t], other[(t + 5) % 30]};
+        lg = decoder_step(&d, slots, rows, 3);
+        for (int v = 0; v < 300; v++) {
+            double diff = fabs(lg[300 + v] - full[(size_t)t * 300 + v]);
+            if (diff > worst) worst = diff;
+        }
+    }
+    assert_int_equal(d.pos[0], 9 + N - 13);
+    assert_int_equal(d.pos[1], N);
+    assert_true(worst < 1e-4);
+    decoder_free(&d);
     free(full);
     model_free(&m);
     omp_set_num_threads(1);
+}
+
+static void stream_loss_of_a_model_is_its_training_loss_on_the_same_windows(void **state)
+{
+    (void)state;
+    Config c;
+    nano_config(&c, 300);
+    Model m;
+    Err e;
+    assert_int_equal(model_create(&m, &c, 3, 16, &e), 0);
+    model_init_weights(&m, 3);
+    /* 50 tokens, T = 16: windows [0..16] [16..32] [32..48]; token 49 unused */
+    uint16_t tok[50];
+    int in[48], tg[48];
+    Rng r = rng_stream(4, 1);
+    for (int i = 0; i < 50; i++) tok[i] = (uint16_t)rng_below(&r, 300);
+    for (int w = 0; w < 3; w++)
+        for (int t = 0; t < 16; t++) {
+            in[w * 16 + t] = tok[w * 16 + t];
+            tg[w * 16 + t] = tok[w * 16 + t + 1];
+        }
+    double want = model_forward(&m, in, tg, NULL, 3, 16);
+    LossResult l;
+    assert_int_equal(eval_stream_loss(&m, tok, 50, 2, 16, &l, &e), 0);   /* batches of 2 and 1 */
+    assert_int_equal(l.n_windows, 3);
+    assert_int_equal(l.n_scored, 48);
+    assert_true(fabs(l.mean_loss - want) < 1e-5);
+    assert_true(l.mean_stderr > 0);
+    tok[7] = 300;
+    assert_int_equal(eval_stream_loss(&m, tok, 50, 2, 16, &l, &e), -1);
+    assert_non_null(strstr(e.msg, "position 7"));
+    model_free(&m);
 }
 
 static const char *QA_PAIRS[][3] = {
@@ -542,9 +614,10 @@ static void finetuned_nano_answers_its_pairs_and_cache_changes_nothing(void **st
     model_init_weights(&m, 1);
     finetune_on_pairs(&m, tok, &t, 300);
 
-    LmGenerator cached, full;
-    assert_int_equal(lm_generator_init(&cached, &m, 1, &e), 0);
-    assert_int_equal(lm_generator_init(&full, &m, 0, &e), 0);
+    LmGenerator cached, single, full;
+    assert_int_equal(lm_generator_init(&cached, &m, 4, 1, &e), 0);   /* batches of 4, 2 */
+    assert_int_equal(lm_generator_init(&single, &m, 1, 1, &e), 0);
+    assert_int_equal(lm_generator_init(&full, &m, 1, 0, &e), 0);
     QaResult r;
     assert_int_equal(qa_evaluate(&t, tok, &cached.gen, 16, 0, &r, NULL, &e), 0);
     for (int i = 0; i < N_PAIRS; i++)
@@ -555,19 +628,34 @@ static void finetuned_nano_answers_its_pairs_and_cache_changes_nothing(void **st
     assert_int_equal(r.n_attrs, 3);
     qa_result_free(&r);
 
-    /* the same tokens with and without the cache, also past the end token
-     * (stop -1 never matches: 24 tokens of free-running generation) */
+    /* the same tokens with the cache (a batch of all six prompts, of
+     * different lengths, and one at a time) and without it, also past the
+     * end token (stop -1 never matches: 24 tokens of free-running generation) */
+    int *prompts[N_PAIRS], n_prompts[N_PAIRS], max_new[N_PAIRS], a[N_PAIRS][24], b[24], n_a[N_PAIRS], n_b;
+    int *outs[N_PAIRS];
     for (int i = 0; i < N_PAIRS; i++) {
-        int *prompt = NULL, a[24], b[24], na, nb;
         size_t n = 0, cap = 0;
-        assert_int_equal(qa_prompt_tokens(tok, &t.qa[i], &prompt, &n, &cap, &e), 0);
-        assert_int_equal(cached.gen.generate(&cached, prompt, (int)n, 24, -1, a, &na, &e), 0);
-        assert_int_equal(full.gen.generate(&full, prompt, (int)n, 24, -1, b, &nb, &e), 0);
-        assert_int_equal(na, 24);
-        assert_int_equal(nb, 24);
-        assert_memory_equal(a, b, sizeof a);
-        free(prompt);
+        prompts[i] = NULL;
+        assert_int_equal(qa_prompt_tokens(tok, &t.qa[i], &prompts[i], &n, &cap, &e), 0);
+        n_prompts[i] = (int)n;
+        max_new[i] = 24;
+        outs[i] = a[i];
     }
+    LmGenerator wide;
+    assert_int_equal(lm_generator_init(&wide, &m, N_PAIRS, 1, &e), 0);
+    assert_int_equal(wide.gen.generate(&wide, (const int *const *)prompts, n_prompts, N_PAIRS, max_new, -1, outs, n_a, &e), 0);
+    lm_generator_free(&wide);
+    for (int i = 0; i < N_PAIRS; i++) {
+        int *ob = b;
+        assert_int_equal(n_a[i], 24);
+        assert_int_equal(full.gen.generate(&full, (const int *const *)&prompts[i], &n_prompts[i], 1, max_new, -1, &ob, &n_b, &e), 0);
+        assert_int_equal(n_b, 24);
+        assert_memory_equal(a[i], b, sizeof b);
+        assert_int_equal(single.gen.generate(&single, (const int *const *)&prompts[i], &n_prompts[i], 1, max_new, -1, &ob, &n_b, &e), 0);
+        assert_memory_equal(a[i], b, sizeof b);
+        free(prompts[i]);
+    }
+    lm_generator_free(&single);
     lm_generator_free(&cached);
     lm_generator_free(&full);
     model_free(&m);
@@ -603,16 +691,17 @@ static char *evaluate_checkpoint(const char *ckpt, const Tokenizer *tok, const c
     if (checkpoint_read_config(ckpt, &c, &e) || model_create(&m, &c, 4, c.seq_len, &e) ||
         checkpoint_load(ckpt, &c, m.params, NULL, NULL, &lin, &e))
         fail_msg("%s", e.msg);
-    LmScorer s;
-    lm_scorer_init(&s, &m);
-    LmGenerator g;
-    assert_int_equal(lm_generator_init(&g, &m, 1, &e), 0);
     EvalReport pt, sft;
-    eval_report_init(&pt, "pt");
-    eval_report_init(&sft, "sft");
-    if (eval_suite_pt(&pt, &mc_file, 1, tok, &s.scorer, 0, &e) ||
-        eval_suite_sft(&sft, &qa_file, 1, tok, &g.gen, 16, 0, &e))
-        fail_msg("%s", e.msg);
+    EvalOptions opt;
+    eval_options_default(&opt, "pt");
+    opt.tasks = &mc_file;
+    opt.n_tasks = 1;
+    opt.batch = 4;
+    if (eval_model(&pt, &m, tok, &opt, &e)) fail_msg("%s", e.msg);
+    opt.suite = "sft";
+    opt.tasks = &qa_file;
+    opt.max_new = 16;
+    if (eval_model(&sft, &m, tok, &opt, &e)) fail_msg("%s", e.msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", lin.id);
     cJSON_AddItemToObject(o, "pt", eval_report_json(&pt));
@@ -621,8 +710,6 @@ static char *evaluate_checkpoint(const char *ckpt, const Tokenizer *tok, const c
     cJSON_Delete(o);
     eval_report_free(&pt);
     eval_report_free(&sft);
-    lm_generator_free(&g);
-    lm_scorer_free(&s);
     model_free(&m);
     return text;
 }
@@ -692,6 +779,7 @@ int main(void)
         cmocka_unit_test(exact_match_and_attribute_breakdown_are_counted_by_hand),
         cmocka_unit_test(loss_uses_non_overlapping_windows_masks_and_window_stderr),
         cmocka_unit_test(cached_decoding_matches_full_forward_logits),
+        cmocka_unit_test(stream_loss_of_a_model_is_its_training_loss_on_the_same_windows),
         cmocka_unit_test(finetuned_nano_answers_its_pairs_and_cache_changes_nothing),
         cmocka_unit_test(evaluating_a_checkpoint_twice_is_identical_and_leaves_it_untouched),
     };

@@ -396,6 +396,11 @@ static void special_token_text_never_encodes_to_special_ids(void **state)
     assert_string_equal(d, "<|user|>hi<|endoftext|>");
     assert_int_equal(bytes, 23);
     free(d);
+    int odd[] = {-1, 'a', v, 1 << 30, 'b'};   /* unknown ids decode to nothing */
+    d = tokenizer_decode(tok, odd, 5, &bytes);
+    assert_string_equal(d, "ab");
+    assert_int_equal(bytes, 2);
+    free(d);
 }
 
 /* ---- the file ----------------------------------------------------------------- */
@@ -436,6 +441,63 @@ static void save_then_load_gives_identical_encodings(void **state)
     free(a);
     free(b);
     free(other);
+    tokenizer_free(t);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A file not written by plateau: bytes in reverse id order (byte b has id
+ * 255 - b), one merge "a"+"b" -> 256, and the specials at 257..260. */
+static void loads_files_with_other_id_orders(void **state)
+{
+    (void)state;
+    Err e;
+    char *dir = temp_dir(), path[128];
+    snprintf(path, sizeof path, "%s/other.json", dir);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
+    for (int k = 0; k < SPECIAL_COUNT; k++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "id", 257 + k);
+        cJSON_AddStringToObject(a, "content", tokenizer_special_text((SpecialToken)k));
+        cJSON_AddItemToArray(added, a);
+    }
+    cJSON *pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
+    cJSON_AddStringToObject(pre, "type", "ByteLevel");
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    Tokenizer *ref;   /* any tokenizer.json of plateau's spells the 256 bytes */
+    assert_int_equal(tokenizer_train(&ref, "", 0, 260, &e), 0);
+    assert_int_equal(tokenizer_save(ref, path, &e), 0);
+    tokenizer_free(ref);
+    char *json;
+    size_t n;
+    assert_int_equal(read_file(path, &json, &n, &e), 0);
+    cJSON *plateau = cJSON_Parse(json);
+    free(json);
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItem(cJSON_GetObjectItem(plateau, "model"), "vocab"))
+        if (item->valueint < 256) cJSON_AddNumberToObject(vocab, item->string, 255 - item->valueint);
+    cJSON_Delete(plateau);
+    cJSON_AddNumberToObject(vocab, "ab", 256);
+    cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+    cJSON *pair = cJSON_CreateArray();   /* the newer ["left", "right"] form */
+    cJSON_AddItemToArray(pair, cJSON_CreateString("a"));
+    cJSON_AddItemToArray(pair, cJSON_CreateString("b"));
+    cJSON_AddItemToArray(merges, pair);
+    json = cJSON_Print(root);
+    cJSON_Delete(root);
+    assert_int_equal(write_file_atomic(path, json, strlen(json), &e), 0);
+    free(json);
+
+    Tokenizer *t;
+    if (tokenizer_load(&t, path, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(tokenizer_vocab_size(t), 261);
+    assert_int_equal(tokenizer_merge_count(t), 1);
+    assert_int_equal(tokenizer_special(t, SPECIAL_ASSISTANT), 260);
+    assert_ids(t, "ab abc", (int[]){256, 255 - ' ', 256, 255 - 'c'}, 4);
+    assert_round_trip(t, "\x00ab\xff", 4);
     tokenizer_free(t);
     unlink(path);
     rmdir(dir);
@@ -538,6 +600,7 @@ int main(void)
         cmocka_unit_test(round_trip_holds_for_english_like_text),
         cmocka_unit_test(special_token_text_never_encodes_to_special_ids),
         cmocka_unit_test(save_then_load_gives_identical_encodings),
+        cmocka_unit_test(loads_files_with_other_id_orders),
         cmocka_unit_test(loading_malformed_file_names_file_and_field),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,7 +3,7 @@
 parsed from its header, Hugging Face config.json) and prints the mean
 next-token loss over a token shard with the PyTorch reference model
 (tools/reference.py, float64), as JSON comparable with
-`plateau eval --ckpt DIR --loss FILE`.
+`plateau eval --ckpt DIR --suite loss --loss FILE [--limit N] --json -`.
 
 Run: /usr/bin/python3 tools/ckpt_loss.py CKPT_DIR SHARD [max_windows]
 """

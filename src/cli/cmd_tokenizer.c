@@ -106,15 +106,18 @@ static int tokenizer_train_main(int argc, char **argv)
     return 0;
 }
 
+/* A token's bytes, quoted; control bytes, and all high bytes of a piece
+ * that is not whole UTF-8 characters, as \xNN. */
 static void print_piece(const char *s, size_t n)
 {
+    int raw_high = utf8_first_invalid(s, n) == n;
     putchar('"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') printf("\\%c", c);
         else if (c == '\n') printf("\\n");
         else if (c == '\t') printf("\\t");
-        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !raw_high)) printf("\\x%02x", c);
         else putchar(c);
     }
     putchar('"');

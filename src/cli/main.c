@@ -14,7 +14,7 @@ static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
     {"init", cmd_init, "write a freshly initialised model as a checkpoint"},
     {"train", cmd_train, "train one stage (pretrain, mid, sft) from a checkpoint or a preset"},
-    {"eval", cmd_eval, "evaluate a checkpoint: held-out loss (--loss FILE)"},
+    {"eval", cmd_eval, "evaluate a checkpoint: `eval --ckpt DIR --suite pt|sft|loss`"},
     {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
     {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft|tokenize ...`"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},

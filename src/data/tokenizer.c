@@ -316,6 +316,101 @@ static void count_words(Trainer *tr, const unsigned char *s, size_t n)
     bytemap_free(&words);
 }
 
+/* The growing vocabulary: each id's bytes, and a map from bytes back to ids
+ * to spot a merge that spells an existing token. */
+typedef struct {
+    unsigned char *bytes;
+    size_t         cap_bytes;
+    size_t        *tok_off;    /* [max_tokens + 1] */
+    int            n_tokens;
+    ByteMap        ids;
+} VocabBuilder;
+
+static void vocab_init(VocabBuilder *v, int max_tokens)
+{
+    memset(v, 0, sizeof *v);
+    v->tok_off = xmalloc(((size_t)max_tokens + 1) * sizeof *v->tok_off);
+    v->tok_off[0] = 0;
+    bytemap_init(&v->ids, (size_t)max_tokens);
+}
+
+/* The id of the token with these bytes, added if new. */
+static int vocab_add(VocabBuilder *v, const unsigned char *s, size_t n)
+{
+    int added;
+    int64_t *id = bytemap_upsert(&v->ids, s, n, v->n_tokens, &added);
+    if (!added) return (int)*id;
+    size_t at = v->tok_off[v->n_tokens];
+    v->bytes = grow(v->bytes, &v->cap_bytes, at + n, 1);
+    memcpy(v->bytes + at, s, n);
+    v->tok_off[++v->n_tokens] = at + n;
+    return v->n_tokens - 1;
+}
+
+typedef struct { int left, right, result; } Merge;
+
+/* Merges the most frequent pair (ties: smaller ids) in every word holding
+ * it; returns 0, or -1 when no pair is left. */
+static int merge_best_pair(Trainer *tr, VocabBuilder *v, Merge *merge)
+{
+    HeapEntry top;
+    do {
+        if (tr->n_heap == 0) return -1;
+        top = heap_pop(tr);
+    } while (tr->pairs[top.pair].count != top.count || top.count <= 0);   /* stale entries */
+    Pair *p = &tr->pairs[top.pair];
+    p->heap_count = 0;   /* its count drops to 0 below */
+    int left = p->left, right = p->right;
+    size_t ln = v->tok_off[left + 1] - v->tok_off[left], rn = v->tok_off[right + 1] - v->tok_off[right];
+    unsigned char *joined = xmalloc(ln + rn);
+    memcpy(joined, v->bytes + v->tok_off[left], ln);
+    memcpy(joined + ln, v->bytes + v->tok_off[right], rn);
+    /* a merge that spells an existing token adds no id but is still a merge */
+    int result = vocab_add(v, joined, ln + rn);
+    free(joined);
+    *merge = (Merge){left, right, result};
+
+    tr->stamp_now++;
+    for (size_t k = 0; k < tr->pairs[top.pair].n_words; k++) {   /* pairs may move: index each time */
+        int w = tr->pairs[top.pair].words[k];
+        if (tr->stamp[w] == tr->stamp_now) continue;
+        tr->stamp[w] = tr->stamp_now;
+        merge_word(tr, w, left, right, result);
+    }
+    p = &tr->pairs[top.pair];
+    free(p->words);   /* every occurrence is merged: the count is 0 */
+    p->words = NULL;
+    p->n_words = p->cap_words = 0;
+    push_dirty(tr);
+    return 0;
+}
+
+/* Moves the vocabulary and merges into a Tokenizer, specials last. */
+static Tokenizer *tokenizer_from_training(VocabBuilder *v, const Merge *merges, int n_merges)
+{
+    Tokenizer *t = xcalloc(1, sizeof *t);
+    for (int k = 0; k < SPECIAL_COUNT; k++) {
+        t->special[k] = v->n_tokens;
+        vocab_add(v, (const unsigned char *)SPECIAL_TEXT[k], strlen(SPECIAL_TEXT[k]));
+    }
+    t->vocab_size = v->n_tokens;
+    t->tok_off = v->tok_off;
+    t->tok_bytes = v->bytes;
+    bytemap_free(&v->ids);
+    for (int b = 0; b < 256; b++) t->byte_token[b] = b;
+    t->n_merges = n_merges;
+    t->merge_left = xmalloc(((size_t)n_merges + 1) * sizeof(int));
+    t->merge_right = xmalloc(((size_t)n_merges + 1) * sizeof(int));
+    t->merge_result = xmalloc(((size_t)n_merges + 1) * sizeof(int));
+    for (int r = 0; r < n_merges; r++) {
+        t->merge_left[r] = merges[r].left;
+        t->merge_right[r] = merges[r].right;
+        t->merge_result[r] = merges[r].result;
+    }
+    tokenizer_index_merges(t);
+    return t;
+}
+
 int tokenizer_train(Tokenizer **out, const char *text, size_t text_bytes, int vocab_size, Err *e)
 {
     *out = NULL;
@@ -336,99 +431,20 @@ int tokenizer_train(Tokenizer **out, const char *text, size_t text_bytes, int vo
     }
     push_dirty(&tr);
 
-    /* the vocabulary: token bytes, and a map back to ids to spot a merge
-     * that spells an existing token */
-    int max_merges = vocab_size - min_vocab;
-    size_t cap_bytes = 0;
-    unsigned char *bytes = NULL;
-    size_t *tok_off = xmalloc(((size_t)vocab_size + 1) * sizeof *tok_off);
-    int *mleft = xmalloc(((size_t)max_merges + 1) * sizeof(int));
-    int *mright = xmalloc(((size_t)max_merges + 1) * sizeof(int));
-    int *mresult = xmalloc(((size_t)max_merges + 1) * sizeof(int));
-    size_t cap_merges = (size_t)max_merges + 1;
-    ByteMap ids;
-    bytemap_init(&ids, (size_t)vocab_size);
-    bytes = grow(bytes, &cap_bytes, 256, 1);
-    for (int b = 0; b < 256; b++) {
-        bytes[b] = (unsigned char)b;
-        tok_off[b] = (size_t)b;
-        int added;
-        bytemap_upsert(&ids, bytes + b, 1, b, &added);
-    }
-    tok_off[256] = 256;
-    int n_tokens = 256, n_merges = 0;
-    unsigned char *scratch = NULL;
-    size_t cap_scratch = 0;
-
-    while (n_tokens < vocab_size - SPECIAL_COUNT && tr.n_heap > 0) {
-        HeapEntry top = heap_pop(&tr);
-        Pair *p = &tr.pairs[top.pair];
-        if (p->count != top.count || p->count <= 0) continue;   /* stale entry */
-        p->heap_count = 0;   /* its count drops to 0 below */
-        int left = p->left, right = p->right;
-        size_t ln = tok_off[left + 1] - tok_off[left], rn = tok_off[right + 1] - tok_off[right];
-        scratch = grow(scratch, &cap_scratch, ln + rn, 1);
-        memcpy(scratch, bytes + tok_off[left], ln);
-        memcpy(scratch + ln, bytes + tok_off[right], rn);
-        int added;
-        int64_t *id = bytemap_upsert(&ids, scratch, ln + rn, n_tokens, &added);
-        int result = (int)*id;
-        if (added) {
-            bytes = grow(bytes, &cap_bytes, tok_off[n_tokens] + ln + rn, 1);
-            memcpy(bytes + tok_off[n_tokens], scratch, ln + rn);
-            tok_off[n_tokens + 1] = tok_off[n_tokens] + ln + rn;
-            n_tokens++;
-        }
-        /* a merge that spells an existing token adds no id but is still a merge */
-        if ((size_t)n_merges + 1 > cap_merges) {
-            size_t c = cap_merges;
-            mleft = grow(mleft, &c, (size_t)n_merges + 1, sizeof(int));
-            c = cap_merges;
-            mright = grow(mright, &c, (size_t)n_merges + 1, sizeof(int));
-            mresult = grow(mresult, &cap_merges, (size_t)n_merges + 1, sizeof(int));
-        }
-        mleft[n_merges] = left;
-        mright[n_merges] = right;
-        mresult[n_merges] = result;
+    VocabBuilder v;
+    vocab_init(&v, vocab_size);
+    for (int b = 0; b < 256; b++) vocab_add(&v, (const unsigned char[]){(unsigned char)b}, 1);
+    Merge *merges = NULL;
+    size_t cap_merges = 0;
+    int n_merges = 0;
+    while (v.n_tokens < vocab_size - SPECIAL_COUNT) {
+        merges = grow(merges, &cap_merges, (size_t)n_merges + 1, sizeof *merges);
+        if (merge_best_pair(&tr, &v, &merges[n_merges])) break;
         n_merges++;
-
-        tr.stamp_now++;
-        int pi = top.pair;
-        for (size_t k = 0; k < tr.pairs[pi].n_words; k++) {
-            int w = tr.pairs[pi].words[k];
-            if (tr.stamp[w] == tr.stamp_now) continue;
-            tr.stamp[w] = tr.stamp_now;
-            merge_word(&tr, w, left, right, result);
-        }
-        free(tr.pairs[pi].words);   /* every occurrence is merged: count is 0 */
-        tr.pairs[pi].words = NULL;
-        tr.pairs[pi].n_words = tr.pairs[pi].cap_words = 0;
-        push_dirty(&tr);
     }
-    free(scratch);
-    bytemap_free(&ids);
     trainer_free(&tr);
-
-    Tokenizer *t = xcalloc(1, sizeof *t);
-    t->vocab_size = n_tokens + SPECIAL_COUNT;
-    size_t special_bytes = 0;
-    for (int k = 0; k < SPECIAL_COUNT; k++) special_bytes += strlen(SPECIAL_TEXT[k]);
-    bytes = grow(bytes, &cap_bytes, tok_off[n_tokens] + special_bytes, 1);
-    for (int k = 0; k < SPECIAL_COUNT; k++) {
-        size_t len = strlen(SPECIAL_TEXT[k]);
-        memcpy(bytes + tok_off[n_tokens + k], SPECIAL_TEXT[k], len);
-        tok_off[n_tokens + k + 1] = tok_off[n_tokens + k] + len;
-        t->special[k] = n_tokens + k;
-    }
-    t->tok_off = tok_off;
-    t->tok_bytes = bytes;
-    for (int b = 0; b < 256; b++) t->byte_token[b] = b;
-    t->n_merges = n_merges;
-    t->merge_left = mleft;
-    t->merge_right = mright;
-    t->merge_result = mresult;
-    tokenizer_index_merges(t);
-    *out = t;
+    *out = tokenizer_from_training(&v, merges, n_merges);
+    free(merges);
     return 0;
 }
 
@@ -442,24 +458,34 @@ int tokenizer_train(Tokenizer **out, const char *text, size_t text_bytes, int vo
 #define TOKENIZER_SHORT_WORD 64
 #endif
 
+/* One merge per step, the leftmost pair of lowest rank; the ranks of the
+ * adjacent pairs are kept and only the two around a merge are looked up again. */
 static int encode_short(const Tokenizer *t, const unsigned char *w, int n, int *out)
 {
-    int m = n;
+    int rank[TOKENIZER_SHORT_WORD];   /* rank[i]: merge rank of (out[i], out[i+1]), INT_MAX if none */
     for (int i = 0; i < n; i++) out[i] = t->byte_token[w[i]];
+    for (int i = 0; i + 1 < n; i++) {
+        int r = merge_rank(t, out[i], out[i + 1]);
+        rank[i] = r < 0 ? INT_MAX : r;
+    }
+    int m = n;
     for (;;) {
         int best = INT_MAX, at = -1;
-        for (int i = 0; i + 1 < m; i++) {
-            int r = merge_rank(t, out[i], out[i + 1]);
-            if (r >= 0 && r < best) { best = r; at = i; }
-        }
+        for (int i = 0; i + 1 < m; i++)
+            if (rank[i] < best) { best = rank[i]; at = i; }
         if (at < 0) return m;
-        int left = out[at], right = out[at + 1], result = t->merge_result[best];
-        int o = at;
-        for (int i = at; i < m;) {
-            if (i + 1 < m && out[i] == left && out[i + 1] == right) { out[o++] = result; i += 2; }
-            else out[o++] = out[i++];
+        out[at] = t->merge_result[best];
+        memmove(out + at + 1, out + at + 2, (size_t)(m - at - 2) * sizeof *out);
+        if (m - at - 3 > 0) memmove(rank + at + 1, rank + at + 2, (size_t)(m - at - 3) * sizeof *rank);
+        m--;
+        if (at > 0) {
+            int r = merge_rank(t, out[at - 1], out[at]);
+            rank[at - 1] = r < 0 ? INT_MAX : r;
         }
-        m = o;
+        if (at + 1 < m) {
+            int r = merge_rank(t, out[at], out[at + 1]);
+            rank[at] = r < 0 ? INT_MAX : r;
+        }
     }
 }
 

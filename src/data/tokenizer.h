@@ -26,7 +26,10 @@ typedef enum {
 typedef struct Tokenizer Tokenizer;   /* opaque */
 
 /* Learns merges from text until the vocabulary (bytes + merges + specials)
- * reaches vocab_size. Deterministic: ties broken by the smaller pair ids. */
+ * reaches vocab_size (or the text has no pair left to merge). Words are
+ * split as GPT-2 does (data/pretokenize.h). Deterministic: ties broken by the
+ * smaller pair ids. A load accepts any byte-level BPE tokenizer.json that has
+ * the four special tokens, whatever its id order. */
 int  tokenizer_train(Tokenizer **out, const char *text, size_t text_bytes, int vocab_size, Err *e);
 int  tokenizer_load(Tokenizer **out, const char *path, Err *e);     /* tokenizer.json */
 int  tokenizer_save(const Tokenizer *t, const char *path, Err *e);  /* atomic */
@@ -54,7 +57,8 @@ void tokenizer_cache_free(TokenizerCache *c);
 int  tokenizer_encode_cached(const Tokenizer *t, TokenizerCache *c, const char *text, size_t text_bytes,
                              int **ids, size_t *n, size_t *cap);
 /* Decodes ids into a malloc'd buffer (*bytes excludes the NUL terminator).
- * Special tokens decode to their text. */
+ * Special tokens decode to their text; ids outside the vocabulary (e.g. a
+ * model's padded embedding rows) to nothing. NULL only when out of memory. */
 char *tokenizer_decode(const Tokenizer *t, const int *ids, size_t n, size_t *bytes);
 
 #endif

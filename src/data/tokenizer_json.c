@@ -329,7 +329,7 @@ static int load_merges(Loader *L, Tokenizer *t, const cJSON *merges, Err *e)
     t->merge_left = xmalloc(((size_t)n + 1) * sizeof(int));
     t->merge_right = xmalloc(((size_t)n + 1) * sizeof(int));
     t->merge_result = xmalloc(((size_t)n + 1) * sizeof(int));
-    int r = 0;
+    int r = 0, rc = 0;
     const cJSON *item;
     char *joined = NULL;
     size_t joined_cap = 0;
@@ -338,9 +338,11 @@ static int load_merges(Loader *L, Tokenizer *t, const cJSON *merges, Err *e)
         size_t ln, rn;
         if (cJSON_IsString(item)) {   /* "left right" */
             const char *sp = strchr(item->valuestring, ' ');
-            if (!sp || strchr(sp + 1, ' '))
-                return err_set(e, "%s: field \"model.merges[%d]\": \"%s\" is not two tokens separated by one space",
-                               L->path, r, item->valuestring);
+            if (!sp || strchr(sp + 1, ' ')) {
+                rc = err_set(e, "%s: field \"model.merges[%d]\": \"%s\" is not two tokens separated by one space",
+                             L->path, r, item->valuestring);
+                break;
+            }
             left = item->valuestring;
             ln = (size_t)(sp - left);
             right = sp + 1;
@@ -352,18 +354,18 @@ static int load_merges(Loader *L, Tokenizer *t, const cJSON *merges, Err *e)
             ln = strlen(left);
             rn = strlen(right);
         } else {
-            return err_set(e, "%s: field \"model.merges[%d]\" is neither \"left right\" nor [\"left\", \"right\"]",
-                           L->path, r);
+            rc = err_set(e, "%s: field \"model.merges[%d]\" is neither \"left right\" nor [\"left\", \"right\"]",
+                         L->path, r);
+            break;
         }
         int li = vocab_id(L, left, ln), ri = vocab_id(L, right, rn);
         if (li < 0 || ri < 0) {
-            const char *missing = li < 0 ? left : right;
-            int mlen = (int)(li < 0 ? ln : rn);
-            return err_set(e, "%s: field \"model.merges[%d]\": part \"%.*s\" is not in model.vocab",
-                           L->path, r, mlen, missing);
+            rc = err_set(e, "%s: field \"model.merges[%d]\": part \"%.*s\" is not in model.vocab", L->path, r,
+                         (int)(li < 0 ? ln : rn), li < 0 ? left : right);
+            break;
         }
-        if (ln + rn + 1 > joined_cap) {
-            joined_cap = 2 * (ln + rn + 1);
+        if (ln + rn > joined_cap) {
+            joined_cap = 2 * (ln + rn);
             free(joined);
             joined = xmalloc(joined_cap);
         }
@@ -371,10 +373,9 @@ static int load_merges(Loader *L, Tokenizer *t, const cJSON *merges, Err *e)
         memcpy(joined + ln, right, rn);
         int res = vocab_id(L, joined, ln + rn);
         if (res < 0) {
-            int rc = err_set(e, "%s: field \"model.merges[%d]\": the merged token \"%.*s\" is not in model.vocab",
-                             L->path, r, (int)(ln + rn), joined);
-            free(joined);
-            return rc;
+            rc = err_set(e, "%s: field \"model.merges[%d]\": the merged token \"%.*s\" is not in model.vocab",
+                         L->path, r, (int)(ln + rn), joined);
+            break;
         }
         t->merge_left[r] = li;
         t->merge_right[r] = ri;
@@ -382,7 +383,7 @@ static int load_merges(Loader *L, Tokenizer *t, const cJSON *merges, Err *e)
         r++;
     }
     free(joined);
-    return 0;
+    return rc;
 }
 
 static int build(Loader *L, Tokenizer *t, const cJSON *root, Err *e)

@@ -66,53 +66,96 @@ void lm_scorer_free(LmScorer *s)
     memset(s, 0, sizeof *s);
 }
 
-static int lm_generate(void *ctx, const int *prompt, int n_prompt, int max_new, int stop_token,
-                       int *out, int *n_out, Err *e)
+/* The whole sequence through model_forward for every new token. */
+static void generate_full(LmGenerator *g, const int *prompt, int n_prompt, int max_new, int stop_token,
+                          int *out, int *n_out)
+{
+    Model *m = g->m;
+    int V = m->cfg.vocab_size, len = n_prompt;
+    memcpy(g->seq, prompt, (size_t)n_prompt * sizeof(int));
+    for (;;) {
+        model_forward(m, g->seq, NULL, NULL, 1, len);
+        int next = argmax(model_logits(m) + (size_t)(len - 1) * V, V);
+        if (next == stop_token) break;
+        out[(*n_out)++] = next;
+        if (*n_out == max_new) break;
+        g->seq[len++] = next;
+    }
+}
+
+/* All sequences together through the cache: each prompt is prefilled in one
+ * pass, then every unfinished sequence adds one row per step. */
+static void generate_cached(LmGenerator *g, const int *const *prompts, const int *n_prompts, int n,
+                            const int *max_new, int stop_token, int *const *outs, int *n_outs)
+{
+    Decoder *d = &g->dec;
+    int V = g->m->cfg.vocab_size, rows = 0;
+    decoder_reset(d);
+    for (int i = 0; i < n; i++) {
+        for (int t = 0; t < n_prompts[i]; t++) g->slots[t] = i;
+        decoder_step(d, g->slots, prompts[i], n_prompts[i]);
+    }
+    for (int i = 0; i < n; i++) g->active[i] = 1;
+    for (;;) {
+        rows = 0;
+        for (int i = 0; i < n; i++) {
+            if (!g->active[i]) continue;
+            int next = argmax(d->logits + (size_t)i * V, V);
+            if (next == stop_token) {
+                g->active[i] = 0;
+                continue;
+            }
+            outs[i][n_outs[i]++] = next;
+            if (n_outs[i] == max_new[i]) {
+                g->active[i] = 0;
+                continue;
+            }
+            g->slots[rows] = i;
+            g->next[rows++] = next;
+        }
+        if (rows == 0) break;
+        decoder_step(d, g->slots, g->next, rows);
+    }
+}
+
+static int lm_generate(void *ctx, const int *const *prompts, const int *n_prompts, int n, const int *max_new,
+                       int stop_token, int *const *outs, int *n_outs, Err *e)
 {
     LmGenerator *g = ctx;
     Model *m = g->m;
     int V = m->cfg.vocab_size;
-    *n_out = 0;
-    if (n_prompt < 1 || max_new < 1 || n_prompt + max_new > m->max_T)
-        return err_set(e, "generate: %d prompt + %d new tokens exceed the model's %d-token context",
-                       n_prompt, max_new, m->max_T);
-    for (int i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= V)
-            return err_set(e, "generate: prompt token %d out of range for a vocabulary of %d", prompt[i], V);
-    if (g->use_cache) {
-        decoder_reset(&g->dec);
-        const float *logits = decoder_forward(&g->dec, prompt, n_prompt);
-        for (;;) {
-            int next = argmax(logits, V);
-            if (next == stop_token) break;
-            out[(*n_out)++] = next;
-            if (*n_out == max_new) break;
-            logits = decoder_forward(&g->dec, &next, 1);
-        }
-    } else {
-        int len = n_prompt;
-        memcpy(g->seq, prompt, (size_t)n_prompt * sizeof(int));
-        for (;;) {
-            model_forward(m, g->seq, NULL, NULL, 1, len);
-            int next = argmax(model_logits(m) + (size_t)(len - 1) * V, V);
-            if (next == stop_token) break;
-            out[(*n_out)++] = next;
-            if (*n_out == max_new) break;
-            g->seq[len++] = next;
-        }
+    if (n < 1 || n > g->gen.max_batch)
+        return err_set(e, "generate: %d sequences in one call (the generator holds 1..%d)", n, g->gen.max_batch);
+    for (int i = 0; i < n; i++) {
+        n_outs[i] = 0;
+        if (n_prompts[i] < 1 || max_new[i] < 1 || n_prompts[i] + max_new[i] > m->max_T)
+            return err_set(e, "generate: %d prompt + %d new tokens exceed the model's %d-token context",
+                           n_prompts[i], max_new[i], m->max_T);
+        for (int t = 0; t < n_prompts[i]; t++)
+            if (prompts[i][t] < 0 || prompts[i][t] >= V)
+                return err_set(e, "generate: prompt token %d out of range for a vocabulary of %d", prompts[i][t], V);
     }
+    if (g->use_cache) generate_cached(g, prompts, n_prompts, n, max_new, stop_token, outs, n_outs);
+    else
+        for (int i = 0; i < n; i++) generate_full(g, prompts[i], n_prompts[i], max_new[i], stop_token, outs[i], &n_outs[i]);
     return 0;
 }
 
-int lm_generator_init(LmGenerator *g, Model *m, int use_cache, Err *e)
+int lm_generator_init(LmGenerator *g, Model *m, int max_batch, int use_cache, Err *e)
 {
     memset(g, 0, sizeof *g);
+    if (max_batch < 1) return err_set(e, "generator: max_batch must be positive (got %d)", max_batch);
     g->m = m;
     g->use_cache = use_cache;
-    if (use_cache && decoder_create(&g->dec, m, m->max_T, e)) return -1;
+    if (use_cache && decoder_create(&g->dec, m, max_batch, m->max_T, e)) return -1;
+    int R = m->max_T > max_batch ? m->max_T : max_batch;
     g->seq = xmalloc((unsigned long)m->max_T * sizeof(int));
+    g->slots = xmalloc((unsigned long)R * sizeof(int));
+    g->next = xmalloc((unsigned long)max_batch * sizeof(int));
+    g->active = xmalloc((unsigned long)max_batch * sizeof(int));
     g->gen.ctx = g;
     g->gen.max_tokens = m->max_T;
+    g->gen.max_batch = max_batch;
     g->gen.generate = lm_generate;
     return 0;
 }
@@ -121,5 +164,8 @@ void lm_generator_free(LmGenerator *g)
 {
     if (g->use_cache) decoder_free(&g->dec);
     free(g->seq);
+    free(g->slots);
+    free(g->next);
+    free(g->active);
     memset(g, 0, sizeof *g);
 }

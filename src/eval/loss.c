@@ -6,21 +6,25 @@
 #include "eval/lm.h"
 #include "eval/stats.h"
 
-int64_t loss_window_count(size_t n_tokens, int max_tokens)
+int64_t loss_window_count(size_t n_tokens, int max_tokens, LoaderLayout layout)
 {
     size_t T = max_tokens > 1 ? (size_t)(max_tokens - 1) : 0;
     if (T == 0 || n_tokens < T + 1) return 0;
-    return (int64_t)((n_tokens - 1) / T);
+    return layout == LOADER_ROWS ? (int64_t)(n_tokens / (T + 1)) : (int64_t)((n_tokens - 1) / T);
 }
 
-int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
+int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens, LoaderLayout layout,
                   const TokenScorer *s, LossResult *r, Progress *progress, Err *e)
 {
     memset(r, 0, sizeof *r);
     int T = s->max_tokens - 1, B = s->max_rows;
-    int64_t n_win = loss_window_count(n_tokens, s->max_tokens);
+    size_t stride = layout == LOADER_ROWS ? (size_t)T + 1 : (size_t)T;
+    int64_t n_win = loss_window_count(n_tokens, s->max_tokens, layout);
     if (n_win == 0)
         return err_set(e, "validation loss: %zu tokens are fewer than one window of %d + 1", n_tokens, T);
+    if (layout == LOADER_ROWS && n_tokens % stride)
+        return err_set(e, "validation loss: %zu tokens are not whole rows of %zu (T + 1) tokens; "
+                          "rows data must be packed at this sequence length", n_tokens, stride);
     double *win_loss = xcalloc((unsigned long)n_win, sizeof(double));
     double *win_count = xcalloc((unsigned long)n_win, sizeof(double));
     int *buf = xmalloc((unsigned long)B * (unsigned long)(T + 1) * sizeof(int));
@@ -32,7 +36,7 @@ int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
     for (int64_t w0 = 0; w0 < n_win; w0 += B) {
         int nb = (int)(n_win - w0 < B ? n_win - w0 : B);
         for (int b = 0; b < nb; b++) {
-            const uint16_t *src = tokens + (size_t)(w0 + b) * T;
+            const uint16_t *src = tokens + (size_t)(w0 + b) * stride;
             int *row = buf + (size_t)b * (T + 1);
             for (int j = 0; j <= T; j++) row[j] = src[j];
             seqs[b] = row;
@@ -40,7 +44,7 @@ int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
         }
         if (s->token_logprobs(s->ctx, seqs, lens, nb, lp, T, e)) goto done;
         for (int b = 0; b < nb; b++) {
-            size_t start = (size_t)(w0 + b) * T;
+            size_t start = (size_t)(w0 + b) * stride;
             double sum = 0, count = 0;
             for (int j = 0; j < T; j++) {
                 if (mask && !mask[start + j + 1]) continue;
@@ -62,7 +66,7 @@ int loss_evaluate(const uint16_t *tokens, const uint16_t *mask, size_t n_tokens,
         goto done;
     }
     r->n_scored = (int64_t)counted;
-    weighted_mean_stderr(win_loss, win_count, (long)n_win, &r->mean_loss, &r->stderr);
+    weighted_mean_stderr(win_loss, win_count, (long)n_win, &r->mean_loss, &r->mean_stderr);
     rc = 0;
 done:
     free(win_loss);
@@ -87,7 +91,7 @@ int eval_stream_loss(Model *m, const uint16_t *tokens, size_t n_tokens, int B, i
     TokenScorer s = lm.scorer;
     s.max_rows = B;
     s.max_tokens = T + 1;
-    int rc = loss_evaluate(tokens, NULL, n_tokens, &s, out, NULL, e);
+    int rc = loss_evaluate(tokens, NULL, n_tokens, LOADER_STREAM, &s, out, NULL, e);
     lm_scorer_free(&lm);
     return rc;
 }

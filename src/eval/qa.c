@@ -81,47 +81,55 @@ int qa_evaluate(const Task *t, const Tokenizer *tok, const Generator *g, int max
         return err_set(e, "%s: expected generation items (\"messages\", \"answer\")", t->path);
     if (max_new < 1) return err_set(e, "max_new must be at least 1 (got %d)", max_new);
     long n_items = limit > 0 && limit < t->n_items ? limit : t->n_items;
-    int stop = tokenizer_special(tok, SPECIAL_ENDOFTEXT);
-    int *prompt = NULL, *out = xmalloc((size_t)max_new * sizeof(int));
-    size_t n_prompt = 0, cap = 0;
+    int stop = tokenizer_special(tok, SPECIAL_ENDOFTEXT), B = g->max_batch;
+    int **prompts = xcalloc((unsigned long)B, sizeof *prompts), **outs = xcalloc((unsigned long)B, sizeof *outs);
+    size_t *caps = xcalloc((unsigned long)B, sizeof *caps);
+    int *n_prompts = xcalloc((unsigned long)B, sizeof(int)), *limits = xcalloc((unsigned long)B, sizeof(int));
+    int *n_outs = xcalloc((unsigned long)B, sizeof(int));
+    for (int b = 0; b < B; b++) outs[b] = xmalloc((unsigned long)max_new * sizeof(int));
     int attr_cap = 0, rc = -1;
     r->predictions = xcalloc((unsigned long)n_items, sizeof *r->predictions);
 
-    for (long i = 0; i < n_items; i++) {
-        const QaItem *it = &t->qa[i];
-        n_prompt = 0;
-        if (qa_prompt_tokens(tok, it, &prompt, &n_prompt, &cap, e)) goto done;
-        if ((long)n_prompt >= g->max_tokens) {
-            err_set(e, "%s: item %ld: the prompt is %zu tokens; the model's context holds %d",
-                    t->path, i + 1, n_prompt, g->max_tokens);
+    for (long i0 = 0; i0 < n_items; i0 += B) {
+        int nb = (int)(n_items - i0 < B ? n_items - i0 : B);
+        for (int b = 0; b < nb; b++) {
+            size_t n = 0;
+            if (qa_prompt_tokens(tok, &t->qa[i0 + b], &prompts[b], &n, &caps[b], e)) goto done;
+            if ((long)n >= g->max_tokens) {
+                err_set(e, "%s: item %ld: the prompt is %zu tokens; the model's context holds %d",
+                        t->path, i0 + b + 1, n, g->max_tokens);
+                goto done;
+            }
+            n_prompts[b] = (int)n;
+            int room = g->max_tokens - (int)n;
+            limits[b] = max_new < room ? max_new : room;
+        }
+        if (g->generate(g->ctx, (const int *const *)prompts, n_prompts, nb, limits, stop, outs, n_outs, e)) {
+            err_wrap(e, "%s: items %ld..%ld", t->path, i0 + 1, i0 + nb);
             goto done;
         }
-        int room = g->max_tokens - (int)n_prompt;
-        int n_out = 0;
-        if (g->generate(g->ctx, prompt, (int)n_prompt, max_new < room ? max_new : room, stop, out,
-                        &n_out, e)) {
-            err_wrap(e, "%s: item %ld", t->path, i + 1);
-            goto done;
+        for (int b = 0; b < nb; b++) {
+            const QaItem *it = &t->qa[i0 + b];
+            size_t bytes;
+            char *text = tokenizer_decode(tok, outs[b], (size_t)n_outs[b], &bytes);
+            if (!text) {
+                err_set(e, "out of memory while decoding a generation");
+                goto done;
+            }
+            r->predictions[i0 + b] = text;
+            r->n = i0 + b + 1;
+            r->generated_tokens += n_outs[b];
+            int ok = answer_matches(text, it->answer);
+            r->correct += ok;
+            QaAttributeScore *a = attr_slot(r, it->attribute, &attr_cap);
+            if (!a) {
+                err_set(e, "out of memory");
+                goto done;
+            }
+            a->n++;
+            a->correct += ok;
         }
-        size_t bytes;
-        char *text = tokenizer_decode(tok, out, (size_t)n_out, &bytes);
-        if (!text) {
-            err_set(e, "out of memory while decoding a generation");
-            goto done;
-        }
-        r->predictions[i] = text;
-        r->n = i + 1;
-        r->generated_tokens += n_out;
-        int ok = answer_matches(text, it->answer);
-        r->correct += ok;
-        QaAttributeScore *a = attr_slot(r, it->attribute, &attr_cap);
-        if (!a) {
-            err_set(e, "out of memory");
-            goto done;
-        }
-        a->n++;
-        a->correct += ok;
-        if (progress) progress_update(progress, (uint64_t)(i + 1));
+        if (progress) progress_update(progress, (uint64_t)(i0 + nb));
     }
     r->em = (double)r->correct / (double)r->n;
     r->em_stderr = stderr_proportion(r->em, r->n);
@@ -132,8 +140,16 @@ int qa_evaluate(const Task *t, const Tokenizer *tok, const Generator *g, int max
     }
     rc = 0;
 done:
-    free(prompt);
-    free(out);
+    for (int b = 0; b < B; b++) {
+        free(prompts[b]);
+        free(outs[b]);
+    }
+    free(prompts);
+    free(outs);
+    free(caps);
+    free(n_prompts);
+    free(limits);
+    free(n_outs);
     if (rc) qa_result_free(r);
     return rc;
 }

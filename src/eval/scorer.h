@@ -4,7 +4,7 @@
  *
  * TokenScorer: log-probabilities of each token of a batch of sequences given
  * the tokens before it (teacher forcing).
- * Generator:   greedy continuation of one prompt. */
+ * Generator:   greedy continuation of a batch of prompts. */
 #ifndef PLATEAU_SCORER_H
 #define PLATEAU_SCORER_H
 
@@ -23,12 +23,15 @@ typedef struct {
 
 typedef struct {
     void *ctx;
-    int   max_tokens;   /* n_prompt + max_new <= max_tokens */
-    /* Greedy decoding: appends to out[] the argmax token after prompt[0..n_prompt),
-     * then after that, ... until it emits stop_token (not stored) or has
-     * stored max_new tokens. *n_out = tokens stored. Ties go to the lower id. */
-    int (*generate)(void *ctx, const int *prompt, int n_prompt, int max_new, int stop_token,
-                    int *out, int *n_out, Err *e);
+    int   max_tokens;   /* n_prompts[i] + max_new[i] <= max_tokens */
+    int   max_batch;    /* sequences per call */
+    /* Greedy decoding of n <= max_batch sequences: appends to outs[i] the
+     * argmax token after prompts[i][0..n_prompts[i]), then after that, ...
+     * until it emits stop_token (not stored) or has stored max_new[i] tokens;
+     * n_outs[i] = tokens stored. Ties go to the lower id. Each sequence's
+     * tokens are the ones it would get alone. */
+    int (*generate)(void *ctx, const int *const *prompts, const int *n_prompts, int n, const int *max_new,
+                    int stop_token, int *const *outs, int *n_outs, Err *e);
 } Generator;
 
 #endif

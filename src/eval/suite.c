@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "core/progress.h"
+#include "data/chat.h"
 #include "eval/loss.h"
 #include "eval/mc.h"
 #include "eval/qa.h"
@@ -24,7 +25,7 @@ void eval_report_free(EvalReport *r)
     memset(r, 0, sizeof *r);
 }
 
-void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double stderr,
+void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double std_err,
                      long n, EvalRowKind kind)
 {
     if (r->n_rows == r->cap) {
@@ -39,7 +40,7 @@ void eval_report_add(EvalReport *r, const char *task, const char *metric, double
     snprintf(row->task, sizeof row->task, "%s", task);
     snprintf(row->metric, sizeof row->metric, "%s", metric);
     row->value = value;
-    row->stderr = stderr;
+    row->std_err = std_err;
     row->n = n;
     row->kind = kind;
 }
@@ -62,7 +63,7 @@ static void add_averages(EvalReport *r, const char *const *metrics, int n_metric
             const EvalRow *row = &r->rows[i];
             if (row->kind != ROW_TASK || strcmp(row->metric, metrics[k]) != 0) continue;
             sum += row->value;
-            se[tasks++] = row->stderr;
+            se[tasks++] = row->std_err;
             n += row->n;
         }
         if (tasks > 0) eval_report_add(r, "average", metrics[k], sum / tasks, stderr_of_average(se, tasks), n, ROW_AVERAGE);
@@ -134,6 +135,10 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
             task_free(&t);
             return -1;
         }
+        for (long i = 0; i < q.n && i < r->show_samples; i++)
+            fprintf(stderr, "%s %ld: %s | %s -> \"%s\" (reference \"%s\")\n", t.name, i + 1,
+                    t.qa[i].attribute, t.qa[i].conv.messages[t.qa[i].conv.n_messages - 1].content,
+                    q.predictions[i], t.qa[i].answer);
         eval_report_add(r, t.name, "exact_match", q.em, q.em_stderr, q.n, ROW_TASK);
         if (q.n_attrs > 1 || (q.n_attrs == 1 && q.attrs[0].name[0]))
             for (int k = 0; k < q.n_attrs; k++) {
@@ -153,24 +158,41 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
 }
 
 int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, const uint16_t *mask,
-                    size_t n_tokens, const TokenScorer *s, long limit, Err *e)
+                    size_t n_tokens, LoaderLayout layout, const TokenScorer *s, long limit, Err *e)
 {
     double t0 = now_seconds();
-    int64_t windows = loss_window_count(n_tokens, s->max_tokens);
+    int64_t windows = loss_window_count(n_tokens, s->max_tokens, layout);
     if (limit > 0 && limit < windows) {
-        n_tokens = (size_t)limit * (size_t)(s->max_tokens - 1) + 1;
+        n_tokens = layout == LOADER_ROWS ? (size_t)limit * (size_t)s->max_tokens
+                                         : (size_t)limit * (size_t)(s->max_tokens - 1) + 1;
         windows = limit;
     }
     Progress p;
     progress_start(&p, name, (uint64_t)windows, "windows");
     LossResult l;
-    int rc = loss_evaluate(tokens, mask, n_tokens, s, &l, &p, e);
+    int rc = loss_evaluate(tokens, mask, n_tokens, layout, s, &l, &p, e);
     progress_finish(&p);
     if (rc) return err_wrap(e, "%s", name);
-    eval_report_add(r, name, "loss", l.mean_loss, l.stderr, (long)l.n_scored, ROW_TASK);
+    eval_report_add(r, name, "loss", l.mean_loss, l.mean_stderr, (long)l.n_scored, ROW_TASK);
     r->items += l.n_windows;
     r->seconds += now_seconds() - t0;
     return 0;
+}
+
+int eval_suite_chat_loss(EvalReport *r, const char *name, const char *jsonl_path, const Tokenizer *tok,
+                         const TokenScorer *s, long limit, Err *e)
+{
+    ChatDataset d;
+    if (chat_read_jsonl(&d, jsonl_path, e)) return -1;
+    SftStream st;
+    sft_stream_init(&st, (size_t)s->max_tokens);
+    int rc = 0;
+    for (size_t i = 0; i < d.n && !rc; i++) rc = sft_stream_add(&st, tok, &d.items[i], (size_t)s->max_tokens, e);
+    chat_dataset_free(&d);
+    if (!rc) rc = sft_stream_finish(&st, tok, e);
+    if (!rc) rc = eval_suite_loss(r, name, st.tokens, st.mask, st.n_tokens, LOADER_ROWS, s, limit, e);
+    sft_stream_free(&st);
+    return rc ? err_wrap(e, "%s", jsonl_path) : 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -224,7 +246,7 @@ void eval_report_print(FILE *fp, const EvalReport *r)
         const EvalRow *row = &r->rows[i];
         char name[400];
         snprintf(name, sizeof name, "%s%s", row->kind == ROW_ATTRIBUTE ? "  " : "", row->task);
-        fprintf(fp, "%-*s  %-12s %9.4f %9.4f %8ld\n", w, name, row->metric, row->value, row->stderr, row->n);
+        fprintf(fp, "%-*s  %-12s %9.4f %9.4f %8ld\n", w, name, row->metric, row->value, row->std_err, row->n);
     }
 }
 
@@ -241,7 +263,7 @@ cJSON *eval_report_json(const EvalReport *r)
         cJSON_AddStringToObject(j, "task", row->task);
         cJSON_AddStringToObject(j, "metric", row->metric);
         cJSON_AddNumberToObject(j, "value", row->value);
-        cJSON_AddNumberToObject(j, "stderr", row->stderr);
+        cJSON_AddNumberToObject(j, "stderr", row->std_err);
         cJSON_AddNumberToObject(j, "n", (double)row->n);
         cJSON_AddStringToObject(j, "kind", kinds[row->kind]);
         cJSON_AddItemToArray(rows, j);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "data/loader.h"
 #include "data/tokenizer.h"
 #include "eval/scorer.h"
 
@@ -29,7 +30,7 @@ typedef enum { ROW_TASK = 0, ROW_ATTRIBUTE, ROW_AVERAGE } EvalRowKind;
 typedef struct {
     char        task[384];
     char        metric[32];     /* acc, acc_norm, exact_match, loss */
-    double      value, stderr;
+    double      value, std_err;  /* the value's standard error */
     long        n;              /* items, or counted tokens for loss */
     EvalRowKind kind;
 } EvalRow;
@@ -40,11 +41,12 @@ typedef struct {
     int      n_rows, cap;
     long     items;             /* items (or windows) evaluated */
     double   seconds;
+    int      show_samples;      /* sft: print the first N generations per task to stderr */
 } EvalReport;
 
 void eval_report_init(EvalReport *r, const char *suite);
 void eval_report_free(EvalReport *r);
-void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double stderr,
+void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double std_err,
                      long n, EvalRowKind kind);
 /* The row for (task, metric), or NULL. */
 const EvalRow *eval_report_find(const EvalReport *r, const char *task, const char *metric);
@@ -55,10 +57,18 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
 /* Runs the generation tasks, at most max_new generated tokens per answer. */
 int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
                    const Generator *g, int max_new, long limit, Err *e);
-/* Adds a "loss" row named `name` for a token stream (mask may be NULL, see
- * eval/loss.h); limit caps the number of windows (<= 0: all). */
+/* Adds a "loss" row named `name` for a token stream (mask may be NULL;
+ * layout as the training loader's, see eval/loss.h); limit caps the number
+ * of windows (<= 0: all). */
 int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, const uint16_t *mask,
-                    size_t n_tokens, const TokenScorer *s, long limit, Err *e);
+                    size_t n_tokens, LoaderLayout layout, const TokenScorer *s, long limit, Err *e);
+
+/* Adds a "loss" row for held-out SFT conversations in a chat JSONL file:
+ * packed and masked exactly as `plateau data sft` packs training data
+ * (data/chat.h, conversations cut at the scorer's window), then scored as
+ * above (loss on assistant tokens and their <|endoftext|> only). */
+int eval_suite_chat_loss(EvalReport *r, const char *name, const char *jsonl_path, const Tokenizer *tok,
+                         const TokenScorer *s, long limit, Err *e);
 
 /* Task files of a world folder for a suite ("pt": eval_mc_*.jsonl, "sft":
  * eval_qa_*.jsonl), sorted by name; *files is malloc'd (free each and it). */

@@ -8,37 +8,48 @@
 
 #include "model/ops.h"
 
-int decoder_create(Decoder *d, const Model *m, int max_T, Err *e)
+int decoder_create(Decoder *d, const Model *m, int max_B, int max_T, Err *e)
 {
     memset(d, 0, sizeof *d);
     const Config *c = &m->cfg;
-    if (max_T <= 0) return err_set(e, "decoder: max_T must be positive (got %d)", max_T);
+    if (max_T <= 0 || max_B <= 0)
+        return err_set(e, "decoder: max_B and max_T must be positive (got %d, %d)", max_B, max_T);
     int hd = config_head_dim(c), q_dim = hd * c->n_heads, kv = config_kv_dim(c);
-    size_t T = (size_t)max_T, L = (size_t)c->n_layers;
+    size_t T = (size_t)max_T, L = (size_t)c->n_layers, Bs = (size_t)max_B;
+    size_t R = (size_t)(max_T > max_B ? max_T : max_B);
     d->m = m;
+    d->max_B = max_B;
     d->max_T = max_T;
+    d->max_rows = (int)R;
     d->n_threads = omp_get_max_threads();
-    d->k_cache = xcalloc(L * T * (size_t)kv, sizeof(float));
-    d->v_cache = xcalloc(L * T * (size_t)kv, sizeof(float));
-    d->x = xcalloc(T * (size_t)c->dim, sizeof(float));
-    d->xn = xcalloc(T * (size_t)c->dim, sizeof(float));
-    d->rstd = xcalloc(T, sizeof(float));
-    d->qkv = xcalloc(T * (size_t)(q_dim + 2 * kv), sizeof(float));
-    d->att_out = xcalloc(T * (size_t)q_dim, sizeof(float));
-    d->gu = xcalloc(T * 2 * (size_t)c->ffn_dim, sizeof(float));
-    d->h = xcalloc(T * (size_t)c->ffn_dim, sizeof(float));
+    d->pos = xcalloc(Bs, sizeof(int));
+    d->k_cache = xcalloc(Bs * L * T * (size_t)kv, sizeof(float));
+    d->v_cache = xcalloc(Bs * L * T * (size_t)kv, sizeof(float));
+    d->row_pos = xcalloc(R, sizeof(int));
+    d->row_last = xcalloc(R, sizeof(int));
+    d->x = xcalloc(R * (size_t)c->dim, sizeof(float));
+    d->xn = xcalloc(R * (size_t)c->dim, sizeof(float));
+    d->rstd = xcalloc(R, sizeof(float));
+    d->qkv = xcalloc(R * (size_t)(q_dim + 2 * kv), sizeof(float));
+    d->att_out = xcalloc(R * (size_t)q_dim, sizeof(float));
+    d->gu = xcalloc(R * 2 * (size_t)c->ffn_dim, sizeof(float));
+    d->h = xcalloc(R * (size_t)c->ffn_dim, sizeof(float));
     d->scores = xcalloc((size_t)d->n_threads * T, sizeof(float));
     d->cos_tab = xcalloc(T * (size_t)(hd / 2), sizeof(float));
     d->sin_tab = xcalloc(T * (size_t)(hd / 2), sizeof(float));
-    d->logits = xcalloc((size_t)c->vocab_size, sizeof(float));
+    d->last_logits = xcalloc(Bs * (size_t)c->vocab_size, sizeof(float));
+    d->logits = xcalloc(Bs * (size_t)c->vocab_size, sizeof(float));
     rope_tables(d->cos_tab, d->sin_tab, max_T, hd, c->rope_theta);
     return 0;
 }
 
 void decoder_free(Decoder *d)
 {
+    free(d->pos);
     free(d->k_cache);
     free(d->v_cache);
+    free(d->row_pos);
+    free(d->row_last);
     free(d->x);
     free(d->xn);
     free(d->rstd);
@@ -49,25 +60,31 @@ void decoder_free(Decoder *d)
     free(d->scores);
     free(d->cos_tab);
     free(d->sin_tab);
+    free(d->last_logits);
     free(d->logits);
     memset(d, 0, sizeof *d);
 }
 
-void decoder_reset(Decoder *d) { d->pos = 0; }
+void decoder_reset(Decoder *d) { memset(d->pos, 0, (size_t)d->max_B * sizeof(int)); }
 
-/* Causal grouped-query attention of n new rows (positions pos..pos+n-1)
- * against the cache (positions 0..pos+n-1): out[n, H*hd]. */
-static void cached_attention(Decoder *d, float *out, const float *qkv, int qkvd, const float *kc,
-                             const float *vc, int n, int pos, int H, int KVH, int hd)
+/* Causal grouped-query attention of each row against its slot's cache
+ * (positions 0..row_pos[r]): out[n, H*hd]. */
+static void cached_attention(Decoder *d, float *out, const int *slots, int n, int qkvd, size_t slot_stride,
+                             size_t layer_off, int H, int KVH, int hd)
 {
     int kvd = KVH * hd, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) num_threads(d->n_threads) if (n * H > 1)
+    /* threads only when there is enough work to pay for waking them */
+    long work = 0;
+    for (int r = 0; r < n; r++) work += (long)(d->row_pos[r] + 1) * H * hd;
+#pragma omp parallel for collapse(2) num_threads(d->n_threads) if (work > (1L << 18))
     for (int r = 0; r < n; r++)
         for (int h = 0; h < H; h++) {
             float *att = d->scores + (size_t)omp_get_thread_num() * d->max_T;
-            const float *q = qkv + (size_t)r * qkvd + (size_t)h * hd;
-            int kh = h / group, len = pos + r + 1;
+            const float *q = d->qkv + (size_t)r * qkvd + (size_t)h * hd;
+            const float *kc = d->k_cache + (size_t)slots[r] * slot_stride + layer_off;
+            const float *vc = d->v_cache + (size_t)slots[r] * slot_stride + layer_off;
+            int kh = h / group, len = d->row_pos[r] + 1;
             float mx = -INFINITY;
             for (int t = 0; t < len; t++) {
                 const float *k = kc + (size_t)t * kvd + (size_t)kh * hd;
@@ -93,33 +110,43 @@ static void cached_attention(Decoder *d, float *out, const float *qkv, int qkvd,
         }
 }
 
-const float *decoder_forward(Decoder *d, const int *tokens, int n)
+const float *decoder_step(Decoder *d, const int *slots, const int *tokens, int n)
 {
     const Model *m = d->m;
     const Config *c = &m->cfg;
     const Weights *w = &m->w;
-    int dim = c->dim, hd = config_head_dim(c), H = c->n_heads, KVH = c->n_kv_heads;
-    int qd = hd * H, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd, f = c->ffn_dim, pos = d->pos;
-    assert(n >= 1 && pos + n <= d->max_T);
-    /* rotary tables starting at this chunk's first position */
-    const float *cos_t = d->cos_tab + (size_t)pos * (hd / 2), *sin_t = d->sin_tab + (size_t)pos * (hd / 2);
+    int dim = c->dim, hd = config_head_dim(c), H = c->n_heads, KVH = c->n_kv_heads, V = c->vocab_size;
+    int qd = hd * H, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd, f = c->ffn_dim;
+    size_t slot_stride = (size_t)c->n_layers * d->max_T * kvd;
+    assert(n >= 1 && n <= d->max_rows);
+
+    /* positions: each row takes its slot's next one */
+    for (int r = 0; r < n; r++) {
+        assert(slots[r] >= 0 && slots[r] < d->max_B && d->pos[slots[r]] < d->max_T);
+        d->row_pos[r] = d->pos[slots[r]]++;
+    }
+    for (int r = 0; r < n; r++) {
+        d->row_last[r] = 1;
+        for (int q = r + 1; q < n; q++)
+            if (slots[q] == slots[r]) d->row_last[r] = 0;
+    }
 
     embedding_forward(d->x, tokens, w->embed, n, dim);
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *lw = &w->layers[l];
-        float *kc = d->k_cache + (size_t)l * d->max_T * kvd;
-        float *vc = d->v_cache + (size_t)l * d->max_T * kvd;
+        size_t layer_off = (size_t)l * d->max_T * kvd;
 
         rmsnorm_forward(d->xn, d->rstd, d->x, lw->attn_norm, n, dim, c->norm_eps);
         linear_forward(d->qkv, d->xn, lw->wq, n, dim, qkvd, 0.0f);               /* [n, q|k|v] */
-        rope_forward(d->qkv, qkvd, cos_t, sin_t, 1, n, H, hd);
-        rope_forward(d->qkv + qd, qkvd, cos_t, sin_t, 1, n, KVH, hd);
         for (int r = 0; r < n; r++) {
-            const float *src = d->qkv + (size_t)r * qkvd;
-            memcpy(kc + (size_t)(pos + r) * kvd, src + qd, (size_t)kvd * sizeof(float));
-            memcpy(vc + (size_t)(pos + r) * kvd, src + qd + kvd, (size_t)kvd * sizeof(float));
+            float *row = d->qkv + (size_t)r * qkvd;
+            /* query heads then key heads, contiguous, at this row's position */
+            rope_forward(row, qkvd, d->cos_tab, d->sin_tab, d->row_pos[r], 1, d->max_T, H + KVH, hd);
+            size_t at = (size_t)slots[r] * slot_stride + layer_off + (size_t)d->row_pos[r] * kvd;
+            memcpy(d->k_cache + at, row + qd, (size_t)kvd * sizeof(float));
+            memcpy(d->v_cache + at, row + qd + kvd, (size_t)kvd * sizeof(float));
         }
-        cached_attention(d, d->att_out, d->qkv, qkvd, kc, vc, n, pos, H, KVH, hd);
+        cached_attention(d, d->att_out, slots, n, qkvd, slot_stride, layer_off, H, KVH, hd);
         linear_forward(d->x, d->att_out, lw->wo, n, qd, dim, 1.0f);               /* x += o_proj */
 
         rmsnorm_forward(d->xn, d->rstd, d->x, lw->mlp_norm, n, dim, c->norm_eps);
@@ -127,10 +154,25 @@ const float *decoder_forward(Decoder *d, const int *tokens, int n)
         swiglu_forward(d->h, d->gu, n, f);
         linear_forward(d->x, d->h, lw->w_down, n, f, dim, 1.0f);                  /* x += down_proj */
     }
-    /* final norm and output head, last position only */
-    const float *last = d->x + (size_t)(n - 1) * dim;
-    rmsnorm_forward(d->xn, d->rstd, last, w->final_norm, 1, dim, c->norm_eps);
-    linear_forward(d->logits, d->xn, w->lm_head, 1, dim, c->vocab_size, 0.0f);
-    d->pos += n;
+
+    /* final norm and output head on each slot's last row only */
+    int k = 0;
+    for (int r = 0; r < n; r++)
+        if (d->row_last[r]) {
+            memmove(d->x + (size_t)k * dim, d->x + (size_t)r * dim, (size_t)dim * sizeof(float));
+            d->row_pos[k++] = slots[r];   /* row_pos is free now: reuse it for the slot ids */
+        }
+    rmsnorm_forward(d->xn, d->rstd, d->x, w->final_norm, k, dim, c->norm_eps);
+    linear_forward(d->last_logits, d->xn, w->lm_head, k, dim, V, 0.0f);
+    for (int i = 0; i < k; i++)
+        memcpy(d->logits + (size_t)d->row_pos[i] * V, d->last_logits + (size_t)i * V, (size_t)V * sizeof(float));
     return d->logits;
+}
+
+const float *decoder_forward(Decoder *d, const int *tokens, int n)
+{
+    int *slots = xcalloc((unsigned long)n, sizeof(int));
+    const float *logits = decoder_step(d, slots, tokens, n);
+    free(slots);
+    return logits;
 }
