@@ -12,7 +12,7 @@
 #include "data/loader.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
-#include "eval/lm.h"
+#include "eval/evaluate.h"
 #include "eval/loss.h"
 #include "eval/suite.h"
 #include "model/config.h"
@@ -206,7 +206,7 @@ static int record_report(Runner *R, const char *segment, int64_t step, const cha
     EvalRecord *rec = xmalloc((size_t)(rep->n_rows > 0 ? rep->n_rows : 1) * sizeof *rec);
     for (int k = 0; k < rep->n_rows; k++)
         rec[k] = (EvalRecord){suite, rep->rows[k].task, rep->rows[k].metric, rep->rows[k].value,
-                              rep->rows[k].stderr, rep->rows[k].n};
+                              rep->rows[k].std_err, rep->rows[k].n};
     int rc = store_record_evals(R->st, segment, step, rec, rep->n_rows, e);
     free(rec);
     return rc;
@@ -231,19 +231,22 @@ static int eval_pt_quiet(Runner *R, const PlanSegment *g, int64_t step, double *
     int rc = eval_stream_loss(&R->m, sh.tokens, sh.n_tokens, R->m.max_B, R->spec.seq_len, &lr, e);
     shard_free(&sh);
     if (rc) return err_wrap(e, "%s", R->data.pt_valid);
-    EvalRecord rec = {"valid", "pt", "loss", lr.mean_loss, lr.stderr, lr.n_scored};
+    EvalRecord rec = {"valid", "pt", "loss", lr.mean_loss, lr.mean_stderr, lr.n_scored};
     if (store_record_evals(R->st, g->id, step, &rec, 1, e)) return -1;
     *loss = lr.mean_loss;
     *acc = NAN;
     if (R->data.n_mc_tasks == 0) return 0;
     const char *files[PREP_MAX_TASKS];
     for (int k = 0; k < R->data.n_mc_tasks; k++) files[k] = R->data.mc_tasks[k];
-    LmScorer sc;
-    lm_scorer_init(&sc, &R->m);
+    EvalOptions o;
+    eval_options_default(&o, "pt");
+    o.tasks = files;
+    o.n_tasks = R->data.n_mc_tasks;
+    o.limit = (long)R->spec.eval_items;
+    o.batch = R->m.max_B;
+    o.seq_len = R->spec.seq_len;
     EvalReport rep;
-    eval_report_init(&rep, "pt");
-    rc = eval_suite_pt(&rep, files, R->data.n_mc_tasks, R->tk, &sc.scorer, (long)R->spec.eval_items, e);
-    lm_scorer_free(&sc);
+    rc = eval_model(&rep, &R->m, R->tk, &o, e);
     if (!rc) rc = record_report(R, g->id, step, "pt", &rep, e);
     const EvalRow *avg = eval_report_find(&rep, "average", "acc");
     if (avg) *acc = avg->value;
@@ -255,16 +258,17 @@ static int eval_sft_file(Runner *R, const PlanSegment *g, int64_t step, const ch
                          double *score, Err *e)
 {
     progress_quiet(1);
-    LmGenerator gen;
-    if (lm_generator_init(&gen, &R->m, 1, e)) {
-        progress_quiet(R->quiet);
-        return -1;
-    }
-    EvalReport rep;
-    eval_report_init(&rep, "sft");
     const char *files[1] = {file};
-    int rc = eval_suite_sft(&rep, files, 1, R->tk, &gen.gen, MAX_NEW_TOKENS, (long)R->spec.eval_items, e);
-    lm_generator_free(&gen);
+    EvalOptions o;
+    eval_options_default(&o, "sft");
+    o.tasks = files;
+    o.n_tasks = 1;
+    o.limit = (long)R->spec.eval_items;
+    o.max_new = MAX_NEW_TOKENS;
+    o.batch = R->m.max_B;
+    o.seq_len = R->spec.seq_len;
+    EvalReport rep;
+    int rc = eval_model(&rep, &R->m, R->tk, &o, e);
     progress_quiet(R->quiet);
     if (!rc) rc = record_report(R, g->id, step, suite, &rep, e);
     const EvalRow *avg = eval_report_find(&rep, "average", "exact_match");
