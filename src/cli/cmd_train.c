@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_opts.h"
+#include "cli/probe_opts.h"
 #include "core/file.h"
 #include "data/shard.h"
 #include "model/llama.h"
@@ -49,6 +50,7 @@ static const OptSpec OPTS[] = {
     {"resume", NULL, "continue from the latest checkpoint in --out, if any"},
     {"log-every", "N", "print a metrics line every N steps (default 1)"},
     {"quiet", NULL, "no progress bar"},
+    PROBE_OPTS,
     {NULL, NULL, NULL},
 };
 
@@ -344,8 +346,14 @@ int cmd_train(int argc, char **argv)
         err_set(&e, "the parent is at step %" PRId64 ", past this stage's end %" PRId64, seg.start_step, seg.end_step);
         die(&e);
     }
+    SharpnessHook probe;
+    int probing;
+    if (probe_hook_install(&a, &probe, &m, T, &seg, out_dir, args_has(&a, "quiet") && log_every == 0, &probing, &e))
+        die(&e);
     StepMetrics last;
     if (trainer_run(&m, &opt, &src, &seg, &last, &e)) die(&e);
+    if (probing && probe.failed) die(&probe.err);
+    if (probing) sharpness_hook_close(&probe);
     char final_dir[4096];
     checkpoint_step_path(final_dir, sizeof final_dir, out_dir, seg.end_step);
     printf("train: done at step %" PRId64 ", %" PRId64 " tokens, checkpoint %s (id %s)\n", last.step, last.tokens,

@@ -18,4 +18,6 @@ int cmd_data_bios(int argc, char **argv);
 int cmd_data_wordnet(int argc, char **argv);
 int cmd_data_sft(int argc, char **argv);
 
+int cmd_sharpness(int argc, char **argv);
+
 #endif

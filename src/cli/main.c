@@ -17,6 +17,8 @@ static const Command COMMANDS[] = {
     {"eval", cmd_eval, "evaluate a checkpoint: `eval --ckpt DIR --suite pt|sft|loss`"},
     {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
     {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft|tokenize ...`"},
+    {"eval", cmd_eval, "evaluate a checkpoint: held-out loss (--loss FILE)"},
+    {"sharpness", cmd_sharpness, "sharpness Tr(H) of a checkpoint (Hutchinson), top eigenvalue, density"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
     {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
     {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft ...`"},

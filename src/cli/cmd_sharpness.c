@@ -1,0 +1,138 @@
+/* plateau sharpness: Tr(H) of a checkpoint's loss on a fixed held-out batch
+ * (Hutchinson over exact Hessian-vector products), optionally the top
+ * eigenvalue and the Lanczos spectral density; a line on stdout and JSON. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/file.h"
+#include "probe/sharpness.h"
+#include "train/checkpoint.h"
+
+static const OptSpec OPTS[] = {
+    {"ckpt", "DIR", "checkpoint (or run directory: its latest checkpoint) to probe (required)"},
+    {"data", "WHAT", "pt (TOK/pretrain_valid_000000.bin), sft (TOK/sft_valid.bin + .mask.bin, rows) or a token shard FILE (required)"},
+    {"tok", "DIR", "folder of the token shards that pt and sft name (default tok)"},
+    {"mask", "FILE", "with --data FILE: its loss-mask shard (default: every target counts)"},
+    {"layout", "L", "with --data FILE: stream (default) or rows (packed rows of T+1, as SFT)"},
+    {"batch", "B", "sequences in the probe batch: the first B windows in file order (default 1, the paper's)"},
+    {"seq-len", "T", "tokens per sequence (default: the model's context)"},
+    {"probes", "N", "Hutchinson probes (default 50, the paper's)"},
+    {"tol", "X", "stop early once std_error/|trace| < X, after --min-probes (default 0: all probes)"},
+    {"min-probes", "N", "the stopping rule waits for this many probes (default 10)"},
+    {"seed", "S", "seed of the probe stream (default 0)"},
+    {"eig", NULL, "also the top eigenvalue by power iteration"},
+    {"eig-iters", "N", "power iteration: at most N products (default 100)"},
+    {"eig-tol", "X", "power iteration: stop at relative change < X (default 1e-4)"},
+    {"density", NULL, "also the spectral density by Lanczos (Ritz values, weights, smoothed curve in --json)"},
+    {"lanczos-steps", "K", "Lanczos steps for --density (default 30; keeps K vectors of all parameters)"},
+    {"json", "OUT", "write the result as JSON to OUT"},
+    {"quiet", NULL, "no progress bars"},
+    {NULL, NULL, NULL},
+};
+
+static const char USAGE[] =
+    "plateau sharpness --ckpt DIR --data pt|sft|FILE [--probes N] [--eig] [--density] [--seed S] [--json OUT]";
+static const char ABOUT[] =
+    "Measures the sharpness Tr(H) of a checkpoint's masked mean loss on a fixed held-out batch by\n"
+    "Hutchinson's estimator (Rademacher probes) over exact Hessian-vector products, with its\n"
+    "standard error. The same --data, --batch, --seq-len and --seed give the same batch and probes\n"
+    "for every checkpoint, so the numbers compare across a study.";
+
+int cmd_sharpness(int argc, char **argv)
+{
+    Args a;
+    Err e;
+    if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
+    const char *ckpt_arg, *data_arg;
+    char dir[4096];
+    Config cfg;
+    long B, T, probes, min_probes, seed, eig_iters, steps;
+    double tol, eig_tol;
+    if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "data", &data_arg, &e) ||
+        checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e) || checkpoint_read_config(dir, &cfg, &e) ||
+        args_long(&a, "batch", 1, &B, &e) || args_long(&a, "seq-len", cfg.seq_len, &T, &e) ||
+        args_long(&a, "probes", 50, &probes, &e) || args_long(&a, "min-probes", 10, &min_probes, &e) ||
+        args_long(&a, "seed", 0, &seed, &e) || args_long(&a, "eig-iters", 100, &eig_iters, &e) ||
+        args_long(&a, "lanczos-steps", 30, &steps, &e) || args_double(&a, "tol", 0, &tol, &e) ||
+        args_double(&a, "eig-tol", 1e-4, &eig_tol, &e))
+        die(&e);
+    if (B < 1 || T < 1 || T > cfg.seq_len) {
+        err_set(&e, "--batch must be positive and --seq-len in [1, %d]", cfg.seq_len);
+        die(&e);
+    }
+    if (probes < 1 || eig_iters < 1 || steps < 1 || tol < 0) {
+        err_set(&e, "--probes, --eig-iters and --lanczos-steps must be positive, --tol non-negative");
+        die(&e);
+    }
+
+    /* Which shards. */
+    char tokens_path[4096], mask_path[4096];
+    const char *tok_dir = args_str(&a, "tok", "tok");
+    int has_mask = 0;
+    LoaderLayout layout = LOADER_STREAM;
+    if (strcmp(data_arg, "pt") == 0) {
+        path_join(tokens_path, sizeof tokens_path, tok_dir, "pretrain_valid_000000.bin");
+    } else if (strcmp(data_arg, "sft") == 0) {
+        path_join(tokens_path, sizeof tokens_path, tok_dir, "sft_valid.bin");
+        path_join(mask_path, sizeof mask_path, tok_dir, "sft_valid.mask.bin");
+        has_mask = 1;
+        layout = LOADER_ROWS;
+    } else {
+        snprintf(tokens_path, sizeof tokens_path, "%s", data_arg);
+        if (args_has(&a, "mask")) {
+            snprintf(mask_path, sizeof mask_path, "%s", args_str(&a, "mask", ""));
+            has_mask = 1;
+        }
+        const char *lay = args_str(&a, "layout", "stream");
+        if (strcmp(lay, "rows") == 0) layout = LOADER_ROWS;
+        else if (strcmp(lay, "stream") != 0) {
+            err_set(&e, "--layout must be stream or rows (got '%s')", lay);
+            die(&e);
+        }
+    }
+
+    if ((strcmp(data_arg, "pt") == 0 || strcmp(data_arg, "sft") == 0) && !file_exists(tokens_path)) {
+        err_set(&e, "--data %s reads %s, which does not exist: tokenize the held-out %s text into --tok %s, "
+                    "or give a token shard as --data FILE",
+                data_arg, tokens_path, strcmp(data_arg, "pt") == 0 ? "pretrain_valid.txt" : "sft_valid.jsonl",
+                tok_dir);
+        die(&e);
+    }
+    Model m;
+    Lineage lin;
+    if (model_create(&m, &cfg, 1, 1, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, &lin, &e)) die(&e);
+    Batch batch;
+    if (probe_batch_load(&batch, tokens_path, has_mask ? mask_path : NULL, layout, (int)B, (int)T, cfg.vocab_size,
+                         &e))
+        die(&e);
+
+    SharpnessOptions o = sharpness_options_default();
+    o.probes = (int)probes;
+    o.min_probes = (int)min_probes;
+    o.rel_tol = tol;
+    o.seed = (uint64_t)seed;
+    o.eig = args_has(&a, "eig");
+    o.eig_iters = (int)eig_iters;
+    o.eig_tol = eig_tol;
+    o.lanczos_steps = args_has(&a, "density") ? (int)steps : 0;
+    o.progress = !args_has(&a, "quiet");
+    SharpnessResult r;
+    if (sharpness_measure(&m, &batch, &o, &r, &e)) die(&e);
+
+    printf("%s (step %lld) on %s: Tr(H) = %.6g +- %.2g (%d probes), loss %.5f over %.0f positions (%d x %d)",
+           dir, (long long)lin.step, tokens_path, r.trace.mean, r.trace.std_error, r.trace.probes, r.loss,
+           r.n_counted, r.B, r.T);
+    if (r.has_eig) printf(", top eigenvalue %.6g (%d iterations%s)", r.eig.eigenvalue, r.eig.iters,
+                          r.eig.converged ? "" : ", not converged");
+    if (r.has_density) printf(", Ritz values in [%.4g, %.4g]", r.density.values[0], r.density.values[r.density.k - 1]);
+    printf(", %.1f s\n", r.seconds);
+    char data_desc[8300];
+    snprintf(data_desc, sizeof data_desc, "%s%s%s", tokens_path, has_mask ? " mask=" : "", has_mask ? mask_path : "");
+    if (args_has(&a, "json") && sharpness_write_json(args_str(&a, "json", ""), &r, &o, dir, data_desc, &e)) die(&e);
+    sharpness_result_free(&r);
+    batch_free(&batch);
+    model_free(&m);
+    return 0;
+}

@@ -1,0 +1,36 @@
+#include "cli/probe_opts.h"
+
+#include <string.h>
+
+#include "core/file.h"
+
+int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, Segment *seg, const char *out_dir,
+                       int quiet, int *installed, Err *e)
+{
+    *installed = 0;
+    if (!args_has(a, "probe-every")) return 0;
+    long every, B, probes, seed;
+    const char *data;
+    if (args_long(a, "probe-every", 0, &every, e) || args_long(a, "probe-batch", 1, &B, e) ||
+        args_long(a, "probe-probes", 50, &probes, e) || args_long(a, "probe-seed", 0, &seed, e) ||
+        args_require(a, "probe-data", &data, e))
+        return -1;
+    if (every < 1 || B < 1) return err_set(e, "--probe-every and --probe-batch must be positive");
+    const char *layout = args_str(a, "probe-layout", "stream");
+    if (strcmp(layout, "stream") && strcmp(layout, "rows"))
+        return err_set(e, "--probe-layout: expected stream or rows, got '%s'", layout);
+    char csv[4096];
+    path_join(csv, sizeof csv, out_dir, "sharpness.csv");
+    if (make_dirs(out_dir, e)) return -1;
+    if (sharpness_hook_open(h, m, data, args_has(a, "probe-mask") ? args_str(a, "probe-mask", "") : NULL,
+                            strcmp(layout, "rows") == 0 ? LOADER_ROWS : LOADER_STREAM, (int)B, T, every,
+                            seg->start_step, seg->end_step, (int)probes, (uint64_t)seed, csv, e))
+        return -1;
+    h->quiet = quiet;
+    h->chain = seg->on_step;
+    h->chain_ctx = seg->on_step_ctx;
+    seg->on_step = sharpness_hook_on_step;
+    seg->on_step_ctx = h;
+    *installed = 1;
+    return 0;
+}
