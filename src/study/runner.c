@@ -17,10 +17,10 @@
 #include "eval/suite.h"
 #include "model/config.h"
 #include "model/llama.h"
+#include "probe/sharpness.h"
 #include "study/plan.h"
 #include "study/prepare.h"
 #include "study/report_math.h"
-#include "study/sharpness.h"
 #include "study/store.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -51,9 +51,8 @@ typedef struct {
     const char      *out_dir;
     int              quiet;
     SegmentStatus   *status;
-    /* fixed probe batches */
-    int             *probe_tok[2], *probe_tgt[2];
-    float           *probe_mask;   /* SFT batch only */
+    /* fixed probe batches: [0] pre-training text, [1] SFT conversations */
+    Batch            probe[2];
     int              probe_n;
     /* progress over the whole study */
     double           units_total, units_done, t_start;
@@ -282,31 +281,11 @@ static int eval_sft_file(Runner *R, const PlanSegment *g, int64_t step, const ch
 static int load_probe_batches(Runner *R, Err *e)
 {
     int n = R->spec.probe_sequences, T = R->spec.seq_len;
-    const char *paths[2] = {R->data.pt_valid, R->data.sft_valid};
-    const char *masks[2] = {NULL, R->data.sft_valid_mask};
-    for (int d = 0; d < 2; d++) {
-        const char *tp[1] = {paths[d]}, *mp[1] = {masks[d]};
-        LoaderConfig lc = {tp, masks[d] ? mp : NULL, 1, T, 1, 1, 1, d ? LOADER_ROWS : LOADER_STREAM, 1,
-                           R->cfg.vocab_size};
-        Loader L;
-        if (loader_open(&L, &lc, e)) return err_wrap(e, "probe batch");
-        if (L.n_windows < n) {
-            int64_t have = L.n_windows;
-            loader_close(&L);
-            return err_set(e, "%s: %" PRId64 " sequences of %d tokens, fewer than probe_sequences = %d", paths[d],
-                           have, T, n);
-        }
-        R->probe_tok[d] = xmalloc((size_t)n * T * sizeof(int));
-        R->probe_tgt[d] = xmalloc((size_t)n * T * sizeof(int));
-        if (d) R->probe_mask = xmalloc((size_t)n * T * sizeof(float));
-        float *scratch = xmalloc((size_t)T * sizeof(float));
-        for (int w = 0; w < n; w++)
-            loader_window(&L, w, R->probe_tok[d] + (size_t)w * T, R->probe_tgt[d] + (size_t)w * T,
-                          d ? R->probe_mask + (size_t)w * T : scratch);
-        free(scratch);
-        loader_close(&L);
-    }
     R->probe_n = n;
+    if (probe_batch_load(&R->probe[0], R->data.pt_valid, NULL, LOADER_STREAM, n, T, R->cfg.vocab_size, e) ||
+        probe_batch_load(&R->probe[1], R->data.sft_valid, R->data.sft_valid_mask, LOADER_ROWS, n, T,
+                         R->cfg.vocab_size, e))
+        return err_wrap(e, "probe batch (probe_sequences = %d)", n);
     return 0;
 }
 
@@ -315,13 +294,12 @@ static int probe_sharpness(Runner *R, const PlanSegment *g, int64_t step, double
     double t0 = now_seconds();
     for (int d = 0; d < 2; d++) {
         SharpnessResult res;
-        if (hutchinson_trace(&R->m, R->probe_tok[d], R->probe_tgt[d], d ? R->probe_mask : NULL, R->probe_n,
-                             R->spec.seq_len, R->spec.probes, PROBE_SEED, &res, e))
-            return -1;
-        SharpnessRecord rec = {step, "", res.trace, res.std_err, res.probes, NAN};
+        if (sharpness_probe(&R->m, &R->probe[d], R->spec.probes, PROBE_SEED, &res, e)) return -1;
+        SharpnessRecord rec = {step, "", res.trace.mean, res.trace.std_error, res.trace.probes, NAN};
         snprintf(rec.data, sizeof rec.data, "%s", d ? "sft" : "pt");
+        sharpness_result_free(&res);
         if (store_record_sharpness(R->st, g->id, &rec, e)) return -1;
-        if (d == 0) *pt_trace = res.trace;
+        if (d == 0) *pt_trace = rec.trace;
     }
     R->probe_s += now_seconds() - t0;
     return 0;
@@ -569,11 +547,8 @@ static int copy_spec(const char *spec_path, const char *out_dir, char **text, Er
 
 static void runner_free(Runner *R)
 {
-    for (int d = 0; d < 2; d++) {
-        free(R->probe_tok[d]);
-        free(R->probe_tgt[d]);
-    }
-    free(R->probe_mask);
+    for (int d = 0; d < 2; d++)
+        if (R->probe[d].tokens) batch_free(&R->probe[d]);
     free(R->status);
     if (R->m.params) {
         adamw_free(&R->opt);
@@ -621,8 +596,7 @@ static int run(Runner *R, const char *spec_path, const StudyRunOptions *o, Err *
     if (config_preset(&R->cfg, s->preset, e)) return -1;
     R->cfg.vocab_size = tokenizer_vocab_size(R->tk);
     R->cfg.seq_len = s->seq_len;
-    int max_B = s->micro_batch > s->probe_sequences ? s->micro_batch : s->probe_sequences;
-    if (model_create(&R->m, &R->cfg, max_B, s->seq_len, e)) return -1;
+    if (model_create(&R->m, &R->cfg, s->micro_batch, s->seq_len, e)) return -1;
     AdamWConfig oc = adamw_defaults();
     adamw_create(&R->opt, &oc, &R->m.table);
     if (load_probe_batches(R, e)) return -1;
