@@ -94,7 +94,7 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     assert_true(s.arms[1].alpha_pre == 0.1);
     assert_true(s.arms[1].rho == 0.75);
     assert_int_equal(s.n_sft_lrs, 3);
-    assert_true(s.sft_lrs[2] == 1e-3);
+    assert_true(s.sft_lrs[2] == 5e-4);
     assert_false(arm_decays(&s, &s.arms[0]));
     assert_true(arm_decays(&s, &s.arms[1]));
 }

@@ -172,8 +172,9 @@ static Cost segment_cost(const Runner *R, int i)
 
 static double cost_units(Cost c) { return c.train + c.eval + c.probe; }
 
-/* Training tokens per second of this model on this machine: the second of two
- * forward+backward passes of one micro-batch of random tokens. */
+/* Training tokens per second of this model on this machine: the best of four
+ * forward+backward passes of one micro-batch of random tokens, after one to
+ * warm up (AdamW's share of a step is small). */
 static double measure_throughput(Runner *R)
 {
     int B = R->spec.micro_batch, T = R->spec.seq_len;
@@ -184,7 +185,7 @@ static double measure_throughput(Runner *R)
     }
     model_init_weights(&R->m, 12345);
     double best = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 5; k++) {
         double t0 = now_seconds();
         model_zero_grad(&R->m);
         model_forward(&R->m, tok, tgt, NULL, B, T);
