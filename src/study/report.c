@@ -318,7 +318,7 @@ static int plot_scatter(Report *R, Err *e)
     char ylabel[64];
     snprintf(ylabel, sizeof ylabel, "SFT task avg (exact match %%)");
     Plot pl = {"Sharpness at the end of pre-training vs SFT score", "Tr(H) on the PT probe batch", ylabel, 0, 0, 0,
-               "outside right top", "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08"};
+               "outside right top", "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08; set pointsize 2"};
     int rc = draw(R, "sharpness_vs_sft.png", &pl, ser, s->n_arms, 0, PLOT_POINTS, e);
     series_free(ser, s->n_arms);
     return rc;
@@ -499,24 +499,29 @@ static int write_report(Report *R, Err *e)
             free(val);
             goto fail;
         }
-        fprintf(md, "## SFT learning-rate sweep\n\nExact match (%%) per SFT learning rate; the chosen one (best "
-                    "validation score, ties to the smaller LR) is marked *.\n\n| arm | seed | SFT LR | validation | test |\n|---|---:|---:|---:|---:|\n");
+        fprintf(md, "## SFT learning-rate sweep\n\nExact match (%%, ± its standard error over items) per SFT learning "
+                    "rate; the chosen one (best validation score, ties to the smaller LR) is marked *.\n\n| arm | seed | SFT LR | validation | test |\n|---|---:|---:|---:|---:|\n");
         csv = open_memstream(&csv_buf, &csv_len);
         fprintf(csv, "arm,seed,sft_lr,valid_exact_match,test_exact_match,chosen\n");
         for (int i = 0; i < nv; i++) {
-            double t = NAN;
+            double t = NAN, t_se = NAN;
             for (int j = 0; j < nt; j++)
-                if (strcmp(test[j].segment, val[i].segment) == 0) t = test[j].value;
+                if (strcmp(test[j].segment, val[i].segment) == 0) {
+                    t = test[j].value;
+                    t_se = test[j].std_err;
+                }
             int chosen = 0;
             for (int a = 0; a < s->n_arms; a++)
                 for (int k = 0; k < s->n_seeds; k++)
                     if (strcmp(s->arms[a].name, val[i].arm) == 0 && s->seeds[k] == val[i].seed &&
                         R->sft_lr[a][k] == val[i].sft_lr)
                         chosen = 1;
-            char ts[32];
+            char ts[64], vs[64];
             fmt_num(ts, sizeof ts, 100 * t, 1);
-            fprintf(md, "| %s | %" PRIu64 " | %g%s | %.1f | %s |\n", val[i].arm, val[i].seed, val[i].sft_lr,
-                    chosen ? " *" : "", 100 * val[i].value, ts);
+            if (!isnan(t_se)) snprintf(ts + strlen(ts), sizeof ts - strlen(ts), " ± %.1f", 100 * t_se);
+            snprintf(vs, sizeof vs, "%.1f ± %.1f", 100 * val[i].value, 100 * val[i].std_err);
+            fprintf(md, "| %s | %" PRIu64 " | %g%s | %s | %s |\n", val[i].arm, val[i].seed, val[i].sft_lr,
+                    chosen ? " *" : "", vs, ts);
             fprintf(csv, "%s,%" PRIu64 ",%g,%.6g,%.6g,%d\n", val[i].arm, val[i].seed, val[i].sft_lr, val[i].value, t,
                     chosen);
         }

@@ -172,29 +172,42 @@ static Cost segment_cost(const Runner *R, int i)
 
 static double cost_units(Cost c) { return c.train + c.eval + c.probe; }
 
-/* Training tokens per second of this model on this machine: the best of four
- * forward+backward passes of one micro-batch of random tokens, after one to
- * warm up (AdamW's share of a step is small). */
-static double measure_throughput(Runner *R)
+/* Training tokens per second of this model on this machine, as the trainer
+ * runs it: three pre-training steps from a scratch initialisation on the
+ * study's own batches, the best step after the first (which warms caches and
+ * threads up). Nothing is saved; every segment loads its own start state. */
+static int throughput_step(void *ctx, const StepMetrics *m)
+{
+    double *best = ctx;
+    if (m->step > 1 && m->tokens_per_s > *best) *best = m->tokens_per_s;
+    return 0;
+}
+
+static double measure_throughput(Runner *R, Err *e)
 {
     int B = R->spec.micro_batch, T = R->spec.seq_len;
-    int *tok = xmalloc((size_t)B * T * sizeof(int)), *tgt = xmalloc((size_t)B * T * sizeof(int));
-    for (int i = 0; i < B * T; i++) {
-        tok[i] = (i * 7919) % R->cfg.vocab_size;
-        tgt[i] = (i * 104729 + 1) % R->cfg.vocab_size;
-    }
+    const char *tp[1] = {R->data.pt_train};
+    LoaderConfig lc = {tp, NULL, 1, T, B, (int)(R->spec.batch_tokens / ((int64_t)B * T)), 12345, LOADER_STREAM, 0,
+                       R->cfg.vocab_size};
+    LoaderSource data;
+    if (loader_source_open(&data, &lc, e)) return -1;
+    BatchSource src = loader_source(&data);
     model_init_weights(&R->m, 12345);
-    double best = 0;
-    for (int k = 0; k < 5; k++) {
-        double t0 = now_seconds();
-        model_zero_grad(&R->m);
-        model_forward(&R->m, tok, tgt, NULL, B, T);
-        model_backward(&R->m, 1.0f);
-        double dt = now_seconds() - t0;
-        if (k > 0 && dt > 0 && (double)B * T / dt > best) best = (double)B * T / dt;
-    }
-    free(tok);
-    free(tgt);
+    adamw_reset(&R->opt);
+    double best = 0, lr = 1e-4;
+    Segment ts = {0};
+    ts.start_step = 0;
+    ts.end_step = 3;
+    ts.micro_batch = B;
+    ts.seq_len = T;
+    ts.accum = lc.n_micro;
+    ts.lr = lr_constant;
+    ts.lr_ctx = &lr;
+    ts.on_step = throughput_step;
+    ts.on_step_ctx = &best;
+    int rc = trainer_run(&R->m, &R->opt, &src, &ts, NULL, e);
+    loader_source_close(&data);
+    if (rc) return -1;
     return best > 0 ? best : 1e4;
 }
 
@@ -620,7 +633,8 @@ static int run(Runner *R, const char *spec_path, const StudyRunOptions *o, Err *
             todo++;
         }
     R->units_total = cost_units(left) > 0 ? cost_units(left) : 1;
-    R->tokens_per_s = measure_throughput(R);
+    R->tokens_per_s = measure_throughput(R, e);
+    if (R->tokens_per_s < 0) return -1;
     double fpt = config_train_flops_per_token(&R->cfg, s->seq_len);
     char eta[32];
     format_duration(eta, sizeof eta, R->units_total / R->tokens_per_s);
