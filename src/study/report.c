@@ -126,12 +126,15 @@ static int load_results(Report *R, Err *e)
                 if (f < 0) return -1;
                 if (f) R->cols[COL_SFT].value[a][k] = 100 * val;
             }
-            const PlanSegment *g = &R->plan.segments[R->plan.runs[a][k].pretrain_end];
+            /* Sharpness of the base model SFT starts from: the end of
+             * pre-training, or of mid-training in a three-stage study. */
+            const PlanSegment *g = &R->plan.segments[R->plan.runs[a][k].base];
+            int64_t at = R->three ? study_mid_steps(s) : T_pre;
             SharpnessRecord *sr;
             int m;
             if (store_read_sharpness(R->st, g->id, &sr, &m, e)) return -1;
             for (int i = 0; i < m; i++)
-                if (sr[i].step == T_pre) {
+                if (sr[i].step == at) {
                     int pt = strcmp(sr[i].data, "pt") == 0;
                     (pt ? R->sharp_pt : R->sharp_sft)[a][k] = sr[i].trace;
                     (pt ? R->sharp_pt_se : R->sharp_sft_se)[a][k] = sr[i].std_err;
@@ -317,7 +320,7 @@ static int plot_scatter(Report *R, Err *e)
                 series_push(&ser[a], R->sharp_pt[a][k], R->cols[COL_SFT].value[a][k], NAN);
     char ylabel[64];
     snprintf(ylabel, sizeof ylabel, "SFT task avg (exact match %%)");
-    Plot pl = {"Sharpness at the end of pre-training vs SFT score", "Tr(H) on the PT probe batch", ylabel, 0, 0, 0,
+    Plot pl = {"Sharpness of the base model vs SFT score", "Tr(H) on the PT probe batch", ylabel, 0, 0, 0,
                "outside right top", "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08; set pointsize 2"};
     int rc = draw(R, "sharpness_vs_sft.png", &pl, ser, s->n_arms, 0, PLOT_POINTS, e);
     series_free(ser, s->n_arms);
@@ -388,8 +391,9 @@ static void write_findings(Report *R, FILE *md, const Correlation *corr, int cor
             fprintf(md, "- WSO has the best SFT average: n/a (missing results) [paper: yes]\n");
         if (n_decay > 0 && !isnan(w_sh))
             fprintf(md, "- decayed models are sharper than WSO: **%s** (%d of %d decay arms above %s's Tr(H) = %.4g at "
-                        "the end of pre-training; the least sharp decay arm has %.4g) [paper: yes, about 2-3x]\n",
-                    yes_no(n_sharper == n_decay), n_sharper, n_decay, wn, w_sh, min_decay_sh);
+                        "the end of %s; the least sharp decay arm has %.4g) [paper: yes, about 2-3x]\n",
+                    yes_no(n_sharper == n_decay), n_sharper, n_decay, wn, w_sh,
+                    R->three ? "mid-training" : "pre-training", min_decay_sh);
         else
             fprintf(md, "- decayed models are sharper than WSO: n/a (missing sharpness) [paper: yes]\n");
     }
@@ -546,10 +550,10 @@ static int write_report(Report *R, Err *e)
     Correlation corr = {0};
     Err ce;
     int corr_ok = pearson(xs, ys, np, &corr, &ce) == 0;
-    fprintf(md, "## Sharpness\n\nTr(H) by Hutchinson (%d Rademacher probes) at the end of pre-training, on fixed "
+    fprintf(md, "## Sharpness\n\nTr(H) by Hutchinson (%d Rademacher probes) at the end of %s, on fixed "
                 "held-out batches of pre-training text (PT) and of SFT conversations (SFT), the same batches for "
                 "every model; mean ± standard error over seeds.\n\n| arm | Tr(H), PT data | Tr(H), SFT data | SFT task avg |\n|---|---:|---:|---:|\n",
-            s->probes);
+            s->probes, R->three ? "mid-training" : "pre-training");
     csv = open_memstream(&csv_buf, &csv_len);
     fprintf(csv, "arm,sharpness_pt_mean,sharpness_pt_stderr,sharpness_sft_mean,sharpness_sft_stderr,sft_avg_mean\n");
     for (int a = 0; a < s->n_arms; a++) {
