@@ -426,11 +426,15 @@ static int write_report(Report *R, Err *e)
     fprintf(md, "}. Results store: `results.sqlite`; study file: `%s`.\n\n", STUDY_SPEC_COPY);
 
     /* Main table. */
+    /* Columns the study measures (a files world has no multiple-choice tasks). */
     int cols_idx[N_COLS], nc = 0;
-    cols_idx[nc++] = COL_LOSS;
-    cols_idx[nc++] = COL_PT;
-    if (R->three) cols_idx[nc++] = COL_MT;
-    cols_idx[nc++] = COL_SFT;
+    for (int c = 0; c < N_COLS; c++) {
+        if (c == COL_MT && !R->three) continue;
+        int any = 0;
+        for (int a = 0; a < s->n_arms; a++)
+            for (int k = 0; k < s->n_seeds; k++) any |= !isnan(R->cols[c].value[a][k]);
+        if (any || c == COL_LOSS || c == COL_SFT) cols_idx[nc++] = c;
+    }
     ReportColumn cols[N_COLS];
     ReportColumnResult res[N_COLS];
     int deltas_ok = 1;
@@ -591,13 +595,15 @@ static int write_report(Report *R, Err *e)
             R->three ? "three-stage" : "two-stage", R->three ? "MT" : "PT valid", R->three ? "MT task" : "PT task");
     csv = open_memstream(&csv_buf, &csv_len);
     fprintf(csv, "arm,paper_row,paper_delta_loss,delta_loss,paper_delta_task,delta_task,paper_delta_sft,delta_sft\n");
-    int task_col = R->three ? 2 : 1, sft_col = nc - 1;
+    int task_col = -1, sft_col = nc - 1;
+    for (int c = 0; c < nc; c++)
+        if (cols_idx[c] == (R->three ? COL_MT : COL_PT)) task_col = c;
     for (int a = 0; a < s->n_arms; a++) {
         const PaperRow *p = paper_row(s, &s->arms[a]);
         char d0[32] = "n/a", d1[32] = "n/a", d2[32] = "n/a", p0[32] = "-", p1[32] = "-", p2[32] = "-";
         if (deltas_ok) {
             format_delta(d0, sizeof d0, res[0].delta[a], 3);
-            format_delta(d1, sizeof d1, res[task_col].delta[a], 1);
+            if (task_col >= 0) format_delta(d1, sizeof d1, res[task_col].delta[a], 1);
             format_delta(d2, sizeof d2, res[sft_col].delta[a], 1);
         }
         if (p) {

@@ -491,8 +491,9 @@ static int run_segment(Runner *R, int i, Err *e)
             double val, test = NAN;
             if (eval_sft_file(R, g, g->end_step, "sft_valid", R->data.qa_valid, &val, e)) return -1;
             if (R->data.qa_test[0] && eval_sft_file(R, g, g->end_step, "sft", R->data.qa_test, &test, e)) return -1;
-            used += (size_t)snprintf(line + used, sizeof line - used, " | SFT exact match valid %.1f%% test %.1f%%",
-                                     100 * val, 100 * test);
+            used += (size_t)snprintf(line + used, sizeof line - used, " | SFT exact match valid %.1f%%", 100 * val);
+            if (!isnan(test))
+                used += (size_t)snprintf(line + used, sizeof line - used, " test %.1f%%", 100 * test);
         } else {
             double loss = NAN, acc = NAN;
             if (eval_pt(R, g, g->end_step, &loss, &acc, e)) return -1;
