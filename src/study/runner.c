@@ -640,8 +640,10 @@ static int run(Runner *R, const char *spec_path, const StudyRunOptions *o, Err *
     char eta[32];
     format_duration(eta, sizeof eta, R->units_total / R->tokens_per_s);
     say(R, "plan: %d segments (%d to run), %" PRId64 " segment-steps instead of %" PRId64
-           " if every arm ran alone: sharing saves %" PRId64 " steps (%.0f%%)\n",
-        R->plan.n_segments, todo, planned, sep, sep - planned, sep > 0 ? 100.0 * (sep - planned) / sep : 0.0);
+           " if every arm ran alone: sharing saves %" PRId64 " steps (%.0f%%; pre-training %" PRId64 " instead of %"
+           PRId64 ")\n",
+        R->plan.n_segments, todo, planned, sep, sep - planned, sep > 0 ? 100.0 * (sep - planned) / sep : 0.0,
+        sv->planned_steps[STAGE_PRETRAIN], sv->separate_steps[STAGE_PRETRAIN]);
     say(R, "expected duration: %s (%.2f M training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
            "sharpness; %.1f MFLOP/token at a measured %.0f tokens/s = %.1f GFLOP/s)\n",
         eta, R->units_total / 1e6, 100 * left.train / R->units_total, 100 * left.eval / R->units_total,

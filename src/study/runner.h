@@ -38,7 +38,7 @@
 
 typedef struct {
     int quiet;          /* 1: no progress bars, no per-segment lines */
-    int max_segments;   /* > 0: stop after running this many segments (tests) */
+    int max_segments;   /* > 0: stop after running this many segments (the rest on a re-run) */
 } StudyRunOptions;
 
 /* Runs (or resumes) the study file spec_path in out_dir. */
