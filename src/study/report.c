@@ -210,8 +210,13 @@ static void series_free(Series *s, int n)
     }
 }
 
+/* Draws one chart; a chart with no points yet (a study still running) is
+ * not drawn, and returns 1. */
 static int draw(Report *R, const char *name, const Plot *pl, Series *s, int n, int errs, int style, Err *e)
 {
+    size_t points = 0;
+    for (int a = 0; a < n; a++) points += s[a].n;
+    if (points == 0) return 1;
     PlotSeries ps[STUDY_MAX_ARMS];
     for (int a = 0; a < n; a++)
         ps[a] = (PlotSeries){R->spec.arms[a].name, s[a].x, s[a].y, errs ? s[a].err : NULL, s[a].n, style};
@@ -629,13 +634,23 @@ static int write_report(Report *R, Err *e)
     if (!plot_available()) {
         fprintf(md, "gnuplot is not installed: no plots.\n");
     } else {
-        if (plot_schedules(R, e) || plot_losses(R, e) || plot_sharpness(R, "pt", "sharpness.png", e) ||
-            plot_sharpness(R, "sft", "sharpness_sft.png", e) || plot_scatter(R, e))
-            goto fail;
-        fprintf(md, "![Learning-rate schedules](lr_schedules.png)\n\n![Training loss](loss_curves.png)\n\n"
-                    "![Sharpness along pre-training, PT data](sharpness.png)\n\n"
-                    "![Sharpness along pre-training, SFT data](sharpness_sft.png)\n\n"
-                    "![Sharpness vs SFT score](sharpness_vs_sft.png)\n");
+        /* A chart that cannot be drawn is named in the report, never fatal. */
+        static const char *const names[5] = {"lr_schedules.png", "loss_curves.png", "sharpness.png",
+                                             "sharpness_sft.png", "sharpness_vs_sft.png"};
+        static const char *const titles[5] = {"Learning-rate schedules", "Training loss",
+                                              "Sharpness along pre-training, PT data",
+                                              "Sharpness along pre-training, SFT data", "Sharpness vs SFT score"};
+        for (int k = 0; k < 5; k++) {
+            Err pe;
+            int rc = k == 0 ? plot_schedules(R, &pe)
+                     : k == 1 ? plot_losses(R, &pe)
+                     : k == 2 ? plot_sharpness(R, "pt", names[k], &pe)
+                     : k == 3 ? plot_sharpness(R, "sft", names[k], &pe)
+                              : plot_scatter(R, &pe);
+            if (rc == 0) fprintf(md, "![%s](%s)\n\n", titles[k], names[k]);
+            else if (rc > 0) fprintf(md, "%s: no data yet.\n\n", titles[k]);
+            else fprintf(md, "%s: not drawn (%s).\n\n", titles[k], pe.msg);
+        }
     }
     fclose(md);
     md = NULL;

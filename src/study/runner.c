@@ -523,7 +523,10 @@ fail:
 
 /* ---- SFT learning-rate choice -------------------------------------------- */
 
-static int choose_lrs(Runner *R, Err *e)
+/* Records, for every base model with validation scores, the sweep's best
+ * SFT learning rate so far (after each SFT segment, so that a study stopped
+ * part-way still reports what it has). */
+static int choose_lrs(Runner *R, int verbose, Err *e)
 {
     ArmValue *rows;
     int n;
@@ -541,7 +544,7 @@ static int choose_lrs(Runner *R, Err *e)
             int best = choose_sft_lr(lrs, val, k, HIGHER_IS_BETTER);
             if (best < 0) continue;
             rc = store_choose_sft_lr(R->st, R->spec.name, R->spec.arms[a].name, R->spec.seeds[s], lrs[best], e);
-            if (!rc && !R->quiet)
+            if (!rc && verbose && !R->quiet)
                 printf("sft lr: %s seed %" PRIu64 ": %g (validation exact match %.1f%%)\n", R->spec.arms[a].name,
                        R->spec.seeds[s], lrs[best], 100 * val[best]);
         }
@@ -659,8 +662,9 @@ static int run(Runner *R, const char *spec_path, const StudyRunOptions *o, Err *
         if (run_segment(R, i, e)) return err_wrap(e, "segment %s", R->plan.segments[i].id);
         R->status[i] = SEG_DONE;
         ran++;
+        if (R->plan.segments[i].stage == STAGE_SFT && choose_lrs(R, 0, e)) return -1;
     }
-    if (choose_lrs(R, e)) return -1;
+    if (choose_lrs(R, 1, e)) return -1;
     int all_done = 1;
     for (int i = 0; i < R->plan.n_segments; i++) all_done &= R->status[i] == SEG_DONE;
     if (all_done && store_run_finish(R->st, run_id, e)) return -1;
