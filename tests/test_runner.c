@@ -195,8 +195,8 @@ static int count_entries(const char *dir)
 
 /* ---- tests --------------------------------------------------------------- */
 
-/* SIGKILL while the fifth segment trains (after four finished), then run
- * again: the store ends with exactly the results of an uninterrupted run. */
+/* SIGKILL during pre-training, and again during SFT, then run again: the
+ * store ends with exactly the results of an uninterrupted run. */
 static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **state)
 {
     (void)state;
@@ -208,41 +208,46 @@ static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **s
     snprintf(out, sizeof out, "%s/killed", g_root);
     snprintf(segs, sizeof segs, "%s/segments", out);
 
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        StudyRunOptions o = {1, 0};
-        Err e;
-        _exit(study_run(ini, out, &o, &e) ? 1 : 0);
-    }
-    /* Segment folders appear as segments start: kill once the fifth exists. */
-    int status = 0, exited = 0;
-    for (int i = 0; i < 60000 && !exited; i++) {
-        if (count_entries(segs) >= 5) break;
-        exited = waitpid(pid, &status, WNOHANG) == pid;
-        usleep(1000);
-    }
-    assert_false(exited);
-    usleep(20000);   /* into the segment's steps */
-    kill(pid, SIGKILL);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-
-    /* The store is readable and shows the interrupted work as not done. */
+    /* Killed twice: while the fifth segment (pre-training) trains, then, on
+     * the re-run, while the eighth (an SFT run) does. */
     Store *st;
     Err e;
-    assert_int_equal(store_open(&st, out, &e), 0);
     StudySpec spec;
     Plan plan;
     assert_int_equal(study_spec_load(&spec, ini, &e), 0);
     assert_int_equal(plan_build(&plan, &spec, 0, &e), 0);
-    SegmentStatus *before = calloc((size_t)plan.n_segments, sizeof *before);
-    assert_int_equal(store_plan_status(st, &plan, before, &e), 0);
-    int done_before = 0;
-    for (int i = 0; i < plan.n_segments; i++) done_before += before[i] == SEG_DONE;
-    assert_in_range(done_before, 4, plan.n_segments - 1);
-    store_close(st);
-    free(before);
+    const int kill_at[2] = {5, 8};
+    for (int round = 0; round < 2; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            StudyRunOptions o = {1, 0};
+            Err ce;
+            _exit(study_run(ini, out, &o, &ce) ? 1 : 0);
+        }
+        /* Segment folders appear as segments start. */
+        int status = 0, exited = 0;
+        for (int i = 0; i < 60000 && !exited; i++) {
+            if (count_entries(segs) >= kill_at[round]) break;
+            exited = waitpid(pid, &status, WNOHANG) == pid;
+            usleep(1000);
+        }
+        assert_false(exited);
+        usleep(2000);   /* into the segment: loading, training or evaluating */
+        kill(pid, SIGKILL);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+
+        /* The store is readable and shows the interrupted work as not done. */
+        assert_int_equal(store_open(&st, out, &e), 0);
+        SegmentStatus *before = calloc((size_t)plan.n_segments, sizeof *before);
+        assert_int_equal(store_plan_status(st, &plan, before, &e), 0);
+        int done_before = 0;
+        for (int i = 0; i < plan.n_segments; i++) done_before += before[i] == SEG_DONE;
+        assert_in_range(done_before, kill_at[round] - 1, plan.n_segments - 1);
+        store_close(st);
+        free(before);
+    }
 
     run_study(ini, out);   /* resumes */
     const char *full = full_study();
@@ -385,6 +390,48 @@ static void report_has_the_table_and_the_findings(void **state)
     assert_true(file_exists(path));
 }
 
+/* A three-stage study: mid-training arms branch off the shared pre-training,
+ * each base model is evaluated after mid-training, and the report's table
+ * gains the MT column. */
+static void three_stage_study_runs_mid_training_from_the_shared_pretraining(void **state)
+{
+    (void)state;
+    char ini[256], out[256], text[4096];
+    snprintf(ini, sizeof ini, "%s/three.ini", g_root);
+    snprintf(out, sizeof out, "%s/three", g_root);
+    snprintf(text, sizeof text, "%s%s", STUDY_HEAD,
+             "mid_tokens = 4096\n[arm wso]\nschedule = wso\nalpha_mid = 1\n"
+             "[arm wsd10]\nschedule = wso\nalpha_mid = 0\n");
+    Err e;
+    assert_int_equal(write_file_atomic(ini, text, strlen(text), &e), 0);
+    run_study(ini, out);
+    StudySpec spec;
+    Plan plan;
+    assert_int_equal(study_spec_load(&spec, ini, &e), 0);
+    assert_int_equal(plan_build(&plan, &spec, 0, &e), 0);
+    /* Both arms pre-train at a constant LR: one pre-training path, two mid runs. */
+    assert_int_equal(plan.runs[0][0].pretrain_end, plan.runs[1][0].pretrain_end);
+    assert_true(plan.runs[0][0].mid_end != plan.runs[1][0].mid_end);
+    Store *st;
+    assert_int_equal(store_open(&st, out, &e), 0);
+    ArmValue *v;
+    int n;
+    assert_int_equal(store_arm_evals(st, "three", "mid_end", "valid", "pt", "loss", &v, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].value != v[1].value);   /* the two mid-training schedules differ */
+    free(v);
+    store_close(st);
+    plan_free(&plan);
+    char path[512], *md;
+    size_t bytes;
+    snprintf(path, sizeof path, "%s/report.md", out);
+    assert_int_equal(study_report(out, &e), 0);
+    assert_int_equal(read_file(path, &md, &bytes, &e), 0);
+    assert_non_null(strstr(md, "| MT task avg |"));
+    assert_non_null(strstr(md, "WSD(1,0)"));   /* the paper's three-stage row */
+    free(md);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -407,6 +454,7 @@ int main(void)
         cmocka_unit_test(shared_arm_equals_the_arm_run_alone),
         cmocka_unit_test(rerun_of_a_finished_study_trains_nothing),
         cmocka_unit_test(report_has_the_table_and_the_findings),
+        cmocka_unit_test(three_stage_study_runs_mid_training_from_the_shared_pretraining),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
