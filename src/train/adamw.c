@@ -62,6 +62,31 @@ double grad_norm(const float *grads, size_t n)
     return sqrt(s);
 }
 
+/* One pass over every parameter; write_grads (a constant at each call site,
+ * so the loop is specialised) stores the clipped gradient back. */
+static inline void adamw_update(AdamW *o, float *params, float *grads, float clip_scale, int write_grads,
+                                float lr, float step_size, float bc2_sqrt)
+{
+    const AdamWConfig *c = &o->cfg;
+    float b1 = c->beta1, b2 = c->beta2, eps = c->eps, lr_wd = lr * c->weight_decay;
+    float *m = o->m, *v = o->v;
+    const float *dmask = o->decay;
+    size_t n = o->n;
+    /* p*(1 - lr*wd*mask) is torch's p*(1 - lr*wd) where decay applies and p
+     * itself elsewhere (the mask is 0 or 1, so the product is exact). */
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i] * clip_scale;
+        if (write_grads) grads[i] = g;
+        float p = params[i] * (1.0f - lr_wd * dmask[i]);
+        float mi = m[i] + (1.0f - b1) * (g - m[i]);       /* torch: exp_avg.lerp_(grad, 1-beta1) */
+        float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] = p - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+
 double adamw_step(AdamW *o, float *params, float *grads, float lr)
 {
     const AdamWConfig *c = &o->cfg;
@@ -73,27 +98,12 @@ double adamw_step(AdamW *o, float *params, float *grads, float lr)
         if (coef < 1.0) clip_scale = (float)coef;
     }
     o->t++;
-    float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    float bc1 = (float)(1.0 - pow(b1, (double)o->t));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)o->t));
+    float bc1 = (float)(1.0 - pow(c->beta1, (double)o->t));
+    float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)o->t));
     float step_size = lr / bc1;
-    float decay_factor = 1.0f - lr * c->weight_decay;
-    float *m = o->m, *v = o->v;
-    const float *dmask = o->decay;
-    size_t n = o->n;
-#pragma omp parallel for simd schedule(static) if (n >= 65536)
-    for (size_t i = 0; i < n; i++) {
-        float g = grads[i];
-        if (clip_scale != 1.0f) {
-            g *= clip_scale;
-            grads[i] = g;
-        }
-        float p = dmask[i] != 0.0f ? params[i] * decay_factor : params[i];
-        float mi = m[i] + (1.0f - b1) * (g - m[i]);       /* torch: exp_avg.lerp_(grad, 1-beta1) */
-        float vi = b2 * v[i] + (1.0f - b2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        params[i] = p - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
-    }
+    if (clip_scale != 1.0f)
+        adamw_update(o, params, grads, clip_scale, 1, lr, step_size, bc2_sqrt);
+    else
+        adamw_update(o, params, grads, 1.0f, 0, lr, step_size, bc2_sqrt);
     return norm;
 }
