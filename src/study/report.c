@@ -1,5 +1,6 @@
 #include "study/report.h"
 
+#include <cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -412,6 +413,57 @@ static void write_findings(Report *R, FILE *md, const Correlation *corr, int cor
     fprintf(md, "\n");
 }
 
+/* The score of always answering the most common answer of each attribute
+ * among the held-out items (a majority-guess baseline for exact match), in
+ * percent; NaN if the world has no such file. */
+static double majority_baseline(const char *dir)
+{
+    char path[4096], *text;
+    size_t bytes;
+    Err e;
+    path_join(path, sizeof path, dir, "world/eval_qa_test.jsonl");
+    if (!file_exists(path) || read_file(path, &text, &bytes, &e)) return NAN;
+    enum { MAX_KEYS = 4096 };
+    static char keys[MAX_KEYS][160];
+    static int counts[MAX_KEYS];
+    int n_keys = 0;
+    long items = 0;
+    for (char *line = text, *end = text + bytes; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (nl) *nl = 0;
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *ans = j ? cJSON_GetObjectItemCaseSensitive(j, "answer") : NULL;
+        const cJSON *att = j ? cJSON_GetObjectItemCaseSensitive(j, "attribute") : NULL;
+        if (cJSON_IsString(ans)) {
+            char key[160];
+            snprintf(key, sizeof key, "%s\t%s", cJSON_IsString(att) ? att->valuestring : "", ans->valuestring);
+            int k = 0;
+            while (k < n_keys && strcmp(keys[k], key)) k++;
+            if (k == n_keys && n_keys < MAX_KEYS) {
+                snprintf(keys[n_keys], sizeof keys[n_keys], "%s", key);
+                counts[n_keys++] = 0;
+            }
+            if (k < n_keys) counts[k]++;
+            items++;
+        }
+        cJSON_Delete(j);
+        line = nl ? nl + 1 : end;
+    }
+    free(text);
+    /* Per attribute, the count of its most common answer. */
+    long best_sum = 0;
+    for (int k = 0; k < n_keys; k++) {
+        size_t al = strcspn(keys[k], "\t");
+        int best = 1;   /* is k the first key with the largest count for its attribute? */
+        for (int j = 0; j < n_keys && best; j++) {
+            if (j == k || strcspn(keys[j], "\t") != al || strncmp(keys[j], keys[k], al)) continue;
+            if (counts[j] > counts[k] || (counts[j] == counts[k] && j < k)) best = 0;
+        }
+        if (best) best_sum += counts[k];
+    }
+    return items ? 100.0 * (double)best_sum / (double)items : NAN;
+}
+
 static int write_report(Report *R, Err *e)
 {
     StudySpec *s = &R->spec;
@@ -471,6 +523,10 @@ static int write_report(Report *R, Err *e)
         }
         fprintf(md, "\nNo Δ columns: no decay-based arm has results yet.\n");
     }
+    double chance = majority_baseline(R->dir);
+    if (!isnan(chance))
+        fprintf(md, "\nChance level for the SFT task avg: always answering the most common value of the asked "
+                    "attribute scores %.1f%% on the held-out items.\n", chance);
     fprintf(md, "\nTable as CSV: `main.csv` (means, standard errors, Δ), per seed: `per_seed.csv`.\n\n");
 
     FILE *csv = open_memstream(&csv_buf, &csv_len);
