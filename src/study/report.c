@@ -523,6 +523,14 @@ static int write_report(Report *R, Err *e)
         }
         fprintf(md, "\nNo Δ columns: no decay-based arm has results yet.\n");
     }
+    fprintf(md, "\nSFT learning rate chosen on the validation split:");
+    for (int a = 0; a < s->n_arms; a++) {
+        fprintf(md, "%s %s ", a ? ";" : "", s->arms[a].name);
+        for (int k = 0; k < s->n_seeds; k++)
+            if (isnan(R->sft_lr[a][k])) fprintf(md, "%sn/a", k ? "/" : "");
+            else fprintf(md, "%s%g", k ? "/" : "", R->sft_lr[a][k]);
+    }
+    fprintf(md, "%s.\n", s->n_seeds > 1 ? " (per seed)" : "");
     double chance = majority_baseline(R->dir);
     if (!isnan(chance))
         fprintf(md, "\nChance level for the SFT task avg: always answering the most common value of the asked "
@@ -537,6 +545,10 @@ static int write_report(Report *R, Err *e)
             fprintf(csv, "%s,%s,%.6g,%.6g,%d,%.6g\n", s->arms[a].name, cols[c].label, m.mean, m.std_err, m.n,
                     deltas_ok ? res[c].delta[a] : NAN);
         }
+    for (int a = 0; a < s->n_arms; a++) {
+        MeanStdErr m = mean_std_err(R->sft_lr[a], s->n_seeds);
+        fprintf(csv, "%s,chosen SFT LR,%.6g,%.6g,%d,nan\n", s->arms[a].name, m.mean, m.std_err, m.n);
+    }
     fclose(csv);
     if (write_text(R->dir, "main.csv", csv_buf, csv_len, e)) goto fail;
     free(csv_buf);
