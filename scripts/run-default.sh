@@ -1,4 +1,13 @@
 #!/bin/sh
-# What `make run` runs: the default study on the embedded synthetic world.
+# What `make run` runs: the quick study (studies/quick.ini) on the embedded
+# synthetic bios world, end to end, then its main table and findings. Re-running
+# resumes: finished segments are skipped, so a second `make run` only rewrites
+# the report. Delete runs/quick to start over.
 set -eu
-./plateau model info --preset mini
+out=runs/quick
+./plateau study run studies/quick.ini --out "$out"
+echo
+# The main table (from "## Results" up to the SFT sweep) and the findings.
+sed -n '/^## Results/,/^## SFT learning-rate sweep/p' "$out/report.md" | sed '$d'
+sed -n '/^## Findings/,/^## Plots/p' "$out/report.md" | sed '$d'
+echo "report: $out/report.md (plots and CSV tables beside it)"

@@ -83,18 +83,18 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
     assert_string_equal(s.name, "quick");
     assert_int_equal(s.world, WORLD_BIOS);
-    assert_int_equal(s.n_arms, 5);
-    assert_int_equal(study_pretrain_steps(&s), 200);
-    assert_int_equal(s.warmup_steps, 20);
+    assert_int_equal(s.n_arms, 4);
+    assert_int_equal(study_pretrain_steps(&s), 280);
+    assert_int_equal(s.warmup_steps, 14);
     assert_false(study_is_three_stage(&s));
     assert_string_equal(s.arms[0].name, "wso");
     assert_int_equal(s.arms[0].schedule, SCHED_WSO);
     assert_true(s.arms[0].alpha_pre == 1.0);
-    assert_int_equal(s.arms[2].schedule, SCHED_WSD);
-    assert_true(s.arms[2].alpha_pre == 0.1);
-    assert_true(s.arms[2].rho == 0.75);
+    assert_int_equal(s.arms[1].schedule, SCHED_WSD);
+    assert_true(s.arms[1].alpha_pre == 0.1);
+    assert_true(s.arms[1].rho == 0.75);
     assert_int_equal(s.n_sft_lrs, 3);
-    assert_true(s.sft_lrs[2] == 1e-3);
+    assert_true(s.sft_lrs[2] == 5e-4);
     assert_false(arm_decays(&s, &s.arms[0]));
     assert_true(arm_decays(&s, &s.arms[1]));
 }
@@ -142,7 +142,7 @@ static void misspelled_key_is_an_error_not_a_default(void **state)
     expect_error("warmup = 5\n", "[arm a]\nschedule = wso\n",
                  "x.ini:15: [study] warmup = 5: unknown key (expected one of: world, people, pretrain_data, sft_data, "
                  "preset, seeds, pretrain_tokens, mid_tokens, sft_epochs, sft_tokens, batch_tokens, micro_batch, "
-                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every)");
+                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every, vocab, eval_items, probe_sequences)");
 }
 
 static void bad_values_and_structure_are_reported_precisely(void **state)
@@ -231,29 +231,29 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
     Plan p;
     Err e;
     if (study_spec_load(&s, path, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
-    /* T = 200, T_w = 20, WSD stable end 20 + round(0.75 * 180) = 155.
-     * Every schedule's step 19 runs at eta(20) = peak, and cosine/linear fall
-     * from step 20: all five arms share [0, 20). WSO and both WSDs share
-     * [20, 155). Then WSO, WSD0, WSD0.1 run [155, 200) each (45 steps) and
-     * cosine and linear [20, 200) each (180 steps):
-     * 20 + 135 + 3*45 + 2*180 = 650 steps instead of 5 * 200 = 1000. */
-    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 1000);
-    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 650);
-    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 7);
-    assert_int_equal(p.saving.segments[STAGE_SFT], 15);
-    const Segment *g = p.segments;
+    /* T = 280, T_w = 14, WSD stable end 14 + round(0.75 * 266) = 214.
+     * Every schedule's step 13 runs at eta(14) = peak, and cosine falls from
+     * step 14: all four arms share [0, 14). WSO and both WSDs share
+     * [14, 214). Then WSO, WSD0.1, WSD0 run [214, 280) each (66 steps) and
+     * cosine [14, 280) (266 steps):
+     * 14 + 200 + 3*66 + 266 = 678 steps instead of 4 * 280 = 1120. */
+    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 1120);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 678);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 6);
+    assert_int_equal(p.saving.segments[STAGE_SFT], 12);
+    const PlanSegment *g = p.segments;
     assert_int_equal(g[0].parent, -1);
     assert_int_equal(g[0].start_step, 0);
-    assert_int_equal(g[0].end_step, 20);
-    assert_int_equal(g[0].arms, 0x1f);
+    assert_int_equal(g[0].end_step, 14);
+    assert_int_equal(g[0].arms, 0xf);
     assert_int_equal(g[1].parent, 0);
-    assert_int_equal(g[1].start_step, 20);
-    assert_int_equal(g[1].end_step, 155);
-    assert_int_equal(g[1].arms, 0x7);   /* wso, wsd0, wsd0.1 */
+    assert_int_equal(g[1].start_step, 14);
+    assert_int_equal(g[1].end_step, 214);
+    assert_int_equal(g[1].arms, 0x7);   /* wso, wsd0.1, wsd0 */
     /* each arm's path */
     assert_int_equal(p.runs[0][0].base, 2);   /* wso: #0 #1 #2 */
-    assert_int_equal(p.segments[p.runs[3][0].base].parent, 0);   /* cos0.1 branches after warmup */
-    assert_int_equal(p.segments[p.runs[3][0].base].start_step, 20);
+    assert_int_equal(p.segments[p.runs[3][0].base].parent, 0);   /* cos0 branches after warmup */
+    assert_int_equal(p.segments[p.runs[3][0].base].start_step, 14);
     /* the SFT sweep of one base starts from that base */
     for (int k = 0; k < 3; k++) assert_int_equal(p.segments[p.runs[1][0].sft[k]].parent, p.runs[1][0].base);
     plan_free(&p);
@@ -266,7 +266,7 @@ static void check_segments_match_member_lrs(const Plan *p)
 {
     const StudySpec *s = &p->spec;
     for (int i = 0; i < p->n_segments; i++) {
-        const Segment *g = &p->segments[i];
+        const PlanSegment *g = &p->segments[i];
         if (g->stage == STAGE_SFT) continue;
         for (int a = 0; a < s->n_arms; a++) {
             if (!(g->arms & (1u << a))) continue;
@@ -280,7 +280,7 @@ static void check_segments_match_member_lrs(const Plan *p)
         for (int k = 0; k < s->n_seeds; k++) {
             int64_t expect_end = study_is_three_stage(s) ? study_mid_steps(s) : study_pretrain_steps(s);
             for (int i = p->runs[a][k].base; i >= 0; i = p->segments[i].parent) {
-                const Segment *g = &p->segments[i];
+                const PlanSegment *g = &p->segments[i];
                 assert_int_equal(g->end_step, expect_end);
                 assert_true(g->arms & (1u << a));
                 assert_int_equal(g->seed, s->seeds[k]);
@@ -494,10 +494,10 @@ static void store_round_trips_after_reopen(void **state)
     if (store_open(&st, dir, &e) || store_run_begin(st, p.spec.name, "[study]\n...", &run, &e) ||
         store_register_plan(st, &p, &e))
         fail_msg("%s", e.msg);
-    const Segment *trunk = &p.segments[0];
+    const PlanSegment *trunk = &p.segments[0];
     snprintf(ckpt, sizeof ckpt, "%s/ckpt-%s", dir, trunk->id);
     assert_int_equal(write_file_atomic(ckpt, "x", 1, &e), 0);
-    StepMetrics m[3] = {{1, 5.5, 1e-4, 0.9, 128}, {2, 5.25, 2e-4, 0.8, 256}, {3, 5.0, 3e-4, 0.7, 384}};
+    MetricRow m[3] = {{1, 5.5, 1e-4, 0.9, 128}, {2, 5.25, 2e-4, 0.8, 256}, {3, 5.0, 3e-4, 0.7, 384}};
     EvalRecord ev[2] = {{"pt", "valid", "loss", 4.75, 0.01, 1000}, {"sft", "bios_qa", "exact_match", 0.5, NAN, 40}};
     SharpnessRecord sh = {155, "pt", 123.5, 4.5, 50, NAN};
     if (store_segment_running(st, trunk->id, &e) || store_record_metrics(st, trunk->id, m, 3, &e) ||
@@ -518,7 +518,7 @@ static void store_round_trips_after_reopen(void **state)
     if (store_segment_status(st, trunk->id, &one, got_ckpt, sizeof got_ckpt, &e)) fail_msg("%s", e.msg);
     assert_string_equal(got_ckpt, ckpt);
 
-    StepMetrics *rm;
+    MetricRow *rm;
     int n;
     if (store_read_metrics(st, trunk->id, &rm, &n, &e)) fail_msg("%s", e.msg);
     assert_int_equal(n, 3);
@@ -665,10 +665,10 @@ static void killed_writer_leaves_a_consistent_store(void **state)
             Store *cs;
             Err ce;
             if (store_open(&cs, dir, &ce)) _exit(3);
-            StepMetrics m[BATCH];
+            MetricRow m[BATCH];
             for (int64_t b = (int64_t)round * 1000000;; b++) {
                 for (int i = 0; i < BATCH; i++)
-                    m[i] = (StepMetrics){b * BATCH + i, 1.0 / (double)(i + 1), 1e-3, 1.0, (b * BATCH + i) * 64};
+                    m[i] = (MetricRow){b * BATCH + i, 1.0 / (double)(i + 1), 1e-3, 1.0, (b * BATCH + i) * 64};
                 if (store_record_metrics(cs, id, m, BATCH, &ce)) _exit(4);
             }
         }
@@ -703,7 +703,7 @@ static void killed_writer_leaves_a_consistent_store(void **state)
 
     /* and the store still opens and writes */
     if (store_open(&st, dir, &e)) fail_msg("%s", e.msg);
-    StepMetrics one = {-1, 0, 0, 0, 0};
+    MetricRow one = {-1, 0, 0, 0, 0};
     if (store_record_metrics(st, id, &one, 1, &e)) fail_msg("%s", e.msg);
     store_close(st);
     plan_free(&p);

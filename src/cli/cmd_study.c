@@ -1,10 +1,12 @@
-/* plateau study: plan (and, to come, run and report) a study file. */
+/* plateau study: plan, run and report a study file. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "study/plan.h"
+#include "study/report.h"
+#include "study/runner.h"
 #include "study/spec.h"
 
 static const OptSpec PLAN_OPTS[] = {
@@ -39,6 +41,65 @@ static int study_plan(int argc, char **argv)
     return 0;
 }
 
+static const OptSpec RUN_OPTS[] = {
+    {"out", "DIR", "output folder (default runs/NAME, NAME = the study file's name)"},
+    {"quiet", NULL, "no progress bars or per-segment lines"},
+    {"no-report", NULL, "do not write the report at the end"},
+    {NULL, NULL, NULL},
+};
+
+static int study_run_cmd(int argc, char **argv)
+{
+    Args a;
+    const char *usage = "plateau study run FILE [--out DIR] [--quiet]";
+    const char *about =
+        "Runs a study end to end: builds the world, tokenizer and shards in DIR, trains every segment of the plan\n"
+        "(shared prefixes once), evaluates each stage end, probes sharpness, chooses the SFT learning rate per base\n"
+        "model on the validation split, then writes DIR/report.md. Re-running resumes: finished segments are skipped.";
+    if (args_begin(&a, RUN_OPTS, argc, argv, usage, about)) return 0;
+    Err e;
+    if (a.n_positional != 1) {
+        fprintf(stderr, "plateau study run: expected one study file (usage: %s)\n", usage);
+        return 2;
+    }
+    char out[4096];
+    if (args_has(&a, "out")) {
+        snprintf(out, sizeof out, "%s", args_str(&a, "out", ""));
+    } else {
+        StudySpec spec;
+        if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
+        snprintf(out, sizeof out, "runs/%s", spec.name);
+    }
+    StudyRunOptions o = {args_has(&a, "quiet"), 0};
+    if (study_run(a.positional[0], out, &o, &e)) die(&e);
+    if (!args_has(&a, "no-report")) {
+        if (study_report(out, &e)) die(&e);
+        printf("report: %s/report.md\n", out);
+    }
+    return 0;
+}
+
+static const OptSpec REPORT_OPTS[] = {
+    {NULL, NULL, NULL},
+};
+
+static int study_report_cmd(int argc, char **argv)
+{
+    Args a;
+    const char *usage = "plateau study report DIR";
+    const char *about = "Writes DIR/report.md from a study's results store, with PNG plots and a CSV file per table "
+                        "beside it.";
+    if (args_begin(&a, REPORT_OPTS, argc, argv, usage, about)) return 0;
+    Err e;
+    if (a.n_positional != 1) {
+        fprintf(stderr, "plateau study report: expected the study's output folder (usage: %s)\n", usage);
+        return 2;
+    }
+    if (study_report(a.positional[0], &e)) die(&e);
+    printf("report: %s/report.md\n", a.positional[0]);
+    return 0;
+}
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -47,6 +108,8 @@ typedef struct {
 
 static const Subcommand SUBCOMMANDS[] = {
     {"plan", study_plan, "print a study's segment DAG and what sharing saves"},
+    {"run", study_run_cmd, "run a study end to end (resumable) and write its report"},
+    {"report", study_report_cmd, "write DIR/report.md, plots and CSV tables from a study's results"},
 };
 
 static void usage(FILE *fp)

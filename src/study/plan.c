@@ -1,4 +1,5 @@
 #include "study/plan.h"
+#include "study/prepare.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -8,7 +9,7 @@
 #include "core/checksum.h"
 
 /* "world=files pretrain=PATH sft=PATH" with both paths at their longest. */
-#define WORLD_TEXT_MAX (40 + 2 * STUDY_PATH_MAX)
+#define WORLD_TEXT_MAX (96 + 2 * STUDY_PATH_MAX)
 
 const char *stage_name(Stage s)
 {
@@ -70,12 +71,24 @@ static uint64_t lr_checksum(const ScheduleSpec *sched, int64_t start, int64_t en
     return checksum_final(&c);
 }
 
+/* The data a segment trains on depends on the world generator (its seed and
+ * version, study/prepare.h) and on the tokenizer's vocabulary. */
 static void world_text(const StudySpec *s, char *out, size_t size)
 {
+    Err e;
+    int vocab = study_vocab(s, &e);
     switch (s->world) {
-    case WORLD_BIOS: snprintf(out, size, "world=bios people=%d", s->people); break;
-    case WORLD_WORDNET: snprintf(out, size, "world=wordnet"); break;
-    case WORLD_FILES: snprintf(out, size, "world=files pretrain=%s sft=%s", s->pretrain_data, s->sft_data); break;
+    case WORLD_BIOS:
+        snprintf(out, size, "world=bios v%d seed=%d people=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, s->people,
+                 vocab);
+        break;
+    case WORLD_WORDNET:
+        snprintf(out, size, "world=wordnet v%d seed=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab);
+        break;
+    case WORLD_FILES:
+        snprintf(out, size, "world=files v%d pretrain=%s sft=%s vocab=%d", PREP_DATA_VERSION, s->pretrain_data,
+                 s->sft_data, vocab);
+        break;
     }
 }
 
@@ -94,25 +107,25 @@ typedef struct {
     int   seed_index;
 } Builder;
 
-static Segment *new_segment(Builder *b)
+static PlanSegment *new_segment(Builder *b)
 {
     Plan *p = b->p;
     if (p->n_segments == b->cap) {
         b->cap = b->cap ? 2 * b->cap : 64;
-        Segment *grown = realloc(p->segments, (size_t)b->cap * sizeof *grown);
+        PlanSegment *grown = realloc(p->segments, (size_t)b->cap * sizeof *grown);
         if (!grown) {
             fprintf(stderr, "plateau: out of memory growing the plan\n");
             abort();
         }
         p->segments = grown;
     }
-    Segment *seg = &p->segments[p->n_segments++];
+    PlanSegment *seg = &p->segments[p->n_segments++];
     memset(seg, 0, sizeof *seg);
     return seg;
 }
 
 /* Fills data, spec_text and id of a pre/mid segment whose other fields are set. */
-static void finish_training_segment(Plan *p, Segment *seg)
+static void finish_training_segment(Plan *p, PlanSegment *seg)
 {
     const StudySpec *s = &p->spec;
     char world[WORLD_TEXT_MAX], recipe[256];
@@ -151,7 +164,7 @@ static void build_stage(Builder *b, Stage stage, const int *group, int n, int pa
     }
     assert(end >= start);
     if (end > start) {
-        Segment *seg = new_segment(b);
+        PlanSegment *seg = new_segment(b);
         seg->parent = parent;
         seg->init = b->seed_index;
         snprintf(seg->parent_id, sizeof seg->parent_id, "%s",
@@ -189,9 +202,9 @@ static int add_sft_segment(Builder *b, int base, double lr)
 {
     Plan *p = b->p;
     const StudySpec *s = &p->spec;
-    Segment probe_seg;
+    PlanSegment probe_seg;
     memset(&probe_seg, 0, sizeof probe_seg);
-    Segment *seg = &probe_seg;
+    PlanSegment *seg = &probe_seg;
     seg->parent = base;
     seg->init = b->seed_index;
     snprintf(seg->parent_id, sizeof seg->parent_id, "%s", p->segments[base].id);
@@ -219,7 +232,7 @@ static int add_sft_segment(Builder *b, int base, double lr)
     /* Two arms with the same base share their whole sweep. */
     int found = plan_find(p, seg->id);
     if (found >= 0) return found;
-    Segment *stored = new_segment(b);
+    PlanSegment *stored = new_segment(b);
     *stored = probe_seg;
     return p->n_segments - 1;
 }
@@ -294,7 +307,7 @@ int plan_build(Plan *p, const StudySpec *s, int64_t sft_steps, Err *e)
     sv->separate_steps[STAGE_MID] = runs * study_mid_steps(s);
     sv->separate_steps[STAGE_SFT] = runs * s->n_sft_lrs * (p->sft_steps > 0 ? p->sft_steps : 0);
     for (int i = 0; i < p->n_segments; i++) {
-        const Segment *seg = &p->segments[i];
+        const PlanSegment *seg = &p->segments[i];
         sv->segments[seg->stage]++;
         if (seg->end_step > 0) sv->planned_steps[seg->stage] += seg->end_step - seg->start_step;
         assert(seg->parent < i);   /* topological order */
@@ -340,7 +353,7 @@ void plan_arm_names(const Plan *p, uint32_t arms, char *out, size_t out_size)
     }
 }
 
-int plan_probe_steps(const Plan *p, const Segment *seg, int64_t *out, int max)
+int plan_probe_steps(const Plan *p, const PlanSegment *seg, int64_t *out, int max)
 {
     int n = 0;
 #define PUSH(x) do { if (n < max) out[n] = (x); n++; } while (0)
@@ -406,7 +419,7 @@ void plan_print(const Plan *p, FILE *fp)
 
     fprintf(fp, "\nsegments (topological order; [start, end) in each stage's steps):\n");
     for (int i = 0; i < p->n_segments; i++) {
-        const Segment *seg = &p->segments[i];
+        const PlanSegment *seg = &p->segments[i];
         char parent[48], range[64], names[1024];
         if (seg->parent >= 0) snprintf(parent, sizeof parent, "#%d", seg->parent);
         else snprintf(parent, sizeof parent, "init(seed %" PRIu64 ")", seg->seed);

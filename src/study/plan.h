@@ -70,7 +70,7 @@ typedef struct {
     uint32_t     arms;            /* bit i set: arm i of the spec passes through */
     char         data[2 * STUDY_PATH_MAX + 256];   /* the data stream, as text */
     char         spec_text[2 * STUDY_PATH_MAX + 1024];   /* canonical text hashed into id */
-} Segment;
+} PlanSegment;
 
 /* What one (arm, seed) runs, as segment indices. */
 typedef struct {
@@ -93,7 +93,7 @@ typedef struct {
     StudySpec  spec;              /* a copy: the plan stands alone */
     PlanInit   inits[STUDY_MAX_SEEDS];
     int        n_inits;           /* = spec.n_seeds, in spec order */
-    Segment   *segments;          /* owned; topological order */
+    PlanSegment   *segments;          /* owned; topological order */
     int        n_segments;
     ArmRun     runs[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];   /* [arm][seed index] */
     int64_t    sft_steps;         /* steps of one SFT run; 0 = unknown until data */
@@ -131,7 +131,7 @@ void plan_arm_names(const Plan *p, uint32_t arms, char *out, size_t out_size);
 /* Pre-training steps p (after p updates) in (start, end] where a sharpness
  * probe is due: multiples of spec.probe_every, and the stage end. Writes up
  * to max of them to out; returns how many are due. */
-int plan_probe_steps(const Plan *p, const Segment *seg, int64_t *out, int max);
+int plan_probe_steps(const Plan *p, const PlanSegment *seg, int64_t *out, int max);
 
 /* Human-readable DAG: header, one line per segment, each arm's path, the saving. */
 void plan_print(const Plan *p, FILE *fp);

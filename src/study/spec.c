@@ -42,13 +42,15 @@ enum {
     K_WORLD, K_PEOPLE, K_PRETRAIN_DATA, K_SFT_DATA, K_PRESET, K_SEEDS,
     K_PRETRAIN_TOKENS, K_MID_TOKENS, K_SFT_EPOCHS, K_SFT_TOKENS, K_BATCH_TOKENS,
     K_MICRO_BATCH, K_SEQ_LEN, K_PEAK_LR, K_WARMUP_STEPS, K_SFT_LRS,
-    K_SFT_WARMUP_STEPS, K_SFT_BATCH_TOKENS, K_PROBES, K_PROBE_EVERY, K_COUNT
+    K_SFT_WARMUP_STEPS, K_SFT_BATCH_TOKENS, K_PROBES, K_PROBE_EVERY, K_VOCAB, K_EVAL_ITEMS,
+    K_PROBE_SEQUENCES, K_COUNT
 };
 static const char *const STUDY_KEYS[K_COUNT] = {
     "world", "people", "pretrain_data", "sft_data", "preset", "seeds",
     "pretrain_tokens", "mid_tokens", "sft_epochs", "sft_tokens", "batch_tokens",
     "micro_batch", "seq_len", "peak_lr", "warmup_steps", "sft_lrs",
-    "sft_warmup_steps", "sft_batch_tokens", "probes", "probe_every",
+    "sft_warmup_steps", "sft_batch_tokens", "probes", "probe_every", "vocab", "eval_items",
+    "probe_sequences",
 };
 
 enum { A_SCHEDULE, A_ALPHA_PRE, A_ALPHA_MID, A_RHO, A_DECAY, A_COUNT };
@@ -325,6 +327,18 @@ static int study_key(Parser *p, const char *name, const char *v)
         if (parse_int64(v, &i64) || i64 < 0) return fail(p, sec, name, v, "expected a non-negative number of steps (0: only at stage ends)");
         s->probe_every = i64;
         return 1;
+    case K_VOCAB:
+        if (parse_int64(v, &i64) || i64 < 300 || i64 > 65536) return fail(p, sec, name, v, "expected a vocabulary size in [300, 65536]");
+        s->vocab = (int)i64;
+        return 1;
+    case K_EVAL_ITEMS:
+        if (parse_int64(v, &i64) || i64 < 0) return fail(p, sec, name, v, "expected a non-negative number of items (0: all)");
+        s->eval_items = i64;
+        return 1;
+    case K_PROBE_SEQUENCES:
+        if (parse_int64(v, &i64) || i64 < 1 || i64 > 1024) return fail(p, sec, name, v, "expected a number of sequences in [1, 1024]");
+        s->probe_sequences = (int)i64;
+        return 1;
     }
     return 1;
 }
@@ -439,6 +453,7 @@ static int validate(Parser *p)
         return err_set(e, "%s: [study] needs exactly one of sft_epochs and sft_tokens", f);
     if (!L[K_SFT_BATCH_TOKENS]) s->sft_batch_tokens = s->batch_tokens;
     if (!L[K_PROBES]) s->probes = 50;
+    if (!L[K_PROBE_SEQUENCES]) s->probe_sequences = 1;
 
     int64_t seq_tokens = (int64_t)s->micro_batch * s->seq_len;
     if (s->batch_tokens % seq_tokens)

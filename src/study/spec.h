@@ -21,6 +21,9 @@
  *   sft_batch_tokens = 8K        optional; default batch_tokens
  *   probes = 50                  Hutchinson vectors per sharpness probe
  *   probe_every = 0              pre-training steps between probes; 0: stage ends only
+ *   probe_sequences = 1          sequences of seq_len tokens in each fixed probe batch
+ *   vocab = 4096                 optional: tokenizer vocabulary (default: the preset's)
+ *   eval_items = 0               items evaluated per task file (0: all)
  *
  *   [arm NAME]                   one per arm, at least one
  *   schedule = wso | wsd | cosine | linear
@@ -89,6 +92,9 @@ typedef struct {
 
     int       probes;
     int64_t   probe_every;
+    int       probe_sequences;          /* sequences in each fixed probe batch */
+    int       vocab;                    /* 0: the preset's vocabulary */
+    int64_t   eval_items;               /* per task file; 0: all */
 
     ArmSpec   arms[STUDY_MAX_ARMS];
     int       n_arms;

@@ -204,6 +204,25 @@ fail:
     return -1;
 }
 
+int store_last_run(Store *s, char *study, size_t study_size, char **spec_text, Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT study, spec_text FROM runs ORDER BY id DESC LIMIT 1", e)) return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(s, e, "reading the last run");
+    }
+    snprintf(study, study_size, "%s", (const char *)sqlite3_column_text(st, 0));
+    *spec_text = strdup((const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    return 1;
+}
+
 int store_register_plan(Store *s, const Plan *p, Err *e)
 {
     sqlite3_stmt *seg = NULL, *run = NULL, *sft = NULL;
@@ -222,7 +241,7 @@ int store_register_plan(Store *s, const Plan *p, Err *e)
                         " ON CONFLICT(study, arm, seed, sft_lr) DO UPDATE SET segment = excluded.segment", e))
         goto fail;
     for (int i = 0; i < p->n_segments; i++) {
-        const Segment *g = &p->segments[i];
+        const PlanSegment *g = &p->segments[i];
         char arms[2048];
         plan_arm_names(p, g->arms, arms, sizeof arms);
         sqlite3_reset(seg);
@@ -380,7 +399,7 @@ int store_plan_status(Store *s, const Plan *p, SegmentStatus *status, Err *e)
     return 0;
 }
 
-int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e)
+int store_record_metrics(Store *s, const char *segment, const MetricRow *m, int n, Err *e)
 {
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
@@ -429,7 +448,7 @@ static double column_double_or_nan(sqlite3_stmt *st, int col)
     return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
 
-int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n, Err *e)
+int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, Err *e)
 {
     sqlite3_stmt *st;
     *out = NULL;
@@ -440,7 +459,7 @@ int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n,
     int cap = 0, rc;
     void *rows = NULL;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        StepMetrics *m = push_row(&rows, n, &cap, sizeof *m);
+        MetricRow *m = push_row(&rows, n, &cap, sizeof *m);
         m->step = sqlite3_column_int64(st, 0);
         m->loss = column_double_or_nan(st, 1);
         m->lr = column_double_or_nan(st, 2);

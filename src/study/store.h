@@ -47,6 +47,9 @@ const char *store_path(const Store *s);
 /* A run of the study: records the name and the study file's full text. */
 int store_run_begin(Store *s, const char *study, const char *spec_text, int64_t *run_id, Err *e);
 int store_run_finish(Store *s, int64_t run_id, Err *e);
+/* The latest run's study name and study-file text (*spec_text malloc'd).
+ * Returns 1 found, 0 when no run was recorded, -1 on error. */
+int store_last_run(Store *s, char *study, size_t study_size, char **spec_text, Err *e);
 
 /* Records the plan: every segment (new ones as pending; known ones keep
  * their status and checkpoint) and the arm -> segment maps, in one transaction. */
@@ -69,12 +72,12 @@ typedef struct {
     double  lr;
     double  grad_norm;
     int64_t tokens;      /* tokens seen in the stage so far */
-} StepMetrics;
+} MetricRow;
 
 /* n rows in one transaction. */
-int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e);
+int store_record_metrics(Store *s, const char *segment, const MetricRow *m, int n, Err *e);
 /* Rows of a segment in step order; *out is malloc'd (caller frees). */
-int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n, Err *e);
+int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, Err *e);
 
 typedef struct {
     const char *suite;   /* e.g. "pt", "sft", "valid" */

@@ -1,0 +1,462 @@
+#include "study/prepare.h"
+
+#include <cJSON.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/file.h"
+#include "core/progress.h"
+#include "data/bios.h"
+#include "data/chat.h"
+#include "data/shard.h"
+#include "data/textbuf.h"
+#include "data/textdocs.h"   /* utf8_first_invalid */
+#include "data/tokenizer.h"
+#include "data/wordnet.h"
+#include "model/config.h"
+
+int study_vocab(const StudySpec *s, Err *e)
+{
+    if (s->vocab > 0) return s->vocab;
+    Config c;
+    if (config_preset(&c, s->preset, e)) return -1;
+    return c.vocab_size;
+}
+
+static void say(int quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int quiet, const char *fmt, ...)
+{
+    if (quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+/* The text data.json records; a different one means the folder is stale. */
+static void data_text(const StudySpec *s, int vocab, char *out, size_t size)
+{
+    switch (s->world) {
+    case WORLD_BIOS:
+        snprintf(out, size, "bios v%d seed=%d people=%d vocab=%d seq_len=%d", PREP_DATA_VERSION, PREP_WORLD_SEED,
+                 s->people, vocab, s->seq_len);
+        break;
+    case WORLD_WORDNET:
+        snprintf(out, size, "wordnet v%d seed=%d vocab=%d seq_len=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab,
+                 s->seq_len);
+        break;
+    case WORLD_FILES:
+        snprintf(out, size, "files v%d pretrain=%s sft=%s vocab=%d seq_len=%d", PREP_DATA_VERSION, s->pretrain_data,
+                 s->sft_data, vocab, s->seq_len);
+        break;
+    }
+}
+
+static void set_paths(StudyData *d, const char *out_dir)
+{
+    char data[PREP_PATH_MAX];
+    path_join(d->world_dir, sizeof d->world_dir, out_dir, "world");
+    path_join(data, sizeof data, out_dir, "data");
+    path_join(d->tokenizer, sizeof d->tokenizer, data, "tokenizer.json");
+    path_join(d->pt_train, sizeof d->pt_train, data, "pt_train.bin");
+    path_join(d->pt_valid, sizeof d->pt_valid, data, "pt_valid.bin");
+    path_join(d->mid, sizeof d->mid, data, "mid.bin");
+    path_join(d->sft_train, sizeof d->sft_train, data, "sft_train.bin");
+    path_join(d->sft_train_mask, sizeof d->sft_train_mask, data, "sft_train.mask.bin");
+    path_join(d->sft_valid, sizeof d->sft_valid, data, "sft_valid.bin");
+    path_join(d->sft_valid_mask, sizeof d->sft_valid_mask, data, "sft_valid.mask.bin");
+    path_join(d->qa_valid, sizeof d->qa_valid, data, "eval_qa_valid.jsonl");
+}
+
+static void set_task_paths(StudyData *d, const StudySpec *s)
+{
+    d->n_mc_tasks = 0;
+    d->qa_test[0] = 0;
+    if (s->world == WORLD_FILES) return;
+    path_join(d->qa_test, sizeof d->qa_test, d->world_dir, "eval_qa_test.jsonl");
+    path_join(d->mc_tasks[0], sizeof d->mc_tasks[0], d->world_dir, "eval_mc_test.jsonl");
+    path_join(d->mc_tasks[1], sizeof d->mc_tasks[1], d->world_dir, "eval_mc_train.jsonl");
+    d->n_mc_tasks = 2;
+}
+
+/* ---- the world folder ---------------------------------------------------- */
+
+/* Splits a {"messages": ...} JSONL file 9:1 by line (every tenth line goes to
+ * validation), after checking every line parses. */
+static int split_user_sft(const char *src, const char *train, const char *valid, Err *e)
+{
+    ChatDataset ds;
+    if (chat_read_jsonl(&ds, src, e)) return -1;
+    chat_dataset_free(&ds);
+    char *text;
+    size_t bytes;
+    if (read_file(src, &text, &bytes, e)) return -1;
+    TextBuf a = {0}, b = {0};
+    long line = 0;
+    for (const char *p = text, *end = text + bytes; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        int blank = 1;
+        for (size_t i = 0; i < len; i++)
+            if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') blank = 0;
+        if (!blank) {
+            TextBuf *to = line % 10 == 9 ? &b : &a;
+            textbuf_append(to, p, len);
+            textbuf_putc(to, '\n');
+            line++;
+        }
+        p += len + 1;
+    }
+    free(text);
+    int rc = 0;
+    if (line < 2) rc = err_set(e, "%s: needs at least 2 conversations to split off a validation set", src);
+    if (!rc) rc = write_file_atomic(train, a.data, a.len, e);
+    if (!rc) rc = write_file_atomic(valid, b.data, b.len, e);
+    textbuf_free(&a);
+    textbuf_free(&b);
+    return rc;
+}
+
+static int build_world(const StudySpec *s, const char *dir, int quiet, Err *e)
+{
+    char marker[PREP_PATH_MAX];
+    path_join(marker, sizeof marker, dir, "world.json");
+    if (file_exists(marker)) return 0;
+    double t0 = now_seconds();
+    if (s->world == WORLD_BIOS) {
+        BiosOptions o;
+        bios_default_options(&o);
+        o.seed = PREP_WORLD_SEED;
+        o.people = s->people;
+        BiosWorld w;
+        if (bios_generate(&w, &o, e)) return -1;
+        int rc = bios_write(&w, dir, NULL, e);
+        bios_free(&w);
+        if (rc) return -1;
+        say(quiet, "world: bios, %d people -> %s (%.1f s)\n", s->people, dir, now_seconds() - t0);
+        return 0;
+    }
+    if (s->world == WORLD_WORDNET) {
+        WordNetDb db;
+        WordNetOptions o;
+        wordnet_default_options(&o);
+        o.seed = PREP_WORLD_SEED;
+        if (wordnet_load(&db, WORDNET_DIR, e)) return -1;
+        int rc = wordnet_write(&db, &o, NULL, dir, NULL, e);
+        wordnet_free(&db);
+        if (rc) return -1;
+        say(quiet, "world: wordnet -> %s (%.1f s)\n", dir, now_seconds() - t0);
+        return 0;
+    }
+    /* files: the user's text as pretrain.txt, the JSONL split 9:1. */
+    char path[PREP_PATH_MAX], path2[PREP_PATH_MAX];
+    char *text;
+    size_t bytes;
+    if (make_dirs(dir, e) || read_file(s->pretrain_data, &text, &bytes, e)) return -1;
+    size_t bad = utf8_first_invalid(text, bytes);
+    if (bad < bytes) {
+        free(text);
+        return err_set(e, "%s: not UTF-8 (byte offset %zu)", s->pretrain_data, bad);
+    }
+    path_join(path, sizeof path, dir, "pretrain.txt");
+    int rc = write_file_atomic(path, text, bytes, e);
+    free(text);
+    if (rc) return -1;
+    path_join(path, sizeof path, dir, "sft_train.jsonl");
+    path_join(path2, sizeof path2, dir, "sft_valid.jsonl");
+    if (split_user_sft(s->sft_data, path, path2, e)) return -1;
+    static const char json[] = "{\"world\": \"files\"}\n";
+    if (write_file_atomic(marker, json, sizeof json - 1, e)) return -1;
+    say(quiet, "world: files %s + %s -> %s\n", s->pretrain_data, s->sft_data, dir);
+    return 0;
+}
+
+/* ---- token streams ------------------------------------------------------- */
+
+typedef struct {
+    uint16_t *tok;
+    size_t    n, cap;
+} Tokens;
+
+static void tokens_push(Tokens *t, const int *ids, size_t n)
+{
+    if (t->n + n > t->cap) {
+        t->cap = (t->n + n) * 2 + 1024;
+        t->tok = realloc(t->tok, t->cap * sizeof *t->tok);
+        if (!t->tok) abort();
+    }
+    for (size_t i = 0; i < n; i++) t->tok[t->n++] = (uint16_t)ids[i];
+}
+
+/* Documents of a world text file: separated by one or more empty lines
+ * (docs/WORLDS.md), trimmed of surrounding whitespace, empty ones skipped. */
+typedef struct {
+    const char *p, *end;
+} BlankLineDocs;
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static int next_document(BlankLineDocs *d, const char **doc, size_t *bytes)
+{
+    while (d->p < d->end && is_space(*d->p)) d->p++;
+    if (d->p >= d->end) return 0;
+    const char *start = d->p, *stop = d->end;
+    for (const char *q = start; q < d->end; q++) {
+        if (*q != '\n') continue;
+        const char *r = q + 1;
+        while (r < d->end && (*r == ' ' || *r == '\t' || *r == '\r')) r++;
+        if (r >= d->end || *r == '\n') {
+            stop = q;
+            break;
+        }
+    }
+    d->p = stop;
+    while (stop > start && is_space(stop[-1])) stop--;
+    *doc = start;
+    *bytes = (size_t)(stop - start);
+    return 1;
+}
+
+/* Encodes a text file's documents, <|endoftext|> before each. When valid is
+ * non-NULL, the trailing documents (about 5% of the documents, at most
+ * PREP_VALID_MAX_TOKENS tokens) go there instead of to train. */
+static int encode_documents(const Tokenizer *tk, const char *path, Tokens *train, Tokens *valid, Err *e)
+{
+    char *text;
+    size_t bytes;
+    if (read_file(path, &text, &bytes, e)) return -1;
+    size_t bad = utf8_first_invalid(text, bytes);
+    if (bad < bytes) {
+        free(text);
+        return err_set(e, "%s: not UTF-8 (byte offset %zu)", path, bad);
+    }
+    BlankLineDocs docs = {text, text + bytes};
+    const char *doc;
+    size_t doc_bytes;
+    long n_docs = 0;
+    while (next_document(&docs, &doc, &doc_bytes)) n_docs++;
+    long first_valid = valid ? n_docs - (n_docs / 20 > 0 ? n_docs / 20 : 1) : n_docs;
+    if (valid && n_docs < 2) {
+        free(text);
+        return err_set(e, "%s: needs at least 2 documents (one for validation)", path);
+    }
+    const int eot = tokenizer_special(tk, SPECIAL_ENDOFTEXT);
+    TokenizerCache *cache = tokenizer_cache_new();
+    int *ids = NULL;
+    size_t cap = 0;
+    long k = 0;
+    int rc = 0;
+    docs = (BlankLineDocs){text, text + bytes};
+    while (next_document(&docs, &doc, &doc_bytes)) {
+        size_t n = 0;
+        if (tokenizer_encode_cached(tk, cache, doc, doc_bytes, &ids, &n, &cap)) {
+            rc = err_set(e, "%s: out of memory encoding document %ld", path, k + 1);
+            break;
+        }
+        Tokens *to = k >= first_valid && valid->n < PREP_VALID_MAX_TOKENS ? valid : train;
+        tokens_push(to, &eot, 1);
+        tokens_push(to, ids, n);
+        k++;
+    }
+    free(ids);
+    tokenizer_cache_free(cache);
+    free(text);
+    return rc;
+}
+
+/* The chat template encodes each message on its own, so a reply "Lima"
+ * becomes the token of "Lima" at a word start with no space before it, while
+ * pre-training text only ever has " Lima" (the word split keeps the space in
+ * front of a word). A small model cannot bridge the two spellings of every
+ * fact's first word from a few hundred SFT examples, so its answers about
+ * held-out people would start with a token it never learned to use. Replies
+ * are therefore trained as " Lima": the same tokens as in pre-training. The
+ * generated answer's leading space is trimmed by exact match. */
+static void space_assistant_replies(ChatConversation *c)
+{
+    for (int k = 0; k < c->n_messages; k++) {
+        ChatMessage *m = &c->messages[k];
+        if (m->role != CHAT_ASSISTANT || m->content[0] == ' ' || m->content[0] == 0) continue;
+        size_t n = strlen(m->content);
+        char *spaced = xmalloc(n + 2);
+        spaced[0] = ' ';
+        memcpy(spaced + 1, m->content, n + 1);
+        free(m->content);
+        m->content = spaced;
+    }
+}
+
+static int encode_sft(const Tokenizer *tk, const char *jsonl, int seq_len, const char *tok_path,
+                      const char *mask_path, int64_t *rows, Err *e)
+{
+    ChatDataset ds;
+    if (chat_read_jsonl(&ds, jsonl, e)) return -1;
+    SftStream st;
+    sft_stream_init(&st, (size_t)seq_len + 1);
+    int rc = 0;
+    for (size_t i = 0; i < ds.n && !rc; i++) {
+        space_assistant_replies(&ds.items[i]);
+        rc = sft_stream_add(&st, tk, &ds.items[i], (size_t)seq_len + 1, e);
+    }
+    if (!rc) rc = sft_stream_finish(&st, tk, e);
+    if (!rc && st.n_tokens == 0) rc = err_set(e, "%s: no conversation with an assistant reply", jsonl);
+    if (!rc) rc = sft_stream_write(&st, tok_path, mask_path, e);
+    *rows = (int64_t)(st.n_tokens / ((size_t)seq_len + 1));
+    sft_stream_free(&st);
+    chat_dataset_free(&ds);
+    return rc;
+}
+
+/* eval_qa_valid.jsonl: each SFT validation conversation without its last
+ * assistant reply, with that reply as the answer. */
+static int write_qa_valid(const char *sft_valid_jsonl, const char *out, Err *e)
+{
+    ChatDataset ds;
+    if (chat_read_jsonl(&ds, sft_valid_jsonl, e)) return -1;
+    TextBuf tb = {0};
+    long items = 0;
+    for (size_t i = 0; i < ds.n; i++) {
+        const ChatConversation *c = &ds.items[i];
+        int last = c->n_messages - 1;
+        if (last < 1 || c->messages[last].role != CHAT_ASSISTANT) continue;
+        cJSON *o = cJSON_CreateObject(), *msgs = cJSON_AddArrayToObject(o, "messages");
+        for (int k = 0; k < last; k++) {
+            cJSON *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "role", chat_role_name(c->messages[k].role));
+            cJSON_AddStringToObject(m, "content", c->messages[k].content);
+            cJSON_AddItemToArray(msgs, m);
+        }
+        cJSON_AddStringToObject(o, "answer", c->messages[last].content);
+        char *line = cJSON_PrintUnformatted(o);
+        textbuf_puts(&tb, line);
+        textbuf_putc(&tb, '\n');
+        free(line);
+        cJSON_Delete(o);
+        items++;
+    }
+    chat_dataset_free(&ds);
+    int rc = items == 0 ? err_set(e, "%s: no conversation ends in an assistant reply", sft_valid_jsonl)
+                        : write_file_atomic(out, tb.data, tb.len, e);
+    textbuf_free(&tb);
+    return rc;
+}
+
+static int write_tokens(const char *path, const Tokens *t, Err *e)
+{
+    if (t->n < 2) return err_set(e, "%s: fewer than 2 tokens to write", path);
+    return shard_write(path, t->tok, t->n, e);
+}
+
+/* ---- data.json ----------------------------------------------------------- */
+
+static int read_data_json(StudyData *d, const char *path, const char *want, Err *e)
+{
+    char *text;
+    size_t bytes;
+    if (!file_exists(path)) return 0;
+    if (read_file(path, &text, &bytes, e)) return -1;
+    cJSON *j = cJSON_ParseWithLength(text, bytes);
+    free(text);
+    if (!j) return 0;   /* unreadable: rebuild (every file is rewritten atomically) */
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "data");
+    int ok = cJSON_IsString(w) && strcmp(w->valuestring, want) == 0;
+    if (ok) {
+#define GET(field) d->field = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, #field))
+        GET(pt_train_tokens);
+        GET(pt_valid_tokens);
+        GET(mid_tokens);
+        GET(sft_train_rows);
+        GET(sft_valid_rows);
+#undef GET
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+static int write_data_json(const StudyData *d, const char *path, const char *text, Err *e)
+{
+    char buf[8192];
+    snprintf(buf, sizeof buf,
+             "{\n  \"data\": \"%s\",\n  \"vocab\": %d,\n  \"pt_train_tokens\": %" PRId64 ",\n  \"pt_valid_tokens\": %" PRId64
+             ",\n  \"mid_tokens\": %" PRId64 ",\n  \"sft_train_rows\": %" PRId64 ",\n  \"sft_valid_rows\": %" PRId64 "\n}\n",
+             text, d->vocab, d->pt_train_tokens, d->pt_valid_tokens, d->mid_tokens, d->sft_train_rows,
+             d->sft_valid_rows);
+    return write_file_atomic(path, buf, strlen(buf), e);
+}
+
+int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int quiet, Err *e)
+{
+    memset(d, 0, sizeof *d);
+    set_paths(d, out_dir);
+    set_task_paths(d, s);
+    d->vocab = study_vocab(s, e);
+    if (d->vocab < 0) return -1;
+    char text[STUDY_PATH_MAX * 2 + 128], data_dir[PREP_PATH_MAX], json_path[PREP_PATH_MAX];
+    data_text(s, d->vocab, text, sizeof text);
+    path_join(data_dir, sizeof data_dir, out_dir, "data");
+    path_join(json_path, sizeof json_path, data_dir, "data.json");
+    int found = read_data_json(d, json_path, text, e);
+    if (found < 0) return -1;
+    if (found) {
+        d->reused = 1;
+        say(quiet, "data: reusing %s (%" PRId64 " pre-training tokens, %" PRId64 " SFT rows)\n", data_dir,
+            d->pt_train_tokens, d->sft_train_rows);
+        return 0;
+    }
+    if (build_world(s, d->world_dir, quiet, e) || make_dirs(data_dir, e)) return -1;
+
+    /* Tokenizer on the pre-training text. */
+    char pretrain[PREP_PATH_MAX], path[PREP_PATH_MAX];
+    path_join(pretrain, sizeof pretrain, d->world_dir, "pretrain.txt");
+    double t0 = now_seconds();
+    char *ptext;
+    size_t pbytes;
+    if (read_file(pretrain, &ptext, &pbytes, e)) return -1;
+    Tokenizer *tk;
+    int rc = tokenizer_train(&tk, ptext, pbytes, d->vocab, e);
+    free(ptext);
+    if (rc) return err_wrap(e, "training the tokenizer on %s", pretrain);
+    if (tokenizer_save(tk, d->tokenizer, e)) goto fail;
+    say(quiet, "tokenizer: %d tokens trained on %.1f MB -> %s (%.1f s)\n", tokenizer_vocab_size(tk), pbytes / 1e6,
+        d->tokenizer, now_seconds() - t0);
+
+    /* Pre-training (train/valid) and mid-training streams. */
+    t0 = now_seconds();
+    Tokens tr = {0}, va = {0};
+    rc = encode_documents(tk, pretrain, &tr, &va, e) || write_tokens(d->pt_train, &tr, e) ||
+         write_tokens(d->pt_valid, &va, e);
+    d->pt_train_tokens = (int64_t)tr.n;
+    d->pt_valid_tokens = (int64_t)va.n;
+    free(tr.tok);
+    free(va.tok);
+    if (rc) goto fail;
+    if (study_is_three_stage(s)) {
+        Tokens mt = {0};
+        path_join(path, sizeof path, d->world_dir, "mid.txt");
+        rc = encode_documents(tk, path, &mt, NULL, e) || write_tokens(d->mid, &mt, e);
+        d->mid_tokens = (int64_t)mt.n;
+        free(mt.tok);
+        if (rc) goto fail;
+    }
+    /* SFT rows and the validation items. */
+    char sft_train[PREP_PATH_MAX], sft_valid[PREP_PATH_MAX];
+    path_join(sft_train, sizeof sft_train, d->world_dir, "sft_train.jsonl");
+    path_join(sft_valid, sizeof sft_valid, d->world_dir, "sft_valid.jsonl");
+    if (encode_sft(tk, sft_train, s->seq_len, d->sft_train, d->sft_train_mask, &d->sft_train_rows, e) ||
+        encode_sft(tk, sft_valid, s->seq_len, d->sft_valid, d->sft_valid_mask, &d->sft_valid_rows, e) ||
+        write_qa_valid(sft_valid, d->qa_valid, e))
+        goto fail;
+    say(quiet, "shards: %" PRId64 " pre-training tokens (+%" PRId64 " validation)%s, %" PRId64 " SFT rows (+%" PRId64
+               " validation) of %d tokens (%.1f s)\n",
+        d->pt_train_tokens, d->pt_valid_tokens, study_is_three_stage(s) ? ", mid-training too" : "",
+        d->sft_train_rows, d->sft_valid_rows, s->seq_len + 1, now_seconds() - t0);
+    tokenizer_free(tk);
+    return write_data_json(d, json_path, text, e);
+fail:
+    tokenizer_free(tk);
+    return -1;
+}

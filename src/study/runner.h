@@ -1,0 +1,50 @@
+/* The study runner: one call runs a study file end to end in an output
+ * folder, resumably.
+ *
+ *   1. data: world, tokenizer and shards (study/prepare.h), built once;
+ *   2. plan: the segment DAG (study/plan.h) with the SFT length from the data,
+ *      registered in DIR/results.sqlite (study/store.h);
+ *   3. an estimate of the duration on this machine (FLOPs of what is left,
+ *      at a throughput measured on the study's own model before starting);
+ *   4. every segment not yet done, in plan order, through the trainer as a
+ *      library call: from its parent's checkpoint (or the seed's init), with
+ *      its schedule, step range and stage recipe (AdamW moments kept from a
+ *      pre-training parent, reset for SFT, weight decay 0 there); per-step
+ *      metrics go to the store as they are produced; the sharpness probe
+ *      runs at plan_probe_steps; at the end of a stage the model is
+ *      evaluated (pre-training and mid: PT validation loss and the pt suite;
+ *      SFT: the sft suite on the SFT validation split and on the held-out
+ *      test people, and the SFT validation loss); the checkpoint is written
+ *      atomically, and only then is the segment marked done;
+ *   5. the SFT learning rate chosen per base model by the validation score.
+ *
+ * Killing the process at any moment loses at most the segment in progress: a
+ * re-run skips done segments and re-runs the interrupted one from its
+ * parent's checkpoint, replacing its partial rows, with the same bits.
+ *
+ * Store conventions (what the report reads):
+ *   evaluations  suite "valid" task "pt" metric "loss"         PT validation loss
+ *                suite "valid" task "sft" metric "loss"        SFT validation loss (SFT segments)
+ *                suite "pt" task "average" metric "acc"         PT task average (and per-task rows)
+ *                suite "sft_valid" task "average" metric "exact_match"   LR choice
+ *                suite "sft" task "average" metric "exact_match"         reported SFT score
+ *   sharpness    data "pt" and "sft" at each probe step of pre-training and
+ *                at the end of mid-training, on fixed batches (the first
+ *                probe_sequences windows of pt_valid and rows of sft_valid). */
+#ifndef PLATEAU_STUDY_RUNNER_H
+#define PLATEAU_STUDY_RUNNER_H
+
+#include "core/error.h"
+
+typedef struct {
+    int quiet;          /* 1: no progress bars, no per-segment lines */
+    int max_segments;   /* > 0: stop after running this many segments (the rest on a re-run) */
+} StudyRunOptions;
+
+/* Runs (or resumes) the study file spec_path in out_dir. */
+int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions *o, Err *e);
+
+/* Names used in the store. */
+#define STUDY_SPEC_COPY "study.ini"   /* the study file as run, in out_dir */
+
+#endif

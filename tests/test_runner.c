@@ -1,0 +1,460 @@
+/* The study runner end to end on a tiny study (nano model, 40 bios people,
+ * three arms: wso, wsd0 and cos0.1): prefix sharing runs fewer steps than the
+ * arms alone yet gives the same bits, and a study killed at any moment
+ * resumes to the same results as one never interrupted.
+ *
+ * The killed study is forked first, before this process has started any
+ * OpenMP threads (a forked child must not inherit a thread pool). */
+#define _GNU_SOURCE   /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/file.h"
+#include "study/plan.h"
+#include "study/report.h"
+#include "study/runner.h"
+#include "study/spec.h"
+#include "study/store.h"
+
+static const char STUDY_HEAD[] =
+    "[study]\n"
+    "world = bios\n"
+    "people = 40\n"
+    "preset = nano\n"
+    "vocab = 400\n"
+    "seeds = 7\n"
+    "pretrain_tokens = 16384\n"      /* 32 steps */
+    "sft_epochs = 1\n"
+    "batch_tokens = 512\n"
+    "micro_batch = 8\n"
+    "seq_len = 64\n"
+    "peak_lr = 3e-3\n"
+    "warmup_steps = 4\n"
+    "sft_lrs = 1e-3, 3e-3\n"
+    "sft_warmup_steps = 1\n"
+    "sft_batch_tokens = 1024\n"
+    "probes = 3\n"
+    "probe_every = 8\n"
+    "probe_sequences = 2\n"
+    "eval_items = 12\n";
+static const char ARM_WSO[] = "[arm wso]\nschedule = wso\n";
+static const char ARM_WSD[] = "[arm wsd0]\nschedule = wsd\nalpha_pre = 0\n";
+static const char ARM_COS[] = "[arm cos0.1]\nschedule = cosine\nalpha_pre = 0.1\n";
+
+#define N_ARMS 3
+static const char *const ARMS[N_ARMS] = {"wso", "wsd0", "cos0.1"};
+#define PRETRAIN_STEPS 32
+
+static char g_root[64];          /* temporary folder of every study below */
+static char g_full[256];         /* the three-arm study, uninterrupted */
+static int  g_full_done;
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void write_study(const char *path, const char *arms)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "%s%s", STUDY_HEAD, arms);
+    Err e;
+    assert_int_equal(write_file_atomic(path, text, strlen(text), &e), 0);
+}
+
+static void run_study(const char *ini, const char *out)
+{
+    StudyRunOptions o = {1, 0};
+    Err e;
+    int rc = study_run(ini, out, &o, &e);
+    if (rc) fprintf(stderr, "study_run: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+}
+
+/* The uninterrupted three-arm study, run once for every test that needs it. */
+static const char *full_study(void)
+{
+    if (!g_full_done) {
+        char ini[256];
+        snprintf(ini, sizeof ini, "%s/tiny.ini", g_root);
+        char arms[512];
+        snprintf(arms, sizeof arms, "%s%s%s", ARM_WSO, ARM_WSD, ARM_COS);
+        write_study(ini, arms);
+        snprintf(g_full, sizeof g_full, "%s/full", g_root);
+        run_study(ini, g_full);
+        g_full_done = 1;
+    }
+    return g_full;
+}
+
+/* Everything the report reads about one arm, as numbers. */
+typedef struct {
+    double pt_loss, pt_acc;
+    double sft_valid[2], sft_test[2];   /* per SFT LR, in sweep order */
+    double chosen_lr;
+    double sharp_pt[8], sharp_sft[8];   /* along pre-training, probe order */
+    int    n_sharp;
+} ArmResults;
+
+static double arm_eval(Store *st, const char *study, const char *arm, const char *suite, const char *task,
+                       const char *metric)
+{
+    ArmValue *v;
+    int n;
+    Err e;
+    assert_int_equal(store_arm_evals(st, study, "pretrain_end", suite, task, metric, &v, &n, &e), 0);
+    double x = NAN;
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i].arm, arm) == 0) x = v[i].value;
+    free(v);
+    return x;
+}
+
+static void arm_results(const char *dir, const char *study, const char *arm, ArmResults *r)
+{
+    memset(r, 0, sizeof *r);
+    Store *st;
+    Err e;
+    assert_int_equal(store_open(&st, dir, &e), 0);
+    r->pt_loss = arm_eval(st, study, arm, "valid", "pt", "loss");
+    r->pt_acc = arm_eval(st, study, arm, "pt", "average", "acc");
+    for (int s = 0; s < 2; s++) {
+        const char *suite = s ? "sft" : "sft_valid";
+        ArmValue *v;
+        int n, k = 0;
+        assert_int_equal(store_sft_evals(st, study, suite, "average", "exact_match", &v, &n, &e), 0);
+        for (int i = 0; i < n; i++)
+            if (strcmp(v[i].arm, arm) == 0 && k < 2) (s ? r->sft_test : r->sft_valid)[k++] = v[i].value;
+        assert_int_equal(k, 2);
+        free(v);
+    }
+    char seg[SEGMENT_ID_LEN + 1];
+    assert_int_equal(store_chosen_sft(st, study, arm, 7, &r->chosen_lr, seg, &e), 1);
+    /* Sharpness along the arm's pre-training path. */
+    ArmValue *v;
+    int n;
+    assert_int_equal(store_arm_evals(st, study, "pretrain_end", "valid", "pt", "loss", &v, &n, &e), 0);
+    char end[SEGMENT_ID_LEN + 1] = "";
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i].arm, arm) == 0) snprintf(end, sizeof end, "%s", v[i].segment);
+    free(v);
+    assert_true(end[0]);
+    SharpnessRecord *sr;
+    assert_int_equal(store_read_sharpness(st, end, &sr, &n, &e), 0);
+    for (int i = 0; i < n; i++) {
+        if (sr[i].step != PRETRAIN_STEPS) continue;
+        if (strcmp(sr[i].data, "pt") == 0) r->sharp_pt[0] = sr[i].trace;
+        else r->sharp_sft[0] = sr[i].trace;
+        r->n_sharp++;
+    }
+    free(sr);
+    store_close(st);
+}
+
+static void assert_same_results(const ArmResults *a, const ArmResults *b)
+{
+    assert_true(memcmp(&a->pt_loss, &b->pt_loss, sizeof a->pt_loss) == 0);
+    assert_true(memcmp(&a->pt_acc, &b->pt_acc, sizeof a->pt_acc) == 0);
+    assert_true(memcmp(a->sft_valid, b->sft_valid, sizeof a->sft_valid) == 0);
+    assert_true(memcmp(a->sft_test, b->sft_test, sizeof a->sft_test) == 0);
+    assert_true(a->chosen_lr == b->chosen_lr);
+    assert_int_equal(a->n_sharp, 2);
+    assert_int_equal(b->n_sharp, 2);
+    assert_true(memcmp(a->sharp_pt, b->sharp_pt, sizeof a->sharp_pt) == 0);
+    assert_true(memcmp(a->sharp_sft, b->sharp_sft, sizeof a->sharp_sft) == 0);
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        if (de->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+/* SIGKILL during pre-training, and again during SFT, then run again: the
+ * store ends with exactly the results of an uninterrupted run. */
+static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **state)
+{
+    (void)state;
+    char ini[256], out[256], segs[300];
+    snprintf(ini, sizeof ini, "%s/killed.ini", g_root);
+    char arms[512];
+    snprintf(arms, sizeof arms, "%s%s%s", ARM_WSO, ARM_WSD, ARM_COS);
+    write_study(ini, arms);
+    snprintf(out, sizeof out, "%s/killed", g_root);
+    snprintf(segs, sizeof segs, "%s/segments", out);
+
+    /* Killed twice: while the fifth segment (pre-training) trains, then, on
+     * the re-run, while the eighth (an SFT run) does. */
+    Store *st;
+    Err e;
+    StudySpec spec;
+    Plan plan;
+    assert_int_equal(study_spec_load(&spec, ini, &e), 0);
+    assert_int_equal(plan_build(&plan, &spec, 0, &e), 0);
+    const int kill_at[2] = {5, 8};
+    for (int round = 0; round < 2; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            StudyRunOptions o = {1, 0};
+            Err ce;
+            _exit(study_run(ini, out, &o, &ce) ? 1 : 0);
+        }
+        /* Segment folders appear as segments start. */
+        int status = 0, exited = 0;
+        for (int i = 0; i < 60000 && !exited; i++) {
+            if (count_entries(segs) >= kill_at[round]) break;
+            exited = waitpid(pid, &status, WNOHANG) == pid;
+            usleep(1000);
+        }
+        assert_false(exited);
+        usleep(2000);   /* into the segment: loading, training or evaluating */
+        kill(pid, SIGKILL);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+
+        /* The store is readable and shows the interrupted work as not done. */
+        assert_int_equal(store_open(&st, out, &e), 0);
+        SegmentStatus *before = calloc((size_t)plan.n_segments, sizeof *before);
+        assert_int_equal(store_plan_status(st, &plan, before, &e), 0);
+        int done_before = 0;
+        for (int i = 0; i < plan.n_segments; i++) done_before += before[i] == SEG_DONE;
+        assert_in_range(done_before, kill_at[round] - 1, plan.n_segments - 1);
+        store_close(st);
+        free(before);
+    }
+
+    run_study(ini, out);   /* resumes */
+    const char *full = full_study();
+    for (int a = 0; a < N_ARMS; a++) {
+        ArmResults x, y;
+        arm_results(out, "killed", ARMS[a], &x);
+        arm_results(full, "tiny", ARMS[a], &y);
+        assert_same_results(&x, &y);
+    }
+    /* One metrics row per step of every segment: the re-run replaced the partial log. */
+    assert_int_equal(store_open(&st, out, &e), 0);
+    for (int i = 0; i < plan.n_segments; i++) {
+        if (plan.segments[i].stage == STAGE_SFT) continue;
+        MetricRow *rows;
+        int n;
+        assert_int_equal(store_read_metrics(st, plan.segments[i].id, &rows, &n, &e), 0);
+        assert_int_equal(n, plan.segments[i].end_step - plan.segments[i].start_step);
+        free(rows);
+    }
+    store_close(st);
+    plan_free(&plan);
+}
+
+/* The WSD arm rides the WSO trunk until its decay starts, so the study runs
+ * fewer pre-training steps than the arms would alone. */
+static void wsd_arm_reuses_the_wso_trunk(void **state)
+{
+    (void)state;
+    const char *full = full_study();
+    char ini[256];
+    snprintf(ini, sizeof ini, "%s/tiny.ini", g_root);
+    StudySpec spec;
+    Plan plan;
+    Err e;
+    assert_int_equal(study_spec_load(&spec, ini, &e), 0);
+    assert_int_equal(plan_build(&plan, &spec, 0, &e), 0);
+    Store *st;
+    assert_int_equal(store_open(&st, full, &e), 0);
+    /* Steps actually trained, counted from the store's per-step log. */
+    int64_t pretrain_rows = 0;
+    for (int i = 0; i < plan.n_segments; i++) {
+        if (plan.segments[i].stage != STAGE_PRETRAIN) continue;
+        MetricRow *rows;
+        int n;
+        assert_int_equal(store_read_metrics(st, plan.segments[i].id, &rows, &n, &e), 0);
+        pretrain_rows += n;
+        free(rows);
+    }
+    /* wso and wsd0 share steps [0, 4 + 0.75 * 28) = [0, 25); cos0.1 shares the warmup [0, 4). */
+    assert_int_equal(pretrain_rows, 32 + (32 - 25) + (32 - 4));
+    assert_true(pretrain_rows < N_ARMS * PRETRAIN_STEPS);
+    int wso_end = plan.runs[0][0].pretrain_end, wsd_end = plan.runs[1][0].pretrain_end;
+    assert_int_equal(plan.segments[wsd_end].start_step, 25);
+    assert_int_equal(plan.segments[wsd_end].parent, plan.segments[wso_end].parent);
+    store_close(st);
+    plan_free(&plan);
+}
+
+/* A study of the WSD arm alone trains it as one segment, not as the shared
+ * trunk plus a branch; its results and weights are the same bits. */
+static void shared_arm_equals_the_arm_run_alone(void **state)
+{
+    (void)state;
+    const char *full = full_study();
+    char ini[256], out[256];
+    snprintf(ini, sizeof ini, "%s/alone.ini", g_root);
+    write_study(ini, ARM_WSD);
+    snprintf(out, sizeof out, "%s/alone", g_root);
+    run_study(ini, out);
+    ArmResults x, y;
+    arm_results(out, "alone", "wsd0", &x);
+    arm_results(full, "tiny", "wsd0", &y);
+    assert_same_results(&x, &y);
+    assert_true(x.pt_loss < 6.0);   /* it learned something: ln(400) = 5.99 */
+
+    /* The final weights of pre-training are byte-identical. */
+    char a_path[512], b_path[512];
+    StudySpec sa, sb;
+    Plan pa, pb;
+    Err e;
+    assert_int_equal(study_spec_load(&sa, ini, &e), 0);
+    snprintf(b_path, sizeof b_path, "%s/tiny.ini", g_root);
+    assert_int_equal(study_spec_load(&sb, b_path, &e), 0);
+    assert_int_equal(plan_build(&pa, &sa, 0, &e), 0);
+    assert_int_equal(plan_build(&pb, &sb, 0, &e), 0);
+    const PlanSegment *ga = &pa.segments[pa.runs[0][0].pretrain_end], *gb = &pb.segments[pb.runs[1][0].pretrain_end];
+    assert_int_equal(ga->start_step, 0);    /* alone: one segment */
+    assert_int_equal(gb->start_step, 25);   /* shared: a branch off the trunk */
+    snprintf(a_path, sizeof a_path, "%s/segments/%s/step-%08d/model.safetensors", out, ga->id, PRETRAIN_STEPS);
+    snprintf(b_path, sizeof b_path, "%s/segments/%s/step-%08d/model.safetensors", full, gb->id, PRETRAIN_STEPS);
+    char *da, *db;
+    size_t na, nb;
+    assert_int_equal(read_file(a_path, &da, &na, &e), 0);
+    assert_int_equal(read_file(b_path, &db, &nb, &e), 0);
+    assert_int_equal(na, nb);
+    assert_true(memcmp(da, db, na) == 0);
+    free(da);
+    free(db);
+    plan_free(&pa);
+    plan_free(&pb);
+}
+
+/* Re-running a finished study trains nothing and changes no result. */
+static void rerun_of_a_finished_study_trains_nothing(void **state)
+{
+    (void)state;
+    const char *full = full_study();
+    char ini[256];
+    snprintf(ini, sizeof ini, "%s/tiny.ini", g_root);
+    ArmResults before, after;
+    arm_results(full, "tiny", "wso", &before);
+    time_t t0 = time(NULL);
+    run_study(ini, full);
+    assert_true(time(NULL) - t0 < 20);
+    arm_results(full, "tiny", "wso", &after);
+    assert_same_results(&before, &after);
+}
+
+/* The report exists, names every arm and answers every finding. */
+static void report_has_the_table_and_the_findings(void **state)
+{
+    (void)state;
+    const char *full = full_study();
+    Err e;
+    int rc = study_report(full, &e);
+    if (rc) fprintf(stderr, "study_report: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/report.md", full);
+    char *text;
+    size_t n;
+    assert_int_equal(read_file(path, &text, &n, &e), 0);
+    for (int a = 0; a < N_ARMS; a++) assert_non_null(strstr(text, ARMS[a]));
+    assert_non_null(strstr(text, "decay arms reach a lower PT loss than WSO: "));
+    assert_non_null(strstr(text, "WSO has the best SFT average: "));
+    assert_non_null(strstr(text, "sharpness correlates negatively with SFT score: "));
+    assert_non_null(strstr(text, "decayed models are sharper than WSO: "));
+    free(text);
+    snprintf(path, sizeof path, "%s/main.csv", full);
+    assert_true(file_exists(path));
+}
+
+/* A three-stage study: mid-training arms branch off the shared pre-training,
+ * each base model is evaluated after mid-training, and the report's table
+ * gains the MT column. */
+static void three_stage_study_runs_mid_training_from_the_shared_pretraining(void **state)
+{
+    (void)state;
+    char ini[256], out[256], text[4096];
+    snprintf(ini, sizeof ini, "%s/three.ini", g_root);
+    snprintf(out, sizeof out, "%s/three", g_root);
+    snprintf(text, sizeof text, "%s%s", STUDY_HEAD,
+             "mid_tokens = 4096\n[arm wso]\nschedule = wso\nalpha_mid = 1\n"
+             "[arm wsd10]\nschedule = wso\nalpha_mid = 0\n");
+    Err e;
+    assert_int_equal(write_file_atomic(ini, text, strlen(text), &e), 0);
+    run_study(ini, out);
+    StudySpec spec;
+    Plan plan;
+    assert_int_equal(study_spec_load(&spec, ini, &e), 0);
+    assert_int_equal(plan_build(&plan, &spec, 0, &e), 0);
+    /* Both arms pre-train at a constant LR: one pre-training path, two mid runs. */
+    assert_int_equal(plan.runs[0][0].pretrain_end, plan.runs[1][0].pretrain_end);
+    assert_true(plan.runs[0][0].mid_end != plan.runs[1][0].mid_end);
+    Store *st;
+    assert_int_equal(store_open(&st, out, &e), 0);
+    ArmValue *v;
+    int n;
+    assert_int_equal(store_arm_evals(st, "three", "mid_end", "valid", "pt", "loss", &v, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].value != v[1].value);   /* the two mid-training schedules differ */
+    free(v);
+    store_close(st);
+    plan_free(&plan);
+    char path[512], *md;
+    size_t bytes;
+    snprintf(path, sizeof path, "%s/report.md", out);
+    assert_int_equal(study_report(out, &e), 0);
+    assert_int_equal(read_file(path, &md, &bytes, &e), 0);
+    assert_non_null(strstr(md, "| MT task avg |"));
+    assert_non_null(strstr(md, "WSD(1,0)"));   /* the paper's three-stage row */
+    free(md);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_root, sizeof g_root, "/tmp/plateau-runner-XXXXXX");
+    return mkdtemp(g_root) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (strncmp(g_root, "/tmp/plateau-runner-", 20) == 0) nftw(g_root, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(killed_study_resumes_to_the_results_of_an_uninterrupted_one),
+        cmocka_unit_test(wsd_arm_reuses_the_wso_trunk),
+        cmocka_unit_test(shared_arm_equals_the_arm_run_alone),
+        cmocka_unit_test(rerun_of_a_finished_study_trains_nothing),
+        cmocka_unit_test(report_has_the_table_and_the_findings),
+        cmocka_unit_test(three_stage_study_runs_mid_training_from_the_shared_pretraining),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
