@@ -34,29 +34,21 @@ static const OptSpec ENCODE_OPTS[] = {
  * newline so that no word spans two documents. */
 static char *read_documents(char **paths, int n_paths, size_t *out_bytes)
 {
-    size_t used = 0, cap = 1 << 20;
-    char *all = xmalloc(cap);
+    size_t used = 0;
+    char *all = xmalloc(1);
     for (int i = 0; i < n_paths; i++) {
         Err e;
-        char *text;
-        size_t bytes;
+        char *text, *docs;
+        size_t bytes, doc_bytes;
         if (read_file(paths[i], &text, &bytes, &e)) die(&e);
-        TextDocs docs;
-        const char *doc;
-        size_t doc_bytes;
-        textdocs_begin(&docs, text, bytes);
-        while (textdocs_next(&docs, &doc, &doc_bytes)) {
-            if (used + doc_bytes + 1 > cap) {
-                while (used + doc_bytes + 1 > cap) cap *= 2;
-                char *p = realloc(all, cap);
-                if (!p) { fprintf(stderr, "plateau: out of memory reading %s\n", paths[i]); exit(1); }
-                all = p;
-            }
-            memcpy(all + used, doc, doc_bytes);
-            used += doc_bytes;
-            all[used++] = '\n';
-        }
+        docs = textdocs_join(text, bytes, &doc_bytes);
         free(text);
+        char *p = realloc(all, used + doc_bytes + 1);
+        if (!p) { fprintf(stderr, "plateau: out of memory reading %s\n", paths[i]); exit(1); }
+        all = p;
+        memcpy(all + used, docs, doc_bytes);
+        used += doc_bytes;
+        free(docs);
     }
     *out_bytes = used;
     return all;

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE   /* memmem */
 #include "data/textdocs.h"
 
+#include "core/error.h"
+
 #include <string.h>
 
 void textdocs_begin(TextDocs *d, const char *text, size_t bytes)
@@ -50,4 +52,22 @@ size_t utf8_first_invalid(const char *text, size_t bytes)
         i += len;
     }
     return bytes;
+}
+
+char *textdocs_join(const char *text, size_t bytes, size_t *out_bytes)
+{
+    char *out = xmalloc(bytes + 2);
+    size_t used = 0;
+    TextDocs d;
+    const char *doc;
+    size_t doc_bytes;
+    textdocs_begin(&d, text, bytes);
+    while (textdocs_next(&d, &doc, &doc_bytes)) {
+        memcpy(out + used, doc, doc_bytes);   /* documents never overlap, so this fits */
+        used += doc_bytes;
+        out[used++] = '\n';
+    }
+    out[used] = 0;
+    *out_bytes = used;
+    return out;
 }

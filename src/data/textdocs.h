@@ -22,6 +22,11 @@ void textdocs_begin(TextDocs *d, const char *text, size_t bytes);
  * or 0 when there are no more. */
 int  textdocs_next(TextDocs *d, const char **doc, size_t *doc_bytes);
 
+/* The documents of text, each trimmed and followed by one '\n', in a
+ * malloc'd NUL-terminated buffer (*out_bytes excludes the NUL): the text a
+ * tokenizer trains on, without the separators. */
+char *textdocs_join(const char *text, size_t bytes, size_t *out_bytes);
+
 /* Offset of the first byte that does not belong to a valid UTF-8 sequence,
  * or `bytes` when the whole text is valid. */
 size_t utf8_first_invalid(const char *text, size_t bytes);

@@ -13,7 +13,7 @@
 #include "data/chat.h"
 #include "data/shard.h"
 #include "data/textbuf.h"
-#include "data/textdocs.h"   /* utf8_first_invalid */
+#include "data/textdocs.h"
 #include "data/tokenizer.h"
 #include "data/wordnet.h"
 #include "model/config.h"
@@ -192,35 +192,6 @@ static void tokens_push(Tokens *t, const int *ids, size_t n)
     for (size_t i = 0; i < n; i++) t->tok[t->n++] = (uint16_t)ids[i];
 }
 
-/* Documents of a world text file: separated by one or more empty lines
- * (docs/WORLDS.md), trimmed of surrounding whitespace, empty ones skipped. */
-typedef struct {
-    const char *p, *end;
-} BlankLineDocs;
-
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-static int next_document(BlankLineDocs *d, const char **doc, size_t *bytes)
-{
-    while (d->p < d->end && is_space(*d->p)) d->p++;
-    if (d->p >= d->end) return 0;
-    const char *start = d->p, *stop = d->end;
-    for (const char *q = start; q < d->end; q++) {
-        if (*q != '\n') continue;
-        const char *r = q + 1;
-        while (r < d->end && (*r == ' ' || *r == '\t' || *r == '\r')) r++;
-        if (r >= d->end || *r == '\n') {
-            stop = q;
-            break;
-        }
-    }
-    d->p = stop;
-    while (stop > start && is_space(stop[-1])) stop--;
-    *doc = start;
-    *bytes = (size_t)(stop - start);
-    return 1;
-}
-
 /* Encodes a text file's documents, <|endoftext|> before each. When valid is
  * non-NULL, the trailing documents (about 5% of the documents, at most
  * PREP_VALID_MAX_TOKENS tokens) go there instead of to train. */
@@ -234,11 +205,12 @@ static int encode_documents(const Tokenizer *tk, const char *path, Tokens *train
         free(text);
         return err_set(e, "%s: not UTF-8 (byte offset %zu)", path, bad);
     }
-    BlankLineDocs docs = {text, text + bytes};
+    TextDocs docs;
     const char *doc;
     size_t doc_bytes;
     long n_docs = 0;
-    while (next_document(&docs, &doc, &doc_bytes)) n_docs++;
+    textdocs_begin(&docs, text, bytes);
+    while (textdocs_next(&docs, &doc, &doc_bytes)) n_docs++;
     long first_valid = valid ? n_docs - (n_docs / 20 > 0 ? n_docs / 20 : 1) : n_docs;
     if (valid && n_docs < 2) {
         free(text);
@@ -250,8 +222,8 @@ static int encode_documents(const Tokenizer *tk, const char *path, Tokens *train
     size_t cap = 0;
     long k = 0;
     int rc = 0;
-    docs = (BlankLineDocs){text, text + bytes};
-    while (next_document(&docs, &doc, &doc_bytes)) {
+    textdocs_begin(&docs, text, bytes);
+    while (textdocs_next(&docs, &doc, &doc_bytes)) {
         size_t n = 0;
         if (tokenizer_encode_cached(tk, cache, doc, doc_bytes, &ids, &n, &cap)) {
             rc = err_set(e, "%s: out of memory encoding document %ld", path, k + 1);
@@ -416,9 +388,12 @@ int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int qui
     char *ptext;
     size_t pbytes;
     if (read_file(pretrain, &ptext, &pbytes, e)) return -1;
-    Tokenizer *tk;
-    int rc = tokenizer_train(&tk, ptext, pbytes, d->vocab, e);
+    size_t doc_bytes;
+    char *docs = textdocs_join(ptext, pbytes, &doc_bytes);   /* without the separators */
     free(ptext);
+    Tokenizer *tk;
+    int rc = tokenizer_train(&tk, docs, doc_bytes, d->vocab, e);
+    free(docs);
     if (rc) return err_wrap(e, "training the tokenizer on %s", pretrain);
     if (tokenizer_save(tk, d->tokenizer, e)) goto fail;
     say(quiet, "tokenizer: %d tokens trained on %.1f MB -> %s (%.1f s)\n", tokenizer_vocab_size(tk), pbytes / 1e6,
