@@ -1,8 +1,10 @@
-/* Tokenizer benchmark: training time and encoding throughput on English text.
- * The corpus is WordNet's glosses (definitions and examples from Debian's
- * wordnet-base, ~9 MB), one per line, so the figures need no generated world.
+/* Tokenizer benchmark: training time and encoding throughput on two corpora,
+ * side by side: the generated bios world's pre-training text (what a study
+ * tokenizes; 5,000 people, ~8 MB) and WordNet's glosses (definitions and
+ * examples from Debian's wordnet-base, ~9 MB, real English), one document a
+ * line.
  *
- *   build/bench/bench_tokenizer [MB]     (default: the whole corpus)
+ *   build/bench/bench_tokenizer [MB]     (default: each whole corpus)
  *
  * Times are process CPU seconds, best of 3: the code is single-threaded, and
  * CPU time stays meaningful when other jobs share the machine (wall time is
@@ -15,6 +17,8 @@
 
 #include "core/file.h"
 #include "core/progress.h"
+#include "data/bios.h"
+#include "data/textdocs.h"
 #include "data/tokenizer.h"
 
 #define WORDNET_DIR "/usr/share/wordnet"
@@ -89,25 +93,9 @@ static double train_seconds(const char *text, size_t bytes, int vocab, Tokenizer
     return best;
 }
 
-int main(int argc, char **argv)
+/* Training and encoding figures for one corpus. */
+static void bench_corpus(const char *text, size_t used)
 {
-    double wall0 = now_seconds();
-    double mb_limit = argc > 1 ? atof(argv[1]) : 1e9;
-    size_t limit = (size_t)(mb_limit * 1e6), used = 0, cap = 1 << 20;
-    char *text = malloc(cap);
-    const char *files[] = {"data.noun", "data.verb", "data.adj", "data.adv"};
-    for (int i = 0; i < 4; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", WORDNET_DIR, files[i]);
-        append_glosses(path, &text, &used, &cap, limit);
-    }
-    char cpu[256];
-    cpu_name(cpu, sizeof cpu);
-    printf("machine        %s, %ld cores\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
-    size_t lines = 0;
-    for (size_t i = 0; i < used; i++) lines += text[i] == '\n';
-    printf("corpus         WordNet glosses, %.2f MB, %zu lines\n", (double)used / 1e6, lines);
-
     /* training: best of 3 (it is deterministic, so the runs are identical) */
     size_t train_bytes = used < 4000000 ? used : 4000000;
     Tokenizer *t8k = NULL, *t32k = NULL;
@@ -115,8 +103,10 @@ int main(int argc, char **argv)
     double s8k = train_seconds(text, used, 8192, &t8k);
     double s32k = train_seconds(text, used, 32768, &t32k);
     printf("train          vocab  8192 on %5.2f MB: %.3f s\n", (double)train_bytes / 1e6, s8k_4);
-    printf("train          vocab  8192 on %5.2f MB: %.3f s\n", (double)used / 1e6, s8k);
-    printf("train          vocab 32768 on %5.2f MB: %.3f s\n", (double)used / 1e6, s32k);
+    printf("train          vocab  8192 on %5.2f MB: %.3f s (reached %d)\n", (double)used / 1e6, s8k,
+           tokenizer_vocab_size(t8k));
+    printf("train          vocab 32768 on %5.2f MB: %.3f s (reached %d)\n", (double)used / 1e6, s32k,
+           tokenizer_vocab_size(t32k));
 
     /* encoding the whole corpus in one call (with the word cache), line by
      * line (each call too short for the cache), and line by line with a
@@ -129,7 +119,7 @@ int main(int argc, char **argv)
         for (int rep = 0; rep < 3; rep++) {
             n = 0;
             double t0 = cpu_seconds();
-            if (tokenizer_encode(toks[k], text, used, &ids, &n, &ids_cap)) return 1;
+            if (tokenizer_encode(toks[k], text, used, &ids, &n, &ids_cap)) exit(1);
             double s = cpu_seconds() - t0;
             if (s < best_whole) best_whole = s;
         }
@@ -140,7 +130,7 @@ int main(int argc, char **argv)
             for (size_t pos = 0; pos < used;) {
                 char *end = memchr(text + pos, '\n', used - pos);
                 size_t len = end ? (size_t)(end - (text + pos)) + 1 : used - pos;
-                if (tokenizer_encode(toks[k], text + pos, len, &ids, &n, &ids_cap)) return 1;
+                if (tokenizer_encode(toks[k], text + pos, len, &ids, &n, &ids_cap)) exit(1);
                 pos += len;
             }
             double s = cpu_seconds() - t0;
@@ -153,7 +143,7 @@ int main(int argc, char **argv)
             for (size_t pos = 0; pos < used;) {
                 char *end = memchr(text + pos, '\n', used - pos);
                 size_t len = end ? (size_t)(end - (text + pos)) + 1 : used - pos;
-                if (tokenizer_encode_cached(toks[k], cache, text + pos, len, &ids, &n, &ids_cap)) return 1;
+                if (tokenizer_encode_cached(toks[k], cache, text + pos, len, &ids, &n, &ids_cap)) exit(1);
                 pos += len;
             }
             double s = cpu_seconds() - t0;
@@ -177,6 +167,65 @@ int main(int argc, char **argv)
     }
     tokenizer_free(t8k);
     tokenizer_free(t32k);
+}
+
+/* The bios world's pre-training documents, one a line, cut at limit bytes. */
+static char *bios_corpus(size_t limit, size_t *used)
+{
+    Err e;
+    char dir[] = "/tmp/plateau-bench-tok-XXXXXX";
+    if (!mkdtemp(dir)) { perror("mkdtemp"); exit(1); }
+    BiosOptions o;
+    bios_default_options(&o);
+    o.people = 5000;
+    BiosWorld w;
+    if (bios_generate(&w, &o, &e) || bios_write(&w, dir, NULL, &e)) die(&e);
+    bios_free(&w);
+    char path[256], *raw;
+    size_t bytes;
+    path_join(path, sizeof path, dir, "pretrain.txt");
+    if (read_file(path, &raw, &bytes, &e)) die(&e);
+    char *text = textdocs_join(raw, bytes, used);
+    free(raw);
+    if (*used > limit) {
+        while (limit > 0 && text[limit - 1] != '\n') limit--;
+        *used = limit;
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return text;
+}
+
+int main(int argc, char **argv)
+{
+    double wall0 = now_seconds();
+    double mb_limit = argc > 1 ? atof(argv[1]) : 1e9;
+    size_t limit = (size_t)(mb_limit * 1e6), used = 0, cap = 1 << 20;
+    char cpu[256];
+    cpu_name(cpu, sizeof cpu);
+    printf("machine        %s, %ld cores\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
+
+    char *text = bios_corpus(limit, &used);
+    size_t lines = 0;
+    for (size_t i = 0; i < used; i++) lines += text[i] == '\n';
+    printf("\ncorpus         bios world pre-training text (5000 people), %.2f MB, %zu documents\n",
+           (double)used / 1e6, lines);
+    bench_corpus(text, used);
+    free(text);
+
+    used = 0;
+    text = malloc(cap);
+    const char *files[] = {"data.noun", "data.verb", "data.adj", "data.adv"};
+    for (int i = 0; i < 4; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", WORDNET_DIR, files[i]);
+        append_glosses(path, &text, &used, &cap, limit);
+    }
+    lines = 0;
+    for (size_t i = 0; i < used; i++) lines += text[i] == '\n';
+    printf("\ncorpus         WordNet glosses, %.2f MB, %zu lines\n", (double)used / 1e6, lines);
+    bench_corpus(text, used);
     free(text);
     printf("wall time      %.1f s for the whole benchmark\n", now_seconds() - wall0);
     return 0;

@@ -25,7 +25,7 @@ typedef struct {
     int      ndim;
     uint64_t dims[4];
     size_t   numel;
-    void    *data;       /* points into Fixture.buf */
+    void    *data;       /* own copy, so aligned for its type (names have any length) */
 } FixArray;
 
 typedef struct {
@@ -73,11 +73,19 @@ static void fixture_load(Fixture *fx, const char *file)
             a->numel *= a->dims[k];
         }
         assert_true(pos + a->numel * 4 <= n);
-        a->data = fx->buf + pos;   /* 4-byte aligned: every field before is a multiple of 4 */
+        a->data = malloc(a->numel * 4 + 1);
+        assert_non_null(a->data);
+        memcpy(a->data, fx->buf + pos, a->numel * 4);
         pos += a->numel * 4;
     }
 #undef TAKE
     assert_int_equal(pos, n);
+}
+
+static void fixture_free(Fixture *fx)
+{
+    for (int i = 0; i < fx->count; i++) free(fx->arr[i].data);
+    free(fx->buf);
 }
 
 static const FixArray *fixture_find(const Fixture *fx, const char *name)
@@ -238,7 +246,7 @@ static void check_fixture(const char *file)
     free(ref_w);
     free(ref_g);
     model_free(&m);
-    free(fx.buf);
+    fixture_free(&fx);
 }
 
 static void matches_pytorch_with_full_attention_heads(void **state)

@@ -14,9 +14,11 @@
 
 #include "core/file.h"
 #include "core/rng.h"
+#include "data/bios.h"
 #include "data/pretokenize.h"
 #include "data/textdocs.h"
 #include "data/tokenizer.h"
+#include "data/wordnet.h"
 
 /* ---- fixtures -------------------------------------------------------------- */
 
@@ -310,6 +312,69 @@ static void training_is_deterministic(void **state)
 
 /* ---- encoding -------------------------------------------------------------- */
 
+/* Trains on a world's pre-training text and round-trips every file the world
+ * wrote (text, JSONL, world.json, licence), byte for byte. */
+static void assert_world_round_trips(const char *dir)
+{
+    static const char *const FILES[] = {"pretrain.txt", "mid.txt", "sft_train.jsonl", "sft_valid.jsonl",
+                                        "eval_qa_test.jsonl", "eval_qa_train.jsonl", "eval_mc_test.jsonl",
+                                        "eval_mc_train.jsonl", "world.json", "people.jsonl", "LICENSE-WordNet"};
+    char path[512];
+    char *text;
+    size_t bytes;
+    Err e;
+    path_join(path, sizeof path, dir, "pretrain.txt");
+    assert_int_equal(read_file(path, &text, &bytes, &e), 0);
+    Tokenizer *tok;
+    assert_int_equal(tokenizer_train(&tok, text, bytes, 1024, &e), 0);
+    free(text);
+    int checked = 0;
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        path_join(path, sizeof path, dir, FILES[i]);
+        if (!file_exists(path)) continue;
+        assert_int_equal(read_file(path, &text, &bytes, &e), 0);
+        assert_round_trip(tok, text, bytes);
+        free(text);
+        checked++;
+    }
+    assert_true(checked >= 9);
+    tokenizer_free(tok);
+}
+
+static void round_trip_holds_on_every_generated_world_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/plateau-tok-world-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char bios_dir[256], wn_dir[256];
+    path_join(bios_dir, sizeof bios_dir, dir, "bios");
+    path_join(wn_dir, sizeof wn_dir, dir, "wordnet");
+    Err e;
+    BiosOptions o;
+    bios_default_options(&o);
+    o.people = 300;
+    BiosWorld w;
+    assert_int_equal(bios_generate(&w, &o, &e), 0);
+    assert_int_equal(bios_write(&w, bios_dir, NULL, &e), 0);
+    bios_free(&w);
+    assert_world_round_trips(bios_dir);
+
+    WordNetDb db;
+    if (wordnet_load(&db, "/usr/share/wordnet", &e) == 0) {   /* wordnet-base is a dependency */
+        WordNetOptions wo;
+        wordnet_default_options(&wo);
+        wo.max_synsets = 400;
+        assert_int_equal(wordnet_write(&db, &wo, NULL, wn_dir, NULL, &e), 0);
+        wordnet_free(&db);
+        assert_world_round_trips(wn_dir);
+    } else {
+        fail_msg("%s", e.msg);
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void round_trip_holds_for_random_bytes(void **state)
 {
     (void)state;
@@ -598,6 +663,7 @@ int main(void)
         cmocka_unit_test(training_is_deterministic),
         cmocka_unit_test(round_trip_holds_for_random_bytes),
         cmocka_unit_test(round_trip_holds_for_english_like_text),
+        cmocka_unit_test(round_trip_holds_on_every_generated_world_file),
         cmocka_unit_test(special_token_text_never_encodes_to_special_ids),
         cmocka_unit_test(save_then_load_gives_identical_encodings),
         cmocka_unit_test(loads_files_with_other_id_orders),

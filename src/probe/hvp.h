@@ -15,7 +15,7 @@
  * not on v, so hvp_set_batch runs them once and keeps every activation and
  * activation gradient; each hvp_apply is then one tangent forward (2 matmuls
  * per forward matmul) and one tangent backward (4 per forward matmul): 2.0x
- * a gradient on the benchmark shape S (bench/RESULTS_hvp.md; 2.7-2.8x for a
+ * a gradient on the benchmark shape S (bench/RESULTS.md; 2.7-2.8x for a
  * lone product at a new point, primal pass included, as forward-over-reverse
  * needs 8/3 of a gradient's matrix work). Every Hutchinson probe,
  * power step and Lanczos step shares one primal pass. Central differences of

@@ -161,6 +161,14 @@ static void fmt_mean(char *out, size_t size, const double *x, int n, int decimal
     else snprintf(out, size, "%.*f ± %.*f", decimals, m.mean, decimals, m.std_err);
 }
 
+/* A Tr(H) cell: mean ± standard error over seeds; with one seed, ± the
+ * Hutchinson estimate's own standard error over its probes. */
+static void fmt_trace(char *out, size_t size, const double *x, const double *probe_se, int n)
+{
+    if (n == 1 && !isnan(x[0]) && !isnan(probe_se[0])) snprintf(out, size, "%.1f ± %.1f", x[0], probe_se[0]);
+    else fmt_mean(out, size, x, n, 1);
+}
+
 static int write_text(const char *dir, const char *name, char *buf, size_t len, Err *e)
 {
     char path[4096];
@@ -629,14 +637,15 @@ static int write_report(Report *R, Err *e)
     int corr_ok = pearson(xs, ys, np, &corr, &ce) == 0;
     fprintf(md, "## Sharpness\n\nTr(H) by Hutchinson (%d Rademacher probes) at the end of %s, on fixed "
                 "held-out batches of pre-training text (PT) and of SFT conversations (SFT), the same batches for "
-                "every model; mean ± standard error over seeds.\n\n| arm | Tr(H), PT data | Tr(H), SFT data | SFT task avg |\n|---|---:|---:|---:|\n",
+                "every model; mean ± standard error over seeds (with one seed: ± the standard error of the Hutchinson "
+                "estimate over its probes).\n\n| arm | Tr(H), PT data | Tr(H), SFT data | SFT task avg |\n|---|---:|---:|---:|\n",
             s->probes, R->three ? "mid-training" : "pre-training");
     csv = open_memstream(&csv_buf, &csv_len);
     fprintf(csv, "arm,sharpness_pt_mean,sharpness_pt_stderr,sharpness_sft_mean,sharpness_sft_stderr,sft_avg_mean\n");
     for (int a = 0; a < s->n_arms; a++) {
         char p[64], q[64], r[64];
-        fmt_mean(p, sizeof p, R->sharp_pt[a], s->n_seeds, 3);
-        fmt_mean(q, sizeof q, R->sharp_sft[a], s->n_seeds, 3);
+        fmt_trace(p, sizeof p, R->sharp_pt[a], R->sharp_pt_se[a], s->n_seeds);
+        fmt_trace(q, sizeof q, R->sharp_sft[a], R->sharp_sft_se[a], s->n_seeds);
         fmt_mean(r, sizeof r, R->cols[COL_SFT].value[a], s->n_seeds, 1);
         fprintf(md, "| %s | %s | %s | %s |\n", s->arms[a].name, p, q, r);
         MeanStdErr mp = mean_std_err(R->sharp_pt[a], s->n_seeds), ms = mean_std_err(R->sharp_sft[a], s->n_seeds);
