@@ -83,7 +83,8 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
     assert_string_equal(s.name, "quick");
     assert_int_equal(s.world, WORLD_BIOS);
-    assert_int_equal(s.n_arms, 4);
+    assert_int_equal(s.n_arms, 5);
+    assert_int_equal(s.n_seeds, 2);
     assert_int_equal(study_pretrain_steps(&s), 280);
     assert_int_equal(s.warmup_steps, 14);
     assert_false(study_is_three_stage(&s));
@@ -232,30 +233,46 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
     Err e;
     if (study_spec_load(&s, path, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
     /* T = 280, T_w = 14, WSD stable end 14 + round(0.75 * 266) = 214.
-     * Every schedule's step 13 runs at eta(14) = peak, and cosine falls from
-     * step 14: all four arms share [0, 14). WSO and both WSDs share
-     * [14, 214). Then WSO, WSD0.1, WSD0 run [214, 280) each (66 steps) and
-     * cosine [14, 280) (266 steps):
-     * 14 + 200 + 3*66 + 266 = 678 steps instead of 4 * 280 = 1120. */
-    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 1120);
-    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 678);
-    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 6);
-    assert_int_equal(p.saving.segments[STAGE_SFT], 12);
-    const PlanSegment *g = p.segments;
-    assert_int_equal(g[0].parent, -1);
-    assert_int_equal(g[0].start_step, 0);
-    assert_int_equal(g[0].end_step, 14);
-    assert_int_equal(g[0].arms, 0xf);
-    assert_int_equal(g[1].parent, 0);
-    assert_int_equal(g[1].start_step, 14);
-    assert_int_equal(g[1].end_step, 214);
-    assert_int_equal(g[1].arms, 0x7);   /* wso, wsd0.1, wsd0 */
-    /* each arm's path */
-    assert_int_equal(p.runs[0][0].base, 2);   /* wso: #0 #1 #2 */
-    assert_int_equal(p.segments[p.runs[3][0].base].parent, 0);   /* cos0 branches after warmup */
-    assert_int_equal(p.segments[p.runs[3][0].base].start_step, 14);
-    /* the SFT sweep of one base starts from that base */
-    for (int k = 0; k < 3; k++) assert_int_equal(p.segments[p.runs[1][0].sft[k]].parent, p.runs[1][0].base);
+     * Every schedule's step 13 runs at eta(14) = peak, and cosine and linear
+     * fall from step 14: all five arms share [0, 14). WSO and both WSDs share
+     * [14, 214). Then WSO, WSD0.1, WSD0 run [214, 280) each (66 steps), and
+     * cosine and linear [14, 280) each (266 steps). Per seed:
+     * 14 + 200 + 3*66 + 2*266 = 944 steps instead of 5 * 280 = 1400; two
+     * seeds share nothing (different init and data order). */
+    assert_int_equal(s.n_seeds, 2);
+    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 2 * 1400);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 2 * 944);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 2 * 7);
+    assert_int_equal(p.saving.segments[STAGE_SFT], 2 * 5 * 3);
+    for (int k = 0; k < 2; k++) {
+        /* wso: warmup -> trunk -> tail */
+        const PlanSegment *tail = &p.segments[p.runs[0][k].base];
+        const PlanSegment *trunk = &p.segments[tail->parent];
+        const PlanSegment *warm = &p.segments[trunk->parent];
+        assert_int_equal(tail->start_step, 214);
+        assert_int_equal(tail->end_step, 280);
+        assert_int_equal(trunk->start_step, 14);
+        assert_int_equal(trunk->end_step, 214);
+        assert_int_equal(trunk->arms, 0x7);   /* wso, wsd0.1, wsd0 */
+        assert_int_equal(warm->parent, -1);
+        assert_int_equal(warm->start_step, 0);
+        assert_int_equal(warm->end_step, 14);
+        assert_int_equal(warm->arms, 0x1f);   /* all five */
+        /* both WSD arms branch from the same trunk */
+        assert_int_equal(p.segments[p.runs[1][k].base].parent, tail->parent);
+        assert_int_equal(p.segments[p.runs[2][k].base].parent, tail->parent);
+        /* cosine and linear branch after the shared warmup */
+        for (int a = 3; a < 5; a++) {
+            const PlanSegment *b = &p.segments[p.runs[a][k].base];
+            assert_int_equal(b->parent, trunk->parent);
+            assert_int_equal(b->start_step, 14);
+            assert_int_equal(b->end_step, 280);
+        }
+        /* the SFT sweep of one base starts from that base */
+        for (int j = 0; j < 3; j++) assert_int_equal(p.segments[p.runs[1][k].sft[j]].parent, p.runs[1][k].base);
+    }
+    /* the two seeds' warmups are different segments */
+    assert_int_not_equal(p.segments[p.runs[0][0].base].parent, p.segments[p.runs[0][1].base].parent);
     plan_free(&p);
 }
 
