@@ -6,7 +6,7 @@ set -eu
 
 # Build and run: compiler, BLAS (OpenMP flavour, shares the thread pool with
 # plateau's own OpenMP loops), JSON, INI, tests, results store, plots, data.
-PACKAGES="gcc make pkg-config libopenblas-openmp-dev libcjson-dev libinih-dev \
+PACKAGES="gcc libc6-dev make pkg-config libopenblas-openmp-dev libcjson-dev libinih-dev \
 libcmocka-dev libsqlite3-dev gnuplot-nox wordnet-base"
 
 missing=""
