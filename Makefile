@@ -13,11 +13,13 @@ BUILD   := build
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC:= $(wildcard tests/test_*.c)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
 BENCH_SRC:= $(wildcard bench/*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB     := $(BUILD)/libplateau.a
 
@@ -38,7 +40,10 @@ $(LIB): $(LIB_OBJ)
 plateau: $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+# Test programs may use the helpers in tests/support/ (fixture reading).
+$(BUILD)/tests/%.o: CFLAGS += -Itests
+$(BUILD)/tests/support/%.o: CFLAGS += -Itests
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
@@ -62,4 +67,4 @@ bench: all
 clean:
 	rm -rf $(BUILD) plateau
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) $(TEST_SUPPORT_OBJ:.o=.d)

@@ -12,95 +12,13 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "support/fixture.h"
 #include "core/rng.h"
 #include "model/llama.h"
 #include "model/ops.h"
 #include "train/adamw.h"
 
-/* ------------------------------------------------------- fixture reading */
-
-typedef struct {
-    char     name[128];
-    int      dtype;      /* 0 float32, 1 int32 */
-    int      ndim;
-    uint64_t dims[4];
-    size_t   numel;
-    void    *data;       /* own copy, so aligned for its type (names have any length) */
-} FixArray;
-
-typedef struct {
-    char     *buf;
-    int       count;
-    FixArray  arr[256];
-} Fixture;
-
-static const char *fixture_dir(void)
-{
-    const char *d = getenv("PLATEAU_FIXTURES");
-    return d ? d : "tests/fixtures";
-}
-
-static void fixture_load(Fixture *fx, const char *file)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", fixture_dir(), file);
-    size_t n;
-    Err e;
-    if (read_file(path, &fx->buf, &n, &e)) fail_msg("%s (run from the repository root)", e.msg);
-    assert_true(n > 12);
-    assert_memory_equal(fx->buf, "PLTFIX01", 8);
-    size_t pos = 8;
-#define TAKE(dst, bytes) (assert_true(pos + (bytes) <= n), memcpy((dst), fx->buf + pos, (bytes)), pos += (bytes))
-    uint32_t count;
-    TAKE(&count, 4);
-    assert_true(count <= 256);
-    fx->count = (int)count;
-    for (int i = 0; i < fx->count; i++) {
-        FixArray *a = &fx->arr[i];
-        uint32_t len, dtype, ndim;
-        TAKE(&len, 4);
-        assert_true(len < sizeof a->name);
-        TAKE(a->name, len);
-        a->name[len] = 0;
-        TAKE(&dtype, 4);
-        TAKE(&ndim, 4);
-        assert_true(ndim <= 4);
-        a->dtype = (int)dtype;
-        a->ndim = (int)ndim;
-        a->numel = 1;
-        for (uint32_t k = 0; k < ndim; k++) {
-            TAKE(&a->dims[k], 8);
-            a->numel *= a->dims[k];
-        }
-        assert_true(pos + a->numel * 4 <= n);
-        a->data = malloc(a->numel * 4 + 1);
-        assert_non_null(a->data);
-        memcpy(a->data, fx->buf + pos, a->numel * 4);
-        pos += a->numel * 4;
-    }
-#undef TAKE
-    assert_int_equal(pos, n);
-}
-
-static void fixture_free(Fixture *fx)
-{
-    for (int i = 0; i < fx->count; i++) free(fx->arr[i].data);
-    free(fx->buf);
-}
-
-static const FixArray *fixture_find(const Fixture *fx, const char *name)
-{
-    for (int i = 0; i < fx->count; i++)
-        if (strcmp(fx->arr[i].name, name) == 0) return &fx->arr[i];
-    return NULL;
-}
-
-static const FixArray *fixture_get(const Fixture *fx, const char *name)
-{
-    const FixArray *a = fixture_find(fx, name);
-    if (!a) fail_msg("fixture has no array '%s'", name);
-    return a;
-}
+/* fixture reading: tests/support/fixture.h */
 
 /* ||a - b|| / ||b|| in double */
 static double rel_err(const float *a, const float *b, size_t n)

@@ -551,31 +551,14 @@ static void world_json(const BiosWorld *w, const BiosStats *st, TextBuf *out)
         if (a) textbuf_puts(out, ", ");
         textbuf_json_string(out, ATTRIBUTE_NAMES[a]);
     }
-    textbuf_puts(out, "],\n  \"mc_choices\": 4,\n  \"files\": {");
-    for (int f = 0; f < BIOS_N_FILES; f++) {
-        if (!st->files[f].name) continue;
-        textbuf_puts(out, f ? ",\n    " : "\n    ");
-        textbuf_json_string(out, st->files[f].name);
-        textbuf_puts(out, ": {\"");
-        textbuf_puts(out, strstr(st->files[f].name, ".txt") ? "documents" : "records");
-        textbuf_puts(out, "\": ");
-        textbuf_long(out, st->files[f].lines);
-        textbuf_puts(out, ", \"bytes\": ");
-        textbuf_long(out, st->files[f].bytes);
-        textbuf_putc(out, '}');
-    }
-    textbuf_puts(out, "\n  }\n}\n");
+    textbuf_puts(out, "],\n  \"mc_choices\": 4,\n  \"files\": ");
+    world_files_json(out, st->files, BIOS_N_FILES);
+    textbuf_puts(out, "\n}\n");
 }
 
 static int emit(const char *dir, const char *name, TextBuf *b, long lines, BiosStats *st, int *nf, Err *e)
 {
-    char path[4096];
-    path_join(path, sizeof path, dir, name);
-    if (write_file_atomic(path, b->data ? b->data : "", b->len, e)) return -1;
-    st->files[*nf] = (BiosFileInfo){name, lines, (long)b->len};
-    (*nf)++;
-    textbuf_free(b);
-    return 0;
+    return world_file_emit(dir, name, b, lines, st->files, nf, e);
 }
 
 int bios_write(const BiosWorld *w, const char *dir, BiosStats *stats, Err *e)

@@ -38,6 +38,7 @@
 
 #include "core/error.h"
 #include "data/textbuf.h"
+#include "data/worldfile.h"
 
 typedef enum {
     BIOS_BIRTH_DATE = 0,
@@ -86,11 +87,7 @@ typedef struct {
 } BiosWorld;
 
 /* What bios_write produced, for world.json, the CLI report and tests. */
-typedef struct {
-    const char *name;
-    long lines;              /* documents for .txt, records for .jsonl */
-    long bytes;
-} BiosFileInfo;
+typedef WorldFileInfo BiosFileInfo;
 
 #define BIOS_N_FILES 10
 typedef struct {

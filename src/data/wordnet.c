@@ -792,33 +792,14 @@ static void world_json(const World *W, const WordNetStats *st, TextBuf *out)
     textbuf_long(out, W->opt->docs_per_synset);
     textbuf_puts(out, ", \"mid_percent\": ");
     textbuf_long(out, W->opt->mid_percent);
-    textbuf_puts(out, "},\n  \"attributes\": [\"definition\", \"synonym\", \"hypernym\"],\n  \"mc_choices\": 4,\n  \"files\": {");
-    int first = 1;
-    for (int f = 0; f < WORDNET_N_FILES; f++) {
-        if (!st->files[f].name) continue;
-        textbuf_puts(out, first ? "\n    " : ",\n    ");
-        first = 0;
-        textbuf_json_string(out, st->files[f].name);
-        textbuf_puts(out, ": {\"");
-        textbuf_puts(out, strstr(st->files[f].name, ".txt") ? "documents" : "records");
-        textbuf_puts(out, "\": ");
-        textbuf_long(out, st->files[f].lines);
-        textbuf_puts(out, ", \"bytes\": ");
-        textbuf_long(out, st->files[f].bytes);
-        textbuf_putc(out, '}');
-    }
-    textbuf_puts(out, "\n  }\n}\n");
+    textbuf_puts(out, "},\n  \"attributes\": [\"definition\", \"synonym\", \"hypernym\"],\n  \"mc_choices\": 4,\n  \"files\": ");
+    world_files_json(out, st->files, WORDNET_N_FILES);
+    textbuf_puts(out, "\n}\n");
 }
 
 static int emit(const char *dir, const char *name, TextBuf *b, long lines, WordNetStats *st, int *nf, Err *e)
 {
-    char path[4096];
-    path_join(path, sizeof path, dir, name);
-    if (write_file_atomic(path, b->data ? b->data : "", b->len, e)) return -1;
-    st->files[*nf] = (WordNetFileInfo){name, lines, (long)b->len};
-    (*nf)++;
-    textbuf_free(b);
-    return 0;
+    return world_file_emit(dir, name, b, lines, st->files, nf, e);
 }
 
 int wordnet_write(const WordNetDb *db, const WordNetOptions *o, const char *license_path,

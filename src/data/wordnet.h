@@ -34,6 +34,7 @@
 
 #include "core/error.h"
 #include "data/textbuf.h"
+#include "data/worldfile.h"
 
 #define WORDNET_DIR "/usr/share/wordnet"
 #define WORDNET_COPYRIGHT "/usr/share/doc/wordnet-base/copyright"
@@ -79,10 +80,7 @@ typedef struct {
     int eval_train_items;     /* train-half synsets in eval_*_train; -1: min(train, test) */
 } WordNetOptions;
 
-typedef struct {
-    const char *name;
-    long lines, bytes;
-} WordNetFileInfo;
+typedef WorldFileInfo WordNetFileInfo;
 
 #define WORDNET_N_FILES 10
 typedef struct {

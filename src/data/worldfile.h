@@ -1,0 +1,25 @@
+/* The files of a world folder (bios, wordnet): each written atomically as it
+ * is finished, and listed with its size in world.json, which is written last
+ * so that its presence means the folder is complete. */
+#ifndef PLATEAU_WORLDFILE_H
+#define PLATEAU_WORLDFILE_H
+
+#include "core/error.h"
+#include "data/textbuf.h"
+
+typedef struct {
+    const char *name;
+    long lines;              /* documents for .txt, records for .jsonl */
+    long bytes;
+} WorldFileInfo;
+
+/* Writes b to dir/name atomically, records (name, lines, bytes) as
+ * files[*n_files] and advances *n_files, then frees b. */
+int world_file_emit(const char *dir, const char *name, TextBuf *b, long lines, WorldFileInfo *files,
+                    int *n_files, Err *e);
+
+/* Appends the "files" object of world.json: {"NAME": {"documents"|"records":
+ * N, "bytes": N}, ...} for the first n entries with a name. */
+void world_files_json(TextBuf *out, const WorldFileInfo *files, int n);
+
+#endif
