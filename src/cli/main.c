@@ -1,6 +1,8 @@
 /* plateau: one binary, many subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 
@@ -32,8 +34,23 @@ static void usage(FILE *fp)
         fprintf(fp, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].about);
 }
 
+/* OpenMP threads that busy-wait lose badly when anything else shares the
+ * cores (measured: evaluation 10-30x slower with two threads on a loaded
+ * 2-core machine) and gain nothing measurable on an idle one (bench_train S
+ * and M within run-to-run noise), so plateau waits passively unless the
+ * user chose a policy. libgomp reads OMP_WAIT_POLICY when it loads, before
+ * main, hence the re-exec; the process id stays the same. */
+static void prefer_passive_openmp_wait(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the default policy */
+}
+
 int main(int argc, char **argv)
 {
+    prefer_passive_openmp_wait(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
