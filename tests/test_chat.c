@@ -214,6 +214,25 @@ static char *temp_dir(void)
     return strdup(d);
 }
 
+static void spaced_replies_get_exactly_one_leading_space(void **state)
+{
+    (void)state;
+    const char *line = "{\"messages\":[{\"role\":\"user\",\"content\":\"Where?\"},"
+                       "{\"role\":\"assistant\",\"content\":\"Lima\"},"
+                       "{\"role\":\"user\",\"content\":\"And?\"},"
+                       "{\"role\":\"assistant\",\"content\":\" Quito\"}]}";
+    ChatConversation c;
+    Err e;
+    assert_int_equal(chat_parse_line(&c, line, strlen(line), "t.jsonl", 1, &e), 0);
+    chat_space_replies(&c);
+    chat_space_replies(&c);   /* idempotent */
+    assert_string_equal(c.messages[0].content, "Where?");
+    assert_string_equal(c.messages[1].content, " Lima");
+    assert_string_equal(c.messages[2].content, "And?");
+    assert_string_equal(c.messages[3].content, " Quito");
+    chat_conversation_free(&c);
+}
+
 static void write_text(const char *path, const char *text)
 {
     Err e;
@@ -316,6 +335,7 @@ int main(void)
         cmocka_unit_test(rows_hold_whole_conversations_padded_with_end_tokens),
         cmocka_unit_test(jsonl_packs_into_token_and_mask_shards_of_one_layout),
         cmocka_unit_test(malformed_jsonl_lines_stop_with_file_and_line),
+        cmocka_unit_test(spaced_replies_get_exactly_one_leading_space),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,8 @@ static const OptSpec OPTS[] = {
     {"name", "STEM", "output names STEM.bin and STEM.mask.bin (default: the input's name without .jsonl)"},
     {"seq-len", "T", "training context: rows of T+1 tokens; longer conversations are cut from the end (default 256)"},
     {"stream", NULL, "plain concatenation (loader STREAM layout) instead of rows of T+1 tokens"},
+    {"space-replies", NULL, "put a space before each assistant reply, so a reply's first word has the tokens\n"
+                            "                           pre-training text gives it (what a study does for its worlds)"},
     {NULL, NULL, NULL},
 };
 
@@ -56,8 +58,11 @@ int cmd_data_sft(int argc, char **argv)
     size_t limit = rows ? (size_t)T + 1 : (size_t)T;
     SftStream s;
     sft_stream_init(&s, rows ? (size_t)T + 1 : 0);
-    for (size_t i = 0; i < d.n; i++)
+    int space = args_has(&a, "space-replies");
+    for (size_t i = 0; i < d.n; i++) {
+        if (space) chat_space_replies(&d.items[i]);
         if (sft_stream_add(&s, t, &d.items[i], limit, &e)) die(&e);
+    }
     if (sft_stream_finish(&s, t, &e)) die(&e);
     char tokens_path[4096], mask_path[4096], file[1100];
     if (make_dirs(out, &e)) die(&e);

@@ -325,3 +325,17 @@ void sft_stream_free(SftStream *s)
     free(s->mask);
     memset(s, 0, sizeof *s);
 }
+
+void chat_space_replies(ChatConversation *c)
+{
+    for (int k = 0; k < c->n_messages; k++) {
+        ChatMessage *m = &c->messages[k];
+        if (m->role != CHAT_ASSISTANT || m->content[0] == ' ' || m->content[0] == 0) continue;
+        size_t n = strlen(m->content);
+        char *spaced = xmalloc(n + 2);
+        spaced[0] = ' ';
+        memcpy(spaced + 1, m->content, n + 1);
+        free(m->content);
+        m->content = spaced;
+    }
+}

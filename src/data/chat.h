@@ -74,6 +74,15 @@ void chat_conversation_free(ChatConversation *c);
 int  chat_read_jsonl(ChatDataset *d, const char *path, Err *e);
 void chat_dataset_free(ChatDataset *d);
 
+/* Puts one space before every assistant reply that does not start with
+ * one. The template encodes each message on its own, so a reply "Lima"
+ * would start with the word-initial token of "Lima", while pre-training
+ * text only ever has " Lima" (the word split keeps the space in front of a
+ * word); a small model cannot bridge the two spellings of every fact's
+ * first word from a few hundred SFT examples. Spaced replies train the
+ * tokens pre-training taught; exact match trims the generated space. */
+void chat_space_replies(ChatConversation *c);
+
 /* Appends the template rendering of c to ids (and, if mask != NULL, the
  * loss mask to *mask, same length); buffers are realloc'd, *n counts used
  * entries and *cap the allocated ones (shared by ids and mask). -1 only on

@@ -240,28 +240,6 @@ static int encode_documents(const Tokenizer *tk, const char *path, Tokens *train
     return rc;
 }
 
-/* The chat template encodes each message on its own, so a reply "Lima"
- * becomes the token of "Lima" at a word start with no space before it, while
- * pre-training text only ever has " Lima" (the word split keeps the space in
- * front of a word). A small model cannot bridge the two spellings of every
- * fact's first word from a few hundred SFT examples, so its answers about
- * held-out people would start with a token it never learned to use. Replies
- * are therefore trained as " Lima": the same tokens as in pre-training. The
- * generated answer's leading space is trimmed by exact match. */
-static void space_assistant_replies(ChatConversation *c)
-{
-    for (int k = 0; k < c->n_messages; k++) {
-        ChatMessage *m = &c->messages[k];
-        if (m->role != CHAT_ASSISTANT || m->content[0] == ' ' || m->content[0] == 0) continue;
-        size_t n = strlen(m->content);
-        char *spaced = xmalloc(n + 2);
-        spaced[0] = ' ';
-        memcpy(spaced + 1, m->content, n + 1);
-        free(m->content);
-        m->content = spaced;
-    }
-}
-
 static int encode_sft(const Tokenizer *tk, const char *jsonl, int seq_len, const char *tok_path,
                       const char *mask_path, int64_t *rows, Err *e)
 {
@@ -271,7 +249,7 @@ static int encode_sft(const Tokenizer *tk, const char *jsonl, int seq_len, const
     sft_stream_init(&st, (size_t)seq_len + 1);
     int rc = 0;
     for (size_t i = 0; i < ds.n && !rc; i++) {
-        space_assistant_replies(&ds.items[i]);
+        chat_space_replies(&ds.items[i]);   /* replies in pre-training's tokens */
         rc = sft_stream_add(&st, tk, &ds.items[i], (size_t)seq_len + 1, e);
     }
     if (!rc) rc = sft_stream_finish(&st, tk, e);
