@@ -58,13 +58,13 @@ struct ModelActs {
     int    has_targets;  /* last forward computed a loss */
 };
 
-static void weights_views(Weights *w, float *base, const ParamTable *t, const Config *c)
+void weights_bind(Weights *w, LayerWeights *layers, float *base, const ParamTable *t, int tied)
 {
-    w->layers = xcalloc((size_t)c->n_layers, sizeof *w->layers);
+    w->layers = layers;
     for (int i = 0; i < t->count; i++) {
         const ParamEntry *p = &t->entries[i];
         float *x = base + p->offset;
-        LayerWeights *L = p->layer >= 0 ? &w->layers[p->layer] : NULL;
+        LayerWeights *L = p->layer >= 0 ? &layers[p->layer] : NULL;
         switch (p->kind) {
         case P_EMBED: w->embed = x; break;
         case P_ATTN_NORM: L->attn_norm = x; break;
@@ -80,7 +80,12 @@ static void weights_views(Weights *w, float *base, const ParamTable *t, const Co
         case P_LM_HEAD: w->lm_head = x; break;
         }
     }
-    if (c->tied) w->lm_head = w->embed;
+    if (tied) w->lm_head = w->embed;
+}
+
+static void weights_views(Weights *w, float *base, const ParamTable *t, const Config *c)
+{
+    weights_bind(w, xcalloc((size_t)c->n_layers, sizeof *w->layers), base, t, c->tied);
     /* The fused projections rely on the table's order: q|k|v and gate|up adjacent. */
     int d = c->dim, q_dim = config_head_dim(c) * c->n_heads, kv = config_kv_dim(c);
     for (int l = 0; l < c->n_layers; l++) {

@@ -37,6 +37,12 @@ typedef struct {
     float        *lm_head;     /* [vocab, dim]; == embed when tied */
 } Weights;
 
+/* Points w at the tensors of a flat vector in ParamTable layout (the
+ * parameters, the gradients, or any direction in parameter space), with
+ * the per-layer pointers in caller-owned layers[n_layers]. Tied: lm_head
+ * is the embedding. */
+void weights_bind(Weights *w, LayerWeights *layers, float *base, const ParamTable *t, int tied);
+
 typedef struct ModelActs ModelActs;  /* private to llama.c */
 
 typedef struct {

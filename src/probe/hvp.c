@@ -149,33 +149,6 @@ void hvp_free(Hvp *h)
     memset(h, 0, sizeof *h);
 }
 
-/* Views of a flat parameter-layout vector as Weights (tied: lm_head = embed). */
-static void bind_weights(Weights *w, LayerWeights *layers, const float *base, const Model *m)
-{
-    const ParamTable *t = &m->table;
-    w->layers = layers;
-    for (int i = 0; i < t->count; i++) {
-        const ParamEntry *p = &t->entries[i];
-        float *x = (float *)base + p->offset;
-        LayerWeights *L = p->layer >= 0 ? &layers[p->layer] : NULL;
-        switch (p->kind) {
-        case P_EMBED: w->embed = x; break;
-        case P_ATTN_NORM: L->attn_norm = x; break;
-        case P_WQ: L->wq = x; break;
-        case P_WK: L->wk = x; break;
-        case P_WV: L->wv = x; break;
-        case P_WO: L->wo = x; break;
-        case P_MLP_NORM: L->mlp_norm = x; break;
-        case P_W_GATE: L->w_gate = x; break;
-        case P_W_UP: L->w_up = x; break;
-        case P_W_DOWN: L->w_down = x; break;
-        case P_FINAL_NORM: w->final_norm = x; break;
-        case P_LM_HEAD: w->lm_head = x; break;
-        }
-    }
-    if (m->cfg.tied) w->lm_head = w->embed;
-}
-
 /* The rows and attention tasks thread t of nt owns in a pass. When the
  * sequences divide evenly among the threads, each owns whole sequences and
  * attention needs no meeting; otherwise rows are split evenly and the threads
@@ -341,8 +314,8 @@ void hvp_apply(Hvp *h, const float *v, float *hv)
     const Weights *w = &m->w;
     LayerWeights vl[nl], gl[nl];
     Weights vw, g;
-    bind_weights(&vw, vl, v, m);
-    bind_weights(&g, gl, hv, m);
+    weights_bind(&vw, vl, (float *)v, &m->table, m->cfg.tied);
+    weights_bind(&g, gl, hv, &m->table, m->cfg.tied);
     memset(hv, 0, h->n * sizeof(float));
     if (h->n_counted <= 0) return;   /* no counted position: the loss is constant */
     int team = team_size(b, N, c);
