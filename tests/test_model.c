@@ -20,38 +20,11 @@
 
 /* fixture reading: tests/support/fixture.h */
 
-/* ||a - b|| / ||b|| in double */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
     return m;
-}
-
-/* Copies "<prefix>NAME" of every table entry into dst (a parameter array). */
-static void load_params(const Fixture *fx, const ParamTable *t, float *dst, const char *prefix)
-{
-    for (int i = 0; i < t->count; i++) {
-        const ParamEntry *p = &t->entries[i];
-        char name[160];
-        snprintf(name, sizeof name, "%s%s", prefix, p->name);
-        const FixArray *a = fixture_get(fx, name);
-        assert_int_equal(a->dtype, 0);
-        assert_int_equal(a->numel, p->numel);
-        assert_int_equal(a->dims[0], p->shape[0]);
-        memcpy(dst + p->offset, a->data, p->numel * sizeof(float));
-    }
 }
 
 /* ------------------------------------------------- against the reference */
@@ -68,7 +41,7 @@ static void check_fixture(const char *file)
     Model m;
     Err e;
     assert_int_equal(model_create(&m, &c, B, T, &e), 0);
-    load_params(&fx, &m.table, m.params, "w/");
+    fixture_load_params(&fx, &m.table, m.params, "w/");
     const int *tokens = fixture_get(&fx, "tokens")->data;
     const int *targets = fixture_get(&fx, "targets")->data;
     const FixArray *mask_a = fixture_find(&fx, "mask");
@@ -90,7 +63,7 @@ static void check_fixture(const char *file)
     model_zero_grad(&m);
     model_backward(&m, 1.0f);
     float *ref_g = calloc(m.n_params, sizeof(float));
-    load_params(&fx, &m.table, ref_g, "g/");
+    fixture_load_params(&fx, &m.table, ref_g, "g/");
     double worst = 0;
     for (int i = 0; i < m.table.count; i++) {
         const ParamEntry *p = &m.table.entries[i];
@@ -118,23 +91,23 @@ static void check_fixture(const char *file)
     ac.clip = hp[7];
     const float *ref_norms = fixture_get(&fx, "grad_norms")->data;
     float *ref_w = calloc(m.n_params, sizeof(float));
-    load_params(&fx, &m.table, ref_w, "w3/");
+    fixture_load_params(&fx, &m.table, ref_w, "w3/");
     AdamW opt;
     for (int way = 1; way <= 2; way++) {
         adamw_create(&opt, &ac, &m.table);
-        load_params(&fx, &m.table, m.params, "w/");
+        fixture_load_params(&fx, &m.table, m.params, "w/");
         for (int s = 0; s < steps; s++) {
             if (way == 1) {
                 char prefix[8];
                 snprintf(prefix, sizeof prefix, s ? "g%d/" : "g/", s);
-                load_params(&fx, &m.table, m.grads, prefix);
+                fixture_load_params(&fx, &m.table, m.grads, prefix);
             } else {
                 model_zero_grad(&m);
                 model_forward(&m, tokens, targets, mask, B, T);
                 model_backward(&m, 1.0f);
                 char prefix[8];
                 snprintf(prefix, sizeof prefix, s ? "g%d/" : "g/", s);
-                load_params(&fx, &m.table, ref_g, prefix);
+                fixture_load_params(&fx, &m.table, ref_g, prefix);
                 for (int i = 0; i < m.table.count; i++) {
                     const ParamEntry *p = &m.table.entries[i];
                     double r = rel_err(m.grads + p->offset, ref_g + p->offset, p->numel);

@@ -31,18 +31,6 @@
 
 static float fixture_scalar(const Fixture *fx, const char *name) { return *(const float *)fixture_get(fx, name)->data; }
 
-/* ||a - b|| / ||b|| in double */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* The fixture's model at its point, with its batch fixed in an Hvp. */
 typedef struct {
     Fixture fx;
@@ -63,18 +51,8 @@ static void tiny_open(Tiny *t, const char *file)
     Err e;
     assert_int_equal(model_create(&t->m, &c, t->B, t->T, &e), 0);
     assert_int_equal(t->m.n_params, t->n);
-    /* The fixture lists the weights in ParamTable order: its flat vectors use it. */
-    size_t off = 0;
-    for (int i = 0; i < t->m.table.count; i++) {
-        const ParamEntry *p = &t->m.table.entries[i];
-        char name[160];
-        snprintf(name, sizeof name, "w/%s", p->name);
-        const FixArray *a = fixture_get(&t->fx, name);
-        assert_int_equal(a->numel, p->numel);
-        assert_int_equal(p->offset, off);
-        memcpy(t->m.params + p->offset, a->data, p->numel * sizeof(float));
-        off += p->numel;
-    }
+    /* The fixture's flat vectors (v, H v) use the ParamTable layout too. */
+    fixture_load_params(&t->fx, &t->m.table, t->m.params, "w/");
     assert_int_equal(hvp_create(&t->h, &t->m, t->B, t->T, &e), 0);
     float loss = hvp_set_batch(&t->h, fixture_get(&t->fx, "tokens")->data, fixture_get(&t->fx, "targets")->data,
                                fixture_get(&t->fx, "mask")->data, t->B, t->T);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,29 @@ const FixArray *fixture_get(const Fixture *fx, const char *name)
     const FixArray *a = fixture_find(fx, name);
     if (!a) fail_msg("fixture has no array '%s'", name);
     return a;
+}
+
+void fixture_load_params(const Fixture *fx, const ParamTable *t, float *dst, const char *prefix)
+{
+    for (int i = 0; i < t->count; i++) {
+        const ParamEntry *p = &t->entries[i];
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const FixArray *a = fixture_get(fx, name);
+        assert_int_equal(a->dtype, 0);
+        assert_int_equal(a->numel, p->numel);
+        assert_int_equal(a->dims[0], p->shape[0]);
+        memcpy(dst + p->offset, a->data, p->numel * sizeof(float));
+    }
+}
+
+double rel_err(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/config.h"
+
 #define FIXTURE_MAX_ARRAYS 256
 
 typedef struct {
@@ -29,5 +31,12 @@ void            fixture_load(Fixture *fx, const char *file);
 void            fixture_free(Fixture *fx);
 const FixArray *fixture_find(const Fixture *fx, const char *name);   /* NULL if absent */
 const FixArray *fixture_get(const Fixture *fx, const char *name);    /* fails the test if absent */
+
+/* Copies array "<prefix>NAME" into dst at each table entry's offset (dst is
+ * a flat parameter-layout vector), checking dtype and shape. */
+void fixture_load_params(const Fixture *fx, const ParamTable *t, float *dst, const char *prefix);
+
+/* ||a - b|| / ||b||, in double (||a - b|| when b is zero). */
+double rel_err(const float *a, const float *b, size_t n);
 
 #endif
