@@ -429,23 +429,54 @@ fail:
 }
 
 /* Grows *rows (of elem bytes each) to hold one more; returns the new slot. */
-static void *push_row(void **rows, int *n, int *cap, size_t elem)
-{
-    if (*n == *cap) {
-        *cap = *cap ? 2 * *cap : 64;
-        void *grown = realloc(*rows, (size_t)*cap * elem);
-        if (!grown) {
-            fprintf(stderr, "plateau: out of memory reading the results store\n");
-            abort();
-        }
-        *rows = grown;
-    }
-    return (char *)*rows + (size_t)(*n)++ * elem;
-}
 
 static double column_double_or_nan(sqlite3_stmt *st, int col)
 {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
+}
+
+/* Steps a prepared statement to its end, filling one row of row_bytes per
+ * result with fill, and finalizes it. On success *out holds *n rows (the
+ * caller frees); on a database error nothing is returned. */
+typedef void (*RowFill)(sqlite3_stmt *st, void *row);
+
+static int collect_rows(Store *s, sqlite3_stmt *st, size_t row_bytes, RowFill fill, void **out, int *n,
+                        const char *what, Err *e)
+{
+    int cap = 0, rc;
+    char *rows = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char *grown = realloc(rows, (size_t)cap * row_bytes);
+            if (!grown) {
+                fprintf(stderr, "plateau: out of memory reading the results store\n");
+                abort();
+            }
+            rows = grown;
+        }
+        fill(st, rows + (size_t)(*n)++ * row_bytes);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(rows);
+        *out = NULL;
+        *n = 0;
+        return db_fail(s, e, what);
+    }
+    *out = rows;
+    return 0;
+}
+
+static void fill_metric(sqlite3_stmt *st, void *row)
+{
+    MetricRow *m = row;
+    m->step = sqlite3_column_int64(st, 0);
+    m->loss = column_double_or_nan(st, 1);
+    m->lr = column_double_or_nan(st, 2);
+    m->grad_norm = column_double_or_nan(st, 3);
+    m->tokens = sqlite3_column_int64(st, 4);
 }
 
 int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, Err *e)
@@ -456,25 +487,7 @@ int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, E
     if (prepare(s, &st, "SELECT step, loss, lr, grad_norm, tokens FROM metrics WHERE segment = ? ORDER BY step", e))
         return -1;
     sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
-    int cap = 0, rc;
-    void *rows = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        MetricRow *m = push_row(&rows, n, &cap, sizeof *m);
-        m->step = sqlite3_column_int64(st, 0);
-        m->loss = column_double_or_nan(st, 1);
-        m->lr = column_double_or_nan(st, 2);
-        m->grad_norm = column_double_or_nan(st, 3);
-        m->tokens = sqlite3_column_int64(st, 4);
-    }
-    sqlite3_finalize(st);
-    *out = rows;
-    if (rc != SQLITE_DONE) {
-        free(rows);
-        *out = NULL;
-        *n = 0;
-        return db_fail(s, e, "reading metrics");
-    }
-    return 0;
+    return collect_rows(s, st, sizeof(MetricRow), fill_metric, (void **)out, n, "reading metrics", e);
 }
 
 int store_record_evals(Store *s, const char *segment, int64_t step, const EvalRecord *r, int n, Err *e)
@@ -559,6 +572,17 @@ fail:
     return -1;
 }
 
+static void fill_sharpness(sqlite3_stmt *st, void *row)
+{
+    SharpnessRecord *r = row;
+    r->step = sqlite3_column_int64(st, 0);
+    snprintf(r->data, sizeof r->data, "%s", (const char *)sqlite3_column_text(st, 1));
+    r->trace = column_double_or_nan(st, 2);
+    r->std_err = column_double_or_nan(st, 3);
+    r->probes = sqlite3_column_int(st, 4);
+    r->top_eigenvalue = column_double_or_nan(st, 5);
+}
+
 int store_read_sharpness(Store *s, const char *segment, SharpnessRecord **out, int *n, Err *e)
 {
     sqlite3_stmt *st;
@@ -568,26 +592,18 @@ int store_read_sharpness(Store *s, const char *segment, SharpnessRecord **out, i
                         " ORDER BY step, data", e))
         return -1;
     sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
-    int cap = 0, rc;
-    void *rows = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        SharpnessRecord *r = push_row(&rows, n, &cap, sizeof *r);
-        r->step = sqlite3_column_int64(st, 0);
-        snprintf(r->data, sizeof r->data, "%s", (const char *)sqlite3_column_text(st, 1));
-        r->trace = column_double_or_nan(st, 2);
-        r->std_err = column_double_or_nan(st, 3);
-        r->probes = sqlite3_column_int(st, 4);
-        r->top_eigenvalue = column_double_or_nan(st, 5);
-    }
-    sqlite3_finalize(st);
-    *out = rows;
-    if (rc != SQLITE_DONE) {
-        free(rows);
-        *out = NULL;
-        *n = 0;
-        return db_fail(s, e, "reading sharpness");
-    }
-    return 0;
+    return collect_rows(s, st, sizeof(SharpnessRecord), fill_sharpness, (void **)out, n, "reading sharpness", e);
+}
+
+static void fill_arm_value(sqlite3_stmt *st, void *row)
+{
+    ArmValue *v = row;
+    snprintf(v->arm, sizeof v->arm, "%s", (const char *)sqlite3_column_text(st, 0));
+    v->seed = (uint64_t)sqlite3_column_int64(st, 1);
+    snprintf(v->segment, sizeof v->segment, "%s", (const char *)sqlite3_column_text(st, 2));
+    v->sft_lr = sqlite3_column_double(st, 3);
+    v->value = column_double_or_nan(st, 4);
+    v->std_err = column_double_or_nan(st, 5);
 }
 
 /* Rows of (arm, seed, segment, sft_lr, value, stderr) from a query with the
@@ -603,26 +619,7 @@ static int read_arm_values(Store *s, const char *sql, const char *study, const c
     sqlite3_bind_text(st, 2, suite, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, metric, -1, SQLITE_STATIC);
-    int cap = 0, rc;
-    void *rows = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ArmValue *v = push_row(&rows, n, &cap, sizeof *v);
-        snprintf(v->arm, sizeof v->arm, "%s", (const char *)sqlite3_column_text(st, 0));
-        v->seed = (uint64_t)sqlite3_column_int64(st, 1);
-        snprintf(v->segment, sizeof v->segment, "%s", (const char *)sqlite3_column_text(st, 2));
-        v->sft_lr = sqlite3_column_double(st, 3);
-        v->value = column_double_or_nan(st, 4);
-        v->std_err = column_double_or_nan(st, 5);
-    }
-    sqlite3_finalize(st);
-    *out = rows;
-    if (rc != SQLITE_DONE) {
-        free(rows);
-        *out = NULL;
-        *n = 0;
-        return db_fail(s, e, "reading per-arm results");
-    }
-    return 0;
+    return collect_rows(s, st, sizeof(ArmValue), fill_arm_value, (void **)out, n, "reading per-arm results", e);
 }
 
 /* The latest evaluation of a segment, as a correlated subquery. */
