@@ -526,15 +526,9 @@ static void world_json(const BiosWorld *w, const BiosStats *st, TextBuf *out)
     textbuf_puts(out, seed);
     textbuf_puts(out, ",\n  \"people\": ");
     textbuf_long(out, w->n_people);
-    textbuf_puts(out, ",\n  \"splits\": {\"test\": ");
-    textbuf_long(out, w->n_test);
-    textbuf_puts(out, ", \"train\": ");
-    textbuf_long(out, w->n_train);
-    textbuf_puts(out, ", \"mid\": ");
-    textbuf_long(out, w->n_mid);
-    textbuf_puts(out, ", \"eval_train\": ");
-    textbuf_long(out, w->n_eval_train);
-    textbuf_puts(out, "},\n  \"options\": {\"bios_per_person\": ");
+    textbuf_puts(out, ",\n  \"splits\": ");
+    world_splits_json(out, w->n_test, w->n_train, w->n_mid, w->n_eval_train);
+    textbuf_puts(out, ",\n  \"options\": {\"bios_per_person\": ");
     textbuf_long(out, o->bios_per_person);
     textbuf_puts(out, ", \"permute_sentences\": ");
     textbuf_puts(out, o->permute_sentences ? "true" : "false");

@@ -778,15 +778,9 @@ static void world_json(const World *W, const WordNetStats *st, TextBuf *out)
     textbuf_long(out, st->n_synsets);
     textbuf_puts(out, ",\n  \"askable\": ");
     textbuf_long(out, st->n_askable);
-    textbuf_puts(out, ",\n  \"splits\": {\"test\": ");
-    textbuf_long(out, st->n_test);
-    textbuf_puts(out, ", \"train\": ");
-    textbuf_long(out, st->n_train);
-    textbuf_puts(out, ", \"mid\": ");
-    textbuf_long(out, st->n_mid);
-    textbuf_puts(out, ", \"eval_train\": ");
-    textbuf_long(out, st->n_eval_train);
-    textbuf_puts(out, "},\n  \"options\": {\"max_synsets\": ");
+    textbuf_puts(out, ",\n  \"splits\": ");
+    world_splits_json(out, st->n_test, st->n_train, st->n_mid, st->n_eval_train);
+    textbuf_puts(out, ",\n  \"options\": {\"max_synsets\": ");
     textbuf_long(out, W->opt->max_synsets);
     textbuf_puts(out, ", \"docs_per_synset\": ");
     textbuf_long(out, W->opt->docs_per_synset);

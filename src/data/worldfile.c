@@ -35,3 +35,16 @@ void world_files_json(TextBuf *out, const WorldFileInfo *files, int n)
     }
     textbuf_puts(out, "\n  }");
 }
+
+void world_splits_json(TextBuf *out, long test, long train, long mid, long eval_train)
+{
+    textbuf_puts(out, "{\"test\": ");
+    textbuf_long(out, test);
+    textbuf_puts(out, ", \"train\": ");
+    textbuf_long(out, train);
+    textbuf_puts(out, ", \"mid\": ");
+    textbuf_long(out, mid);
+    textbuf_puts(out, ", \"eval_train\": ");
+    textbuf_long(out, eval_train);
+    textbuf_putc(out, '}');
+}

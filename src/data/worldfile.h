@@ -22,4 +22,8 @@ int world_file_emit(const char *dir, const char *name, TextBuf *b, long lines, W
  * N, "bytes": N}, ...} for the first n entries with a name. */
 void world_files_json(TextBuf *out, const WorldFileInfo *files, int n);
 
+/* Appends world.json's "splits" object: {"test": N, "train": N, "mid": N,
+ * "eval_train": N}. */
+void world_splits_json(TextBuf *out, long test, long train, long mid, long eval_train);
+
 #endif
