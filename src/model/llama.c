@@ -405,7 +405,7 @@ void model_backward(Model *m, float loss_scale)
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_backward(dqkv, dP, a->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0, s.katt1);
+            attention_backward(dqkv, NULL, dP, a->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0, s.katt1);
             if (!s.aligned) {
 #pragma omp barrier
             }

@@ -133,10 +133,7 @@ void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, in
 
 /* ---------------------------------------------------------------- attention */
 
-/* Causal attention computes only the lower triangle, in row blocks of
- * ATT_BLOCK: row block [r0, r1) needs keys [0, r1). Entries of att to the
- * right of a row block's end are never written or read. */
-#define ATT_BLOCK 64
+/* Causal attention blocks: see ATT_BLOCK in ops.h. */
 
 /* Rows [r0, r1) of S (stride T, already scaled): row i becomes the softmax
  * over j <= i, zero for i < j < r1. */
@@ -184,8 +181,8 @@ void attention_forward(float *out, float *att, const float *qkv, int T, int H, i
     }
 }
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int T, int H, int KVH, int hd, int task0, int task1)
+void attention_backward(float *dqkv, float *dP_keep, float *scratch, const float *dout, const float *qkv,
+                        const float *att, int T, int H, int KVH, int hd, int task0, int task1)
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
@@ -205,20 +202,22 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
             const float *P = att + ((size_t)b * H + h) * T * T;
             const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
             float beta = g == 0 ? 0.0f : 1.0f;
+            /* dP is kept per head when asked for, else computed in place in dS. */
+            float *dP = dP_keep ? dP_keep + ((size_t)b * H + h) * T * T : dS;
             for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
                 int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
                 /* dP = dO v^T     [M, r1] */
-                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, dS + (size_t)r0 * T, T);
+                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, dP + (size_t)r0 * T, T);
                 /* softmax backward: dS = P * (dP - sum_j P dP) up to the diagonal */
                 for (int i = r0; i < r1; i++) {
                     const float *p = P + (size_t)i * T;
-                    float *d = dS + (size_t)i * T;
+                    float *d = dP + (size_t)i * T, *o = dS + (size_t)i * T;
                     float dot = 0;
 #pragma omp simd reduction(+ : dot)
                     for (int j = 0; j <= i; j++) dot += p[j] * d[j];
 #pragma omp simd
-                    for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - dot);
-                    for (int j = i + 1; j < r1; j++) d[j] = 0;
+                    for (int j = 0; j <= i; j++) o[j] = p[j] * (d[j] - dot);
+                    for (int j = i + 1; j < r1; j++) o[j] = d[j] = 0;
                 }
                 /* dq = dS k / sqrt(hd)     [M, hd] */
                 matmul(0, 0, M, hd, r1, scale, dS + (size_t)r0 * T, T, k, ld, 0.0f, dq + (size_t)r0 * ld, ld);

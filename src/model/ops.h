@@ -43,12 +43,20 @@ void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, in
  *   att [B, H, T, T] softmax probabilities (lower triangle only),
  *   out [B*T, H*hd] = att @ v per head. */
 void attention_forward(float *out, float *att, const float *qkv, int T, int H, int KVH, int hd, int task0, int task1);
+/* Causal attention computes only the lower triangle, in row blocks of
+ * ATT_BLOCK: row block [r0, r1) needs keys [0, r1). Entries of att to the
+ * right of a row block's end are never written or read. The Hessian-vector
+ * product's tangent kernels (probe/rop.c) use the same blocks. */
+#define ATT_BLOCK 64
+
 /* For the (sequence, kv head) tasks bk in [task0, task1), bk = b*KVH + g:
  * dqkv [B*T, H*hd + 2*KVH*hd] = gradient wrt qkv (overwritten, not added),
  * for the q columns of the group's heads and its k, v columns.
- * scratch: T * T floats. */
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int T, int H, int KVH, int hd, int task0, int task1);
+ * scratch: T * T floats. dP_keep: NULL, or [B, H, T, T] receiving each
+ * head's dP = dO v^T before the softmax backward (the Hessian-vector
+ * product's tangent backward needs it). */
+void attention_backward(float *dqkv, float *dP_keep, float *scratch, const float *dout, const float *qkv,
+                        const float *att, int T, int H, int KVH, int hd, int task0, int task1);
 
 /* gu [N, 2F]: gate in columns [0,F), up in [F,2F). h[N,F] = silu(gate) * up */
 void swiglu_forward(float *h, const float *gu, int N, int F);

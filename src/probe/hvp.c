@@ -283,7 +283,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_backward_keep(L->dqkv, L->dP, scratch, L->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0,
+            attention_backward(L->dqkv, L->dP, scratch, L->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0,
                                     s.katt1);
             if (!s.aligned) {
 #pragma omp barrier

@@ -148,57 +148,6 @@ void attention_zero_above_diagonal(float *att, int T, int task0, int task1)
     }
 }
 
-void attention_backward_keep(float *dqkv, float *dP_all, float *scratch, const float *dout, const float *qkv,
-                             const float *att, int T, int H, int KVH, int hd, int task0, int task1)
-{
-    int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
-    float scale = 1.0f / sqrtf((float)hd);
-    /* One task per (b, kv head): the group's query heads add into one dk, dv. */
-    for (int bk = task0; bk < task1; bk++) {
-        int b = bk / KVH, kvh = bk % KVH;
-        float *dS = scratch;
-        const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
-        const float *v = k + kv_dim;
-        float *dk = dqkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
-        float *dv = dk + kv_dim;
-        for (int g = 0; g < group; g++) {
-            int h = kvh * group + g;
-            const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
-            float *dq = dqkv + (size_t)b * T * ld + (size_t)h * hd;
-            const float *P = att + ((size_t)b * H + h) * T * T;
-            float *dP = dP_all + ((size_t)b * H + h) * T * T;
-            const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
-            float beta = g == 0 ? 0.0f : 1.0f;
-            for (int r0 = 0; r0 < T; r0 += ROP_ATT_BLOCK) {
-                int r1 = r0 + ROP_ATT_BLOCK < T ? r0 + ROP_ATT_BLOCK : T, M = r1 - r0;
-                /* dP = dO v^T    [M, r1], kept */
-                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, dP + (size_t)r0 * T, T);
-                for (int i = r0; i < r1; i++) {   /* dS = P (dP - rowdot(P, dP)) */
-                    const float *p = P + (size_t)i * T;
-                    float *d = dP + (size_t)i * T, *o = dS + (size_t)i * T;
-                    float dot = 0;
-#pragma omp simd reduction(+ : dot)
-                    for (int j = 0; j <= i; j++) dot += p[j] * d[j];
-#pragma omp simd
-                    for (int j = 0; j <= i; j++) o[j] = p[j] * (d[j] - dot);
-                    for (int j = i + 1; j < r1; j++) o[j] = d[j] = 0;
-                }
-                /* dq = dS k / sqrt(hd)    [M, hd] */
-                matmul(0, 0, M, hd, r1, scale, dS + (size_t)r0 * T, T, k, ld, 0.0f, dq + (size_t)r0 * ld, ld);
-            }
-            for (int c0 = 0; c0 < T; c0 += ROP_ATT_BLOCK) {
-                int c1 = c0 + ROP_ATT_BLOCK < T ? c0 + ROP_ATT_BLOCK : T, Mc = c1 - c0, R = T - c0;
-                /* dv += P^T dO    [Mc, hd] */
-                matmul(1, 0, Mc, hd, R, 1.0f, P + (size_t)c0 * T + c0, T, dO + (size_t)c0 * q_dim, q_dim, beta,
-                       dv + (size_t)c0 * ld, ld);
-                /* dk += dS^T q / sqrt(hd)    [Mc, hd] */
-                matmul(1, 0, Mc, hd, R, scale, dS + (size_t)c0 * T + c0, T, q + (size_t)c0 * ld, ld, beta,
-                       dk + (size_t)c0 * ld, ld);
-            }
-        }
-    }
-}
-
 void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float *Rqkv, const float *att,
                         int T, int H, int KVH, int hd, int task0, int task1)
 {

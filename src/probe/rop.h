@@ -18,6 +18,8 @@
 #ifndef PLATEAU_ROP_H
 #define PLATEAU_ROP_H
 
+#include "model/ops.h"
+
 /* RMSNorm y = x * r * w, r = (mean(x^2) + eps)^(-1/2).
  * Rr[N] = -r^3 mean(x Rx);  Ry[N,C] = (Rx r + x Rr) w + x r Vw. */
 void rmsnorm_rforward(float *Ry, float *Rr, const float *x, const float *Rx, const float *w, const float *Vw,
@@ -51,17 +53,10 @@ void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const floa
  * row blocks of ROP_ATT_BLOCK; entries right of the diagonal up to the end of
  * the row's block must be zero, entries beyond are never read. This zeroes
  * that part of P as attention_forward left it (whatever its own blocking). */
-#define ROP_ATT_BLOCK 64
+#define ROP_ATT_BLOCK ATT_BLOCK   /* the model's blocks: it writes the kept dP */
 /* For the (sequence, query head) tasks bh in [task0, task1). */
 void attention_zero_above_diagonal(float *att, int T, int task0, int task1);
 
-/* The primal attention backward of model/ops.h that also keeps, per head,
- * dP = dO v^T [B, H, T, T] (before the softmax backward), which the tangent
- * of the backward needs. For the (sequence, kv head) tasks bk in
- * [task0, task1): the q columns of the group's heads and its k, v columns of
- * dqkv (overwritten). scratch: T * T floats. */
-void attention_backward_keep(float *dqkv, float *dP_all, float *scratch, const float *dout, const float *qkv,
-                             const float *att, int T, int H, int KVH, int hd, int task0, int task1);
 /* Tangent of attention_forward for the (sequence, query head) tasks bh in
  * [task0, task1). qkv/Rqkv [B*T, H*hd + 2*KVH*hd] (q, k rotated), att
  * [B,H,T,T] the probabilities P. Writes Ratt = R{P} (lower triangle, zero to
@@ -71,7 +66,7 @@ void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float 
 /* Tangent of attention_backward for the (sequence, kv head) tasks bk in
  * [task0, task1): their columns of Rdqkv (overwritten). dout/Rdout [B*T, H*hd]
  * the gradient wrt the attention output and its tangent; dP_all from
- * attention_backward_keep. scratch: 2 * T * T floats. */
+ * attention_backward (dP_keep). scratch: 2 * T * T floats. */
 void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const float *Rdout, const float *qkv,
                          const float *Rqkv, const float *att, const float *Ratt, const float *dP_all,
                          int T, int H, int KVH, int hd, int task0, int task1);
