@@ -382,20 +382,8 @@ static long sft_text(const BiosWorld *w, TextBuf *train, TextBuf *valid, long *n
         for (int a = 0; a < BIOS_N_ATTRIBUTES; a++) qa_record(w, p, (BiosAttribute)a, &r, 0, &tmp, &lines[m++]);
     }
     assert(m == n);
-    uint32_t *order = xmalloc(n * sizeof *order);
-    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
-    rng_shuffle_u32(&r, order, n);
-    size_t n_train = n * 9 / 10;
-    for (size_t i = 0; i < n; i++) {
-        TextBuf *l = &lines[order[i]];
-        textbuf_append(i < n_train ? train : valid, l->data, l->len);
-        textbuf_free(l);
-    }
-    free(order);
-    free(lines);
     textbuf_free(&tmp);
-    *n_valid = (long)(n - n_train);
-    return (long)n_train;
+    return world_split_records(lines, n, &r, train, valid, n_valid);
 }
 
 /* The people an eval file covers: all of P_test, or the first

@@ -616,21 +616,9 @@ static long sft_text(const World *W, TextBuf *train, TextBuf *valid, long *n_val
             sft_record(&q, &a, &lines[n++]);
         }
     }
-    int *order = xmalloc((n ? n : 1) * sizeof *order);
-    for (size_t i = 0; i < n; i++) order[i] = (int)i;
-    shuffle_int(&r, order, n);
-    size_t n_train = n * 9 / 10;
-    for (size_t i = 0; i < n; i++) {
-        TextBuf *l = &lines[order[i]];
-        textbuf_append(i < n_train ? train : valid, l->data, l->len);
-        textbuf_free(l);
-    }
-    free(order);
-    free(lines);
     textbuf_free(&q);
     textbuf_free(&a);
-    *n_valid = (long)(n - n_train);
-    return (long)n_train;
+    return world_split_records(lines, n, &r, train, valid, n_valid);
 }
 
 static int in_eval(const World *W, int s, int test)

@@ -1,5 +1,6 @@
 #include "data/worldfile.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/file.h"
@@ -47,4 +48,21 @@ void world_splits_json(TextBuf *out, long test, long train, long mid, long eval_
     textbuf_puts(out, ", \"eval_train\": ");
     textbuf_long(out, eval_train);
     textbuf_putc(out, '}');
+}
+
+long world_split_records(TextBuf *lines, size_t n, Rng *r, TextBuf *train, TextBuf *valid, long *n_valid)
+{
+    uint32_t *order = xmalloc((n ? n : 1) * sizeof *order);
+    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+    rng_shuffle_u32(r, order, n);
+    size_t n_train = n * 9 / 10;
+    for (size_t i = 0; i < n; i++) {
+        TextBuf *l = &lines[order[i]];
+        textbuf_append(i < n_train ? train : valid, l->data, l->len);
+        textbuf_free(l);
+    }
+    free(order);
+    free(lines);
+    *n_valid = (long)(n - n_train);
+    return (long)n_train;
 }

@@ -5,6 +5,7 @@
 #define PLATEAU_WORLDFILE_H
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "data/textbuf.h"
 
 typedef struct {
@@ -25,5 +26,10 @@ void world_files_json(TextBuf *out, const WorldFileInfo *files, int n);
 /* Appends world.json's "splits" object: {"test": N, "train": N, "mid": N,
  * "eval_train": N}. */
 void world_splits_json(TextBuf *out, long test, long train, long mid, long eval_train);
+
+/* Shuffles n one-line records with r and appends the first 90% to train and
+ * the rest to valid (the paper's 9:1 SFT split), freeing each record and
+ * the lines array. Sets *n_valid; returns the number of train records. */
+long world_split_records(TextBuf *lines, size_t n, Rng *r, TextBuf *train, TextBuf *valid, long *n_valid);
 
 #endif
