@@ -17,6 +17,7 @@
 
 #include "core/file.h"
 #include "core/rng.h"
+#include "data/tokenizer.h"
 #include "model/config.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -453,6 +454,85 @@ static void fresh_init_has_no_optimizer_state(void **state)
     opt_release(&o);
 }
 
+/* Gives the fixture's model another vocabulary size (fresh random weights). */
+static void set_vocab(Fixture *f, int vocab)
+{
+    f->cfg.vocab_size = vocab;
+    param_table_free(&f->table);
+    param_table_build(&f->table, &f->cfg);
+    f->params = realloc(f->params, f->table.total * sizeof(float));
+    fill_random(f->params, f->table.total, 5);
+    opt_release(&f->opt);
+    opt_init(&f->opt, f->table.total, 5);
+}
+
+/* Writes a small trained tokenizer (vocab tokens) to path. */
+static void write_tokenizer(const char *path, int vocab)
+{
+    static const char text[] = "the cat sat on the mat and the cat ate the rat on the mat\n";
+    Tokenizer *t;
+    Err e;
+    assert_int_equal(tokenizer_train(&t, text, sizeof text - 1, vocab, &e), 0);
+    assert_int_equal(tokenizer_save(t, path, &e), 0);
+    tokenizer_free(t);
+}
+
+static void checkpoint_carries_its_tokenizer_to_children(void **state)
+{
+    Fixture *f = *state;
+    Err e;
+    char tok[600], child[600], copy[700];
+    snprintf(tok, sizeof tok, "%s/tok.json", f->root);
+    write_tokenizer(tok, 270);
+    set_vocab(f, 272);
+    snprintf(f->lin.tokenizer, sizeof f->lin.tokenizer, "%s", tok);
+    if (checkpoint_save(f->dir, &f->cfg, f->params, &f->opt, &f->lin, &e)) fail_msg("%s", e.msg);
+    char *a, *b;
+    size_t na, nb;
+    snprintf(copy, sizeof copy, "%s/tokenizer.json", f->dir);
+    assert_int_equal(read_file(tok, &a, &na, &e), 0);
+    assert_int_equal(read_file(copy, &b, &nb, &e), 0);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    free(a);
+    free(b);
+    /* the copy is sealed: a changed byte is refused like any other file */
+    Lineage l;
+    float *p = malloc(f->table.total * sizeof(float));
+    assert_int_equal(checkpoint_load(f->dir, &f->cfg, p, NULL, NULL, &l, &e), 0);
+    assert_string_equal(l.tokenizer, copy);
+    /* a child saved from the loaded lineage keeps it, with the source gone */
+    remove(tok);
+    snprintf(child, sizeof child, "%s/child", f->root);
+    assert_int_equal(checkpoint_save(child, &f->cfg, p, NULL, &l, &e), 0);
+    snprintf(copy, sizeof copy, "%s/tokenizer.json", child);
+    assert_true(file_exists(copy));
+    FILE *fp = fopen(copy, "r+b");
+    fputc('X', fp);
+    fclose(fp);
+    assert_int_equal(checkpoint_verify(child, &e), -1);
+    assert_non_null(strstr(e.msg, "tokenizer.json"));
+    free(p);
+}
+
+static void save_refuses_tokenizer_larger_than_vocabulary(void **state)
+{
+    Fixture *f = *state;
+    Err e;
+    char tok[600], want[80];
+    snprintf(tok, sizeof tok, "%s/tok.json", f->root);
+    write_tokenizer(tok, 270);
+    Tokenizer *t;
+    assert_int_equal(tokenizer_load(&t, tok, &e), 0);
+    set_vocab(f, tokenizer_vocab_size(t) - 1);
+    tokenizer_free(t);
+    snprintf(f->lin.tokenizer, sizeof f->lin.tokenizer, "%s", tok);
+    assert_int_equal(checkpoint_save(f->dir, &f->cfg, f->params, NULL, &f->lin, &e), -1);
+    snprintf(want, sizeof want, "model's vocabulary is %d", f->cfg.vocab_size);
+    assert_non_null(strstr(e.msg, want));
+    assert_false(file_exists(f->dir));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +547,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_save_leaves_previous_checkpoint_intact, setup, teardown),
         cmocka_unit_test_setup_teardown(latest_checkpoint_skips_temporaries_and_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(fresh_init_has_no_optimizer_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(checkpoint_carries_its_tokenizer_to_children, setup, teardown),
+        cmocka_unit_test_setup_teardown(save_refuses_tokenizer_larger_than_vocabulary, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

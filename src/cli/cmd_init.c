@@ -16,6 +16,7 @@ static const OptSpec OPTS[] = {
     {"out", "DIR", "checkpoint directory to write (required; replaced atomically if it exists)"},
     {"vocab", "N", "vocabulary size (default: the preset's; match your tokenizer)"},
     {"seq-len", "T", "context length the model is trained at (default: the preset's)"},
+    {"tokenizer", "FILE", "tokenizer.json to keep in the checkpoint (its children carry it on)"},
     {"tied", NULL, "tie the output head to the embedding"},
     {"untied", NULL, "separate output head (the default except for llama-1b)"},
     {NULL, NULL, NULL},
@@ -45,6 +46,7 @@ int cmd_init(int argc, char **argv)
     snprintf(lin.stage, sizeof lin.stage, "init");
     lin.seed = (uint64_t)seed;
     lin.seq_len = c.seq_len;
+    snprintf(lin.tokenizer, sizeof lin.tokenizer, "%s", args_str(&a, "tokenizer", ""));
     if (checkpoint_save(out, &c, m.params, NULL, &lin, &e)) die(&e);
     printf("%s: %s, %zu parameters, seed %ld, id %s\n", out, args_str(&a, "preset", ""), m.n_params, seed, lin.id);
     model_free(&m);

@@ -25,6 +25,7 @@ static const OptSpec OPTS[] = {
     {"vocab", "N", "with --preset: vocabulary size (default: the preset's)"},
     {"tied", NULL, "with --preset: tie the output head to the embedding"},
     {"untied", NULL, "with --preset: separate output head"},
+    {"tokenizer", "FILE", "tokenizer.json to keep in the checkpoints (default: --init's own)"},
     {"data", "FILES", "training tokens: llm.c token shards, comma-separated (required)"},
     {"mask", "FILES", "loss masks: shards of 0/1 aligned with --data (token i counts as a target where 1)"},
     {"layout", "L", "stream (windows over the concatenated tokens; default) or rows (packed rows of T+1)"},
@@ -257,6 +258,7 @@ int cmd_train(int argc, char **argv)
              args_str(&a, "mask", ""));
     lin->seed = (uint64_t)seed;
     lin->stage_start_step = stage_start;
+    snprintf(lin->tokenizer, sizeof lin->tokenizer, "%s", args_str(&a, "tokenizer", parent.tokenizer));
 
     /* Optimizer policy: a branch of the same stage and mid keep the
      * parent's moments, sft starts fresh; the flags override. */

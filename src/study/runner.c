@@ -430,6 +430,7 @@ static int run_segment(Runner *R, int i, Err *e)
     snprintf(lin->stage, sizeof lin->stage, "%s", stage_name(g->stage));
     snprintf(lin->schedule, sizeof lin->schedule, "%s", g->schedule_text);
     snprintf(lin->data, sizeof lin->data, "%.*s", (int)sizeof lin->data - 1, g->data);
+    snprintf(lin->tokenizer, sizeof lin->tokenizer, "%s", R->data.tokenizer);
     lin->seed = g->seed;
     ts.micro_batch = B;
     ts.seq_len = T;

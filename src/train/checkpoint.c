@@ -16,6 +16,7 @@
 
 #include "core/checksum.h"
 #include "core/file.h"
+#include "data/tokenizer.h"
 #include "model/safetensors.h"
 
 #define MANIFEST "checksums.json"
@@ -23,6 +24,7 @@
 #define F_CONFIG "config.json"
 #define F_STATE "train_state.bin"
 #define F_LINEAGE "lineage.json"
+#define F_TOKENIZER "tokenizer.json"
 
 static const char STATE_MAGIC[8] = {'P', 'L', 'T', 'A', 'D', 'A', 'M', 'W'};
 #define STATE_VERSION 1u
@@ -410,7 +412,7 @@ out:
 
 /* ---- checksums.json: the manifest and the id -------------------------- */
 
-static const char *const SEALED_FILES[] = {F_WEIGHTS, F_CONFIG, F_STATE, F_LINEAGE, NULL};
+static const char *const SEALED_FILES[] = {F_WEIGHTS, F_CONFIG, F_STATE, F_LINEAGE, F_TOKENIZER, NULL};
 
 /* The id hashes each listed file's name, size and checksum, in order. */
 static uint64_t manifest_id(const char *const *names, const uint64_t *bytes, const uint64_t *sums, int n)
@@ -547,6 +549,24 @@ int checkpoint_verify(const char *dir, Err *e)
 
 /* ---- save and load ---------------------------------------------------- */
 
+/* Copies the tokenizer src into the checkpoint being written at dst after
+ * checking that it loads and that its ids fit the model's vocabulary. */
+static int copy_tokenizer(const char *src, const char *dst, const Config *c, Err *e)
+{
+    Tokenizer *tk;
+    if (tokenizer_load(&tk, src, e)) return err_wrap(e, "the checkpoint's tokenizer");
+    int n = tokenizer_vocab_size(tk);
+    tokenizer_free(tk);
+    if (n > c->vocab_size)
+        return err_set(e, "%s has %d tokens but the model's vocabulary is %d", src, n, c->vocab_size);
+    char *text;
+    size_t bytes;
+    if (read_file(src, &text, &bytes, e)) return -1;
+    int rc = write_file_atomic(dst, text, bytes, e);
+    free(text);
+    return rc;
+}
+
 /* Moves the complete directory tmp to dir, keeping the old dir until then. */
 static int swap_into_place(const char *tmp, const char *dir, Err *e)
 {
@@ -602,6 +622,10 @@ int checkpoint_save(const char *dir, const Config *c, const float *params, const
     }
     path_join(path, sizeof path, tmp, F_LINEAGE);
     if (write_lineage(path, lin, e)) goto fail;
+    if (lin->tokenizer[0]) {
+        path_join(path, sizeof path, tmp, F_TOKENIZER);
+        if (copy_tokenizer(lin->tokenizer, path, c, e)) goto fail;
+    }
     if (checkpoint_seal(tmp, lin->id, e)) goto fail;
     fsync_path(tmp);
     if (swap_into_place(tmp, dir, e)) goto fail;
@@ -649,6 +673,9 @@ int checkpoint_load(const char *dir, const Config *c, float *params, AdamW *opt,
         path_join(path, sizeof path, dir, F_LINEAGE);
         if (read_lineage(path, lin, e)) return -1;
         memcpy(lin->id, id, sizeof id);
+        path_join(path, sizeof path, dir, F_TOKENIZER);
+        lin->tokenizer[0] = 0;
+        if (file_exists(path)) snprintf(lin->tokenizer, sizeof lin->tokenizer, "%s", path);
     }
     return 0;
 }

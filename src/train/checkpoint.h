@@ -6,6 +6,8 @@
  *   train_state.bin    AdamW moments and step count (absent for a fresh init)
  *   lineage.json       parent id, stage, schedule, step/token counters, seed,
  *                      data cursor: enough to continue or branch the run
+ *   tokenizer.json     the tokenizer the model was trained with (when known),
+ *                      so evaluating, generating and exporting need nothing else
  *   checksums.json     size and checksum of every file above, and the id
  *
  * The id is a hash of the checksums of all files, so it names the contents
@@ -46,10 +48,16 @@ typedef struct {
     int      micro_batch;          /* sequences per micro-batch (affects bits, so recorded) */
     uint64_t seed;                 /* run seed (init and data streams derive from it) */
     LoaderCursor cursor;           /* data loader position after `step` steps */
+    /* Not part of lineage.json: the tokenizer.json that save copies into the
+     * checkpoint ("" for none), and that load sets to the checkpoint's own
+     * copy (or ""), so a child of a checkpoint carries its tokenizer on. */
+    char     tokenizer[4096];
 } Lineage;
 
 /* Writes a complete checkpoint to dir (created or replaced atomically).
- * opt may be NULL (no optimizer state: a fresh init). Sets lin->id. */
+ * opt may be NULL (no optimizer state: a fresh init). Sets lin->id.
+ * lin->tokenizer, when set, must be a tokenizer.json whose vocabulary fits
+ * the model's (at most c->vocab_size tokens); it is copied byte for byte. */
 int checkpoint_save(const char *dir, const Config *c, const float *params, const AdamW *opt,
                     Lineage *lin, Err *e);
 
