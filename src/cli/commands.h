@@ -7,6 +7,8 @@ int cmd_model(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_study(int argc, char **argv);
 int cmd_data(int argc, char **argv);

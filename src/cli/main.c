@@ -16,6 +16,8 @@ static const Command COMMANDS[] = {
     {"model", cmd_model, "model shapes: `model info --preset NAME`"},
     {"init", cmd_init, "write a freshly initialised model as a checkpoint"},
     {"train", cmd_train, "train one stage (pretrain, mid, sft) from a checkpoint or a preset"},
+    {"generate", cmd_generate, "greedy continuation of a prompt: `generate --ckpt DIR --prompt TEXT`"},
+    {"export", cmd_export, "release formats: `export --format hf|gguf CKPT --out PATH`"},
     {"eval", cmd_eval, "evaluate a checkpoint: `eval --ckpt DIR --suite pt|sft|loss`"},
     {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
     {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft|tokenize ...`"},

@@ -13,6 +13,16 @@ const char *chat_role_name(ChatRole r)
     return r == CHAT_SYSTEM ? "system" : r == CHAT_USER ? "user" : "assistant";
 }
 
+/* String literals hold real newlines (not "\n" escapes), so the template
+ * means the same to every Jinja implementation. */
+const char CHAT_TEMPLATE_JINJA[] =
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ '<|system|>\n' + message['content'] + '\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '<|user|>\n' + message['content'] + '\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\n' + message['content'] + '<|endoftext|>\n' }}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+
 void chat_conversation_free(ChatConversation *c)
 {
     for (int i = 0; i < c->n_messages; i++) free(c->messages[i].content);

@@ -64,6 +64,13 @@ typedef struct {
 
 const char *chat_role_name(ChatRole r);   /* "system", "user", "assistant" */
 
+/* The template above as a Jinja chat_template (Hugging Face
+ * tokenizer_config.json, GGUF tokenizer.chat_template): rendering
+ * `messages` gives the text of chat_encode's tokens (special tokens as their
+ * text), and add_generation_prompt appends "<|assistant|>\n" as
+ * chat_encode_prompt does. Roles other than the three render nothing. */
+extern const char CHAT_TEMPLATE_JINJA[];
+
 /* Parses one JSONL line (bytes need not be NUL-terminated). file and line
  * label the error: "FILE:LINE: messages[1].role \"bot\" is not ...". */
 int  chat_parse_line(ChatConversation *c, const char *json, size_t bytes,

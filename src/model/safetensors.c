@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/file.h"
+#include "core/half.h"
 
 /* Largest header we accept: far above any real model's (a few hundred
  * tensors, ~100 bytes each), small enough that a garbage length is caught. */
@@ -28,25 +29,27 @@ static uint64_t get_u64_le(const unsigned char *b)
 
 /* The JSON header for table t, padded with spaces to a multiple of 8 bytes.
  * Caller frees. */
-static char *build_header(const ParamTable *t, size_t *len)
+static char *build_header(const ParamTable *t, SafetensorsDtype dt, size_t *len)
 {
+    const char *dtype = dt == SAFETENSORS_BF16 ? "BF16" : "F32";
+    const size_t elem = dt == SAFETENSORS_BF16 ? 2 : 4;
     size_t cap = 256 + (size_t)t->count * 256, n = 0;
     char *h = xmalloc(cap);
     n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{\"format\":\"pt\"}");
     uint64_t begin = 0;
     for (int i = 0; i < t->count; i++) {
         const ParamEntry *p = &t->entries[i];
-        uint64_t end = begin + (uint64_t)p->numel * sizeof(float);
+        uint64_t end = begin + (uint64_t)p->numel * elem;
         if (p->ndim == 1)
             n += (size_t)snprintf(h + n, cap - n,
-                                  ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%" PRId64 "],"
+                                  ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 "],"
                                   "\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}",
-                                  p->name, p->shape[0], begin, end);
+                                  p->name, dtype, p->shape[0], begin, end);
         else
             n += (size_t)snprintf(h + n, cap - n,
-                                  ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%" PRId64 ",%" PRId64 "],"
+                                  ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 ",%" PRId64 "],"
                                   "\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}",
-                                  p->name, p->shape[0], p->shape[1], begin, end);
+                                  p->name, dtype, p->shape[0], p->shape[1], begin, end);
         begin = end;
     }
     n += (size_t)snprintf(h + n, cap - n, "}");
@@ -56,10 +59,23 @@ static char *build_header(const ParamTable *t, size_t *len)
     return h;
 }
 
-int safetensors_write(const char *path, const ParamTable *t, const float *params, Err *e)
+/* Writes n floats of x as bfloat16, a block at a time. */
+static int write_bf16(AtomicFile *af, const float *x, size_t n, Err *e)
+{
+    uint16_t buf[4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++) buf[j] = f32_to_bf16(x[i + j]);   /* little-endian host */
+        if (afile_write(af, buf, k * sizeof *buf, e)) return -1;
+        i += k;
+    }
+    return 0;
+}
+
+int safetensors_write_as(const char *path, const ParamTable *t, const float *params, SafetensorsDtype dt, Err *e)
 {
     size_t hlen;
-    char *header = build_header(t, &hlen);
+    char *header = build_header(t, dt, &hlen);
     unsigned char lenbuf[8];
     put_u64_le(lenbuf, hlen);
     AtomicFile af;
@@ -68,12 +84,19 @@ int safetensors_write(const char *path, const ParamTable *t, const float *params
     if (afile_write(&af, lenbuf, 8, e) || afile_write(&af, header, hlen, e)) goto out;
     for (int i = 0; i < t->count; i++) {
         const ParamEntry *p = &t->entries[i];
-        if (afile_write(&af, params + p->offset, p->numel * sizeof(float), e)) goto out;
+        if (dt == SAFETENSORS_BF16 ? write_bf16(&af, params + p->offset, p->numel, e)
+                                   : afile_write(&af, params + p->offset, p->numel * sizeof(float), e))
+            goto out;
     }
     rc = afile_commit(&af, e);
 out:
     free(header);
     return rc;
+}
+
+int safetensors_write(const char *path, const ParamTable *t, const float *params, Err *e)
+{
+    return safetensors_write_as(path, t, params, SAFETENSORS_F32, e);
 }
 
 static void format_shape(char *out, size_t n, const int64_t *shape, int ndim)

@@ -18,6 +18,12 @@
 /* Writes params (t->total floats, laid out as the table says) atomically. */
 int safetensors_write(const char *path, const ParamTable *t, const float *params, Err *e);
 
+/* The same with every tensor stored as dt: F32 as is, or BF16 (rounded to
+ * nearest even, core/half.h) for release files half the size. Only F32
+ * files load back (checkpoints are F32). */
+typedef enum { SAFETENSORS_F32, SAFETENSORS_BF16 } SafetensorsDtype;
+int safetensors_write_as(const char *path, const ParamTable *t, const float *params, SafetensorsDtype dt, Err *e);
+
 /* Reads a file written for table t into params (t->total floats). Refuses:
  * a file too short for its header or its data (truncated), a header that is
  * not JSON or whose entries are malformed, a dtype other than F32, a tensor

@@ -1,0 +1,150 @@
+/* plateau generate: the greedy continuation of one prompt by a checkpoint,
+ * with the tokenizer the checkpoint carries. The reference that exported
+ * models are compared against (tests/interop/): the same prompt ids, the
+ * same argmax at every step, and each chosen token's log-probability. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/file.h"
+#include "data/chat.h"
+#include "data/tokenizer.h"
+#include "eval/lm.h"
+#include "model/decode.h"
+#include "model/llama.h"
+#include "train/checkpoint.h"
+
+static const OptSpec OPTS[] = {
+    {"ckpt", "DIR", "checkpoint (or run directory: its latest checkpoint) holding tokenizer.json (required)"},
+    {"prompt", "TEXT", "the prompt (required)"},
+    {"max-new", "N", "tokens to generate at most (default 64); stops early at <|endoftext|>"},
+    {"chat", NULL, "TEXT is a user message: render it with the SFT chat template and generate the reply"},
+    {"tokenizer", "FILE", "tokenizer.json (default: the checkpoint's)"},
+    {"json", NULL, "print a JSON object: prompt ids, generated ids, their log-probabilities, text"},
+    {NULL, NULL, NULL},
+};
+
+static const char USAGE[] = "plateau generate --ckpt DIR --prompt TEXT [--max-new N] [--chat] [--json]";
+static const char ABOUT[] =
+    "Prints the greedy continuation of TEXT (argmax at every step, first index on ties). A plain prompt\n"
+    "starts with <|endoftext|>, as every pre-training document does; with --chat the prompt is\n"
+    "<|user|>\\nTEXT\\n<|assistant|>\\n, the SFT template. Generation stops at <|endoftext|> or --max-new.";
+
+/* log softmax(logits)[k], in double. */
+static double log_prob(const float *logits, int V, int k)
+{
+    float mx = logits[0];
+    for (int i = 1; i < V; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double s = 0;
+    for (int i = 0; i < V; i++) s += exp((double)logits[i] - mx);
+    return (double)logits[k] - mx - log(s);
+}
+
+static void print_ids(const char *name, const int *ids, size_t n)
+{
+    printf("\"%s\": [", name);
+    for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
+    printf("]");
+}
+
+/* The prompt's ids: <|endoftext|> + text, or the chat template's prompt. */
+static int encode_prompt(const Tokenizer *tk, const char *text, int chat, int **ids, size_t *n, Err *e)
+{
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
+    if (chat) {
+        ChatMessage msg = {CHAT_USER, (char *)text};
+        ChatConversation c = {&msg, 1};
+        return chat_encode_prompt(tk, &c, ids, n, &cap, e);
+    }
+    cap = 64;
+    *ids = xmalloc(cap * sizeof **ids);
+    (*ids)[(*n)++] = tokenizer_special(tk, SPECIAL_ENDOFTEXT);
+    if (tokenizer_encode(tk, text, strlen(text), ids, n, &cap)) return err_set(e, "out of memory encoding the prompt");
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    Args a;
+    Err e;
+    if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
+    const char *ckpt_arg, *prompt;
+    long max_new;
+    char dir[4096], tok_path[4096];
+    if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "prompt", &prompt, &e) ||
+        args_long(&a, "max-new", 64, &max_new, &e) || checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e))
+        die(&e);
+    if (max_new < 1) {
+        fprintf(stderr, "plateau: --max-new must be at least 1\n");
+        return 2;
+    }
+    path_join(tok_path, sizeof tok_path, dir, "tokenizer.json");
+    if (args_has(&a, "tokenizer")) snprintf(tok_path, sizeof tok_path, "%s", args_str(&a, "tokenizer", ""));
+    else if (!file_exists(tok_path)) {
+        err_set(&e, "%s holds no tokenizer.json: give --tokenizer FILE", dir);
+        die(&e);
+    }
+    Config cfg;
+    Tokenizer *tk;
+    if (checkpoint_read_config(dir, &cfg, &e) || tokenizer_load(&tk, tok_path, &e)) die(&e);
+    if (tokenizer_vocab_size(tk) > cfg.vocab_size) {
+        err_set(&e, "%s has %d tokens but the model's vocabulary is %d", tok_path, tokenizer_vocab_size(tk),
+                cfg.vocab_size);
+        die(&e);
+    }
+    int *prompt_ids;
+    size_t n_prompt;
+    if (encode_prompt(tk, prompt, args_has(&a, "chat"), &prompt_ids, &n_prompt, &e)) die(&e);
+    if (n_prompt + (size_t)max_new > (size_t)cfg.seq_len) {
+        err_set(&e, "the prompt's %zu tokens + --max-new %ld exceed the model's context of %d", n_prompt, max_new,
+                cfg.seq_len);
+        die(&e);
+    }
+    Model m;
+    Decoder d;
+    if (model_create(&m, &cfg, 1, 1, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, NULL, &e) ||
+        decoder_create(&d, &m, 1, (int)n_prompt + (int)max_new, &e))
+        die(&e);
+    const int V = cfg.vocab_size, eot = tokenizer_special(tk, SPECIAL_ENDOFTEXT);
+    int *out = xmalloc((size_t)max_new * sizeof *out);
+    double *lp = xmalloc((size_t)max_new * sizeof *lp);
+    size_t n_out = 0;
+    decoder_reset(&d);
+    const float *logits = decoder_forward(&d, prompt_ids, (int)n_prompt);
+    int slot = 0, stopped = 0;
+    while (n_out < (size_t)max_new) {
+        int next = argmax(logits, V);
+        if (next == eot) { stopped = 1; break; }
+        lp[n_out] = log_prob(logits, V, next);
+        out[n_out++] = next;
+        if (n_out < (size_t)max_new) logits = decoder_step(&d, &slot, &next, 1);
+    }
+    size_t bytes;
+    char *text = tokenizer_decode(tk, out, n_out, &bytes);
+    if (args_has(&a, "json")) {
+        printf("{");
+        print_ids("prompt_ids", prompt_ids, n_prompt);
+        printf(", ");
+        print_ids("ids", out, n_out);
+        printf(", \"logprobs\": [");
+        for (size_t i = 0; i < n_out; i++) printf("%s%.9g", i ? ", " : "", lp[i]);
+        printf("], \"stopped_at_endoftext\": %s}\n", stopped ? "true" : "false");
+    } else {
+        fwrite(text, 1, bytes, stdout);
+        printf("\n");
+    }
+    free(text);
+    free(out);
+    free(lp);
+    free(prompt_ids);
+    decoder_free(&d);
+    model_free(&m);
+    tokenizer_free(tk);
+    return 0;
+}
