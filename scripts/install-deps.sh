@@ -16,6 +16,13 @@ for p in $PACKAGES; do
     fi
 done
 
+# The interop tests (tests/interop/run.sh, run by .ci/run) need node 18+ with
+# npm; a node installed some other way (e.g. NodeSource's nodejs, which
+# bundles npm) is kept as it is.
+if ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
+
 if [ -z "$missing" ]; then
     echo "deps: all present"
     exit 0

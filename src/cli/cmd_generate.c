@@ -23,6 +23,7 @@ static const OptSpec OPTS[] = {
     {"max-new", "N", "tokens to generate at most (default 64); stops early at <|endoftext|>"},
     {"chat", NULL, "TEXT is a user message: render it with the SFT chat template and generate the reply"},
     {"tokenizer", "FILE", "tokenizer.json (default: the checkpoint's)"},
+    {"no-stop", NULL, "keep generating past <|endoftext|> up to --max-new (to compare implementations)"},
     {"json", NULL, "print a JSON object: prompt ids, generated ids, their log-probabilities, text"},
     {NULL, NULL, NULL},
 };
@@ -117,10 +118,10 @@ int cmd_generate(int argc, char **argv)
     size_t n_out = 0;
     decoder_reset(&d);
     const float *logits = decoder_forward(&d, prompt_ids, (int)n_prompt);
-    int slot = 0, stopped = 0;
+    int slot = 0, stopped = 0, no_stop = args_has(&a, "no-stop");
     while (n_out < (size_t)max_new) {
         int next = argmax(logits, V);
-        if (next == eot) { stopped = 1; break; }
+        if (next == eot && !no_stop) { stopped = 1; break; }
         lp[n_out] = log_prob(logits, V, next);
         out[n_out++] = next;
         if (n_out < (size_t)max_new) logits = decoder_step(&d, &slot, &next, 1);

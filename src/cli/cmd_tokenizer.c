@@ -1,5 +1,6 @@
 /* plateau tokenizer: train a byte-level BPE tokenizer on text files, and
  * encode text with one (to inspect what the model will see). */
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/file.h"
 #include "core/progress.h"
+#include "data/chat.h"
 #include "data/textdocs.h"
 #include "data/tokenizer.h"
 
@@ -21,13 +23,16 @@ static const OptSpec ENCODE_OPTS[] = {
     {"tokenizer", "FILE", "tokenizer.json to encode with (required)"},
     {"text", "S", "text to encode (otherwise the file given as argument)"},
     {"pieces", NULL, "print each token as id:\"bytes\" instead of bare ids"},
+    {"docs", NULL, "one JSON line {\"text\", \"ids\"} per document of FILE (separated by " TEXTDOCS_SEPARATOR ")"},
+    {"chat", NULL, "FILE is chat JSONL: one JSON line {\"text\", \"ids\"} per conversation, as SFT renders it"},
+    {"generation-prompt", NULL, "with --chat: render each conversation as the prompt for the next reply"},
     {NULL, NULL, NULL},
 };
 
 #define TRAIN_USAGE "plateau tokenizer train --vocab N --out tok.json FILES..."
 #define TRAIN_ABOUT "Learns a byte-level BPE tokenizer from UTF-8 text files (documents separated\n" \
                     "by " TEXTDOCS_SEPARATOR " are joined by newlines) and saves it as a Hugging Face tokenizer.json."
-#define ENCODE_USAGE "plateau tokenizer encode --tokenizer tok.json [--text S | FILE]"
+#define ENCODE_USAGE "plateau tokenizer encode --tokenizer tok.json [--text S | FILE | --docs FILE | --chat FILE]"
 #define ENCODE_ABOUT "Prints the token ids of a text, as the model would see it (no special tokens)."
 
 /* Reads every file's documents into one text, each document followed by a
@@ -115,6 +120,63 @@ static void print_piece(const char *s, size_t n)
     putchar('"');
 }
 
+/* Prints {"text": TEXT, "ids": [...]} and a newline. */
+static void print_text_ids(const char *text, size_t bytes, const int *ids, size_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *copy = xmalloc(bytes + 1);
+    memcpy(copy, text, bytes);
+    copy[bytes] = 0;
+    cJSON_AddStringToObject(o, "text", copy);
+    cJSON *arr = cJSON_AddArrayToObject(o, "ids");
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(ids[i]));
+    char *line = cJSON_PrintUnformatted(o);
+    puts(line);
+    free(line);
+    free(copy);
+    cJSON_Delete(o);
+}
+
+/* --docs: each document of the text on its own. */
+static int encode_docs(const Tokenizer *t, const char *text, size_t bytes)
+{
+    TextDocs docs;
+    const char *doc;
+    size_t doc_bytes;
+    int *ids = NULL;
+    size_t cap = 0;
+    textdocs_begin(&docs, text, bytes);
+    while (textdocs_next(&docs, &doc, &doc_bytes)) {
+        size_t n = 0;
+        if (tokenizer_encode(t, doc, doc_bytes, &ids, &n, &cap)) return -1;
+        print_text_ids(doc, doc_bytes, ids, n);
+    }
+    free(ids);
+    return 0;
+}
+
+/* --chat: each conversation as chat_encode (or chat_encode_prompt) gives it,
+ * with the text its ids decode to. */
+static int encode_chat(const Tokenizer *t, const char *path, int prompt, Err *e)
+{
+    ChatDataset ds;
+    if (chat_read_jsonl(&ds, path, e)) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < ds.n && !rc; i++) {
+        int *ids = NULL;
+        size_t n = 0, cap = 0, bytes;
+        rc = prompt ? chat_encode_prompt(t, &ds.items[i], &ids, &n, &cap, e)
+                    : chat_encode(t, &ds.items[i], &ids, NULL, &n, &cap, e);
+        if (rc) break;
+        char *text = tokenizer_decode(t, ids, n, &bytes);
+        print_text_ids(text, bytes, ids, n);
+        free(text);
+        free(ids);
+    }
+    chat_dataset_free(&ds);
+    return rc;
+}
+
 static int tokenizer_encode_main(int argc, char **argv)
 {
     Args a;
@@ -129,6 +191,11 @@ static int tokenizer_encode_main(int argc, char **argv)
     }
     Tokenizer *t;
     if (tokenizer_load(&t, path, &e)) die(&e);
+    if (args_has(&a, "chat")) {
+        if (!inline_text && encode_chat(t, a.positional[0], args_has(&a, "generation-prompt"), &e)) die(&e);
+        tokenizer_free(t);
+        return 0;
+    }
     char *owned = NULL;
     size_t bytes;
     if (inline_text) {
@@ -136,6 +203,15 @@ static int tokenizer_encode_main(int argc, char **argv)
     } else {
         if (read_file(a.positional[0], &owned, &bytes, &e)) die(&e);
         inline_text = owned;
+    }
+    if (args_has(&a, "docs")) {
+        if (encode_docs(t, inline_text, bytes)) {
+            fprintf(stderr, "plateau: out of memory encoding\n");
+            return 1;
+        }
+        free(owned);
+        tokenizer_free(t);
+        return 0;
     }
     int *ids = NULL;
     size_t n = 0, cap = 0;
