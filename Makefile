@@ -2,7 +2,7 @@
 # warnings; `make test` and `make run` first install missing Debian packages.
 
 CC      ?= gcc
-PKGS    := openblas libcjson inih sqlite3
+PKGS    := openblas libcjson inih sqlite3 zlib libzstd
 OPT     ?= -O3 -march=native
 CFLAGS  += $(OPT) -std=gnu11 -fopenmp -Wall -Wextra -g -MMD -MP -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -5,9 +5,10 @@
 set -eu
 
 # Build and run: compiler, BLAS (OpenMP flavour, shares the thread pool with
-# plateau's own OpenMP loops), JSON, INI, tests, results store, plots, data.
+# plateau's own OpenMP loops), JSON, INI, tests, results store, plots, data,
+# compressed corpora (.gz, .zst).
 PACKAGES="gcc libc6-dev make pkg-config libopenblas-openmp-dev libcjson-dev libinih-dev \
-libcmocka-dev libsqlite3-dev gnuplot-nox wordnet-base"
+libcmocka-dev libsqlite3-dev gnuplot-nox wordnet-base zlib1g-dev libzstd-dev"
 
 missing=""
 for p in $PACKAGES; do

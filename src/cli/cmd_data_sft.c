@@ -15,6 +15,7 @@ static const OptSpec OPTS[] = {
     {"name", "STEM", "output names STEM.bin and STEM.mask.bin (default: the input's name without .jsonl)"},
     {"seq-len", "T", "training context: rows of T+1 tokens; longer conversations are cut from the end (default 256)"},
     {"stream", NULL, "plain concatenation (loader STREAM layout) instead of rows of T+1 tokens"},
+    {"max-bad-lines", "N", "skip and count up to N malformed lines instead of stopping at the first (default 0)"},
     {"space-replies", NULL, "put a space before each assistant reply, so a reply's first word has the tokens\n"
                             "                           pre-training text gives it (what a study does for its worlds)"},
     {NULL, NULL, NULL},
@@ -25,16 +26,22 @@ int cmd_data_sft(int argc, char **argv)
     Args a;
     Err e;
     if (args_begin(&a, OPTS, argc, argv, "plateau data sft --tokenizer tok.json --in FILE.jsonl --out DIR [--seq-len T]",
-                   "Renders each conversation in the Tulu chat template, packs whole conversations into rows of\n"
+                   "Reads {\"messages\": [...]} JSONL (the Tulu 3 layout; other fields ignored; also .jsonl.gz,\n"
+                   ".jsonl.zst). Renders each conversation in the Tulu chat template, packs whole conversations into rows of\n"
                    "T+1 tokens (padding each row's tail with <|endoftext|>, mask 0; the loader's ROWS layout) and\n"
                    "writes DIR/STEM.bin (tokens) and DIR/STEM.mask.bin (1 on assistant tokens and their\n"
                    "<|endoftext|>), both llm.c shards of the same length."))
         return 0;
     const char *tok_path, *in, *out;
-    long T;
+    long T, max_bad, bad;
     if (args_require(&a, "tokenizer", &tok_path, &e) || args_require(&a, "in", &in, &e) ||
-        args_require(&a, "out", &out, &e) || args_long(&a, "seq-len", 256, &T, &e))
+        args_require(&a, "out", &out, &e) || args_long(&a, "seq-len", 256, &T, &e) ||
+        args_long(&a, "max-bad-lines", 0, &max_bad, &e))
         die(&e);
+    if (max_bad < 0) {
+        fprintf(stderr, "plateau: --max-bad-lines must be 0 or more\n");
+        return 2;
+    }
     if (T < 2 || T > 1 << 24) {
         fprintf(stderr, "plateau: --seq-len must be in 2 .. 16777216\n");
         return 2;
@@ -47,13 +54,17 @@ int cmd_data_sft(int argc, char **argv)
         const char *base = strrchr(in, '/');
         snprintf(stem, sizeof stem, "%s", base ? base + 1 : in);
         size_t len = strlen(stem);
+        if (len > 3 && strcmp(stem + len - 3, ".gz") == 0) stem[len -= 3] = '\0';
+        else if (len > 4 && strcmp(stem + len - 4, ".zst") == 0) stem[len -= 4] = '\0';
         if (len > 6 && strcmp(stem + len - 6, ".jsonl") == 0) stem[len - 6] = '\0';
     }
 
     Tokenizer *t;
     if (tokenizer_load(&t, tok_path, &e)) die(&e);
     ChatDataset d;
-    if (chat_read_jsonl(&d, in, &e)) die(&e);
+    Err first_bad;
+    if (chat_read_jsonl_skipping(&d, in, max_bad, &bad, &first_bad, &e)) die(&e);
+    if (bad) printf("%s: skipped %ld bad line%s (first: %s)\n", in, bad, bad == 1 ? "" : "s", first_bad.msg);
     int rows = !args_has(&a, "stream");
     size_t limit = rows ? (size_t)T + 1 : (size_t)T;
     SftStream s;

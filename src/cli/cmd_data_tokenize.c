@@ -1,4 +1,5 @@
-/* plateau data tokenize: UTF-8 text files -> llm.c token shards. Every
+/* plateau data tokenize: corpus files -> llm.c token shards, streamed
+ * (data/docsource.h: text, JSONL, .gz, .zst), in constant memory. Every
  * document starts with <|endoftext|> (llm.c's convention); each input file
  * gives its own shards DIR/<name>_000000.bin, ... of at most --shard-tokens. */
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include "cli/commands.h"
 #include "core/file.h"
 #include "core/progress.h"
+#include "data/docsource.h"
 #include "data/shard.h"
 #include "data/textdocs.h"
 #include "data/tokenizer.h"
@@ -18,20 +20,27 @@ static const OptSpec OPTS[] = {
     {"tokenizer", "FILE", "tokenizer.json (required; at most 65536 tokens)"},
     {"out", "DIR", "directory for the shards (required; created if missing)"},
     {"shard-tokens", "N", "tokens per shard before starting the next (default 100000000)"},
+    {"text-field", "NAME", "JSONL: the field holding each document's text (default text)"},
+    {"max-bad-lines", "N", "JSONL: skip and count up to N malformed lines instead of stopping at the first (default 0)"},
     {NULL, NULL, NULL},
 };
 
-#define USAGE "plateau data tokenize --tokenizer tok.json --out DIR FILES..."
-#define ABOUT "Encodes UTF-8 text files into llm.c token shards (uint16). Documents within a\n" \
-              "file are separated by " TEXTDOCS_SEPARATOR "; each is written as <|endoftext|> + its tokens.\n" \
-              "FILE.txt becomes DIR/FILE_000000.bin (and _000001.bin, ... past --shard-tokens)."
+#define USAGE "plateau data tokenize --tokenizer tok.json --out DIR [--text-field NAME] FILES..."
+#define ABOUT "Encodes corpus files into llm.c token shards (uint16), streaming: memory stays flat whatever\n" \
+              "the file size. FILE.jsonl, FILE.jsonl.gz, FILE.jsonl.zst: one JSON object per line, the document\n" \
+              "in its --text-field (FineWeb, Dolma). Other files: UTF-8 text (also .gz, .zst) whose documents are\n" \
+              "separated by " TEXTDOCS_SEPARATOR ". Each document is written as <|endoftext|> + its tokens;\n" \
+              "FILE.jsonl.zst becomes DIR/FILE_000000.bin (and _000001.bin, ... past --shard-tokens)."
 
-/* "dir/train.txt" -> "train" */
+/* "dir/train.jsonl.zst" -> "train" */
 static void file_stem(const char *path, char *out, size_t size)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     snprintf(out, size, "%s", base);
+    size_t n = strlen(out);
+    if (n > 3 && strcmp(out + n - 3, ".gz") == 0) out[n - 3] = 0;
+    else if (n > 4 && strcmp(out + n - 4, ".zst") == 0) out[n - 4] = 0;
     char *dot = strrchr(out, '.');
     if (dot && dot != out) *dot = 0;
 }
@@ -39,41 +48,38 @@ static void file_stem(const char *path, char *out, size_t size)
 typedef struct {
     const char *dir;
     const char *stem;
-    uint16_t   *buf;
-    size_t      used, cap;     /* cap = tokens per shard */
+    ShardStream out;
+    int         open;
+    size_t      cap;       /* tokens per shard */
     int         shards;
     size_t      written;
 } ShardWriter;
 
 static void flush_shard(ShardWriter *w)
 {
-    if (w->used == 0) return;
-    char name[512], path[4096];
     Err e;
-    snprintf(name, sizeof name, "%s_%06d.bin", w->stem, w->shards);
-    path_join(path, sizeof path, w->dir, name);
-    if (shard_write(path, w->buf, w->used, &e)) die(&e);
-    w->written += w->used;
+    if (!w->open) return;
+    w->written += w->out.n_tokens;
+    if (shard_stream_close(&w->out, &e)) die(&e);
+    w->open = 0;
     w->shards++;
-    w->used = 0;
 }
 
 static void put_tokens(ShardWriter *w, const int *ids, size_t n)
 {
+    Err e;
     for (size_t i = 0; i < n; i++) {
-        w->buf[w->used++] = (uint16_t)ids[i];
-        if (w->used == w->cap) flush_shard(w);
+        if (!w->open) {
+            char name[512], path[4096];
+            snprintf(name, sizeof name, "%s_%06d.bin", w->stem, w->shards);
+            path_join(path, sizeof path, w->dir, name);
+            if (shard_stream_open(&w->out, path, &e)) die(&e);
+            w->open = 1;
+        }
+        uint16_t t = (uint16_t)ids[i];
+        if (shard_stream_put(&w->out, &t, 1, &e)) die(&e);
+        if (w->out.n_tokens == w->cap) flush_shard(w);
     }
-}
-
-/* Line and column (1-based, in bytes) of offset in text, for messages. */
-static void line_col(const char *text, size_t offset, size_t *line, size_t *col)
-{
-    *line = 1;
-    size_t start = 0;
-    for (size_t i = 0; i < offset; i++)
-        if (text[i] == '\n') { (*line)++; start = i + 1; }
-    *col = offset - start + 1;
 }
 
 int cmd_data_tokenize(int argc, char **argv)
@@ -82,15 +88,19 @@ int cmd_data_tokenize(int argc, char **argv)
     Err e;
     if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
     const char *tok_path, *dir;
-    long shard_tokens;
+    long shard_tokens, max_bad;
     if (args_require(&a, "tokenizer", &tok_path, &e) || args_require(&a, "out", &dir, &e) ||
-        args_long(&a, "shard-tokens", 100000000, &shard_tokens, &e))
+        args_long(&a, "shard-tokens", 100000000, &shard_tokens, &e) || args_long(&a, "max-bad-lines", 0, &max_bad, &e))
         die(&e);
     if (shard_tokens <= 0 || shard_tokens > 0x7fffffffL) {
         fprintf(stderr, "plateau: --shard-tokens must be in 1..2147483647\n");
         return 2;
     }
-    if (a.n_positional == 0) { fprintf(stderr, "plateau: no text files given (see --help)\n"); return 2; }
+    if (max_bad < 0) {
+        fprintf(stderr, "plateau: --max-bad-lines must be 0 or more\n");
+        return 2;
+    }
+    if (a.n_positional == 0) { fprintf(stderr, "plateau: no corpus files given (see --help)\n"); return 2; }
     char stems[ARGS_MAX][256];
     for (int i = 0; i < a.n_positional; i++) {
         file_stem(a.positional[i], stems[i], sizeof stems[i]);
@@ -111,35 +121,26 @@ int cmd_data_tokenize(int argc, char **argv)
     if (make_dirs(dir, &e)) die(&e);
     const int eot = tokenizer_special(t, SPECIAL_ENDOFTEXT);
     TokenizerCache *cache = tokenizer_cache_new();
+    DocSourceOptions dso = {.text_field = args_str(&a, "text-field", "text"), .max_bad_lines = max_bad};
 
     ShardWriter w = {.dir = dir, .cap = (size_t)shard_tokens};
-    w.buf = xmalloc(w.cap * sizeof *w.buf);
     size_t total = 0;
-    double t0 = now_seconds(), total_bytes = 0;
+    double t0 = now_seconds(), total_bytes = 0, total_text = 0;
+    int *ids = NULL;
+    size_t cap = 0;
     for (int i = 0; i < a.n_positional; i++) {
-        char *text;
-        size_t bytes;
-        if (read_file(a.positional[i], &text, &bytes, &e)) die(&e);
-        size_t bad = utf8_first_invalid(text, bytes);
-        if (bad < bytes) {
-            size_t line, col;
-            line_col(text, bad, &line, &col);
-            fprintf(stderr, "plateau: %s:%zu:%zu: not UTF-8 (byte 0x%02X at offset %zu)\n", a.positional[i], line,
-                    col, (unsigned char)text[bad], bad);
-            return 1;
-        }
+        DocSource *src;
+        if (docsource_open(&src, a.positional[i], &dso, &e)) die(&e);
         w.stem = stems[i];
         w.shards = 0;
         w.written = 0;
         Progress p;
-        progress_start(&p, a.positional[i], bytes, "B");
-        TextDocs docs;
+        progress_start(&p, a.positional[i], docsource_disk_size(src), "B");
         const char *doc;
         size_t doc_bytes, n_docs = 0;
-        int *ids = NULL;
-        size_t cap = 0;
-        textdocs_begin(&docs, text, bytes);
-        while (textdocs_next(&docs, &doc, &doc_bytes)) {
+        double text_bytes = 0;
+        int r;
+        while ((r = docsource_next(src, &doc, &doc_bytes, &e)) == 1) {
             size_t n = 0;
             if (tokenizer_encode_cached(t, cache, doc, doc_bytes, &ids, &n, &cap)) {
                 fprintf(stderr, "plateau: out of memory encoding %s\n", a.positional[i]);
@@ -148,23 +149,33 @@ int cmd_data_tokenize(int argc, char **argv)
             put_tokens(&w, &eot, 1);
             put_tokens(&w, ids, n);
             n_docs++;
-            progress_update(&p, (uint64_t)(doc + doc_bytes - text));
+            text_bytes += (double)doc_bytes;
+            if ((n_docs & 255) == 0) progress_update(&p, docsource_disk_offset(src));
+        }
+        if (r < 0) {
+            if (w.open) shard_stream_abort(&w.out);
+            die(&e);
         }
         flush_shard(&w);
-        progress_update(&p, bytes);
+        uint64_t file_bytes = docsource_disk_size(src);
+        progress_update(&p, file_bytes);
         progress_finish(&p);
-        printf("%s: %zu documents, %zu tokens (%.3f bytes/token) -> %s/%s_*.bin (%d shard%s)\n", a.positional[i],
-               n_docs, w.written, w.written ? (double)bytes / (double)w.written : 0.0, dir, w.stem, w.shards,
-               w.shards == 1 ? "" : "s");
+        printf("%s: %zu documents, %zu tokens (%.3f text bytes/token) -> %s/%s_*.bin (%d shard%s)\n",
+               a.positional[i], n_docs, w.written, w.written ? text_bytes / (double)w.written : 0.0, dir, w.stem,
+               w.shards, w.shards == 1 ? "" : "s");
+        if (docsource_bad_lines(src))
+            printf("%s: skipped %ld bad line%s (first: %s)\n", a.positional[i], docsource_bad_lines(src),
+                   docsource_bad_lines(src) == 1 ? "" : "s", docsource_first_bad(src));
         total += w.written;
-        total_bytes += (double)bytes;
-        free(ids);
-        free(text);
+        total_bytes += (double)file_bytes;
+        total_text += text_bytes;
+        docsource_close(src);
     }
     double s = now_seconds() - t0;
-    printf("tokens written    %zu (%.1f MB of text in %.2f s, %.1f MB/s)\n", total, total_bytes / 1e6, s,
-           s > 0 ? total_bytes / 1e6 / s : 0.0);
-    free(w.buf);
+    printf("tokens written    %zu (%.1f MB of files, %.1f MB of text, in %.2f s: %.1f MB/s of files, %.1f MB/s of text)\n",
+           total, total_bytes / 1e6, total_text / 1e6, s, s > 0 ? total_bytes / 1e6 / s : 0.0,
+           s > 0 ? total_text / 1e6 / s : 0.0);
+    free(ids);
     tokenizer_cache_free(cache);
     tokenizer_free(t);
     return 0;

@@ -1,12 +1,12 @@
 #include "data/chat.h"
 
 #include <cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/shard.h"
+#include "data/zfile.h"
 
 const char *chat_role_name(ChatRole r)
 {
@@ -121,21 +121,21 @@ void chat_dataset_free(ChatDataset *d)
     memset(d, 0, sizeof *d);
 }
 
-int chat_read_jsonl(ChatDataset *d, const char *path, Err *e)
+int chat_read_jsonl_skipping(ChatDataset *d, const char *path, long max_bad_lines, long *bad_lines, Err *first_bad,
+                             Err *e)
 {
     memset(d, 0, sizeof *d);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t bufcap = 0, cap = 0;
-    ssize_t len;
-    long line = 0;
-    int rc = 0;
-    while ((len = getline(&buf, &bufcap, fp)) >= 0) {
-        line++;
+    if (bad_lines) *bad_lines = 0;
+    LineReader *r;
+    if (linereader_open(&r, path, e)) return -1;
+    const char *buf;
+    size_t len, cap = 0;
+    long bad = 0;
+    int rc = 0, got;
+    while ((got = linereader_next(r, &buf, &len, e)) == 1) {
+        long line = linereader_line(r);
         int blank = 1;
-        for (ssize_t i = 0; i < len && blank; i++)
-            blank = buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n';
+        for (size_t i = 0; i < len && blank; i++) blank = buf[i] == ' ' || buf[i] == '\t';
         if (blank) continue;
         if (d->n == cap) {
             cap = cap ? 2 * cap : 256;
@@ -145,14 +145,29 @@ int chat_read_jsonl(ChatDataset *d, const char *path, Err *e)
             if (lines) d->lines = lines;
             if (!items || !lines) { rc = err_set(e, "%s:%ld: out of memory", path, line); break; }
         }
-        if (chat_parse_line(&d->items[d->n], buf, (size_t)len, path, line, e)) { rc = -1; break; }
+        Err le;
+        if (chat_parse_line(&d->items[d->n], buf, len, path, line, &le)) {
+            if (bad >= max_bad_lines) {
+                *e = le;
+                if (max_bad_lines > 0) err_wrap(e, "more than --max-bad-lines %ld bad lines", max_bad_lines);
+                rc = -1;
+                break;
+            }
+            if (bad++ == 0 && first_bad) *first_bad = le;
+            continue;
+        }
         d->lines[d->n++] = line;
     }
-    if (!rc && ferror(fp)) rc = err_set(e, "%s: read error after line %ld", path, line);
-    free(buf);
-    fclose(fp);
+    if (got < 0) rc = -1;
+    linereader_close(r);
+    if (bad_lines) *bad_lines = bad;
     if (rc) chat_dataset_free(d);
     return rc;
+}
+
+int chat_read_jsonl(ChatDataset *d, const char *path, Err *e)
+{
+    return chat_read_jsonl_skipping(d, path, 0, NULL, NULL, e);
 }
 
 /* ---- template ----------------------------------------------------------- */

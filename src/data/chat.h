@@ -3,7 +3,9 @@
  *
  * Input: one JSON object per line, {"messages":[{"role":R,"content":C},...]}
  * with R one of "system", "user", "assistant" and C a string (other keys,
- * such as an eval file's "answer", are ignored). Blank lines are skipped. A
+ * such as an eval file's "answer" or Tulu 3's "id" and "source", are
+ * ignored, in the line and in each message). Any number of turns, with
+ * system messages anywhere. Blank lines are skipped. A
  * malformed line is an error "FILE:LINE: what is wrong"; nothing crashes.
  *
  * Template (each piece encoded separately, so a mask boundary is always a
@@ -77,8 +79,14 @@ int  chat_parse_line(ChatConversation *c, const char *json, size_t bytes,
                      const char *file, long line, Err *e);
 void chat_conversation_free(ChatConversation *c);
 
-/* Reads a whole JSONL file; stops at the first malformed line. */
+/* Reads a whole JSONL file (also .jsonl.gz, .jsonl.zst: data/zfile.h);
+ * stops at the first malformed line. */
 int  chat_read_jsonl(ChatDataset *d, const char *path, Err *e);
+/* The same, skipping up to max_bad_lines malformed lines: *bad_lines counts
+ * them and *first_bad (may be NULL) holds the first one's message; one more
+ * is an error carrying its own message. */
+int  chat_read_jsonl_skipping(ChatDataset *d, const char *path, long max_bad_lines, long *bad_lines, Err *first_bad,
+                              Err *e);
 void chat_dataset_free(ChatDataset *d);
 
 /* Puts one space before every assistant reply that does not start with

@@ -59,17 +59,70 @@ void shard_free(Shard *s)
     s->n_tokens = 0;
 }
 
+static void shard_header(int32_t *header, size_t n_tokens);
+
 int shard_write(const char *path, const uint16_t *tokens, size_t n_tokens, Err *e)
 {
     if (n_tokens > 0x7fffffffu)
         return err_set(e, "%s: %zu tokens do not fit one shard (at most 2^31-1)", path, n_tokens);
-    int32_t header[SHARD_HEADER_INTS] = {0};
-    header[0] = SHARD_MAGIC;
-    header[1] = SHARD_VERSION;
-    header[2] = (int32_t)n_tokens;
+    int32_t header[SHARD_HEADER_INTS];
+    shard_header(header, n_tokens);
     AtomicFile af;
     if (afile_open(&af, path, e)) return -1;
     if (afile_write(&af, header, sizeof header, e)) return -1;
     if (afile_write(&af, tokens, n_tokens * sizeof(uint16_t), e)) return -1;
     return afile_commit(&af, e);
 }
+
+/* ---- streaming ------------------------------------------------------------ */
+
+static void shard_header(int32_t *header, size_t n_tokens)
+{
+    memset(header, 0, SHARD_HEADER_INTS * sizeof *header);
+    header[0] = SHARD_MAGIC;
+    header[1] = SHARD_VERSION;
+    header[2] = (int32_t)n_tokens;
+}
+
+int shard_stream_open(ShardStream *s, const char *path, Err *e)
+{
+    int32_t header[SHARD_HEADER_INTS];
+    shard_header(header, 0);   /* the count follows at close */
+    s->used = s->n_tokens = 0;
+    if (afile_open(&s->af, path, e)) return -1;
+    return afile_write(&s->af, header, sizeof header, e);
+}
+
+static int stream_flush(ShardStream *s, Err *e)
+{
+    int rc = afile_write(&s->af, s->buf, s->used * sizeof *s->buf, e);
+    s->used = 0;
+    return rc;
+}
+
+int shard_stream_put(ShardStream *s, const uint16_t *tokens, size_t n, Err *e)
+{
+    if (s->n_tokens + n > 0x7fffffffu)
+        return err_set(e, "%s: more than 2^31-1 tokens do not fit one shard", s->af.path);
+    for (size_t i = 0; i < n; i++) {
+        s->buf[s->used++] = tokens[i];
+        if (s->used == sizeof s->buf / sizeof *s->buf && stream_flush(s, e)) return -1;
+    }
+    s->n_tokens += n;
+    return 0;
+}
+
+int shard_stream_close(ShardStream *s, Err *e)
+{
+    if (stream_flush(s, e)) return -1;
+    int32_t header[SHARD_HEADER_INTS];
+    shard_header(header, s->n_tokens);
+    if (fseek(s->af.fp, 0, SEEK_SET) != 0) {
+        afile_abort(&s->af);
+        return err_set(e, "%s: cannot seek to write the header", s->af.path);
+    }
+    if (afile_write(&s->af, header, sizeof header, e)) return -1;
+    return afile_commit(&s->af, e);
+}
+
+void shard_stream_abort(ShardStream *s) { afile_abort(&s->af); }

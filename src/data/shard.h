@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 #define SHARD_MAGIC 20240520
 #define SHARD_VERSION 1
@@ -24,5 +25,21 @@ int  shard_read(Shard *s, const char *path, Err *e);
 void shard_free(Shard *s);
 /* Writes atomically. Every token must fit uint16 (the caller checks vocab). */
 int  shard_write(const char *path, const uint16_t *tokens, size_t n_tokens, Err *e);
+
+/* The same file written as tokens arrive, in constant memory: the header's
+ * count is filled in at close, and only then does the file appear under its
+ * name (atomic, as shard_write). At most 2^31-1 tokens. */
+typedef struct {
+    AtomicFile af;
+    uint16_t   buf[16384];
+    size_t     used;
+    size_t     n_tokens;
+} ShardStream;
+
+int  shard_stream_open(ShardStream *s, const char *path, Err *e);
+int  shard_stream_put(ShardStream *s, const uint16_t *tokens, size_t n, Err *e);
+int  shard_stream_close(ShardStream *s, Err *e);
+/* Discards the temporary file (after an error elsewhere). */
+void shard_stream_abort(ShardStream *s);
 
 #endif

@@ -1,0 +1,198 @@
+#include "data/zfile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+#include <zstd.h>
+
+struct ZFile {
+    ZFileKind kind;
+    char      path[4096];
+    FILE     *fp;          /* plain and zstd */
+    gzFile    gz;
+    uint64_t  disk_size;
+    /* zstd: compressed input buffered from fp */
+    ZSTD_DStream *zs;
+    void     *in;
+    size_t    in_cap;
+    ZSTD_inBuffer zin;
+    size_t    frame_left;  /* last ZSTD_decompressStream result: 0 between frames */
+    int       in_eof;
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+ZFileKind zfile_kind(const char *path)
+{
+    return ends_with(path, ".gz") ? ZFILE_GZIP : ends_with(path, ".zst") ? ZFILE_ZSTD : ZFILE_PLAIN;
+}
+
+int zfile_open(ZFile **out, const char *path, Err *e)
+{
+    ZFile *f = xcalloc(1, sizeof *f);
+    f->kind = zfile_kind(path);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        free(f);
+        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    }
+    f->disk_size = (uint64_t)st.st_size;
+    if (f->kind == ZFILE_GZIP) {
+        f->gz = gzopen(path, "rb");
+        if (f->gz) gzbuffer(f->gz, 1 << 17);
+    } else {
+        f->fp = fopen(path, "rb");
+    }
+    if (!f->gz && !f->fp) {
+        free(f);
+        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    }
+    if (f->kind == ZFILE_ZSTD) {
+        f->zs = ZSTD_createDStream();
+        f->in_cap = ZSTD_DStreamInSize();
+        f->in = xmalloc(f->in_cap);
+        f->zin = (ZSTD_inBuffer){f->in, 0, 0};
+        ZSTD_initDStream(f->zs);
+    }
+    *out = f;
+    return 0;
+}
+
+static long read_zstd(ZFile *f, void *buf, size_t cap, Err *e)
+{
+    ZSTD_outBuffer out = {buf, cap, 0};
+    while (out.pos == 0) {
+        if (f->zin.pos == f->zin.size) {
+            if (f->in_eof) break;
+            size_t n = fread(f->in, 1, f->in_cap, f->fp);
+            if (n == 0) {
+                if (ferror(f->fp)) return err_set(e, "%s: read error: %s", f->path, strerror(errno));
+                f->in_eof = 1;
+                break;
+            }
+            f->zin = (ZSTD_inBuffer){f->in, n, 0};
+        }
+        size_t r = ZSTD_decompressStream(f->zs, &out, &f->zin);
+        if (ZSTD_isError(r))
+            return err_set(e, "%s: corrupt Zstandard data near byte %llu: %s", f->path,
+                           (unsigned long long)zfile_disk_offset(f), ZSTD_getErrorName(r));
+        f->frame_left = r;
+    }
+    if (out.pos == 0 && f->frame_left != 0)
+        return err_set(e, "%s: truncated Zstandard data (the last frame is incomplete)", f->path);
+    return (long)out.pos;
+}
+
+long zfile_read(ZFile *f, void *buf, size_t cap, Err *e)
+{
+    if (cap > (1u << 30)) cap = 1u << 30;
+    if (f->kind == ZFILE_ZSTD) return read_zstd(f, buf, cap, e);
+    if (f->kind == ZFILE_GZIP) {
+        int n = gzread(f->gz, buf, (unsigned)cap);
+        int code;
+        const char *msg = gzerror(f->gz, &code);
+        if (n < 0 || (code != Z_OK && code != Z_STREAM_END))
+            return err_set(e, "%s: corrupt or truncated gzip data: %s", f->path, msg);
+        return n;
+    }
+    size_t n = fread(buf, 1, cap, f->fp);
+    if (n == 0 && ferror(f->fp)) return err_set(e, "%s: read error: %s", f->path, strerror(errno));
+    return (long)n;
+}
+
+uint64_t zfile_disk_offset(const ZFile *f)
+{
+    if (f->kind == ZFILE_GZIP) return (uint64_t)gzoffset(f->gz);
+    long pos = ftell(f->fp);
+    uint64_t off = pos < 0 ? 0 : (uint64_t)pos;
+    if (f->kind == ZFILE_ZSTD) off -= (uint64_t)(f->zin.size - f->zin.pos);
+    return off;
+}
+
+uint64_t zfile_disk_size(const ZFile *f) { return f->disk_size; }
+
+void zfile_close(ZFile *f)
+{
+    if (!f) return;
+    if (f->gz) gzclose(f->gz);
+    if (f->fp) fclose(f->fp);
+    if (f->zs) ZSTD_freeDStream(f->zs);
+    free(f->in);
+    free(f);
+}
+
+/* ---- lines --------------------------------------------------------------- */
+
+#define CHUNK_BYTES (1u << 17)
+
+struct LineReader {
+    ZFile *f;
+    char  *buf;          /* buf[start, end) holds read, unreturned bytes */
+    size_t start, end, cap;
+    int    eof;
+    long   line;
+};
+
+int linereader_open(LineReader **out, const char *path, Err *e)
+{
+    ZFile *f;
+    if (zfile_open(&f, path, e)) return -1;
+    LineReader *r = xcalloc(1, sizeof *r);
+    r->f = f;
+    r->cap = 2 * CHUNK_BYTES;
+    r->buf = xmalloc(r->cap);
+    *out = r;
+    return 0;
+}
+
+int linereader_next(LineReader *r, const char **line, size_t *bytes, Err *e)
+{
+    size_t scanned = r->start;
+    for (;;) {
+        char *nl = memchr(r->buf + scanned, '\n', r->end - scanned);
+        if (nl || (r->eof && r->end > r->start)) {
+            size_t len = nl ? (size_t)(nl - (r->buf + r->start)) : r->end - r->start;
+            *line = r->buf + r->start;
+            r->start += len + (nl ? 1 : 0);
+            if (len && (*line)[len - 1] == '\r') len--;
+            *bytes = len;
+            r->line++;
+            return 1;
+        }
+        if (r->eof) return 0;
+        /* Move what is left to the front, grow if a line outgrows the buffer, read more. */
+        scanned = r->end - r->start;
+        memmove(r->buf, r->buf + r->start, scanned);
+        r->end = scanned;
+        r->start = 0;
+        if (r->cap - r->end < CHUNK_BYTES) {
+            r->cap = 2 * r->cap;
+            char *nb = realloc(r->buf, r->cap);
+            if (!nb) return err_set(e, "%s:%ld: out of memory for a line of %zu bytes", r->f->path, r->line + 1, r->end);
+            r->buf = nb;
+        }
+        long n = zfile_read(r->f, r->buf + r->end, r->cap - r->end, e);
+        if (n < 0) return -1;
+        if (n == 0) r->eof = 1;
+        r->end += (size_t)n;
+    }
+}
+
+long linereader_line(const LineReader *r) { return r->line; }
+const ZFile *linereader_file(const LineReader *r) { return r->f; }
+
+void linereader_close(LineReader *r)
+{
+    if (!r) return;
+    zfile_close(r->f);
+    free(r->buf);
+    free(r);
+}
