@@ -15,7 +15,8 @@ typedef struct {
 static const DataCommand DATA_COMMANDS[] = {
     {"bios", cmd_data_bios, "generate the synthetic-biographies world (pre-training, SFT, eval files)"},
     {"wordnet", cmd_data_wordnet, "generate the WordNet world from /usr/share/wordnet"},
-    {"tokenize", cmd_data_tokenize, "UTF-8 text files -> llm.c token shards"},
+    {"tokenize", cmd_data_tokenize, "corpus files (.txt, .jsonl, .jsonl.gz, .jsonl.zst) -> llm.c token shards"},
+    {"corpus", cmd_data_corpus, "a synthetic FineWeb-layout JSONL corpus of a given size (.gz, .zst)"},
     {"sft", cmd_data_sft, "chat JSONL -> SFT token and loss-mask shards"},
 };
 

@@ -19,6 +19,7 @@ int cmd_tokenizer(int argc, char **argv);
 
 /* `plateau data` subcommands (dispatched by cmd_data.c) */
 int cmd_data_tokenize(int argc, char **argv);
+int cmd_data_corpus(int argc, char **argv);
 
 int cmd_sharpness(int argc, char **argv);
 

@@ -8,6 +8,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/file.h"
+
 struct ZFile {
     ZFileKind kind;
     char      path[4096];
@@ -196,3 +198,107 @@ void linereader_close(LineReader *r)
     free(r->buf);
     free(r);
 }
+
+/* ---- writing ------------------------------------------------------------- */
+
+struct ZWriter {
+    ZFileKind  kind;
+    AtomicFile af;
+    z_stream   gz;
+    ZSTD_CStream *zs;
+    unsigned char *out;
+    size_t     out_cap;
+    uint64_t   disk;
+};
+
+int zwriter_open(ZWriter **out, const char *path, Err *e)
+{
+    ZWriter *w = xcalloc(1, sizeof *w);
+    w->kind = zfile_kind(path);
+    if (afile_open(&w->af, path, e)) {
+        free(w);
+        return -1;
+    }
+    w->out_cap = 1 << 17;
+    w->out = xmalloc(w->out_cap);
+    if (w->kind == ZFILE_GZIP && deflateInit2(&w->gz, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        zwriter_abort(w);
+        return err_set(e, "%s: cannot start gzip compression", path);
+    }
+    if (w->kind == ZFILE_ZSTD) {
+        w->zs = ZSTD_createCStream();
+        ZSTD_initCStream(w->zs, 3);
+    }
+    *out = w;
+    return 0;
+}
+
+static int put_disk(ZWriter *w, size_t n, Err *e)
+{
+    w->disk += n;
+    return n ? afile_write(&w->af, w->out, n, e) : 0;
+}
+
+/* Compresses data (finishing the stream when finish) into the file. */
+static int compress_into(ZWriter *w, const void *data, size_t bytes, int finish, Err *e)
+{
+    if (w->kind == ZFILE_GZIP) {
+        w->gz.next_in = (unsigned char *)data;
+        w->gz.avail_in = (unsigned)bytes;
+        int r;
+        do {
+            w->gz.next_out = w->out;
+            w->gz.avail_out = (unsigned)w->out_cap;
+            r = deflate(&w->gz, finish ? Z_FINISH : Z_NO_FLUSH);
+            if (r == Z_STREAM_ERROR) return err_set(e, "%s: gzip compression failed", w->af.path);
+            if (put_disk(w, w->out_cap - w->gz.avail_out, e)) return -1;
+        } while (w->gz.avail_out == 0 || (finish && r != Z_STREAM_END));
+        return 0;
+    }
+    ZSTD_inBuffer in = {data, bytes, 0};
+    for (;;) {
+        ZSTD_outBuffer o = {w->out, w->out_cap, 0};
+        size_t r = ZSTD_compressStream2(w->zs, &o, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
+        if (ZSTD_isError(r)) return err_set(e, "%s: Zstandard compression failed: %s", w->af.path, ZSTD_getErrorName(r));
+        if (put_disk(w, o.pos, e)) return -1;
+        if (finish ? r == 0 : in.pos == in.size) return 0;
+    }
+}
+
+int zwriter_write(ZWriter *w, const void *data, size_t bytes, Err *e)
+{
+    if (w->kind == ZFILE_PLAIN) {
+        w->disk += bytes;
+        return afile_write(&w->af, data, bytes, e);
+    }
+    while (bytes > 0) {   /* zlib counts in unsigned int */
+        size_t k = bytes < (1u << 30) ? bytes : (1u << 30);
+        if (compress_into(w, data, k, 0, e)) return -1;
+        data = (const char *)data + k;
+        bytes -= k;
+    }
+    return 0;
+}
+
+static void zwriter_free(ZWriter *w)
+{
+    if (w->kind == ZFILE_GZIP) deflateEnd(&w->gz);
+    if (w->zs) ZSTD_freeCStream(w->zs);
+    free(w->out);
+    free(w);
+}
+
+int zwriter_commit(ZWriter *w, Err *e)
+{
+    int rc = (w->kind != ZFILE_PLAIN && compress_into(w, "", 0, 1, e)) ? -1 : afile_commit(&w->af, e);
+    zwriter_free(w);
+    return rc;
+}
+
+void zwriter_abort(ZWriter *w)
+{
+    afile_abort(&w->af);
+    zwriter_free(w);
+}
+
+uint64_t zwriter_disk_bytes(const ZWriter *w) { return w->disk; }

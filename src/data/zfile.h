@@ -40,4 +40,16 @@ long linereader_line(const LineReader *r);          /* number of the line last r
 const ZFile *linereader_file(const LineReader *r);
 void linereader_close(LineReader *r);
 
+/* The writing side, for generated corpora: compressed by the name as above
+ * (gzip level 6, Zstandard level 3), written atomically (core/file.h). */
+typedef struct ZWriter ZWriter;
+
+int  zwriter_open(ZWriter **out, const char *path, Err *e);
+int  zwriter_write(ZWriter *w, const void *data, size_t bytes, Err *e);
+/* Finishes the stream and renames the file into place. */
+int  zwriter_commit(ZWriter *w, Err *e);
+/* Discards the temporary file (after an error); frees w. */
+void zwriter_abort(ZWriter *w);
+uint64_t zwriter_disk_bytes(const ZWriter *w);   /* compressed bytes written so far */
+
 #endif

@@ -11,11 +11,13 @@
 #include "core/progress.h"
 #include "data/bios.h"
 #include "data/chat.h"
+#include "data/docsource.h"
 #include "data/shard.h"
 #include "data/textbuf.h"
 #include "data/textdocs.h"
 #include "data/tokenizer.h"
 #include "data/wordnet.h"
+#include "data/zfile.h"
 #include "model/config.h"
 
 int study_vocab(const StudySpec *s, Err *e)
@@ -85,40 +87,71 @@ static void set_task_paths(StudyData *d, const StudySpec *s)
 
 /* ---- the world folder ---------------------------------------------------- */
 
-/* Splits a {"messages": ...} JSONL file 9:1 by line (every tenth line goes to
- * validation), after checking every line parses. */
+/* Splits a {"messages": ...} JSONL file (also .gz, .zst) 9:1 by line (every
+ * tenth conversation goes to validation), after checking every line parses;
+ * lines are copied as they are, extra fields included. */
 static int split_user_sft(const char *src, const char *train, const char *valid, Err *e)
 {
     ChatDataset ds;
     if (chat_read_jsonl(&ds, src, e)) return -1;
     chat_dataset_free(&ds);
-    char *text;
-    size_t bytes;
-    if (read_file(src, &text, &bytes, e)) return -1;
+    LineReader *r;
+    if (linereader_open(&r, src, e)) return -1;
     TextBuf a = {0}, b = {0};
-    long line = 0;
-    for (const char *p = text, *end = text + bytes; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    long kept = 0;
+    const char *p;
+    size_t len;
+    int got;
+    while ((got = linereader_next(r, &p, &len, e)) == 1) {
         int blank = 1;
         for (size_t i = 0; i < len; i++)
-            if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') blank = 0;
-        if (!blank) {
-            TextBuf *to = line % 10 == 9 ? &b : &a;
-            textbuf_append(to, p, len);
-            textbuf_putc(to, '\n');
-            line++;
-        }
-        p += len + 1;
+            if (p[i] != ' ' && p[i] != '\t') blank = 0;
+        if (blank) continue;
+        TextBuf *to = kept % 10 == 9 ? &b : &a;
+        textbuf_append(to, p, len);
+        textbuf_putc(to, '\n');
+        kept++;
     }
-    free(text);
-    int rc = 0;
-    if (line < 2) rc = err_set(e, "%s: needs at least 2 conversations to split off a validation set", src);
+    linereader_close(r);
+    int rc = got < 0 ? -1 : 0;
+    if (!rc && kept < 2) rc = err_set(e, "%s: needs at least 2 conversations to split off a validation set", src);
     if (!rc) rc = write_file_atomic(train, a.data, a.len, e);
     if (!rc) rc = write_file_atomic(valid, b.data, b.len, e);
     textbuf_free(&a);
     textbuf_free(&b);
     return rc;
+}
+
+/* The user's corpus (any format of data/docsource.h) as pretrain.txt: its
+ * documents separated by <|endoftext|> lines, streamed. */
+static int write_user_pretrain(const char *src, const char *dst, Err *e)
+{
+    DocSource *ds;
+    if (docsource_open(&ds, src, NULL, e)) return -1;
+    AtomicFile af;
+    if (afile_open(&af, dst, e)) {
+        docsource_close(ds);
+        return -1;
+    }
+    const char *doc;
+    size_t bytes;
+    long n = 0;
+    int got = 0, rc = 0;
+    while (!rc && (got = docsource_next(ds, &doc, &bytes, e)) == 1) {
+        rc = (n++ && afile_write(&af, "\n" TEXTDOCS_SEPARATOR "\n", sizeof TEXTDOCS_SEPARATOR + 1, e)) ||
+             afile_write(&af, doc, bytes, e);
+    }
+    if (!rc && got < 0) {
+        afile_abort(&af);
+        rc = -1;
+    }
+    docsource_close(ds);
+    if (rc) return -1;
+    if (n == 0) {
+        afile_abort(&af);
+        return err_set(e, "%s: no documents", src);
+    }
+    return afile_commit(&af, e);
 }
 
 static int build_world(const StudySpec *s, const char *dir, int quiet, Err *e)
@@ -152,20 +185,10 @@ static int build_world(const StudySpec *s, const char *dir, int quiet, Err *e)
         say(quiet, "world: wordnet -> %s (%.1f s)\n", dir, now_seconds() - t0);
         return 0;
     }
-    /* files: the user's text as pretrain.txt, the JSONL split 9:1. */
+    /* files: the user's corpus as pretrain.txt, the JSONL split 9:1. */
     char path[PREP_PATH_MAX], path2[PREP_PATH_MAX];
-    char *text;
-    size_t bytes;
-    if (make_dirs(dir, e) || read_file(s->pretrain_data, &text, &bytes, e)) return -1;
-    size_t bad = utf8_first_invalid(text, bytes);
-    if (bad < bytes) {
-        free(text);
-        return err_set(e, "%s: not UTF-8 (byte offset %zu)", s->pretrain_data, bad);
-    }
     path_join(path, sizeof path, dir, "pretrain.txt");
-    int rc = write_file_atomic(path, text, bytes, e);
-    free(text);
-    if (rc) return -1;
+    if (make_dirs(dir, e) || write_user_pretrain(s->pretrain_data, path, e)) return -1;
     path_join(path, sizeof path, dir, "sft_train.jsonl");
     path_join(path2, sizeof path2, dir, "sft_valid.jsonl");
     if (split_user_sft(s->sft_data, path, path2, e)) return -1;
