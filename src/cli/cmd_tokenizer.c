@@ -10,12 +10,15 @@
 #include "core/file.h"
 #include "core/progress.h"
 #include "data/chat.h"
+#include "data/docsource.h"
+#include "data/textbuf.h"
 #include "data/textdocs.h"
 #include "data/tokenizer.h"
 
 static const OptSpec TRAIN_OPTS[] = {
     {"vocab", "N", "vocabulary size, bytes + merges + 4 special tokens (required)"},
     {"out", "FILE", "where to write tokenizer.json (required)"},
+    {"text-field", "NAME", "JSONL files: the field holding each document's text (default text)"},
     {NULL, NULL, NULL},
 };
 
@@ -30,33 +33,35 @@ static const OptSpec ENCODE_OPTS[] = {
 };
 
 #define TRAIN_USAGE "plateau tokenizer train --vocab N --out tok.json FILES..."
-#define TRAIN_ABOUT "Learns a byte-level BPE tokenizer from UTF-8 text files (documents separated\n" \
-                    "by " TEXTDOCS_SEPARATOR " are joined by newlines) and saves it as a Hugging Face tokenizer.json."
+#define TRAIN_ABOUT "Learns a byte-level BPE tokenizer from corpus files (UTF-8 text whose documents are separated\n" \
+                    "by " TEXTDOCS_SEPARATOR ", or .jsonl with a text field; .gz and .zst too; documents joined by\n" \
+                    "newlines) and saves it as a Hugging Face tokenizer.json."
 #define ENCODE_USAGE "plateau tokenizer encode --tokenizer tok.json [--text S | FILE | --docs FILE | --chat FILE]"
 #define ENCODE_ABOUT "Prints the token ids of a text, as the model would see it (no special tokens)."
 
-/* Reads every file's documents into one text, each document followed by a
- * newline so that no word spans two documents. */
-static char *read_documents(char **paths, int n_paths, size_t *out_bytes)
+/* Reads every file's documents (any corpus format, data/docsource.h) into
+ * one text, each document followed by a newline so that no word spans two
+ * documents. */
+static char *read_documents(char **paths, int n_paths, const DocSourceOptions *o, size_t *out_bytes)
 {
-    size_t used = 0;
-    char *all = xmalloc(1);
+    TextBuf all = {0};
     for (int i = 0; i < n_paths; i++) {
         Err e;
-        char *text, *docs;
-        size_t bytes, doc_bytes;
-        if (read_file(paths[i], &text, &bytes, &e)) die(&e);
-        docs = textdocs_join(text, bytes, &doc_bytes);
-        free(text);
-        char *p = realloc(all, used + doc_bytes + 1);
-        if (!p) { fprintf(stderr, "plateau: out of memory reading %s\n", paths[i]); exit(1); }
-        all = p;
-        memcpy(all + used, docs, doc_bytes);
-        used += doc_bytes;
-        free(docs);
+        DocSource *s;
+        const char *doc;
+        size_t bytes;
+        int r;
+        if (docsource_open(&s, paths[i], o, &e)) die(&e);
+        while ((r = docsource_next(s, &doc, &bytes, &e)) == 1) {
+            textbuf_append(&all, doc, bytes);
+            textbuf_putc(&all, '\n');
+        }
+        if (r < 0) die(&e);
+        docsource_close(s);
     }
-    *out_bytes = used;
-    return all;
+    if (!all.data) textbuf_puts(&all, "");
+    *out_bytes = all.len;
+    return all.data;
 }
 
 static int tokenizer_train_main(int argc, char **argv)
@@ -73,7 +78,8 @@ static int tokenizer_train_main(int argc, char **argv)
         fprintf(stderr, "plateau: warning: a vocabulary of %ld does not fit uint16 token shards (at most 65536)\n", vocab);
 
     size_t bytes;
-    char *text = read_documents(a.positional, a.n_positional, &bytes);
+    DocSourceOptions dso = {.text_field = args_str(&a, "text-field", "text")};
+    char *text = read_documents(a.positional, a.n_positional, &dso, &bytes);
     double t0 = now_seconds();
     Tokenizer *t;
     if (tokenizer_train(&t, text, bytes, (int)(vocab > 1 << 30 ? 1 << 30 : vocab), &e)) die(&e);
