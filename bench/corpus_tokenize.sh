@@ -32,7 +32,9 @@ echo "machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
     2>"$work/time.txt" | grep -v '^\s*$'
 rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
 wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time.txt")
-echo "peak resident set size ${rss} kB (limit ${limit_kb} kB), wall ${wall}"
+cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$work/time.txt")
+share=$(sed -n 's/.*Percent of CPU this job got: //p' "$work/time.txt")
+echo "peak resident set size ${rss} kB (limit ${limit_kb} kB), wall ${wall}, CPU ${cpu} s (${share} of one core)"
 echo "machine after: $(uptime | sed 's/.*load average/load average/')"
 if [ "$rss" -ge "$limit_kb" ]; then
     echo "FAIL: peak RSS ${rss} kB is not under ${limit_kb} kB" >&2
