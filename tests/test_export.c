@@ -261,18 +261,24 @@ static float tensor_f32(const Gguf *g, const TensorInfo *t, size_t i)
     return t->type == 1 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
+/* Exports the fixture's checkpoint as root/name.gguf in dtype and reads it back. */
+static void export_and_load(const Fx *f, const char *name, ExportDtype dtype, Gguf *g)
+{
+    Err e;
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s.gguf", f->root, name);
+    ExportSource s;
+    assert_int_equal(export_source_load(&s, f->ckpt, &e), 0);
+    assert_int_equal(export_gguf(&s, path, dtype, &e), 0);
+    export_source_free(&s);
+    gguf_load(g, path);
+}
+
 static void gguf_holds_llama_metadata_and_gpt2_tokenizer(void **state)
 {
     Fx *f = *state;
-    Err e;
-    char path[256];
-    snprintf(path, sizeof path, "%s/m.gguf", f->root);
-    ExportSource s;
-    assert_int_equal(export_source_load(&s, f->ckpt, &e), 0);
-    assert_int_equal(export_gguf(&s, path, EXPORT_F32, &e), 0);
-    export_source_free(&s);
     Gguf g;
-    gguf_load(&g, path);
+    export_and_load(f, "f32", EXPORT_F32, &g);
     assert_string_equal(g.kv[0].key, "general.architecture");   /* first, as llama.cpp reads it */
     assert_string_equal(kv_find(&g, "general.architecture")->s, "llama");
     assert_int_equal(kv_find(&g, "llama.block_count")->u, f->cfg.n_layers);
@@ -327,15 +333,8 @@ static void gguf_holds_llama_metadata_and_gpt2_tokenizer(void **state)
 static void gguf_permutes_query_and_key_rows_for_adjacent_rotary_pairs(void **state)
 {
     Fx *f = *state;
-    Err e;
-    char path[256];
-    snprintf(path, sizeof path, "%s/m16.gguf", f->root);
-    ExportSource s;
-    assert_int_equal(export_source_load(&s, f->ckpt, &e), 0);
-    assert_int_equal(export_gguf(&s, path, EXPORT_F16, &e), 0);
-    export_source_free(&s);
     Gguf g;
-    gguf_load(&g, path);
+    export_and_load(f, "f16", EXPORT_F16, &g);
     assert_int_equal(kv_find(&g, "general.file_type")->u, 1);
     const int hd = f->cfg.dim / f->cfg.n_heads, D = f->cfg.dim;
     assert_int_equal(hd, 8);
