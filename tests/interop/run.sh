@@ -26,7 +26,9 @@ if [ -z "$work" ]; then
 fi
 mkdir -p "$work"
 
-(cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# --ignore-scripts: node-llama-cpp's prebuilt llama.cpp comes as an optional dependency;
+# its postinstall step would only try to download or build another.
+(cd "$here" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 
 # A micro model: pre-training on the bios world, then a short SFT stage, so
 # that both plain and chat prompts have something to say.
