@@ -259,6 +259,8 @@ int cmd_train(int argc, char **argv)
     lin->seed = (uint64_t)seed;
     lin->stage_start_step = stage_start;
     snprintf(lin->tokenizer, sizeof lin->tokenizer, "%s", args_str(&a, "tokenizer", parent.tokenizer));
+    if (!lin->tokenizer[0])
+        fprintf(stderr, "plateau: note: no --tokenizer, so the checkpoints carry none (generate and export will ask for one)\n");
 
     /* Optimizer policy: a branch of the same stage and mid keep the
      * parent's moments, sft starts fresh; the flags override. */
