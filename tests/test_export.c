@@ -268,7 +268,7 @@ static void export_and_load(const Fx *f, const char *name, ExportDtype dtype, Gg
     char path[256];
     snprintf(path, sizeof path, "%s/%s.gguf", f->root, name);
     ExportSource s;
-    assert_int_equal(export_source_load(&s, f->ckpt, &e), 0);
+    assert_int_equal(export_source_load(&s, f->ckpt, NULL, &e), 0);
     assert_int_equal(export_gguf(&s, path, dtype, &e), 0);
     export_source_free(&s);
     gguf_load(g, path);
@@ -378,7 +378,7 @@ static void hf_folder_has_tokenizer_config_with_chat_template(void **state)
     char dir[256];
     snprintf(dir, sizeof dir, "%s/hf", f->root);
     ExportSource s;
-    assert_int_equal(export_source_load(&s, f->ckpt, &e), 0);
+    assert_int_equal(export_source_load(&s, f->ckpt, NULL, &e), 0);
     assert_int_equal(export_hf(&s, dir, EXPORT_BF16, &e), 0);
     assert_int_equal(export_hf(&s, dir, EXPORT_F16, &e), -1);
     export_source_free(&s);
@@ -423,9 +423,11 @@ static void export_refuses_checkpoint_without_tokenizer(void **state)
     remove(path);
     assert_int_equal(checkpoint_seal(f->ckpt, NULL, &e), 0);
     ExportSource s;
-    assert_int_equal(export_source_load(&s, f->ckpt, &e), -1);
+    assert_int_equal(export_source_load(&s, f->ckpt, NULL, &e), -1);
     assert_non_null(strstr(e.msg, "no tokenizer.json"));
     assert_non_null(strstr(e.msg, f->ckpt));
+    assert_int_equal(export_source_load(&s, f->ckpt, f->tok, &e), 0);   /* given by hand */
+    export_source_free(&s);
 }
 
 int main(void)

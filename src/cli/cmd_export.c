@@ -10,6 +10,7 @@
 static const OptSpec OPTS[] = {
     {"format", "F", "hf (a folder for transformers) or gguf (one file for llama.cpp) (required)"},
     {"out", "PATH", "the folder (hf) or the .gguf file to write (required)"},
+    {"tokenizer", "FILE", "tokenizer.json, for a checkpoint written without one (default: the checkpoint's)"},
     {"dtype", "T", "weights as f32 (default) or bf16; gguf also takes f16 (norm gains stay f32)"},
     {NULL, NULL, NULL},
 };
@@ -44,7 +45,7 @@ int cmd_export(int argc, char **argv)
         return 2;
     }
     ExportSource s;
-    if (export_source_load(&s, a.positional[0], &e)) die(&e);
+    if (export_source_load(&s, a.positional[0], args_str(&a, "tokenizer", NULL), &e)) die(&e);
     if (gguf ? export_gguf(&s, out, dt, &e) : export_hf(&s, out, dt, &e)) die(&e);
     printf("%s: checkpoint %s (%s), %zu parameters, %s -> %s\n", gguf ? "gguf" : "hf", s.id, s.dir, s.table.total,
            export_dtype_name(dt), out);

@@ -53,9 +53,10 @@ typedef struct {
     float     *params;           /* owned, table.total floats */
 } ExportSource;
 
-/* Verifies and loads a checkpoint (or a run directory's latest one). Fails
- * naming the folder when it has no tokenizer.json. */
-int  export_source_load(ExportSource *s, const char *ckpt, Err *e);
+/* Verifies and loads a checkpoint (or a run directory's latest one) with
+ * its tokenizer.json, or with `tokenizer` when non-NULL (for checkpoints
+ * written without one). Fails naming the folder when it has none. */
+int  export_source_load(ExportSource *s, const char *ckpt, const char *tokenizer, Err *e);
 void export_source_free(ExportSource *s);
 
 /* dtype: EXPORT_F32 or EXPORT_BF16 (safetensors has no reason for F16 here). */

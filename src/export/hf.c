@@ -26,14 +26,21 @@ const char *export_dtype_name(ExportDtype d)
     return d == EXPORT_F16 ? "f16" : d == EXPORT_BF16 ? "bf16" : "f32";
 }
 
-int export_source_load(ExportSource *s, const char *ckpt, Err *e)
+int export_source_load(ExportSource *s, const char *ckpt, const char *tokenizer, Err *e)
 {
     memset(s, 0, sizeof *s);
     if (checkpoint_resolve(ckpt, s->dir, sizeof s->dir, e) || checkpoint_read_config(s->dir, &s->cfg, e)) return -1;
     path_join(s->tokenizer, sizeof s->tokenizer, s->dir, "tokenizer.json");
-    if (!file_exists(s->tokenizer))
+    if (tokenizer) snprintf(s->tokenizer, sizeof s->tokenizer, "%s", tokenizer);
+    else if (!file_exists(s->tokenizer))
         return err_set(e, "%s: holds no tokenizer.json (checkpoints written by plateau train --tokenizer, plateau init "
-                          "--tokenizer or a study carry one)", s->dir);
+                          "--tokenizer or a study carry one); give --tokenizer FILE", s->dir);
+    Tokenizer *tk;
+    if (tokenizer_load(&tk, s->tokenizer, e)) return -1;
+    int n = tokenizer_vocab_size(tk);
+    tokenizer_free(tk);
+    if (n > s->cfg.vocab_size)
+        return err_set(e, "%s has %d tokens but the model's vocabulary is %d", s->tokenizer, n, s->cfg.vocab_size);
     param_table_build(&s->table, &s->cfg);
     s->params = xmalloc(s->table.total * sizeof(float));
     Lineage lin;
