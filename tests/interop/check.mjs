@@ -13,6 +13,8 @@ import { Template } from "@huggingface/jinja";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import tokenizers from "tokenizers";
 
+import { greedy, loadHfLlama } from "./hf_llama.mjs";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -156,11 +158,43 @@ for (const [file, matType] of [["model-f32.gguf", 0], ["model-bf16.gguf", 30]]) 
     `${tensorInfos.length} tensors, matrices of ggml type ${matType}, chat template equal`);
 }
 
+// ---- plateau's greedy decoding of 16 prompts: the reference ------------------
+const cases = jsonl(fs.readFileSync(path.join(here, "prompts.jsonl"), "utf8"));
+const refs = cases.map((c) => JSON.parse(plateau("generate", "--ckpt", ckpt, "--prompt", c.prompt, "--max-new",
+  String(MAX_NEW), "--no-stop", "--json", ...(c.chat ? ["--chat"] : []))));
+
+// Tokens equal (longest equal prefix per prompt) and the largest log-prob
+// difference over it, for one decoder's results against refs.
+function compareDecodes(results) {
+  let same = 0, tokensEqual = 0, tokensCompared = 0, maxDiff = 0;
+  results.forEach((got, i) => {
+    const ref = refs[i];
+    let k = 0;
+    while (k < Math.min(got.ids.length, ref.ids.length) && got.ids[k] === ref.ids[k]) k++;
+    for (let j = 0; j < k; j++) maxDiff = Math.max(maxDiff, Math.abs(got.logprobs[j] - ref.logprobs[j]));
+    tokensEqual += k;
+    tokensCompared += Math.max(got.ids.length, ref.ids.length);
+    if (k === got.ids.length && k === ref.ids.length) same++;
+    else console.log(`  prompt ${JSON.stringify(cases[i].prompt)}: got ${JSON.stringify(got.ids)}, plateau ${JSON.stringify(ref.ids)}`);
+  });
+  return { same, maxDiff, figures: `${same}/${cases.length} continuations equal, ${tokensEqual}/${tokensCompared} tokens equal, ` +
+    `largest log-prob difference ${maxDiff.toExponential(2)} over the equal prefix` };
+}
+
+// ---- the HF folder through transformers' Llama definition (hf_llama.mjs) ----
+// transformers (Python) cannot run here; this reads config.json and
+// model.safetensors as LlamaForCausalLM does and runs its forward in float64.
+for (const dir of ["hf", "hf-bf16"]) {
+  const model = loadHfLlama(path.join(work, dir));
+  const r = compareDecodes(refs.map((ref) => greedy(model, ref.prompt_ids, MAX_NEW)));
+  if (dir === "hf") check("hf folder by LlamaForCausalLM's definition (float64)", r.same === cases.length && r.maxDiff < 1e-4, r.figures);
+  else console.log(`info hf-bf16 folder by LlamaForCausalLM's definition (weights rounded to bf16): ${r.figures}`);
+}
+
 // ---- node-llama-cpp: greedy decoding of 16 prompts ---------------------------
 {
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   const template = new Template(tokConfig.chat_template);
-  const cases = jsonl(fs.readFileSync(path.join(here, "prompts.jsonl"), "utf8"));
   for (const file of ["model-f32.gguf", "model-bf16.gguf"]) {
     const model = await llama.loadModel({ modelPath: path.join(work, file) });
     const context = await model.createContext({
@@ -168,11 +202,11 @@ for (const [file, matType] of [["model-f32.gguf", 0], ["model-bf16.gguf", 30]]) 
       experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32", // plateau keeps keys and values in f32
     });
     const seq = context.getSequence();
-    let promptsEqual = 0, tokensEqual = 0, tokensCompared = 0, maxDiff = 0, same = 0;
     const bf16 = file.includes("bf16");
-    for (const c of cases) {
-      const args = ["generate", "--ckpt", ckpt, "--prompt", c.prompt, "--max-new", String(MAX_NEW), "--no-stop", "--json"];
-      const ref = JSON.parse(plateau(...args, ...(c.chat ? ["--chat"] : [])));
+    let promptsEqual = 0;
+    const results = [];
+    for (const [i, c] of cases.entries()) {
+      const ref = refs[i];
       // llama.cpp's own tokenization of the prompt: BOS + text, or the
       // template's rendering with its special tokens.
       const llamaPrompt = c.chat
@@ -180,24 +214,17 @@ for (const [file, matType] of [["model-f32.gguf", 0], ["model-bf16.gguf", 30]]) 
         : [model.tokens.bos, ...model.tokenize(c.prompt, false)];
       if (sameIds(ref.prompt_ids, llamaPrompt)) promptsEqual++;
       await seq.clearHistory();
-      const got = [], lp = [];
+      const got = { ids: [], logprobs: [] };
       for await (const r of seq.evaluateWithMetadata(ref.prompt_ids, { confidence: true }, { temperature: 0, yieldEogToken: true })) {
-        got.push(r.token);
-        lp.push(Math.log(r.confidence));
-        if (got.length >= MAX_NEW) break;
+        got.ids.push(r.token);
+        got.logprobs.push(Math.log(r.confidence));
+        if (got.ids.length >= MAX_NEW) break;
       }
-      const n = Math.min(got.length, ref.ids.length);
-      let k = 0;
-      while (k < n && got[k] === ref.ids[k]) k++;
-      for (let i = 0; i < k; i++) maxDiff = Math.max(maxDiff, Math.abs(lp[i] - ref.logprobs[i]));
-      tokensEqual += k;
-      tokensCompared += Math.max(got.length, ref.ids.length);
-      if (k === got.length && k === ref.ids.length) same++;
-      else if (!bf16) console.log(`  prompt ${JSON.stringify(c.prompt)}: llama.cpp ${JSON.stringify(got)}, plateau ${JSON.stringify(ref.ids)}`);
+      results.push(got);
     }
-    const figures = `${same}/${cases.length} continuations equal, ${tokensEqual}/${tokensCompared} tokens equal, ` +
-      `largest log-prob difference ${maxDiff.toExponential(2)} over the equal prefix, ` +
-      `${promptsEqual}/${cases.length} prompts tokenized by llama.cpp to plateau's ids`;
+    const r = compareDecodes(results);
+    const same = r.same, maxDiff = r.maxDiff;
+    const figures = `${r.figures}, ${promptsEqual}/${cases.length} prompts tokenized by llama.cpp to plateau's ids`;
     // bf16 weights are a rounding of plateau's: decoding is reported, not required to match.
     if (bf16) console.log(`info llama.cpp ${file} (weights rounded to bf16): ${figures}`);
     else check(`llama.cpp ${file}`, same === cases.length && promptsEqual === cases.length && maxDiff < LOGPROB_TOLERANCE, figures);

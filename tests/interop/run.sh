@@ -9,6 +9,9 @@
 #   tokenizers          the exported tokenizer.json encodes the world's texts and
 #                       the rendered conversations to plateau's ids
 #   @huggingface/gguf   parses the GGUF metadata and tensor table
+# and the HF folder's weights through transformers' LlamaForCausalLM forward,
+# restated in hf_llama.mjs (transformers is Python; this machine has no PyPI):
+# greedy decoding equals plateau's there too.
 # Run from anywhere after `make`; .ci/run runs it after `make test`.
 # INTEROP_WORK=DIR keeps the model and files there (default: a temporary
 # folder, removed afterwards).
