@@ -120,7 +120,7 @@ int cmd_data_tokenize(int argc, char **argv)
     }
     if (make_dirs(dir, &e)) die(&e);
     const int eot = tokenizer_special(t, SPECIAL_ENDOFTEXT);
-    TokenizerCache *cache = tokenizer_cache_new();
+    TokenizerCache *cache = tokenizer_cache_new_capped(1 << 18);   /* bounded: memory stays flat */
     DocSourceOptions dso = {.text_field = args_str(&a, "text-field", "text"), .max_bad_lines = max_bad};
 
     ShardWriter w = {.dir = dir, .cap = (size_t)shard_tokens};

@@ -567,18 +567,22 @@ struct TokenizerCache {
     ByteMap          words;    /* word bytes -> (offset in ids << 8) | count */
     int             *ids;
     size_t           ids_used, ids_cap;
+    size_t           max_words;  /* then the cache stops growing */
 };
 
 #define CACHE_MAX_WORD 255          /* longer words are rare: not cached */
 #define CACHE_MAX_WORDS (1 << 21)   /* then the cache stops growing */
 #define CACHE_MIN_TEXT (1 << 16)    /* tokenizer_encode caches for texts this long */
 
-TokenizerCache *tokenizer_cache_new(void)
+TokenizerCache *tokenizer_cache_new_capped(size_t max_words)
 {
     TokenizerCache *c = xcalloc(1, sizeof *c);
     bytemap_init(&c->words, 1 << 13);
+    c->max_words = max_words;
     return c;
 }
+
+TokenizerCache *tokenizer_cache_new(void) { return tokenizer_cache_new_capped(CACHE_MAX_WORDS); }
 
 void tokenizer_cache_free(TokenizerCache *c)
 {
@@ -622,7 +626,7 @@ int tokenizer_encode_cached(const Tokenizer *t, TokenizerCache *cache, const cha
         }
         int m = encode_word(t, s + pos, len, out);
         if (m < 0) return -1;
-        if (cacheable && cache->words.count < CACHE_MAX_WORDS) {
+        if (cacheable && cache->words.count < cache->max_words) {
             cache->ids = grow(cache->ids, &cache->ids_cap, cache->ids_used + (size_t)m, sizeof *cache->ids);
             memcpy(cache->ids + cache->ids_used, out, (size_t)m * sizeof *out);
             int added;

@@ -53,6 +53,10 @@ int  tokenizer_encode(const Tokenizer *t, const char *text, size_t text_bytes,
  * at most ~2M distinct words. */
 typedef struct TokenizerCache TokenizerCache;
 TokenizerCache *tokenizer_cache_new(void);
+/* The same holding at most max_words words (about 60 bytes each with the
+ * table, so 2^18 words stay near 16 MB): for streaming a corpus of any size
+ * in bounded memory; the most frequent words arrive early and stay. */
+TokenizerCache *tokenizer_cache_new_capped(size_t max_words);
 void tokenizer_cache_free(TokenizerCache *c);
 int  tokenizer_encode_cached(const Tokenizer *t, TokenizerCache *c, const char *text, size_t text_bytes,
                              int **ids, size_t *n, size_t *cap);
