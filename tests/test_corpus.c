@@ -24,6 +24,7 @@
 #include "data/textbuf.h"
 #include "data/zfile.h"
 #include "study/runner.h"
+#include "study/spec.h"
 #include "study/store.h"
 
 static char g_root[64];
@@ -319,6 +320,27 @@ static void tulu_layout_sft_reads_with_system_and_multi_turn(void **state)
     chat_dataset_free(&d);
 }
 
+static void study_text_field_names_the_corpus_field_of_files_worlds(void **state)
+{
+    (void)state;
+    static const char head[] = "[study]\n%s\npreset = nano\nseeds = 1\npretrain_tokens = 1024\nsft_epochs = 1\n"
+                               "batch_tokens = 512\nmicro_batch = 8\nseq_len = 64\npeak_lr = 1e-3\nwarmup_steps = 1\n"
+                               "sft_lrs = 1e-3\nsft_warmup_steps = 1\n%s[arm a]\nschedule = wso\n";
+    char text[1024];
+    StudySpec s;
+    Err e;
+    snprintf(text, sizeof text, head, "world = files\npretrain_data = c.jsonl.zst\nsft_data = t.jsonl", "");
+    assert_int_equal(study_spec_parse(&s, "a.ini", text, &e), 0);
+    assert_string_equal(s.text_field, "text");
+    snprintf(text, sizeof text, head, "world = files\npretrain_data = c.jsonl.zst\nsft_data = t.jsonl",
+             "text_field = content\n");
+    assert_int_equal(study_spec_parse(&s, "a.ini", text, &e), 0);
+    assert_string_equal(s.text_field, "content");
+    snprintf(text, sizeof text, head, "world = bios\npeople = 10", "text_field = content\n");
+    assert_int_equal(study_spec_parse(&s, "b.ini", text, &e), -1);
+    assert_non_null(strstr(e.msg, "b.ini:15: [study] text_field: only used by world = files"));
+}
+
 /* The study: pre-training on a generated .jsonl.gz corpus, SFT on a
  * Tulu-layout file made from a bios world's questions. */
 static void study_on_a_jsonl_gz_corpus_and_a_tulu_sft_file_runs_end_to_end(void **state)
@@ -427,6 +449,7 @@ int main(void)
         cmocka_unit_test(generated_corpus_is_a_function_of_size_and_seed),
         cmocka_unit_test(streamed_shard_equals_one_written_whole),
         cmocka_unit_test(tulu_layout_sft_reads_with_system_and_multi_turn),
+        cmocka_unit_test(study_text_field_names_the_corpus_field_of_files_worlds),
         cmocka_unit_test(study_on_a_jsonl_gz_corpus_and_a_tulu_sft_file_runs_end_to_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -86,7 +86,9 @@ static void world_text(const StudySpec *s, char *out, size_t size)
         snprintf(out, size, "world=wordnet v%d seed=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab);
         break;
     case WORLD_FILES:
-        snprintf(out, size, "world=files v%d pretrain=%s sft=%s vocab=%d", PREP_DATA_VERSION, s->pretrain_data,
+        /* text_field only when not the default, so existing ids stay as they were */
+        snprintf(out, size, "world=files v%d pretrain=%s%s%s sft=%s vocab=%d", PREP_DATA_VERSION, s->pretrain_data,
+                 strcmp(s->text_field, "text") ? " text_field=" : "", strcmp(s->text_field, "text") ? s->text_field : "",
                  s->sft_data, vocab);
         break;
     }

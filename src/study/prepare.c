@@ -52,8 +52,9 @@ static void data_text(const StudySpec *s, int vocab, char *out, size_t size)
                  s->seq_len);
         break;
     case WORLD_FILES:
-        snprintf(out, size, "files v%d pretrain=%s sft=%s vocab=%d seq_len=%d", PREP_DATA_VERSION, s->pretrain_data,
-                 s->sft_data, vocab, s->seq_len);
+        snprintf(out, size, "files v%d pretrain=%s%s%s sft=%s vocab=%d seq_len=%d", PREP_DATA_VERSION,
+                 s->pretrain_data, strcmp(s->text_field, "text") ? " text_field=" : "",
+                 strcmp(s->text_field, "text") ? s->text_field : "", s->sft_data, vocab, s->seq_len);
         break;
     }
 }
@@ -124,10 +125,11 @@ static int split_user_sft(const char *src, const char *train, const char *valid,
 
 /* The user's corpus (any format of data/docsource.h) as pretrain.txt: its
  * documents separated by <|endoftext|> lines, streamed. */
-static int write_user_pretrain(const char *src, const char *dst, Err *e)
+static int write_user_pretrain(const char *src, const char *text_field, const char *dst, Err *e)
 {
     DocSource *ds;
-    if (docsource_open(&ds, src, NULL, e)) return -1;
+    DocSourceOptions o = {.text_field = text_field};
+    if (docsource_open(&ds, src, &o, e)) return -1;
     AtomicFile af;
     if (afile_open(&af, dst, e)) {
         docsource_close(ds);
@@ -188,7 +190,7 @@ static int build_world(const StudySpec *s, const char *dir, int quiet, Err *e)
     /* files: the user's corpus as pretrain.txt, the JSONL split 9:1. */
     char path[PREP_PATH_MAX], path2[PREP_PATH_MAX];
     path_join(path, sizeof path, dir, "pretrain.txt");
-    if (make_dirs(dir, e) || write_user_pretrain(s->pretrain_data, path, e)) return -1;
+    if (make_dirs(dir, e) || write_user_pretrain(s->pretrain_data, s->text_field, path, e)) return -1;
     path_join(path, sizeof path, dir, "sft_train.jsonl");
     path_join(path2, sizeof path2, dir, "sft_valid.jsonl");
     if (split_user_sft(s->sft_data, path, path2, e)) return -1;

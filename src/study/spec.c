@@ -43,14 +43,14 @@ enum {
     K_PRETRAIN_TOKENS, K_MID_TOKENS, K_SFT_EPOCHS, K_SFT_TOKENS, K_BATCH_TOKENS,
     K_MICRO_BATCH, K_SEQ_LEN, K_PEAK_LR, K_WARMUP_STEPS, K_SFT_LRS,
     K_SFT_WARMUP_STEPS, K_SFT_BATCH_TOKENS, K_PROBES, K_PROBE_EVERY, K_VOCAB, K_EVAL_ITEMS,
-    K_PROBE_SEQUENCES, K_COUNT
+    K_PROBE_SEQUENCES, K_TEXT_FIELD, K_COUNT
 };
 static const char *const STUDY_KEYS[K_COUNT] = {
     "world", "people", "pretrain_data", "sft_data", "preset", "seeds",
     "pretrain_tokens", "mid_tokens", "sft_epochs", "sft_tokens", "batch_tokens",
     "micro_batch", "seq_len", "peak_lr", "warmup_steps", "sft_lrs",
     "sft_warmup_steps", "sft_batch_tokens", "probes", "probe_every", "vocab", "eval_items",
-    "probe_sequences",
+    "probe_sequences", "text_field",
 };
 
 enum { A_SCHEDULE, A_ALPHA_PRE, A_ALPHA_MID, A_RHO, A_DECAY, A_COUNT };
@@ -339,6 +339,10 @@ static int study_key(Parser *p, const char *name, const char *v)
         if (parse_int64(v, &i64) || i64 < 1 || i64 > 1024) return fail(p, sec, name, v, "expected a number of sequences in [1, 1024]");
         s->probe_sequences = (int)i64;
         return 1;
+    case K_TEXT_FIELD:
+        if (!*v || strlen(v) >= sizeof s->text_field) return fail(p, sec, name, v, "expected a JSON field name of 1-31 bytes");
+        snprintf(s->text_field, sizeof s->text_field, "%s", v);
+        return 1;
     }
     return 1;
 }
@@ -443,12 +447,15 @@ static int validate(Parser *p)
     if (s->world != WORLD_BIOS && L[K_PEOPLE])
         return err_set(e, "%s:%d: [study] people: only used by world = bios", f, L[K_PEOPLE]);
     if (s->world == WORLD_FILES) {
-        if (!L[K_PRETRAIN_DATA]) return err_set(e, "%s: [study] world = files needs pretrain_data (text file or shard folder)", f);
+        if (!L[K_PRETRAIN_DATA])
+            return err_set(e, "%s: [study] world = files needs pretrain_data (.txt, .jsonl, .jsonl.gz or .jsonl.zst)", f);
         if (!L[K_SFT_DATA]) return err_set(e, "%s: [study] world = files needs sft_data (a {\"messages\": [...]} JSONL file)", f);
     } else {
         if (L[K_PRETRAIN_DATA]) return err_set(e, "%s:%d: [study] pretrain_data: only used by world = files", f, L[K_PRETRAIN_DATA]);
         if (L[K_SFT_DATA]) return err_set(e, "%s:%d: [study] sft_data: only used by world = files", f, L[K_SFT_DATA]);
+        if (L[K_TEXT_FIELD]) return err_set(e, "%s:%d: [study] text_field: only used by world = files", f, L[K_TEXT_FIELD]);
     }
+    if (!L[K_TEXT_FIELD]) snprintf(s->text_field, sizeof s->text_field, "text");
     if (!!L[K_SFT_EPOCHS] == !!L[K_SFT_TOKENS])
         return err_set(e, "%s: [study] needs exactly one of sft_epochs and sft_tokens", f);
     if (!L[K_SFT_BATCH_TOKENS]) s->sft_batch_tokens = s->batch_tokens;

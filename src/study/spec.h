@@ -4,8 +4,11 @@
  *   [study]                      one section, required
  *   world = bios | wordnet | files
  *   people = 2000                bios only: how many synthetic people
- *   pretrain_data = PATH         files only: UTF-8 text or a shard folder
- *   sft_data = PATH.jsonl        files only: {"messages": [...]} lines
+ *   pretrain_data = PATH         files only: .txt (<|endoftext|>-separated), .jsonl,
+ *                                .jsonl.gz or .jsonl.zst (data/docsource.h)
+ *   text_field = text            files only: the JSONL field holding each document
+ *   sft_data = PATH.jsonl        files only: {"messages": [...]} lines (Tulu 3
+ *                                layout; .gz, .zst too)
  *   preset = micro               model preset (model/config.h)
  *   seeds = 1, 2, 3
  *   pretrain_tokens = 20M        token counts take K, M, G, T (powers of 1000)
@@ -69,6 +72,7 @@ typedef struct {
     int       people;                   /* bios */
     char      pretrain_data[STUDY_PATH_MAX];   /* files */
     char      sft_data[STUDY_PATH_MAX];        /* files */
+    char      text_field[32];                  /* files: JSONL text field ("text") */
 
     char      preset[32];
     uint64_t  seeds[STUDY_MAX_SEEDS];
