@@ -44,6 +44,22 @@ void *xmalloc(unsigned long bytes)
     return p;
 }
 
+void *xrealloc(void *p, unsigned long bytes)
+{
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) {
+        fprintf(stderr, "plateau: out of memory growing a block to %lu bytes\n", bytes);
+        exit(1);
+    }
+    return q;
+}
+
+char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
 void *xcalloc(unsigned long count, unsigned long size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);

@@ -19,8 +19,12 @@ int err_wrap(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* Prints "plateau: <msg>" to stderr and exits with status 1. CLI only. */
 void die(const Err *e) __attribute__((noreturn));
 
-/* For allocation failures and broken invariants that are not the user's fault. */
+/* Allocation that cannot fail: running out of memory is not the user's
+ * fault and nothing sensible can continue, so these print "plateau: out of
+ * memory ..." to stderr and exit(1). The only allocation wrappers in plateau. */
 void *xmalloc(unsigned long bytes);
 void *xcalloc(unsigned long count, unsigned long size);
+void *xrealloc(void *p, unsigned long bytes);
+char *xstrdup(const char *s);
 
 #endif

@@ -90,17 +90,6 @@ static inline int merge_rank(const Tokenizer *t, int left, int right)
     }
 }
 
-/* Like xmalloc: running out of memory while training is not recoverable. */
-static void *xrealloc(void *p, size_t bytes)
-{
-    void *q = realloc(p, bytes ? bytes : 1);
-    if (!q) {
-        fprintf(stderr, "plateau: out of memory reallocating %zu bytes\n", bytes);
-        exit(1);
-    }
-    return q;
-}
-
 /* ---- growable arrays ------------------------------------------------------ */
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)

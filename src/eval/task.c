@@ -9,14 +9,6 @@
 
 const char *task_kind_name(TaskKind k) { return k == TASK_MC ? "mc" : "qa"; }
 
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = xmalloc(n);
-    memcpy(d, s, n);
-    return d;
-}
-
 static void mc_item_free(McItem *it)
 {
     free(it->context);

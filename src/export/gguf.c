@@ -97,13 +97,6 @@ static void vocab_free(GgufVocab *v)
     memset(v, 0, sizeof *v);
 }
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d) { fprintf(stderr, "plateau: out of memory\n"); exit(1); }
-    return d;
-}
-
 static int set_token(GgufVocab *v, const char *path, const char *text, double id_value, int type, Err *e)
 {
     int id = (int)id_value;

@@ -11,33 +11,10 @@
 /* "world=files pretrain=PATH sft=PATH" with both paths at their longest. */
 #define WORLD_TEXT_MAX (96 + 2 * STUDY_PATH_MAX)
 
-const char *stage_name(Stage s)
-{
-    switch (s) {
-    case STAGE_PRETRAIN: return "pretrain";
-    case STAGE_MID: return "mid";
-    case STAGE_SFT: return "sft";
-    }
-    return "?";
-}
-
-StageRecipe stage_recipe(Stage s)
-{
-    /* PAPER.md, Recipe: pre- and mid-training AdamW(0.9, 0.95, 1e-8), weight
-     * decay 0.1, clip 1.0; SFT the same without weight decay. */
-    StageRecipe r = {0.9, 0.95, 1e-8, s == STAGE_SFT ? 0.0 : 0.1, 1.0};
-    return r;
-}
-
 ScheduleSpec arm_pretrain_schedule(const StudySpec *s, const ArmSpec *a)
 {
-    int64_t T = study_pretrain_steps(s);
-    switch (a->schedule) {
-    case SCHED_WSD: return schedule_wsd(s->peak_lr, s->warmup_steps, T, a->alpha_pre, a->rho, a->decay);
-    case SCHED_COSINE: return schedule_cosine(s->peak_lr, s->warmup_steps, T, a->alpha_pre);
-    case SCHED_LINEAR: return schedule_linear(s->peak_lr, s->warmup_steps, T, a->alpha_pre);
-    default: return schedule_wso(s->peak_lr, s->warmup_steps, T);
-    }
+    return schedule_of_kind(a->schedule, s->peak_lr, s->warmup_steps, study_pretrain_steps(s), a->alpha_pre, a->rho,
+                            a->decay);
 }
 
 ScheduleSpec arm_mid_schedule(const StudySpec *s, const ArmSpec *a)
@@ -94,11 +71,24 @@ static void world_text(const StudySpec *s, char *out, size_t size)
     }
 }
 
+/* A float as the shortest decimal that reads back to it ("0.95" for 0.95f),
+ * then as the double of that decimal: the recipe's values as written. */
+static double decimal_value(float x)
+{
+    char text[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)x);
+        if (strtof(text, NULL) == x) break;
+    }
+    return strtod(text, NULL);
+}
+
 static void recipe_text(Stage st, char *out, size_t size)
 {
-    StageRecipe r = stage_recipe(st);
-    snprintf(out, size, "adamw beta1=%.17g beta2=%.17g eps=%.17g weight_decay=%.17g clip=%.17g", r.beta1, r.beta2,
-             r.eps, r.weight_decay, r.grad_clip);
+    AdamWConfig r = stage_adamw(st);
+    snprintf(out, size, "adamw beta1=%.17g beta2=%.17g eps=%.17g weight_decay=%.17g clip=%.17g",
+             decimal_value(r.beta1), decimal_value(r.beta2), decimal_value(r.eps), decimal_value(r.weight_decay),
+             decimal_value(r.clip));
 }
 
 /* ---- building ------------------------------------------------------------ */
@@ -334,6 +324,15 @@ int plan_runnable(const Plan *p, const int *done, int *out, int max)
         n++;
     }
     return n;
+}
+
+int plan_ends_stage(const Plan *p, int i)
+{
+    if (p->segments[i].stage == STAGE_SFT) return 1;
+    for (int a = 0; a < p->spec.n_arms; a++)
+        for (int s = 0; s < p->spec.n_seeds; s++)
+            if (p->runs[a][s].pretrain_end == i || p->runs[a][s].mid_end == i) return 1;
+    return 0;
 }
 
 int plan_find(const Plan *p, const char *id)

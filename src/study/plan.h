@@ -17,7 +17,9 @@
  *
  * A segment's id is the checksum (core/checksum.h) of a canonical text:
  * its parent's id, stage, step range, data stream, optimizer recipe and a
- * checksum of the exact LR of every step in the range. The schedule's name is
+ * checksum of the exact LR of every step in the range. The optimizer recipe
+ * is the stage's (train/stage.h, stage_adamw), so the runner hands the
+ * trainer exactly what the id names. The schedule's name is
  * deliberately not part of it: a shared segment gets the same id whichever
  * member arm describes it, so adding or renaming arms never invalidates a
  * finished segment with the same range. SFT segments hash their sweep
@@ -35,18 +37,9 @@
 #include "core/error.h"
 #include "study/spec.h"
 #include "train/schedule.h"
-
-typedef enum { STAGE_PRETRAIN, STAGE_MID, STAGE_SFT } Stage;
-const char *stage_name(Stage s);   /* "pretrain", "mid", "sft" */
+#include "train/stage.h"
 
 #define SEGMENT_ID_LEN 16   /* hex digits of a 64-bit checksum */
-
-/* The optimizer recipe of a stage (PAPER.md, Recipe). It is part of every
- * segment's id, so the runner must hand exactly these to the trainer. */
-typedef struct {
-    double beta1, beta2, eps, weight_decay, grad_clip;
-} StageRecipe;
-StageRecipe stage_recipe(Stage s);
 
 typedef struct {
     char     id[SEGMENT_ID_LEN + 1];
@@ -121,6 +114,10 @@ void plan_free(Plan *p);
  * indices to out in plan order; returns how many there are. Independent
  * segments (e.g. on different ranks) may run in any order among these. */
 int plan_runnable(const Plan *p, const int *done, int *out, int max);
+
+/* 1 if segment i ends a stage for some (arm, seed): the end of its
+ * pre-training or mid-training, or any SFT segment. */
+int plan_ends_stage(const Plan *p, int i);
 
 /* Index of the segment with this id, or -1. */
 int plan_find(const Plan *p, const char *id);

@@ -501,14 +501,14 @@ static int validate(Parser *p)
             if (A[A_RHO]) return err_set(e, "%s:%d: [arm %s] rho: only used by schedule = wsd", f, A[A_RHO], a->name);
             if (A[A_DECAY]) return err_set(e, "%s:%d: [arm %s] decay: only used by schedule = wsd", f, A[A_DECAY], a->name);
         }
-        if (!A[A_RHO]) a->rho = 0.75;
+        if (!A[A_RHO]) a->rho = SCHEDULE_DEFAULT_RHO;
         if (three && !A[A_ALPHA_MID])
             return err_set(e, "%s:%d: [arm %s] is missing alpha_mid (the study has mid_tokens > 0)", f, a->line, a->name);
         if (!three && A[A_ALPHA_MID])
             return err_set(e, "%s:%d: [arm %s] alpha_mid: only used when [study] mid_tokens > 0", f, A[A_ALPHA_MID], a->name);
         if (!three) a->alpha_mid = 1.0;
         if (a->schedule == SCHED_WSD) {
-            ScheduleSpec w = schedule_wsd(s->peak_lr, s->warmup_steps, steps, a->alpha_pre, a->rho, a->decay);
+            ScheduleSpec w = schedule_of_kind(a->schedule, s->peak_lr, s->warmup_steps, steps, a->alpha_pre, a->rho, a->decay);
             int64_t stable_end = schedule_decay_start(&w);
             if (a->alpha_pre < 1.0 && (stable_end <= s->warmup_steps || stable_end >= steps))
                 return err_set(e, "%s:%d: [arm %s] rho = %g: leaves no stable or no decay steps out of %lld post-warmup steps",

@@ -1,5 +1,6 @@
 #include "train/schedule.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -74,6 +75,19 @@ ScheduleSpec schedule_cosine(double peak, int64_t warmup, int64_t total, double 
 ScheduleSpec schedule_linear(double peak, int64_t warmup, int64_t total, double alpha)
 {
     return make(SCHED_LINEAR, peak, warmup, total, alpha);
+}
+
+ScheduleSpec schedule_of_kind(ScheduleKind k, double peak, int64_t warmup, int64_t total, double alpha, double rho,
+                              DecayShape shape)
+{
+    assert(k != SCHED_MID);
+    switch (k) {
+    case SCHED_WSD: return schedule_wsd(peak, warmup, total, alpha, rho, shape);
+    case SCHED_COSINE: return schedule_cosine(peak, warmup, total, alpha);
+    case SCHED_LINEAR: return schedule_linear(peak, warmup, total, alpha);
+    case SCHED_CONSTANT: return schedule_constant(peak, warmup, total);
+    default: return schedule_wso(peak, warmup, total);
+    }
 }
 
 ScheduleSpec schedule_mid(double start_lr, int64_t total, double alpha_mid)

@@ -96,6 +96,11 @@ ScheduleSpec schedule_wsd(double peak, int64_t warmup, int64_t total, double alp
 ScheduleSpec schedule_cosine(double peak, int64_t warmup, int64_t total, double alpha);
 ScheduleSpec schedule_linear(double peak, int64_t warmup, int64_t total, double alpha);
 ScheduleSpec schedule_constant(double peak, int64_t warmup, int64_t total);
+/* One of the five kinds above by its kind: alpha, rho and shape are used
+ * where the kind has them (wsd: all three; cosine, linear: alpha). k must
+ * not be SCHED_MID (see schedule_mid). */
+ScheduleSpec schedule_of_kind(ScheduleKind k, double peak, int64_t warmup, int64_t total, double alpha, double rho,
+                              DecayShape shape);
 /* Mid-training after a parent stage that ended at start_lr (use
  * schedule_final_lr(&parent)). */
 ScheduleSpec schedule_mid(double start_lr, int64_t total, double alpha_mid);

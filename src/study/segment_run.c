@@ -1,0 +1,261 @@
+#include "study/segment_run.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/file.h"
+#include "core/progress.h"
+#include "study/cost.h"
+#include "study/stage_eval.h"
+#include "train/stage.h"
+
+#define METRIC_FLUSH 64   /* metric rows per store transaction */
+#define MAX_PROBES 1024   /* sharpness probes in one segment */
+
+/* What training a segment leaves for its closing line. */
+typedef struct {
+    int64_t end_clock;      /* clock step of the segment's end */
+    int     probe_at_end;   /* a sharpness probe is due at the end */
+    double  probe_s;        /* seconds spent probing */
+    double  pt_trace;       /* the last PT-batch trace (NaN: none) */
+    char    line[512];      /* " | Tr(H) pt ... | PT valid loss ..." */
+} SegmentOutcome;
+
+/* The trainer's per-step callback: metric rows to the store in batches of
+ * METRIC_FLUSH, and the progress bar with the study's ETA. */
+typedef struct {
+    StudyState        *S;
+    StudyProgress     *progress;
+    const PlanSegment *g;
+    int64_t            first_step;        /* clock step the segment starts at */
+    int64_t            tokens_per_step;
+    Progress           bar;
+    MetricRow          rows[METRIC_FLUSH];
+    int                n_rows;
+    Err                flush_err;         /* why a flush inside on_step failed */
+    int                flush_failed;
+} SegmentMonitor;
+
+static void say(const StudyState *S, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const StudyState *S, const char *fmt, ...)
+{
+    if (S->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+static int flush_rows(SegmentMonitor *mon, Err *e)
+{
+    if (mon->flush_failed) {
+        *e = mon->flush_err;
+        return -1;
+    }
+    if (mon->n_rows == 0) return 0;
+    int rc = store_record_metrics(mon->S->store, mon->g->id, mon->rows, mon->n_rows, e);
+    mon->n_rows = 0;
+    return rc;
+}
+
+/* " | study 42% ETA 3m07s" after the bar's text. */
+static void append_study_eta(SegmentMonitor *mon, double segment_units_done)
+{
+    const StudyProgress *p = mon->progress;
+    double done = p->units_done + segment_units_done, elapsed = now_seconds() - p->started_s;
+    double left = done > 0 ? elapsed * (p->units_total - done) / done : (p->units_total - done) / p->tokens_per_s;
+    char eta[32];
+    format_duration(eta, sizeof eta, left);
+    size_t used = strlen(mon->bar.extra);
+    snprintf(mon->bar.extra + used, sizeof mon->bar.extra - used, " | study %.0f%% ETA %s",
+             100 * done / p->units_total, eta);
+}
+
+static int on_step(void *ctx, const StepMetrics *m)
+{
+    SegmentMonitor *mon = ctx;
+    mon->rows[mon->n_rows++] = (MetricRow){m->step, m->loss, m->lr, m->grad_norm, m->tokens};
+    if (mon->n_rows == METRIC_FLUSH && flush_rows(mon, &mon->flush_err)) {
+        mon->flush_failed = 1;
+        return 1;
+    }
+    int64_t done = (m->step - mon->first_step) * mon->tokens_per_step;
+    snprintf(mon->bar.extra, sizeof mon->bar.extra, "loss %.3f", m->loss);
+    append_study_eta(mon, (double)done);
+    progress_update(&mon->bar, (uint64_t)done);
+    return 0;
+}
+
+static int gcd(int a, int b)
+{
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The stage configuration of segment g: its stage's data, recipe and
+ * batching (pre/mid as the spec says; SFT rows per step split into the
+ * largest micro-batch that divides them). paths[0] receives the token shard
+ * and paths[1] the mask shard the configuration points to. */
+static StageConfig segment_stage_config(const StudyState *S, const PlanSegment *g, const char *run_dir,
+                                        const char *paths[2])
+{
+    const StudySpec *s = &S->spec;
+    int sft = g->stage == STAGE_SFT;
+    int rows = (int)((sft ? s->sft_batch_tokens : s->batch_tokens) / s->seq_len);
+    int micro_batch = sft ? gcd(s->micro_batch, rows) : s->micro_batch;
+    paths[0] = g->stage == STAGE_PRETRAIN ? S->data.pt_train : g->stage == STAGE_MID ? S->data.mid : S->data.sft_train;
+    paths[1] = S->data.sft_train_mask;
+    return (StageConfig){
+        .stage = g->stage,
+        .seed = g->seed,
+        .schedule = g->schedule,
+        .end_step = g->end_step,
+        .adamw = stage_adamw(g->stage),
+        .moments = MOMENTS_BY_STAGE,
+        .token_paths = &paths[0],
+        .mask_paths = sft ? &paths[1] : NULL,
+        .n_shards = 1,
+        .layout = sft ? LOADER_ROWS : LOADER_STREAM,
+        .micro_batch = micro_batch,
+        .seq_len = s->seq_len,
+        .accum = rows / micro_batch,
+        .tokenizer = S->data.tokenizer,
+        .run_dir = run_dir,
+    };
+}
+
+/* Loads g's start state into the study's model and sets up its stage. */
+static int open_stage(StudyState *S, const PlanSegment *g, const char *run_dir, StageRun *run, Err *e)
+{
+    char parent_path[4096];
+    const char *parent = NULL;
+    if (g->parent >= 0) {
+        const PlanSegment *p = &S->plan.segments[g->parent];
+        SegmentStatus status;
+        if (store_segment_status(S->store, p->id, &status, parent_path, sizeof parent_path, e)) return -1;
+        if (status != SEG_DONE) return err_set(e, "segment %s: its parent %s is not done", g->id, p->id);
+        parent = parent_path;
+    }
+    StageStart from;
+    if (stage_load_start(&from, &S->model, &S->optimizer, parent, g->seed, e))
+        return err_wrap(e, "parent of segment %s", g->id);
+    const char *paths[2];
+    StageConfig c = segment_stage_config(S, g, run_dir, paths);
+    if (stage_prepare(run, &S->model, &S->optimizer, &from, &c, e)) return -1;
+    if (run->step != stage_clock(run, g->start_step)) {
+        stage_close(run);
+        return err_set(e, "segment %s starts at step %" PRId64 " of its stage, but its parent checkpoint %s is at "
+                          "step %" PRId64, g->id, g->start_step, parent, run->step - run->origin);
+    }
+    return 0;
+}
+
+/* Trains g from start to end, stopping at each probe step inside it to
+ * measure the sharpness; the checkpoint is written at the end. */
+static int train_with_probes(StudyState *S, const PlanSegment *g, StageRun *run, SegmentMonitor *mon,
+                             const int64_t *probes, int n_probes, SegmentOutcome *out, Err *e)
+{
+    for (int k = 0; k <= n_probes; k++) {
+        int64_t stop = k < n_probes ? probes[k] : g->end_step;
+        if (k < n_probes && stop == g->end_step) continue;   /* the end is probed after saving */
+        if (stage_train(run, &S->model, &S->optimizer, stop, k == n_probes, NULL, e) || flush_rows(mon, e))
+            return -1;
+        if (k < n_probes) {
+            double t0 = now_seconds();
+            if (stage_eval_sharpness(S, g->id, stage_clock(run, stop), &out->pt_trace, e)) return -1;
+            out->probe_s += now_seconds() - t0;
+        }
+    }
+    return 0;
+}
+
+/* Trains segment g into run_dir, probing along the way. */
+static int train_segment(StudyState *S, StudyProgress *p, const PlanSegment *g, const char *run_dir,
+                         SegmentOutcome *out, Err *e)
+{
+    StageRun run;
+    if (open_stage(S, g, run_dir, &run, e)) return -1;
+    SegmentMonitor *mon = xcalloc(1, sizeof *mon);
+    *mon = (SegmentMonitor){.S = S, .progress = p, .g = g, .first_step = run.step,
+                            .tokens_per_step = (int64_t)run.segment.accum * run.segment.micro_batch * S->spec.seq_len};
+    run.segment.on_step = on_step;
+    run.segment.on_step_ctx = mon;
+    char label[64];
+    snprintf(label, sizeof label, "[%d/%d] %s", p->number, p->count, stage_name(g->stage));
+    progress_start(&mon->bar, label, (uint64_t)((g->end_step - g->start_step) * mon->tokens_per_step), "tok");
+
+    int64_t probes[MAX_PROBES];
+    int n_probes = g->stage == STAGE_SFT ? 0 : plan_probe_steps(&S->plan, g, probes, MAX_PROBES);
+    assert(n_probes <= MAX_PROBES);
+    out->probe_at_end = n_probes > 0 && probes[n_probes - 1] == g->end_step;
+    int rc = train_with_probes(S, g, &run, mon, probes, n_probes, out, e);
+    out->end_clock = stage_clock(&run, g->end_step);
+    progress_finish(&mon->bar);
+    stage_close(&run);
+    free(mon);
+    return rc;
+}
+
+/* Probes due at the end, the stage-end evaluation, then the segment is done. */
+static int finish_segment(StudyState *S, const PlanSegment *g, int i, const char *run_dir, SegmentOutcome *out,
+                          Err *e)
+{
+    if (out->probe_at_end) {
+        double t0 = now_seconds();
+        if (stage_eval_sharpness(S, g->id, out->end_clock, &out->pt_trace, e)) return -1;
+        out->probe_s += now_seconds() - t0;
+        snprintf(out->line, sizeof out->line, " | Tr(H) pt %.4g", out->pt_trace);
+    }
+    if (plan_ends_stage(&S->plan, i) && stage_eval_end(S, g, out->end_clock, out->line, sizeof out->line, e))
+        return -1;
+    char final_dir[4096];
+    checkpoint_step_path(final_dir, sizeof final_dir, run_dir, out->end_clock);
+    return store_segment_done(S->store, g->id, final_dir, e);
+}
+
+static void announce(const StudyState *S, const StudyProgress *p, const PlanSegment *g)
+{
+    char arms[256], lr_text[64] = "";
+    plan_arm_names(&S->plan, g->arms, arms, sizeof arms);
+    if (g->stage == STAGE_SFT) snprintf(lr_text, sizeof lr_text, " lr %g", g->sft_lr);
+    say(S, "segment %d/%d %s: %s steps [%" PRId64 ", %" PRId64 ") seed %" PRIu64 "%s, arms %s\n", p->number, p->count,
+        g->id, stage_name(g->stage), g->start_step, g->end_step, g->seed, lr_text, arms);
+}
+
+int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
+{
+    const PlanSegment *g = &S->plan.segments[i];
+    Cost cost = cost_of_segment(S, i);
+    double t0 = now_seconds();
+    char run_dir[4096], segments_dir[4096];
+    path_join(segments_dir, sizeof segments_dir, S->out_dir, "segments");
+    path_join(run_dir, sizeof run_dir, segments_dir, g->id);
+    if (store_segment_running(S->store, g->id, e) || make_dirs(run_dir, e)) return -1;
+    checkpoint_clean_temporaries(run_dir);
+    announce(S, p, g);
+
+    SegmentOutcome out = {.pt_trace = NAN};
+    if (train_segment(S, p, g, run_dir, &out, e)) return -1;
+    double train_s = now_seconds() - t0 - out.probe_s, t_eval = now_seconds();
+    if (finish_segment(S, g, i, run_dir, &out, e)) return -1;
+
+    p->units_done += cost_total(cost);
+    char took[32], left[32];
+    format_duration(took, sizeof took, now_seconds() - t0);
+    double spent = now_seconds() - p->started_s;
+    format_duration(left, sizeof left, p->units_done > 0 ? spent * (p->units_total - p->units_done) / p->units_done : 0);
+    say(S, "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s | study %.0f%%, ETA %s\n",
+        took, train_s, train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, now_seconds() - t_eval, out.line,
+        100 * p->units_done / p->units_total, left);
+    return 0;
+}

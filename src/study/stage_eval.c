@@ -1,0 +1,138 @@
+#include "study/stage_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/progress.h"
+#include "data/shard.h"
+#include "eval/evaluate.h"
+#include "eval/loss.h"
+#include "probe/sharpness.h"
+#include "study/cost.h"
+
+#define PROBE_SEED 1   /* the same probe vectors for every model of every study */
+
+int stage_eval_load_probes(StudyState *S, Err *e)
+{
+    int n = S->spec.probe_sequences, T = S->spec.seq_len, vocab = S->config.vocab_size;
+    if (probe_batch_load(&S->probe_batches[PROBE_PT], S->data.pt_valid, NULL, LOADER_STREAM, n, T, vocab, e) ||
+        probe_batch_load(&S->probe_batches[PROBE_SFT], S->data.sft_valid, S->data.sft_valid_mask, LOADER_ROWS, n,
+                         T, vocab, e))
+        return err_wrap(e, "probe batch (probe_sequences = %d)", n);
+    return 0;
+}
+
+void stage_eval_free_probes(StudyState *S)
+{
+    for (int d = 0; d < PROBE_DATA_COUNT; d++)
+        if (S->probe_batches[d].tokens) batch_free(&S->probe_batches[d]);
+}
+
+int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, double *pt_trace, Err *e)
+{
+    static const char *const DATA_NAMES[PROBE_DATA_COUNT] = {"pt", "sft"};
+    for (int d = 0; d < PROBE_DATA_COUNT; d++) {
+        SharpnessResult res;
+        if (sharpness_probe(&S->model, &S->probe_batches[d], S->spec.probes, PROBE_SEED, &res, e)) return -1;
+        SharpnessRecord rec = {step, "", res.trace.mean, res.trace.std_error, res.trace.probes, NAN};
+        snprintf(rec.data, sizeof rec.data, "%s", DATA_NAMES[d]);
+        sharpness_result_free(&res);
+        if (store_record_sharpness(S->store, segment, &rec, e)) return -1;
+        if (d == PROBE_PT) *pt_trace = rec.trace;
+    }
+    return 0;
+}
+
+static int record_report(StudyState *S, const char *segment, int64_t step, const char *suite,
+                         const EvalReport *rep, Err *e)
+{
+    EvalRecord *rec = xmalloc((size_t)(rep->n_rows > 0 ? rep->n_rows : 1) * sizeof *rec);
+    for (int k = 0; k < rep->n_rows; k++)
+        rec[k] = (EvalRecord){suite, rep->rows[k].task, rep->rows[k].metric, rep->rows[k].value,
+                              rep->rows[k].std_err, rep->rows[k].n};
+    int rc = store_record_evals(S->store, segment, step, rec, rep->n_rows, e);
+    free(rec);
+    return rc;
+}
+
+/* Runs the suite of o on the model, records it under `suite`, and returns
+ * the average of `metric` in *average (NaN if absent). */
+static int run_suite(StudyState *S, const char *segment, int64_t step, const char *suite, EvalOptions *o,
+                     const char *metric, double *average, Err *e)
+{
+    o->limit = (long)S->spec.eval_items;
+    o->batch = S->model.max_B;
+    o->seq_len = S->spec.seq_len;
+    EvalReport rep;   /* eval_model initialises it even when it fails */
+    int rc = eval_model(&rep, &S->model, S->tokenizer, o, e);
+    if (!rc) rc = record_report(S, segment, step, suite, &rep, e);
+    const EvalRow *avg = eval_report_find(&rep, "average", metric);
+    *average = avg ? avg->value : NAN;
+    eval_report_free(&rep);
+    return rc;
+}
+
+static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, double *loss, Err *e)
+{
+    Shard sh;
+    if (shard_read(&sh, S->data.pt_valid, e)) return -1;
+    LossResult lr;
+    int rc = eval_stream_loss(&S->model, sh.tokens, sh.n_tokens, S->model.max_B, S->spec.seq_len, &lr, e);
+    shard_free(&sh);
+    if (rc) return err_wrap(e, "%s", S->data.pt_valid);
+    EvalRecord rec = {"valid", "pt", "loss", lr.mean_loss, lr.mean_stderr, lr.n_scored};
+    *loss = lr.mean_loss;
+    return store_record_evals(S->store, segment, step, &rec, 1, e);
+}
+
+static int eval_pretrained(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t size, Err *e)
+{
+    double loss = NAN, acc = NAN;
+    if (pt_valid_loss(S, g->id, step, &loss, e)) return -1;
+    if (S->data.n_mc_tasks > 0) {
+        const char *files[PREP_MAX_TASKS];
+        for (int k = 0; k < S->data.n_mc_tasks; k++) files[k] = S->data.mc_tasks[k];
+        EvalOptions o;
+        eval_options_default(&o, "pt");
+        o.tasks = files;
+        o.n_tasks = S->data.n_mc_tasks;
+        if (run_suite(S, g->id, step, "pt", &o, "acc", &acc, e)) return -1;
+    }
+    size_t used = strlen(line);
+    snprintf(line + used, size - used, " | PT valid loss %.4f, PT task avg %.1f%%", loss, 100 * acc);
+    return 0;
+}
+
+static int eval_sft_file(StudyState *S, const char *segment, int64_t step, const char *suite, const char *file,
+                         double *score, Err *e)
+{
+    const char *files[1] = {file};
+    EvalOptions o;
+    eval_options_default(&o, "sft");
+    o.tasks = files;
+    o.n_tasks = 1;
+    o.max_new = STUDY_MAX_NEW_TOKENS;
+    return run_suite(S, segment, step, suite, &o, "exact_match", score, e);
+}
+
+static int eval_fine_tuned(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t size, Err *e)
+{
+    double valid, test = NAN;
+    if (eval_sft_file(S, g->id, step, "sft_valid", S->data.qa_valid, &valid, e)) return -1;
+    if (S->data.qa_test[0] && eval_sft_file(S, g->id, step, "sft", S->data.qa_test, &test, e)) return -1;
+    size_t used = strlen(line);
+    used += (size_t)snprintf(line + used, size - used, " | SFT exact match valid %.1f%%", 100 * valid);
+    if (!isnan(test) && used < size) snprintf(line + used, size - used, " test %.1f%%", 100 * test);
+    return 0;
+}
+
+int stage_eval_end(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t line_size, Err *e)
+{
+    progress_quiet(1);   /* the segment's closing line reports the result */
+    int rc = g->stage == STAGE_SFT ? eval_fine_tuned(S, g, step, line, line_size, e)
+                                   : eval_pretrained(S, g, step, line, line_size, e);
+    progress_quiet(S->quiet);
+    return rc;
+}

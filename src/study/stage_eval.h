@@ -1,0 +1,32 @@
+/* What a study measures on a model, recorded in the store under a segment
+ * and a step (study/runner.h lists the store conventions):
+ *   - at the end of pre-training or mid-training: the PT validation loss
+ *     and the pt suite (multiple choice);
+ *   - at the end of SFT: the sft suite (greedy generation, exact match) on
+ *     the validation split and on the held-out test items;
+ *   - sharpness: the Hutchinson trace of the loss on the two fixed probe
+ *     batches (PROBE_PT, PROBE_SFT), with the same probe vectors for every
+ *     model of every study. */
+#ifndef PLATEAU_STUDY_STAGE_EVAL_H
+#define PLATEAU_STUDY_STAGE_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "study/study_state.h"
+
+/* Loads the probe batches: the first probe_sequences windows of the PT
+ * validation text and rows of the SFT validation split. */
+int stage_eval_load_probes(StudyState *S, Err *e);
+void stage_eval_free_probes(StudyState *S);
+
+/* Evaluates the model at the end of segment g's stage and records it at
+ * clock step `step`; appends a summary (" | PT valid loss ...") to line. */
+int stage_eval_end(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t line_size, Err *e);
+
+/* Probes the sharpness on both batches and records it at clock step `step`
+ * of segment `segment`; *pt_trace receives the PT batch's trace. */
+int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, double *pt_trace, Err *e);
+
+#endif
