@@ -1,8 +1,10 @@
 /* Stages from the command line: a run killed with SIGKILL and resumed ends
  * bit-identical to one never stopped; a WSD arm is the WSO trunk until its
  * decay starts and can branch from the trunk's checkpoint; pretrain -> mid
- * -> sft chain their lineage, counters and optimizer state as specified.
- * Runs ./plateau (or $PLATEAU_BIN), built by `make` before the tests. */
+ * -> sft chain their lineage, counters and optimizer state as specified;
+ * the same three stages run by `plateau train` and by a study give the same
+ * checkpoints. Runs ./plateau (or $PLATEAU_BIN), built by `make` before the
+ * tests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,9 @@
 #include "core/file.h"
 #include "data/shard.h"
 #include "model/config.h"
+#include "study/plan.h"
+#include "study/spec.h"
+#include "study/store.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
@@ -401,6 +406,121 @@ static void three_stage_pipeline_chains_lineage(void **state)
     adamw_free(&oc);
 }
 
+/* A three-stage study of one arm, one seed and one SFT learning rate: 16
+ * pre-training steps (WSD to 10%), 8 mid-training steps decaying to 0, 4 SFT
+ * steps. */
+static const char THREE_STAGE_STUDY[] =
+    "[study]\n"
+    "world = bios\n"
+    "people = 40\n"
+    "preset = nano\n"
+    "vocab = 400\n"
+    "seeds = 7\n"
+    "pretrain_tokens = 8192\n"
+    "mid_tokens = 4096\n"
+    "sft_tokens = 4096\n"
+    "batch_tokens = 512\n"
+    "micro_batch = 8\n"
+    "seq_len = 64\n"
+    "peak_lr = 3e-3\n"
+    "warmup_steps = 2\n"
+    "sft_lrs = 1e-3\n"
+    "sft_warmup_steps = 1\n"
+    "sft_batch_tokens = 1024\n"
+    "probes = 2\n"
+    "probe_sequences = 1\n"
+    "eval_items = 2\n"
+    "[arm wsd]\n"
+    "schedule = wsd\n"
+    "alpha_pre = 0.1\n"
+    "alpha_mid = 0\n";
+
+/* The final checkpoint of plan segment `index` of the study in dir. */
+static void study_checkpoint(const char *dir, const Plan *plan, int index, char *out, size_t size)
+{
+    Store *st;
+    Err e;
+    SegmentStatus status;
+    if (store_open(&st, dir, &e) ||
+        store_segment_status(st, plan->segments[index].id, &status, out, size, &e))
+        fail_msg("%s", e.msg);
+    store_close(st);
+    assert_int_equal(status, SEG_DONE);
+}
+
+static void assert_same_checkpoint(const char *a, const char *b)
+{
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "train_state.bin");
+    assert_same_file(a, b, "lineage.json");
+    assert_same_file(a, b, "config.json");
+    assert_same_file(a, b, "checksums.json");   /* and so the same id */
+}
+
+static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
+{
+    (void)state;
+    char ini[512], study[512], data[600], pt[700], mid_bin[700], sft_bin[700], mask[700];
+    path_in(ini, sizeof ini, "three.ini");
+    path_in(study, sizeof study, "three-study");
+    Err e;
+    assert_int_equal(write_file_atomic(ini, THREE_STAGE_STUDY, strlen(THREE_STAGE_STUDY), &e), 0);
+    const char *run_study[] = {"study", "run", ini, "--out", study, "--quiet", NULL};
+    run_ok(run_study);
+
+    /* The same stages by hand, on the study's own shards. */
+    path_join(data, sizeof data, study, "data");
+    path_join(pt, sizeof pt, data, "pt_train.bin");
+    path_join(mid_bin, sizeof mid_bin, data, "mid.bin");
+    path_join(sft_bin, sizeof sft_bin, data, "sft_train.bin");
+    path_join(mask, sizeof mask, data, "sft_train.mask.bin");
+    char pre[512], mid[512], sft[512];
+    path_in(pre, sizeof pre, "three-pre");
+    path_in(mid, sizeof mid, "three-mid");
+    path_in(sft, sizeof sft, "three-sft");
+#define BATCHING "--micro-batch", "8", "--seq-len", "64", "--quiet", "--log-every", "0"
+    const char *s1[] = {"train", "--preset", "nano", "--vocab", "400", "--seed", "7", "--data", pt, "--steps", "16",
+                        "--lr", "3e-3", "--schedule", "wsd", "--alpha", "0.1", "--warmup", "2",
+                        "--batch-tokens", "512", "--out", pre, BATCHING, NULL};
+    const char *s2[] = {"train", "--stage", "mid", "--init", pre, "--data", mid_bin, "--steps", "8", "--alpha-mid",
+                        "0", "--batch-tokens", "512", "--out", mid, BATCHING, NULL};
+    const char *s3[] = {"train", "--stage", "sft", "--init", mid, "--data", sft_bin, "--mask", mask, "--layout",
+                        "rows", "--steps", "4", "--lr", "1e-3", "--warmup", "1", "--batch-tokens", "1024",
+                        "--out", sft, BATCHING, NULL};
+#undef BATCHING
+    run_ok(s1);
+    run_ok(s2);
+    run_ok(s3);
+
+    StudySpec spec;
+    Plan plan;
+    if (study_spec_load(&spec, ini, &e) || plan_build(&plan, &spec, 0, &e)) fail_msg("%s", e.msg);
+    const ArmRun *r = &plan.runs[0][0];
+    char by_study[3][1024], by_hand[3][1024];
+    study_checkpoint(study, &plan, r->pretrain_end, by_study[0], sizeof by_study[0]);
+    study_checkpoint(study, &plan, r->mid_end, by_study[1], sizeof by_study[1]);
+    study_checkpoint(study, &plan, r->sft[0], by_study[2], sizeof by_study[2]);
+    plan_free(&plan);
+    checkpoint_step_path(by_hand[0], sizeof by_hand[0], pre, 16);
+    checkpoint_step_path(by_hand[1], sizeof by_hand[1], mid, 24);   /* mid continues pre-training's clock */
+    checkpoint_step_path(by_hand[2], sizeof by_hand[2], sft, 4);
+    for (int k = 0; k < 3; k++) assert_same_checkpoint(by_study[k], by_hand[k]);
+
+    /* The lineage the two share: one clock for pre- and mid-training. */
+    static const int64_t STEP[3] = {16, 24, 4}, ORIGIN[3] = {0, 16, 0}, MOMENTS_T[3] = {16, 24, 4};
+    Lineage lin[3];
+    for (int k = 0; k < 3; k++) {
+        AdamW opt;
+        load(by_study[k], &lin[k], &opt);
+        assert_int_equal(lin[k].step, STEP[k]);
+        assert_int_equal(lin[k].stage_start_step, ORIGIN[k]);
+        assert_int_equal(opt.t, MOMENTS_T[k]);   /* moments kept into mid, reset for SFT */
+        adamw_free(&opt);
+    }
+    assert_string_equal(lin[1].parent_id, lin[0].id);
+    assert_string_equal(lin[2].parent_id, lin[1].id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +528,7 @@ int main(void)
         cmocka_unit_test(damaged_checkpoints_are_refused_naming_the_file),
         cmocka_unit_test(wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it),
         cmocka_unit_test(three_stage_pipeline_chains_lineage),
+        cmocka_unit_test(train_and_study_give_the_same_three_stage_checkpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
