@@ -104,12 +104,7 @@ static PlanSegment *new_segment(Builder *b)
     Plan *p = b->p;
     if (p->n_segments == b->cap) {
         b->cap = b->cap ? 2 * b->cap : 64;
-        PlanSegment *grown = realloc(p->segments, (size_t)b->cap * sizeof *grown);
-        if (!grown) {
-            fprintf(stderr, "plateau: out of memory growing the plan\n");
-            abort();
-        }
-        p->segments = grown;
+        p->segments = xrealloc(p->segments, (size_t)b->cap * sizeof *p->segments);
     }
     PlanSegment *seg = &p->segments[p->n_segments++];
     memset(seg, 0, sizeof *seg);

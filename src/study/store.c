@@ -218,14 +218,62 @@ int store_last_run(Store *s, char *study, size_t study_size, char **spec_text, E
         return db_fail(s, e, "reading the last run");
     }
     snprintf(study, study_size, "%s", (const char *)sqlite3_column_text(st, 0));
-    *spec_text = strdup((const char *)sqlite3_column_text(st, 1));
+    *spec_text = xstrdup((const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
     return 1;
+}
+
+static int record_segment(Store *s, sqlite3_stmt *st, const Plan *p, const PlanSegment *g, Err *e)
+{
+    char arms[2048];
+    plan_arm_names(p, g->arms, arms, sizeof arms);
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, g->parent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, stage_name(g->stage), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, arms, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)g->seed);
+    sqlite3_bind_text(st, 6, g->schedule_text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, g->start_step);
+    sqlite3_bind_int64(st, 8, g->end_step);
+    if (g->stage == STAGE_SFT) sqlite3_bind_double(st, 9, g->sft_lr);
+    else sqlite3_bind_null(st, 9);
+    sqlite3_bind_text(st, 10, g->spec_text, -1, SQLITE_STATIC);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, e, "recording a segment");
+}
+
+/* The arm_runs row of (arm a, seed index k) and its sft_sweep rows. */
+static int record_arm_run(Store *s, sqlite3_stmt *run, sqlite3_stmt *sft, const Plan *p, int a, int k, Err *e)
+{
+    const StudySpec *sp = &p->spec;
+    const ArmRun *r = &p->runs[a][k];
+    sqlite3_reset(run);
+    sqlite3_bind_text(run, 1, sp->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(run, 2, sp->arms[a].name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(run, 3, a);
+    sqlite3_bind_int64(run, 4, (sqlite3_int64)sp->seeds[k]);
+    sqlite3_bind_int(run, 5, k);
+    sqlite3_bind_text(run, 6, p->segments[r->pretrain_end].id, -1, SQLITE_STATIC);
+    if (r->mid_end >= 0) sqlite3_bind_text(run, 7, p->segments[r->mid_end].id, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(run, 7);
+    sqlite3_bind_text(run, 8, p->segments[r->base].id, -1, SQLITE_STATIC);
+    if (sqlite3_step(run) != SQLITE_DONE) return db_fail(s, e, "recording an arm");
+    for (int l = 0; l < sp->n_sft_lrs; l++) {
+        sqlite3_reset(sft);
+        sqlite3_bind_text(sft, 1, sp->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(sft, 2, sp->arms[a].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(sft, 3, (sqlite3_int64)sp->seeds[k]);
+        sqlite3_bind_double(sft, 4, sp->sft_lrs[l]);
+        sqlite3_bind_text(sft, 5, p->segments[r->sft[l]].id, -1, SQLITE_STATIC);
+        if (sqlite3_step(sft) != SQLITE_DONE) return db_fail(s, e, "recording an SFT run");
+    }
+    return 0;
 }
 
 int store_register_plan(Store *s, const Plan *p, Err *e)
 {
     sqlite3_stmt *seg = NULL, *run = NULL, *sft = NULL;
+    int rc = -1;
     if (begin(s, e)) return -1;
     if (prepare(s, &seg,
                 "INSERT INTO segments(id, parent, stage, arms, seed, schedule, start_step, end_step, sft_lr, status,"
@@ -239,71 +287,18 @@ int store_register_plan(Store *s, const Plan *p, Err *e)
                 e) ||
         prepare(s, &sft, "INSERT INTO sft_sweep(study, arm, seed, sft_lr, segment) VALUES(?, ?, ?, ?, ?)"
                         " ON CONFLICT(study, arm, seed, sft_lr) DO UPDATE SET segment = excluded.segment", e))
-        goto fail;
-    for (int i = 0; i < p->n_segments; i++) {
-        const PlanSegment *g = &p->segments[i];
-        char arms[2048];
-        plan_arm_names(p, g->arms, arms, sizeof arms);
-        sqlite3_reset(seg);
-        sqlite3_bind_text(seg, 1, g->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(seg, 2, g->parent_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(seg, 3, stage_name(g->stage), -1, SQLITE_STATIC);
-        sqlite3_bind_text(seg, 4, arms, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(seg, 5, (sqlite3_int64)g->seed);
-        sqlite3_bind_text(seg, 6, g->schedule_text, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(seg, 7, g->start_step);
-        sqlite3_bind_int64(seg, 8, g->end_step);
-        if (g->stage == STAGE_SFT) sqlite3_bind_double(seg, 9, g->sft_lr);
-        else sqlite3_bind_null(seg, 9);
-        sqlite3_bind_text(seg, 10, g->spec_text, -1, SQLITE_STATIC);
-        if (sqlite3_step(seg) != SQLITE_DONE) {
-            db_fail(s, e, "recording a segment");
-            goto fail;
-        }
-    }
-    const StudySpec *sp = &p->spec;
-    for (int a = 0; a < sp->n_arms; a++)
-        for (int k = 0; k < sp->n_seeds; k++) {
-            const ArmRun *r = &p->runs[a][k];
-            sqlite3_reset(run);
-            sqlite3_bind_text(run, 1, sp->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(run, 2, sp->arms[a].name, -1, SQLITE_STATIC);
-            sqlite3_bind_int(run, 3, a);
-            sqlite3_bind_int64(run, 4, (sqlite3_int64)sp->seeds[k]);
-            sqlite3_bind_int(run, 5, k);
-            sqlite3_bind_text(run, 6, p->segments[r->pretrain_end].id, -1, SQLITE_STATIC);
-            if (r->mid_end >= 0) sqlite3_bind_text(run, 7, p->segments[r->mid_end].id, -1, SQLITE_STATIC);
-            else sqlite3_bind_null(run, 7);
-            sqlite3_bind_text(run, 8, p->segments[r->base].id, -1, SQLITE_STATIC);
-            if (sqlite3_step(run) != SQLITE_DONE) {
-                db_fail(s, e, "recording an arm");
-                goto fail;
-            }
-            for (int l = 0; l < sp->n_sft_lrs; l++) {
-                sqlite3_reset(sft);
-                sqlite3_bind_text(sft, 1, sp->name, -1, SQLITE_STATIC);
-                sqlite3_bind_text(sft, 2, sp->arms[a].name, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(sft, 3, (sqlite3_int64)sp->seeds[k]);
-                sqlite3_bind_double(sft, 4, sp->sft_lrs[l]);
-                sqlite3_bind_text(sft, 5, p->segments[r->sft[l]].id, -1, SQLITE_STATIC);
-                if (sqlite3_step(sft) != SQLITE_DONE) {
-                    db_fail(s, e, "recording an SFT run");
-                    goto fail;
-                }
-            }
-        }
+        goto out;
+    for (int i = 0; i < p->n_segments; i++)
+        if (record_segment(s, seg, p, &p->segments[i], e)) goto out;
+    for (int a = 0; a < p->spec.n_arms; a++)
+        for (int k = 0; k < p->spec.n_seeds; k++)
+            if (record_arm_run(s, run, sft, p, a, k, e)) goto out;
+    rc = 0;
+out:
     sqlite3_finalize(seg);
     sqlite3_finalize(run);
     sqlite3_finalize(sft);
-    if (commit(s, e)) {
-        rollback(s);
-        return -1;
-    }
-    return 0;
-fail:
-    sqlite3_finalize(seg);
-    sqlite3_finalize(run);
-    sqlite3_finalize(sft);
+    if (rc == 0 && commit(s, e) == 0) return 0;
     rollback(s);
     return -1;
 }
@@ -428,8 +423,6 @@ fail:
     return -1;
 }
 
-/* Grows *rows (of elem bytes each) to hold one more; returns the new slot. */
-
 static double column_double_or_nan(sqlite3_stmt *st, int col)
 {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
@@ -449,12 +442,7 @@ static int collect_rows(Store *s, sqlite3_stmt *st, size_t row_bytes, RowFill fi
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
-            char *grown = realloc(rows, (size_t)cap * row_bytes);
-            if (!grown) {
-                fprintf(stderr, "plateau: out of memory reading the results store\n");
-                abort();
-            }
-            rows = grown;
+            rows = xrealloc(rows, (size_t)cap * row_bytes);
         }
         fill(st, rows + (size_t)(*n)++ * row_bytes);
     }
@@ -645,6 +633,35 @@ int store_arm_evals(Store *s, const char *study, const char *role, const char *s
     else
         return err_set(e, "per-arm results for role '%s': expected pretrain_end, mid_end or base", role);
     return read_arm_values(s, sql, study, suite, task, metric, out, n, e);
+}
+
+int store_arm_path(Store *s, const char *study, const char *arm, uint64_t seed, const char *role,
+                   SegmentId *ids, int max, int *n, Err *e)
+{
+    if (strcmp(role, "pretrain_end") && strcmp(role, "mid_end") && strcmp(role, "base"))
+        return err_set(e, "segments of role '%s': expected pretrain_end, mid_end or base", role);
+    sqlite3_stmt *st;
+    if (prepare(s, &st,
+                "WITH RECURSIVE path(id, parent, depth) AS ("
+                " SELECT g.id, g.parent, 0 FROM arm_runs a JOIN segments g ON g.id ="
+                "  CASE ?4 WHEN 'pretrain_end' THEN a.pretrain_end WHEN 'mid_end' THEN a.mid_end ELSE a.base END"
+                "  WHERE a.study = ?1 AND a.arm = ?2 AND a.seed = ?3"
+                " UNION ALL SELECT g.id, g.parent, p.depth + 1 FROM path p JOIN segments g ON g.id = p.parent)"
+                " SELECT id FROM path ORDER BY depth DESC", e))
+        return -1;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, arm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seed);
+    sqlite3_bind_text(st, 4, role, -1, SQLITE_STATIC);
+    int rc;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n < max) snprintf(ids[*n].id, sizeof ids[*n].id, "%s", (const char *)sqlite3_column_text(st, 0));
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_fail(s, e, "reading an arm's segments");
+    return 0;
 }
 
 int store_sft_evals(Store *s, const char *study, const char *suite, const char *task, const char *metric,

@@ -120,6 +120,16 @@ typedef struct {
 } ArmValue;
 int store_arm_evals(Store *s, const char *study, const char *role, const char *suite, const char *task,
                     const char *metric, ArmValue **out, int *n, Err *e);
+/* The segments (arm, seed) trains through, from its first segment to the
+ * one of `role` ("pretrain_end", "mid_end" or "base"), in training order, as
+ * the plan registered them. Writes up to max ids; *n receives how many there
+ * are (0 when the arm has no such segment, e.g. mid_end of a two-stage study). */
+typedef struct {
+    char id[SEGMENT_ID_LEN + 1];
+} SegmentId;
+int store_arm_path(Store *s, const char *study, const char *arm, uint64_t seed, const char *role,
+                   SegmentId *ids, int max, int *n, Err *e);
+
 /* The same for the SFT segments: one row per (arm, seed, SFT LR) evaluated,
  * in arm, seed, LR order. */
 int store_sft_evals(Store *s, const char *study, const char *suite, const char *task, const char *metric,
