@@ -1,9 +1,11 @@
 #include "study/spec.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,26 +37,113 @@ int arm_decays(const StudySpec *s, const ArmSpec *a)
 
 /* ---- parsing state ------------------------------------------------------ */
 
-/* Keys of [study], with the line each was set on (0 = not set), so that a
- * duplicate names both lines and a later cross-field check can point at the
- * line of the value it complains about. */
-enum {
-    K_WORLD, K_PEOPLE, K_PRETRAIN_DATA, K_SFT_DATA, K_PRESET, K_SEEDS,
-    K_PRETRAIN_TOKENS, K_MID_TOKENS, K_SFT_EPOCHS, K_SFT_TOKENS, K_BATCH_TOKENS,
-    K_MICRO_BATCH, K_SEQ_LEN, K_PEAK_LR, K_WARMUP_STEPS, K_SFT_LRS,
-    K_SFT_WARMUP_STEPS, K_SFT_BATCH_TOKENS, K_PROBES, K_PROBE_EVERY, K_VOCAB, K_EVAL_ITEMS,
-    K_PROBE_SEQUENCES, K_TEXT_FIELD, K_COUNT
-};
-static const char *const STUDY_KEYS[K_COUNT] = {
-    "world", "people", "pretrain_data", "sft_data", "preset", "seeds",
-    "pretrain_tokens", "mid_tokens", "sft_epochs", "sft_tokens", "batch_tokens",
-    "micro_batch", "seq_len", "peak_lr", "warmup_steps", "sft_lrs",
-    "sft_warmup_steps", "sft_batch_tokens", "probes", "probe_every", "vocab", "eval_items",
-    "probe_sequences", "text_field",
-};
+/* ---- the keys ------------------------------------------------------------ */
 
-enum { A_SCHEDULE, A_ALPHA_PRE, A_ALPHA_MID, A_RHO, A_DECAY, A_COUNT };
-static const char *const ARM_KEYS[A_COUNT] = {"schedule", "alpha_pre", "alpha_mid", "rho", "decay"};
+/* How a value is read. Scalars are range-checked against the row's range;
+ * the list and name types carry their own messages. */
+typedef enum {
+    V_INT,        /* a whole number, into an int or int64_t field */
+    V_TOKENS,     /* a token count with an optional K, M, G or T, into int64_t */
+    V_NUMBER,     /* a finite number, into a double */
+    V_PATH,       /* a non-empty path, into char[STUDY_PATH_MAX] */
+    V_TEXT,       /* a non-empty string that fits the char[] field */
+    V_CHOICE,     /* one of the row's names, into an enum (the name's index) */
+    V_PRESET,     /* a model preset name, into char[32] */
+    V_SEEDS,      /* distinct non-negative integers, into seeds/n_seeds */
+    V_RATES,      /* distinct learning rates in the range, into sft_lrs/n_sft_lrs */
+    V_SCHEDULE,   /* wso, wsd, cosine or linear, into a ScheduleKind */
+    V_SHAPE,      /* a WSD decay shape, into a DecayShape */
+} ValueType;
+
+typedef struct {
+    double lo, hi;
+    int    lo_open, hi_open;   /* 1: the bound itself is outside the range */
+} Range;
+
+/* One key of a section: its name, where its value goes, what it accepts and
+ * the message that says so. A key set nowhere keeps `fallback` (scalars). */
+typedef struct {
+    const char        *name;
+    ValueType          type;
+    size_t             offset, size;   /* the field in StudySpec or ArmSpec */
+    Range              range;
+    const char        *expected;       /* "expected ..." when the value is refused */
+    int                required;
+    double             fallback;
+    const char        *fallback_text;  /* V_TEXT */
+    const char *const *choices;        /* V_CHOICE: names, NULL-terminated */
+} KeySpec;
+
+#define STUDY_FIELD(f) .offset = offsetof(StudySpec, f), .size = sizeof(((StudySpec *)0)->f)
+#define ARM_FIELD(f) .offset = offsetof(ArmSpec, f), .size = sizeof(((ArmSpec *)0)->f)
+#define AT_LEAST(x) {x, INFINITY, 0, 0}
+#define BETWEEN(a, b) {a, b, 0, 0}
+#define ABOVE_UP_TO(a, b) {a, b, 1, 0}
+#define STRICTLY_BETWEEN(a, b) {a, b, 1, 1}
+
+/* V_CHOICE stores the index of the name in an enum field. */
+_Static_assert(sizeof(WorldKind) == sizeof(int), "V_CHOICE fields are int-sized enums");
+static const char *const WORLD_NAMES[] = {"bios", "wordnet", "files", NULL};   /* WorldKind order */
+
+/* [study]; the order is the one "unknown key" messages list. */
+static const KeySpec STUDY_KEYS[] = {
+    {.name = "world", .type = V_CHOICE, STUDY_FIELD(world),
+     .expected = "expected bios, wordnet or files", .required = 1, .choices = WORLD_NAMES},
+    {.name = "people", .type = V_INT, STUDY_FIELD(people), .range = BETWEEN(2, 10000000),
+     .expected = "expected a whole number of people in [2, 10000000]"},
+    {.name = "pretrain_data", .type = V_PATH, STUDY_FIELD(pretrain_data), .expected = "expected a path"},
+    {.name = "sft_data", .type = V_PATH, STUDY_FIELD(sft_data), .expected = "expected a path"},
+    {.name = "preset", .type = V_PRESET, STUDY_FIELD(preset), .expected = "expected a model preset", .required = 1},
+    {.name = "seeds", .type = V_SEEDS, STUDY_FIELD(seeds),
+     .expected = "expected a comma-separated list of non-negative integers", .required = 1},
+    {.name = "pretrain_tokens", .type = V_TOKENS, STUDY_FIELD(pretrain_tokens), .range = AT_LEAST(1), .required = 1},
+    {.name = "mid_tokens", .type = V_TOKENS, STUDY_FIELD(mid_tokens), .range = AT_LEAST(0)},
+    {.name = "sft_epochs", .type = V_NUMBER, STUDY_FIELD(sft_epochs), .range = ABOVE_UP_TO(0, 1000),
+     .expected = "expected a number of epochs in (0, 1000]"},
+    {.name = "sft_tokens", .type = V_TOKENS, STUDY_FIELD(sft_tokens), .range = AT_LEAST(1)},
+    {.name = "batch_tokens", .type = V_TOKENS, STUDY_FIELD(batch_tokens), .range = AT_LEAST(1), .required = 1},
+    {.name = "micro_batch", .type = V_INT, STUDY_FIELD(micro_batch), .range = BETWEEN(1, 65536),
+     .expected = "expected a whole number of sequences in [1, 65536]", .required = 1},
+    {.name = "seq_len", .type = V_INT, STUDY_FIELD(seq_len), .range = BETWEEN(2, 1 << 20),
+     .expected = "expected a sequence length in [2, 1048576]", .required = 1},
+    {.name = "peak_lr", .type = V_NUMBER, STUDY_FIELD(peak_lr), .range = ABOVE_UP_TO(0, 1),
+     .expected = "expected a learning rate in (0, 1]", .required = 1},
+    {.name = "warmup_steps", .type = V_INT, STUDY_FIELD(warmup_steps), .range = AT_LEAST(0),
+     .expected = "expected a non-negative whole number of steps", .required = 1},
+    {.name = "sft_lrs", .type = V_RATES, STUDY_FIELD(sft_lrs), .range = ABOVE_UP_TO(0, 1),
+     .expected = "expected every learning rate in (0, 1]", .required = 1},
+    {.name = "sft_warmup_steps", .type = V_INT, STUDY_FIELD(sft_warmup_steps), .range = AT_LEAST(0),
+     .expected = "expected a non-negative whole number of steps", .required = 1},
+    {.name = "sft_batch_tokens", .type = V_TOKENS, STUDY_FIELD(sft_batch_tokens), .range = AT_LEAST(1)},
+    {.name = "probes", .type = V_INT, STUDY_FIELD(probes), .range = BETWEEN(1, 100000),
+     .expected = "expected a number of probe vectors in [1, 100000]", .fallback = 50},
+    {.name = "probe_every", .type = V_INT, STUDY_FIELD(probe_every), .range = AT_LEAST(0),
+     .expected = "expected a non-negative number of steps (0: only at stage ends)"},
+    {.name = "vocab", .type = V_INT, STUDY_FIELD(vocab), .range = BETWEEN(300, 65536),
+     .expected = "expected a vocabulary size in [300, 65536]"},
+    {.name = "eval_items", .type = V_INT, STUDY_FIELD(eval_items), .range = AT_LEAST(0),
+     .expected = "expected a non-negative number of items (0: all)"},
+    {.name = "probe_sequences", .type = V_INT, STUDY_FIELD(probe_sequences), .range = BETWEEN(1, 1024),
+     .expected = "expected a number of sequences in [1, 1024]", .fallback = 1},
+    {.name = "text_field", .type = V_TEXT, STUDY_FIELD(text_field), .expected = "expected a JSON field name of 1-31 bytes",
+     .fallback_text = "text"},
+};
+#define N_STUDY_KEYS (int)(sizeof STUDY_KEYS / sizeof STUDY_KEYS[0])
+
+/* [arm NAME] */
+static const KeySpec ARM_KEYS[] = {
+    {.name = "schedule", .type = V_SCHEDULE, ARM_FIELD(schedule), .expected = "expected wso, wsd, cosine or linear"},
+    {.name = "alpha_pre", .type = V_NUMBER, ARM_FIELD(alpha_pre), .range = BETWEEN(0, 1),
+     .expected = "expected a number in [0, 1]"},
+    {.name = "alpha_mid", .type = V_NUMBER, ARM_FIELD(alpha_mid), .range = BETWEEN(0, 1),
+     .expected = "expected a number in [0, 1]"},
+    {.name = "rho", .type = V_NUMBER, ARM_FIELD(rho), .range = STRICTLY_BETWEEN(0, 1),
+     .expected = "expected a number in (0, 1)"},
+    {.name = "decay", .type = V_SHAPE, ARM_FIELD(decay), .expected = "expected linear, 1-sqrt, cosine or exp"},
+};
+#define N_ARM_KEYS (int)(sizeof ARM_KEYS / sizeof ARM_KEYS[0])
+
+/* ---- parsing state ------------------------------------------------------ */
 
 typedef struct {
     StudySpec  *s;
@@ -64,8 +153,8 @@ typedef struct {
     int         failed;    /* first error recorded in e */
     Err        *e;
     int         study_seen;
-    int         study_line[K_COUNT];
-    int         arm_line[STUDY_MAX_ARMS][A_COUNT];
+    int         study_line[N_STUDY_KEYS];          /* line each key was set on (0: not set) */
+    int         arm_line[STUDY_MAX_ARMS][N_ARM_KEYS];
     char        cur_section[STUDY_NAME_MAX + 8];
     int         section_serial;              /* bumped at every [header] line */
     int         section_line;                /* line of the latest [header] */
@@ -190,196 +279,193 @@ static int set_once(Parser *p, int *line_of_key, const char *section, const char
     return 1;
 }
 
-static int find_key(const char *const *keys, int n, const char *name)
+static int find_key(const KeySpec *keys, int n, const char *name)
 {
     for (int i = 0; i < n; i++)
-        if (strcmp(keys[i], name) == 0) return i;
+        if (strcmp(keys[i].name, name) == 0) return i;
     return -1;
 }
 
-static void list_keys(char *out, size_t size, const char *const *keys, int n)
+static void list_keys(char *out, size_t size, const KeySpec *keys, int n)
 {
     out[0] = 0;
     for (int i = 0; i < n; i++) {
         size_t len = strlen(out);
-        snprintf(out + len, size - len, "%s%s", i ? ", " : "", keys[i]);
+        snprintf(out + len, size - len, "%s%s", i ? ", " : "", keys[i].name);
     }
 }
 
-static int study_key(Parser *p, const char *name, const char *v)
+static int in_range(const Range *r, double x)
 {
-    StudySpec *s = p->s;
-    const char *sec = "study";
-    int k = find_key(STUDY_KEYS, K_COUNT, name);
-    if (k < 0) {
-        char keys[512];
-        list_keys(keys, sizeof keys, STUDY_KEYS, K_COUNT);
-        return fail(p, sec, name, v, "unknown key (expected one of: %s)", keys);
-    }
-    if (!set_once(p, &p->study_line[k], sec, name, v)) return 0;
+    return (r->lo_open ? x > r->lo : x >= r->lo) && (r->hi_open ? x < r->hi : x <= r->hi);
+}
+
+/* A scalar into its field; 0 with the row's message when refused. */
+static int set_scalar(Parser *p, const KeySpec *k, void *field, const char *sec, const char *v)
+{
     int64_t i64;
     double d;
-    switch (k) {
-    case K_WORLD:
-        if (strcmp(v, "bios") == 0) s->world = WORLD_BIOS;
-        else if (strcmp(v, "wordnet") == 0) s->world = WORLD_WORDNET;
-        else if (strcmp(v, "files") == 0) s->world = WORLD_FILES;
-        else return fail(p, sec, name, v, "expected bios, wordnet or files");
+    switch (k->type) {
+    case V_INT:
+        if (parse_int64(v, &i64) || !in_range(&k->range, (double)i64))
+            return fail(p, sec, k->name, v, "%s", k->expected);
+        if (k->size == sizeof(int)) *(int *)field = (int)i64;
+        else *(int64_t *)field = i64;
         return 1;
-    case K_PEOPLE:
-        if (parse_int64(v, &i64) || i64 < 2 || i64 > 10000000)
-            return fail(p, sec, name, v, "expected a whole number of people in [2, 10000000]");
-        s->people = (int)i64;
+    case V_TOKENS:
+        if (parse_tokens(v, &i64))
+            return fail(p, sec, k->name, v, "expected a token count (an integer, optionally with K, M, G or T)");
+        if (!in_range(&k->range, (double)i64))
+            return fail(p, sec, k->name, v, "expected at least %lld tokens", (long long)k->range.lo);
+        *(int64_t *)field = i64;
         return 1;
-    case K_PRETRAIN_DATA:
-    case K_SFT_DATA: {
-        char *dst = k == K_PRETRAIN_DATA ? s->pretrain_data : s->sft_data;
-        if (!*v) return fail(p, sec, name, v, "expected a path");
-        if (strlen(v) >= STUDY_PATH_MAX) return fail(p, sec, name, v, "path is too long");
-        snprintf(dst, STUDY_PATH_MAX, "%s", v);
+    case V_NUMBER:
+        if (parse_double(v, &d) || !in_range(&k->range, d)) return fail(p, sec, k->name, v, "%s", k->expected);
+        *(double *)field = d;
         return 1;
+    default:
+        assert(0 && "not a scalar type");
+        return 0;
     }
-    case K_PRESET: {
-        Config c;
-        Err ce;
-        if (config_preset(&c, v, &ce)) {
-            char names[256] = "";
-            for (int i = 0; CONFIG_PRESET_NAMES[i]; i++) {
-                size_t len = strlen(names);
-                snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", CONFIG_PRESET_NAMES[i]);
-            }
-            return fail(p, sec, name, v, "expected a model preset (%s)", names);
-        }
-        snprintf(s->preset, sizeof s->preset, "%s", v);
-        return 1;
+}
+
+static int set_seeds(Parser *p, const KeySpec *k, StudySpec *s, const char *sec, const char *v)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    int n = 0;
+    int64_t seed;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*tok)) tok++;
+        if (n == STUDY_MAX_SEEDS) return fail(p, sec, k->name, v, "expected at most %d seeds", STUDY_MAX_SEEDS);
+        if (parse_int64(tok, &seed) || seed < 0) return fail(p, sec, k->name, v, "%s", k->expected);
+        for (int j = 0; j < n; j++)
+            if (s->seeds[j] == (uint64_t)seed)
+                return fail(p, sec, k->name, v, "seed %lld is listed twice", (long long)seed);
+        s->seeds[n++] = (uint64_t)seed;
     }
-    case K_SEEDS: {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", v);
-        int n = 0;
-        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            while (isspace((unsigned char)*tok)) tok++;
-            if (n == STUDY_MAX_SEEDS) return fail(p, sec, name, v, "expected at most %d seeds", STUDY_MAX_SEEDS);
-            if (parse_int64(tok, &i64) || i64 < 0)
-                return fail(p, sec, name, v, "expected a comma-separated list of non-negative integers");
-            for (int j = 0; j < n; j++)
-                if (s->seeds[j] == (uint64_t)i64) return fail(p, sec, name, v, "seed %lld is listed twice", (long long)i64);
-            s->seeds[n++] = (uint64_t)i64;
-        }
-        if (n == 0) return fail(p, sec, name, v, "expected at least one seed");
-        s->n_seeds = n;
-        return 1;
-    }
-    case K_PRETRAIN_TOKENS:
-    case K_MID_TOKENS:
-    case K_SFT_TOKENS:
-    case K_BATCH_TOKENS:
-    case K_SFT_BATCH_TOKENS: {
-        if (parse_tokens(v, &i64)) return fail(p, sec, name, v, "expected a token count (an integer, optionally with K, M, G or T)");
-        int64_t min = k == K_MID_TOKENS ? 0 : 1;
-        if (i64 < min) return fail(p, sec, name, v, "expected at least %lld tokens", (long long)min);
-        int64_t *dst = k == K_PRETRAIN_TOKENS ? &s->pretrain_tokens
-                     : k == K_MID_TOKENS      ? &s->mid_tokens
-                     : k == K_SFT_TOKENS      ? &s->sft_tokens
-                     : k == K_BATCH_TOKENS    ? &s->batch_tokens
-                                              : &s->sft_batch_tokens;
-        *dst = i64;
-        return 1;
-    }
-    case K_SFT_EPOCHS:
-        if (parse_double(v, &d) || d <= 0 || d > 1000) return fail(p, sec, name, v, "expected a number of epochs in (0, 1000]");
-        s->sft_epochs = d;
-        return 1;
-    case K_MICRO_BATCH:
-        if (parse_int64(v, &i64) || i64 < 1 || i64 > 65536) return fail(p, sec, name, v, "expected a whole number of sequences in [1, 65536]");
-        s->micro_batch = (int)i64;
-        return 1;
-    case K_SEQ_LEN:
-        if (parse_int64(v, &i64) || i64 < 2 || i64 > 1 << 20) return fail(p, sec, name, v, "expected a sequence length in [2, 1048576]");
-        s->seq_len = (int)i64;
-        return 1;
-    case K_PEAK_LR:
-        if (parse_double(v, &d) || d <= 0 || d > 1) return fail(p, sec, name, v, "expected a learning rate in (0, 1]");
-        s->peak_lr = d;
-        return 1;
-    case K_WARMUP_STEPS:
-    case K_SFT_WARMUP_STEPS:
-        if (parse_int64(v, &i64) || i64 < 0) return fail(p, sec, name, v, "expected a non-negative whole number of steps");
-        *(k == K_WARMUP_STEPS ? &s->warmup_steps : &s->sft_warmup_steps) = i64;
-        return 1;
-    case K_SFT_LRS: {
-        int n = parse_double_list(v, s->sft_lrs, STUDY_MAX_SFT_LRS);
-        if (n == -2) return fail(p, sec, name, v, "expected at most %d learning rates", STUDY_MAX_SFT_LRS);
-        if (n <= 0) return fail(p, sec, name, v, "expected a comma-separated list of learning rates");
-        for (int i = 0; i < n; i++) {
-            if (s->sft_lrs[i] <= 0 || s->sft_lrs[i] > 1) return fail(p, sec, name, v, "expected every learning rate in (0, 1]");
-            for (int j = 0; j < i; j++)
-                if (s->sft_lrs[j] == s->sft_lrs[i]) return fail(p, sec, name, v, "learning rate %g is listed twice", s->sft_lrs[i]);
-        }
-        s->n_sft_lrs = n;
-        return 1;
-    }
-    case K_PROBES:
-        if (parse_int64(v, &i64) || i64 < 1 || i64 > 100000) return fail(p, sec, name, v, "expected a number of probe vectors in [1, 100000]");
-        s->probes = (int)i64;
-        return 1;
-    case K_PROBE_EVERY:
-        if (parse_int64(v, &i64) || i64 < 0) return fail(p, sec, name, v, "expected a non-negative number of steps (0: only at stage ends)");
-        s->probe_every = i64;
-        return 1;
-    case K_VOCAB:
-        if (parse_int64(v, &i64) || i64 < 300 || i64 > 65536) return fail(p, sec, name, v, "expected a vocabulary size in [300, 65536]");
-        s->vocab = (int)i64;
-        return 1;
-    case K_EVAL_ITEMS:
-        if (parse_int64(v, &i64) || i64 < 0) return fail(p, sec, name, v, "expected a non-negative number of items (0: all)");
-        s->eval_items = i64;
-        return 1;
-    case K_PROBE_SEQUENCES:
-        if (parse_int64(v, &i64) || i64 < 1 || i64 > 1024) return fail(p, sec, name, v, "expected a number of sequences in [1, 1024]");
-        s->probe_sequences = (int)i64;
-        return 1;
-    case K_TEXT_FIELD:
-        if (!*v || strlen(v) >= sizeof s->text_field) return fail(p, sec, name, v, "expected a JSON field name of 1-31 bytes");
-        snprintf(s->text_field, sizeof s->text_field, "%s", v);
-        return 1;
-    }
+    if (n == 0) return fail(p, sec, k->name, v, "expected at least one seed");
+    s->n_seeds = n;
     return 1;
 }
 
-static int arm_key(Parser *p, int arm_index, const char *name, const char *v)
+static int set_rates(Parser *p, const KeySpec *k, StudySpec *s, const char *sec, const char *v)
 {
-    ArmSpec *a = &p->s->arms[arm_index];
-    const char *sec = p->cur_section;
-    int k = find_key(ARM_KEYS, A_COUNT, name);
-    if (k < 0) {
-        char keys[256];
-        list_keys(keys, sizeof keys, ARM_KEYS, A_COUNT);
-        return fail(p, sec, name, v, "unknown key (expected one of: %s)", keys);
+    int n = parse_double_list(v, s->sft_lrs, STUDY_MAX_SFT_LRS);
+    if (n == -2) return fail(p, sec, k->name, v, "expected at most %d learning rates", STUDY_MAX_SFT_LRS);
+    if (n <= 0) return fail(p, sec, k->name, v, "expected a comma-separated list of learning rates");
+    for (int i = 0; i < n; i++) {
+        if (!in_range(&k->range, s->sft_lrs[i])) return fail(p, sec, k->name, v, "%s", k->expected);
+        for (int j = 0; j < i; j++)
+            if (s->sft_lrs[j] == s->sft_lrs[i])
+                return fail(p, sec, k->name, v, "learning rate %g is listed twice", s->sft_lrs[i]);
     }
-    if (!set_once(p, &p->arm_line[arm_index][k], sec, name, v)) return 0;
-    double d;
-    switch (k) {
-    case A_SCHEDULE:
-        if (schedule_kind_from_name(v, &a->schedule) ||
-            (a->schedule != SCHED_WSO && a->schedule != SCHED_WSD && a->schedule != SCHED_COSINE &&
-             a->schedule != SCHED_LINEAR))
-            return fail(p, sec, name, v, "expected wso, wsd, cosine or linear");
-        return 1;
-    case A_ALPHA_PRE:
-    case A_ALPHA_MID:
-        if (parse_double(v, &d) || d < 0 || d > 1) return fail(p, sec, name, v, "expected a number in [0, 1]");
-        *(k == A_ALPHA_PRE ? &a->alpha_pre : &a->alpha_mid) = d;
-        return 1;
-    case A_RHO:
-        if (parse_double(v, &d) || d <= 0 || d >= 1) return fail(p, sec, name, v, "expected a number in (0, 1)");
-        a->rho = d;
-        return 1;
-    case A_DECAY:
-        if (schedule_shape_from_name(v, &a->decay)) return fail(p, sec, name, v, "expected linear, 1-sqrt, cosine or exp");
-        return 1;
-    }
+    s->n_sft_lrs = n;
     return 1;
+}
+
+static int set_preset(Parser *p, const KeySpec *k, char *field, const char *sec, const char *v)
+{
+    Config c;
+    Err ignored;
+    if (config_preset(&c, v, &ignored)) {
+        char names[256] = "";
+        for (int i = 0; CONFIG_PRESET_NAMES[i]; i++) {
+            size_t len = strlen(names);
+            snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", CONFIG_PRESET_NAMES[i]);
+        }
+        return fail(p, sec, k->name, v, "%s (%s)", k->expected, names);
+    }
+    snprintf(field, k->size, "%s", v);
+    return 1;
+}
+
+/* A name-valued key into its enum field. */
+static int set_name(Parser *p, const KeySpec *k, void *field, const char *sec, const char *v)
+{
+    switch (k->type) {
+    case V_CHOICE:
+        for (int i = 0; k->choices[i]; i++)
+            if (strcmp(v, k->choices[i]) == 0) {
+                *(int *)field = i;
+                return 1;
+            }
+        return fail(p, sec, k->name, v, "%s", k->expected);
+    case V_SCHEDULE: {   /* the kinds a study arm can name */
+        ScheduleKind kind;
+        if (schedule_kind_from_name(v, &kind) ||
+            (kind != SCHED_WSO && kind != SCHED_WSD && kind != SCHED_COSINE && kind != SCHED_LINEAR))
+            return fail(p, sec, k->name, v, "%s", k->expected);
+        *(ScheduleKind *)field = kind;
+        return 1;
+    }
+    case V_SHAPE:
+        if (schedule_shape_from_name(v, (DecayShape *)field)) return fail(p, sec, k->name, v, "%s", k->expected);
+        return 1;
+    default:
+        assert(0 && "not a name type");
+        return 0;
+    }
+}
+
+/* Sets key `name` of a section whose keys are `keys` and whose fields start
+ * at `base`; lines[] records where each key was set. Returns 1, or 0 after
+ * recording an error. */
+static int set_key(Parser *p, const KeySpec *keys, int n_keys, int *lines, void *base, const char *sec,
+                   const char *name, const char *v)
+{
+    int i = find_key(keys, n_keys, name);
+    if (i < 0) {
+        char names[512];
+        list_keys(names, sizeof names, keys, n_keys);
+        return fail(p, sec, name, v, "unknown key (expected one of: %s)", names);
+    }
+    if (!set_once(p, &lines[i], sec, name, v)) return 0;
+    const KeySpec *k = &keys[i];
+    void *field = (char *)base + k->offset;
+    switch (k->type) {
+    case V_PATH:
+        if (!*v) return fail(p, sec, name, v, "%s", k->expected);
+        if (strlen(v) >= k->size) return fail(p, sec, name, v, "path is too long");
+        snprintf(field, k->size, "%s", v);
+        return 1;
+    case V_TEXT:
+        if (!*v || strlen(v) >= k->size) return fail(p, sec, name, v, "%s", k->expected);
+        snprintf(field, k->size, "%s", v);
+        return 1;
+    case V_PRESET: return set_preset(p, k, field, sec, v);
+    case V_SEEDS: return set_seeds(p, k, base, sec, v);
+    case V_RATES: return set_rates(p, k, base, sec, v);
+    case V_CHOICE:
+    case V_SCHEDULE:
+    case V_SHAPE: return set_name(p, k, field, sec, v);
+    default: return set_scalar(p, k, field, sec, v);
+    }
+}
+
+/* The line a [study] key was set on (0: not set). */
+static int key_line(const Parser *p, const char *name)
+{
+    int i = find_key(STUDY_KEYS, N_STUDY_KEYS, name);
+    assert(i >= 0);
+    return p->study_line[i];
+}
+
+/* Missing required [study] keys are errors; missing optional scalars take
+ * their fallback. */
+static int apply_study_defaults(Parser *p)
+{
+    for (int i = 0; i < N_STUDY_KEYS; i++) {
+        const KeySpec *k = &STUDY_KEYS[i];
+        if (p->study_line[i]) continue;
+        if (k->required) return err_set(p->e, "%s: [study] is missing %s", p->path, k->name);
+        void *field = (char *)p->s + k->offset;
+        if (k->type == V_INT && k->size == sizeof(int)) *(int *)field = (int)k->fallback;
+        else if (k->type == V_INT || k->type == V_TOKENS) *(int64_t *)field = (int64_t)k->fallback;
+        else if (k->type == V_NUMBER) *(double *)field = k->fallback;
+        else if (k->type == V_TEXT) snprintf(field, k->size, "%s", k->fallback_text);
+    }
+    return 0;
 }
 
 /* inih calls this once per key = value, and (INI_CALL_HANDLER_ON_NEW_SECTION
@@ -391,7 +477,7 @@ static int on_value(void *user, const char *section, const char *name, const cha
     if (p->failed) return 1;   /* only the first error is reported */
     if (strcmp(section, "study") == 0) {
         p->study_seen = 1;
-        study_key(p, name, value);
+        set_key(p, STUDY_KEYS, N_STUDY_KEYS, p->study_line, p->s, "study", name, value);
         return 1;
     }
     if (strncmp(section, "arm ", 4) == 0) {
@@ -422,99 +508,133 @@ static int on_value(void *user, const char *section, const char *name, const cha
             return fail(p, section, name, value, "arm '%s' is defined twice (first at line %d)", arm_name, s->arms[idx].line), 1;
         }
         snprintf(p->cur_section, sizeof p->cur_section, "arm %s", arm_name);
-        arm_key(p, idx, name, value);
+        set_key(p, ARM_KEYS, N_ARM_KEYS, p->arm_line[idx], &s->arms[idx], p->cur_section, name, value);
         return 1;
     }
     fail(p, section, name, value, "unknown section [%s] (expected [study] or [arm NAME])", section);
     return 1;
 }
 
+/* The line key `name` of arm i was set on (0: not set). */
+static int arm_key_line(const Parser *p, int i, const char *name)
+{
+    int k = find_key(ARM_KEYS, N_ARM_KEYS, name);
+    assert(k >= 0);
+    return p->arm_line[i][k];
+}
+
+/* Keys that only some worlds use, and the one SFT length. */
+static int validate_world(Parser *p)
+{
+    StudySpec *s = p->s;
+    const char *f = p->path;
+    Err *e = p->e;
+    if (s->world == WORLD_BIOS && !key_line(p, "people"))
+        return err_set(e, "%s: [study] world = bios needs people (how many synthetic people)", f);
+    if (s->world != WORLD_BIOS && key_line(p, "people"))
+        return err_set(e, "%s:%d: [study] people: only used by world = bios", f, key_line(p, "people"));
+    if (s->world == WORLD_FILES) {
+        if (!key_line(p, "pretrain_data"))
+            return err_set(e, "%s: [study] world = files needs pretrain_data (.txt, .jsonl, .jsonl.gz or .jsonl.zst)", f);
+        if (!key_line(p, "sft_data"))
+            return err_set(e, "%s: [study] world = files needs sft_data (a {\"messages\": [...]} JSONL file)", f);
+    } else {
+        if (key_line(p, "pretrain_data"))
+            return err_set(e, "%s:%d: [study] pretrain_data: only used by world = files", f,
+                           key_line(p, "pretrain_data"));
+        if (key_line(p, "sft_data"))
+            return err_set(e, "%s:%d: [study] sft_data: only used by world = files", f, key_line(p, "sft_data"));
+        if (key_line(p, "text_field"))
+            return err_set(e, "%s:%d: [study] text_field: only used by world = files", f, key_line(p, "text_field"));
+    }
+    if (!!key_line(p, "sft_epochs") == !!key_line(p, "sft_tokens"))
+        return err_set(e, "%s: [study] needs exactly one of sft_epochs and sft_tokens", f);
+    return 0;
+}
+
+/* Token counts in whole batches, and a warmup shorter than pre-training. */
+static int validate_sizes(Parser *p)
+{
+    StudySpec *s = p->s;
+    const char *f = p->path;
+    Err *e = p->e;
+    if (!key_line(p, "sft_batch_tokens")) s->sft_batch_tokens = s->batch_tokens;
+    int64_t seq_tokens = (int64_t)s->micro_batch * s->seq_len;
+    if (s->batch_tokens % seq_tokens)
+        return err_set(e, "%s:%d: [study] batch_tokens = %lld: expected a multiple of micro_batch * seq_len = %lld",
+                       f, key_line(p, "batch_tokens"), (long long)s->batch_tokens, (long long)seq_tokens);
+    if (s->sft_batch_tokens % s->seq_len)
+        return err_set(e, "%s:%d: [study] sft_batch_tokens = %lld: expected a multiple of seq_len = %d",
+                       f, key_line(p, "sft_batch_tokens"), (long long)s->sft_batch_tokens, s->seq_len);
+    if (s->pretrain_tokens % s->batch_tokens)
+        return err_set(e, "%s:%d: [study] pretrain_tokens = %lld: expected a multiple of batch_tokens = %lld (whole steps)",
+                       f, key_line(p, "pretrain_tokens"), (long long)s->pretrain_tokens, (long long)s->batch_tokens);
+    if (s->mid_tokens % s->batch_tokens)
+        return err_set(e, "%s:%d: [study] mid_tokens = %lld: expected a multiple of batch_tokens = %lld (whole steps)",
+                       f, key_line(p, "mid_tokens"), (long long)s->mid_tokens, (long long)s->batch_tokens);
+    if (s->sft_tokens && s->sft_tokens < s->sft_batch_tokens)
+        return err_set(e, "%s:%d: [study] sft_tokens = %lld: expected at least one SFT batch (%lld tokens)",
+                       f, key_line(p, "sft_tokens"), (long long)s->sft_tokens, (long long)s->sft_batch_tokens);
+    int64_t steps = study_pretrain_steps(s);
+    if (s->warmup_steps >= steps)
+        return err_set(e, "%s:%d: [study] warmup_steps = %lld: expected fewer than the %lld pre-training steps",
+                       f, key_line(p, "warmup_steps"), (long long)s->warmup_steps, (long long)steps);
+    return 0;
+}
+
+/* Arm i's keys against its schedule and the study's stages. */
+static int validate_arm(Parser *p, int i)
+{
+    StudySpec *s = p->s;
+    ArmSpec *a = &s->arms[i];
+    const char *f = p->path;
+    Err *e = p->e;
+    int alpha_pre = arm_key_line(p, i, "alpha_pre"), alpha_mid = arm_key_line(p, i, "alpha_mid");
+    int rho = arm_key_line(p, i, "rho"), three = study_is_three_stage(s);
+    if (!arm_key_line(p, i, "schedule"))
+        return err_set(e, "%s:%d: [arm %s] is missing schedule (wso, wsd, cosine or linear)", f, a->line, a->name);
+    if (a->schedule == SCHED_WSO) {
+        if (alpha_pre && a->alpha_pre != 1.0)
+            return err_set(e, "%s:%d: [arm %s] alpha_pre = %g: expected 1 for wso (no decay); use schedule = wsd to decay",
+                           f, alpha_pre, a->name, a->alpha_pre);
+        a->alpha_pre = 1.0;
+    } else if (!alpha_pre) {
+        return err_set(e, "%s:%d: [arm %s] is missing alpha_pre (final LR as a fraction of the peak, in [0, 1])", f,
+                       a->line, a->name);
+    }
+    if (a->schedule != SCHED_WSD) {
+        if (rho) return err_set(e, "%s:%d: [arm %s] rho: only used by schedule = wsd", f, rho, a->name);
+        if (arm_key_line(p, i, "decay"))
+            return err_set(e, "%s:%d: [arm %s] decay: only used by schedule = wsd", f, arm_key_line(p, i, "decay"),
+                           a->name);
+    }
+    if (!rho) a->rho = SCHEDULE_DEFAULT_RHO;
+    if (three && !alpha_mid)
+        return err_set(e, "%s:%d: [arm %s] is missing alpha_mid (the study has mid_tokens > 0)", f, a->line, a->name);
+    if (!three && alpha_mid)
+        return err_set(e, "%s:%d: [arm %s] alpha_mid: only used when [study] mid_tokens > 0", f, alpha_mid, a->name);
+    if (!three) a->alpha_mid = 1.0;
+    if (a->schedule == SCHED_WSD) {
+        int64_t steps = study_pretrain_steps(s);
+        ScheduleSpec w =
+            schedule_of_kind(a->schedule, s->peak_lr, s->warmup_steps, steps, a->alpha_pre, a->rho, a->decay);
+        int64_t stable_end = schedule_decay_start(&w);
+        if (a->alpha_pre < 1.0 && (stable_end <= s->warmup_steps || stable_end >= steps))
+            return err_set(e, "%s:%d: [arm %s] rho = %g: leaves no stable or no decay steps out of %lld post-warmup steps",
+                           f, rho ? rho : a->line, a->name, a->rho, (long long)(steps - s->warmup_steps));
+    }
+    return 0;
+}
+
 /* Cross-field checks once every key is known. Messages point at the line of
  * the key they are about, or name the section when a key is missing. */
 static int validate(Parser *p)
 {
-    StudySpec *s = p->s;
-    Err *e = p->e;
-    const char *f = p->path;
-    int *L = p->study_line;
-    if (!p->study_seen) return err_set(e, "%s: missing section [study]", f);
-    static const int required[] = {K_WORLD, K_PRESET, K_SEEDS, K_PRETRAIN_TOKENS, K_BATCH_TOKENS, K_MICRO_BATCH,
-                                   K_SEQ_LEN, K_PEAK_LR, K_WARMUP_STEPS, K_SFT_LRS, K_SFT_WARMUP_STEPS};
-    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (!L[required[i]]) return err_set(e, "%s: [study] is missing %s", f, STUDY_KEYS[required[i]]);
-
-    if (s->world == WORLD_BIOS && !L[K_PEOPLE]) return err_set(e, "%s: [study] world = bios needs people (how many synthetic people)", f);
-    if (s->world != WORLD_BIOS && L[K_PEOPLE])
-        return err_set(e, "%s:%d: [study] people: only used by world = bios", f, L[K_PEOPLE]);
-    if (s->world == WORLD_FILES) {
-        if (!L[K_PRETRAIN_DATA])
-            return err_set(e, "%s: [study] world = files needs pretrain_data (.txt, .jsonl, .jsonl.gz or .jsonl.zst)", f);
-        if (!L[K_SFT_DATA]) return err_set(e, "%s: [study] world = files needs sft_data (a {\"messages\": [...]} JSONL file)", f);
-    } else {
-        if (L[K_PRETRAIN_DATA]) return err_set(e, "%s:%d: [study] pretrain_data: only used by world = files", f, L[K_PRETRAIN_DATA]);
-        if (L[K_SFT_DATA]) return err_set(e, "%s:%d: [study] sft_data: only used by world = files", f, L[K_SFT_DATA]);
-        if (L[K_TEXT_FIELD]) return err_set(e, "%s:%d: [study] text_field: only used by world = files", f, L[K_TEXT_FIELD]);
-    }
-    if (!L[K_TEXT_FIELD]) snprintf(s->text_field, sizeof s->text_field, "text");
-    if (!!L[K_SFT_EPOCHS] == !!L[K_SFT_TOKENS])
-        return err_set(e, "%s: [study] needs exactly one of sft_epochs and sft_tokens", f);
-    if (!L[K_SFT_BATCH_TOKENS]) s->sft_batch_tokens = s->batch_tokens;
-    if (!L[K_PROBES]) s->probes = 50;
-    if (!L[K_PROBE_SEQUENCES]) s->probe_sequences = 1;
-
-    int64_t seq_tokens = (int64_t)s->micro_batch * s->seq_len;
-    if (s->batch_tokens % seq_tokens)
-        return err_set(e, "%s:%d: [study] batch_tokens = %lld: expected a multiple of micro_batch * seq_len = %lld",
-                       f, L[K_BATCH_TOKENS], (long long)s->batch_tokens, (long long)seq_tokens);
-    if (s->sft_batch_tokens % s->seq_len)
-        return err_set(e, "%s:%d: [study] sft_batch_tokens = %lld: expected a multiple of seq_len = %d",
-                       f, L[K_SFT_BATCH_TOKENS], (long long)s->sft_batch_tokens, s->seq_len);
-    if (s->pretrain_tokens % s->batch_tokens)
-        return err_set(e, "%s:%d: [study] pretrain_tokens = %lld: expected a multiple of batch_tokens = %lld (whole steps)",
-                       f, L[K_PRETRAIN_TOKENS], (long long)s->pretrain_tokens, (long long)s->batch_tokens);
-    if (s->mid_tokens % s->batch_tokens)
-        return err_set(e, "%s:%d: [study] mid_tokens = %lld: expected a multiple of batch_tokens = %lld (whole steps)",
-                       f, L[K_MID_TOKENS], (long long)s->mid_tokens, (long long)s->batch_tokens);
-    if (s->sft_tokens && s->sft_tokens < s->sft_batch_tokens)
-        return err_set(e, "%s:%d: [study] sft_tokens = %lld: expected at least one SFT batch (%lld tokens)",
-                       f, L[K_SFT_TOKENS], (long long)s->sft_tokens, (long long)s->sft_batch_tokens);
-    int64_t steps = study_pretrain_steps(s);
-    if (s->warmup_steps >= steps)
-        return err_set(e, "%s:%d: [study] warmup_steps = %lld: expected fewer than the %lld pre-training steps",
-                       f, L[K_WARMUP_STEPS], (long long)s->warmup_steps, (long long)steps);
-
-    if (s->n_arms == 0) return err_set(e, "%s: no [arm NAME] section (expected at least one arm)", f);
-    int three = study_is_three_stage(s);
-    for (int i = 0; i < s->n_arms; i++) {
-        ArmSpec *a = &s->arms[i];
-        int *A = p->arm_line[i];
-        if (!A[A_SCHEDULE]) return err_set(e, "%s:%d: [arm %s] is missing schedule (wso, wsd, cosine or linear)", f, a->line, a->name);
-        if (a->schedule == SCHED_WSO) {
-            if (A[A_ALPHA_PRE] && a->alpha_pre != 1.0)
-                return err_set(e, "%s:%d: [arm %s] alpha_pre = %g: expected 1 for wso (no decay); use schedule = wsd to decay",
-                               f, A[A_ALPHA_PRE], a->name, a->alpha_pre);
-            a->alpha_pre = 1.0;
-        } else if (!A[A_ALPHA_PRE]) {
-            return err_set(e, "%s:%d: [arm %s] is missing alpha_pre (final LR as a fraction of the peak, in [0, 1])", f, a->line, a->name);
-        }
-        if (a->schedule != SCHED_WSD) {
-            if (A[A_RHO]) return err_set(e, "%s:%d: [arm %s] rho: only used by schedule = wsd", f, A[A_RHO], a->name);
-            if (A[A_DECAY]) return err_set(e, "%s:%d: [arm %s] decay: only used by schedule = wsd", f, A[A_DECAY], a->name);
-        }
-        if (!A[A_RHO]) a->rho = SCHEDULE_DEFAULT_RHO;
-        if (three && !A[A_ALPHA_MID])
-            return err_set(e, "%s:%d: [arm %s] is missing alpha_mid (the study has mid_tokens > 0)", f, a->line, a->name);
-        if (!three && A[A_ALPHA_MID])
-            return err_set(e, "%s:%d: [arm %s] alpha_mid: only used when [study] mid_tokens > 0", f, A[A_ALPHA_MID], a->name);
-        if (!three) a->alpha_mid = 1.0;
-        if (a->schedule == SCHED_WSD) {
-            ScheduleSpec w = schedule_of_kind(a->schedule, s->peak_lr, s->warmup_steps, steps, a->alpha_pre, a->rho, a->decay);
-            int64_t stable_end = schedule_decay_start(&w);
-            if (a->alpha_pre < 1.0 && (stable_end <= s->warmup_steps || stable_end >= steps))
-                return err_set(e, "%s:%d: [arm %s] rho = %g: leaves no stable or no decay steps out of %lld post-warmup steps",
-                               f, A[A_RHO] ? A[A_RHO] : a->line, a->name, a->rho, (long long)(steps - s->warmup_steps));
-        }
-    }
+    if (!p->study_seen) return err_set(p->e, "%s: missing section [study]", p->path);
+    if (apply_study_defaults(p) || validate_world(p) || validate_sizes(p)) return -1;
+    if (p->s->n_arms == 0) return err_set(p->e, "%s: no [arm NAME] section (expected at least one arm)", p->path);
+    for (int i = 0; i < p->s->n_arms; i++)
+        if (validate_arm(p, i)) return -1;
     return 0;
 }
 
