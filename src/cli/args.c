@@ -114,3 +114,29 @@ int args_begin(Args *a, const OptSpec *spec, int argc, char **argv, const char *
     }
     return 0;
 }
+
+int args_list(const Args *a, const char *name, char ***items)
+{
+    const char *s = args_str(a, name, "");
+    int n = 0;
+    *items = NULL;
+    while (*s) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (len) {
+            *items = xrealloc(*items, (size_t)(n + 1) * sizeof **items);
+            char *item = xmalloc(len + 1);
+            memcpy(item, s, len);
+            item[len] = 0;
+            (*items)[n++] = item;
+        }
+        s += len + (end ? 1 : 0);
+    }
+    return n;
+}
+
+void args_list_free(char **items, int n)
+{
+    for (int i = 0; i < n; i++) free(items[i]);
+    free(items);
+}

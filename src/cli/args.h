@@ -36,6 +36,12 @@ int args_double(const Args *a, const char *name, double def, double *out, Err *e
 /* Fails with "missing --name" when absent. */
 int args_require(const Args *a, const char *name, const char **out, Err *e);
 
+/* The value of --name as a comma-separated list: *items receives a malloc'd
+ * array of the non-empty items, each malloc'd (free with args_list_free).
+ * Returns the count: 0 when the option is absent or lists nothing. */
+int  args_list(const Args *a, const char *name, char ***items);
+void args_list_free(char **items, int n);
+
 /* Standard prologue for a subcommand: parses, prints usage on --help (returns
  * 1: caller returns 0), dies with a message on a bad option. */
 int args_begin(Args *a, const OptSpec *spec, int argc, char **argv, const char *usage, const char *about);

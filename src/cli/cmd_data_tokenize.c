@@ -82,6 +82,67 @@ static void put_tokens(ShardWriter *w, const int *ids, size_t n)
     }
 }
 
+/* What every input file is encoded with, and the running totals. */
+typedef struct {
+    const Tokenizer  *tokenizer;
+    TokenizerCache   *cache;
+    int               eot;
+    DocSourceOptions  source;
+    int              *ids;        /* encoding buffer, grown as needed */
+    size_t            ids_cap;
+    size_t            tokens;     /* written, all files */
+    double            file_bytes, text_bytes;
+} Encoder;
+
+/* Encodes one corpus file into w's shards (w->stem set by the caller) and
+ * prints a line about it. Dies on an unreadable file; returns 1 when out of
+ * memory, after saying so. */
+static int tokenize_file(const char *path, Encoder *enc, ShardWriter *w)
+{
+    Err e;
+    DocSource *src;
+    if (docsource_open(&src, path, &enc->source, &e)) die(&e);
+    w->shards = 0;
+    w->written = 0;
+    Progress p;
+    progress_start(&p, path, docsource_disk_size(src), "B");
+    const char *doc;
+    size_t doc_bytes, n_docs = 0;
+    double text_bytes = 0;
+    int r;
+    while ((r = docsource_next(src, &doc, &doc_bytes, &e)) == 1) {
+        size_t n = 0;
+        if (tokenizer_encode_cached(enc->tokenizer, enc->cache, doc, doc_bytes, &enc->ids, &n, &enc->ids_cap)) {
+            fprintf(stderr, "plateau: out of memory encoding %s\n", path);
+            return 1;
+        }
+        put_tokens(w, &enc->eot, 1);
+        put_tokens(w, enc->ids, n);
+        n_docs++;
+        text_bytes += (double)doc_bytes;
+        if ((n_docs & 255) == 0) progress_update(&p, docsource_disk_offset(src));
+    }
+    if (r < 0) {
+        if (w->open) shard_stream_abort(&w->out);
+        die(&e);
+    }
+    flush_shard(w);
+    uint64_t file_bytes = docsource_disk_size(src);
+    progress_update(&p, file_bytes);
+    progress_finish(&p);
+    printf("%s: %zu documents, %zu tokens (%.3f text bytes/token) -> %s/%s_*.bin (%d shard%s)\n", path, n_docs,
+           w->written, w->written ? text_bytes / (double)w->written : 0.0, w->dir, w->stem, w->shards,
+           w->shards == 1 ? "" : "s");
+    if (docsource_bad_lines(src))
+        printf("%s: skipped %ld bad line%s (first: %s)\n", path, docsource_bad_lines(src),
+               docsource_bad_lines(src) == 1 ? "" : "s", docsource_first_bad(src));
+    enc->tokens += w->written;
+    enc->file_bytes += (double)file_bytes;
+    enc->text_bytes += text_bytes;
+    docsource_close(src);
+    return 0;
+}
+
 int cmd_data_tokenize(int argc, char **argv)
 {
     Args a;
@@ -119,64 +180,23 @@ int cmd_data_tokenize(int argc, char **argv)
         return 1;
     }
     if (make_dirs(dir, &e)) die(&e);
-    const int eot = tokenizer_special(t, SPECIAL_ENDOFTEXT);
-    TokenizerCache *cache = tokenizer_cache_new_capped(1 << 18);   /* bounded: memory stays flat */
-    DocSourceOptions dso = {.text_field = args_str(&a, "text-field", "text"), .max_bad_lines = max_bad};
-
+    Encoder enc = {
+        .tokenizer = t,
+        .cache = tokenizer_cache_new_capped(1 << 18),   /* bounded: memory stays flat */
+        .eot = tokenizer_special(t, SPECIAL_ENDOFTEXT),
+        .source = {.text_field = args_str(&a, "text-field", "text"), .max_bad_lines = max_bad},
+    };
     ShardWriter w = {.dir = dir, .cap = (size_t)shard_tokens};
-    size_t total = 0;
-    double t0 = now_seconds(), total_bytes = 0, total_text = 0;
-    int *ids = NULL;
-    size_t cap = 0;
+    double t0 = now_seconds();
     for (int i = 0; i < a.n_positional; i++) {
-        DocSource *src;
-        if (docsource_open(&src, a.positional[i], &dso, &e)) die(&e);
         w.stem = stems[i];
-        w.shards = 0;
-        w.written = 0;
-        Progress p;
-        progress_start(&p, a.positional[i], docsource_disk_size(src), "B");
-        const char *doc;
-        size_t doc_bytes, n_docs = 0;
-        double text_bytes = 0;
-        int r;
-        while ((r = docsource_next(src, &doc, &doc_bytes, &e)) == 1) {
-            size_t n = 0;
-            if (tokenizer_encode_cached(t, cache, doc, doc_bytes, &ids, &n, &cap)) {
-                fprintf(stderr, "plateau: out of memory encoding %s\n", a.positional[i]);
-                return 1;
-            }
-            put_tokens(&w, &eot, 1);
-            put_tokens(&w, ids, n);
-            n_docs++;
-            text_bytes += (double)doc_bytes;
-            if ((n_docs & 255) == 0) progress_update(&p, docsource_disk_offset(src));
-        }
-        if (r < 0) {
-            if (w.open) shard_stream_abort(&w.out);
-            die(&e);
-        }
-        flush_shard(&w);
-        uint64_t file_bytes = docsource_disk_size(src);
-        progress_update(&p, file_bytes);
-        progress_finish(&p);
-        printf("%s: %zu documents, %zu tokens (%.3f text bytes/token) -> %s/%s_*.bin (%d shard%s)\n",
-               a.positional[i], n_docs, w.written, w.written ? text_bytes / (double)w.written : 0.0, dir, w.stem,
-               w.shards, w.shards == 1 ? "" : "s");
-        if (docsource_bad_lines(src))
-            printf("%s: skipped %ld bad line%s (first: %s)\n", a.positional[i], docsource_bad_lines(src),
-                   docsource_bad_lines(src) == 1 ? "" : "s", docsource_first_bad(src));
-        total += w.written;
-        total_bytes += (double)file_bytes;
-        total_text += text_bytes;
-        docsource_close(src);
+        if (tokenize_file(a.positional[i], &enc, &w)) return 1;
     }
-    double s = now_seconds() - t0;
+    double s = now_seconds() - t0, mb_files = enc.file_bytes / 1e6, mb_text = enc.text_bytes / 1e6;
     printf("tokens written    %zu (%.1f MB of files, %.1f MB of text, in %.2f s: %.1f MB/s of files, %.1f MB/s of text)\n",
-           total, total_bytes / 1e6, total_text / 1e6, s, s > 0 ? total_bytes / 1e6 / s : 0.0,
-           s > 0 ? total_text / 1e6 / s : 0.0);
-    free(ids);
-    tokenizer_cache_free(cache);
+           enc.tokens, mb_files, mb_text, s, s > 0 ? mb_files / s : 0.0, s > 0 ? mb_text / s : 0.0);
+    free(enc.ids);
+    tokenizer_cache_free(enc.cache);
     tokenizer_free(t);
     return 0;
 }

@@ -45,39 +45,6 @@ static const char ABOUT[] =
     "dropping a final period, per task and per attribute. loss: mean next-token loss (nats) over\n"
     "non-overlapping windows; stderr over windows. Accuracy stderr is sqrt(p(1-p)/n).";
 
-/* Splits "a,b,c" into a malloc'd array of malloc'd strings. */
-static int split_list(const char *s, char ***out, int *n)
-{
-    *out = NULL;
-    *n = 0;
-    int cap = 0;
-    while (*s) {
-        const char *end = strchr(s, ',');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        if (len) {
-            if (*n == cap) {
-                cap = cap ? 2 * cap : 8;
-                char **p = xmalloc((unsigned long)cap * sizeof *p);
-                if (*n) memcpy(p, *out, (size_t)*n * sizeof *p);
-                free(*out);
-                *out = p;
-            }
-            char *item = xmalloc(len + 1);
-            memcpy(item, s, len);
-            item[len] = 0;
-            (*out)[(*n)++] = item;
-        }
-        s += len + (end ? 1 : 0);
-    }
-    return *n;
-}
-
-static void free_list(char **v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
-
 static int find_tokenizer(const Args *a, const char *ckpt, const char *world, char *out, size_t size, Err *e)
 {
     const char *given = args_str(a, "tokenizer", NULL);
@@ -106,133 +73,167 @@ static cJSON *read_json_file(const char *path)
     return o;
 }
 
+/* The command line, checked, and what it names. */
+typedef struct {
+    const char *suite, *world;
+    int         is_pt, is_sft, is_loss;
+    long        seq_len, batch, limit, max_new, samples;
+    char        dir[4096];    /* the checkpoint */
+    Config      cfg;
+    char      **files;        /* task files (pt, sft) */
+    int         n_files;
+    char        tokenizer_path[4096];   /* "" when no tokenizer is needed */
+} EvalCommand;
+
+static int parse_eval_options(const Args *a, EvalCommand *c, Err *e)
+{
+    const char *ckpt;
+    c->world = args_str(a, "world", NULL);
+    if (args_require(a, "ckpt", &ckpt, e) || checkpoint_resolve(ckpt, c->dir, sizeof c->dir, e) ||
+        checkpoint_read_config(c->dir, &c->cfg, e) || args_long(a, "seq-len", c->cfg.seq_len, &c->seq_len, e) ||
+        args_long(a, "batch", 16, &c->batch, e) || args_long(a, "limit", 0, &c->limit, e) ||
+        args_long(a, "max-new", 32, &c->max_new, e) || args_long(a, "samples", 0, &c->samples, e))
+        return -1;
+    c->suite = args_str(a, "suite", args_has(a, "loss") ? "loss" : NULL);
+    if (!c->suite) return err_set(e, "nothing to evaluate: give --suite pt|sft|loss (see --help)");
+    c->is_pt = strcmp(c->suite, "pt") == 0;
+    c->is_sft = strcmp(c->suite, "sft") == 0;
+    c->is_loss = strcmp(c->suite, "loss") == 0;
+    if (!c->is_pt && !c->is_sft && !c->is_loss) return err_set(e, "--suite '%s': expected pt, sft or loss", c->suite);
+    if (c->seq_len <= 0 || c->seq_len > c->cfg.seq_len || c->batch <= 0 || c->limit < 0 || c->max_new <= 0)
+        return err_set(e, "--seq-len must be in [1, %d]; --batch and --max-new positive; --limit >= 0", c->cfg.seq_len);
+    const char *layout = args_str(a, "layout", "stream");
+    if (strcmp(layout, "rows") != 0 && strcmp(layout, "stream") != 0)
+        return err_set(e, "--layout '%s': expected stream or rows", layout);
+    return 0;
+}
+
+/* The task files (--tasks, or the world's for the suite) and the tokenizer. */
+static int find_inputs(const Args *a, EvalCommand *c, Err *e)
+{
+    if (!c->is_loss) {
+        if (args_has(a, "tasks")) {
+            c->n_files = args_list(a, "tasks", &c->files);
+            if (!c->n_files) return err_set(e, "--tasks: no file names");
+        } else if (!c->world) {
+            return err_set(e, "the %s suite needs --tasks FILES or --world DIR", c->suite);
+        } else if (eval_world_tasks(c->world, c->suite, &c->files, &c->n_files, e)) {
+            return -1;
+        }
+    }
+    c->tokenizer_path[0] = 0;
+    if (c->is_loss && !c->world) return 0;
+    return find_tokenizer(a, c->dir, c->world, c->tokenizer_path, sizeof c->tokenizer_path, e);
+}
+
+static EvalOptions eval_options(const Args *a, const EvalCommand *c)
+{
+    EvalOptions o;
+    eval_options_default(&o, c->suite);
+    o.world = c->world;
+    o.tasks = c->is_loss ? NULL : (const char *const *)c->files;
+    o.n_tasks = c->n_files;
+    o.loss_tokens = args_str(a, "loss", NULL);
+    o.loss_mask = args_str(a, "loss-mask", NULL);
+    o.loss_layout = strcmp(args_str(a, "layout", "stream"), "rows") == 0 ? LOADER_ROWS : LOADER_STREAM;
+    o.limit = c->limit;
+    o.max_new = (int)c->max_new;
+    o.batch = (int)c->batch;
+    o.seq_len = (int)c->seq_len;
+    o.show_samples = (int)c->samples;
+    return o;
+}
+
+/* The report, the checkpoint's lineage and the settings, as JSON. */
+static cJSON *report_json(const Args *a, const EvalCommand *c, const EvalReport *rep, const Lineage *lin)
+{
+    cJSON *o = eval_report_json(rep);
+    cJSON_AddStringToObject(o, "checkpoint", c->dir);
+    cJSON_AddStringToObject(o, "id", lin->id);
+    char lin_path[4200];
+    path_join(lin_path, sizeof lin_path, c->dir, "lineage.json");
+    cJSON *lj = read_json_file(lin_path);
+    if (lj) cJSON_AddItemToObject(o, "lineage", lj);
+    cJSON *settings = cJSON_AddObjectToObject(o, "settings");
+    cJSON_AddNumberToObject(settings, "limit", (double)c->limit);
+    cJSON_AddNumberToObject(settings, "seq_len", (double)c->seq_len);
+    if (c->is_sft) cJSON_AddNumberToObject(settings, "max_new", (double)c->max_new);
+    if (c->tokenizer_path[0]) cJSON_AddStringToObject(settings, "tokenizer", c->tokenizer_path);
+    if (c->world) cJSON_AddStringToObject(settings, "world", c->world);
+    cJSON *tasks = cJSON_AddArrayToObject(settings, "tasks");
+    for (int i = 0; i < c->n_files; i++) cJSON_AddItemToArray(tasks, cJSON_CreateString(c->files[i]));
+    if (args_has(a, "loss")) cJSON_AddStringToObject(settings, "loss", args_str(a, "loss", ""));
+    if (args_has(a, "loss-mask")) cJSON_AddStringToObject(settings, "loss_mask", args_str(a, "loss-mask", ""));
+    if (c->is_loss) cJSON_AddStringToObject(settings, "layout", args_str(a, "layout", "stream"));
+    return o;
+}
+
+/* The table (stdout, or stderr when the JSON goes to stdout) and the JSON. */
+static int print_results(const Args *a, const EvalCommand *c, const EvalReport *rep, const Lineage *lin, Err *e)
+{
+    const char *json_path = args_str(a, "json", NULL);
+    int json_stdout = json_path && strcmp(json_path, "-") == 0;
+    FILE *table = json_stdout ? stderr : stdout;
+    fprintf(table, "checkpoint %s (id %s, stage %s, step %lld)\n", c->dir, lin->id, lin->stage, (long long)lin->step);
+    eval_report_print(table, rep);
+    fprintf(stderr, "%s suite: %ld items in %.2f s (%.1f items/s)\n", c->suite, rep->items, rep->seconds,
+            rep->seconds > 0 ? (double)rep->items / rep->seconds : 0.0);
+    if (!json_path) return 0;
+    cJSON *o = report_json(a, c, rep, lin);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    int rc = 0;
+    if (json_stdout) {
+        printf("%s\n", text);
+    } else {
+        size_t len = strlen(text);
+        text[len] = '\n';   /* over the terminator: the file ends with a newline */
+        rc = write_file_atomic(json_path, text, len + 1, e);
+    }
+    free(text);
+    return rc;
+}
+
+static int evaluate(const Args *a, EvalCommand *c, Err *e)
+{
+    Tokenizer *tok = NULL;
+    if (c->tokenizer_path[0]) {
+        if (tokenizer_load(&tok, c->tokenizer_path, e)) return -1;
+        if (tokenizer_vocab_size(tok) > c->cfg.vocab_size) {
+            err_set(e, "%s has %d tokens but the model's vocabulary is %d", c->tokenizer_path,
+                    tokenizer_vocab_size(tok), c->cfg.vocab_size);
+            tokenizer_free(tok);
+            return -1;
+        }
+    }
+    Model m;
+    Lineage lin;
+    int rows = c->is_sft ? 1 : (int)c->batch, rc = -1;
+    if (model_create(&m, &c->cfg, rows, (int)c->seq_len, e) == 0) {
+        EvalOptions o = eval_options(a, c);
+        EvalReport rep;
+        if (checkpoint_load(c->dir, &c->cfg, m.params, NULL, NULL, &lin, e) == 0 &&
+            eval_model(&rep, &m, tok, &o, e) == 0) {
+            rc = print_results(a, c, &rep, &lin, e);
+            eval_report_free(&rep);
+        }
+        model_free(&m);
+    }
+    if (tok) tokenizer_free(tok);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     Args a;
     Err e;
     if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
-    const char *ckpt_arg, *world = args_str(&a, "world", NULL);
-    long T, B, limit, max_new, samples;
-    char dir[4096];
-    Config cfg;
-    if (args_require(&a, "ckpt", &ckpt_arg, &e) || checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e) ||
-        checkpoint_read_config(dir, &cfg, &e) || args_long(&a, "seq-len", cfg.seq_len, &T, &e) ||
-        args_long(&a, "batch", 16, &B, &e) || args_long(&a, "limit", 0, &limit, &e) ||
-        args_long(&a, "max-new", 32, &max_new, &e) || args_long(&a, "samples", 0, &samples, &e))
-        die(&e);
-    const char *suite = args_str(&a, "suite", args_has(&a, "loss") ? "loss" : NULL);
-    if (!suite) {
-        err_set(&e, "nothing to evaluate: give --suite pt|sft|loss (see --help)");
-        die(&e);
-    }
-    int is_pt = strcmp(suite, "pt") == 0, is_sft = strcmp(suite, "sft") == 0, is_loss = strcmp(suite, "loss") == 0;
-    if (!is_pt && !is_sft && !is_loss) {
-        err_set(&e, "--suite '%s': expected pt, sft or loss", suite);
-        die(&e);
-    }
-    if (T <= 0 || T > cfg.seq_len || B <= 0 || limit < 0 || max_new <= 0) {
-        err_set(&e, "--seq-len must be in [1, %d]; --batch and --max-new positive; --limit >= 0", cfg.seq_len);
-        die(&e);
-    }
-    if (args_has(&a, "quiet")) progress_quiet(1);
-
-    char **files = NULL;
-    int n_files = 0;
-    if (!is_loss) {
-        if (args_has(&a, "tasks")) {
-            if (!split_list(args_str(&a, "tasks", ""), &files, &n_files)) {
-                err_set(&e, "--tasks: no file names");
-                die(&e);
-            }
-        } else if (!world) {
-            err_set(&e, "the %s suite needs --tasks FILES or --world DIR", suite);
-            die(&e);
-        } else if (eval_world_tasks(world, suite, &files, &n_files, &e)) {
-            die(&e);
-        }
-    }
-
-    Tokenizer *tok = NULL;
-    char tok_path[4096];
-    int need_tok = !is_loss || (world != NULL);
-    if (need_tok) {
-        if (find_tokenizer(&a, dir, world, tok_path, sizeof tok_path, &e) || tokenizer_load(&tok, tok_path, &e))
-            die(&e);
-        if (tokenizer_vocab_size(tok) > cfg.vocab_size) {
-            err_set(&e, "%s has %d tokens but the model's vocabulary is %d", tok_path, tokenizer_vocab_size(tok),
-                    cfg.vocab_size);
-            die(&e);
-        }
-    }
-
-    Model m;
-    Lineage lin;
-    int rows = is_sft ? 1 : (int)B;
-    if (model_create(&m, &cfg, rows, (int)T, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, &lin, &e))
-        die(&e);
-
-    EvalOptions opt;
-    eval_options_default(&opt, suite);
-    opt.world = world;
-    opt.tasks = is_loss ? NULL : (const char *const *)files;
-    opt.n_tasks = n_files;
-    opt.loss_tokens = args_str(&a, "loss", NULL);
-    opt.loss_mask = args_str(&a, "loss-mask", NULL);
-    opt.limit = limit;
-    opt.max_new = (int)max_new;
-    opt.batch = (int)B;
-    opt.seq_len = (int)T;
-    opt.show_samples = (int)samples;
-    const char *layout = args_str(&a, "layout", "stream");
-    if (strcmp(layout, "rows") == 0) opt.loss_layout = LOADER_ROWS;
-    else if (strcmp(layout, "stream") != 0) {
-        err_set(&e, "--layout '%s': expected stream or rows", layout);
-        die(&e);
-    }
-    EvalReport rep;
-    if (eval_model(&rep, &m, tok, &opt, &e)) die(&e);
-
-    const char *json_path = args_str(&a, "json", NULL);
-    int json_stdout = json_path && strcmp(json_path, "-") == 0;
-    FILE *table = json_stdout ? stderr : stdout;
-    fprintf(table, "checkpoint %s (id %s, stage %s, step %lld)\n", dir, lin.id, lin.stage, (long long)lin.step);
-    eval_report_print(table, &rep);
-    fprintf(stderr, "%s suite: %ld items in %.2f s (%.1f items/s)\n", suite, rep.items, rep.seconds,
-            rep.seconds > 0 ? (double)rep.items / rep.seconds : 0.0);
-
-    if (json_path) {
-        cJSON *o = eval_report_json(&rep);
-        cJSON_AddStringToObject(o, "checkpoint", dir);
-        cJSON_AddStringToObject(o, "id", lin.id);
-        char lin_path[4200];
-        path_join(lin_path, sizeof lin_path, dir, "lineage.json");
-        cJSON *lj = read_json_file(lin_path);
-        if (lj) cJSON_AddItemToObject(o, "lineage", lj);
-        cJSON *settings = cJSON_AddObjectToObject(o, "settings");
-        cJSON_AddNumberToObject(settings, "limit", (double)limit);
-        cJSON_AddNumberToObject(settings, "seq_len", (double)T);
-        if (is_sft) cJSON_AddNumberToObject(settings, "max_new", (double)max_new);
-        if (tok) cJSON_AddStringToObject(settings, "tokenizer", tok_path);
-        if (world) cJSON_AddStringToObject(settings, "world", world);
-        cJSON *tasks = cJSON_AddArrayToObject(settings, "tasks");
-        for (int i = 0; i < n_files; i++) cJSON_AddItemToArray(tasks, cJSON_CreateString(files[i]));
-        if (args_has(&a, "loss")) cJSON_AddStringToObject(settings, "loss", args_str(&a, "loss", ""));
-        if (args_has(&a, "loss-mask")) cJSON_AddStringToObject(settings, "loss_mask", args_str(&a, "loss-mask", ""));
-        if (is_loss) cJSON_AddStringToObject(settings, "layout", args_str(&a, "layout", "stream"));
-        char *text = cJSON_Print(o);
-        cJSON_Delete(o);
-        if (json_stdout) {
-            printf("%s\n", text);
-        } else {
-            size_t len = strlen(text);
-            text[len] = '\n';
-            if (write_file_atomic(json_path, text, len + 1, &e)) die(&e);
-        }
-        free(text);
-    }
-    eval_report_free(&rep);
-    free_list(files, n_files);
-    if (tok) tokenizer_free(tok);
-    model_free(&m);
+    EvalCommand c = {0};
+    int rc = parse_eval_options(&a, &c, &e);
+    if (!rc && args_has(&a, "quiet")) progress_quiet(1);
+    if (!rc) rc = find_inputs(&a, &c, &e);
+    if (!rc) rc = evaluate(&a, &c, &e);
+    args_list_free(c.files, c.n_files);
+    if (rc) die(&e);
     return 0;
 }

@@ -198,6 +198,43 @@ static void draw(const char *path, const char *title, const Curve *curves, int n
     fprintf(stderr, "plateau: wrote %s (%d schedule%s)\n", path, n, n == 1 ? "" : "s");
 }
 
+/* The one curve of --schedule (a kind or a text spec) when nothing else names one. */
+static void default_curve(const Args *a, const Common *c, Curve *out)
+{
+    Err e;
+    const char *sched = args_str(a, "schedule", "wsd");
+    if (strchr(sched, ':')) {
+        if (schedule_parse(sched, &out->pre, &e)) die(&e);
+        schedule_format(&out->pre, out->label, sizeof out->label);
+        return;
+    }
+    ScheduleKind kind;
+    if (schedule_kind_from_name(sched, &kind) || kind == SCHED_MID) {
+        err_set(&e, "--schedule: unknown schedule '%s' (expected wso, wsd, cosine, linear, constant "
+                    "or a text spec such as wsd:peak=3e-4,total=1000,alpha=0.1)", sched);
+        die(&e);
+    }
+    char item[64];
+    snprintf(item, sizeof item, "%s:%.17g", sched, c->alpha);
+    parse_compare_item(c, item, out);
+}
+
+/* Mid-training after each curve: from its final LR, over mid_steps. */
+static void append_mid(Curve *curves, int n, int64_t mid_steps, double alpha_mid)
+{
+    Err e;
+    for (int i = 0; i < n; i++) {
+        curves[i].has_mid = 1;
+        curves[i].mid = schedule_mid(schedule_final_lr(&curves[i].pre), mid_steps, alpha_mid);
+        if (schedule_validate(&curves[i].mid, &e)) {
+            err_wrap(&e, "--mid-steps/--alpha-mid");
+            die(&e);
+        }
+        size_t len = strlen(curves[i].label);
+        snprintf(curves[i].label + len, sizeof curves[i].label - len, ", mid alpha=%g", alpha_mid);
+    }
+}
+
 int cmd_schedule(int argc, char **argv)
 {
     Args a;
@@ -239,36 +276,12 @@ int cmd_schedule(int argc, char **argv)
         n++;
     }
     if (n == 0) {
-        const char *sched = args_str(&a, "schedule", "wsd");
-        if (strchr(sched, ':')) {
-            if (schedule_parse(sched, &curves[0].pre, &e)) die(&e);
-            schedule_format(&curves[0].pre, curves[0].label, sizeof curves[0].label);
-            n = 1;
-        } else {
-            ScheduleKind kind;
-            if (schedule_kind_from_name(sched, &kind) || kind == SCHED_MID) {
-                err_set(&e, "--schedule: unknown schedule '%s' (expected wso, wsd, cosine, linear, constant "
-                            "or a text spec such as wsd:peak=3e-4,total=1000,alpha=0.1)", sched);
-                die(&e);
-            }
-            char item[64];
-            snprintf(item, sizeof item, "%s:%.17g", sched, c.alpha);
-            parse_compare_item(&c, item, &curves[0]);
-            n = 1;
-        }
+        default_curve(&a, &c, &curves[0]);
+        n = 1;
     } else if (args_has(&a, "schedule")) {
         die_msg("give either --schedule or --compare/positional specs, not both");
     }
-    for (int i = 0; i < n && mid_steps > 0; i++) {
-        curves[i].has_mid = 1;
-        curves[i].mid = schedule_mid(schedule_final_lr(&curves[i].pre), mid_steps, alpha_mid);
-        if (schedule_validate(&curves[i].mid, &e)) {
-            err_wrap(&e, "--mid-steps/--alpha-mid");
-            die(&e);
-        }
-        size_t len = strlen(curves[i].label);
-        snprintf(curves[i].label + len, sizeof curves[i].label - len, ", mid alpha=%g", alpha_mid);
-    }
+    if (mid_steps > 0) append_mid(curves, n, mid_steps, alpha_mid);
 
     const char *plot_path = args_str(&a, "plot", NULL);
     if (args_has(&a, "csv")) print_csv(curves, n);

@@ -40,6 +40,84 @@ static const char ABOUT[] =
     "standard error. The same --data, --batch, --seq-len and --seed give the same batch and probes\n"
     "for every checkpoint, so the numbers compare across a study.";
 
+/* The probe batch's shards, from --data (and --tok, --mask, --layout). */
+typedef struct {
+    char         tokens[4096], mask[4096];
+    int          has_mask;
+    LoaderLayout layout;
+} ProbeData;
+
+static int find_probe_data(const Args *a, const char *data, ProbeData *d, Err *e)
+{
+    const char *tok_dir = args_str(a, "tok", "tok");
+    int named = strcmp(data, "pt") == 0 || strcmp(data, "sft") == 0;
+    d->has_mask = 0;
+    d->layout = LOADER_STREAM;
+    if (strcmp(data, "pt") == 0) {
+        path_join(d->tokens, sizeof d->tokens, tok_dir, "pretrain_valid_000000.bin");
+    } else if (strcmp(data, "sft") == 0) {
+        path_join(d->tokens, sizeof d->tokens, tok_dir, "sft_valid.bin");
+        path_join(d->mask, sizeof d->mask, tok_dir, "sft_valid.mask.bin");
+        d->has_mask = 1;
+        d->layout = LOADER_ROWS;
+    } else {
+        snprintf(d->tokens, sizeof d->tokens, "%s", data);
+        if (args_has(a, "mask")) {
+            snprintf(d->mask, sizeof d->mask, "%s", args_str(a, "mask", ""));
+            d->has_mask = 1;
+        }
+        const char *layout = args_str(a, "layout", "stream");
+        if (strcmp(layout, "rows") == 0) d->layout = LOADER_ROWS;
+        else if (strcmp(layout, "stream") != 0) return err_set(e, "--layout must be stream or rows (got '%s')", layout);
+    }
+    if (named && !file_exists(d->tokens))
+        return err_set(e, "--data %s reads %s, which does not exist: tokenize the held-out %s text into --tok %s, "
+                          "or give a token shard as --data FILE",
+                       data, d->tokens, strcmp(data, "pt") == 0 ? "pretrain_valid.txt" : "sft_valid.jsonl", tok_dir);
+    return 0;
+}
+
+/* The estimator's settings; *B and *T receive the batch shape. */
+static int sharpness_options(const Args *a, const Config *cfg, SharpnessOptions *o, long *B, long *T, Err *e)
+{
+    long probes, min_probes, seed, eig_iters, steps;
+    double tol, eig_tol;
+    if (args_long(a, "batch", 1, B, e) || args_long(a, "seq-len", cfg->seq_len, T, e) ||
+        args_long(a, "probes", 50, &probes, e) || args_long(a, "min-probes", 10, &min_probes, e) ||
+        args_long(a, "seed", 0, &seed, e) || args_long(a, "eig-iters", 100, &eig_iters, e) ||
+        args_long(a, "lanczos-steps", 30, &steps, e) || args_double(a, "tol", 0, &tol, e) ||
+        args_double(a, "eig-tol", 1e-4, &eig_tol, e))
+        return -1;
+    if (*B < 1 || *T < 1 || *T > cfg->seq_len)
+        return err_set(e, "--batch must be positive and --seq-len in [1, %d]", cfg->seq_len);
+    if (probes < 1 || eig_iters < 1 || steps < 1 || tol < 0)
+        return err_set(e, "--probes, --eig-iters and --lanczos-steps must be positive, --tol non-negative");
+    *o = sharpness_options_default();
+    o->probes = (int)probes;
+    o->min_probes = (int)min_probes;
+    o->rel_tol = tol;
+    o->seed = (uint64_t)seed;
+    o->eig = args_has(a, "eig");
+    o->eig_iters = (int)eig_iters;
+    o->eig_tol = eig_tol;
+    o->lanczos_steps = args_has(a, "density") ? (int)steps : 0;
+    o->progress = !args_has(a, "quiet");
+    return 0;
+}
+
+static void print_result(const char *dir, const Lineage *lin, const ProbeData *d, const SharpnessResult *r)
+{
+    printf("%s (step %lld) on %s: Tr(H) = %.6g +- %.2g (%d probes), loss %.5f over %.0f positions (%d x %d)", dir,
+           (long long)lin->step, d->tokens, r->trace.mean, r->trace.std_error, r->trace.probes, r->loss,
+           r->n_counted, r->B, r->T);
+    if (r->has_eig)
+        printf(", top eigenvalue %.6g (%d iterations%s)", r->eig.eigenvalue, r->eig.iters,
+               r->eig.converged ? "" : ", not converged");
+    if (r->has_density)
+        printf(", Ritz values in [%.4g, %.4g]", r->density.values[0], r->density.values[r->density.k - 1]);
+    printf(", %.1f s\n", r->seconds);
+}
+
 int cmd_sharpness(int argc, char **argv)
 {
     Args a;
@@ -48,88 +126,24 @@ int cmd_sharpness(int argc, char **argv)
     const char *ckpt_arg, *data_arg;
     char dir[4096];
     Config cfg;
-    long B, T, probes, min_probes, seed, eig_iters, steps;
-    double tol, eig_tol;
+    long B, T;
+    SharpnessOptions o;
+    ProbeData d;
     if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "data", &data_arg, &e) ||
         checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e) || checkpoint_read_config(dir, &cfg, &e) ||
-        args_long(&a, "batch", 1, &B, &e) || args_long(&a, "seq-len", cfg.seq_len, &T, &e) ||
-        args_long(&a, "probes", 50, &probes, &e) || args_long(&a, "min-probes", 10, &min_probes, &e) ||
-        args_long(&a, "seed", 0, &seed, &e) || args_long(&a, "eig-iters", 100, &eig_iters, &e) ||
-        args_long(&a, "lanczos-steps", 30, &steps, &e) || args_double(&a, "tol", 0, &tol, &e) ||
-        args_double(&a, "eig-tol", 1e-4, &eig_tol, &e))
+        sharpness_options(&a, &cfg, &o, &B, &T, &e) || find_probe_data(&a, data_arg, &d, &e))
         die(&e);
-    if (B < 1 || T < 1 || T > cfg.seq_len) {
-        err_set(&e, "--batch must be positive and --seq-len in [1, %d]", cfg.seq_len);
-        die(&e);
-    }
-    if (probes < 1 || eig_iters < 1 || steps < 1 || tol < 0) {
-        err_set(&e, "--probes, --eig-iters and --lanczos-steps must be positive, --tol non-negative");
-        die(&e);
-    }
-
-    /* Which shards. */
-    char tokens_path[4096], mask_path[4096];
-    const char *tok_dir = args_str(&a, "tok", "tok");
-    int has_mask = 0;
-    LoaderLayout layout = LOADER_STREAM;
-    if (strcmp(data_arg, "pt") == 0) {
-        path_join(tokens_path, sizeof tokens_path, tok_dir, "pretrain_valid_000000.bin");
-    } else if (strcmp(data_arg, "sft") == 0) {
-        path_join(tokens_path, sizeof tokens_path, tok_dir, "sft_valid.bin");
-        path_join(mask_path, sizeof mask_path, tok_dir, "sft_valid.mask.bin");
-        has_mask = 1;
-        layout = LOADER_ROWS;
-    } else {
-        snprintf(tokens_path, sizeof tokens_path, "%s", data_arg);
-        if (args_has(&a, "mask")) {
-            snprintf(mask_path, sizeof mask_path, "%s", args_str(&a, "mask", ""));
-            has_mask = 1;
-        }
-        const char *lay = args_str(&a, "layout", "stream");
-        if (strcmp(lay, "rows") == 0) layout = LOADER_ROWS;
-        else if (strcmp(lay, "stream") != 0) {
-            err_set(&e, "--layout must be stream or rows (got '%s')", lay);
-            die(&e);
-        }
-    }
-
-    if ((strcmp(data_arg, "pt") == 0 || strcmp(data_arg, "sft") == 0) && !file_exists(tokens_path)) {
-        err_set(&e, "--data %s reads %s, which does not exist: tokenize the held-out %s text into --tok %s, "
-                    "or give a token shard as --data FILE",
-                data_arg, tokens_path, strcmp(data_arg, "pt") == 0 ? "pretrain_valid.txt" : "sft_valid.jsonl",
-                tok_dir);
-        die(&e);
-    }
     Model m;
     Lineage lin;
-    if (model_create(&m, &cfg, 1, 1, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, &lin, &e)) die(&e);
     Batch batch;
-    if (probe_batch_load(&batch, tokens_path, has_mask ? mask_path : NULL, layout, (int)B, (int)T, cfg.vocab_size,
-                         &e))
-        die(&e);
-
-    SharpnessOptions o = sharpness_options_default();
-    o.probes = (int)probes;
-    o.min_probes = (int)min_probes;
-    o.rel_tol = tol;
-    o.seed = (uint64_t)seed;
-    o.eig = args_has(&a, "eig");
-    o.eig_iters = (int)eig_iters;
-    o.eig_tol = eig_tol;
-    o.lanczos_steps = args_has(&a, "density") ? (int)steps : 0;
-    o.progress = !args_has(&a, "quiet");
     SharpnessResult r;
-    if (sharpness_measure(&m, &batch, &o, &r, &e)) die(&e);
-
-    printf("%s (step %lld) on %s: Tr(H) = %.6g +- %.2g (%d probes), loss %.5f over %.0f positions (%d x %d)",
-           dir, (long long)lin.step, tokens_path, r.trace.mean, r.trace.std_error, r.trace.probes, r.loss,
-           r.n_counted, r.B, r.T);
-    if (r.has_eig) printf(", top eigenvalue %.6g (%d iterations%s)", r.eig.eigenvalue, r.eig.iters,
-                          r.eig.converged ? "" : ", not converged");
-    if (r.has_density) printf(", Ritz values in [%.4g, %.4g]", r.density.values[0], r.density.values[r.density.k - 1]);
-    printf(", %.1f s\n", r.seconds);
+    if (model_create(&m, &cfg, 1, 1, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, &lin, &e) ||
+        probe_batch_load(&batch, d.tokens, d.has_mask ? d.mask : NULL, d.layout, (int)B, (int)T, cfg.vocab_size, &e) ||
+        sharpness_measure(&m, &batch, &o, &r, &e))
+        die(&e);
+    print_result(dir, &lin, &d, &r);
     char data_desc[8300];
-    snprintf(data_desc, sizeof data_desc, "%s%s%s", tokens_path, has_mask ? " mask=" : "", has_mask ? mask_path : "");
+    snprintf(data_desc, sizeof data_desc, "%s%s%s", d.tokens, d.has_mask ? " mask=" : "", d.has_mask ? d.mask : "");
     if (args_has(&a, "json") && sharpness_write_json(args_str(&a, "json", ""), &r, &o, dir, data_desc, &e)) die(&e);
     sharpness_result_free(&r);
     batch_free(&batch);

@@ -62,19 +62,6 @@ static const char ABOUT[] =
     "token counters and its AdamW moments, and its LR starts where the parent's schedule ended; sft starts its own\n"
     "counters with fresh moments and no weight decay. Prints step, loss, lr, grad norm and tokens/s.";
 
-/* Splits "a,b,c" into paths (pointers into a copy stored in *buf, which the
- * caller frees). Returns the count, or -1 if there are more than max. */
-static int split_paths(const char *list, char **buf, const char **paths, int max)
-{
-    *buf = xstrdup(list);
-    int n = 0;
-    for (char *save = NULL, *p = strtok_r(*buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-        if (n == max) return -1;
-        paths[n++] = p;
-    }
-    return n;
-}
-
 #define MAX_SHARDS 64
 
 /* The command line, checked. */
@@ -84,23 +71,20 @@ typedef struct {
     long        steps, micro_batch, seq_len, batch_tokens, ckpt_every, log_every, seed;
     double      weight_decay, clip;
     MomentsPolicy moments;
-    /* data */
-    char       *token_list, *mask_list;   /* owned copies that token_paths and mask_paths point into */
-    const char *token_paths[MAX_SHARDS], *mask_paths[MAX_SHARDS];
-    int         n_shards;
+    /* data: --data and --mask as lists of shards */
+    char      **token_paths, **mask_paths;
+    int         n_shards, n_masks;
     LoaderLayout layout;
 } TrainOptions;
 
 static int parse_data_options(const Args *a, TrainOptions *o, Err *e)
 {
-    const char *data;
-    if (args_require(a, "data", &data, e)) return -1;
-    o->n_shards = split_paths(data, &o->token_list, o->token_paths, MAX_SHARDS);
-    int n_masks = 0;
-    if (args_has(a, "mask")) n_masks = split_paths(args_str(a, "mask", ""), &o->mask_list, o->mask_paths, MAX_SHARDS);
-    if (o->n_shards <= 0 || (args_has(a, "mask") && n_masks != o->n_shards))
+    if (args_require(a, "data", &(const char *){0}, e)) return -1;
+    o->n_shards = args_list(a, "data", &o->token_paths);
+    o->n_masks = args_list(a, "mask", &o->mask_paths);
+    if (o->n_shards <= 0 || o->n_shards > MAX_SHARDS || (args_has(a, "mask") && o->n_masks != o->n_shards))
         return err_set(e, "--data and --mask: 1 to %d comma-separated files each, one mask per token shard (got %d "
-                          "and %d)", MAX_SHARDS, o->n_shards, n_masks);
+                          "and %d)", MAX_SHARDS, o->n_shards, o->n_masks);
     const char *layout = args_str(a, "layout", "stream");
     if (strcmp(layout, "stream") && strcmp(layout, "rows"))
         return err_set(e, "--layout: expected stream or rows, got '%s'", layout);
@@ -292,7 +276,8 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
     if (!rc && parent && !args_has(a, "seed")) o->seed = (long)from.parent.seed;   /* the parent's data order */
     StageConfig c = {
         .stage = o->stage, .seed = (uint64_t)o->seed, .end_step = o->steps, .adamw = recipe, .moments = o->moments,
-        .token_paths = o->token_paths, .mask_paths = o->mask_list ? o->mask_paths : NULL, .n_shards = o->n_shards,
+        .token_paths = (const char *const *)o->token_paths,
+        .mask_paths = o->n_masks ? (const char *const *)o->mask_paths : NULL, .n_shards = o->n_shards,
         .layout = o->layout, .micro_batch = (int)o->micro_batch, .seq_len = T, .accum = accum,
         .run_dir = o->out_dir, .ckpt_every = o->ckpt_every, .tokenizer = args_str(a, "tokenizer", NULL),
     };
@@ -320,8 +305,8 @@ int cmd_train(int argc, char **argv)
     TrainOptions o = {0};
     int rc = parse_train_options(&a, &o, &e);
     if (!rc) rc = train_stage(&a, &o, &e);
-    free(o.token_list);
-    free(o.mask_list);
+    args_list_free(o.token_paths, o.n_shards);
+    args_list_free(o.mask_paths, o.n_masks);
     if (rc) die(&e);
     return 0;
 }
