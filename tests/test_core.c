@@ -31,6 +31,25 @@ static void rng_streams_are_reproducible_and_independent(void **state)
     assert_int_equal(same_d, 0);
 }
 
+/* Substream i of stream s is rng_stream(seed, mix64(s ^ ((i + 1) << 32))),
+ * the recipe model initialisation has always used per tensor; substreams
+ * differ from each other and from their parent stream. */
+static void rng_substreams_follow_the_documented_recipe(void **state)
+{
+    (void)state;
+    Rng a = rng_substream(42, RNG_STREAM_INIT, 3), b = rng_stream(42, mix64(RNG_STREAM_INIT ^ (4ULL << 32)));
+    Rng next = rng_substream(42, RNG_STREAM_INIT, 4), parent = rng_stream(42, RNG_STREAM_INIT);
+    int same_next = 0, same_parent = 0;
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = rng_u64(&a);
+        assert_int_equal(x, rng_u64(&b));
+        same_next += x == rng_u64(&next);
+        same_parent += x == rng_u64(&parent);
+    }
+    assert_int_equal(same_next, 0);
+    assert_int_equal(same_parent, 0);
+}
+
 static void rng_normal_has_unit_moments(void **state)
 {
     (void)state;
@@ -163,6 +182,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rng_streams_are_reproducible_and_independent),
+        cmocka_unit_test(rng_substreams_follow_the_documented_recipe),
         cmocka_unit_test(rng_normal_has_unit_moments),
         cmocka_unit_test(rng_below_covers_range_uniformly),
         cmocka_unit_test(checksum_ignores_split_and_sees_every_byte),

@@ -225,7 +225,7 @@ static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **s
             Err ce;
             _exit(study_run(ini, out, &o, &ce) ? 1 : 0);
         }
-        /* Segment folders appear as segments start. */
+        /* TrainRun folders appear as segments start. */
         int status = 0, exited = 0;
         for (int i = 0; i < 60000 && !exited; i++) {
             if (count_entries(segs) >= kill_at[round]) break;

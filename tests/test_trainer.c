@@ -67,9 +67,9 @@ static void run_free(Run *r)
     model_free(&r->m);
 }
 
-static Segment segment(int64_t steps, int B, int T, int accum, const double *lr)
+static TrainRun train_run(int64_t steps, int B, int T, int accum, const double *lr)
 {
-    Segment s = {0};
+    TrainRun s = {0};
     s.end_step = steps;
     s.micro_batch = B;
     s.seq_len = T;
@@ -87,7 +87,7 @@ static void nano_memorises_a_repeated_text(void **state)
     Run r;
     run_create(&r, 4, 32, 1);
     double lr = 1e-2;
-    Segment seg = segment(200, 4, 32, 1, &lr);
+    TrainRun seg = train_run(200, 4, 32, 1, &lr);
     StepMetrics first = {0}, last;
     seg.end_step = 1;
     Err e;
@@ -118,7 +118,7 @@ static void same_seed_gives_bit_identical_weights(void **state)
     run_create(&b, 2, 16, 7);
     run_create(&c, 2, 16, 8);
     Err e;
-    Segment sa = segment(20, 2, 16, 2, &lr), sb = sa, sc = sa;
+    TrainRun sa = train_run(20, 2, 16, 2, &lr), sb = sa, sc = sa;
     assert_int_equal(trainer_run(&a.m, &a.o, &src, &sa, NULL, &e), 0);
     assert_int_equal(trainer_run(&b.m, &b.o, &src, &sb, NULL, &e), 0);
     assert_int_equal(trainer_run(&c.m, &c.o, &src, &sc, NULL, &e), 0);
@@ -158,7 +158,7 @@ static void accumulation_equals_one_bigger_batch(int masked)
     run_create(&two, 1, 16, 11);   /* two micro-batches of 1 sequence */
     one.o.cfg.clip = two.o.cfg.clip = 0;   /* leave the gradients as computed */
     Err e;
-    Segment s1 = segment(1, 2, 16, 1, &lr), s2 = segment(1, 1, 16, 2, &lr);
+    TrainRun s1 = train_run(1, 2, 16, 1, &lr), s2 = train_run(1, 1, 16, 2, &lr);
     StepMetrics m1, m2;
     assert_int_equal(trainer_run(&one.m, &one.o, &src, &s1, &m1, &e), 0);
     assert_int_equal(trainer_run(&two.m, &two.o, &src, &s2, &m2, &e), 0);
@@ -226,7 +226,7 @@ static void on_step_sees_every_step_and_can_stop(void **state)
     double lr = 1e-3;
     Run r;
     run_create(&r, 1, 8, 1);
-    Segment s = segment(10, 1, 8, 1, &lr);
+    TrainRun s = train_run(10, 1, 8, 1, &lr);
     int calls = 0;
     s.on_step = stop_at_3;
     s.on_step_ctx = &calls;
@@ -237,7 +237,7 @@ static void on_step_sees_every_step_and_can_stop(void **state)
     assert_int_equal(last.step, 3);
     assert_int_equal(r.o.t, 3);
     /* a micro-batch larger than the model's buffers is refused */
-    s = segment(10, 2, 8, 1, &lr);
+    s = train_run(10, 2, 8, 1, &lr);
     assert_int_equal(trainer_run(&r.m, &r.o, &src, &s, &last, &e), -1);
     assert_non_null(strstr(e.msg, "exceeds the model's buffers 1 x 8"));
     run_free(&r);

@@ -184,10 +184,10 @@ static int find_resume(const Args *a, const char *out_dir, char *resume_dir, siz
  * started with the same options (its lineage says how). */
 static int resume_run(StageRun *run, Model *m, AdamW *opt, const char *resume_dir, Err *e)
 {
-    Lineage was, *now = &run->segment.lineage;
+    Lineage was, *now = &run->train.lineage;
     int has_opt;
     if (checkpoint_load(resume_dir, &m->cfg, m->params, opt, &has_opt, &was, e)) return -1;
-    const Segment *s = &run->segment;
+    const TrainRun *s = &run->train;
     const char *what = strcmp(was.stage, now->stage) ? "--stage"
                        : strcmp(was.schedule, now->schedule) ? "the schedule"
                        : was.seed != now->seed ? "--seed"
@@ -219,7 +219,7 @@ static int batching(const TrainOptions *o, const Config *cfg, int *T, int *accum
 static void print_start(const Args *a, const StageRun *run, const Model *m, const AdamW *opt, const char *from,
                         int resumed)
 {
-    const Segment *s = &run->segment;
+    const TrainRun *s = &run->train;
     printf("train: stage %s, steps [%" PRId64 ", %" PRId64 ") of [%" PRId64 ", %" PRId64 "), schedule %s\n",
            s->lineage.stage, s->start_step, s->end_step, run->origin, s->end_step, s->lineage.schedule);
     printf("train: %s%s, batch %" PRId64 " tokens (%d x %d x %d), %zu parameters, AdamW wd %g%s\n",
@@ -234,9 +234,9 @@ static int train(const Args *a, const TrainOptions *o, StageRun *run, Model *m, 
 {
     SharpnessHook probe;
     int probing;
-    run->segment.log_every = o->log_every;
-    run->segment.progress = !args_has(a, "quiet");
-    if (probe_hook_install(a, &probe, m, run->segment.seq_len, &run->segment, o->out_dir,
+    run->train.log_every = o->log_every;
+    run->train.progress = !args_has(a, "quiet");
+    if (probe_hook_install(a, &probe, m, run->train.seq_len, &run->train, o->out_dir,
                            args_has(a, "quiet") && o->log_every == 0, &probing, e))
         return -1;
     StepMetrics last;
@@ -250,7 +250,7 @@ static int train(const Args *a, const TrainOptions *o, StageRun *run, Model *m, 
     char final_dir[4096];
     checkpoint_step_path(final_dir, sizeof final_dir, o->out_dir, run->end);
     printf("train: done at step %" PRId64 ", %" PRId64 " tokens, checkpoint %s (id %s)\n", last.step, last.tokens,
-           final_dir, run->segment.lineage.id);
+           final_dir, run->train.lineage.id);
     return 0;
 }
 
@@ -283,7 +283,7 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
     };
     if (!rc) rc = build_schedule(a, o->stage, o->steps, &from, &c.schedule, e);
     if (!rc) rc = stage_prepare(&run, &m, &opt, &from, &c, e);
-    if (!rc && !run.segment.lineage.tokenizer[0])
+    if (!rc && !run.train.lineage.tokenizer[0])
         fprintf(stderr, "plateau: note: no --tokenizer, so the checkpoints carry none (generate and export will ask "
                         "for one)\n");
     if (!rc) {

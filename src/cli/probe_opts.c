@@ -4,7 +4,7 @@
 
 #include "core/file.h"
 
-int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, Segment *seg, const char *out_dir,
+int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, TrainRun *run, const char *out_dir,
                        int quiet, int *installed, Err *e)
 {
     *installed = 0;
@@ -24,13 +24,13 @@ int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, S
     if (make_dirs(out_dir, e)) return -1;
     if (sharpness_hook_open(h, m, data, args_has(a, "probe-mask") ? args_str(a, "probe-mask", "") : NULL,
                             strcmp(layout, "rows") == 0 ? LOADER_ROWS : LOADER_STREAM, (int)B, T, every,
-                            seg->start_step, seg->end_step, (int)probes, (uint64_t)seed, csv, e))
+                            run->start_step, run->end_step, (int)probes, (uint64_t)seed, csv, e))
         return -1;
     h->quiet = quiet;
-    h->chain = seg->on_step;
-    h->chain_ctx = seg->on_step_ctx;
-    seg->on_step = sharpness_hook_on_step;
-    seg->on_step_ctx = h;
+    h->chain = run->on_step;
+    h->chain_ctx = run->on_step_ctx;
+    run->on_step = sharpness_hook_on_step;
+    run->on_step_ctx = h;
     *installed = 1;
     return 0;
 }

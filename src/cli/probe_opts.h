@@ -16,10 +16,10 @@
     {"probe-probes", "N", "with --probe-every: Hutchinson probes per measurement (default 50)"},               \
     {"probe-seed", "S", "with --probe-every: probe stream seed (default 0)"}
 
-/* Installs the hook on seg when --probe-every is given (returns 0 and sets
- * *installed = 1), else leaves seg alone (*installed = 0). The probe batch
+/* Installs the hook on run when --probe-every is given (returns 0 and sets
+ * *installed = 1), else leaves run alone (*installed = 0). The probe batch
  * has the run's sequence length T. h must outlive the run; close it after. */
-int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, Segment *seg, const char *out_dir,
+int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, TrainRun *run, const char *out_dir,
                        int quiet, int *installed, Err *e);
 
 #endif

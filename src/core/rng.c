@@ -1,5 +1,6 @@
 #include "core/rng.h"
 
+#include <assert.h>
 #include <math.h>
 
 uint64_t mix64(uint64_t x)
@@ -20,6 +21,12 @@ Rng rng_stream(uint64_t seed, uint64_t stream)
     }
     if (!(r.s[0] | r.s[1] | r.s[2] | r.s[3])) r.s[0] = 1;
     return r;
+}
+
+Rng rng_substream(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    assert(stream < (1ULL << 32) && index < (1ULL << 32) - 1);
+    return rng_stream(seed, mix64(stream ^ ((index + 1) << 32)));
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

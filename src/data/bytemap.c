@@ -92,12 +92,7 @@ int64_t *bytemap_upsert(ByteMap *m, const void *key, size_t len, int64_t init, i
     if (m->blob_used + len > m->blob_cap) {
         size_t cap = m->blob_cap ? m->blob_cap : 4096;
         while (cap < m->blob_used + len) cap *= 2;
-        unsigned char *b = realloc(m->blob, cap);
-        if (!b) {
-            fprintf(stderr, "plateau: out of memory growing a %zu-byte key store\n", cap);
-            exit(1);
-        }
-        m->blob = b;
+        m->blob = xrealloc(m->blob, cap);
         m->blob_cap = cap;
     }
     memcpy(m->blob + m->blob_used, key, len);

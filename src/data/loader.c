@@ -157,6 +157,7 @@ static void make_permutation(Loader *L, int64_t epoch)
 {
     uint64_t n = (uint64_t)L->n_windows;
     for (uint64_t i = 0; i < n; i++) L->perm[i] = (uint32_t)i;
+    /* Not rng_substream: this recipe made every finished study's data order (core/rng.h). */
     Rng r = rng_stream(L->seed, RNG_STREAM_DATA + ((uint64_t)(epoch + 1) << 32));
     rng_shuffle_u32(&r, L->perm, n);
     L->perm_epoch = epoch;

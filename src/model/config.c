@@ -57,8 +57,7 @@ static void add(ParamTable *t, int *cap, ParamKind kind, int layer, const char *
 {
     if (t->count == *cap) {
         *cap = *cap ? 2 * *cap : 64;
-        t->entries = realloc(t->entries, (size_t)*cap * sizeof *t->entries);
-        if (!t->entries) { fprintf(stderr, "plateau: out of memory\n"); exit(1); }
+        t->entries = xrealloc(t->entries, (size_t)*cap * sizeof *t->entries);
     }
     ParamEntry *p = &t->entries[t->count++];
     memset(p, 0, sizeof *p);

@@ -225,7 +225,7 @@ void model_init_weights(Model *m, uint64_t seed)
             for (size_t j = 0; j < p->numel; j++) x[j] = 1.0f;
             continue;
         }
-        Rng r = rng_stream(seed, mix64(RNG_STREAM_INIT ^ ((uint64_t)(i + 1) << 32)));
+        Rng r = rng_substream(seed, RNG_STREAM_INIT, (uint64_t)i);   /* one stream per tensor */
         float std = 0.02f;
         if (p->kind == P_WO || p->kind == P_W_DOWN) std *= out_scale;
         for (size_t j = 0; j < p->numel; j++) x[j] = (float)(std * rng_normal(&r));

@@ -13,11 +13,7 @@ static const char HEADER[] = "step,tokens,trace,std_error,probes,loss,seconds\n"
 static void rows_append(SharpnessHook *h, const char *line)
 {
     size_t n = strlen(line);
-    h->rows = realloc(h->rows, h->rows_len + n + 1);
-    if (!h->rows) {
-        fprintf(stderr, "plateau: out of memory for the sharpness log\n");
-        abort();
-    }
+    h->rows = xrealloc(h->rows, h->rows_len + n + 1);
     memcpy(h->rows + h->rows_len, line, n + 1);
     h->rows_len += n;
 }

@@ -39,7 +39,7 @@ int sharpness_hook_open(SharpnessHook *h, const Model *m, const char *token_path
                         int probes, uint64_t seed, const char *csv_path, Err *e);
 void sharpness_hook_close(SharpnessHook *h);
 
-/* Segment.on_step with ctx = SharpnessHook*. Returns non-zero (stopping the
+/* TrainRun.on_step with ctx = SharpnessHook*. Returns non-zero (stopping the
  * run) only if a measurement or the CSV write failed; h->err says why. */
 int sharpness_hook_on_step(void *ctx, const StepMetrics *m);
 

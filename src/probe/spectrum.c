@@ -41,8 +41,6 @@ static void axpy_neg(float *y, double s, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = (float)(y[i] - s * x[i]);
 }
 
-static Rng substream(uint64_t seed, int k) { return rng_stream(seed, mix64(RNG_STREAM_PROBE) + (uint64_t)k); }
-
 static void fill_normal(float *x, size_t n, Rng *r)
 {
     for (size_t i = 0; i < n; i++) x[i] = (float)rng_normal(r);
@@ -106,7 +104,7 @@ int power_iteration(const HessianOp *op, const PowerOptions *opt, PowerResult *o
     if (opt->max_iters < 1) return err_set(e, "power iteration: max_iters must be at least 1 (got %d)", opt->max_iters);
     size_t n = op->n;
     float *v = xmalloc(n * sizeof(float)), *hv = xmalloc(n * sizeof(float));
-    Rng r = substream(opt->seed, 1);
+    Rng r = rng_substream(opt->seed, RNG_STREAM_PROBE, 1);   /* power iteration's start */
     fill_normal(v, n, &r);
     scale(v, 1.0 / sqrt(dot(v, v, n)), n);
     double lambda = 0, prev = 0;
@@ -211,7 +209,7 @@ int lanczos(const HessianOp *op, int steps, uint64_t seed, Progress *progress, L
     if (!Qv) return err_set(e, "lanczos: out of memory for %d vectors of %zu floats", steps + 1, n);
     float *w = xmalloc(n * sizeof(float));
     double *alpha = xcalloc((size_t)steps, sizeof(double)), *beta = xcalloc((size_t)steps, sizeof(double));
-    Rng r = substream(seed, 2);
+    Rng r = rng_substream(seed, RNG_STREAM_PROBE, 2);   /* Lanczos' start */
     fill_normal(Qv, n, &r);
     scale(Qv, 1.0 / sqrt(dot(Qv, Qv, n)), n);
     int k = 0;

@@ -106,7 +106,7 @@ double cost_measure_throughput(StudyState *S, Err *e)
     model_init_weights(&S->model, THROUGHPUT_SEED);
     adamw_reset(&S->optimizer);
     double best = 0, lr = 1e-4;
-    Segment probe_run = {
+    TrainRun probe_run = {
         .end_step = THROUGHPUT_STEPS,
         .micro_batch = B,
         .seq_len = T,

@@ -211,8 +211,7 @@ static void tokens_push(Tokens *t, const int *ids, size_t n)
 {
     if (t->n + n > t->cap) {
         t->cap = (t->n + n) * 2 + 1024;
-        t->tok = realloc(t->tok, t->cap * sizeof *t->tok);
-        if (!t->tok) abort();
+        t->tok = xrealloc(t->tok, t->cap * sizeof *t->tok);
     }
     for (size_t i = 0; i < n; i++) t->tok[t->n++] = (uint16_t)ids[i];
 }

@@ -187,9 +187,9 @@ static int train_segment(StudyState *S, StudyProgress *p, const PlanSegment *g, 
     if (open_stage(S, g, run_dir, &run, e)) return -1;
     SegmentMonitor *mon = xcalloc(1, sizeof *mon);
     *mon = (SegmentMonitor){.S = S, .progress = p, .g = g, .first_step = run.step,
-                            .tokens_per_step = (int64_t)run.segment.accum * run.segment.micro_batch * S->spec.seq_len};
-    run.segment.on_step = on_step;
-    run.segment.on_step_ctx = mon;
+                            .tokens_per_step = (int64_t)run.train.accum * run.train.micro_batch * S->spec.seq_len};
+    run.train.on_step = on_step;
+    run.train.on_step_ctx = mon;
     char label[64];
     snprintf(label, sizeof label, "[%d/%d] %s", p->number, p->count, stage_name(g->stage));
     progress_start(&mon->bar, label, (uint64_t)((g->end_step - g->start_step) * mon->tokens_per_step), "tok");

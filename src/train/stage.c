@@ -128,7 +128,7 @@ int stage_prepare(StageRun *r, const Model *m, AdamW *o, const StageStart *from,
     if (loader_source_open(&r->loader, &lc, e)) return -1;
     r->batches = loader_source(&r->loader);
 
-    Segment *s = &r->segment;
+    TrainRun *s = &r->train;
     Lineage *lin = &s->lineage;
     snprintf(lin->parent_id, sizeof lin->parent_id, "%s", from->has_parent ? from->parent.id : "");
     snprintf(lin->stage, sizeof lin->stage, "%s", stage_name(c->stage));
@@ -154,15 +154,15 @@ int stage_resume(StageRun *r, const Lineage *at, Err *e)
 {
     /* The same parent and stage give the same origin. */
     assert(at->stage_start_step == r->origin);
-    r->step = r->segment.start_step = at->step;
-    r->tokens = r->segment.start_tokens = at->tokens;
+    r->step = r->train.start_step = at->step;
+    r->tokens = r->train.start_tokens = at->tokens;
     int64_t next;
     return loader_resume(&r->loader.loader, &at->cursor, &next, e);
 }
 
 int stage_train(StageRun *r, Model *m, AdamW *o, int64_t until, int save, StepMetrics *last, Err *e)
 {
-    Segment *s = &r->segment;
+    TrainRun *s = &r->train;
     const char *run_dir = s->run_dir;
     assert(stage_clock(r, until) <= r->end);
     s->start_step = r->step;

@@ -97,7 +97,7 @@ typedef struct {
 } StageConfig;
 
 typedef struct {
-    Segment      segment;        /* the trainer call; callers may set on_step,
+    TrainRun     train;          /* the trainer call; callers may set on_step,
                                     progress and log_every */
     int64_t      origin;         /* clock step of the stage's step 0 */
     int64_t      step, tokens;   /* clock position: steps and tokens done */

@@ -15,59 +15,59 @@ double lr_constant(const void *ctx, int64_t step)
     return *(const double *)ctx;
 }
 
-static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *src, Segment *seg,
+static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *src, TrainRun *run,
                            int64_t steps_done, int64_t tokens, Err *e)
 {
-    Lineage *l = &seg->lineage;
+    Lineage *l = &run->lineage;
     l->step = steps_done;
     l->tokens = tokens;
-    l->seq_len = seg->seq_len;
-    l->micro_batch = seg->micro_batch;
-    l->batch_tokens = (int64_t)seg->accum * seg->micro_batch * seg->seq_len;
-    l->stage_end_step = seg->end_step;
+    l->seq_len = run->seq_len;
+    l->micro_batch = run->micro_batch;
+    l->batch_tokens = (int64_t)run->accum * run->micro_batch * run->seq_len;
+    l->stage_end_step = run->end_step;
     memset(&l->cursor, 0, sizeof l->cursor);
     int64_t data_steps = steps_done - l->stage_start_step;
     if (src->cursor) src->cursor(src->ctx, data_steps, &l->cursor);
     else l->cursor.step = data_steps;
     char dir[4096];
-    checkpoint_step_path(dir, sizeof dir, seg->run_dir, steps_done);
+    checkpoint_step_path(dir, sizeof dir, run->run_dir, steps_done);
     return checkpoint_save(dir, &m->cfg, m->params, o, l, e);
 }
 
-int trainer_run(Model *m, AdamW *o, const BatchSource *src, Segment *seg, StepMetrics *last, Err *e)
+int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepMetrics *last, Err *e)
 {
-    const int B = seg->micro_batch, T = seg->seq_len, A = seg->accum;
+    const int B = run->micro_batch, T = run->seq_len, A = run->accum;
     if (B <= 0 || T <= 0 || A <= 0)
         return err_set(e, "trainer: micro_batch %d, seq_len %d and accum %d must be positive", B, T, A);
     if (B > m->max_B || T > m->max_T)
         return err_set(e, "trainer: micro-batch %d x %d exceeds the model's buffers %d x %d", B, T, m->max_B,
                        m->max_T);
-    if (seg->end_step < seg->start_step)
-        return err_set(e, "trainer: end step %" PRId64 " is before start step %" PRId64, seg->end_step,
-                       seg->start_step);
+    if (run->end_step < run->start_step)
+        return err_set(e, "trainer: end step %" PRId64 " is before start step %" PRId64, run->end_step,
+                       run->start_step);
     if (o->n != m->n_params)
         return err_set(e, "trainer: optimizer holds %zu parameters, the model %zu", o->n, m->n_params);
 
     const size_t per_micro = (size_t)B * T;
     const int64_t batch_tokens = (int64_t)A * B * T;
-    const int64_t data_origin = seg->lineage.stage_start_step;   /* a stage reads its data from its start */
+    const int64_t data_origin = run->lineage.stage_start_step;   /* a stage reads its data from its start */
     int *tokens = xmalloc((size_t)A * per_micro * sizeof(int));
     int *targets = xmalloc((size_t)A * per_micro * sizeof(int));
     float *mask = src->has_mask ? xmalloc((size_t)A * per_micro * sizeof(float)) : NULL;
     double *counted = xmalloc((size_t)A * sizeof(double));
 
     Progress bar;
-    int64_t n_steps = seg->end_step - seg->start_step;
-    if (seg->progress) progress_start(&bar, seg->lineage.stage[0] ? seg->lineage.stage : "train",
+    int64_t n_steps = run->end_step - run->start_step;
+    if (run->progress) progress_start(&bar, run->lineage.stage[0] ? run->lineage.stage : "train",
                                       (uint64_t)(n_steps * batch_tokens), "tok");
-    int64_t tokens_done = seg->start_tokens;
+    int64_t tokens_done = run->start_tokens;
     int64_t last_saved = -1;
     StepMetrics met = {0};
-    met.step = seg->start_step;
+    met.step = run->start_step;
     met.tokens = tokens_done;
     int rc = -1;
 
-    for (int64_t step = seg->start_step; step < seg->end_step; step++) {
+    for (int64_t step = run->start_step; step < run->end_step; step++) {
         double t0 = now_seconds();
         /* Fetch the whole batch first: the loss scale of each micro-batch
          * needs the batch's total count of counted positions. */
@@ -94,39 +94,39 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, Segment *seg, StepMe
             model_backward(m, (float)(counted[k] / total));
             loss += (double)l * counted[k] / total;
         }
-        double lr = seg->lr(seg->lr_ctx, step);
+        double lr = run->lr(run->lr_ctx, step);
         double norm = total > 0 ? adamw_step(o, m->params, m->grads, (float)lr) : 0.0;
         tokens_done += batch_tokens;
 
         double dt = now_seconds() - t0;
         met = (StepMetrics){step + 1, tokens_done, total > 0 ? loss : NAN, lr, norm,
                             dt > 0 ? (double)batch_tokens / dt : 0};
-        if (seg->log_every > 0 && ((step + 1) % seg->log_every == 0 || step + 1 == seg->end_step || step == seg->start_step))
+        if (run->log_every > 0 && ((step + 1) % run->log_every == 0 || step + 1 == run->end_step || step == run->start_step))
             printf("step %6" PRId64 " | loss %.6f | lr %.4e | grad norm %.4f | %.0f tok/s\n", met.step, met.loss,
                    met.lr, met.grad_norm, met.tokens_per_s);
-        if (seg->progress) {
+        if (run->progress) {
             snprintf(bar.extra, sizeof bar.extra, "loss %.4f", met.loss);
-            progress_update(&bar, (uint64_t)((step + 1 - seg->start_step) * batch_tokens));
+            progress_update(&bar, (uint64_t)((step + 1 - run->start_step) * batch_tokens));
         }
-        if (seg->on_step && seg->on_step(seg->on_step_ctx, &met)) {
+        if (run->on_step && run->on_step(run->on_step_ctx, &met)) {
             rc = 0;
             goto out;
         }
-        if (seg->run_dir && seg->ckpt_every > 0 && (step + 1) % seg->ckpt_every == 0) {
-            if (save_checkpoint(m, o, src, seg, step + 1, tokens_done, e)) goto out;
+        if (run->run_dir && run->ckpt_every > 0 && (step + 1) % run->ckpt_every == 0) {
+            if (save_checkpoint(m, o, src, run, step + 1, tokens_done, e)) goto out;
             last_saved = step + 1;
         }
     }
-    if (seg->run_dir && last_saved != seg->end_step) {
+    if (run->run_dir && last_saved != run->end_step) {
         char dir[4096];
-        checkpoint_step_path(dir, sizeof dir, seg->run_dir, seg->end_step);
-        /* A zero-step segment (resuming a finished run) keeps its checkpoint. */
+        checkpoint_step_path(dir, sizeof dir, run->run_dir, run->end_step);
+        /* A zero-step run (resuming a finished one) keeps its checkpoint. */
         if (!(n_steps == 0 && file_exists(dir)))
-            if (save_checkpoint(m, o, src, seg, seg->end_step, tokens_done, e)) goto out;
+            if (save_checkpoint(m, o, src, run, run->end_step, tokens_done, e)) goto out;
     }
     rc = 0;
 out:
-    if (seg->progress) progress_finish(&bar);
+    if (run->progress) progress_finish(&bar);
     fflush(stdout);
     if (last) *last = met;
     free(tokens);

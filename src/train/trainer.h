@@ -1,5 +1,5 @@
-/* The one training loop: runs a segment, i.e. optimizer steps [start, end)
- * of one stage on one schedule, from whatever state the model and optimizer
+/* The one training loop: runs optimizer steps [start, end) of one stage on
+ * one schedule (a TrainRun), from whatever state the model and optimizer
  * hold. Pre-training, mid-training and SFT all run through here; they differ
  * only in data, schedule, step range, initial state and optimizer policy,
  * which the caller sets up.
@@ -57,6 +57,7 @@ typedef struct {
     double  tokens_per_s;  /* this step's throughput */
 } StepMetrics;
 
+/* One call of the trainer: a step range and how to run it. */
 typedef struct {
     int64_t     start_step;    /* first update to take (steps already done) */
     int64_t     end_step;      /* stop when this many steps are done */
@@ -72,18 +73,18 @@ typedef struct {
     int64_t     ckpt_every;    /* 0: only at the end */
     Lineage     lineage;
     /* Reporting. on_step (may be NULL) sees every step; returning non-zero
-     * stops the segment early (after that step, with no checkpoint). */
+     * stops the run early (after that step, with no checkpoint). */
     int (*on_step)(void *ctx, const StepMetrics *m);
     void       *on_step_ctx;
     int64_t     log_every;     /* print a line to stdout every N steps (0: never) */
     int         progress;      /* 1: progress bar on stderr */
-} Segment;
+} TrainRun;
 
-/* Runs seg on model m with optimizer o and data from src. On success the
+/* Runs `run` on model m with optimizer o and data from src. On success the
  * model holds the weights after end_step (or the step on_step stopped at)
- * and *last (may be NULL) the last step's metrics; also sets seg->lineage.id
+ * and *last (may be NULL) the last step's metrics; also sets run->lineage.id
  * to the last checkpoint's id when one was written. */
-int trainer_run(Model *m, AdamW *o, const BatchSource *src, Segment *seg, StepMetrics *last, Err *e);
+int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepMetrics *last, Err *e);
 
 /* A constant learning rate: ctx points to a double. */
 double lr_constant(const void *ctx, int64_t step);
