@@ -8,8 +8,6 @@
 
 #include "core/checksum.h"
 
-/* "world=files pretrain=PATH sft=PATH" with both paths at their longest. */
-#define WORLD_TEXT_MAX (96 + 2 * STUDY_PATH_MAX)
 
 ScheduleSpec arm_pretrain_schedule(const StudySpec *s, const ArmSpec *a)
 {
@@ -46,29 +44,6 @@ static uint64_t lr_checksum(const ScheduleSpec *sched, int64_t start, int64_t en
         checksum_update(&c, &lr, sizeof lr);
     }
     return checksum_final(&c);
-}
-
-/* The data a segment trains on depends on the world generator (its seed and
- * version, study/prepare.h) and on the tokenizer's vocabulary. */
-static void world_text(const StudySpec *s, char *out, size_t size)
-{
-    Err e;
-    int vocab = study_vocab(s, &e);
-    switch (s->world) {
-    case WORLD_BIOS:
-        snprintf(out, size, "world=bios v%d seed=%d people=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, s->people,
-                 vocab);
-        break;
-    case WORLD_WORDNET:
-        snprintf(out, size, "world=wordnet v%d seed=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab);
-        break;
-    case WORLD_FILES:
-        /* text_field only when not the default, so existing ids stay as they were */
-        snprintf(out, size, "world=files v%d pretrain=%s%s%s sft=%s vocab=%d", PREP_DATA_VERSION, s->pretrain_data,
-                 strcmp(s->text_field, "text") ? " text_field=" : "", strcmp(s->text_field, "text") ? s->text_field : "",
-                 s->sft_data, vocab);
-        break;
-    }
 }
 
 /* A float as the shortest decimal that reads back to it ("0.95" for 0.95f),
@@ -115,11 +90,10 @@ static PlanSegment *new_segment(Builder *b)
 static void finish_training_segment(Plan *p, PlanSegment *seg)
 {
     const StudySpec *s = &p->spec;
-    char world[WORLD_TEXT_MAX], recipe[256];
-    world_text(s, world, sizeof world);
+    char recipe[256];
     recipe_text(seg->stage, recipe, sizeof recipe);
     snprintf(seg->data, sizeof seg->data, "%s %s seed=%" PRIu64 " batch_tokens=%" PRId64 " micro_batch=%d seq_len=%d",
-             seg->stage == STAGE_PRETRAIN ? "pretrain" : "mid", world, seg->seed, s->batch_tokens, s->micro_batch,
+             seg->stage == STAGE_PRETRAIN ? "pretrain" : "mid", p->world, seg->seed, s->batch_tokens, s->micro_batch,
              s->seq_len);
     snprintf(seg->spec_text, sizeof seg->spec_text,
              "plateau segment v1\nparent %s\nstage %s\nsteps %" PRId64 " %" PRId64 "\ndata %s\noptimizer %s\n"
@@ -201,12 +175,11 @@ static int add_sft_segment(Builder *b, int base, double lr)
     seg->end_step = p->sft_steps > 0 ? p->sft_steps : -1;
     seg->sft_lr = lr;
     seg->schedule = schedule_sft(lr, s->sft_warmup_steps, p->sft_steps > 0 ? p->sft_steps : s->sft_warmup_steps + 1);
-    char world[WORLD_TEXT_MAX], recipe[256], length[64];
-    world_text(s, world, sizeof world);
+    char recipe[256], length[64];
     recipe_text(STAGE_SFT, recipe, sizeof recipe);
     if (s->sft_tokens > 0) snprintf(length, sizeof length, "tokens=%" PRId64, s->sft_tokens);
     else snprintf(length, sizeof length, "epochs=%.17g", s->sft_epochs);
-    snprintf(seg->data, sizeof seg->data, "sft %s seed=%" PRIu64 " batch_tokens=%" PRId64 " seq_len=%d %s", world,
+    snprintf(seg->data, sizeof seg->data, "sft %s seed=%" PRIu64 " batch_tokens=%" PRId64 " seq_len=%d %s", p->world,
              seg->seed, s->sft_batch_tokens, s->seq_len, length);
     snprintf(seg->spec_text, sizeof seg->spec_text,
              "plateau segment v1\nparent %.16s\nstage sft\ndata %.*s\noptimizer %s\nschedule sft peak=%.17g warmup=%" PRId64
@@ -246,15 +219,18 @@ int plan_build(Plan *p, const StudySpec *s, int64_t sft_steps, Err *e)
         }
     }
 
-    char world[WORLD_TEXT_MAX];
-    world_text(s, world, sizeof world);
+    char world[STUDY_WORLD_TEXT_MAX];
+    if (study_world_text(s, world, sizeof world, e)) return -1;
+    /* What the segments train on depends on the world generator (its seed and
+     * version, study/prepare.h) and on the tokenizer's vocabulary. */
+    snprintf(p->world, sizeof p->world, "world=%s", world);
     Builder b = {.p = p};
     p->n_inits = s->n_seeds;
     for (int si = 0; si < s->n_seeds; si++) {
         PlanInit *in = &p->inits[si];
         in->seed = s->seeds[si];
         snprintf(in->text, sizeof in->text, "plateau init v1\nseed %" PRIu64 "\npreset %s\ntokenizer %s\n", in->seed,
-                 s->preset, world);
+                 s->preset, p->world);
         id_of(in->id, in->text);
     }
 
@@ -388,12 +364,10 @@ static void print_saving_line(FILE *fp, const char *what, int64_t separate, int6
 void plan_print(const Plan *p, FILE *fp)
 {
     const StudySpec *s = &p->spec;
-    char world[WORLD_TEXT_MAX];
-    world_text(s, world, sizeof world);
     fprintf(fp, "study %s (%s): %d arm%s x %d seed%s x %d SFT learning rate%s, %s, preset %s, %s\n", s->name,
             s->path, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", s->n_sft_lrs,
             s->n_sft_lrs == 1 ? "" : "s", study_is_three_stage(s) ? "three-stage" : "two-stage", s->preset,
-            world);
+            p->world);
     fprintf(fp, "  pre-training %" PRId64 " steps (", study_pretrain_steps(s));
     print_tokens(fp, s->pretrain_tokens);
     fprintf(fp, " tokens, ");

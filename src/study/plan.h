@@ -35,6 +35,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "study/prepare.h"
 #include "study/spec.h"
 #include "train/schedule.h"
 #include "train/stage.h"
@@ -44,7 +45,7 @@
 typedef struct {
     char     id[SEGMENT_ID_LEN + 1];
     uint64_t seed;
-    char     text[2 * STUDY_PATH_MAX + 256];   /* canonical text hashed into id */
+    char     text[STUDY_WORLD_TEXT_MAX + 256];   /* canonical text hashed into id */
 } PlanInit;
 
 typedef struct {
@@ -61,8 +62,8 @@ typedef struct {
     char         schedule_text[SCHEDULE_TEXT_MAX];
     double       sft_lr;          /* SFT only: the sweep's peak LR */
     uint32_t     arms;            /* bit i set: arm i of the spec passes through */
-    char         data[2 * STUDY_PATH_MAX + 256];   /* the data stream, as text */
-    char         spec_text[2 * STUDY_PATH_MAX + 1024];   /* canonical text hashed into id */
+    char         data[STUDY_WORLD_TEXT_MAX + 256];   /* the data stream, as text */
+    char         spec_text[STUDY_WORLD_TEXT_MAX + 1280];   /* canonical text hashed into id */
 } PlanSegment;
 
 /* What one (arm, seed) runs, as segment indices. */
@@ -84,6 +85,7 @@ typedef struct {
 
 typedef struct {
     StudySpec  spec;              /* a copy: the plan stands alone */
+    char       world[STUDY_WORLD_TEXT_MAX + 8];   /* "world=" study_world_text, in every id */
     PlanInit   inits[STUDY_MAX_SEEDS];
     int        n_inits;           /* = spec.n_seeds, in spec order */
     PlanSegment   *segments;          /* owned; topological order */

@@ -40,23 +40,27 @@ static void say(int quiet, const char *fmt, ...)
 }
 
 /* The text data.json records; a different one means the folder is stale. */
-static void data_text(const StudySpec *s, int vocab, char *out, size_t size)
+int study_world_text(const StudySpec *s, char *out, size_t size, Err *e)
 {
+    int vocab = study_vocab(s, e);
+    if (vocab < 0) return -1;
     switch (s->world) {
     case WORLD_BIOS:
-        snprintf(out, size, "bios v%d seed=%d people=%d vocab=%d seq_len=%d", PREP_DATA_VERSION, PREP_WORLD_SEED,
-                 s->people, vocab, s->seq_len);
+        snprintf(out, size, "bios v%d seed=%d people=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, s->people,
+                 vocab);
         break;
     case WORLD_WORDNET:
-        snprintf(out, size, "wordnet v%d seed=%d vocab=%d seq_len=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab,
-                 s->seq_len);
+        snprintf(out, size, "wordnet v%d seed=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab);
         break;
-    case WORLD_FILES:
-        snprintf(out, size, "files v%d pretrain=%s%s%s sft=%s vocab=%d seq_len=%d", PREP_DATA_VERSION,
-                 s->pretrain_data, strcmp(s->text_field, "text") ? " text_field=" : "",
-                 strcmp(s->text_field, "text") ? s->text_field : "", s->sft_data, vocab, s->seq_len);
+    case WORLD_FILES: {
+        /* text_field only when not the default, so existing ids stay as they were */
+        int named = strcmp(s->text_field, "text") != 0;
+        snprintf(out, size, "files v%d pretrain=%s%s%s sft=%s vocab=%d", PREP_DATA_VERSION, s->pretrain_data,
+                 named ? " text_field=" : "", named ? s->text_field : "", s->sft_data, vocab);
         break;
     }
+    }
+    return 0;
 }
 
 static void set_paths(StudyData *d, const char *out_dir)
@@ -369,8 +373,10 @@ int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int qui
     set_task_paths(d, s);
     d->vocab = study_vocab(s, e);
     if (d->vocab < 0) return -1;
-    char text[STUDY_PATH_MAX * 2 + 128], data_dir[PREP_PATH_MAX], json_path[PREP_PATH_MAX];
-    data_text(s, d->vocab, text, sizeof text);
+    char world[STUDY_WORLD_TEXT_MAX], text[STUDY_WORLD_TEXT_MAX + 32], data_dir[PREP_PATH_MAX],
+        json_path[PREP_PATH_MAX];
+    if (study_world_text(s, world, sizeof world, e)) return -1;
+    snprintf(text, sizeof text, "%s seq_len=%d", world, s->seq_len);   /* the shards' row length */
     path_join(data_dir, sizeof data_dir, out_dir, "data");
     path_join(json_path, sizeof json_path, data_dir, "data.json");
     int found = read_data_json(d, json_path, text, e);

@@ -56,6 +56,14 @@ typedef struct {
 /* The vocabulary a study trains its tokenizer to. */
 int study_vocab(const StudySpec *s, Err *e);
 
+/* The world as text: generator, data version, world seed, size and
+ * vocabulary, e.g. "bios v2 seed=1 people=200 vocab=2048". Segment ids
+ * (study/plan.h) and the data folder's stale check (which adds seq_len) are
+ * both made of it, so what names the data and what checks it cannot drift
+ * apart. Fails only for an unknown preset. */
+#define STUDY_WORLD_TEXT_MAX (160 + 2 * STUDY_PATH_MAX)
+int study_world_text(const StudySpec *s, char *out, size_t size, Err *e);
+
 /* Builds (or finds complete) the data of spec s under out_dir, printing one
  * line per step unless quiet. Errors name the file and what was expected. */
 int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int quiet, Err *e);
