@@ -261,7 +261,7 @@ static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **s
     assert_int_equal(store_open(&st, out, &e), 0);
     for (int i = 0; i < plan.n_segments; i++) {
         if (plan.segments[i].stage == STAGE_SFT) continue;
-        MetricRow *rows;
+        StepMetrics *rows;
         int n;
         assert_int_equal(store_read_metrics(st, plan.segments[i].id, &rows, &n, &e), 0);
         assert_int_equal(n, plan.segments[i].end_step - plan.segments[i].start_step);
@@ -290,7 +290,7 @@ static void wsd_arm_reuses_the_wso_trunk(void **state)
     int64_t pretrain_rows = 0;
     for (int i = 0; i < plan.n_segments; i++) {
         if (plan.segments[i].stage != STAGE_PRETRAIN) continue;
-        MetricRow *rows;
+        StepMetrics *rows;
         int n;
         assert_int_equal(store_read_metrics(st, plan.segments[i].id, &rows, &n, &e), 0);
         pretrain_rows += n;

@@ -514,13 +514,17 @@ static void store_round_trips_after_reopen(void **state)
     const PlanSegment *trunk = &p.segments[0];
     snprintf(ckpt, sizeof ckpt, "%s/ckpt-%s", dir, trunk->id);
     assert_int_equal(write_file_atomic(ckpt, "x", 1, &e), 0);
-    MetricRow m[3] = {{1, 5.5, 1e-4, 0.9, 128}, {2, 5.25, 2e-4, 0.8, 256}, {3, 5.0, 3e-4, 0.7, 384}};
-    EvalRecord ev[2] = {{"pt", "valid", "loss", 4.75, 0.01, 1000}, {"sft", "bios_qa", "exact_match", 0.5, NAN, 40}};
-    SharpnessRecord sh = {155, "pt", 123.5, 4.5, 50, NAN};
+    StepMetrics m[3] = {{.step = 1, .loss = 5.5, .lr = 1e-4, .grad_norm = 0.9, .tokens = 128},
+                        {.step = 2, .loss = 5.25, .lr = 2e-4, .grad_norm = 0.8, .tokens = 256},
+                        {.step = 3, .loss = 5.0, .lr = 3e-4, .grad_norm = 0.7, .tokens = 384}};
+    EvalRow valid = {.task = "valid", .metric = "loss", .value = 4.75, .std_err = 0.01, .n = 1000};
+    EvalRow qa = {.task = "bios_qa", .metric = "exact_match", .value = 0.5, .std_err = NAN, .n = 40};
+    TraceEstimate sh = {.mean = 123.5, .std_error = 4.5, .probes = 50};
+    const char *base = p.segments[p.runs[0][0].base].id;
     if (store_segment_running(st, trunk->id, &e) || store_record_metrics(st, trunk->id, m, 3, &e) ||
-        store_segment_done(st, trunk->id, ckpt, &e) ||
-        store_record_evals(st, p.segments[p.runs[0][0].base].id, 200, ev, 2, &e) ||
-        store_record_sharpness(st, trunk->id, &sh, &e) || store_run_finish(st, run, &e))
+        store_segment_done(st, trunk->id, ckpt, &e) || store_record_evals(st, base, 200, "pt", &valid, 1, &e) ||
+        store_record_evals(st, base, 200, "sft", &qa, 1, &e) ||
+        store_record_sharpness(st, trunk->id, 155, "pt", &sh, NAN, &e) || store_run_finish(st, run, &e))
         fail_msg("%s", e.msg);
     store_close(st);
 
@@ -535,7 +539,7 @@ static void store_round_trips_after_reopen(void **state)
     if (store_segment_status(st, trunk->id, &one, got_ckpt, sizeof got_ckpt, &e)) fail_msg("%s", e.msg);
     assert_string_equal(got_ckpt, ckpt);
 
-    MetricRow *rm;
+    StepMetrics *rm;
     int n;
     if (store_read_metrics(st, trunk->id, &rm, &n, &e)) fail_msg("%s", e.msg);
     assert_int_equal(n, 3);
@@ -584,8 +588,9 @@ static void sft_results_come_back_per_arm_seed_and_lr(void **state)
     if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
     for (int a = 0; a < 2; a++)
         for (int k = 0; k < 2; k++) {
-            EvalRecord r = {"sft", "valid", "score", 10.0 * a + k, 0.1, 20};
-            if (store_record_evals(st, p.segments[p.runs[a][0].sft[k]].id, 10, &r, 1, &e)) fail_msg("%s", e.msg);
+            EvalRow r = {.task = "valid", .metric = "score", .value = 10.0 * a + k, .std_err = 0.1, .n = 20};
+            if (store_record_evals(st, p.segments[p.runs[a][0].sft[k]].id, 10, "sft", &r, 1, &e))
+                fail_msg("%s", e.msg);
         }
     ArmValue *av;
     int n;
@@ -682,10 +687,11 @@ static void killed_writer_leaves_a_consistent_store(void **state)
             Store *cs;
             Err ce;
             if (store_open(&cs, dir, &ce)) _exit(3);
-            MetricRow m[BATCH];
+            StepMetrics m[BATCH];
             for (int64_t b = (int64_t)round * 1000000;; b++) {
                 for (int i = 0; i < BATCH; i++)
-                    m[i] = (MetricRow){b * BATCH + i, 1.0 / (double)(i + 1), 1e-3, 1.0, (b * BATCH + i) * 64};
+                    m[i] = (StepMetrics){.step = b * BATCH + i, .tokens = (b * BATCH + i) * 64,
+                                         .loss = 1.0 / (double)(i + 1), .lr = 1e-3, .grad_norm = 1.0};
                 if (store_record_metrics(cs, id, m, BATCH, &ce)) _exit(4);
             }
         }
@@ -720,7 +726,7 @@ static void killed_writer_leaves_a_consistent_store(void **state)
 
     /* and the store still opens and writes */
     if (store_open(&st, dir, &e)) fail_msg("%s", e.msg);
-    MetricRow one = {-1, 0, 0, 0, 0};
+    StepMetrics one = {.step = -1};
     if (store_record_metrics(st, id, &one, 1, &e)) fail_msg("%s", e.msg);
     store_close(st);
     plan_free(&p);

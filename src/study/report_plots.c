@@ -92,7 +92,7 @@ typedef struct {
 
 static int push_segment_losses(const ReportResults *R, const char *segment, RunningMean *rm, Series *ser, Err *e)
 {
-    MetricRow *rows;
+    StepMetrics *rows;
     int m;
     if (store_read_metrics(R->store, segment, &rows, &m, e)) return -1;
     for (int j = 0; j < m; j++) {

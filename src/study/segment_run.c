@@ -35,7 +35,7 @@ typedef struct {
     int64_t            first_step;        /* clock step the segment starts at */
     int64_t            tokens_per_step;
     Progress           bar;
-    MetricRow          rows[METRIC_FLUSH];
+    StepMetrics        rows[METRIC_FLUSH];
     int                n_rows;
     Err                flush_err;         /* why a flush inside on_step failed */
     int                flush_failed;
@@ -80,7 +80,7 @@ static void append_study_eta(SegmentMonitor *mon, double segment_units_done)
 static int on_step(void *ctx, const StepMetrics *m)
 {
     SegmentMonitor *mon = ctx;
-    mon->rows[mon->n_rows++] = (MetricRow){m->step, m->loss, m->lr, m->grad_norm, m->tokens};
+    mon->rows[mon->n_rows++] = *m;
     if (mon->n_rows == METRIC_FLUSH && flush_rows(mon, &mon->flush_err)) {
         mon->flush_failed = 1;
         return 1;

@@ -36,25 +36,12 @@ int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, doubl
     for (int d = 0; d < PROBE_DATA_COUNT; d++) {
         SharpnessResult res;
         if (sharpness_probe(&S->model, &S->probe_batches[d], S->spec.probes, PROBE_SEED, &res, e)) return -1;
-        SharpnessRecord rec = {step, "", res.trace.mean, res.trace.std_error, res.trace.probes, NAN};
-        snprintf(rec.data, sizeof rec.data, "%s", DATA_NAMES[d]);
+        int rc = store_record_sharpness(S->store, segment, step, DATA_NAMES[d], &res.trace, NAN, e);
+        if (d == PROBE_PT) *pt_trace = res.trace.mean;
         sharpness_result_free(&res);
-        if (store_record_sharpness(S->store, segment, &rec, e)) return -1;
-        if (d == PROBE_PT) *pt_trace = rec.trace;
+        if (rc) return -1;
     }
     return 0;
-}
-
-static int record_report(StudyState *S, const char *segment, int64_t step, const char *suite,
-                         const EvalReport *rep, Err *e)
-{
-    EvalRecord *rec = xmalloc((size_t)(rep->n_rows > 0 ? rep->n_rows : 1) * sizeof *rec);
-    for (int k = 0; k < rep->n_rows; k++)
-        rec[k] = (EvalRecord){suite, rep->rows[k].task, rep->rows[k].metric, rep->rows[k].value,
-                              rep->rows[k].std_err, rep->rows[k].n};
-    int rc = store_record_evals(S->store, segment, step, rec, rep->n_rows, e);
-    free(rec);
-    return rc;
 }
 
 /* Runs the suite of o on the model, records it under `suite`, and returns
@@ -67,7 +54,7 @@ static int run_suite(StudyState *S, const char *segment, int64_t step, const cha
     o->seq_len = S->spec.seq_len;
     EvalReport rep;   /* eval_model initialises it even when it fails */
     int rc = eval_model(&rep, &S->model, S->tokenizer, o, e);
-    if (!rc) rc = record_report(S, segment, step, suite, &rep, e);
+    if (!rc) rc = store_record_evals(S->store, segment, step, suite, rep.rows, rep.n_rows, e);
     const EvalRow *avg = eval_report_find(&rep, "average", metric);
     *average = avg ? avg->value : NAN;
     eval_report_free(&rep);
@@ -82,9 +69,9 @@ static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, doubl
     int rc = eval_stream_loss(&S->model, sh.tokens, sh.n_tokens, S->model.max_B, S->spec.seq_len, &lr, e);
     shard_free(&sh);
     if (rc) return err_wrap(e, "%s", S->data.pt_valid);
-    EvalRecord rec = {"valid", "pt", "loss", lr.mean_loss, lr.mean_stderr, lr.n_scored};
+    EvalRow row = {.task = "pt", .metric = "loss", .value = lr.mean_loss, .std_err = lr.mean_stderr, .n = lr.n_scored};
     *loss = lr.mean_loss;
-    return store_record_evals(S->store, segment, step, &rec, 1, e);
+    return store_record_evals(S->store, segment, step, "valid", &row, 1, e);
 }
 
 static int eval_pretrained(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t size, Err *e)

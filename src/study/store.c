@@ -394,7 +394,7 @@ int store_plan_status(Store *s, const Plan *p, SegmentStatus *status, Err *e)
     return 0;
 }
 
-int store_record_metrics(Store *s, const char *segment, const MetricRow *m, int n, Err *e)
+int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e)
 {
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
@@ -459,7 +459,8 @@ static int collect_rows(Store *s, sqlite3_stmt *st, size_t row_bytes, RowFill fi
 
 static void fill_metric(sqlite3_stmt *st, void *row)
 {
-    MetricRow *m = row;
+    StepMetrics *m = row;
+    m->tokens_per_s = NAN;
     m->step = sqlite3_column_int64(st, 0);
     m->loss = column_double_or_nan(st, 1);
     m->lr = column_double_or_nan(st, 2);
@@ -467,7 +468,7 @@ static void fill_metric(sqlite3_stmt *st, void *row)
     m->tokens = sqlite3_column_int64(st, 4);
 }
 
-int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, Err *e)
+int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n, Err *e)
 {
     sqlite3_stmt *st;
     *out = NULL;
@@ -475,10 +476,11 @@ int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, E
     if (prepare(s, &st, "SELECT step, loss, lr, grad_norm, tokens FROM metrics WHERE segment = ? ORDER BY step", e))
         return -1;
     sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
-    return collect_rows(s, st, sizeof(MetricRow), fill_metric, (void **)out, n, "reading metrics", e);
+    return collect_rows(s, st, sizeof(StepMetrics), fill_metric, (void **)out, n, "reading metrics", e);
 }
 
-int store_record_evals(Store *s, const char *segment, int64_t step, const EvalRecord *r, int n, Err *e)
+int store_record_evals(Store *s, const char *segment, int64_t step, const char *suite, const EvalRow *r, int n,
+                       Err *e)
 {
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
@@ -489,7 +491,7 @@ int store_record_evals(Store *s, const char *segment, int64_t step, const EvalRe
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, step);
-        sqlite3_bind_text(st, 3, r[i].suite, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, suite, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, r[i].task, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, r[i].metric, -1, SQLITE_STATIC);
         sqlite3_bind_double(st, 6, r[i].value);
@@ -535,24 +537,25 @@ int store_eval(Store *s, const char *segment, const char *suite, const char *tas
     return found;
 }
 
-int store_record_sharpness(Store *s, const char *segment, const SharpnessRecord *r, Err *e)
+int store_record_sharpness(Store *s, const char *segment, int64_t step, const char *data, const TraceEstimate *trace,
+                           double top_eigenvalue, Err *e)
 {
-    if (strcmp(r->data, "pt") != 0 && strcmp(r->data, "sft") != 0)
-        return err_set(e, "sharpness data '%s': expected pt or sft", r->data);
+    if (strcmp(data, "pt") != 0 && strcmp(data, "sft") != 0)
+        return err_set(e, "sharpness data '%s': expected pt or sft", data);
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
     if (prepare(s, &st, "INSERT OR REPLACE INTO sharpness(segment, step, data, trace, stderr, probes, top_eigenvalue)"
                         " VALUES(?, ?, ?, ?, ?, ?, ?)", e))
         goto fail;
     sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->step);
-    sqlite3_bind_text(st, 3, r->data, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 4, r->trace);
-    if (isnan(r->std_err)) sqlite3_bind_null(st, 5);
-    else sqlite3_bind_double(st, 5, r->std_err);
-    sqlite3_bind_int(st, 6, r->probes);
-    if (isnan(r->top_eigenvalue)) sqlite3_bind_null(st, 7);
-    else sqlite3_bind_double(st, 7, r->top_eigenvalue);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_text(st, 3, data, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, trace->mean);
+    if (isnan(trace->std_error)) sqlite3_bind_null(st, 5);
+    else sqlite3_bind_double(st, 5, trace->std_error);
+    sqlite3_bind_int(st, 6, trace->probes);
+    if (isnan(top_eigenvalue)) sqlite3_bind_null(st, 7);
+    else sqlite3_bind_double(st, 7, top_eigenvalue);
     if (step_done(s, st, "recording sharpness", e) || commit(s, e)) goto fail;
     return 0;
 fail:

@@ -29,7 +29,10 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "eval/suite.h"
+#include "probe/spectrum.h"
 #include "study/plan.h"
+#include "train/trainer.h"
 
 typedef struct Store Store;
 
@@ -66,34 +69,23 @@ int store_segment_status(Store *s, const char *segment, SegmentStatus *status, c
  * in plan order). Segments the store does not know are pending. */
 int store_plan_status(Store *s, const Plan *p, SegmentStatus *status, Err *e);
 
-typedef struct {
-    int64_t step;        /* updates done in the stage when this was logged */
-    double  loss;
-    double  lr;
-    double  grad_norm;
-    int64_t tokens;      /* tokens seen in the stage so far */
-} MetricRow;
+/* The trainer's metrics of n steps (train/trainer.h: step and tokens on the
+ * stage clock, loss, lr, grad norm), in one transaction. tokens_per_s is a
+ * wall-clock measurement and is not stored. */
+int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e);
+/* Rows of a segment in step order, tokens_per_s NaN; *out is malloc'd (caller frees). */
+int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n, Err *e);
 
-/* n rows in one transaction. */
-int store_record_metrics(Store *s, const char *segment, const MetricRow *m, int n, Err *e);
-/* Rows of a segment in step order; *out is malloc'd (caller frees). */
-int store_read_metrics(Store *s, const char *segment, MetricRow **out, int *n, Err *e);
-
-typedef struct {
-    const char *suite;   /* e.g. "pt", "sft", "valid" */
-    const char *task;    /* e.g. "bios_qa", "avg" */
-    const char *metric;  /* e.g. "loss", "acc", "acc_norm", "exact_match" */
-    double      value;
-    double      std_err;
-    int64_t     n;       /* examples behind the value */
-} EvalRecord;
-
-/* Evaluations of the model at `step` of segment, n rows in one transaction. */
-int store_record_evals(Store *s, const char *segment, int64_t step, const EvalRecord *r, int n, Err *e);
+/* The evaluator's rows (eval/suite.h: task, metric, value, std_err, n; the
+ * row kind is not stored) for the model at `step` of segment, under `suite`
+ * (e.g. "pt", "sft", "valid"), in one transaction. */
+int store_record_evals(Store *s, const char *segment, int64_t step, const char *suite, const EvalRow *rows, int n,
+                       Err *e);
 /* The value at the segment's latest recorded step. Returns 1 found, 0 absent, -1 error. */
 int store_eval(Store *s, const char *segment, const char *suite, const char *task, const char *metric,
                double *value, double *std_err, Err *e);
 
+/* A row of the sharpness table, as read back. */
 typedef struct {
     int64_t step;
     char    data[8];         /* "pt" or "sft": which held-out batches */
@@ -103,7 +95,10 @@ typedef struct {
     double  top_eigenvalue;  /* NaN if not measured */
 } SharpnessRecord;
 
-int store_record_sharpness(Store *s, const char *segment, const SharpnessRecord *r, Err *e);
+/* The Hutchinson estimate (probe/spectrum.h) at `step` of segment on the
+ * `data` ("pt" or "sft") probe batch; top_eigenvalue NaN if not measured. */
+int store_record_sharpness(Store *s, const char *segment, int64_t step, const char *data, const TraceEstimate *trace,
+                           double top_eigenvalue, Err *e);
 /* Every probe of a segment in step order (pt and sft mixed); caller frees. */
 int store_read_sharpness(Store *s, const char *segment, SharpnessRecord **out, int *n, Err *e);
 
