@@ -1,5 +1,6 @@
 #include "data/loader.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,6 +166,7 @@ static void make_permutation(Loader *L, int64_t epoch)
 
 int64_t loader_window_of(Loader *L, int64_t q)
 {
+    assert(q >= 0 && L->n_windows > 0);
     int64_t epoch = q / L->n_windows, pos = q % L->n_windows;
     if (L->sequential) return pos;
     if (epoch != L->perm_epoch) make_permutation(L, epoch);

@@ -1,5 +1,6 @@
 #include "study/cost.h"
 
+#include <assert.h>
 #include <stdio.h>
 
 #include "train/loader_source.h"
@@ -52,6 +53,7 @@ Cost cost_of_segment(const StudyState *S, int i)
 {
     const PlanSegment *g = &S->plan.segments[i];
     Cost c = {0, 0, 0};
+    assert(g->end_step >= g->start_step);   /* the runner plans with the SFT length known */
     c.train = (double)(g->end_step - g->start_step) * (double)segment_batch_tokens(S, g);
     if (g->stage != STAGE_SFT) {
         int n_probes = plan_probe_steps(&S->plan, g, NULL, 0);

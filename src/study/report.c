@@ -1,6 +1,7 @@
 #include "study/report.h"
 
 #include <cJSON.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -285,6 +286,8 @@ static void main_table_build(const ReportResults *R, MainTable *t)
             for (int k = 0; k < s->n_seeds; k++) any |= !isnan(R->cols[c].value[a][k]);
         if (any || c == COL_LOSS || c == COL_SFT) t->which[t->n++] = c;
     }
+    /* The loss column comes first and the SFT column last, always shown. */
+    assert(t->n >= 2 && t->which[0] == COL_LOSS && t->which[t->n - 1] == COL_SFT);
     for (int c = 0; c < t->n; c++) {
         t->cols[c] = R->cols[t->which[c]];
         Err ignored;

@@ -1,20 +1,24 @@
 /* The study runner: one call runs a study file end to end in an output
- * folder, resumably.
+ * folder, resumably. The work is split by concept: study_state.h (what the
+ * parts share), cost.h (the estimate), segment_run.h (one segment through
+ * train/stage.h), stage_eval.h (evaluation and sharpness).
  *
  *   1. data: world, tokenizer and shards (study/prepare.h), built once;
  *   2. plan: the segment DAG (study/plan.h) with the SFT length from the data,
  *      registered in DIR/results.sqlite (study/store.h);
  *   3. an estimate of the duration on this machine (FLOPs of what is left,
  *      at a throughput measured on the study's own model before starting);
- *   4. every segment not yet done, in plan order, through the trainer as a
- *      library call: from its parent's checkpoint (or the seed's init), with
- *      its schedule, step range and stage recipe (AdamW moments kept from a
- *      pre-training parent, reset for SFT, weight decay 0 there); per-step
+ *   4. every segment not yet done, in plan order, through the stage setup
+ *      that `plateau train` uses (train/stage.h): from its parent's
+ *      checkpoint (or the seed's init), with its schedule, step range and
+ *      stage recipe (AdamW moments kept from a pre-training parent, reset
+ *      for SFT, weight decay 0 there; mid-training continues pre-training's
+ *      step clock, so its steps are recorded as T_pre + k); per-step
  *      metrics go to the store as they are produced; the sharpness probe
  *      runs at plan_probe_steps; at the end of a stage the model is
  *      evaluated (pre-training and mid: PT validation loss and the pt suite;
  *      SFT: the sft suite on the SFT validation split and on the held-out
- *      test people, and the SFT validation loss); the checkpoint is written
+ *      test people); the checkpoint is written
  *      atomically, and only then is the segment marked done;
  *   5. the SFT learning rate chosen per base model by the validation score.
  *
@@ -24,7 +28,6 @@
  *
  * Store conventions (what the report reads):
  *   evaluations  suite "valid" task "pt" metric "loss"         PT validation loss
- *                suite "valid" task "sft" metric "loss"        SFT validation loss (SFT segments)
  *                suite "pt" task "average" metric "acc"         PT task average (and per-task rows)
  *                suite "sft_valid" task "average" metric "exact_match"   LR choice
  *                suite "sft" task "average" metric "exact_match"         reported SFT score

@@ -168,6 +168,7 @@ static int train_with_probes(StudyState *S, const PlanSegment *g, StageRun *run,
     for (int k = 0; k <= n_probes; k++) {
         int64_t stop = k < n_probes ? probes[k] : g->end_step;
         if (k < n_probes && stop == g->end_step) continue;   /* the end is probed after saving */
+        assert(stage_clock(run, stop) >= run->step);         /* probe steps ascend inside the segment */
         if (stage_train(run, &S->model, &S->optimizer, stop, k == n_probes, NULL, e) || flush_rows(mon, e))
             return -1;
         if (k < n_probes) {

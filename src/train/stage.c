@@ -101,6 +101,7 @@ static void data_text(const StageConfig *c, char *out, size_t size)
 static double stage_lr(const void *ctx, int64_t step)
 {
     const StageRun *r = ctx;
+    assert(step >= r->origin);   /* the trainer never runs a step before the stage began */
     return schedule_lr(&r->schedule, step - r->origin);
 }
 

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *sr
     l->stage_end_step = run->end_step;
     memset(&l->cursor, 0, sizeof l->cursor);
     int64_t data_steps = steps_done - l->stage_start_step;
+    assert(data_steps >= 0);   /* a stage's checkpoints lie on or after its origin */
     if (src->cursor) src->cursor(src->ctx, data_steps, &l->cursor);
     else l->cursor.step = data_steps;
     char dir[4096];
