@@ -2,7 +2,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +13,6 @@
 #include "study/segment_run.h"
 #include "study/stage_eval.h"
 #include "study/study_state.h"
-
-static void say(const StudyState *S, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const StudyState *S, const char *fmt, ...)
-{
-    if (S->quiet) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-}
 
 /* Records, for every base model with validation scores, the sweep's best
  * SFT learning rate so far (after each SFT segment, so that a study stopped
@@ -49,7 +37,7 @@ static int choose_sft_lrs(StudyState *S, int verbose, Err *e)
             if (best < 0) continue;
             rc = store_choose_sft_lr(S->store, s->name, s->arms[a].name, s->seeds[si], lrs[best], e);
             if (!rc && verbose)
-                say(S, "sft lr: %s seed %" PRIu64 ": %g (validation exact match %.1f%%)\n", s->arms[a].name,
+                study_say(S, "sft lr: %s seed %" PRIu64 ": %g (validation exact match %.1f%%)\n", s->arms[a].name,
                     s->seeds[si], lrs[best], 100 * scores[best]);
         }
     free(rows);
@@ -70,7 +58,7 @@ static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err
     if (!rc) rc = store_run_begin(S->store, s->name, text, run_id, e);
     free(text);
     if (rc) return -1;
-    say(S, "study %s: world %s, preset %s, %d arm%s x %d seed%s, %d SFT learning rate%s -> %s\n", s->name,
+    study_say(S, "study %s: world %s, preset %s, %d arm%s x %d seed%s, %d SFT learning rate%s -> %s\n", s->name,
         world_kind_name(s->world), s->preset, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds,
         s->n_seeds == 1 ? "" : "s", s->n_sft_lrs, s->n_sft_lrs == 1 ? "" : "s", S->out_dir);
     return 0;
@@ -122,13 +110,13 @@ static int estimate(StudyState *S, const SegmentStatus *status, StudyProgress *p
     double flops_per_token = config_train_flops_per_token(&S->config, S->spec.seq_len);
     char eta[32];
     format_duration(eta, sizeof eta, p->units_total / p->tokens_per_s);
-    say(S, "plan: %d segments (%d to run), %" PRId64 " segment-steps instead of %" PRId64
+    study_say(S, "plan: %d segments (%d to run), %" PRId64 " segment-steps instead of %" PRId64
            " if every arm ran alone: sharing saves %" PRId64 " steps (%.0f%%; pre-training %" PRId64 " instead of %"
            PRId64 ")\n",
         S->plan.n_segments, p->count, planned, separate, separate - planned,
         separate > 0 ? 100.0 * (separate - planned) / separate : 0.0, sv->planned_steps[STAGE_PRETRAIN],
         sv->separate_steps[STAGE_PRETRAIN]);
-    say(S, "expected duration: %s (%.2f M training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
+    study_say(S, "expected duration: %s (%.2f M training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
            "sharpness; %.1f MFLOP/token at a measured %.0f tokens/s = %.1f GFLOP/s)\n",
         eta, p->units_total / 1e6, 100 * left.train / p->units_total, 100 * left.eval / p->units_total,
         100 * left.probe / p->units_total, flops_per_token / 1e6, p->tokens_per_s,
@@ -168,7 +156,7 @@ static int run_study(StudyState *S, const char *spec_path, const StudyRunOptions
     if (all_done && store_run_finish(S->store, run_id, e)) return -1;
     char took[32];
     format_duration(took, sizeof took, now_seconds() - progress.started_s);
-    say(S, "study %s: %d segment%s run in %s%s\n", S->spec.name, ran, ran == 1 ? "" : "s", took,
+    study_say(S, "study %s: %d segment%s run in %s%s\n", S->spec.name, ran, ran == 1 ? "" : "s", took,
         all_done ? ", all done" : ", stopped early");
     return 0;
 }

@@ -3,7 +3,6 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,17 +39,6 @@ typedef struct {
     Err                flush_err;         /* why a flush inside on_step failed */
     int                flush_failed;
 } SegmentMonitor;
-
-static void say(const StudyState *S, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const StudyState *S, const char *fmt, ...)
-{
-    if (S->quiet) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-}
 
 static int flush_rows(SegmentMonitor *mon, Err *e)
 {
@@ -229,8 +217,8 @@ static void announce(const StudyState *S, const StudyProgress *p, const PlanSegm
     char arms[256], lr_text[64] = "";
     plan_arm_names(&S->plan, g->arms, arms, sizeof arms);
     if (g->stage == STAGE_SFT) snprintf(lr_text, sizeof lr_text, " lr %g", g->sft_lr);
-    say(S, "segment %d/%d %s: %s steps [%" PRId64 ", %" PRId64 ") seed %" PRIu64 "%s, arms %s\n", p->number, p->count,
-        g->id, stage_name(g->stage), g->start_step, g->end_step, g->seed, lr_text, arms);
+    study_say(S, "segment %d/%d %s: %s steps [%" PRId64 ", %" PRId64 ") seed %" PRIu64 "%s, arms %s\n", p->number,
+        p->count, g->id, stage_name(g->stage), g->start_step, g->end_step, g->seed, lr_text, arms);
 }
 
 int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
@@ -254,8 +242,10 @@ int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
     char took[32], left[32];
     format_duration(took, sizeof took, now_seconds() - t0);
     double spent = now_seconds() - p->started_s;
-    format_duration(left, sizeof left, p->units_done > 0 ? spent * (p->units_total - p->units_done) / p->units_done : 0);
-    say(S, "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s | study %.0f%%, ETA %s\n",
+    double left_s = p->units_done > 0 ? spent * (p->units_total - p->units_done) / p->units_done : 0;
+    format_duration(left, sizeof left, left_s);
+    study_say(S,
+              "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s | study %.0f%%, ETA %s\n",
         took, train_s, train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, now_seconds() - t_eval, out.line,
         100 * p->units_done / p->units_total, left);
     return 0;

@@ -32,4 +32,7 @@ typedef struct {
     int         quiet;        /* 1: no progress bars, no per-segment lines */
 } StudyState;
 
+/* printf to stdout unless the study is quiet. */
+void study_say(const StudyState *S, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

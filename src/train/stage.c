@@ -129,25 +129,25 @@ int stage_prepare(StageRun *r, const Model *m, AdamW *o, const StageStart *from,
     if (loader_source_open(&r->loader, &lc, e)) return -1;
     r->batches = loader_source(&r->loader);
 
-    TrainRun *s = &r->train;
-    Lineage *lin = &s->lineage;
+    r->train = (TrainRun){
+        .start_step = r->step,
+        .end_step = r->end,
+        .start_tokens = r->tokens,
+        .micro_batch = c->micro_batch,
+        .seq_len = c->seq_len,
+        .accum = c->accum,
+        .lr = stage_lr,
+        .lr_ctx = r,
+        .run_dir = c->run_dir,
+        .ckpt_every = c->ckpt_every,
+        .lineage = {.seed = c->seed, .stage_start_step = r->origin},
+    };
+    Lineage *lin = &r->train.lineage;
     snprintf(lin->parent_id, sizeof lin->parent_id, "%s", from->has_parent ? from->parent.id : "");
     snprintf(lin->stage, sizeof lin->stage, "%s", stage_name(c->stage));
     schedule_format(&c->schedule, lin->schedule, sizeof lin->schedule);
     data_text(c, lin->data, sizeof lin->data);
     snprintf(lin->tokenizer, sizeof lin->tokenizer, "%s", c->tokenizer ? c->tokenizer : from->parent.tokenizer);
-    lin->seed = c->seed;
-    lin->stage_start_step = r->origin;
-    s->start_step = r->step;
-    s->end_step = r->end;
-    s->start_tokens = r->tokens;
-    s->micro_batch = c->micro_batch;
-    s->seq_len = c->seq_len;
-    s->accum = c->accum;
-    s->lr = stage_lr;
-    s->lr_ctx = r;
-    s->run_dir = c->run_dir;
-    s->ckpt_every = c->ckpt_every;
     return 0;
 }
 
