@@ -55,7 +55,9 @@ static int load_chosen_sft(ReportResults *R, int a, int k, Err *e)
 
 /* Sharpness of the base model SFT starts from: the probe at the end of
  * pre-training, or of mid-training in a three-stage study (mid-training
- * continues pre-training's step clock). */
+ * continues pre-training's step clock; stores written before it did record
+ * that probe at step T_mid: a mid segment probes only at its end, so either
+ * step names the same probe). */
 static int load_base_sharpness(ReportResults *R, int a, int k, Err *e)
 {
     const StudySpec *s = &R->spec;
@@ -67,12 +69,13 @@ static int load_base_sharpness(ReportResults *R, int a, int k, Err *e)
     if (n > REPORT_MAX_PATH)
         return err_set(e, "arm %s: more than %d segments to its base model", s->arms[a].name, REPORT_MAX_PATH);
     int64_t at = study_pretrain_steps(s) + (R->three ? study_mid_steps(s) : 0);
+    int64_t at_before = R->three ? study_mid_steps(s) : at;
     SharpnessRecord *sr;
     int m;
     if (store_read_sharpness(R->store, path[n - 1].id, &sr, &m, e))
         return -1;
     for (int i = 0; i < m; i++)
-        if (sr[i].step == at) {
+        if (sr[i].step == at || sr[i].step == at_before) {
             int pt = strcmp(sr[i].data, "pt") == 0;
             (pt ? R->sharp_pt : R->sharp_sft)[a][k] = sr[i].trace;
             (pt ? R->sharp_pt_se : R->sharp_sft_se)[a][k] = sr[i].std_err;
