@@ -61,7 +61,7 @@ void progress_start(Progress *p, const char *label, uint64_t total, const char *
 void progress_update(Progress *p, uint64_t done)
 {
     p->done = done;
-    if (g_quiet) return;
+    if (g_quiet || p->silent) return;
     double t = now_seconds();
     if (p->tty) {
         if (t - p->last_draw_s < 0.2) return;
@@ -78,7 +78,7 @@ void progress_update(Progress *p, uint64_t done)
 
 void progress_finish(Progress *p)
 {
-    if (g_quiet) return;
+    if (g_quiet || p->silent) return;
     if (!p->tty && now_seconds() - p->start_s < 2.0) return;
     draw(p, 1);
 }

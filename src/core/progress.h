@@ -17,8 +17,10 @@ typedef struct {
     int      last_decile;
     int      tty;
     char     extra[128];   /* free text shown after the rate, e.g. "loss 2.31" */
+    int      silent;       /* 1: this bar draws nothing (set after progress_start) */
 } Progress;
 
+/* 1: no bar draws anything, for the whole process (a command's --quiet). */
 void   progress_quiet(int quiet);
 void   progress_start(Progress *p, const char *label, uint64_t total, const char *unit);
 /* Sets done (absolute, not an increment) and redraws if it is time. On a

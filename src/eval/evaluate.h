@@ -31,6 +31,7 @@ typedef struct {
     int                batch;         /* sequences per forward pass / answers per decoding batch */
     int                seq_len;       /* context window; 0: the model's max_T */
     int                show_samples;  /* sft: print the first N generations per task to stderr */
+    int                quiet;         /* 1: no progress bars */
 } EvalOptions;
 
 /* Defaults: no world or tasks, stream layout, all items, max_new 32, batch 16, seq_len 0. */

@@ -86,6 +86,7 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
         Progress p;
         long n = limit > 0 && limit < t.n_items ? limit : t.n_items;
         progress_start(&p, t.name, (uint64_t)n, "items");
+        p.silent = r->quiet;
         McResult m;
         int rc = mc_evaluate(&t, tok, s, limit, &m, NULL, &p, e);
         progress_finish(&p);
@@ -128,6 +129,7 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
         Progress p;
         long n = limit > 0 && limit < t.n_items ? limit : t.n_items;
         progress_start(&p, t.name, (uint64_t)n, "items");
+        p.silent = r->quiet;
         QaResult q;
         int rc = qa_evaluate(&t, tok, g, max_new, limit, &q, &p, e);
         progress_finish(&p);
@@ -169,6 +171,7 @@ int eval_suite_loss(EvalReport *r, const char *name, const uint16_t *tokens, con
     }
     Progress p;
     progress_start(&p, name, (uint64_t)windows, "windows");
+    p.silent = r->quiet;
     LossResult l;
     int rc = loss_evaluate(tokens, mask, n_tokens, layout, s, &l, &p, e);
     progress_finish(&p);

@@ -42,6 +42,7 @@ typedef struct {
     long     items;             /* items (or windows) evaluated */
     double   seconds;
     int      show_samples;      /* sft: print the first N generations per task to stderr */
+    int      quiet;             /* 1: the suites draw no progress bars */
 } EvalReport;
 
 void eval_report_init(EvalReport *r, const char *suite);

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/progress.h"
 #include "data/shard.h"
 #include "eval/evaluate.h"
 #include "eval/loss.h"
@@ -50,6 +49,7 @@ static int run_suite(StudyState *S, const char *segment, int64_t step, const cha
                      const char *metric, double *average, Err *e)
 {
     o->limit = (long)S->spec.eval_items;
+    o->quiet = 1;   /* the segment's closing line reports the result */
     o->batch = S->model.max_B;
     o->seq_len = S->spec.seq_len;
     EvalReport rep;   /* eval_model initialises it even when it fails */
@@ -117,9 +117,6 @@ static int eval_fine_tuned(StudyState *S, const PlanSegment *g, int64_t step, ch
 
 int stage_eval_end(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t line_size, Err *e)
 {
-    progress_quiet(1);   /* the segment's closing line reports the result */
-    int rc = g->stage == STAGE_SFT ? eval_fine_tuned(S, g, step, line, line_size, e)
-                                   : eval_pretrained(S, g, step, line, line_size, e);
-    progress_quiet(S->quiet);
-    return rc;
+    return g->stage == STAGE_SFT ? eval_fine_tuned(S, g, step, line, line_size, e)
+                                 : eval_pretrained(S, g, step, line, line_size, e);
 }
