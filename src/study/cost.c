@@ -10,9 +10,9 @@
 #define THROUGHPUT_SEED 12345
 #define THROUGHPUT_STEPS 3
 
-static int64_t segment_batch_tokens(const StudyState *S, const PlanSegment *g)
+static int64_t segment_batch_tokens(const StudyState *S, const PlanSegment *seg)
 {
-    return g->stage == STAGE_SFT ? S->spec.sft_batch_tokens : S->spec.batch_tokens;
+    return seg->stage == STAGE_SFT ? S->spec.sft_batch_tokens : S->spec.batch_tokens;
 }
 
 static int64_t eval_limit(const StudyState *S, int64_t items)
@@ -36,10 +36,10 @@ static int64_t count_lines(const char *path)
     return n;
 }
 
-static double eval_cost(const StudyState *S, const PlanSegment *g)
+static double eval_cost(const StudyState *S, const PlanSegment *seg)
 {
     const StudyData *d = &S->data;
-    if (g->stage == STAGE_SFT) {
+    if (seg->stage == STAGE_SFT) {
         int64_t items = eval_limit(S, count_lines(d->qa_valid));
         if (d->qa_test[0]) items += eval_limit(S, count_lines(d->qa_test));
         return (double)items * (40 + STUDY_MAX_NEW_TOKENS / 3);
@@ -51,16 +51,16 @@ static double eval_cost(const StudyState *S, const PlanSegment *g)
 
 Cost cost_of_segment(const StudyState *S, int i)
 {
-    const PlanSegment *g = &S->plan.segments[i];
+    const PlanSegment *seg = &S->plan.segments[i];
     Cost c = {0, 0, 0};
-    assert(g->end_step >= g->start_step);   /* the runner plans with the SFT length known */
-    c.train = (double)(g->end_step - g->start_step) * (double)segment_batch_tokens(S, g);
-    if (g->stage != STAGE_SFT) {
-        int n_probes = plan_probe_steps(&S->plan, g, NULL, 0);
+    assert(seg->end_step >= seg->start_step);   /* the runner plans with the SFT length known */
+    c.train = (double)(seg->end_step - seg->start_step) * (double)segment_batch_tokens(S, seg);
+    if (seg->stage != STAGE_SFT) {
+        int n_probes = plan_probe_steps(&S->plan, seg, NULL, 0);
         c.probe = (double)n_probes * S->spec.probes * 2 * PROBE_DATA_COUNT * (double)S->spec.probe_sequences *
                   S->spec.seq_len;
     }
-    if (plan_ends_stage(&S->plan, i)) c.eval = eval_cost(S, g);
+    if (plan_ends_stage(&S->plan, i)) c.eval = eval_cost(S, seg);
     return c;
 }
 

@@ -30,7 +30,7 @@ typedef struct {
 typedef struct {
     StudyState        *S;
     StudyProgress     *progress;
-    const PlanSegment *g;
+    const PlanSegment *seg;
     int64_t            first_step;        /* clock step the segment starts at */
     int64_t            tokens_per_step;
     Progress           bar;
@@ -47,7 +47,7 @@ static int flush_rows(SegmentMonitor *mon, Err *e)
         return -1;
     }
     if (mon->n_rows == 0) return 0;
-    int rc = store_record_metrics(mon->S->store, mon->g->id, mon->rows, mon->n_rows, e);
+    int rc = store_record_metrics(mon->S->store, mon->seg->id, mon->rows, mon->n_rows, e);
     mon->n_rows = 0;
     return rc;
 }
@@ -90,25 +90,25 @@ static int gcd(int a, int b)
     return a;
 }
 
-/* The stage configuration of segment g: its stage's data, recipe and
+/* The stage configuration of segment seg: its stage's data, recipe and
  * batching (pre/mid as the spec says; SFT rows per step split into the
  * largest micro-batch that divides them). paths[0] receives the token shard
  * and paths[1] the mask shard the configuration points to. */
-static StageConfig segment_stage_config(const StudyState *S, const PlanSegment *g, const char *run_dir,
+static StageConfig segment_stage_config(const StudyState *S, const PlanSegment *seg, const char *run_dir,
                                         const char *paths[2])
 {
     const StudySpec *s = &S->spec;
-    int sft = g->stage == STAGE_SFT;
+    int sft = seg->stage == STAGE_SFT;
     int rows = (int)((sft ? s->sft_batch_tokens : s->batch_tokens) / s->seq_len);
     int micro_batch = sft ? gcd(s->micro_batch, rows) : s->micro_batch;
-    paths[0] = g->stage == STAGE_PRETRAIN ? S->data.pt_train : g->stage == STAGE_MID ? S->data.mid : S->data.sft_train;
+    paths[0] = seg->stage == STAGE_PRETRAIN ? S->data.pt_train : seg->stage == STAGE_MID ? S->data.mid : S->data.sft_train;
     paths[1] = S->data.sft_train_mask;
     return (StageConfig){
-        .stage = g->stage,
-        .seed = g->seed,
-        .schedule = g->schedule,
-        .end_step = g->end_step,
-        .adamw = stage_adamw(g->stage),
+        .stage = seg->stage,
+        .seed = seg->seed,
+        .schedule = seg->schedule,
+        .end_step = seg->end_step,
+        .adamw = stage_adamw(seg->stage),
         .moments = MOMENTS_BY_STAGE,
         .token_paths = &paths[0],
         .mask_paths = sft ? &paths[1] : NULL,
@@ -122,73 +122,73 @@ static StageConfig segment_stage_config(const StudyState *S, const PlanSegment *
     };
 }
 
-/* Loads g's start state into the study's model and sets up its stage. */
-static int open_stage(StudyState *S, const PlanSegment *g, const char *run_dir, StageRun *run, Err *e)
+/* Loads seg's start state into the study's model and sets up its stage. */
+static int open_stage(StudyState *S, const PlanSegment *seg, const char *run_dir, StageRun *run, Err *e)
 {
     char parent_path[4096];
     const char *parent = NULL;
-    if (g->parent >= 0) {
-        const PlanSegment *p = &S->plan.segments[g->parent];
+    if (seg->parent >= 0) {
+        const PlanSegment *p = &S->plan.segments[seg->parent];
         SegmentStatus status;
         if (store_segment_status(S->store, p->id, &status, parent_path, sizeof parent_path, e)) return -1;
-        if (status != SEG_DONE) return err_set(e, "segment %s: its parent %s is not done", g->id, p->id);
+        if (status != SEG_DONE) return err_set(e, "segment %s: its parent %s is not done", seg->id, p->id);
         parent = parent_path;
     }
     StageStart from;
-    if (stage_load_start(&from, &S->model, &S->optimizer, parent, g->seed, e))
-        return err_wrap(e, "parent of segment %s", g->id);
+    if (stage_load_start(&from, &S->model, &S->optimizer, parent, seg->seed, e))
+        return err_wrap(e, "parent of segment %s", seg->id);
     const char *paths[2];
-    StageConfig c = segment_stage_config(S, g, run_dir, paths);
+    StageConfig c = segment_stage_config(S, seg, run_dir, paths);
     if (stage_prepare(run, &S->model, &S->optimizer, &from, &c, e)) return -1;
-    if (run->step != stage_clock(run, g->start_step)) {
+    if (run->step != stage_clock(run, seg->start_step)) {
         stage_close(run);
         return err_set(e, "segment %s starts at step %" PRId64 " of its stage, but its parent checkpoint %s is at "
-                          "step %" PRId64, g->id, g->start_step, parent, run->step - run->origin);
+                          "step %" PRId64, seg->id, seg->start_step, parent, run->step - run->origin);
     }
     return 0;
 }
 
-/* Trains g from start to end, stopping at each probe step inside it to
+/* Trains seg from start to end, stopping at each probe step inside it to
  * measure the sharpness; the checkpoint is written at the end. */
-static int train_with_probes(StudyState *S, const PlanSegment *g, StageRun *run, SegmentMonitor *mon,
+static int train_with_probes(StudyState *S, const PlanSegment *seg, StageRun *run, SegmentMonitor *mon,
                              const int64_t *probes, int n_probes, SegmentOutcome *out, Err *e)
 {
     for (int k = 0; k <= n_probes; k++) {
-        int64_t stop = k < n_probes ? probes[k] : g->end_step;
-        if (k < n_probes && stop == g->end_step) continue;   /* the end is probed after saving */
+        int64_t stop = k < n_probes ? probes[k] : seg->end_step;
+        if (k < n_probes && stop == seg->end_step) continue;   /* the end is probed after saving */
         assert(stage_clock(run, stop) >= run->step);         /* probe steps ascend inside the segment */
         if (stage_train(run, &S->model, &S->optimizer, stop, k == n_probes, NULL, e) || flush_rows(mon, e))
             return -1;
         if (k < n_probes) {
             double t0 = now_seconds();
-            if (stage_eval_sharpness(S, g->id, stage_clock(run, stop), &out->pt_trace, e)) return -1;
+            if (stage_eval_sharpness(S, seg->id, stage_clock(run, stop), &out->pt_trace, e)) return -1;
             out->probe_s += now_seconds() - t0;
         }
     }
     return 0;
 }
 
-/* Trains segment g into run_dir, probing along the way. */
-static int train_segment(StudyState *S, StudyProgress *p, const PlanSegment *g, const char *run_dir,
+/* Trains segment seg into run_dir, probing along the way. */
+static int train_segment(StudyState *S, StudyProgress *p, const PlanSegment *seg, const char *run_dir,
                          SegmentOutcome *out, Err *e)
 {
     StageRun run;
-    if (open_stage(S, g, run_dir, &run, e)) return -1;
+    if (open_stage(S, seg, run_dir, &run, e)) return -1;
     SegmentMonitor *mon = xcalloc(1, sizeof *mon);
-    *mon = (SegmentMonitor){.S = S, .progress = p, .g = g, .first_step = run.step,
+    *mon = (SegmentMonitor){.S = S, .progress = p, .seg = seg, .first_step = run.step,
                             .tokens_per_step = (int64_t)run.train.accum * run.train.micro_batch * S->spec.seq_len};
     run.train.on_step = on_step;
     run.train.on_step_ctx = mon;
     char label[64];
-    snprintf(label, sizeof label, "[%d/%d] %s", p->number, p->count, stage_name(g->stage));
-    progress_start(&mon->bar, label, (uint64_t)((g->end_step - g->start_step) * mon->tokens_per_step), "tok");
+    snprintf(label, sizeof label, "[%d/%d] %s", p->number, p->count, stage_name(seg->stage));
+    progress_start(&mon->bar, label, (uint64_t)((seg->end_step - seg->start_step) * mon->tokens_per_step), "tok");
 
     int64_t probes[MAX_PROBES];
-    int n_probes = g->stage == STAGE_SFT ? 0 : plan_probe_steps(&S->plan, g, probes, MAX_PROBES);
+    int n_probes = seg->stage == STAGE_SFT ? 0 : plan_probe_steps(&S->plan, seg, probes, MAX_PROBES);
     assert(n_probes <= MAX_PROBES);
-    out->probe_at_end = n_probes > 0 && probes[n_probes - 1] == g->end_step;
-    int rc = train_with_probes(S, g, &run, mon, probes, n_probes, out, e);
-    out->end_clock = stage_clock(&run, g->end_step);
+    out->probe_at_end = n_probes > 0 && probes[n_probes - 1] == seg->end_step;
+    int rc = train_with_probes(S, seg, &run, mon, probes, n_probes, out, e);
+    out->end_clock = stage_clock(&run, seg->end_step);
     progress_finish(&mon->bar);
     stage_close(&run);
     free(mon);
@@ -196,47 +196,47 @@ static int train_segment(StudyState *S, StudyProgress *p, const PlanSegment *g, 
 }
 
 /* Probes due at the end, the stage-end evaluation, then the segment is done. */
-static int finish_segment(StudyState *S, const PlanSegment *g, int i, const char *run_dir, SegmentOutcome *out,
+static int finish_segment(StudyState *S, const PlanSegment *seg, int i, const char *run_dir, SegmentOutcome *out,
                           Err *e)
 {
     if (out->probe_at_end) {
         double t0 = now_seconds();
-        if (stage_eval_sharpness(S, g->id, out->end_clock, &out->pt_trace, e)) return -1;
+        if (stage_eval_sharpness(S, seg->id, out->end_clock, &out->pt_trace, e)) return -1;
         out->probe_s += now_seconds() - t0;
         snprintf(out->line, sizeof out->line, " | Tr(H) pt %.4g", out->pt_trace);
     }
-    if (plan_ends_stage(&S->plan, i) && stage_eval_end(S, g, out->end_clock, out->line, sizeof out->line, e))
+    if (plan_ends_stage(&S->plan, i) && stage_eval_end(S, seg, out->end_clock, out->line, sizeof out->line, e))
         return -1;
     char final_dir[4096];
     checkpoint_step_path(final_dir, sizeof final_dir, run_dir, out->end_clock);
-    return store_segment_done(S->store, g->id, final_dir, e);
+    return store_segment_done(S->store, seg->id, final_dir, e);
 }
 
-static void announce(const StudyState *S, const StudyProgress *p, const PlanSegment *g)
+static void announce(const StudyState *S, const StudyProgress *p, const PlanSegment *seg)
 {
     char arms[256], lr_text[64] = "";
-    plan_arm_names(&S->plan, g->arms, arms, sizeof arms);
-    if (g->stage == STAGE_SFT) snprintf(lr_text, sizeof lr_text, " lr %g", g->sft_lr);
+    plan_arm_names(&S->plan, seg->arms, arms, sizeof arms);
+    if (seg->stage == STAGE_SFT) snprintf(lr_text, sizeof lr_text, " lr %g", seg->sft_lr);
     study_say(S, "segment %d/%d %s: %s steps [%" PRId64 ", %" PRId64 ") seed %" PRIu64 "%s, arms %s\n", p->number,
-        p->count, g->id, stage_name(g->stage), g->start_step, g->end_step, g->seed, lr_text, arms);
+        p->count, seg->id, stage_name(seg->stage), seg->start_step, seg->end_step, seg->seed, lr_text, arms);
 }
 
 int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
 {
-    const PlanSegment *g = &S->plan.segments[i];
+    const PlanSegment *seg = &S->plan.segments[i];
     Cost cost = cost_of_segment(S, i);
     double t0 = now_seconds();
     char run_dir[4096], segments_dir[4096];
     path_join(segments_dir, sizeof segments_dir, S->out_dir, "segments");
-    path_join(run_dir, sizeof run_dir, segments_dir, g->id);
-    if (store_segment_running(S->store, g->id, e) || make_dirs(run_dir, e)) return -1;
+    path_join(run_dir, sizeof run_dir, segments_dir, seg->id);
+    if (store_segment_running(S->store, seg->id, e) || make_dirs(run_dir, e)) return -1;
     checkpoint_clean_temporaries(run_dir);
-    announce(S, p, g);
+    announce(S, p, seg);
 
     SegmentOutcome out = {.pt_trace = NAN};
-    if (train_segment(S, p, g, run_dir, &out, e)) return -1;
+    if (train_segment(S, p, seg, run_dir, &out, e)) return -1;
     double train_s = now_seconds() - t0 - out.probe_s, t_eval = now_seconds();
-    if (finish_segment(S, g, i, run_dir, &out, e)) return -1;
+    if (finish_segment(S, seg, i, run_dir, &out, e)) return -1;
 
     p->units_done += cost_total(cost);
     char took[32], left[32];

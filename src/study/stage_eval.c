@@ -74,10 +74,10 @@ static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, doubl
     return store_record_evals(S->store, segment, step, "valid", &row, 1, e);
 }
 
-static int eval_pretrained(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t size, Err *e)
+static int eval_pretrained(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t size, Err *e)
 {
     double loss = NAN, acc = NAN;
-    if (pt_valid_loss(S, g->id, step, &loss, e)) return -1;
+    if (pt_valid_loss(S, seg->id, step, &loss, e)) return -1;
     if (S->data.n_mc_tasks > 0) {
         const char *files[PREP_MAX_TASKS];
         for (int k = 0; k < S->data.n_mc_tasks; k++) files[k] = S->data.mc_tasks[k];
@@ -85,7 +85,7 @@ static int eval_pretrained(StudyState *S, const PlanSegment *g, int64_t step, ch
         eval_options_default(&o, "pt");
         o.tasks = files;
         o.n_tasks = S->data.n_mc_tasks;
-        if (run_suite(S, g->id, step, "pt", &o, "acc", &acc, e)) return -1;
+        if (run_suite(S, seg->id, step, "pt", &o, "acc", &acc, e)) return -1;
     }
     size_t used = strlen(line);
     snprintf(line + used, size - used, " | PT valid loss %.4f, PT task avg %.1f%%", loss, 100 * acc);
@@ -104,19 +104,19 @@ static int eval_sft_file(StudyState *S, const char *segment, int64_t step, const
     return run_suite(S, segment, step, suite, &o, "exact_match", score, e);
 }
 
-static int eval_fine_tuned(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t size, Err *e)
+static int eval_fine_tuned(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t size, Err *e)
 {
     double valid, test = NAN;
-    if (eval_sft_file(S, g->id, step, "sft_valid", S->data.qa_valid, &valid, e)) return -1;
-    if (S->data.qa_test[0] && eval_sft_file(S, g->id, step, "sft", S->data.qa_test, &test, e)) return -1;
+    if (eval_sft_file(S, seg->id, step, "sft_valid", S->data.qa_valid, &valid, e)) return -1;
+    if (S->data.qa_test[0] && eval_sft_file(S, seg->id, step, "sft", S->data.qa_test, &test, e)) return -1;
     size_t used = strlen(line);
     used += (size_t)snprintf(line + used, size - used, " | SFT exact match valid %.1f%%", 100 * valid);
     if (!isnan(test) && used < size) snprintf(line + used, size - used, " test %.1f%%", 100 * test);
     return 0;
 }
 
-int stage_eval_end(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t line_size, Err *e)
+int stage_eval_end(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t line_size, Err *e)
 {
-    return g->stage == STAGE_SFT ? eval_fine_tuned(S, g, step, line, line_size, e)
-                                 : eval_pretrained(S, g, step, line, line_size, e);
+    return seg->stage == STAGE_SFT ? eval_fine_tuned(S, seg, step, line, line_size, e)
+                                 : eval_pretrained(S, seg, step, line, line_size, e);
 }

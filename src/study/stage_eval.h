@@ -21,9 +21,9 @@
 int stage_eval_load_probes(StudyState *S, Err *e);
 void stage_eval_free_probes(StudyState *S);
 
-/* Evaluates the model at the end of segment g's stage and records it at
+/* Evaluates the model at the end of segment seg's stage and records it at
  * clock step `step`; appends a summary (" | PT valid loss ...") to line. */
-int stage_eval_end(StudyState *S, const PlanSegment *g, int64_t step, char *line, size_t line_size, Err *e);
+int stage_eval_end(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t line_size, Err *e);
 
 /* Probes the sharpness on both batches and records it at clock step `step`
  * of segment `segment`; *pt_trace receives the PT batch's trace. */

@@ -223,22 +223,22 @@ int store_last_run(Store *s, char *study, size_t study_size, char **spec_text, E
     return 1;
 }
 
-static int record_segment(Store *s, sqlite3_stmt *st, const Plan *p, const PlanSegment *g, Err *e)
+static int record_segment(Store *s, sqlite3_stmt *st, const Plan *p, const PlanSegment *seg, Err *e)
 {
     char arms[2048];
-    plan_arm_names(p, g->arms, arms, sizeof arms);
+    plan_arm_names(p, seg->arms, arms, sizeof arms);
     sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, g->parent_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, stage_name(g->stage), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, seg->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, seg->parent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, stage_name(seg->stage), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, arms, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)g->seed);
-    sqlite3_bind_text(st, 6, g->schedule_text, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, g->start_step);
-    sqlite3_bind_int64(st, 8, g->end_step);
-    if (g->stage == STAGE_SFT) sqlite3_bind_double(st, 9, g->sft_lr);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)seg->seed);
+    sqlite3_bind_text(st, 6, seg->schedule_text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, seg->start_step);
+    sqlite3_bind_int64(st, 8, seg->end_step);
+    if (seg->stage == STAGE_SFT) sqlite3_bind_double(st, 9, seg->sft_lr);
     else sqlite3_bind_null(st, 9);
-    sqlite3_bind_text(st, 10, g->spec_text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, seg->spec_text, -1, SQLITE_STATIC);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, e, "recording a segment");
 }
 
