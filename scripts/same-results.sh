@@ -20,10 +20,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 done_segments() {
-    sqlite3 "$1/results.sqlite" "SELECT id FROM segments WHERE status = 'done' ORDER BY id"
+    sqlite3 -readonly "$1/results.sqlite" "SELECT id FROM segments WHERE status = 'done' ORDER BY id"
 }
 pending_segments() {
-    sqlite3 "$1/results.sqlite" "SELECT count(*) FROM segments WHERE status != 'done'"
+    sqlite3 -readonly "$1/results.sqlite" "SELECT count(*) FROM segments WHERE status != 'done'"
 }
 
 done_segments "$a" > "$tmp/done_a"
@@ -36,15 +36,15 @@ if [ "$(pending_segments "$a")" -eq 0 ] && [ "$(pending_segments "$b")" -eq 0 ];
 # The rows as INSERT statements (full precision, as .dump writes them), in a fixed order.
 rows() {
     db="$1/results.sqlite"
-    sqlite3 "$db" ".mode insert runs" "SELECT DISTINCT study, spec_text FROM runs ORDER BY study"
-    sqlite3 "$db" ".mode insert segments" "SELECT id, parent, stage, arms, seed, schedule, start_step, end_step,
+    sqlite3 -readonly "$db" ".mode insert runs" "SELECT DISTINCT study, spec_text FROM runs ORDER BY study"
+    sqlite3 -readonly "$db" ".mode insert segments" "SELECT id, parent, stage, arms, seed, schedule, start_step, end_step,
         sft_lr, status, checkpoint, spec_text FROM segments WHERE id IN ($ids) ORDER BY id"
-    sqlite3 "$db" ".mode insert arm_runs" "SELECT * FROM arm_runs ORDER BY study, arm, seed"
+    sqlite3 -readonly "$db" ".mode insert arm_runs" "SELECT * FROM arm_runs ORDER BY study, arm, seed"
     for table in metrics evaluations sharpness; do
-        sqlite3 "$db" ".mode insert $table" "SELECT * FROM $table WHERE segment IN ($ids) ORDER BY 1, 2, 3, 4, 5"
+        sqlite3 -readonly "$db" ".mode insert $table" "SELECT * FROM $table WHERE segment IN ($ids) ORDER BY 1, 2, 3, 4, 5"
     done
     if [ $complete -eq 1 ]; then
-        sqlite3 "$db" ".mode insert sft_sweep" "SELECT * FROM sft_sweep ORDER BY study, arm, seed, sft_lr"
+        sqlite3 -readonly "$db" ".mode insert sft_sweep" "SELECT * FROM sft_sweep ORDER BY study, arm, seed, sft_lr"
     fi
 }
 rows "$a" > "$tmp/rows_a"
