@@ -69,12 +69,6 @@ static void die_msg(const char *msg)
     die(&e);
 }
 
-static ScheduleSpec spec_from_kind(const Common *c, ScheduleKind kind, double alpha, DecayShape shape)
-{
-    ScheduleSpec s = {kind, c->peak, c->warmup, c->steps, alpha, c->rho, shape};
-    return schedule_canonical(&s);
-}
-
 /* "KIND[:ALPHA[:SHAPE]]" -> spec and a legend label. */
 static void parse_compare_item(const Common *c, const char *item, Curve *out)
 {
@@ -106,7 +100,7 @@ static void parse_compare_item(const Common *c, const char *item, Curve *out)
         snprintf(msg, sizeof msg, "--compare: '%s': shape '%s' is not linear, 1-sqrt, cosine or exp", item, shape_s);
         die_msg(msg);
     }
-    out->pre = spec_from_kind(c, kind, alpha, shape);
+    out->pre = schedule_of_kind(kind, c->peak, c->warmup, c->steps, alpha, c->rho, shape);
     Err e;
     if (schedule_validate(&out->pre, &e)) {
         err_wrap(&e, "--compare: '%s'", item);
