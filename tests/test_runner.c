@@ -30,13 +30,11 @@
 #include "study/runner.h"
 #include "study/spec.h"
 #include "study/store.h"
+#include "support/tiny_study.h"
 
 static const char STUDY_HEAD[] =
     "[study]\n"
-    "world = bios\n"
-    "people = 40\n"
-    "preset = nano\n"
-    "vocab = 400\n"
+    TINY_STUDY_WORLD
     "seeds = 7\n"
     "pretrain_tokens = 16384\n"      /* 32 steps */
     "sft_epochs = 1\n"

@@ -28,6 +28,7 @@
 #include "study/plan.h"
 #include "study/spec.h"
 #include "study/store.h"
+#include "support/tiny_study.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
@@ -411,10 +412,7 @@ static void three_stage_pipeline_chains_lineage(void **state)
  * steps. */
 static const char THREE_STAGE_STUDY[] =
     "[study]\n"
-    "world = bios\n"
-    "people = 40\n"
-    "preset = nano\n"
-    "vocab = 400\n"
+    TINY_STUDY_WORLD
     "seeds = 7\n"
     "pretrain_tokens = 8192\n"
     "mid_tokens = 4096\n"
