@@ -452,13 +452,14 @@ static void assert_same_checkpoint(const char *a, const char *b)
     assert_same_file(a, b, "train_state.bin");
     assert_same_file(a, b, "lineage.json");
     assert_same_file(a, b, "config.json");
+    assert_same_file(a, b, "tokenizer.json");
     assert_same_file(a, b, "checksums.json");   /* and so the same id */
 }
 
 static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
 {
     (void)state;
-    char ini[512], study[512], data[600], pt[700], mid_bin[700], sft_bin[700], mask[700];
+    char ini[512], study[512], data[600], pt[700], mid_bin[700], sft_bin[700], mask[700], tok[700];
     path_in(ini, sizeof ini, "three.ini");
     path_in(study, sizeof study, "three-study");
     Err e;
@@ -472,12 +473,14 @@ static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
     path_join(mid_bin, sizeof mid_bin, data, "mid.bin");
     path_join(sft_bin, sizeof sft_bin, data, "sft_train.bin");
     path_join(mask, sizeof mask, data, "sft_train.mask.bin");
+    path_join(tok, sizeof tok, data, "tokenizer.json");   /* the study's checkpoints carry it */
     char pre[512], mid[512], sft[512];
     path_in(pre, sizeof pre, "three-pre");
     path_in(mid, sizeof mid, "three-mid");
     path_in(sft, sizeof sft, "three-sft");
 #define BATCHING "--micro-batch", "8", "--seq-len", "64", "--quiet", "--log-every", "0"
-    const char *s1[] = {"train", "--preset", "nano", "--vocab", "400", "--seed", "7", "--data", pt, "--steps", "16",
+    const char *s1[] = {"train", "--preset", "nano", "--vocab", "400", "--tokenizer", tok, "--seed", "7", "--data", pt,
+                        "--steps", "16",
                         "--lr", "3e-3", "--schedule", "wsd", "--alpha", "0.1", "--warmup", "2",
                         "--batch-tokens", "512", "--out", pre, BATCHING, NULL};
     const char *s2[] = {"train", "--stage", "mid", "--init", pre, "--data", mid_bin, "--steps", "8", "--alpha-mid",
