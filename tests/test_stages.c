@@ -480,8 +480,7 @@ static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
     path_in(sft, sizeof sft, "three-sft");
 #define BATCHING "--micro-batch", "8", "--seq-len", "64", "--quiet", "--log-every", "0"
     const char *s1[] = {"train", "--preset", "nano", "--vocab", "400", "--tokenizer", tok, "--seed", "7", "--data", pt,
-                        "--steps", "16",
-                        "--lr", "3e-3", "--schedule", "wsd", "--alpha", "0.1", "--warmup", "2",
+                        "--steps", "16", "--lr", "3e-3", "--schedule", "wsd", "--alpha", "0.1", "--warmup", "2",
                         "--batch-tokens", "512", "--out", pre, BATCHING, NULL};
     const char *s2[] = {"train", "--stage", "mid", "--init", pre, "--data", mid_bin, "--steps", "8", "--alpha-mid",
                         "0", "--batch-tokens", "512", "--out", mid, BATCHING, NULL};
