@@ -22,5 +22,6 @@ int cmd_data_tokenize(int argc, char **argv);
 int cmd_data_corpus(int argc, char **argv);
 
 int cmd_sharpness(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

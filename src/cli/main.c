@@ -22,6 +22,7 @@ static const Command COMMANDS[] = {
     {"tokenizer", cmd_tokenizer, "byte-level BPE: `tokenizer train|encode`"},
     {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft|tokenize ...`"},
     {"sharpness", cmd_sharpness, "sharpness Tr(H) of a checkpoint (Hutchinson), top eigenvalue, density"},
+    {"merge", cmd_merge, "weighted average of checkpoints (uniform or WSM's decay-emulating weights)"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
     {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
 };

@@ -310,6 +310,16 @@ static int write_lineage(const char *path, const Lineage *l, Err *e)
     cJSON_AddNumberToObject(cur, "batch_size", c->batch_size);
     cJSON_AddNumberToObject(cur, "n_micro", c->n_micro);
     cJSON_AddNumberToObject(cur, "layout", c->layout);
+    if (l->n_merged > 0) {
+        cJSON *arr = cJSON_AddArrayToObject(root, "merged");
+        for (int i = 0; i < l->n_merged; i++) {
+            cJSON *in = cJSON_CreateObject();
+            cJSON_AddStringToObject(in, "id", l->merged[i].id);
+            cJSON_AddNumberToObject(in, "step", (double)l->merged[i].step);
+            cJSON_AddNumberToObject(in, "weight", l->merged[i].weight);
+            cJSON_AddItemToArray(arr, in);
+        }
+    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     size_t len = strlen(text);
@@ -345,6 +355,32 @@ static int lineage_str(const cJSON *root, const char *path, const char *name, ch
     if (!cJSON_IsString(j)) return err_set(e, "%s: field %s is missing or not a string", path, name);
     if (strlen(j->valuestring) >= n) return err_set(e, "%s: field %s is longer than %zu characters", path, name, n - 1);
     snprintf(out, n, "%s", j->valuestring);
+    return 0;
+}
+
+/* The optional "merged" array: every input of a merge, oldest first. */
+static int read_merged(const cJSON *root, const char *path, Lineage *l, Err *e)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "merged");
+    l->n_merged = 0;
+    if (!arr) return 0;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 || cJSON_GetArraySize(arr) > LINEAGE_MAX_MERGED)
+        return err_set(e, "%s: field merged is not an array of 1 to %d inputs", path, LINEAGE_MAX_MERGED);
+    const cJSON *in;
+    cJSON_ArrayForEach(in, arr) {
+        MergedInput *m = &l->merged[l->n_merged];
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(in, "id");
+        const cJSON *step = cJSON_GetObjectItemCaseSensitive(in, "step");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(in, "weight");
+        if (!cJSON_IsString(id) || strlen(id->valuestring) != CKPT_ID_CHARS || !cJSON_IsNumber(step) ||
+            step->valuedouble != (double)(int64_t)step->valuedouble || !cJSON_IsNumber(w))
+            return err_set(e, "%s: field merged[%d] needs id (%d hex digits), step (integer) and weight (number)",
+                           path, l->n_merged, CKPT_ID_CHARS);
+        snprintf(m->id, sizeof m->id, "%s", id->valuestring);
+        m->step = (int64_t)step->valuedouble;
+        m->weight = w->valuedouble;
+        l->n_merged++;
+    }
     return 0;
 }
 
@@ -404,6 +440,7 @@ static int read_lineage(const char *path, Lineage *l, Err *e)
     c->batch_size = (int32_t)v[5];
     c->n_micro = (int32_t)v[6];
     c->layout = (int32_t)v[7];
+    if (read_merged(root, path, l, e)) goto out;
     rc = 0;
 out:
     cJSON_Delete(root);

@@ -32,6 +32,15 @@
 #include "train/adamw.h"
 
 #define CKPT_ID_CHARS 16
+#define LINEAGE_MAX_MERGED 64
+
+/* One input of a merged checkpoint (train/merge.h): which checkpoint, at
+ * which step of its clock, with which weight. */
+typedef struct {
+    char    id[CKPT_ID_CHARS + 1];
+    int64_t step;
+    double  weight;
+} MergedInput;
 
 typedef struct {
     char     id[CKPT_ID_CHARS + 1];         /* this checkpoint (set by save and load) */
@@ -48,6 +57,11 @@ typedef struct {
     int      micro_batch;          /* sequences per micro-batch (affects bits, so recorded) */
     uint64_t seed;                 /* run seed (init and data streams derive from it) */
     LoaderCursor cursor;           /* data loader position after `step` steps */
+    /* A merge of checkpoints (train/merge.h) names every input, oldest first,
+     * in lineage.json's "merged" array; n_merged = 0 (the field is then not
+     * written) for a checkpoint that training produced. */
+    int          n_merged;
+    MergedInput  merged[LINEAGE_MAX_MERGED];
     /* Not part of lineage.json: the tokenizer.json that save copies into the
      * checkpoint ("" for none), and that load sets to the checkpoint's own
      * copy (or ""), so a child of a checkpoint carries its tokenizer on. */
