@@ -2,13 +2,16 @@
  * (Hutchinson over exact Hessian-vector products), optionally the top
  * eigenvalue and the Lanczos spectral density; a line on stdout and JSON. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/file.h"
+#include "probe/precond.h"
 #include "probe/sharpness.h"
 #include "train/checkpoint.h"
+#include "train/schedule.h"
 
 static const OptSpec OPTS[] = {
     {"ckpt", "DIR", "checkpoint (or run directory: its latest checkpoint) to probe (required)"},
@@ -25,6 +28,7 @@ static const OptSpec OPTS[] = {
     {"eig", NULL, "also the top eigenvalue by power iteration"},
     {"eig-iters", "N", "power iteration: at most N products (default 100)"},
     {"eig-tol", "X", "power iteration: stop at relative change < X (default 1e-4)"},
+    {"precond-eig", NULL, "also the top eigenvalue of P^-1 H, P = diag(sqrt(v_hat)+eps) from the checkpoint's AdamW state"},
     {"density", NULL, "also the spectral density by Lanczos (Ritz values, weights, smoothed curve in --json)"},
     {"lanczos-steps", "K", "Lanczos steps for --density (default 30; keeps K vectors of all parameters)"},
     {"json", "OUT", "write the result as JSON to OUT"},
@@ -33,7 +37,7 @@ static const OptSpec OPTS[] = {
 };
 
 static const char USAGE[] =
-    "plateau sharpness --ckpt DIR --data pt|sft|FILE [--probes N] [--eig] [--density] [--seed S] [--json OUT]";
+    "plateau sharpness --ckpt DIR --data pt|sft|FILE [--probes N] [--eig] [--precond-eig] [--density] [--seed S] [--json OUT]";
 static const char ABOUT[] =
     "Measures the sharpness Tr(H) of a checkpoint's masked mean loss on a fixed held-out batch by\n"
     "Hutchinson's estimator (Rademacher probes) over exact Hessian-vector products, with its\n"
@@ -105,7 +109,37 @@ static int sharpness_options(const Args *a, const Config *cfg, SharpnessOptions 
     return 0;
 }
 
-static void print_result(const char *dir, const Lineage *lin, const ProbeData *d, const SharpnessResult *r)
+/* o->precond = P = diag(sqrt(v_hat) + eps) of the checkpoint's AdamW state (malloc'd). */
+static int adam_precond(const char *dir, const AdamW *opt, int has_opt, SharpnessOptions *o, Err *e)
+{
+    if (!has_opt)
+        return err_set(e, "%s: no optimizer state (train_state.bin): --precond-eig needs AdamW's second moments", dir);
+    float *p = xmalloc(opt->n * sizeof(float));
+    if (adam_preconditioner(opt->v, opt->n, opt->cfg.beta2, opt->t, opt->cfg.eps, p, e)) {
+        free(p);
+        return err_wrap(e, "%s", dir);
+    }
+    o->precond = p;
+    return 0;
+}
+
+/* The preconditioned eigenvalue beside Adam's threshold at the checkpoint's LR. */
+static void print_precond(const Lineage *lin, const AdamW *opt, const PowerResult *pe)
+{
+    printf(", P^-1 H top eigenvalue %.6g (%d iterations%s", pe->eigenvalue, pe->iters,
+           pe->converged ? "" : ", not converged");
+    ScheduleSpec spec;
+    Err ignored;
+    if (schedule_parse(lin->schedule, &spec, &ignored) == 0) {
+        double lr = schedule_eta(&spec, lin->step - lin->stage_start_step);
+        printf("; Adam's threshold (2+2b1)/((1-b1) lr) = %.6g at lr %.3g", adam_stability_threshold(opt->cfg.beta1, lr),
+               lr);
+    }
+    printf(")");
+}
+
+static void print_result(const char *dir, const Lineage *lin, const ProbeData *d, const SharpnessResult *r,
+                         const AdamW *opt)
 {
     printf("%s (step %lld) on %s: Tr(H) = %.6g +- %.2g (%d probes), loss %.5f over %.0f positions (%d x %d)", dir,
            (long long)lin->step, d->tokens, r->trace.mean, r->trace.std_error, r->trace.probes, r->loss,
@@ -113,6 +147,7 @@ static void print_result(const char *dir, const Lineage *lin, const ProbeData *d
     if (r->has_eig)
         printf(", top eigenvalue %.6g (%d iterations%s)", r->eig.eigenvalue, r->eig.iters,
                r->eig.converged ? "" : ", not converged");
+    if (r->has_precond_eig) print_precond(lin, opt, &r->precond_eig);
     if (r->has_density)
         printf(", Ritz values in [%.4g, %.4g]", r->density.values[0], r->density.values[r->density.k - 1]);
     printf(", %.1f s\n", r->seconds);
@@ -137,16 +172,23 @@ int cmd_sharpness(int argc, char **argv)
     Lineage lin;
     Batch batch;
     SharpnessResult r;
-    if (model_create(&m, &cfg, 1, 1, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, &lin, &e) ||
+    AdamW opt;
+    int has_opt = 0;
+    if (model_create(&m, &cfg, 1, 1, &e)) die(&e);
+    adamw_create(&opt, &(AdamWConfig){0}, &m.table);
+    if (checkpoint_load(dir, &cfg, m.params, &opt, &has_opt, &lin, &e) ||
+        (args_has(&a, "precond-eig") && adam_precond(dir, &opt, has_opt, &o, &e)) ||
         probe_batch_load(&batch, d.tokens, d.has_mask ? d.mask : NULL, d.layout, (int)B, (int)T, cfg.vocab_size, &e) ||
         sharpness_measure(&m, &batch, &o, &r, &e))
         die(&e);
-    print_result(dir, &lin, &d, &r);
+    print_result(dir, &lin, &d, &r, &opt);
     char data_desc[8300];
     snprintf(data_desc, sizeof data_desc, "%s%s%s", d.tokens, d.has_mask ? " mask=" : "", d.has_mask ? d.mask : "");
     if (args_has(&a, "json") && sharpness_write_json(args_str(&a, "json", ""), &r, &o, dir, data_desc, &e)) die(&e);
     sharpness_result_free(&r);
     batch_free(&batch);
+    free((float *)o.precond);
+    adamw_free(&opt);
     model_free(&m);
     return 0;
 }

@@ -8,11 +8,12 @@
 #include "core/file.h"
 #include "core/progress.h"
 #include "probe/hvp.h"
+#include "probe/precond.h"
 
 SharpnessOptions sharpness_options_default(void)
 {
     SharpnessOptions o = {.probes = 50, .min_probes = 10, .rel_tol = 0, .seed = 0, .eig = 0, .eig_iters = 100,
-                          .eig_tol = 1e-4, .lanczos_steps = 0, .progress = 0};
+                          .eig_tol = 1e-4, .lanczos_steps = 0, .precond = NULL, .progress = 0};
     return o;
 }
 
@@ -56,6 +57,19 @@ int sharpness_measure(const Model *m, const Batch *b, const SharpnessOptions *o,
         rc = power_iteration(&op, &po, &out->eig, e);
         if (o->progress) progress_finish(&bar);
         out->has_eig = !rc;
+    }
+    if (!rc && o->precond) {
+        PowerOptions po = power_options_default();
+        po.max_iters = o->eig_iters;
+        po.rel_tol = o->eig_tol;
+        po.seed = o->seed;
+        if (o->progress) {
+            progress_start(&bar, "top eigenvalue of P^-1 H", (uint64_t)o->eig_iters, "iters");
+            po.progress = &bar;
+        }
+        rc = precond_power_iteration(&op, o->precond, &po, &out->precond_eig, e);
+        if (o->progress) progress_finish(&bar);
+        out->has_precond_eig = !rc;
     }
     if (!rc && o->lanczos_steps > 0) {
         if (o->progress) progress_start(&bar, "Lanczos density", (uint64_t)o->lanczos_steps, "steps");
@@ -132,6 +146,12 @@ int sharpness_write_json(const char *path, const SharpnessResult *r, const Sharp
     cJSON_AddNumberToObject(j, "probes", r->trace.probes);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddStringToObject(j, "method", "Hutchinson, Rademacher probes; exact Hessian-vector products (R-operator)");
+    if (r->has_precond_eig) {
+        cJSON *pe = cJSON_AddObjectToObject(j, "precond_top_eigenvalue");
+        cJSON_AddNumberToObject(pe, "value", r->precond_eig.eigenvalue);
+        cJSON_AddNumberToObject(pe, "iterations", r->precond_eig.iters);
+        cJSON_AddBoolToObject(pe, "converged", r->precond_eig.converged);
+    }
     if (r->has_eig) {
         cJSON *eg = cJSON_AddObjectToObject(j, "top_eigenvalue");
         cJSON_AddNumberToObject(eg, "value", r->eig.eigenvalue);

@@ -26,6 +26,8 @@ typedef struct {
     int      eig_iters;      /* default 100 */
     double   eig_tol;        /* relative change to stop at (default 1e-4) */
     int      lanczos_steps;  /* > 0: also the spectral density from this many Lanczos steps */
+    const float *precond;    /* [n params] or NULL: also the top eigenvalue of P^-1 H with P = diag(precond)
+                                (probe/precond.h; eig_iters and eig_tol apply) */
     int      progress;       /* 1: progress bars on stderr */
 } SharpnessOptions;
 
@@ -36,6 +38,8 @@ typedef struct {
     TraceEstimate trace;
     int           has_eig;
     PowerResult   eig;
+    int           has_precond_eig;
+    PowerResult   precond_eig; /* top eigenvalue of P^-1 H */
     int           has_density;
     LanczosResult density;     /* Ritz values and weights (owned) */
     double        seconds;     /* wall time of the whole measurement */

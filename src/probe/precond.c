@@ -1,0 +1,57 @@
+#include "probe/precond.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+int adam_preconditioner(const float *v, size_t n, float beta2, int64_t t, float eps, float *p, Err *e)
+{
+    if (t < 1)
+        return err_set(e, "Adam preconditioner: the optimizer state has taken %lld updates, at least 1 is needed",
+                       (long long)t);
+    double correction = 1.0 - pow((double)beta2, (double)t);
+    if (!(correction > 0)) return err_set(e, "Adam preconditioner: beta2 %g gives no bias correction", (double)beta2);
+    for (size_t i = 0; i < n; i++) {
+        if (!(v[i] >= 0) || !isfinite(v[i]))
+            return err_set(e, "Adam preconditioner: second moment %zu is %g, expected a finite value >= 0", i,
+                           (double)v[i]);
+        p[i] = (float)(sqrt((double)v[i] / correction) + (double)eps);
+    }
+    return 0;
+}
+
+double adam_stability_threshold(double beta1, double lr) { return (2 + 2 * beta1) / ((1 - beta1) * lr); }
+
+typedef struct {
+    const HessianOp *inner;
+    const double    *d;     /* [n] p^-1/2 */
+    float           *tmp;   /* [n] D v */
+} Scaled;
+
+/* hv = D H D v */
+static void scaled_hvp(void *ctx, const float *v, float *hv)
+{
+    const Scaled *s = ctx;
+    size_t n = s->inner->n;
+    for (size_t i = 0; i < n; i++) s->tmp[i] = (float)(s->d[i] * v[i]);
+    s->inner->fn(s->inner->ctx, s->tmp, hv);
+    for (size_t i = 0; i < n; i++) hv[i] = (float)(s->d[i] * hv[i]);
+}
+
+int precond_power_iteration(const HessianOp *op, const float *p, const PowerOptions *opt, PowerResult *out, Err *e)
+{
+    size_t n = op->n;
+    double *d = xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        if (!(p[i] > 0)) {
+            free(d);
+            return err_set(e, "preconditioned power iteration: P[%zu] = %g, expected > 0", i, (double)p[i]);
+        }
+        d[i] = 1.0 / sqrt((double)p[i]);
+    }
+    Scaled s = {.inner = op, .d = d, .tmp = xmalloc(n * sizeof(float))};
+    HessianOp scaled = {scaled_hvp, &s, n};
+    int rc = power_iteration(&scaled, opt, out, e);
+    free(s.tmp);
+    free(d);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* The preconditioned Hessian of Adam: the top eigenvalue of P^-1 H, with
+ * P = diag(sqrt(v_hat) + eps) the preconditioner of the AdamW update
+ * (train/adamw.h), v_hat = v / (1 - beta2^t) the bias-corrected second
+ * moment of a checkpoint's optimizer state.
+ *
+ * Why: under Adam the step is lr * P^-1 m, so the stability condition of
+ * gradient descent applies to P^-1 H rather than H. Cohen et al., "Adaptive
+ * Gradient Methods at the Edge of Stability" (2022), find that at a constant
+ * learning rate the top eigenvalue of P^-1 H rises to and hovers near the
+ * stability threshold of Adam with momentum, (2 + 2 beta1) / ((1 - beta1) lr)
+ * (38 / lr for beta1 = 0.9), and falls when the learning rate decays: the
+ * sharpness a schedule controls, beside the paper's Tr(H).
+ *
+ * Method: P^-1 H is not symmetric, but it is similar to the symmetric
+ * D H D, D = P^-1/2 (P^-1 H = D (D H D) D^-1), so both have the same real
+ * eigenvalues; power iteration (probe/spectrum.h) runs on D H D, one
+ * Hessian-vector product per step. The result is the eigenvalue of largest
+ * magnitude. */
+#ifndef PLATEAU_PRECOND_H
+#define PLATEAU_PRECOND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "probe/spectrum.h"
+
+/* p[i] = sqrt(v[i] / (1 - beta2^t)) + eps, computed in double and rounded
+ * to float. t >= 1 (the number of updates the moments have seen); fails
+ * naming t otherwise, or a negative or non-finite v[i] by index. */
+int adam_preconditioner(const float *v, size_t n, float beta2, int64_t t, float eps, float *p, Err *e);
+
+/* Adam's stability threshold (2 + 2 beta1) / ((1 - beta1) lr), in the units
+ * of the eigenvalue of P^-1 H (per unit learning rate step). */
+double adam_stability_threshold(double beta1, double lr);
+
+/* The top eigenvalue of P^-1 H by power iteration on D H D (D = p^-1/2;
+ * p[n] > 0, op->n entries). Same options, start vector and stopping rule
+ * as power_iteration. */
+int precond_power_iteration(const HessianOp *op, const float *p, const PowerOptions *opt, PowerResult *out, Err *e);
+
+#endif

@@ -1,0 +1,89 @@
+/* The preconditioned sharpness of Adam (probe/precond.h): the top
+ * eigenvalue of P^-1 H against a hand computation, and P from an AdamW
+ * state against the update's formula. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "probe/precond.h"
+
+static void assert_close(double got, double want, double tol)
+{
+    if (fabs(got - want) > tol) fail_msg("got %.17g, want %.17g (tolerance %g)", got, want, tol);
+}
+
+/* H = [[4, 1], [1, 2]] */
+static void quadratic2_hvp(void *ctx, const float *v, float *hv)
+{
+    (void)ctx;
+    hv[0] = (float)(4.0 * v[0] + 1.0 * v[1]);
+    hv[1] = (float)(1.0 * v[0] + 2.0 * v[1]);
+}
+
+static void test_adam_preconditioner_is_sqrt_of_bias_corrected_v_plus_eps(void **s)
+{
+    (void)s;
+    /* beta2 0.5, t 2: 1 - 0.25 = 0.75. v = 1.6875 -> v_hat 2.25 -> 1.5 + eps 0.5 = 2;
+     * v = 0 -> 0 + 0.5. */
+    const float v[2] = {1.6875f, 0.0f};
+    float p[2];
+    Err e;
+    assert_int_equal(adam_preconditioner(v, 2, 0.5f, 2, 0.5f, p, &e), 0);
+    assert_true(p[0] == 2.0f);
+    assert_true(p[1] == 0.5f);
+    assert_int_equal(adam_preconditioner(v, 2, 0.5f, 0, 0.5f, p, &e), -1);
+    assert_non_null(strstr(e.msg, "taken 0 updates, at least 1 is needed"));
+    const float bad[2] = {1.0f, -1.0f};
+    assert_int_equal(adam_preconditioner(bad, 2, 0.5f, 2, 0.5f, p, &e), -1);
+    assert_non_null(strstr(e.msg, "second moment 1 is -1"));
+    /* Cohen et al.'s threshold for beta1 0.9: 38 / lr */
+    assert_close(adam_stability_threshold(0.9, 1e-3), 38000.0, 1e-9);
+}
+
+static void test_two_parameter_quadratic_gives_the_hand_computed_top_eigenvalue_of_p_inverse_h(void **s)
+{
+    (void)s;
+    /* P from an AdamW state (beta2 0.5, t 2, eps 0.5, as above): diag(0.5, 2).
+     * P^-1 H = [[8, 2], [0.5, 1]]: trace 9, determinant 7, eigenvalues
+     * (9 +- sqrt(81 - 28)) / 2; the top one is (9 + sqrt(53)) / 2 = 8.1400549...
+     * while H's own top eigenvalue is 3 + sqrt(2) = 4.41. */
+    HessianOp op = {quadratic2_hvp, NULL, 2};
+    PowerOptions po = power_options_default();
+    po.max_iters = 200;
+    po.rel_tol = 1e-12;
+    PowerResult r;
+    Err e;
+    const float v[2] = {0.0f, 1.6875f};
+    float p1[2];
+    assert_int_equal(adam_preconditioner(v, 2, 0.5f, 2, 0.5f, p1, &e), 0);
+    assert_true(p1[0] == 0.5f && p1[1] == 2.0f);
+    assert_int_equal(precond_power_iteration(&op, p1, &po, &r, &e), 0);
+    assert_close(r.eigenvalue, (9 + sqrt(53.0)) / 2, 1e-6);
+    /* P = diag(1, 4): P^-1 H = [[4, 1], [0.25, 0.5]], trace 4.5, determinant 1.75,
+     * top eigenvalue (4.5 + sqrt(4.5^2 - 4 * 1.75)) / 2 = (4.5 + sqrt(13.25)) / 2. */
+    const float p2[2] = {1.0f, 4.0f};
+    assert_int_equal(precond_power_iteration(&op, p2, &po, &r, &e), 0);
+    assert_close(r.eigenvalue, (4.5 + sqrt(13.25)) / 2, 1e-6);
+    /* P = I: the top eigenvalue of H, 3 + sqrt(2) */
+    const float p3[2] = {1.0f, 1.0f};
+    assert_int_equal(precond_power_iteration(&op, p3, &po, &r, &e), 0);
+    assert_close(r.eigenvalue, 3 + sqrt(2.0), 1e-6);
+    /* a zero entry of P is refused by index */
+    const float p4[2] = {1.0f, 0.0f};
+    assert_int_equal(precond_power_iteration(&op, p4, &po, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "P[1] = 0, expected > 0"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adam_preconditioner_is_sqrt_of_bias_corrected_v_plus_eps),
+        cmocka_unit_test(test_two_parameter_quadratic_gives_the_hand_computed_top_eigenvalue_of_p_inverse_h),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
