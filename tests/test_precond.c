@@ -8,9 +8,12 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "probe/precond.h"
+#include "probe/sharpness.h"
 
 static void assert_close(double got, double want, double tol)
 {
@@ -79,11 +82,57 @@ static void test_two_parameter_quadratic_gives_the_hand_computed_top_eigenvalue_
     assert_non_null(strstr(e.msg, "P[1] = 0, expected > 0"));
 }
 
+static void test_model_with_identity_preconditioner_gives_the_plain_top_eigenvalue_bit_for_bit(void **s)
+{
+    (void)s;
+    /* P = I makes D H D = H exactly (D = 1 in double rounds v and H v to
+     * themselves), so the same seed walks the same iterates through the
+     * model's Hessian-vector products. */
+    Config cfg;
+    Err e;
+    assert_int_equal(config_preset(&cfg, "nano", &e), 0);
+    Model m;
+    assert_int_equal(model_create(&m, &cfg, 2, 8, &e), 0);
+    model_init_weights(&m, 3);
+    Batch b;
+    batch_create(&b, 2, 8);
+    Rng r = rng_stream(5, 2);
+    for (int i = 0; i < 16; i++) {
+        b.tokens[i] = (int)rng_below(&r, (uint64_t)cfg.vocab_size);
+        b.targets[i] = (int)rng_below(&r, (uint64_t)cfg.vocab_size);
+        b.mask[i] = 1;
+    }
+    b.n_counted = 16;
+    float *ones = malloc(m.n_params * sizeof(float));
+    for (size_t i = 0; i < m.n_params; i++) ones[i] = 1.0f;
+    SharpnessOptions o = sharpness_options_default();
+    o.probes = 2;
+    o.eig = 1;
+    o.eig_iters = 20;
+    o.precond = ones;
+    SharpnessResult res;
+    assert_int_equal(sharpness_measure(&m, &b, &o, &res, &e), 0);
+    assert_true(res.has_eig && res.has_precond_eig);
+    assert_true(res.precond_eig.eigenvalue == res.eig.eigenvalue);
+    assert_int_equal(res.precond_eig.iters, res.eig.iters);
+    /* P = 2 I: P^-1 H = H / 2, up to the rounding of D = 1/sqrt(2) */
+    for (size_t i = 0; i < m.n_params; i++) ones[i] = 2.0f;
+    SharpnessResult half;
+    assert_int_equal(sharpness_measure(&m, &b, &o, &half, &e), 0);
+    assert_close(half.precond_eig.eigenvalue, res.eig.eigenvalue / 2, 1e-5 * fabs(res.eig.eigenvalue));
+    sharpness_result_free(&res);
+    sharpness_result_free(&half);
+    free(ones);
+    batch_free(&b);
+    model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_preconditioner_is_sqrt_of_bias_corrected_v_plus_eps),
         cmocka_unit_test(test_two_parameter_quadratic_gives_the_hand_computed_top_eigenvalue_of_p_inverse_h),
+        cmocka_unit_test(test_model_with_identity_preconditioner_gives_the_plain_top_eigenvalue_bit_for_bit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
