@@ -23,5 +23,6 @@ int cmd_data_corpus(int argc, char **argv);
 
 int cmd_sharpness(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_sft_change(int argc, char **argv);
 
 #endif

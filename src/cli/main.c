@@ -23,6 +23,7 @@ static const Command COMMANDS[] = {
     {"data", cmd_data, "worlds and data files: `data bios|wordnet|sft|tokenize ...`"},
     {"sharpness", cmd_sharpness, "sharpness Tr(H) of a checkpoint (Hutchinson), top eigenvalue, density"},
     {"merge", cmd_merge, "weighted average of checkpoints (uniform or WSM's decay-emulating weights)"},
+    {"sft-change", cmd_sft_change, "what SFT did to a base: forgetting and relative weight distance"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
     {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
 };

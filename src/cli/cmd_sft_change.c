@@ -1,0 +1,80 @@
+/* plateau sft-change: what fine-tuning did to a base model (eval/sft_change.h):
+ * forgetting on held-out pre-training text and the relative weight distance. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "data/shard.h"
+#include "eval/sft_change.h"
+#include "train/checkpoint.h"
+
+static const OptSpec OPTS[] = {
+    {"base", "DIR", "the base checkpoint SFT started from (required)"},
+    {"sft", "DIR", "the fine-tuned checkpoint, or its run directory (required)"},
+    {"data", "FILE", "token shard of held-out pre-training text (required)"},
+    {"batch", "B", "sequences per forward pass (default 8; does not change the numbers)"},
+    {"seq-len", "T", "window length (default: the model's context)"},
+    {NULL, NULL, NULL},
+};
+
+static const char USAGE[] = "plateau sft-change --base DIR --sft DIR --data FILE [--seq-len T]";
+static const char ABOUT[] =
+    "Prints what supervised fine-tuning did to a base model: forgetting, the PT validation loss of\n"
+    "the fine-tuned model minus that of the base (nats per token, same windows), and the relative\n"
+    "weight distance ||theta_sft - theta_base|| / ||theta_base||. For the SFT-data sharpness of the\n"
+    "fine-tuned model, run `plateau sharpness --ckpt SFT --data sft`.";
+
+static float *load_params(const char *arg, Config *cfg, int have_cfg, char *dir, size_t dir_size, Err *e)
+{
+    Config c;
+    if (checkpoint_resolve(arg, dir, dir_size, e) || checkpoint_read_config(dir, &c, e)) return NULL;
+    if (!have_cfg) *cfg = c;
+    ParamTable t;
+    param_table_build(&t, cfg);
+    float *p = xmalloc(t.total * sizeof(float));
+    param_table_free(&t);
+    if (checkpoint_load(dir, cfg, p, NULL, NULL, NULL, e)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int cmd_sft_change(int argc, char **argv)
+{
+    Args a;
+    Err e;
+    if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
+    const char *base_arg, *sft_arg, *data;
+    char base_dir[4096], sft_dir[4096];
+    Config cfg;
+    long B, T;
+    if (args_require(&a, "base", &base_arg, &e) || args_require(&a, "sft", &sft_arg, &e) ||
+        args_require(&a, "data", &data, &e))
+        die(&e);
+    float *base = load_params(base_arg, &cfg, 0, base_dir, sizeof base_dir, &e);
+    if (!base) die(&e);
+    float *sft = load_params(sft_arg, &cfg, 1, sft_dir, sizeof sft_dir, &e);
+    if (!sft) die(&e);
+    if (args_long(&a, "batch", 8, &B, &e) || args_long(&a, "seq-len", cfg.seq_len, &T, &e)) die(&e);
+    if (B < 1 || T < 1 || T > cfg.seq_len) {
+        err_set(&e, "--batch must be positive and --seq-len in [1, %d]", cfg.seq_len);
+        die(&e);
+    }
+    Shard sh;
+    Model m;
+    SftChange c;
+    if (shard_read(&sh, data, &e) || model_create(&m, &cfg, (int)B, (int)T, &e) ||
+        sft_change_measure(&m, base, sft, sh.tokens, sh.n_tokens, (int)B, (int)T, &c, &e))
+        die(&e);
+    printf("%s -> %s on %s: PT loss %.5f -> %.5f (forgetting %+.5f nats/token, %lld targets), "
+           "relative weight distance %.6g (||d|| %.6g, ||base|| %.6g)\n",
+           base_dir, sft_dir, data, c.pt_base.mean_loss, c.pt_sft.mean_loss, c.forgetting,
+           (long long)c.pt_base.n_scored, c.rel_weight_distance, c.weight_distance, c.base_norm);
+    shard_free(&sh);
+    model_free(&m);
+    free(base);
+    free(sft);
+    return 0;
+}
