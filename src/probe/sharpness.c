@@ -17,6 +17,24 @@ SharpnessOptions sharpness_options_default(void)
     return o;
 }
 
+/* Power iteration on H (precond NULL) or on P^-1 H, with o's options and bar. */
+static int top_eigenvalue(const HessianOp *op, const float *precond, const SharpnessOptions *o, const char *label,
+                          PowerResult *out, Err *e)
+{
+    PowerOptions po = power_options_default();
+    po.max_iters = o->eig_iters;
+    po.rel_tol = o->eig_tol;
+    po.seed = o->seed;
+    Progress bar;
+    if (o->progress) {
+        progress_start(&bar, label, (uint64_t)o->eig_iters, "iters");
+        po.progress = &bar;
+    }
+    int rc = precond ? precond_power_iteration(op, precond, &po, out, e) : power_iteration(op, &po, out, e);
+    if (o->progress) progress_finish(&bar);
+    return rc;
+}
+
 int sharpness_measure(const Model *m, const Batch *b, const SharpnessOptions *o, SharpnessResult *out, Err *e)
 {
     memset(out, 0, sizeof *out);
@@ -46,29 +64,11 @@ int sharpness_measure(const Model *m, const Batch *b, const SharpnessOptions *o,
     if (o->progress) progress_finish(&bar);
 
     if (!rc && o->eig) {
-        PowerOptions po = power_options_default();
-        po.max_iters = o->eig_iters;
-        po.rel_tol = o->eig_tol;
-        po.seed = o->seed;
-        if (o->progress) {
-            progress_start(&bar, "top eigenvalue", (uint64_t)o->eig_iters, "iters");
-            po.progress = &bar;
-        }
-        rc = power_iteration(&op, &po, &out->eig, e);
-        if (o->progress) progress_finish(&bar);
+        rc = top_eigenvalue(&op, NULL, o, "top eigenvalue", &out->eig, e);
         out->has_eig = !rc;
     }
     if (!rc && o->precond) {
-        PowerOptions po = power_options_default();
-        po.max_iters = o->eig_iters;
-        po.rel_tol = o->eig_tol;
-        po.seed = o->seed;
-        if (o->progress) {
-            progress_start(&bar, "top eigenvalue of P^-1 H", (uint64_t)o->eig_iters, "iters");
-            po.progress = &bar;
-        }
-        rc = precond_power_iteration(&op, o->precond, &po, &out->precond_eig, e);
-        if (o->progress) progress_finish(&bar);
+        rc = top_eigenvalue(&op, o->precond, o, "top eigenvalue of P^-1 H", &out->precond_eig, e);
         out->has_precond_eig = !rc;
     }
     if (!rc && o->lanczos_steps > 0) {
