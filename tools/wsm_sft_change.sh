@@ -8,9 +8,10 @@
 #   wsm-uniform   WSO's checkpoints 220..280 (K = 7, every 10) merged uniformly (= a linear decay)
 #   wsm-1sqrt     the same with WSM's 1-sqrt weights
 # then SFT at 2e-4 (6 epochs) from each, and per base/SFT pair: PT validation
-# loss, Tr(H), top eigenvalue of P^-1 H (AdamW state) beside Adam's threshold,
-# SFT exact match on held-out people, forgetting, relative weight distance and
-# the SFT-data Tr(H) of the fine-tuned model. Re-running skips what exists.
+# loss and Tr(H); the top eigenvalue of P^-1 H (AdamW state, on a training
+# batch) beside Adam's threshold at the final LR; SFT exact match on held-out
+# people; forgetting and relative weight distance; the SFT-data Tr(H) of the
+# fine-tuned model. Re-running skips what exists.
 # usage: tools/wsm_sft_change.sh OUT_DIR SEED...   (plateau binary: ./plateau or $PLATEAU)
 set -eu
 P=${PLATEAU:-$(pwd)/plateau}
@@ -31,7 +32,11 @@ PT="--preset micro --vocab 2048 --tokenizer w/tok.json --data w/tr/pt_train_0000
     --warmup 14 --seq-len 128 --micro-batch 16 --batch-tokens 4096 --quiet --log-every 280"
 VA=w/va/pt_valid_000000.bin
 probe() {   # probe CKPT DATA... -> one line
-    $P sharpness --ckpt "$@" --batch 2 --probes 20 --eig-iters 30 --eig-tol 1e-3 --quiet
+    $P sharpness --ckpt "$@" --seq-len 128 --batch 4 --probes 20 --quiet
+}
+precond() {   # the top eigenvalue of P^-1 H on the loss Adam minimised: a training batch
+    $P sharpness --ckpt "$1" --data w/tr/pt_train_000000.bin --seq-len 128 --batch 4 --probes 2 \
+        --precond-eig --eig-iters 30 --eig-tol 1e-3 --quiet
 }
 for seed in "$@"; do
     r=r$seed
@@ -46,7 +51,8 @@ for seed in "$@"; do
         base=$r/$b
         [ -d $base/step-00000280 ] && base=$base/step-00000280
         echo "== seed $seed base $b"
-        probe "$base" --data $VA --precond-eig
+        probe "$base" --data $VA
+        precond "$base"
         [ -d $r/sft-$b ] || $P train --stage sft --init "$base" --data w/sft/sft_train.bin --mask w/sft/sft_train.mask.bin \
             --layout rows --seq-len 128 --micro-batch 4 --batch-tokens 512 --steps 135 --lr 2e-4 --warmup 13 \
             --quiet --log-every 135 --out $r/sft-$b >/dev/null
