@@ -6,7 +6,7 @@
 #   wso           constant LR after warmup
 #   wsd0          WSD to 0 (decay from step 214, 66 steps)
 #   wsm-uniform   WSO's checkpoints 220..280 (K = 7, every 10) merged uniformly (= a linear decay)
-#   wsm-1sqrt     the same with WSM's 1-sqrt weights
+#   wsm-1-sqrt    the same with WSM's 1-sqrt weights
 # then SFT at 2e-4 (6 epochs) from each, and per base/SFT pair: PT validation
 # loss and Tr(H); the top eigenvalue of P^-1 H (AdamW state, on a training
 # batch) beside Adam's threshold at the final LR; SFT exact match on held-out
@@ -50,7 +50,7 @@ for seed in "$@"; do
     for wt in uniform 1-sqrt; do
         [ -d $r/wsm-$wt ] || $P merge $k --weights $wt --out $r/wsm-$wt
     done
-    for b in wso wsd0 wsm-uniform wsm-1sqrt; do
+    for b in wso wsd0 wsm-uniform wsm-1-sqrt; do
         base=$r/$b
         [ -d $base/step-00000280 ] && base=$base/step-00000280
         echo "== seed $seed base $b"
