@@ -173,11 +173,11 @@ int cmd_sharpness(int argc, char **argv)
     Batch batch;
     SharpnessResult r;
     AdamW opt;
-    int has_opt = 0;
+    int has_opt = 0, precond = args_has(&a, "precond-eig");
     if (model_create(&m, &cfg, 1, 1, &e)) die(&e);
     adamw_create(&opt, &(AdamWConfig){0}, &m.table);
-    if (checkpoint_load(dir, &cfg, m.params, &opt, &has_opt, &lin, &e) ||
-        (args_has(&a, "precond-eig") && adam_precond(dir, &opt, has_opt, &o, &e)) ||
+    if (checkpoint_load(dir, &cfg, m.params, precond ? &opt : NULL, &has_opt, &lin, &e) ||
+        (precond && adam_precond(dir, &opt, has_opt, &o, &e)) ||
         probe_batch_load(&batch, d.tokens, d.has_mask ? d.mask : NULL, d.layout, (int)B, (int)T, cfg.vocab_size, &e) ||
         sharpness_measure(&m, &batch, &o, &r, &e))
         die(&e);
