@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "core/rng.h"
 #include "model/config.h"
 #include "train/adamw.h"
@@ -256,6 +257,20 @@ static void test_merge_of_two_runs_states_is_their_weighted_average_in_input_ord
     assert_string_equal(back.merged[1].id, f->lin.id);
     assert_int_equal(back.merged[1].step, 350);
     assert_true(back.merged[1].weight == 0.75);
+
+    /* a lineage whose merged entry lost its weight is refused, naming the field */
+    char lpath[600], *text;
+    size_t bytes;
+    snprintf(lpath, sizeof lpath, "%s/lineage.json", out);
+    assert_int_equal(read_file(lpath, &text, &bytes, &e), 0);
+    char *w_at = strstr(text, "\"weight\"");
+    assert_non_null(w_at);
+    memcpy(w_at, "\"wEight\"", 8);
+    assert_int_equal(write_file_atomic(lpath, text, bytes, &e), 0);
+    free(text);
+    assert_int_equal(checkpoint_seal(out, NULL, &e), 0);
+    assert_int_equal(checkpoint_load(out, &f->cfg, got, NULL, NULL, &back, &e), -1);
+    assert_contains(e.msg, "merged/lineage.json: field merged[0] needs id (16 hex digits), step (integer) and weight");
 
     /* newest first is refused, naming the input */
     const char *reversed[2] = {new_dir, old_dir};
