@@ -6,7 +6,8 @@ PKGS    := openblas libcjson inih sqlite3 zlib libzstd
 OPT     ?= -O3 -march=native
 CFLAGS  += $(OPT) -std=gnu11 -fopenmp -Wall -Wextra -g -MMD -MP -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# oneDNN (libdnnl-dev) ships no pkg-config file in Debian 12.
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm
 LDFLAGS += -fopenmp
 
 BUILD   := build

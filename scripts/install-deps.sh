@@ -4,10 +4,10 @@
 # Called by `make run` and `make test`, so a fresh machine needs no other set-up.
 set -eu
 
-# Build and run: compiler, BLAS (OpenMP flavour, shares the thread pool with
-# plateau's own OpenMP loops), JSON, INI, tests, results store, plots, data,
-# compressed corpora (.gz, .zst).
-PACKAGES="gcc libc6-dev make pkg-config libopenblas-openmp-dev libcjson-dev libinih-dev \
+# Build and run: compiler, BLAS and oneDNN (OpenMP flavours, sharing the thread
+# pool with plateau's own OpenMP loops), JSON, INI, tests, results store, plots,
+# data, compressed corpora (.gz, .zst).
+PACKAGES="gcc libc6-dev make pkg-config libopenblas-openmp-dev libdnnl-dev libcjson-dev libinih-dev \
 libcmocka-dev libsqlite3-dev gnuplot-nox wordnet-base zlib1g-dev libzstd-dev"
 
 missing=""
