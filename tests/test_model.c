@@ -415,80 +415,125 @@ static void logits_of_a_prefix_do_not_see_later_tokens(void **state)
     model_free(&m);
 }
 
-/* Causal GQA attention in double, straight from the definition: a check of
- * the row/column blocking at a length that is not a multiple of the block. */
-static void naive_attention(double *out, const float *qkv, int B, int T, int H, int KVH, int hd)
+/* Causal GQA attention that stores its probabilities, in double, straight
+ * from the definition: P = softmax(q k^T / sqrt(hd)) per head, kept [B,H,T,T];
+ * out = P v. Backward from the stored P: dP = dO v^T, dS = P (dP - rowdot(P, dP)),
+ * dq = dS k / sqrt(hd), dk = dS^T q / sqrt(hd), dv = P^T dO (summed over a
+ * kv head's query heads). The reference for the flash-style kernels. */
+static void stored_attention(double *out, double *dqkv, const float *qkv, const float *dout, int B, int T, int H,
+                             int KVH, int hd)
 {
-    int ld = (H + 2 * KVH) * hd;
-    double *p = malloc((size_t)T * sizeof(double));
+    int ld = (H + 2 * KVH) * hd, qd = H * hd;
+    double s = 1 / sqrt((double)hd);
+    double *P = calloc((size_t)B * H * T * T, sizeof(double)), *dP = malloc((size_t)T * sizeof(double));
+#define Q(b, i, h, c) qkv[((size_t)(b) * T + (i)) * ld + (h) * hd + (c)]
+#define K(b, j, g, c) qkv[((size_t)(b) * T + (j)) * ld + (H + (g)) * hd + (c)]
+#define V(b, j, g, c) qkv[((size_t)(b) * T + (j)) * ld + (H + KVH + (g)) * hd + (c)]
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            int kvh = h / (H / KVH);
+            int g = h / (H / KVH);
             for (int i = 0; i < T; i++) {
-                const float *q = qkv + ((size_t)b * T + i) * ld + h * hd;
-                double mx = -1e300, sum = 0;
+                double *p = P + (((size_t)b * H + h) * T + i) * T, mx = -1e300, sum = 0;
                 for (int j = 0; j <= i; j++) {
-                    const float *k = qkv + ((size_t)b * T + j) * ld + H * hd + kvh * hd;
-                    double s = 0;
-                    for (int c = 0; c < hd; c++) s += (double)q[c] * k[c];
-                    p[j] = s / sqrt((double)hd);
+                    double x = 0;
+                    for (int c = 0; c < hd; c++) x += (double)Q(b, i, h, c) * K(b, j, g, c);
+                    p[j] = x * s;
                     mx = fmax(mx, p[j]);
                 }
                 for (int j = 0; j <= i; j++) sum += (p[j] = exp(p[j] - mx));
+                for (int j = 0; j <= i; j++) p[j] /= sum;
                 for (int c = 0; c < hd; c++) {
                     double o = 0;
-                    for (int j = 0; j <= i; j++)
-                        o += p[j] / sum * qkv[((size_t)b * T + j) * ld + (H + KVH) * hd + kvh * hd + c];
-                    out[((size_t)b * T + i) * H * hd + h * hd + c] = o;
+                    for (int j = 0; j <= i; j++) o += p[j] * V(b, j, g, c);
+                    out[((size_t)b * T + i) * qd + h * hd + c] = o;
                 }
             }
         }
-    free(p);
+    if (dqkv) {
+        memset(dqkv, 0, (size_t)B * T * ld * sizeof(double));
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                int g = h / (H / KVH);
+                for (int i = 0; i < T; i++) {
+                    const double *p = P + (((size_t)b * H + h) * T + i) * T;
+                    const float *dO = dout + ((size_t)b * T + i) * qd + h * hd;
+                    double dot = 0;
+                    for (int j = 0; j <= i; j++) {
+                        dP[j] = 0;
+                        for (int c = 0; c < hd; c++) dP[j] += (double)dO[c] * V(b, j, g, c);
+                        dot += p[j] * dP[j];
+                    }
+                    for (int j = 0; j <= i; j++) {
+                        double dS = p[j] * (dP[j] - dot);
+                        for (int c = 0; c < hd; c++) {
+                            dqkv[((size_t)b * T + i) * ld + h * hd + c] += dS * K(b, j, g, c) * s;
+                            dqkv[((size_t)b * T + j) * ld + (H + g) * hd + c] += dS * Q(b, i, h, c) * s;
+                            dqkv[((size_t)b * T + j) * ld + (H + KVH + g) * hd + c] += p[j] * dO[c];
+                        }
+                    }
+                }
+            }
+    }
+#undef Q
+#undef K
+#undef V
+    free(P), free(dP);
 }
 
-static void blocked_attention_matches_the_definition(void **state)
+static double rel_err_d(const float *a, const double *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += b[i] * b[i];
+    }
+    return sqrt(num / den);
+}
+
+static void flash_attention_matches_the_stored_probability_version(void **state)
 {
     (void)state;
-    int B = 2, T = 150, H = 4, KVH = 2, hd = 8, ld = (H + 2 * KVH) * hd, N = B * T;
+    /* T = 300: row blocks of 64 and key blocks of 128 both end mid-block,
+     * and rows see up to three key blocks (the running max and sum). */
+    int B = 2, T = 300, H = 4, KVH = 2, hd = 8, ld = (H + 2 * KVH) * hd, N = B * T;
     float *qkv = malloc((size_t)N * ld * sizeof(float)), *out = malloc((size_t)N * H * hd * sizeof(float));
-    float *att = malloc((size_t)B * H * T * T * sizeof(float));
+    float *lse = malloc((size_t)B * H * T * sizeof(float)), *scratch = malloc(ATT_SCRATCH * sizeof(float));
     float *dout = malloc((size_t)N * H * hd * sizeof(float)), *dqkv = malloc((size_t)N * ld * sizeof(float));
-    float *scratch = malloc((size_t)T * T * sizeof(float));
-    double *ref = malloc((size_t)N * H * hd * sizeof(double));
+    double *ref = malloc((size_t)N * H * hd * sizeof(double)), *dref = malloc((size_t)N * ld * sizeof(double));
     Rng r = rng_stream(3, 3);
-    for (int i = 0; i < N * ld; i++) qkv[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * ld; i++) qkv[i] = 2.0f * (float)rng_normal(&r);   /* peaked rows too */
     for (int i = 0; i < N * H * hd; i++) dout[i] = (float)rng_normal(&r);
-    attention_forward(out, att, qkv, T, H, KVH, hd, 0, B * H);
-    naive_attention(ref, qkv, B, T, H, KVH, hd);
-    double worst = 0;
-    for (int i = 0; i < N * H * hd; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
-    assert_true(worst < 1e-5);
-    /* backward against central differences of L = sum(dout * out) in double */
-    attention_backward(dqkv, NULL, scratch, dout, qkv, att, T, H, KVH, hd, 0, B * KVH);
-    {   /* keeping dP (for the HVP) leaves the gradient bit-identical */
-        float *dqkv2 = malloc((size_t)N * ld * sizeof(float));
-        float *dP = malloc((size_t)B * H * T * T * sizeof(float));
-        attention_backward(dqkv2, dP, scratch, dout, qkv, att, T, H, KVH, hd, 0, B * KVH);
-        assert_memory_equal(dqkv2, dqkv, (size_t)N * ld * sizeof(float));
-        free(dqkv2), free(dP);
+    attention_forward(out, lse, qkv, scratch, T, H, KVH, hd, 0, B * H);
+    attention_backward(dqkv, scratch, dout, out, lse, qkv, T, H, KVH, hd, 0, B * KVH);
+    stored_attention(ref, dref, qkv, dout, B, T, H, KVH, hd);
+    double ef = rel_err_d(out, ref, (size_t)N * H * hd), eb = rel_err_d(dqkv, dref, (size_t)N * ld);
+    print_message("  T=%d: forward rel %.1e, backward rel %.1e\n", T, ef, eb);
+    assert_true(ef < 1e-5);
+    assert_true(eb < 1e-5);
+    /* lse is the log of the softmax denominator: row 0 sees only itself. */
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H, g = h / (H / KVH);
+        double x = 0;
+        for (int c = 0; c < hd; c++) x += (double)qkv[(size_t)b * T * ld + h * hd + c] * qkv[(size_t)b * T * ld + (H + g) * hd + c];
+        assert_float_equal(lse[(size_t)bh * T], x / sqrt((double)hd), 1e-4);
     }
-    int picks[6] = {0, 5 * ld + 3, 149 * ld + H * hd + 2, 77 * ld + H * hd + 9,
-                    (T + 140) * ld + (H + KVH) * hd + 1, (T + 64) * ld + 2 * hd + 7};
-    for (int k = 0; k < 6; k++) {
+    /* and the reference's backward is the derivative of sum(dout * out) */
+    int picks[4] = {5 * ld + 3, 299 * ld + H * hd + 2, (T + 140) * ld + (H + KVH) * hd + 1, (T + 64) * ld + 2 * hd + 7};
+    for (int k = 0; k < 4; k++) {
         float x0 = qkv[picks[k]];
         double f[2];
-        for (int s = 0; s < 2; s++) {
-            qkv[picks[k]] = x0 + (s ? 1e-2f : -1e-2f);
-            naive_attention(ref, qkv, B, T, H, KVH, hd);
-            f[s] = 0;
-            for (int i = 0; i < N * H * hd; i++) f[s] += dout[i] * ref[i];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            qkv[picks[k]] = x0 + (sgn ? 1e-2f : -1e-2f);
+            stored_attention(ref, NULL, qkv, dout, B, T, H, KVH, hd);
+            f[sgn] = 0;
+            for (int i = 0; i < N * H * hd; i++) f[sgn] += dout[i] * ref[i];
         }
         qkv[picks[k]] = x0;
         double fd = (f[1] - f[0]) / 2e-2;
         if (fabs(fd - dqkv[picks[k]]) > 1e-3 * (1 + fabs(fd)))
             fail_msg("dqkv[%d]: %.6g, central difference %.6g", picks[k], dqkv[picks[k]], fd);
     }
-    free(qkv), free(out), free(att), free(dout), free(dqkv), free(scratch), free(ref);
+    free(qkv), free(out), free(lse), free(scratch), free(dout), free(dqkv), free(ref), free(dref);
 }
 
 static void create_rejects_impossible_shapes(void **state)
@@ -517,7 +562,7 @@ int main(void)
         cmocka_unit_test(masked_positions_do_not_affect_loss_or_gradient),
         cmocka_unit_test(accumulated_micro_batches_match_the_whole_batch),
         cmocka_unit_test(logits_of_a_prefix_do_not_see_later_tokens),
-        cmocka_unit_test(blocked_attention_matches_the_definition),
+        cmocka_unit_test(flash_attention_matches_the_stored_probability_version),
         cmocka_unit_test(create_rejects_impossible_shapes),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);

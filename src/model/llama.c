@@ -18,7 +18,7 @@ typedef struct {
     float *xn1;     /* [N, dim] attention-norm output */
     float *rstd1;   /* [N] */
     float *qkv;     /* [N, q_dim + 2*kv_dim] projections, q and k rotated */
-    float *att;     /* [B, H, T, T] attention probabilities */
+    float *lse;     /* [B, H, T] log-sum-exp of each attention row */
     float *attout;  /* [N, q_dim] attention output before o_proj */
     float *res2;    /* [N, dim] residual after attention */
     float *xn2;     /* [N, dim] mlp-norm output */
@@ -53,7 +53,7 @@ struct ModelActs {
     float *dh;           /* [N, ffn] */
     float *dlogits;      /* [N, vocab] */
     float *dweight;      /* [N] d(loss)/d(losses[n]) */
-    float *dP;           /* [n_threads, max_T, max_T] */
+    float *att_scratch;  /* [n_threads, ATT_SCRATCH] attention tiles */
     int    n_threads;    /* most threads a pass uses (scratch is sized for it) */
     int    has_targets;  /* last forward computed a loss */
 };
@@ -116,14 +116,13 @@ static void acts_carve(ModelActs *a, Carver *cv, const Config *c, int max_B, int
 {
     size_t N = (size_t)max_B * max_T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, F = sizeof(float);
     size_t hd = config_head_dim(c), qd = hd * c->n_heads, kvd = config_kv_dim(c), qkvd = qd + 2 * kvd;
-    size_t att = (size_t)max_B * c->n_heads * max_T * max_T;
     for (int l = 0; l < c->n_layers; l++) {
         LayerActs *L = &a->layers[l];
         L->res = carve(cv, N * d * F);
         L->xn1 = carve(cv, N * d * F);
         L->rstd1 = carve(cv, N * F);
         L->qkv = carve(cv, N * qkvd * F);
-        L->att = carve(cv, att * F);
+        L->lse = carve(cv, N * c->n_heads * F);
         L->attout = carve(cv, N * qd * F);
         L->res2 = carve(cv, N * d * F);
         L->xn2 = carve(cv, N * d * F);
@@ -154,7 +153,7 @@ static void acts_carve(ModelActs *a, Carver *cv, const Config *c, int max_B, int
     a->dh = carve(cv, N * f * F);
     a->dlogits = carve(cv, N * V * F);
     a->dweight = carve(cv, N * F);
-    a->dP = carve(cv, (size_t)a->n_threads * max_T * max_T * F);
+    a->att_scratch = carve(cv, (size_t)a->n_threads * ATT_SCRATCH * F);
 }
 
 int model_create(Model *m, const Config *cfg, int max_B, int max_T, Err *e)
@@ -291,6 +290,7 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
         Share s = share_of(omp_get_thread_num(), omp_get_num_threads(), B, T, H, KVH);
         size_t n0 = (size_t)s.n0;
         int rows = s.n1 - s.n0;
+        float *scratch = a->att_scratch + (size_t)omp_get_thread_num() * ATT_SCRATCH;
         embedding_forward(a->layers[0].res + n0 * d, tokens + n0, m->w.embed, rows, d);
         for (int l = 0; l < c->n_layers; l++) {
             LayerActs *L = &a->layers[l];
@@ -302,7 +302,7 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_forward(L->attout, L->att, L->qkv, T, H, KVH, hd, s.att0, s.att1);
+            attention_forward(L->attout, L->lse, L->qkv, scratch, T, H, KVH, hd, s.att0, s.att1);
             if (!s.aligned) {
 #pragma omp barrier
             }
@@ -367,7 +367,7 @@ void model_backward(Model *m, float loss_scale)
         size_t n0 = (size_t)s.n0;
         int rows = s.n1 - s.n0;
         int c0 = split(d, t, nt), c1 = split(d, t + 1, nt);
-        float *dP = a->dP + (size_t)t * m->max_T * m->max_T;
+        float *scratch = a->att_scratch + (size_t)t * ATT_SCRATCH;
 
         /* Head and final norm: logits = xn_final @ lm_head^T. */
         float *gtop = a->gres[NL % 3];
@@ -405,7 +405,7 @@ void model_backward(Model *m, float loss_scale)
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_backward(dqkv, NULL, dP, a->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0, s.katt1);
+            attention_backward(dqkv, scratch, a->dattout, L->attout, L->lse, L->qkv, T, H, KVH, hd, s.katt0, s.katt1);
             if (!s.aligned) {
 #pragma omp barrier
             }

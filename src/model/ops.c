@@ -133,104 +133,151 @@ void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, in
 
 /* ---------------------------------------------------------------- attention */
 
-/* Causal attention blocks: see ATT_BLOCK in ops.h. */
+/* Causal attention in tiles of ATT_BLOCK query rows x ATT_KBLOCK keys: see
+ * ops.h. A tile [r0, r1) x [c0, c1) holds key j < c0 + W for W = c1 - c0;
+ * entry (i, j) counts when j <= i. */
 
-/* Rows [r0, r1) of S (stride T, already scaled): row i becomes the softmax
- * over j <= i, zero for i < j < r1. */
-static void causal_softmax_rows(float *S, int T, int r0, int r1)
+/* Number of keys of tile column range [c0, c1) that row i may attend to. */
+static inline int tile_valid(int i, int c0, int c1)
 {
-    for (int i = r0; i < r1; i++) {
-        float *row = S + (size_t)i * T;
-        float mx = row[0];
-#pragma omp simd reduction(max : mx)
-        for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j <= i; j++) {
-            float e = fast_expf(row[j] - mx);
-            row[j] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
-#pragma omp simd
-        for (int j = 0; j <= i; j++) row[j] *= inv;
-        for (int j = i + 1; j < r1; j++) row[j] = 0;
-    }
+    int v = (i + 1 < c1 ? i + 1 : c1) - c0;
+    return v > 0 ? v : 0;
 }
 
-void attention_forward(float *out, float *att, const float *qkv, int T, int H, int KVH, int hd, int task0, int task1)
+void attention_forward(float *out, float *lse, const float *qkv, float *scratch, int T, int H, int KVH, int hd,
+                       int task0, int task1)
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
+    float *S = scratch;                          /* [ATT_BLOCK, ATT_KBLOCK] scores, then weights */
+    float *mx = S + ATT_BLOCK * ATT_KBLOCK;      /* [ATT_BLOCK] running max */
+    float *sum = mx + ATT_BLOCK;                 /* [ATT_BLOCK] running sum of exp(s - mx) */
     for (int bh = task0; bh < task1; bh++) {
         int b = bh / H, h = bh % H, kvh = h / group;
         const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
         const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
         const float *v = k + kv_dim;
-        float *S = att + (size_t)bh * T * T;
         float *o = out + (size_t)b * T * q_dim + (size_t)h * hd;
+        float *L = lse + (size_t)bh * T;
         for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
             int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
-            float *Sr = S + (size_t)r0 * T;
-            /* S = q k^T / sqrt(hd)     [M, r1] */
-            matmul(0, 1, M, r1, hd, scale, q + (size_t)r0 * ld, ld, k, ld, 0.0f, Sr, T);
-            causal_softmax_rows(S, T, r0, r1);
-            /* o = P v                  [M, hd] */
-            matmul(0, 0, M, hd, r1, 1.0f, Sr, T, v, ld, 0.0f, o + (size_t)r0 * q_dim, q_dim);
+            for (int i = 0; i < M; i++) mx[i] = -INFINITY, sum[i] = 0;
+            for (int c0 = 0; c0 < r1; c0 += ATT_KBLOCK) {
+                int c1 = c0 + ATT_KBLOCK < r1 ? c0 + ATT_KBLOCK : r1, W = c1 - c0;
+                /* S = q k^T / sqrt(hd)     [M, W] */
+                matmul(0, 1, M, W, hd, scale, q + (size_t)r0 * ld, ld, k + (size_t)c0 * ld, ld, 0.0f, S, ATT_KBLOCK);
+                for (int i = 0; i < M; i++) {
+                    float *row = S + (size_t)i * ATT_KBLOCK, *oi = o + (size_t)(r0 + i) * q_dim;
+                    int nv = tile_valid(r0 + i, c0, c1);
+                    float m = mx[i];
+                    for (int j = 0; j < nv; j++) m = row[j] > m ? row[j] : m;
+                    float corr = mx[i] == -INFINITY ? 0.0f : fast_expf(mx[i] - m);   /* rescales the old sum */
+                    float s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int j = 0; j < nv; j++) {
+                        float e = fast_expf(row[j] - m);
+                        row[j] = e;
+                        s += e;
+                    }
+                    for (int j = nv; j < W; j++) row[j] = 0;
+                    if (nv > 0) {
+                        mx[i] = m;
+                        sum[i] = sum[i] * corr + s;
+                        if (c0 > 0)
+                            for (int c = 0; c < hd; c++) oi[c] *= corr;
+                    }
+                }
+                /* o = o * corr + P v      [M, hd] */
+                matmul(0, 0, M, hd, W, 1.0f, S, ATT_KBLOCK, v + (size_t)c0 * ld, ld, c0 > 0 ? 1.0f : 0.0f,
+                       o + (size_t)r0 * q_dim, q_dim);
+            }
+            for (int i = 0; i < M; i++) {
+                float *oi = o + (size_t)(r0 + i) * q_dim, inv = 1.0f / sum[i];
+                for (int c = 0; c < hd; c++) oi[c] *= inv;
+                L[r0 + i] = mx[i] + logf(sum[i]);
+            }
         }
     }
 }
 
-void attention_backward(float *dqkv, float *dP_keep, float *scratch, const float *dout, const float *qkv,
-                        const float *att, int T, int H, int KVH, int hd, int task0, int task1)
+/* P = exp(q k^T / sqrt(hd) - lse) of one tile, zero where j > i. */
+void attention_tile_probs(float *P, const float *q, const float *k, int ld, const float *lse, int r0, int r1, int c0,
+                          int c1, int hd)
+{
+    int M = r1 - r0, W = c1 - c0;
+    matmul(0, 1, M, W, hd, 1.0f / sqrtf((float)hd), q + (size_t)r0 * ld, ld, k + (size_t)c0 * ld, ld, 0.0f, P,
+           ATT_KBLOCK);
+    for (int i = 0; i < M; i++) {
+        float *row = P + (size_t)i * ATT_KBLOCK, l = lse[r0 + i];
+        int nv = tile_valid(r0 + i, c0, c1);
+#pragma omp simd
+        for (int j = 0; j < nv; j++) row[j] = fast_expf(row[j] - l);
+        for (int j = nv; j < W; j++) row[j] = 0;
+    }
+}
+
+/* Rows of dq, dk, dv of one kv head: zeroed (hd columns of each of T rows). */
+static void zero_rows(float *x, int ld, int T, int hd)
+{
+    for (int i = 0; i < T; i++) memset(x + (size_t)i * ld, 0, (size_t)hd * sizeof(float));
+}
+
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *out, const float *lse,
+                        const float *qkv, int T, int H, int KVH, int hd, int task0, int task1)
 {
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
+    float *P = scratch;                              /* [ATT_BLOCK, ATT_KBLOCK] */
+    float *dS = P + ATT_BLOCK * ATT_KBLOCK;          /* [ATT_BLOCK, ATT_KBLOCK] dP, then dS */
+    float *D = dS + ATT_BLOCK * ATT_KBLOCK;          /* [ATT_BLOCK] rowdot(P, dP) = dO . O */
     /* One task per (b, kv head): the query heads of a group add into the same
      * dk, dv, so one task owns them and adds in head order. */
     for (int bk = task0; bk < task1; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
-        float *dS = scratch;
         const float *k = qkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
         const float *v = k + kv_dim;
         float *dk = dqkv + (size_t)b * T * ld + q_dim + (size_t)kvh * hd;
         float *dv = dk + kv_dim;
+        zero_rows(dk, ld, T, hd);
+        zero_rows(dv, ld, T, hd);
         for (int g = 0; g < group; g++) {
             int h = kvh * group + g;
             const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
             float *dq = dqkv + (size_t)b * T * ld + (size_t)h * hd;
-            const float *P = att + ((size_t)b * H + h) * T * T;
             const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
-            float beta = g == 0 ? 0.0f : 1.0f;
-            /* dP is kept per head when asked for, else computed in place in dS. */
-            float *dP = dP_keep ? dP_keep + ((size_t)b * H + h) * T * T : dS;
+            const float *O = out + (size_t)b * T * q_dim + (size_t)h * hd;
+            const float *L = lse + ((size_t)b * H + h) * T;
             for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
                 int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
-                /* dP = dO v^T     [M, r1] */
-                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, dP + (size_t)r0 * T, T);
-                /* softmax backward: dS = P * (dP - sum_j P dP) up to the diagonal */
-                for (int i = r0; i < r1; i++) {
-                    const float *p = P + (size_t)i * T;
-                    float *d = dP + (size_t)i * T, *o = dS + (size_t)i * T;
+                for (int i = 0; i < M; i++) {
+                    const float *a = dO + (size_t)(r0 + i) * q_dim, *c = O + (size_t)(r0 + i) * q_dim;
                     float dot = 0;
-#pragma omp simd reduction(+ : dot)
-                    for (int j = 0; j <= i; j++) dot += p[j] * d[j];
-#pragma omp simd
-                    for (int j = 0; j <= i; j++) o[j] = p[j] * (d[j] - dot);
-                    for (int j = i + 1; j < r1; j++) o[j] = d[j] = 0;
+                    for (int e = 0; e < hd; e++) dot += a[e] * c[e];
+                    D[i] = dot;
                 }
-                /* dq = dS k / sqrt(hd)     [M, hd] */
-                matmul(0, 0, M, hd, r1, scale, dS + (size_t)r0 * T, T, k, ld, 0.0f, dq + (size_t)r0 * ld, ld);
-            }
-            /* Column block [c0, c1) of P and dS is non-zero in rows [c0, T). */
-            for (int c0 = 0; c0 < T; c0 += ATT_BLOCK) {
-                int c1 = c0 + ATT_BLOCK < T ? c0 + ATT_BLOCK : T, Mc = c1 - c0, R = T - c0;
-                /* dv += P^T dO               [Mc, hd] */
-                matmul(1, 0, Mc, hd, R, 1.0f, P + (size_t)c0 * T + c0, T, dO + (size_t)c0 * q_dim, q_dim, beta,
-                       dv + (size_t)c0 * ld, ld);
-                /* dk += dS^T q / sqrt(hd)    [Mc, hd] */
-                matmul(1, 0, Mc, hd, R, scale, dS + (size_t)c0 * T + c0, T, q + (size_t)c0 * ld, ld, beta,
-                       dk + (size_t)c0 * ld, ld);
+                for (int c0 = 0; c0 < r1; c0 += ATT_KBLOCK) {
+                    int c1 = c0 + ATT_KBLOCK < r1 ? c0 + ATT_KBLOCK : r1, W = c1 - c0;
+                    attention_tile_probs(P, q, k, ld, L, r0, r1, c0, c1, hd);
+                    /* dP = dO v^T     [M, W] */
+                    matmul(0, 1, M, W, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, v + (size_t)c0 * ld, ld, 0.0f, dS,
+                           ATT_KBLOCK);
+                    /* softmax backward: dS = P * (dP - D) (zero where P is) */
+                    for (int i = 0; i < M; i++) {
+                        const float *p = P + (size_t)i * ATT_KBLOCK;
+                        float *x = dS + (size_t)i * ATT_KBLOCK, di = D[i];
+#pragma omp simd
+                        for (int j = 0; j < W; j++) x[j] = p[j] * (x[j] - di);
+                    }
+                    /* dq (+)= dS k / sqrt(hd)      [M, hd] */
+                    matmul(0, 0, M, hd, W, scale, dS, ATT_KBLOCK, k + (size_t)c0 * ld, ld, c0 > 0 ? 1.0f : 0.0f,
+                           dq + (size_t)r0 * ld, ld);
+                    /* dv += P^T dO                 [W, hd] */
+                    matmul(1, 0, W, hd, M, 1.0f, P, ATT_KBLOCK, dO + (size_t)r0 * q_dim, q_dim, 1.0f,
+                           dv + (size_t)c0 * ld, ld);
+                    /* dk += dS^T q / sqrt(hd)      [W, hd] */
+                    matmul(1, 0, W, hd, M, scale, dS, ATT_KBLOCK, q + (size_t)r0 * ld, ld, 1.0f, dk + (size_t)c0 * ld,
+                           ld);
+                }
             }
         }
     }

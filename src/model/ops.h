@@ -37,26 +37,42 @@ void rope_forward(float *x, int ld, const float *cos_t, const float *sin_t, int 
 void rope_backward(float *dx, int ld, const float *cos_t, const float *sin_t, int row0, int N, int T, int n_heads,
                    int hd);
 
-/* Causal grouped-query attention for the (sequence, query head) tasks
- * bh in [task0, task1), bh = b*H + h:
- * qkv [B*T, H*hd + 2*KVH*hd] (q, k already rotated) ->
- *   att [B, H, T, T] softmax probabilities (lower triangle only),
- *   out [B*T, H*hd] = att @ v per head. */
-void attention_forward(float *out, float *att, const float *qkv, int T, int H, int KVH, int hd, int task0, int task1);
-/* Causal attention computes only the lower triangle, in row blocks of
- * ATT_BLOCK: row block [r0, r1) needs keys [0, r1). Entries of att to the
- * right of a row block's end are never written or read. The Hessian-vector
- * product's tangent kernels (probe/rop.c) use the same blocks. */
+/* Causal grouped-query attention, flash-style: no [T, T] array is kept.
+ * Queries are taken in row blocks of ATT_BLOCK and keys in blocks of
+ * ATT_KBLOCK (only blocks that start at or before the row block's end); a
+ * tile's scores exist only in the per-thread scratch, and each row keeps a
+ * running max m and sum l of exp(s - m), so that
+ *   out_i = sum_j exp(s_ij - m_i) v_j / l_i,   lse_i = m_i + log l_i,
+ * with s_ij = q_i . k_j / sqrt(hd) for j <= i (Dao et al. 2022, "FlashAttention",
+ * Algorithm 1). Backward recomputes each tile's P = exp(s - lse) and uses
+ * sum_j P_ij dP_ij = dO_i . O_i, so it needs only out and lse.
+ * Memory: lse is [B, H, T], scratch ATT_SCRATCH floats per thread. */
 #define ATT_BLOCK 64
+#define ATT_KBLOCK 128
+#define ATT_SCRATCH (2 * ATT_BLOCK * ATT_KBLOCK + 2 * ATT_BLOCK)
+
+/* For the (sequence, query head) tasks bh in [task0, task1), bh = b*H + h:
+ * qkv [B*T, H*hd + 2*KVH*hd] (q, k already rotated) ->
+ *   out [B*T, H*hd] = softmax(q k^T / sqrt(hd), causal) v per head,
+ *   lse [B, H, T] the log-sum-exp of each row of scores. */
+void attention_forward(float *out, float *lse, const float *qkv, float *scratch, int T, int H, int KVH, int hd,
+                       int task0, int task1);
 
 /* For the (sequence, kv head) tasks bk in [task0, task1), bk = b*KVH + g:
- * dqkv [B*T, H*hd + 2*KVH*hd] = gradient wrt qkv (overwritten, not added),
- * for the q columns of the group's heads and its k, v columns.
- * scratch: T * T floats. dP_keep: NULL, or [B, H, T, T] receiving each
- * head's dP = dO v^T before the softmax backward (the Hessian-vector
- * product's tangent backward needs it). */
-void attention_backward(float *dqkv, float *dP_keep, float *scratch, const float *dout, const float *qkv,
-                        const float *att, int T, int H, int KVH, int hd, int task0, int task1);
+ * dqkv [B*T, H*hd + 2*KVH*hd] = gradient wrt qkv (overwritten, not added)
+ * in the q columns of the group's heads and its k, v columns, given
+ * dout [B*T, H*hd] the gradient wrt out, and out, lse of the forward.
+ * Per tile: dP = dO v^T, dS = P (dP - dO.O), dq = dS k / sqrt(hd),
+ * dk += dS^T q / sqrt(hd), dv += P^T dO. */
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *out, const float *lse,
+                        const float *qkv, int T, int H, int KVH, int hd, int task0, int task1);
+
+/* One tile's probabilities, as backward recomputes them: P[i - r0, j - c0]
+ * (row stride ATT_KBLOCK) = exp(q_i . k_j / sqrt(hd) - lse[i]) for j <= i,
+ * else 0, for rows [r0, r1) and keys [c0, c1) of one head; q and k point at
+ * the head's first row, stride ld. Shared with the HVP's tangent kernels. */
+void attention_tile_probs(float *P, const float *q, const float *k, int ld, const float *lse, int r0, int r1, int c0,
+                          int c1, int hd);
 
 /* gu [N, 2F]: gate in columns [0,F), up in [F,2F). h[N,F] = silu(gate) * up */
 void swiglu_forward(float *h, const float *gu, int N, int F);

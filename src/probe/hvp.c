@@ -18,7 +18,7 @@ typedef struct {
     float *xn1;      /* [N, dim] */
     float *r1;       /* [N] rstd */
     float *qkv;      /* [N, qkvd] q, k rotated */
-    float *att;      /* [B, H, T, T] P */
+    float *lse;      /* [B, H, T] attention log-sum-exp */
     float *attout;   /* [N, qd] */
     float *res2;     /* [N, dim] */
     float *xn2;      /* [N, dim] */
@@ -32,11 +32,10 @@ typedef struct {
     float *dxn2;     /* [N, dim] */
     float *dres2;    /* [N, dim] */
     float *dattout;  /* [N, qd] */
-    float *dP;       /* [B, H, T, T] dO v^T */
     float *dqkv;     /* [N, qkvd] wrt q, k before rotation, v */
     float *dxn1;     /* [N, dim] */
     /* tangents of the forward */
-    float *Rres, *Rxn1, *Rr1, *Rqkv, *Ratt, *Rattout, *Rres2, *Rxn2, *Rr2, *Rgu, *Rh;
+    float *Rres, *Rxn1, *Rr1, *Rqkv, *Rdot, *Rattout, *Rres2, *Rxn2, *Rr2, *Rgu, *Rh;
     /* tangents of the activation gradients, kept per layer until its weight
      * products (over all rows) are done */
     float *Rdout;    /* [N, dim] R{dout} */
@@ -63,7 +62,7 @@ struct HvpBuffers {
     float *Rdxn_f;                    /* [N, dim] */
     float *Rdin;                      /* [N, dim] R{d res} entering layer 0 */
     float *Rdh, *Rdattout;            /* [N, f], [N, qd] */
-    float *att_scratch;               /* [n_threads, 2, max_T, max_T] */
+    float *att_scratch;               /* [n_threads, ROP_ATT_SCRATCH] */
     float *rope_cos, *rope_sin;       /* [max_T, hd/2] */
     int    n_threads;
 };
@@ -87,17 +86,17 @@ static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T
 {
     size_t N = (size_t)max_B * max_T, d = c->dim, f = c->ffn_dim, V = c->vocab_size;
     size_t hd = config_head_dim(c), qd = hd * c->n_heads, qkvd = qd + 2 * (size_t)config_kv_dim(c);
-    size_t att = (size_t)max_B * c->n_heads * max_T * max_T;
+    size_t att = N * c->n_heads;   /* one float per attention row */
     for (int l = 0; l < c->n_layers; l++) {
         HvpLayer L;
         L.res = take(p, N * d), L.xn1 = take(p, N * d), L.r1 = take(p, N), L.qkv = take(p, N * qkvd);
-        L.att = take(p, att), L.attout = take(p, N * qd), L.res2 = take(p, N * d), L.xn2 = take(p, N * d);
+        L.lse = take(p, att), L.attout = take(p, N * qd), L.res2 = take(p, N * d), L.xn2 = take(p, N * d);
         L.r2 = take(p, N), L.gu = take(p, N * 2 * f), L.h = take(p, N * f);
         L.dout = take(p, N * d), L.dh = take(p, N * f), L.dgu = take(p, N * 2 * f), L.dxn2 = take(p, N * d);
-        L.dres2 = take(p, N * d), L.dattout = take(p, N * qd), L.dP = take(p, att), L.dqkv = take(p, N * qkvd);
+        L.dres2 = take(p, N * d), L.dattout = take(p, N * qd), L.dqkv = take(p, N * qkvd);
         L.dxn1 = take(p, N * d);
         L.Rres = take(p, N * d), L.Rxn1 = take(p, N * d), L.Rr1 = take(p, N), L.Rqkv = take(p, N * qkvd);
-        L.Ratt = take(p, att), L.Rattout = take(p, N * qd), L.Rres2 = take(p, N * d), L.Rxn2 = take(p, N * d);
+        L.Rdot = take(p, att), L.Rattout = take(p, N * qd), L.Rres2 = take(p, N * d), L.Rxn2 = take(p, N * d);
         L.Rr2 = take(p, N), L.Rgu = take(p, N * 2 * f), L.Rh = take(p, N * f);
         L.Rdout = take(p, N * d), L.Rdgu = take(p, N * 2 * f), L.Rdxn2 = take(p, N * d), L.Rdres2 = take(p, N * d);
         L.Rdqkv = take(p, N * qkvd), L.Rdxn1 = take(p, N * d);
@@ -109,7 +108,7 @@ static void layout(HvpBuffers *b, Plan *p, const Config *c, int max_B, int max_T
     b->tokens = (int *)take(p, N);
     b->Rres_f = take(p, N * d), b->Rxn_f = take(p, N * d), b->Rr_f = take(p, N), b->Rz = take(p, N * V);
     b->Rdxn_f = take(p, N * d), b->Rdin = take(p, N * d), b->Rdh = take(p, N * f), b->Rdattout = take(p, N * qd);
-    b->att_scratch = take(p, (size_t)nt * 2 * max_T * max_T);
+    b->att_scratch = take(p, (size_t)nt * ROP_ATT_SCRATCH);
     b->rope_cos = take(p, (size_t)max_T * hd / 2), b->rope_sin = take(p, (size_t)max_T * hd / 2);
 }
 
@@ -206,6 +205,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
         Share s = share_of(omp_get_thread_num(), omp_get_num_threads(), B, T, H, KVH);
         size_t n0 = (size_t)s.n0;
         int rows = s.n1 - s.n0;
+        float *scratch = b->att_scratch + (size_t)omp_get_thread_num() * ROP_ATT_SCRATCH;
         embedding_forward(b->layers[0].res + n0 * d, tokens + n0, w->embed, rows, d);
         for (int l = 0; l < nl; l++) {
             HvpLayer *L = &b->layers[l];
@@ -217,8 +217,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_forward(L->attout, L->att, L->qkv, T, H, KVH, hd, s.att0, s.att1);
-            attention_zero_above_diagonal(L->att, T, s.att0, s.att1);
+            attention_forward(L->attout, L->lse, L->qkv, scratch, T, H, KVH, hd, s.att0, s.att1);
             if (!s.aligned) {
 #pragma omp barrier
             }
@@ -258,7 +257,7 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
         Share s = share_of(t, omp_get_num_threads(), B, T, H, KVH);
         size_t n0 = (size_t)s.n0;
         int rows = s.n1 - s.n0;
-        float *scratch = b->att_scratch + (size_t)t * 2 * T * T;
+        float *scratch = b->att_scratch + (size_t)t * ROP_ATT_SCRATCH;
         float *gw = b->gw_scratch + (size_t)t * d;   /* norm-gain gradients: not needed */
         float *z = b->probs + n0 * V;
         crossentropy_backward(b->dz + n0 * V, z, b->lse + n0, targets + n0, b->c + n0, rows, V);
@@ -283,8 +282,8 @@ float hvp_set_batch(Hvp *h, const int *tokens, const int *targets, const float *
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_backward(L->dqkv, L->dP, scratch, L->dattout, L->qkv, L->att, T, H, KVH, hd, s.katt0,
-                                    s.katt1);
+            attention_backward(L->dqkv, scratch, L->dattout, L->attout, L->lse, L->qkv, T, H, KVH, hd, s.katt0,
+                               s.katt1);
             if (!s.aligned) {
 #pragma omp barrier
             }
@@ -330,7 +329,7 @@ void hvp_apply(Hvp *h, const float *v, float *hv)
         size_t n0 = (size_t)s.n0;
         int rows = s.n1 - s.n0;
         int c0 = split(d, t, nt), c1 = split(d, t + 1, nt);
-        float *scratch = b->att_scratch + (size_t)t * 2 * T * T;
+        float *scratch = b->att_scratch + (size_t)t * ROP_ATT_SCRATCH;
 
         /* Tangent forward. */
         embedding_forward(b->layers[0].Rres + n0 * d, b->tokens + n0, vw.embed, rows, d);
@@ -345,7 +344,8 @@ void hvp_apply(Hvp *h, const float *v, float *hv)
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_rforward(L->Rattout, L->Ratt, L->qkv, L->Rqkv, L->att, T, H, KVH, hd, s.att0, s.att1);
+            attention_rforward(L->Rattout, L->Rdot, L->qkv, L->Rqkv, L->attout, L->lse, scratch, T, H, KVH, hd, s.att0,
+                               s.att1);
             if (!s.aligned) {
 #pragma omp barrier
             }
@@ -400,8 +400,8 @@ void hvp_apply(Hvp *h, const float *v, float *hv)
             if (!s.aligned) {
 #pragma omp barrier
             }
-            attention_rbackward(L->Rdqkv, scratch, L->dattout, b->Rdattout, L->qkv, L->Rqkv, L->att, L->Ratt, L->dP, T,
-                                H, KVH, hd, s.katt0, s.katt1);
+            attention_rbackward(L->Rdqkv, scratch, L->dattout, b->Rdattout, L->qkv, L->Rqkv, L->attout, L->Rattout,
+                                L->lse, L->Rdot, T, H, KVH, hd, s.katt0, s.katt1);
             if (!s.aligned) {
 #pragma omp barrier
             }

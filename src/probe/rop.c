@@ -129,129 +129,141 @@ void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const floa
 
 /* ---------------------------------------------------------------- attention */
 
-/* Causal: only the lower triangle is computed, in row blocks of
- * ROP_ATT_BLOCK. A row pass over block [r0, r1) uses keys [0, r1); a column
- * pass over block [c0, c1) uses rows [c0, T). Every [T,T] array (P, R{P},
- * dP, dS, their tangents) must therefore hold zeros at i < j < (the end of
- * i's block): attention_zero_above_diagonal gives P that form, and the
- * kernels below write theirs that way. */
+/* The tiles are the model's (ATT_BLOCK query rows x ATT_KBLOCK keys), and
+ * each tile's P is recomputed from lse exactly as attention_backward does. */
 
-void attention_zero_above_diagonal(float *att, int T, int task0, int task1)
+#define TILE (ATT_BLOCK * ATT_KBLOCK)
+
+/* X = (Rq k^T + q Rk^T) / sqrt(hd) for one tile     [M, W], stride ATT_KBLOCK */
+static void tile_rscores(float *X, const float *q, const float *Rq, const float *k, const float *Rk, int ld, int r0,
+                         int r1, int c0, int c1, int hd)
 {
-    for (int bh = task0; bh < task1; bh++) {
-        float *P = att + (size_t)bh * T * T;
-        for (int i = 0; i < T; i++) {
-            int end = (i / ROP_ATT_BLOCK + 1) * ROP_ATT_BLOCK;
-            if (end > T) end = T;
-            for (int j = i + 1; j < end; j++) P[(size_t)i * T + j] = 0;
-        }
-    }
+    int M = r1 - r0, W = c1 - c0;
+    float scale = 1.0f / sqrtf((float)hd);
+    matmul(0, 1, M, W, hd, scale, Rq + (size_t)r0 * ld, ld, k + (size_t)c0 * ld, ld, 0.0f, X, ATT_KBLOCK);
+    matmul(0, 1, M, W, hd, scale, q + (size_t)r0 * ld, ld, Rk + (size_t)c0 * ld, ld, 1.0f, X, ATT_KBLOCK);
 }
 
-void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float *Rqkv, const float *att,
-                        int T, int H, int KVH, int hd, int task0, int task1)
+static float dot_hd(const float *a, const float *b, int hd)
 {
+    float s = 0;
+    for (int e = 0; e < hd; e++) s += a[e] * b[e];
+    return s;
+}
+
+void attention_rforward(float *Rout, float *Rdot, const float *qkv, const float *Rqkv, const float *out,
+                        const float *lse, float *scratch, int T, int H, int KVH, int hd, int task0, int task1)
+{
+    /* RP = P (RS - Rdot), Rdot_i = sum_j P_ij RS_ij, so
+     * Ro = RP v + P Rv = sum over tiles of (P RS) v + P Rv, minus Rdot_i O_i. */
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
-    float scale = 1.0f / sqrtf((float)hd);
+    float *P = scratch, *X = P + TILE;
     for (int bh = task0; bh < task1; bh++) {
         int b = bh / H, h = bh % H, kvh = h / group;
         size_t base = (size_t)b * T * ld;
         const float *q = qkv + base + (size_t)h * hd, *Rq = Rqkv + base + (size_t)h * hd;
         const float *k = qkv + base + q_dim + (size_t)kvh * hd, *Rk = Rqkv + base + q_dim + (size_t)kvh * hd;
         const float *v = k + kv_dim, *Rv = Rk + kv_dim;
-        const float *P = att + (size_t)bh * T * T;
-        float *RP = Ratt + (size_t)bh * T * T;
+        const float *O = out + (size_t)b * T * q_dim + (size_t)h * hd;
         float *Ro = Rout + (size_t)b * T * q_dim + (size_t)h * hd;
-        for (int r0 = 0; r0 < T; r0 += ROP_ATT_BLOCK) {
-            int r1 = r0 + ROP_ATT_BLOCK < T ? r0 + ROP_ATT_BLOCK : T, M = r1 - r0;
-            float *RPr = RP + (size_t)r0 * T;
-            /* RS = (Rq k^T + q Rk^T) / sqrt(hd)    [M, r1] */
-            matmul(0, 1, M, r1, hd, scale, Rq + (size_t)r0 * ld, ld, k, ld, 0.0f, RPr, T);
-            matmul(0, 1, M, r1, hd, scale, q + (size_t)r0 * ld, ld, Rk, ld, 1.0f, RPr, T);
-            /* R{softmax}: RP = P (RS - rowdot(P, RS)) over j <= i */
-            for (int i = r0; i < r1; i++) {
-                const float *p = P + (size_t)i * T;
-                float *row = RP + (size_t)i * T;
-                float dot = 0;
-#pragma omp simd reduction(+ : dot)
-                for (int j = 0; j <= i; j++) dot += p[j] * row[j];
-#pragma omp simd
-                for (int j = 0; j <= i; j++) row[j] = p[j] * (row[j] - dot);
-                for (int j = i + 1; j < r1; j++) row[j] = 0;
+        const float *L = lse + (size_t)bh * T;
+        float *Rd = Rdot + (size_t)bh * T;
+        for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+            int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
+            for (int i = r0; i < r1; i++) Rd[i] = 0;
+            for (int c0 = 0; c0 < r1; c0 += ATT_KBLOCK) {
+                int c1 = c0 + ATT_KBLOCK < r1 ? c0 + ATT_KBLOCK : r1, W = c1 - c0;
+                attention_tile_probs(P, q, k, ld, L, r0, r1, c0, c1, hd);
+                tile_rscores(X, q, Rq, k, Rk, ld, r0, r1, c0, c1, hd);
+                for (int i = 0; i < M; i++) {
+                    const float *p = P + (size_t)i * ATT_KBLOCK;
+                    float *x = X + (size_t)i * ATT_KBLOCK, s = 0;
+                    for (int j = 0; j < W; j++) {
+                        x[j] *= p[j];
+                        s += x[j];
+                    }
+                    Rd[r0 + i] += s;
+                }
+                /* Ro (+)= (P RS) v + P Rv    [M, hd] */
+                float *Ror = Ro + (size_t)r0 * q_dim;
+                matmul(0, 0, M, hd, W, 1.0f, X, ATT_KBLOCK, v + (size_t)c0 * ld, ld, c0 > 0 ? 1.0f : 0.0f, Ror, q_dim);
+                matmul(0, 0, M, hd, W, 1.0f, P, ATT_KBLOCK, Rv + (size_t)c0 * ld, ld, 1.0f, Ror, q_dim);
             }
-            /* Ro = RP v + P Rv    [M, hd] */
-            matmul(0, 0, M, hd, r1, 1.0f, RPr, T, v, ld, 0.0f, Ro + (size_t)r0 * q_dim, q_dim);
-            matmul(0, 0, M, hd, r1, 1.0f, P + (size_t)r0 * T, T, Rv, ld, 1.0f, Ro + (size_t)r0 * q_dim, q_dim);
+            for (int i = r0; i < r1; i++)
+                for (int e = 0; e < hd; e++) Ro[(size_t)i * q_dim + e] -= Rd[i] * O[(size_t)i * q_dim + e];
         }
     }
 }
 
 void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const float *Rdout, const float *qkv,
-                         const float *Rqkv, const float *att, const float *Ratt, const float *dP_all,
+                         const float *Rqkv, const float *out, const float *Rout, const float *lse, const float *Rdot,
                          int T, int H, int KVH, int hd, int task0, int task1)
 {
-    /* Primal, per head: dP = dO v^T, dv = P^T dO, dS = P (dP - rowdot(P, dP)),
-     * dq = dS k s, dk = dS^T q s. Tangents:
-     *   RdP = RdO v^T + dO Rv^T,  Rdv = RP^T dO + P^T RdO,
-     *   RdS = RP (dP - dot) + P (RdP - Rdot),  Rdot = rowdot(RP, dP) + rowdot(P, RdP),
-     *   Rdq = (RdS k + dS Rk) s,  Rdk = (RdS^T q + dS^T Rq) s. */
+    /* Primal, per tile: dP = dO v^T, dv += P^T dO, dS = P (dP - D),
+     * D_i = rowdot(P, dP) = dO_i . O_i, dq = dS k s, dk += dS^T q s. Tangents:
+     *   RP = P (RS - Rdot),  RdP = RdO v^T + dO Rv^T,  RD_i = RdO_i . O_i + dO_i . Ro_i,
+     *   RdS = RP (dP - D) + P (RdP - RD),  Rdv += RP^T dO + P^T RdO,
+     *   Rdq = (RdS k + dS Rk) s,  Rdk += (RdS^T q + dS^T Rq) s. */
     int q_dim = H * hd, kv_dim = KVH * hd, ld = q_dim + 2 * kv_dim, group = H / KVH;
     float scale = 1.0f / sqrtf((float)hd);
+    float *P = scratch, *RP = P + TILE, *dS = RP + TILE, *RdS = dS + TILE;
+    float *D = RdS + TILE, *RD = D + ATT_BLOCK;
     for (int bk = task0; bk < task1; bk++) {
         int b = bk / KVH, kvh = bk % KVH;
-        float *X = scratch;   /* RdP, then RdS */
-        float *dS = X + (size_t)T * T;
         size_t base = (size_t)b * T * ld;
         const float *k = qkv + base + q_dim + (size_t)kvh * hd, *Rk = Rqkv + base + q_dim + (size_t)kvh * hd;
         const float *v = k + kv_dim, *Rv = Rk + kv_dim;
         float *Rdk = Rdqkv + base + q_dim + (size_t)kvh * hd;
         float *Rdv = Rdk + kv_dim;
+        for (int i = 0; i < T; i++) {
+            memset(Rdk + (size_t)i * ld, 0, (size_t)hd * sizeof(float));
+            memset(Rdv + (size_t)i * ld, 0, (size_t)hd * sizeof(float));
+        }
         for (int g = 0; g < group; g++) {
             int h = kvh * group + g;
             const float *q = qkv + base + (size_t)h * hd, *Rq = Rqkv + base + (size_t)h * hd;
             float *Rdq = Rdqkv + base + (size_t)h * hd;
-            size_t ho = ((size_t)b * H + h) * T * T;
-            const float *P = att + ho, *RP = Ratt + ho, *dP = dP_all + ho;
-            const float *dO = dout + (size_t)b * T * q_dim + (size_t)h * hd;
-            const float *RdO = Rdout + (size_t)b * T * q_dim + (size_t)h * hd;
-            float beta = g == 0 ? 0.0f : 1.0f;
-            for (int r0 = 0; r0 < T; r0 += ROP_ATT_BLOCK) {
-                int r1 = r0 + ROP_ATT_BLOCK < T ? r0 + ROP_ATT_BLOCK : T, M = r1 - r0;
-                float *Xr = X + (size_t)r0 * T;
-                /* RdP = RdO v^T + dO Rv^T    [M, r1] */
-                matmul(0, 1, M, r1, hd, 1.0f, RdO + (size_t)r0 * q_dim, q_dim, v, ld, 0.0f, Xr, T);
-                matmul(0, 1, M, r1, hd, 1.0f, dO + (size_t)r0 * q_dim, q_dim, Rv, ld, 1.0f, Xr, T);
-                for (int i = r0; i < r1; i++) {
-                    const float *p = P + (size_t)i * T, *rp = RP + (size_t)i * T, *d = dP + (size_t)i * T;
-                    float *x = X + (size_t)i * T, *s = dS + (size_t)i * T;
-                    float dot = 0, rdot = 0;
-#pragma omp simd reduction(+ : dot, rdot)
-                    for (int j = 0; j <= i; j++) {
-                        dot += p[j] * d[j];
-                        rdot += rp[j] * d[j] + p[j] * x[j];
-                    }
-#pragma omp simd
-                    for (int j = 0; j <= i; j++) {
-                        s[j] = p[j] * (d[j] - dot);
-                        x[j] = rp[j] * (d[j] - dot) + p[j] * (x[j] - rdot);
-                    }
-                    for (int j = i + 1; j < r1; j++) s[j] = x[j] = 0;
+            size_t ho = (size_t)b * T * q_dim + (size_t)h * hd, hr = ((size_t)b * H + h) * T;
+            const float *dO = dout + ho, *RdO = Rdout + ho, *O = out + ho, *Ro = Rout + ho;
+            const float *L = lse + hr, *Rd = Rdot + hr;
+            for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+                int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, M = r1 - r0;
+                for (int i = 0; i < M; i++) {
+                    size_t o = (size_t)(r0 + i) * q_dim;
+                    D[i] = dot_hd(dO + o, O + o, hd);
+                    RD[i] = dot_hd(RdO + o, O + o, hd) + dot_hd(dO + o, Ro + o, hd);
                 }
-                /* Rdq = (RdS k + dS Rk) / sqrt(hd)    [M, hd] */
-                matmul(0, 0, M, hd, r1, scale, Xr, T, k, ld, 0.0f, Rdq + (size_t)r0 * ld, ld);
-                matmul(0, 0, M, hd, r1, scale, dS + (size_t)r0 * T, T, Rk, ld, 1.0f, Rdq + (size_t)r0 * ld, ld);
-            }
-            for (int c0 = 0; c0 < T; c0 += ROP_ATT_BLOCK) {
-                int c1 = c0 + ROP_ATT_BLOCK < T ? c0 + ROP_ATT_BLOCK : T, Mc = c1 - c0, R = T - c0;
-                size_t cc = (size_t)c0 * T + c0;
-                /* Rdv += RP^T dO + P^T RdO    [Mc, hd] */
-                matmul(1, 0, Mc, hd, R, 1.0f, RP + cc, T, dO + (size_t)c0 * q_dim, q_dim, beta,
-                       Rdv + (size_t)c0 * ld, ld);
-                matmul(1, 0, Mc, hd, R, 1.0f, P + cc, T, RdO + (size_t)c0 * q_dim, q_dim, 1.0f,
-                       Rdv + (size_t)c0 * ld, ld);
-                /* Rdk += (RdS^T q + dS^T Rq) / sqrt(hd)    [Mc, hd] */
-                matmul(1, 0, Mc, hd, R, scale, X + cc, T, q + (size_t)c0 * ld, ld, beta, Rdk + (size_t)c0 * ld, ld);
-                matmul(1, 0, Mc, hd, R, scale, dS + cc, T, Rq + (size_t)c0 * ld, ld, 1.0f, Rdk + (size_t)c0 * ld, ld);
+                for (int c0 = 0; c0 < r1; c0 += ATT_KBLOCK) {
+                    int c1 = c0 + ATT_KBLOCK < r1 ? c0 + ATT_KBLOCK : r1, W = c1 - c0;
+                    attention_tile_probs(P, q, k, ld, L, r0, r1, c0, c1, hd);
+                    tile_rscores(RP, q, Rq, k, Rk, ld, r0, r1, c0, c1, hd);
+                    /* dP = dO v^T;  RdP = RdO v^T + dO Rv^T     [M, W] */
+                    const float *dOr = dO + (size_t)r0 * q_dim, *RdOr = RdO + (size_t)r0 * q_dim;
+                    matmul(0, 1, M, W, hd, 1.0f, dOr, q_dim, v + (size_t)c0 * ld, ld, 0.0f, dS, ATT_KBLOCK);
+                    matmul(0, 1, M, W, hd, 1.0f, RdOr, q_dim, v + (size_t)c0 * ld, ld, 0.0f, RdS, ATT_KBLOCK);
+                    matmul(0, 1, M, W, hd, 1.0f, dOr, q_dim, Rv + (size_t)c0 * ld, ld, 1.0f, RdS, ATT_KBLOCK);
+                    for (int i = 0; i < M; i++) {
+                        size_t o = (size_t)i * ATT_KBLOCK;
+                        float di = D[i], rdi = RD[i], rdot = Rd[r0 + i];
+                        for (int j = 0; j < W; j++) {
+                            float p = P[o + j], rp = p * (RP[o + j] - rdot), dp = dS[o + j] - di;
+                            RP[o + j] = rp;
+                            RdS[o + j] = rp * dp + p * (RdS[o + j] - rdi);
+                            dS[o + j] = p * dp;
+                        }
+                    }
+                    /* Rdq (+)= (RdS k + dS Rk) s     [M, hd] */
+                    float *Rdqr = Rdq + (size_t)r0 * ld;
+                    matmul(0, 0, M, hd, W, scale, RdS, ATT_KBLOCK, k + (size_t)c0 * ld, ld, c0 > 0 ? 1.0f : 0.0f, Rdqr,
+                           ld);
+                    matmul(0, 0, M, hd, W, scale, dS, ATT_KBLOCK, Rk + (size_t)c0 * ld, ld, 1.0f, Rdqr, ld);
+                    /* Rdk += (RdS^T q + dS^T Rq) s;  Rdv += RP^T dO + P^T RdO     [W, hd] */
+                    float *Rdkc = Rdk + (size_t)c0 * ld, *Rdvc = Rdv + (size_t)c0 * ld;
+                    matmul(1, 0, W, hd, M, scale, RdS, ATT_KBLOCK, q + (size_t)r0 * ld, ld, 1.0f, Rdkc, ld);
+                    matmul(1, 0, W, hd, M, scale, dS, ATT_KBLOCK, Rq + (size_t)r0 * ld, ld, 1.0f, Rdkc, ld);
+                    matmul(1, 0, W, hd, M, 1.0f, RP, ATT_KBLOCK, dOr, q_dim, 1.0f, Rdvc, ld);
+                    matmul(1, 0, W, hd, M, 1.0f, P, ATT_KBLOCK, RdOr, q_dim, 1.0f, Rdvc, ld);
+                }
             }
         }
     }

@@ -49,26 +49,24 @@ void swiglu_rforward(float *Rh, const float *gu, const float *Rgu, int N, int F)
 /* Tangent of swiglu_backward: Rdgu [N, 2F] (overwritten). */
 void swiglu_rbackward(float *Rdgu, const float *dh, const float *Rdh, const float *gu, const float *Rgu, int N, int F);
 
-/* Attention arrays [B,H,T,T] are computed only on and below the diagonal, in
- * row blocks of ROP_ATT_BLOCK; entries right of the diagonal up to the end of
- * the row's block must be zero, entries beyond are never read. This zeroes
- * that part of P as attention_forward left it (whatever its own blocking). */
-#define ROP_ATT_BLOCK ATT_BLOCK   /* the model's blocks: it writes the kept dP */
-/* For the (sequence, query head) tasks bh in [task0, task1). */
-void attention_zero_above_diagonal(float *att, int T, int task0, int task1);
+/* Attention, in the model's tiles (model/ops.h): nothing [T, T] is kept;
+ * each tile's P is recomputed from the forward's lse [B, H, T].
+ * Scratch per thread: ROP_ATT_SCRATCH floats. */
+#define ROP_ATT_SCRATCH (4 * ATT_BLOCK * ATT_KBLOCK + 2 * ATT_BLOCK)
 
 /* Tangent of attention_forward for the (sequence, query head) tasks bh in
- * [task0, task1). qkv/Rqkv [B*T, H*hd + 2*KVH*hd] (q, k rotated), att
- * [B,H,T,T] the probabilities P. Writes Ratt = R{P} (lower triangle, zero to
- * the end of each row block) and Rout = RP v + P Rv [B*T, H*hd]. */
-void attention_rforward(float *Rout, float *Ratt, const float *qkv, const float *Rqkv, const float *att,
-                        int T, int H, int KVH, int hd, int task0, int task1);
+ * [task0, task1). qkv/Rqkv [B*T, H*hd + 2*KVH*hd] (q, k rotated), out and
+ * lse from attention_forward. With RS = (Rq k^T + q Rk^T) / sqrt(hd):
+ * writes Rdot [B, H, T], Rdot_i = sum_j P_ij RS_ij (what R{P} = P (RS - Rdot)
+ * needs), and Rout [B*T, H*hd] = R{P} v + P Rv. */
+void attention_rforward(float *Rout, float *Rdot, const float *qkv, const float *Rqkv, const float *out,
+                        const float *lse, float *scratch, int T, int H, int KVH, int hd, int task0, int task1);
 /* Tangent of attention_backward for the (sequence, kv head) tasks bk in
  * [task0, task1): their columns of Rdqkv (overwritten). dout/Rdout [B*T, H*hd]
- * the gradient wrt the attention output and its tangent; dP_all from
- * attention_backward (dP_keep). scratch: 2 * T * T floats. */
+ * the gradient wrt the attention output and its tangent; out, lse from the
+ * forward; Rout, Rdot from attention_rforward. */
 void attention_rbackward(float *Rdqkv, float *scratch, const float *dout, const float *Rdout, const float *qkv,
-                         const float *Rqkv, const float *att, const float *Ratt, const float *dP_all,
+                         const float *Rqkv, const float *out, const float *Rout, const float *lse, const float *Rdot,
                          int T, int H, int KVH, int hd, int task0, int task1);
 
 /* Cross-entropy backward dz = c (p - onehot) with p = softmax(z), per-row
