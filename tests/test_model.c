@@ -536,6 +536,86 @@ static void flash_attention_matches_the_stored_probability_version(void **state)
     free(qkv), free(out), free(lse), free(scratch), free(dout), free(dqkv), free(ref), free(dref);
 }
 
+/* One training step's gradient in bf16 mixed precision against fp32, tensor
+ * by tensor, at the micro shape (untied, GQA) and the nano shape (tied);
+ * the same bits on a second bf16 run; and refreshing the bf16 weights after
+ * a write to params (a model that missed it would compute with old weights). */
+static void bf16_gradients_follow_fp32_tensor_by_tensor(void **state)
+{
+    (void)state;
+    const char *presets[2] = {"micro", "nano"};
+    for (int k = 0; k < 2; k++) {
+        Config c;
+        Err e;
+        assert_int_equal(config_preset(&c, presets[k], &e), 0);
+        c.tied = k == 1;
+        c.seq_len = 128;
+        int B = 2, T = 128, N = B * T;
+        Model m;
+        assert_int_equal(model_create(&m, &c, B, T, &e), 0);
+        model_init_weights(&m, 11);
+        int *tokens = malloc((size_t)N * sizeof(int)), *targets = malloc((size_t)N * sizeof(int));
+        random_batch(tokens, targets, N, c.vocab_size, 12);
+        float *g32 = malloc(m.n_params * sizeof(float)), *g16 = malloc(m.n_params * sizeof(float));
+        model_zero_grad(&m);
+        float l32 = model_forward(&m, tokens, targets, NULL, B, T);
+        model_backward(&m, 1.0f);
+        memcpy(g32, m.grads, m.n_params * sizeof(float));
+        assert_int_equal(model_set_precision(&m, PRECISION_BF16, &e), 0);
+        model_zero_grad(&m);
+        float l16 = model_forward(&m, tokens, targets, NULL, B, T);
+        model_backward(&m, 1.0f);
+        memcpy(g16, m.grads, m.n_params * sizeof(float));
+        double worst = 0;
+        const char *worst_name = "";
+        for (int t = 0; t < m.table.count; t++) {
+            const ParamEntry *p = &m.table.entries[t];
+            double r = rel_err(g16 + p->offset, g32 + p->offset, p->numel);
+            if (r > worst) worst = r, worst_name = p->name;
+        }
+        print_message("  %s: loss fp32 %.6f bf16 %.6f; worst gradient rel %.2e (%s) over %d tensors\n", presets[k], l32,
+                      l16, worst, worst_name, m.table.count);
+        assert_true(fabsf(l16 - l32) < 2e-3f * l32);
+        assert_true(worst < 2e-2);
+        assert_true(worst > 0);   /* the bf16 path did run */
+        /* rerun: the same bits */
+        model_zero_grad(&m);
+        assert_true(model_forward(&m, tokens, targets, NULL, B, T) == l16);
+        model_backward(&m, 1.0f);
+        assert_memory_equal(m.grads, g16, m.n_params * sizeof(float));
+        /* a write to params reaches the products once the model is told */
+        for (size_t i = 0; i < m.n_params; i++) m.params[i] *= 0.5f;
+        model_params_changed(&m);
+        float halved = model_forward(&m, tokens, targets, NULL, B, T);
+        assert_true(halved != l16);
+        assert_int_equal(model_set_precision(&m, PRECISION_FP32, &e), 0);
+        assert_true(fabsf(model_forward(&m, tokens, targets, NULL, B, T) - halved) < 2e-3f * halved);
+        free(tokens), free(targets), free(g32), free(g16);
+        model_free(&m);
+    }
+}
+
+/* The step memory model_train_step_bytes reports is what the model
+ * allocates, and it grows linearly in T. */
+static void step_memory_is_linear_in_sequence_length(void **state)
+{
+    (void)state;
+    Config c;
+    Err e;
+    assert_int_equal(config_preset(&c, "micro", &e), 0);
+    c.seq_len = 2048;
+    for (int p = 0; p < 2; p++) {
+        uint64_t b1 = model_train_step_bytes(&c, 1, 1024, 2, (Precision)p);
+        uint64_t b2 = model_train_step_bytes(&c, 1, 2048, 2, (Precision)p);
+        uint64_t b3 = model_train_step_bytes(&c, 1, 3072, 2, (Precision)p);
+        /* affine up to the arena's 64-byte rounding of each buffer */
+        assert_true(llabs((long long)(b3 - b2) - (long long)(b2 - b1)) < 64 * 100);
+        assert_true((double)b2 / b1 < 2.0);
+    }
+    /* with T x T probabilities kept, 4 heads x 2048^2 floats x 4 layers alone would be 256 MiB */
+    assert_true(model_train_step_bytes(&c, 1, 2048, 2, PRECISION_BF16) < 256u << 20);
+}
+
 static void create_rejects_impossible_shapes(void **state)
 {
     (void)state;
@@ -563,6 +643,8 @@ int main(void)
         cmocka_unit_test(accumulated_micro_batches_match_the_whole_batch),
         cmocka_unit_test(logits_of_a_prefix_do_not_see_later_tokens),
         cmocka_unit_test(flash_attention_matches_the_stored_probability_version),
+        cmocka_unit_test(bf16_gradients_follow_fp32_tensor_by_tensor),
+        cmocka_unit_test(step_memory_is_linear_in_sequence_length),
         cmocka_unit_test(create_rejects_impossible_shapes),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);

@@ -4,7 +4,10 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include <omp.h>
+
 #include "model/config.h"
+#include "model/llama.h"
 
 static const OptSpec OPTS[] = {
     {"preset", "NAME", "model preset: nano, micro, mini, small, llama-1b, llama-8b (default nano)"},
@@ -12,15 +15,17 @@ static const OptSpec OPTS[] = {
     {"untied", NULL, "separate output head (the default except for llama-1b)"},
     {"batch", "B", "sequences per step for the memory estimate (default 8)"},
     {"seq-len", "T", "sequence length for FLOPs and memory (default: the preset's)"},
+    {"precision", "P", "fp32 or bf16 for the memory estimate (default: bf16 where the CPU has it)"},
     {NULL, NULL, NULL},
 };
 
-static void print_bytes(const char *label, double bytes)
+static const char *human_bytes(char *buf, size_t size, double bytes)
 {
     const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     int u = 0;
     while (bytes >= 1024 && u < 4) { bytes /= 1024; u++; }
-    printf("%-22s %.2f %s\n", label, bytes, unit[u]);
+    snprintf(buf, size, "%.2f %s", bytes, unit[u]);
+    return buf;
 }
 
 int cmd_model(int argc, char **argv)
@@ -46,6 +51,8 @@ int cmd_model(int argc, char **argv)
     long B, T;
     if (args_long(&a, "batch", 8, &B, &e) || args_long(&a, "seq-len", c.seq_len, &T, &e)) die(&e);
     if (B <= 0 || T <= 0) { fprintf(stderr, "plateau: --batch and --seq-len must be positive\n"); return 2; }
+    Precision prec = precision_default();
+    if (args_has(&a, "precision") && precision_parse(args_str(&a, "precision", ""), "--precision", &prec, &e)) die(&e);
     if (config_validate(&c, &e)) die(&e);
 
     uint64_t n = config_param_count(&c);
@@ -74,9 +81,15 @@ int cmd_model(int argc, char **argv)
     printf("output head            %s\n", c.tied ? "tied to embedding" : "untied");
     printf("parameters             %s\n", count);
     printf("train FLOPs/token      %.4g (at T=%ld)\n", config_train_flops_per_token(&c, (int)T), T);
-    char label[64];
-    snprintf(label, sizeof label, "train step memory");
-    print_bytes(label, (double)config_train_memory_bytes(&c, (int)B, (int)T));
-    printf("                       (B=%ld x T=%ld: weights, grads, AdamW moments, activations)\n", B, T);
+    /* The model's own allocation plan; linear in T (attention keeps no T x T array). */
+    int nt = omp_get_max_threads();
+    double at_T = (double)model_train_step_bytes(&c, (int)B, (int)T, nt, prec);
+    double per_1k = (double)model_train_step_bytes(&c, (int)B, (int)T + 1024, nt, prec) - at_T;
+    char b1[32], b2[32];
+    printf("train step memory      %s\n", human_bytes(b1, sizeof b1, at_T));
+    printf("                       (B=%ld x T=%ld, %s, %d threads: weights, grads, AdamW moments, activations)\n", B, T,
+           precision_name(prec), nt);
+    printf("                       linear in T: %s more per 1024 tokens of sequence length\n",
+           human_bytes(b2, sizeof b2, per_1k));
     return 0;
 }

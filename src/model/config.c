@@ -125,18 +125,3 @@ double config_train_flops_per_token(const Config *c, int T)
     double n_matmul = L * (2 * d * d + 2 * d * kv + 3 * d * f);
     return 6 * n_matmul + 6.0 * c->vocab_size * d + 12.0 * L * T * d;
 }
-
-uint64_t config_train_memory_bytes(const Config *c, int B, int T)
-{
-    uint64_t n = config_param_count(c);
-    uint64_t BT = (uint64_t)B * (uint64_t)T;
-    uint64_t d = (uint64_t)c->dim, kv = (uint64_t)config_kv_dim(c), f = (uint64_t)c->ffn_dim;
-    uint64_t q = (uint64_t)config_head_dim(c) * (uint64_t)c->n_heads;
-    /* Per layer kept for backward: two normed inputs and their rstd, q, k, v,
-     * attention probabilities (heads x T x T per sequence), attention output,
-     * residual, gate, up, SwiGLU product. Plus logits for the whole batch. */
-    uint64_t per_layer = BT * (2 * d + 2 + q + 2 * kv + q + d + 3 * f) +
-                         (uint64_t)B * (uint64_t)c->n_heads * (uint64_t)T * (uint64_t)T;
-    uint64_t acts = (uint64_t)c->n_layers * per_layer + BT * (2 * d + (uint64_t)c->vocab_size);
-    return 4 * (4 * n + acts);
-}

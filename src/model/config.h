@@ -82,8 +82,5 @@ uint64_t config_param_count(const Config *c);
  * N_matmul = n_layers*(2*dim^2 + 2*dim*kv_dim + 3*dim*ffn) (full T x T
  * attention square, norms and optimizer not counted), at sequence length T. */
 double config_train_flops_per_token(const Config *c, int T);
-/* Bytes a training step needs: parameters, gradients, two AdamW moments, and
- * the activations kept for backward for B sequences of T tokens. */
-uint64_t config_train_memory_bytes(const Config *c, int B, int T);
 
 #endif

@@ -25,6 +25,8 @@ typedef struct {
     float *rstd2;   /* [N] */
     float *gu;      /* [N, 2*ffn] gate | up projections */
     float *h;       /* [N, ffn] silu(gate) * up */
+    /* bf16 precision: copies of the four product inputs above (arena16) */
+    bf16  *xn1_16, *attout16, *xn2_16, *h16;
 } LayerActs;
 
 struct ModelActs {
@@ -54,6 +56,15 @@ struct ModelActs {
     float *dlogits;      /* [N, vocab] */
     float *dweight;      /* [N] d(loss)/d(losses[n]) */
     float *att_scratch;  /* [n_threads, ATT_SCRATCH] attention tiles */
+    /* bf16 precision only: copies of the products' inputs (arena16), written
+     * by each thread for its rows right after the fp32 producer. */
+    Arena  arena16;
+    bf16  *xn_final16;   /* [N, dim] */
+    bf16  *dlogits16;    /* [N, vocab] */
+    bf16  *gres16[3];    /* [N, dim] as gres */
+    bf16  *dmid16[2];    /* [N, dim] as dmid */
+    bf16  *dgu16[2];     /* [N, 2*ffn] as dgu */
+    bf16  *dqkv16[2];    /* [N, q_dim + 2*kv_dim] as dqkv */
     int    n_threads;    /* most threads a pass uses (scratch is sized for it) */
     int    has_targets;  /* last forward computed a loss */
 };
@@ -156,6 +167,43 @@ static void acts_carve(ModelActs *a, Carver *cv, const Config *c, int max_B, int
     a->att_scratch = carve(cv, (size_t)a->n_threads * ATT_SCRATCH * F);
 }
 
+static void acts_carve_bf16(ModelActs *a, Carver *cv, const Config *c, int max_B, int max_T)
+{
+    size_t N = (size_t)max_B * max_T, d = c->dim, f = c->ffn_dim, V = c->vocab_size, H = sizeof(bf16);
+    size_t qd = (size_t)config_head_dim(c) * c->n_heads, qkvd = qd + 2 * (size_t)config_kv_dim(c);
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerActs *L = &a->layers[l];
+        L->xn1_16 = carve(cv, N * d * H);
+        L->attout16 = carve(cv, N * qd * H);
+        L->xn2_16 = carve(cv, N * d * H);
+        L->h16 = carve(cv, N * f * H);
+    }
+    a->xn_final16 = carve(cv, N * d * H);
+    a->dlogits16 = carve(cv, N * V * H);
+    for (int k = 0; k < 3; k++) a->gres16[k] = carve(cv, N * d * H);
+    for (int k = 0; k < 2; k++) {
+        a->dmid16[k] = carve(cv, N * d * H);
+        a->dgu16[k] = carve(cv, N * 2 * f * H);
+        a->dqkv16[k] = carve(cv, N * qkvd * H);
+    }
+}
+
+uint64_t model_train_step_bytes(const Config *c, int B, int T, int n_threads, Precision p)
+{
+    ModelActs a = {.n_threads = n_threads};
+    a.layers = xcalloc((size_t)c->n_layers, sizeof *a.layers);
+    Carver count = {NULL, 0};
+    acts_carve(&a, &count, c, B, T);
+    uint64_t n = config_param_count(c), bytes = count.bytes + 4 * n * sizeof(float);
+    if (p == PRECISION_BF16) {
+        Carver c16 = {NULL, 0};
+        acts_carve_bf16(&a, &c16, c, B, T);
+        bytes += c16.bytes + n * sizeof(bf16);
+    }
+    free(a.layers);
+    return bytes;
+}
+
 int model_create(Model *m, const Config *cfg, int max_B, int max_T, Err *e)
 {
     memset(m, 0, sizeof *m);
@@ -192,13 +240,56 @@ int model_create(Model *m, const Config *cfg, int max_B, int max_T, Err *e)
     int hd = config_head_dim(cfg);
     rope_tables(a->rope_cos, a->rope_sin, max_T, hd, cfg->rope_theta);
     m->acts = a;
+    m->precision = PRECISION_FP32;
+    m->params_changed = 1;
     return 0;
+}
+
+int model_set_precision(Model *m, Precision p, Err *e)
+{
+    if (p == PRECISION_BF16 && !m->params_bf16) {
+        m->params_bf16 = aligned_alloc(64, arena_round(m->n_params * sizeof(bf16)));
+        if (!m->params_bf16) return err_set(e, "model: out of memory for the bf16 copy of %zu parameters", m->n_params);
+        Carver count = {NULL, 0};
+        acts_carve_bf16(m->acts, &count, &m->cfg, m->max_B, m->max_T);
+        arena_init(&m->acts->arena16, count.bytes);
+        Carver take = {&m->acts->arena16, 0};
+        acts_carve_bf16(m->acts, &take, &m->cfg, m->max_B, m->max_T);
+    }
+    m->precision = p;
+    m->params_changed = 1;
+    return 0;
+}
+
+void model_params_changed(Model *m) { m->params_changed = 1; }
+
+const char *precision_name(Precision p) { return p == PRECISION_BF16 ? "bf16" : "fp32"; }
+
+int precision_parse(const char *text, const char *what, Precision *p, Err *e)
+{
+    if (!strcmp(text, "fp32")) *p = PRECISION_FP32;
+    else if (!strcmp(text, "bf16")) *p = PRECISION_BF16;
+    else return err_set(e, "%s: precision '%s' is not one of fp32, bf16", what, text);
+    return 0;
+}
+
+Precision precision_default(void) { return matmul_cpu_has_bf16() ? PRECISION_BF16 : PRECISION_FP32; }
+
+/* Refreshes the weights' bf16 copy if params changed since the last one. */
+static void params_bf16_refresh(Model *m)
+{
+    if (m->precision != PRECISION_BF16 || !m->params_changed) return;
+    size_t n = m->n_params, chunk = 1 << 16;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += chunk) bf16_from_f32(m->params_bf16 + i, m->params + i, i + chunk < n ? chunk : n - i);
+    m->params_changed = 0;
 }
 
 void model_free(Model *m)
 {
     if (m->acts) {
         arena_free(&m->acts->arena);
+        if (m->params_bf16) arena_free(&m->acts->arena16);
         free(m->acts->layers);
         free(m->acts);
     }
@@ -206,6 +297,7 @@ void model_free(Model *m)
     free(m->g.layers);
     free(m->params);
     free(m->grads);
+    free(m->params_bf16);
     param_table_free(&m->table);
     memset(m, 0, sizeof *m);
 }
@@ -229,6 +321,7 @@ void model_init_weights(Model *m, uint64_t seed)
         if (p->kind == P_WO || p->kind == P_W_DOWN) std *= out_scale;
         for (size_t j = 0; j < p->numel; j++) x[j] = (float)(std * rng_normal(&r));
     }
+    m->params_changed = 1;
 }
 
 void model_zero_grad(Model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
@@ -272,6 +365,38 @@ static int team_size(const ModelActs *a)
     return nt < a->n_threads ? nt : a->n_threads;
 }
 
+/* The linear layers' products in the model's precision. In bf16 they read
+ * the bf16 copies: x16 / dy16 of the activations (the caller wrote them for
+ * the rows it owns) and the weights' copy at the same offset as w. */
+static const bf16 *w16(const Model *m, const float *w) { return m->params_bf16 + (w - m->params); }
+static bf16 *at16(bf16 *p, size_t offset) { return p ? p + offset : NULL; }   /* NULL in fp32 */
+
+static void to_bf16(const Model *m, bf16 *dst, const float *src, size_t n)
+{
+    if (m->precision == PRECISION_BF16) bf16_from_f32(dst, src, n);
+}
+
+static void lin_forward(const Model *m, float *out, const float *x, const bf16 *x16, const float *w, int N, int C,
+                        int OC, float beta)
+{
+    if (m->precision == PRECISION_BF16) linear_forward_bf16(out, x16, w16(m, w), N, C, OC, beta);
+    else linear_forward(out, x, w, N, C, OC, beta);
+}
+
+static void lin_backward_input(const Model *m, float *dx, const float *dy, const bf16 *dy16, const float *w, int N,
+                               int C, int OC)
+{
+    if (m->precision == PRECISION_BF16) linear_backward_input_bf16(dx, dy16, w16(m, w), N, C, OC, 0.0f);
+    else linear_backward_input(dx, dy, w, N, C, OC, 0.0f);
+}
+
+static void lin_backward_weight(const Model *m, float *dw, const float *dy, const bf16 *dy16, const float *x,
+                                const bf16 *x16, int N, int C, int OC, int o0, int o1)
+{
+    if (m->precision == PRECISION_BF16) linear_backward_weight_bf16(dw, dy16, x16, N, C, OC, o0, o1);
+    else linear_backward_weight(dw, dy, x, N, C, OC, o0, o1);
+}
+
 float model_forward(Model *m, const int *tokens, const int *targets, const float *mask, int B, int T)
 {
     const Config *c = &m->cfg;
@@ -284,6 +409,7 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
     m->T = T;
     memcpy(a->tokens, tokens, (size_t)N * sizeof(int));
     if (targets) memcpy(a->targets, targets, (size_t)N * sizeof(int));
+    params_bf16_refresh(m);
 
 #pragma omp parallel num_threads(team_size(a))
     {
@@ -297,7 +423,9 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
             const LayerWeights *w = &m->w.layers[l];
             float *res_out = l + 1 < c->n_layers ? a->layers[l + 1].res : a->res_final;
             rmsnorm_forward(L->xn1 + n0 * d, L->rstd1 + n0, L->res + n0 * d, w->attn_norm, rows, d, eps);
-            linear_forward(L->qkv + n0 * qkvd, L->xn1 + n0 * d, w->wq, rows, d, qkvd, 0.0f);   /* [N, q|k|v] */
+            to_bf16(m, at16(L->xn1_16, n0 * d), L->xn1 + n0 * d, (size_t)rows * d);
+            lin_forward(m, L->qkv + n0 * qkvd, L->xn1 + n0 * d, at16(L->xn1_16, n0 * d), w->wq, rows, d, qkvd,
+                        0.0f);   /* [N, q|k|v] */
             rope_forward(L->qkv + n0 * qkvd, qkvd, a->rope_cos, a->rope_sin, s.n0, rows, T, H + KVH, hd);
             if (!s.aligned) {
 #pragma omp barrier
@@ -306,16 +434,24 @@ float model_forward(Model *m, const int *tokens, const int *targets, const float
             if (!s.aligned) {
 #pragma omp barrier
             }
+            to_bf16(m, at16(L->attout16, n0 * qd), L->attout + n0 * qd, (size_t)rows * qd);
             memcpy(L->res2 + n0 * d, L->res + n0 * d, (size_t)rows * d * sizeof(float));
-            linear_forward(L->res2 + n0 * d, L->attout + n0 * qd, w->wo, rows, qd, d, 1.0f);   /* res2 = res + o_proj */
+            lin_forward(m, L->res2 + n0 * d, L->attout + n0 * qd, at16(L->attout16, n0 * qd), w->wo, rows, qd, d,
+                        1.0f);   /* res2 = res + o_proj */
             rmsnorm_forward(L->xn2 + n0 * d, L->rstd2 + n0, L->res2 + n0 * d, w->mlp_norm, rows, d, eps);
-            linear_forward(L->gu + n0 * 2 * f, L->xn2 + n0 * d, w->w_gate, rows, d, 2 * f, 0.0f); /* [N, gate|up] */
+            to_bf16(m, at16(L->xn2_16, n0 * d), L->xn2 + n0 * d, (size_t)rows * d);
+            lin_forward(m, L->gu + n0 * 2 * f, L->xn2 + n0 * d, at16(L->xn2_16, n0 * d), w->w_gate, rows, d, 2 * f,
+                        0.0f);   /* [N, gate|up] */
             swiglu_forward(L->h + n0 * f, L->gu + n0 * 2 * f, rows, f);
+            to_bf16(m, at16(L->h16, n0 * f), L->h + n0 * f, (size_t)rows * f);
             memcpy(res_out + n0 * d, L->res2 + n0 * d, (size_t)rows * d * sizeof(float));
-            linear_forward(res_out + n0 * d, L->h + n0 * f, w->w_down, rows, f, d, 1.0f);      /* res += down_proj */
+            lin_forward(m, res_out + n0 * d, L->h + n0 * f, at16(L->h16, n0 * f), w->w_down, rows, f, d,
+                        1.0f);   /* res += down_proj */
         }
         rmsnorm_forward(a->xn_final + n0 * d, a->rstd_final + n0, a->res_final + n0 * d, m->w.final_norm, rows, d, eps);
-        linear_forward(a->logits + n0 * V, a->xn_final + n0 * d, m->w.lm_head, rows, d, V, 0.0f);
+        to_bf16(m, at16(a->xn_final16, n0 * d), a->xn_final + n0 * d, (size_t)rows * d);
+        lin_forward(m, a->logits + n0 * V, a->xn_final + n0 * d, at16(a->xn_final16, n0 * d), m->w.lm_head, rows, d, V,
+                    0.0f);
         if (targets)
             crossentropy_forward(a->losses + n0, a->lse + n0, a->logits + n0 * V, targets + n0, rows, V);
     }
@@ -374,14 +510,18 @@ void model_backward(Model *m, float loss_scale)
         float *ptop = a->norm_part + (size_t)(NL % 2) * 2 * part_stride;
         crossentropy_backward(a->dlogits + n0 * V, a->logits + n0 * V, a->lse + n0, a->targets + n0,
                               a->dweight + n0, rows, V);
-        linear_backward_input(a->dxn + n0 * d, a->dlogits + n0 * V, m->w.lm_head, rows, d, V, 0.0f);
+        to_bf16(m, at16(a->dlogits16, n0 * V), a->dlogits + n0 * V, (size_t)rows * V);
+        lin_backward_input(m, a->dxn + n0 * d, a->dlogits + n0 * V, at16(a->dlogits16, n0 * V), m->w.lm_head, rows, d,
+                           V);
         memset(gtop + n0 * d, 0, (size_t)rows * d * sizeof(float));
         memset(ptop + (size_t)t * d, 0, (size_t)d * sizeof(float));
         rmsnorm_backward(gtop + n0 * d, ptop + (size_t)t * d, a->dxn + n0 * d, a->res_final + n0 * d,
                          m->w.final_norm, a->rstd_final + n0, rows, d);
+        to_bf16(m, at16(a->gres16[NL % 3], n0 * d), gtop + n0 * d, (size_t)rows * d);
 #pragma omp barrier
         /* When tied, lm_head's gradient is the embedding's. */
-        linear_backward_weight(m->g.lm_head, a->dlogits, a->xn_final, N, d, V, split(V, t, nt), split(V, t + 1, nt));
+        lin_backward_weight(m, m->g.lm_head, a->dlogits, a->dlogits16, a->xn_final, a->xn_final16, N, d, V,
+                            split(V, t, nt), split(V, t + 1, nt));
         add_norm_parts(m->g.final_norm, ptop, nt, d, c0, c1);
 
         for (int l = NL - 1; l >= 0; l--) {
@@ -390,18 +530,22 @@ void model_backward(Model *m, float loss_scale)
             LayerWeights *g = &m->g.layers[l];
             float *gout = a->gres[(l + 1) % 3], *gin = a->gres[l % 3];
             float *dmid = a->dmid[l % 2], *dgu = a->dgu[l % 2], *dqkv = a->dqkv[l % 2];
+            bf16 *gout16 = a->gres16[(l + 1) % 3], *gin16 = a->gres16[l % 3];
+            bf16 *dmid16 = a->dmid16[l % 2], *dgu16 = a->dgu16[l % 2], *dqkv16 = a->dqkv16[l % 2];
             float *pmlp = a->norm_part + (size_t)(l % 2) * 2 * part_stride, *pattn = pmlp + part_stride;
             memset(pmlp + (size_t)t * d, 0, (size_t)d * sizeof(float));
             memset(pattn + (size_t)t * d, 0, (size_t)d * sizeof(float));
 
             /* Input gradients of this thread's rows; gout is the gradient of the layer's output. */
-            linear_backward_input(a->dh + n0 * f, gout + n0 * d, w->w_down, rows, f, d, 0.0f);
+            lin_backward_input(m, a->dh + n0 * f, gout + n0 * d, at16(gout16, n0 * d), w->w_down, rows, f, d);
             swiglu_backward(dgu + n0 * 2 * f, a->dh + n0 * f, L->gu + n0 * 2 * f, rows, f);
-            linear_backward_input(a->dxn + n0 * d, dgu + n0 * 2 * f, w->w_gate, rows, d, 2 * f, 0.0f);
+            to_bf16(m, at16(dgu16, n0 * 2 * f), dgu + n0 * 2 * f, (size_t)rows * 2 * f);
+            lin_backward_input(m, a->dxn + n0 * d, dgu + n0 * 2 * f, at16(dgu16, n0 * 2 * f), w->w_gate, rows, d, 2 * f);
             memcpy(dmid + n0 * d, gout + n0 * d, (size_t)rows * d * sizeof(float));
             rmsnorm_backward(dmid + n0 * d, pmlp + (size_t)t * d, a->dxn + n0 * d, L->res2 + n0 * d, w->mlp_norm,
                              L->rstd2 + n0, rows, d);
-            linear_backward_input(a->dattout + n0 * qd, dmid + n0 * d, w->wo, rows, qd, d, 0.0f);
+            to_bf16(m, at16(dmid16, n0 * d), dmid + n0 * d, (size_t)rows * d);
+            lin_backward_input(m, a->dattout + n0 * qd, dmid + n0 * d, at16(dmid16, n0 * d), w->wo, rows, qd, d);
             if (!s.aligned) {
 #pragma omp barrier
             }
@@ -410,16 +554,21 @@ void model_backward(Model *m, float loss_scale)
 #pragma omp barrier
             }
             rope_backward(dqkv + n0 * qkvd, qkvd, a->rope_cos, a->rope_sin, s.n0, rows, T, H + KVH, hd);
-            linear_backward_input(a->dxn + n0 * d, dqkv + n0 * qkvd, w->wq, rows, d, qkvd, 0.0f);
+            to_bf16(m, at16(dqkv16, n0 * qkvd), dqkv + n0 * qkvd, (size_t)rows * qkvd);
+            lin_backward_input(m, a->dxn + n0 * d, dqkv + n0 * qkvd, at16(dqkv16, n0 * qkvd), w->wq, rows, d, qkvd);
             memcpy(gin + n0 * d, dmid + n0 * d, (size_t)rows * d * sizeof(float));
             rmsnorm_backward(gin + n0 * d, pattn + (size_t)t * d, a->dxn + n0 * d, L->res + n0 * d, w->attn_norm,
                              L->rstd1 + n0, rows, d);
+            if (l > 0) to_bf16(m, at16(gin16, n0 * d), gin + n0 * d, (size_t)rows * d);
 #pragma omp barrier
             /* Weight gradients over all rows, each thread a slice of output rows. */
-            linear_backward_weight(g->w_down, gout, L->h, N, f, d, split(d, t, nt), split(d, t + 1, nt));
-            linear_backward_weight(g->w_gate, dgu, L->xn2, N, d, 2 * f, split(2 * f, t, nt), split(2 * f, t + 1, nt));
-            linear_backward_weight(g->wo, dmid, L->attout, N, qd, d, split(d, t, nt), split(d, t + 1, nt));
-            linear_backward_weight(g->wq, dqkv, L->xn1, N, d, qkvd, split(qkvd, t, nt), split(qkvd, t + 1, nt));
+            lin_backward_weight(m, g->w_down, gout, gout16, L->h, L->h16, N, f, d, split(d, t, nt), split(d, t + 1, nt));
+            lin_backward_weight(m, g->w_gate, dgu, dgu16, L->xn2, L->xn2_16, N, d, 2 * f, split(2 * f, t, nt),
+                                split(2 * f, t + 1, nt));
+            lin_backward_weight(m, g->wo, dmid, dmid16, L->attout, L->attout16, N, qd, d, split(d, t, nt),
+                                split(d, t + 1, nt));
+            lin_backward_weight(m, g->wq, dqkv, dqkv16, L->xn1, L->xn1_16, N, d, qkvd, split(qkvd, t, nt),
+                                split(qkvd, t + 1, nt));
             add_norm_parts(g->mlp_norm, pmlp, nt, d, c0, c1);
             add_norm_parts(g->attn_norm, pattn, nt, d, c0, c1);
         }

@@ -1,4 +1,5 @@
-/* A Llama-3-style decoder: forward and backward of the whole model, fp32.
+/* A Llama-3-style decoder: forward and backward of the whole model, in fp32
+ * or bf16 mixed precision (see Precision).
  *
  * Config says what the model is; Model owns three arenas: parameters (one
  * float array in ParamTable order), gradients (same layout), and the
@@ -16,6 +17,7 @@
 
 #include "core/error.h"
 #include "model/config.h"
+#include "model/matmul.h"
 
 typedef struct {
     float *attn_norm;   /* [dim] */
@@ -45,6 +47,21 @@ void weights_bind(Weights *w, LayerWeights *layers, float *base, const ParamTabl
 
 typedef struct ModelActs ModelActs;  /* private to llama.c */
 
+/* Precision of the matrix products. fp32: everything fp32. bf16 (mixed):
+ * the inputs of every linear layer's forward, input-gradient and
+ * weight-gradient product are rounded to bf16 and accumulated in fp32;
+ * master weights, gradients, optimizer state, norms, attention (softmax and
+ * its products), the loss and the optimizer stay fp32, as in the paper's
+ * bf16 mixed-precision training. */
+typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } Precision;
+
+const char *precision_name(Precision p);                  /* "fp32" / "bf16" */
+/* Parses "fp32" or "bf16"; on anything else sets e naming `what` (a flag or
+ * a file and key) and returns -1. */
+int precision_parse(const char *text, const char *what, Precision *p, Err *e);
+/* bf16 where the CPU multiplies bf16 natively (avx512_bf16 or AMX), else fp32. */
+Precision precision_default(void);
+
 typedef struct {
     Config     cfg;
     ParamTable table;
@@ -55,6 +72,9 @@ typedef struct {
     Weights    g;         /* views of grads */
     int        max_B, max_T;
     ModelActs *acts;
+    Precision  precision;      /* PRECISION_FP32 unless model_set_precision */
+    bf16      *params_bf16;    /* [n_params] bf16 copy of params (bf16 only) */
+    int        params_changed; /* params_bf16 must be refreshed before the next forward */
     /* From the last forward: */
     int        B, T;
     float      loss;      /* mean over counted positions */
@@ -85,5 +105,20 @@ const float *model_logits(const Model *m);
 void model_backward(Model *m, float loss_scale);
 
 void model_zero_grad(Model *m);
+
+/* Switches the precision of the matrix products (allocates the bf16 copies
+ * of the weights and of the activations backward reads; no allocation
+ * later). Returns 0, or -1 with e set when out of memory. */
+int  model_set_precision(Model *m, Precision p, Err *e);
+/* Tells the model its params were written (an optimizer step, a load): in
+ * bf16 the weights' bf16 copy is refreshed once, at the next forward. */
+void model_params_changed(Model *m);
+
+/* Bytes a training step holds for B sequences of T tokens on n_threads
+ * threads in precision p: parameters, gradients and two AdamW moments (4
+ * floats a parameter), the bf16 weight copy, and exactly the activations
+ * and scratch model_create and model_set_precision allocate. Linear in T:
+ * attention keeps one log-sum-exp per row and head, never a [T, T] array. */
+uint64_t model_train_step_bytes(const Config *c, int B, int T, int n_threads, Precision p);
 
 #endif

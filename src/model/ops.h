@@ -14,6 +14,8 @@
 #ifndef PLATEAU_OPS_H
 #define PLATEAU_OPS_H
 
+#include "model/matmul.h"
+
 /* out[N,C] = embed[tokens[n], :] */
 void embedding_forward(float *out, const int *tokens, const float *embed, int N, int C);
 /* dembed[tokens[n], c] += dout[n, c] for columns c in [c0, c1), rows in order */
@@ -86,6 +88,12 @@ void linear_backward_input(float *dinp, const float *dout, const float *w, int N
 /* Rows [o0, o1) of the weight gradient: dw[o, :] += sum_n dout[n, o] * inp[n, :]
  * over all N rows (dw points at the whole [OC, C] matrix). */
 void linear_backward_weight(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int o1);
+
+/* The same three products with bf16 operands (inputs, activation gradients
+ * and weights rounded to bf16; fp32 accumulation and fp32 out/dinp/dw). */
+void linear_forward_bf16(float *out, const bf16 *inp, const bf16 *w, int N, int C, int OC, float beta);
+void linear_backward_input_bf16(float *dinp, const bf16 *dout, const bf16 *w, int N, int C, int OC, float beta);
+void linear_backward_weight_bf16(float *dw, const bf16 *dout, const bf16 *inp, int N, int C, int OC, int o0, int o1);
 
 /* Per row: lse[n] = logsumexp(logits[n,:]), losses[n] = lse - logits[n, targets[n]]
  * (targets NULL: losses untouched). */

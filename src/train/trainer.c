@@ -50,6 +50,7 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
     if (o->n != m->n_params)
         return err_set(e, "trainer: optimizer holds %zu parameters, the model %zu", o->n, m->n_params);
 
+    model_params_changed(m);   /* the caller may have loaded or edited the weights */
     const size_t per_micro = (size_t)B * T;
     const int64_t batch_tokens = (int64_t)A * B * T;
     const int64_t data_origin = run->lineage.stage_start_step;   /* a stage reads its data from its start */
@@ -98,6 +99,7 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
         }
         double lr = run->lr(run->lr_ctx, step);
         double norm = total > 0 ? adamw_step(o, m->params, m->grads, (float)lr) : 0.0;
+        model_params_changed(m);   /* the bf16 weight copy is refreshed once per optimizer step */
         tokens_done += batch_tokens;
 
         double dt = now_seconds() - t0;
