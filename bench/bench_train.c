@@ -1,9 +1,13 @@
 /* Training throughput: forward + backward + AdamW on random tokens, for the
- * benchmark shapes S and M, next to the sgemm ceiling measured in the same run.
+ * benchmark shapes S and M in fp32 and bf16, next to the matrix-product
+ * ceilings measured in the same run: the backend's fp32 and bf16 products
+ * (best of model-like shapes, M = 2048 rows, N, K in 512..8192) and
+ * OpenBLAS sgemm 2048^3 called directly.
  *
- *   OMP_NUM_THREADS=2 ./build/bench/bench_train [S|M ...] [--steps N] [--warmup N]
+ *   OMP_NUM_THREADS=2 ./build/bench/bench_train [S|M ...] [fp32|bf16 ...] [--steps N] [--warmup N]
  *
  * Model GFLOP/s counts config_train_flops_per_token (full T x T attention). */
+#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,34 +37,50 @@ static double now_s(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-/* Best of a few runs of one n^3 sgemm, GFLOP/s. */
-static double sgemm_gflops(int n)
+/* Best of a few runs of one M x N x K product, GFLOP/s: through matmul()
+ * (fp32), matmul_bf16() (bf16) or cblas_sgemm directly (openblas). */
+enum { CEIL_FP32, CEIL_BF16, CEIL_OPENBLAS };
+
+static double product_gflops(int kind, int M, int N, int K)
 {
-    float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
-    float *c = malloc((size_t)n * n * sizeof(float));
+    size_t na = (size_t)M * K, nb = (size_t)K * N;
+    float *a = malloc(na * sizeof(float)), *b = malloc(nb * sizeof(float)), *c = malloc((size_t)M * N * sizeof(float));
+    bf16 *a16 = malloc(na * sizeof(bf16)), *b16 = malloc(nb * sizeof(bf16));
     Rng r = rng_stream(1, 1);
-    for (size_t i = 0; i < (size_t)n * n; i++) {
-        a[i] = (float)rng_uniform(&r) - 0.5f;
-        b[i] = (float)rng_uniform(&r) - 0.5f;
-    }
+    for (size_t i = 0; i < na; i++) a[i] = (float)rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < nb; i++) b[i] = (float)rng_uniform(&r) - 0.5f;
+    bf16_from_f32(a16, a, na);
+    bf16_from_f32(b16, b, nb);
     double best = 1e30;
     for (int rep = 0; rep < 6; rep++) {
         double t0 = now_s();
-        matmul(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (kind == CEIL_FP32) matmul(0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+        else if (kind == CEIL_BF16) matmul_bf16(0, 0, M, N, K, 1.0f, a16, K, b16, N, 0.0f, c, N);
+        else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
         double dt = now_s() - t0;
-        if (rep > 0 && dt < best) best = dt;   /* first run warms up */
+        if (rep > 0 && dt < best) best = dt;   /* first run warms up (and creates the primitive) */
     }
-    free(a);
-    free(b);
-    free(c);
-    return 2.0 * n * n * (double)n / best / 1e9;
+    free(a), free(b), free(c), free(a16), free(b16);
+    return 2.0 * M * N * (double)K / best / 1e9;
 }
 
-static void run_shape(const Shape *s, int warmup, int steps, double sgemm)
+/* The ceiling of one kind: the best over model-like shapes. */
+static double ceiling_gflops(int kind)
+{
+    static const int shapes[][2] = {{2048, 2048}, {512, 1536}, {1536, 512}, {8192, 512}, {512, 8192}};
+    double best = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        double g = product_gflops(kind, 2048, shapes[i][0], shapes[i][1]);
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+static void run_shape(const Shape *s, Precision prec, int warmup, int steps, double ceiling)
 {
     Model m;
     Err e;
-    if (model_create(&m, &s->c, s->B, s->T, &e)) {
+    if (model_create(&m, &s->c, s->B, s->T, &e) || model_set_precision(&m, prec, &e)) {
         fprintf(stderr, "bench_train: %s\n", e.msg);
         exit(1);
     }
@@ -83,6 +103,7 @@ static void run_shape(const Shape *s, int warmup, int steps, double sgemm)
         model_backward(&m, 1.0f);
         double c = now_s();
         adamw_step(&opt, m.params, m.grads, 1e-3f);
+        model_params_changed(&m);
         double d = now_s();
         t_fwd += b - a;
         t_bwd += c - b;
@@ -92,9 +113,10 @@ static void run_shape(const Shape *s, int warmup, int steps, double sgemm)
     double dt = now_s() - t0;
     double ms = 1e3 * dt / steps, tok_s = (double)N * steps / dt;
     double gflops = tok_s * config_train_flops_per_token(&s->c, s->T) / 1e9;
-    printf("%-5s %8.0f tok/s %9.1f ms/step %7.1f GFLOP/s %5.0f%% of sgemm   "
+    printf("%-2s %-5s %8.0f tok/s %9.1f ms/step %7.1f GFLOP/s %5.0f%% of its ceiling   "
            "(fwd %.1f, bwd %.1f, adamw %.1f ms; best step %.1f ms = %.0f tok/s; %.1fM params; loss %.3f)\n",
-           s->name, tok_s, ms, gflops, 100 * gflops / sgemm, 1e3 * t_fwd / steps, 1e3 * t_bwd / steps,
+           s->name, precision_name(prec), tok_s, ms, gflops, 100 * gflops / ceiling, 1e3 * t_fwd / steps,
+           1e3 * t_bwd / steps,
            1e3 * t_opt / steps, 1e3 * best, N / best, m.n_params / 1e6, loss);
     fflush(stdout);
     free(tokens);
@@ -104,21 +126,31 @@ static void run_shape(const Shape *s, int warmup, int steps, double sgemm)
 
 int main(int argc, char **argv)
 {
-    int steps = 5, warmup = 2, want[2] = {0, 0}, any = 0;
+    int steps = 5, warmup = 2, want[2] = {0, 0}, prec[2] = {0, 0}, any = 0, any_prec = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "S")) want[0] = any = 1;
         else if (!strcmp(argv[i], "M")) want[1] = any = 1;
+        else if (!strcmp(argv[i], "fp32")) prec[PRECISION_FP32] = any_prec = 1;
+        else if (!strcmp(argv[i], "bf16")) prec[PRECISION_BF16] = any_prec = 1;
         else {
-            fprintf(stderr, "usage: bench_train [S] [M] [--steps N] [--warmup N]\n");
+            fprintf(stderr, "usage: bench_train [S] [M] [fp32] [bf16] [--steps N] [--warmup N]\n");
             return 2;
         }
     }
     if (steps < 1) steps = 1;
-    double sgemm = sgemm_gflops(2048);
-    printf("backend %s, %d threads, sgemm 2048^3: %.1f GFLOP/s\n", matmul_backend(), omp_get_max_threads(), sgemm);
+    double ceil[3];
+    for (int k = 0; k < 3; k++) ceil[k] = ceiling_gflops(k);
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    printf("backend %s, %d threads\n", matmul_backend(), omp_get_max_threads());
+    printf("ceilings (GFLOP/s, best of M=2048 x N,K in 512..8192): fp32 %.1f, bf16 %.1f; "
+           "openblas sgemm %.1f (OPENBLAS_CORETYPE=%s)\n", ceil[CEIL_FP32], ceil[CEIL_BF16], ceil[CEIL_OPENBLAS],
+           core ? core : "unset");
+    fflush(stdout);
     for (int k = 0; k < 2; k++)
-        if (!any || want[k]) run_shape(&SHAPES[k], warmup, steps, sgemm);
+        for (int p = 0; p < 2; p++)
+            if ((!any || want[k]) && (!any_prec || prec[p]))
+                run_shape(&SHAPES[k], (Precision)p, warmup, steps, p == PRECISION_BF16 ? ceil[CEIL_BF16] : ceil[CEIL_FP32]);
     return 0;
 }

@@ -25,11 +25,20 @@
  * than this, and only at a step that has to be tuned per model, against a
  * 1e-4 bar. A double-precision build of the model would be ~4x a gradient.
  *
+ * Precision: always fp32, whatever precision the model trains in. Its own
+ * passes read the fp32 master weights, never the model's bf16 copy. A
+ * Hessian-vector product is a difference of nearby gradients in disguise:
+ * the curvature along v is a small change of the gradient, and rounding
+ * every product's inputs to bf16 (8 bits of mantissa, relative error 4e-3)
+ * would add noise of the size of the signal to Tr(H) and the top
+ * eigenvalue, and break the 1e-4 agreement with the exact Hessian.
+ *
  * Memory: all buffers are allocated once by hvp_create, for batches up to
  * max_B x max_T: per layer about 3x the model's training activations
- * (primal, activation gradients, tangents) plus two extra [B,H,T,T] arrays
- * and the tangents of the activation gradients (695 MiB at shape S, B 8 x
- * T 256; `bytes` below).
+ * (primal, activation gradients, tangents) and the tangents of the
+ * activation gradients; attention keeps [B, H, T] per-row statistics (the
+ * log-sum-exp and rowdot(P, R{S})) and recomputes its tiles, so memory is
+ * linear in T (`bytes` below).
  *
  * Threads: each pass is one parallel region in which threads own rows (whole
  * sequences when B divides evenly), as in the model's passes; the bits do
