@@ -293,6 +293,7 @@ static int write_lineage(const char *path, const Lineage *l, Err *e)
     cJSON_AddNumberToObject(root, "batch_tokens", (double)l->batch_tokens);
     cJSON_AddNumberToObject(root, "seq_len", l->seq_len);
     cJSON_AddNumberToObject(root, "micro_batch", l->micro_batch);
+    cJSON_AddStringToObject(root, "precision", l->precision[0] ? l->precision : "fp32");
     /* 64-bit values as decimal strings: JSON numbers are doubles. */
     snprintf(buf, sizeof buf, "%" PRIu64, l->seed);
     cJSON_AddStringToObject(root, "seed", buf);
@@ -407,6 +408,15 @@ static int read_lineage(const char *path, Lineage *l, Err *e)
         goto out;
     l->seq_len = (int)seq_len;
     l->micro_batch = (int)micro;
+    const cJSON *prec = cJSON_GetObjectItemCaseSensitive(root, "precision");
+    if (!prec) {
+        strcpy(l->precision, "fp32");   /* written before plateau trained in bf16 */
+    } else if (!cJSON_IsString(prec) || (strcmp(prec->valuestring, "fp32") && strcmp(prec->valuestring, "bf16"))) {
+        err_set(e, "%s: field precision must be \"fp32\" or \"bf16\"", path);
+        goto out;
+    } else {
+        strcpy(l->precision, prec->valuestring);
+    }
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "data_cursor");
     if (!cJSON_IsObject(cur)) {
         err_set(e, "%s: field data_cursor is missing or not an object", path);

@@ -55,6 +55,8 @@ typedef struct {
     int64_t  batch_tokens;         /* tokens per optimizer step */
     int      seq_len;              /* training sequence length */
     int      micro_batch;          /* sequences per micro-batch (affects bits, so recorded) */
+    char     precision[8];         /* "fp32" or "bf16": the matrix products' precision (affects bits);
+                                      "" is written as, and an older checkpoint without it read as, "fp32" */
     uint64_t seed;                 /* run seed (init and data streams derive from it) */
     LoaderCursor cursor;           /* data loader position after `step` steps */
     /* A merge of checkpoints (train/merge.h) names every input, oldest first,
