@@ -41,7 +41,8 @@ static const OptSpec OPTS[] = {
     {"alpha-mid", "A", "mid: final LR / the parent's final LR (default 0: decay to zero)"},
     {"batch-tokens", "N", "tokens per optimizer step (default micro-batch x seq-len)"},
     {"micro-batch", "B", "sequences per forward pass (default 8)"},
-    {"seq-len", "T", "training sequence length (default: the model's context)"},
+    {"seq-len", "T", "training sequence length (default: the model's context; a fresh model's context is T)"},
+    {"precision", "P", "fp32 or bf16 matrix products (default: bf16 where the CPU has avx512_bf16 or AMX)"},
     {"seed", "S", "seed of the data order, and of the init with --preset (default 1)"},
     {"weight-decay", "W", "AdamW weight decay (default 0.1; sft 0)"},
     {"clip", "C", "global gradient-norm clip (default 1.0; 0 disables)"},
@@ -71,6 +72,7 @@ typedef struct {
     long        steps, micro_batch, seq_len, batch_tokens, ckpt_every, log_every, seed;
     double      weight_decay, clip;
     MomentsPolicy moments;
+    Precision   precision;
     /* data: --data and --mask as lists of shards */
     char      **token_paths, **mask_paths;
     int         n_shards, n_masks;
@@ -115,6 +117,9 @@ static int parse_train_options(const Args *a, TrainOptions *o, Err *e)
     o->moments = args_has(a, "reset-optimizer") ? MOMENTS_RESET
                  : args_has(a, "keep-optimizer") ? MOMENTS_KEEP
                                                  : MOMENTS_BY_STAGE;
+    o->precision = precision_default();
+    if (args_has(a, "precision") && precision_parse(args_str(a, "precision", ""), "--precision", &o->precision, e))
+        return -1;
     return parse_data_options(a, o, e);
 }
 
@@ -194,6 +199,7 @@ static int resume_run(StageRun *run, Model *m, AdamW *opt, const char *resume_di
                        : was.batch_tokens != (int64_t)s->accum * s->micro_batch * s->seq_len ? "--batch-tokens"
                        : was.micro_batch != s->micro_batch ? "--micro-batch"
                        : was.seq_len != s->seq_len ? "--seq-len"
+                       : strcmp(was.precision, now->precision) ? "--precision"
                        : strcmp(was.parent_id, now->parent_id) ? "the parent checkpoint" : NULL;
     if (what)
         return err_set(e, "--resume: %s differs from the run in %s (its schedule: %s); use another --out or the same "
@@ -222,10 +228,10 @@ static void print_start(const Args *a, const StageRun *run, const Model *m, cons
     const TrainRun *s = &run->train;
     printf("train: stage %s, steps [%" PRId64 ", %" PRId64 ") of [%" PRId64 ", %" PRId64 "), schedule %s\n",
            s->lineage.stage, s->start_step, s->end_step, run->origin, s->end_step, s->lineage.schedule);
-    printf("train: %s%s, batch %" PRId64 " tokens (%d x %d x %d), %zu parameters, AdamW wd %g%s\n",
+    printf("train: %s%s, batch %" PRId64 " tokens (%d x %d x %d), %zu parameters, %s, AdamW wd %g%s\n",
            resumed ? "resumed from " : from ? "from " : "fresh init, seed ", from ? from : args_str(a, "seed", "1"),
            (int64_t)s->accum * s->micro_batch * s->seq_len, s->micro_batch, s->seq_len, s->accum, m->n_params,
-           (double)opt->cfg.weight_decay, run->moments_kept || resumed ? ", moments kept" : ", fresh moments");
+           precision_name(m->precision), (double)opt->cfg.weight_decay, run->moments_kept || resumed ? ", moments kept" : ", fresh moments");
     fflush(stdout);
 }
 
@@ -260,10 +266,16 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
     Config cfg;
     int T = 0, accum = 0;
     if (find_resume(a, o->out_dir, resume_dir, sizeof resume_dir, e) ||
-        model_config(a, parent_dir, sizeof parent_dir, &cfg, e) || batching(o, &cfg, &T, &accum, e))
+        model_config(a, parent_dir, sizeof parent_dir, &cfg, e))
         return -1;
+    if (!parent_dir[0] && o->seq_len > 0) cfg.seq_len = (int)o->seq_len;   /* a fresh model's context is T */
+    if (batching(o, &cfg, &T, &accum, e)) return -1;
     Model m;
     if (model_create(&m, &cfg, (int)o->micro_batch, T, e)) return -1;
+    if (model_set_precision(&m, o->precision, e)) {
+        model_free(&m);
+        return -1;
+    }
     AdamW opt;
     AdamWConfig recipe = stage_adamw(o->stage);
     recipe.weight_decay = (float)o->weight_decay;
@@ -280,6 +292,7 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
         .mask_paths = o->n_masks ? (const char *const *)o->mask_paths : NULL, .n_shards = o->n_shards,
         .layout = o->layout, .micro_batch = (int)o->micro_batch, .seq_len = T, .accum = accum,
         .run_dir = o->out_dir, .ckpt_every = o->ckpt_every, .tokenizer = args_str(a, "tokenizer", NULL),
+        .precision = o->precision,
     };
     if (!rc) rc = build_schedule(a, o->stage, o->steps, &from, &c.schedule, e);
     if (!rc) rc = stage_prepare(&run, &m, &opt, &from, &c, e);

@@ -148,6 +148,7 @@ int stage_prepare(StageRun *r, const Model *m, AdamW *o, const StageStart *from,
     schedule_format(&c->schedule, lin->schedule, sizeof lin->schedule);
     data_text(c, lin->data, sizeof lin->data);
     snprintf(lin->tokenizer, sizeof lin->tokenizer, "%s", c->tokenizer ? c->tokenizer : from->parent.tokenizer);
+    snprintf(lin->precision, sizeof lin->precision, "%s", precision_name(c->precision));
     return 0;
 }
 

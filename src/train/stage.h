@@ -23,8 +23,9 @@
  *
  * The lineage every checkpoint of the stage records: parent id, stage name,
  * schedule text, the data as "PATH[,PATH...][ mask=PATH[,PATH...]]", seed,
- * the stage origin and the tokenizer it carries (the configured one, else
- * the parent's); the trainer fills the counters and the data cursor. */
+ * the stage origin, the tokenizer it carries (the configured one, else
+ * the parent's) and the precision of the products; the trainer fills the
+ * counters and the data cursor. */
 #ifndef PLATEAU_STAGE_H
 #define PLATEAU_STAGE_H
 
@@ -90,6 +91,7 @@ typedef struct {
     /* batching: micro_batch x seq_len tokens, accum micro-batches a step */
     int                micro_batch, seq_len, accum;
     const char        *tokenizer;     /* tokenizer.json the checkpoints keep; NULL: the parent's own, if any */
+    Precision          precision;     /* the model's (model_set_precision); recorded in the lineage */
     /* checkpoints: run_dir/step-N (clock steps) every ckpt_every clock steps
      * (0: only at the end); run_dir NULL: none */
     const char        *run_dir;
