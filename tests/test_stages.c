@@ -151,6 +151,15 @@ static void assert_same_file(const char *dir_a, const char *dir_b, const char *n
     free(b);
 }
 
+static void assert_different_file(const char *dir_a, const char *dir_b, const char *name)
+{
+    size_t na, nb;
+    char *a = slurp(dir_a, name, &na), *b = slurp(dir_b, name, &nb);
+    if (na == nb && memcmp(a, b, na) == 0) fail_msg("%s is the same in %s and %s", name, dir_a, dir_b);
+    free(a);
+    free(b);
+}
+
 static void load(const char *dir, Lineage *lin, AdamW *opt)
 {
     Config c;
@@ -172,20 +181,23 @@ static void load(const char *dir, Lineage *lin, AdamW *opt)
         "--micro-batch", "4", "--seq-len", "32", "--batch-tokens", "256", "--ckpt-every", "10", "--out", out, \
         "--quiet", "--log-every", "0"
 
-static void resume_after_sigkill_is_bit_identical(void **state)
+/* Trains 150 steps in one go and, in `killed`, with SIGKILLs after
+ * checkpoints and resumes; the two final checkpoints must be identical. */
+static void kill_resume_and_compare(const char *precision, char *killed, size_t killed_size)
 {
-    (void)state;
-    char train_bin[512], whole[512], killed[512], a[1024], b[1024], out[8192];
+    char train_bin[512], whole[512], a[1024], b[1024], out[8192], name[64];
     path_in(train_bin, sizeof train_bin, "train.bin");
-    path_in(whole, sizeof whole, "whole");
-    path_in(killed, sizeof killed, "killed");
-    const char *uninterrupted[] = {TRAIN_ARGS(whole, "150"), NULL};
+    snprintf(name, sizeof name, "whole-%s", precision);
+    path_in(whole, sizeof whole, name);
+    snprintf(name, sizeof name, "killed-%s", precision);
+    path_in(killed, killed_size, name);
+    const char *uninterrupted[] = {TRAIN_ARGS(whole, "150"), "--precision", precision, NULL};
     run_ok(uninterrupted);
 
     /* Kill the run as soon as a checkpoint appears (so at whatever step it
      * has reached, possibly in the middle of writing the next checkpoint),
      * resume, kill again, ... then let it finish. */
-    const char *resumed[] = {TRAIN_ARGS(killed, "150"), "--resume", NULL};
+    const char *resumed[] = {TRAIN_ARGS(killed, "150"), "--resume", "--precision", precision, NULL};
     int kills = 0;
     for (int at = 20; at <= 100; at += 40) {
         pid_t pid = spawn(resumed);
@@ -218,8 +230,24 @@ static void resume_after_sigkill_is_bit_identical(void **state)
     assert_int_equal(lb.step, 150);
     assert_int_equal(lb.tokens, 150 * 256);
     assert_int_equal(ob.t, 150);
+    assert_string_equal(lb.precision, precision);
+    printf("    %s: the killed and resumed run ends identical to the uninterrupted one (id %s)\n", precision, lb.id);
     adamw_free(&oa);
     adamw_free(&ob);
+}
+
+/* In both precisions; then the refusals and the no-op resume. */
+static void resume_after_sigkill_is_bit_identical(void **state)
+{
+    (void)state;
+    char train_bin[512], killed[512], fp32[512], a[1024], b[1024], out[8192];
+    path_in(train_bin, sizeof train_bin, "train.bin");
+    kill_resume_and_compare("fp32", fp32, sizeof fp32);
+    kill_resume_and_compare("bf16", killed, sizeof killed);
+    const char *resumed[] = {TRAIN_ARGS(killed, "150"), "--resume", "--precision", "bf16", NULL};
+    checkpoint_step_path(a, sizeof a, fp32, 150);
+    checkpoint_step_path(b, sizeof b, killed, 150);
+    assert_different_file(a, b, "model.safetensors");   /* the precision did change the bits */
 
     /* Resuming with other data or another seed is refused, naming what changed. */
     char mid_bin[512];
@@ -232,11 +260,18 @@ static void resume_after_sigkill_is_bit_identical(void **state)
     other_seed[4] = "6";
     assert_int_equal(run(other_seed, out, sizeof out), 1);
     assert_non_null(strstr(out, "--resume: --seed differs"));
+    const char *other_precision[] = {TRAIN_ARGS(killed, "150"), "--resume", "--precision", "fp32", NULL};
+    assert_int_equal(run(other_precision, out, sizeof out), 1);
+    assert_non_null(strstr(out, "--resume: --precision differs"));
 
     /* Resuming a finished run changes nothing. */
+    Lineage la, lb;
+    AdamW oa, ob;
+    load(b, &la, &oa);
     run_ok(resumed);
     load(b, &lb, &ob);
     assert_string_equal(la.id, lb.id);
+    adamw_free(&oa);
     adamw_free(&ob);
 }
 
