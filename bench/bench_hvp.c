@@ -2,7 +2,9 @@
  * (forward + backward) on the benchmark shape S: dim 256, 4 layers, 4 heads,
  * 2 kv heads, ffn 768, vocab 4096, T 256, B 8 (every position counted).
  *
- *   gradient   model_forward + model_backward (the trainer's step without AdamW)
+ *   gradient   model_forward + model_backward (the trainer's step without AdamW),
+ *              in fp32 and in bf16 (the training default where the CPU has
+ *              it); Hessian-vector products are always fp32 (probe/hvp.h)
  *   hvp        hvp_apply at a fixed point and batch: what every Hutchinson
  *              probe, power step and Lanczos step pays
  *   set+hvp    hvp_set_batch + hvp_apply: a single product at a new point
@@ -63,8 +65,15 @@ int main(int argc, char **argv)
     hvp_apply(&h, v, hv);
 
     double *tg = calloc((size_t)reps, sizeof(double)), *th = calloc((size_t)reps, sizeof(double));
-    double *ts = calloc((size_t)reps, sizeof(double));
+    double *ts = calloc((size_t)reps, sizeof(double)), *tb = calloc((size_t)reps, sizeof(double));
     for (int k = 0; k < reps; k++) {
+        if (model_set_precision(&m, PRECISION_BF16, &e)) die(&e);
+        double tb0 = now_seconds();
+        model_zero_grad(&m);
+        model_forward(&m, tokens, targets, NULL, B, T);
+        model_backward(&m, 1.0f);
+        tb[k] = (now_seconds() - tb0) * 1e3;
+        if (model_set_precision(&m, PRECISION_FP32, &e)) die(&e);
         double t0 = now_seconds();
         model_zero_grad(&m);
         model_forward(&m, tokens, targets, NULL, B, T);
@@ -78,7 +87,7 @@ int main(int argc, char **argv)
         ts[k] = (t2 - t1) * 1e3 + (t3 - t2) * 1e3;
         th[k] = (t3 - t2) * 1e3;
     }
-    double g = median(tg, reps), hv_ms = median(th, reps), set_ms = median(ts, reps);
+    double g = median(tg, reps), hv_ms = median(th, reps), set_ms = median(ts, reps), g16 = median(tb, reps);
     printf("shape S: dim %d, %d layers, %d heads, %d kv heads, ffn %d, vocab %d, B %d x T %d; %zu parameters\n",
            c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.ffn_dim, c.vocab_size, B, T, n);
     printf("threads %d, matmul %s, median of %d; HVP buffers %.0f MiB\n", omp_get_max_threads(), matmul_backend(),
@@ -86,8 +95,10 @@ int main(int argc, char **argv)
     printf("gradient (forward+backward)  %9.1f ms   1.00x\n", g);
     printf("hvp at a fixed point          %9.1f ms   %.2fx   (target <= 2.5x)\n", hv_ms, hv_ms / g);
     printf("set_batch + hvp (new point)   %9.1f ms   %.2fx\n", set_ms, set_ms / g);
+    printf("gradient in bf16              %9.1f ms   %.2fx   (hvp = %.2fx a bf16 gradient)\n", g16, g16 / g,
+           hv_ms / g16);
     hvp_free(&h);
     model_free(&m);
-    free(tokens), free(targets), free(v), free(hv), free(tg), free(th), free(ts);
+    free(tokens), free(targets), free(v), free(hv), free(tg), free(th), free(ts), free(tb);
     return 0;
 }
