@@ -365,9 +365,10 @@ static int team_size(const ModelActs *a)
     return nt < a->n_threads ? nt : a->n_threads;
 }
 
-/* The linear layers' products in the model's precision. In bf16 they read
- * the bf16 copies: x16 / dy16 of the activations (the caller wrote them for
- * the rows it owns) and the weights' copy at the same offset as w. */
+/* The linear layers' products (model/ops.h linear_*) in the model's
+ * precision. In bf16 they read the bf16 copies: x16 / dy16 of the
+ * activations (the caller wrote them for the rows it owns) and the weights'
+ * copy at the same offset as w. */
 static const bf16 *w16(const Model *m, const float *w) { return m->params_bf16 + (w - m->params); }
 static bf16 *at16(bf16 *p, size_t offset) { return p ? p + offset : NULL; }   /* NULL in fp32 */
 
@@ -379,22 +380,23 @@ static void to_bf16(const Model *m, bf16 *dst, const float *src, size_t n)
 static void lin_forward(const Model *m, float *out, const float *x, const bf16 *x16, const float *w, int N, int C,
                         int OC, float beta)
 {
-    if (m->precision == PRECISION_BF16) linear_forward_bf16(out, x16, w16(m, w), N, C, OC, beta);
+    if (m->precision == PRECISION_BF16) matmul_bf16(0, 1, N, OC, C, 1.0f, x16, C, w16(m, w), C, beta, out, OC);
     else linear_forward(out, x, w, N, C, OC, beta);
 }
 
 static void lin_backward_input(const Model *m, float *dx, const float *dy, const bf16 *dy16, const float *w, int N,
                                int C, int OC)
 {
-    if (m->precision == PRECISION_BF16) linear_backward_input_bf16(dx, dy16, w16(m, w), N, C, OC, 0.0f);
+    if (m->precision == PRECISION_BF16) matmul_bf16(0, 0, N, C, OC, 1.0f, dy16, OC, w16(m, w), C, 0.0f, dx, C);
     else linear_backward_input(dx, dy, w, N, C, OC, 0.0f);
 }
 
 static void lin_backward_weight(const Model *m, float *dw, const float *dy, const bf16 *dy16, const float *x,
                                 const bf16 *x16, int N, int C, int OC, int o0, int o1)
 {
-    if (m->precision == PRECISION_BF16) linear_backward_weight_bf16(dw, dy16, x16, N, C, OC, o0, o1);
-    else linear_backward_weight(dw, dy, x, N, C, OC, o0, o1);
+    if (m->precision != PRECISION_BF16) linear_backward_weight(dw, dy, x, N, C, OC, o0, o1);
+    else if (o1 > o0)   /* dw[o0:o1] += dy[:, o0:o1]^T x */
+        matmul_bf16(1, 0, o1 - o0, C, N, 1.0f, dy16 + o0, OC, x16, C, 1.0f, dw + (size_t)o0 * C, C);
 }
 
 float model_forward(Model *m, const int *tokens, const int *targets, const float *mask, int B, int T)

@@ -332,22 +332,6 @@ void linear_backward_weight(float *dw, const float *dout, const float *inp, int 
     matmul(1, 0, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f, dw + (size_t)o0 * C, C);
 }
 
-void linear_forward_bf16(float *out, const bf16 *inp, const bf16 *w, int N, int C, int OC, float beta)
-{
-    matmul_bf16(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
-}
-
-void linear_backward_input_bf16(float *dinp, const bf16 *dout, const bf16 *w, int N, int C, int OC, float beta)
-{
-    matmul_bf16(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta, dinp, C);
-}
-
-void linear_backward_weight_bf16(float *dw, const bf16 *dout, const bf16 *inp, int N, int C, int OC, int o0, int o1)
-{
-    if (o1 <= o0) return;
-    matmul_bf16(1, 0, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f, dw + (size_t)o0 * C, C);
-}
-
 /* ------------------------------------------------------------ cross-entropy */
 
 void crossentropy_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V)

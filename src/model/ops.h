@@ -89,12 +89,6 @@ void linear_backward_input(float *dinp, const float *dout, const float *w, int N
  * over all N rows (dw points at the whole [OC, C] matrix). */
 void linear_backward_weight(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int o1);
 
-/* The same three products with bf16 operands (inputs, activation gradients
- * and weights rounded to bf16; fp32 accumulation and fp32 out/dinp/dw). */
-void linear_forward_bf16(float *out, const bf16 *inp, const bf16 *w, int N, int C, int OC, float beta);
-void linear_backward_input_bf16(float *dinp, const bf16 *dout, const bf16 *w, int N, int C, int OC, float beta);
-void linear_backward_weight_bf16(float *dw, const bf16 *dout, const bf16 *inp, int N, int C, int OC, int o0, int o1);
-
 /* Per row: lse[n] = logsumexp(logits[n,:]), losses[n] = lse - logits[n, targets[n]]
  * (targets NULL: losses untouched). */
 void crossentropy_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V);
