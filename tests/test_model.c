@@ -616,6 +616,58 @@ static void step_memory_is_linear_in_sequence_length(void **state)
     assert_true(model_train_step_bytes(&c, 1, 2048, 2, PRECISION_BF16) < 256u << 20);
 }
 
+/* matmul and matmul_bf16 against the definition in double, for every
+ * transposition, alpha and beta, at shapes past the transposition slabs of
+ * matmul.c (K > 512, M > 2048) and with padded leading dimensions. bf16
+ * inputs are exact bf16 values, so both precisions must agree to fp32
+ * rounding. */
+static void matmul_matches_the_definition(void **state)
+{
+    (void)state;
+    static const int shapes[3][3] = {{37, 29, 1100}, {2100, 5, 600}, {3, 70, 1}};
+    Rng r = rng_stream(21, 1);
+    for (int sh = 0; sh < 3; sh++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bf = 0; bf < 2; bf++) {
+                    int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+                    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+                    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+                    float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float)), *C = malloc(nc * sizeof(float));
+                    bf16 *A16 = malloc(na * sizeof(bf16)), *B16 = malloc(nb * sizeof(bf16));
+                    for (size_t i = 0; i < na; i++) A[i] = (float)rng_normal(&r);
+                    for (size_t i = 0; i < nb; i++) B[i] = (float)rng_normal(&r);
+                    bf16_from_f32(A16, A, na);
+                    bf16_from_f32(B16, B, nb);
+                    f32_from_bf16(A, A16, na);   /* both precisions see the same values */
+                    f32_from_bf16(B, B16, nb);
+                    for (size_t i = 0; i < nc; i++) C[i] = (float)rng_normal(&r);
+                    float alpha = 0.5f, beta = sh == 1 ? 0.0f : 0.75f;
+                    double *ref = malloc(nc * sizeof(double)), num = 0, den = 0;
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double acc = 0;
+                            for (int k = 0; k < K; k++)
+                                acc += (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                                       (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                            ref[(size_t)i * ldc + j] = alpha * acc + beta * C[(size_t)i * ldc + j];
+                        }
+                    if (bf) matmul_bf16(ta, tb, M, N, K, alpha, A16, lda, B16, ldb, beta, C, ldc);
+                    else matmul(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double d = C[(size_t)i * ldc + j] - ref[(size_t)i * ldc + j];
+                            num += d * d;
+                            den += ref[(size_t)i * ldc + j] * ref[(size_t)i * ldc + j];
+                        }
+                    if (!(sqrt(num / den) < 1e-6))
+                        fail_msg("%s %dx%dx%d ta %d tb %d: rel %.2e", bf ? "bf16" : "fp32", M, N, K, ta, tb,
+                                 sqrt(num / den));
+                    free(A), free(B), free(C), free(A16), free(B16), free(ref);
+                }
+    print_message("  %s\n", matmul_backend());
+}
+
 static void create_rejects_impossible_shapes(void **state)
 {
     (void)state;
@@ -645,6 +697,7 @@ int main(void)
         cmocka_unit_test(flash_attention_matches_the_stored_probability_version),
         cmocka_unit_test(bf16_gradients_follow_fp32_tensor_by_tensor),
         cmocka_unit_test(step_memory_is_linear_in_sequence_length),
+        cmocka_unit_test(matmul_matches_the_definition),
         cmocka_unit_test(create_rejects_impossible_shapes),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);
