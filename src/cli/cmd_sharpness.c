@@ -20,7 +20,7 @@ static const OptSpec OPTS[] = {
     {"mask", "FILE", "with --data FILE: its loss-mask shard (default: every target counts)"},
     {"layout", "L", "with --data FILE: stream (default) or rows (packed rows of T+1, as SFT)"},
     {"batch", "B", "sequences in the probe batch: the first B windows in file order (default 1, the paper's)"},
-    {"seq-len", "T", "tokens per sequence (default: the model's context)"},
+    {"seq-len", "T", "tokens per sequence (default 1024, the paper's, or the model's context if shorter)"},
     {"probes", "N", "Hutchinson probes (default 50, the paper's)"},
     {"tol", "X", "stop early once std_error/|trace| < X, after --min-probes (default 0: all probes)"},
     {"min-probes", "N", "the stopping rule waits for this many probes (default 10)"},
@@ -86,7 +86,7 @@ static int sharpness_options(const Args *a, const Config *cfg, SharpnessOptions 
 {
     long probes, min_probes, seed, eig_iters, steps;
     double tol, eig_tol;
-    if (args_long(a, "batch", 1, B, e) || args_long(a, "seq-len", cfg->seq_len, T, e) ||
+    if (args_long(a, "batch", 1, B, e) || args_long(a, "seq-len", cfg->seq_len < SHARPNESS_PAPER_SEQ_LEN ? cfg->seq_len : SHARPNESS_PAPER_SEQ_LEN, T, e) ||
         args_long(a, "probes", 50, &probes, e) || args_long(a, "min-probes", 10, &min_probes, e) ||
         args_long(a, "seed", 0, &seed, e) || args_long(a, "eig-iters", 100, &eig_iters, e) ||
         args_long(a, "lanczos-steps", 30, &steps, e) || args_double(a, "tol", 0, &tol, e) ||

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "probe/sharpness.h"
 
 int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, TrainRun *run, const char *out_dir,
                        int quiet, int *installed, Err *e)
@@ -23,7 +24,8 @@ int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, T
     path_join(csv, sizeof csv, out_dir, "sharpness.csv");
     if (make_dirs(out_dir, e)) return -1;
     if (sharpness_hook_open(h, m, data, args_has(a, "probe-mask") ? args_str(a, "probe-mask", "") : NULL,
-                            strcmp(layout, "rows") == 0 ? LOADER_ROWS : LOADER_STREAM, (int)B, T, every,
+                            strcmp(layout, "rows") == 0 ? LOADER_ROWS : LOADER_STREAM, (int)B,
+                            T < SHARPNESS_PAPER_SEQ_LEN ? T : SHARPNESS_PAPER_SEQ_LEN, every,
                             run->start_step, run->end_step, (int)probes, (uint64_t)seed, csv, e))
         return -1;
     h->quiet = quiet;

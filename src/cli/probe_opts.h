@@ -18,7 +18,8 @@
 
 /* Installs the hook on run when --probe-every is given (returns 0 and sets
  * *installed = 1), else leaves run alone (*installed = 0). The probe batch
- * has the run's sequence length T. h must outlive the run; close it after. */
+ * has the run's sequence length T, at most the paper's 1024. h must outlive
+ * the run; close it after. */
 int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, TrainRun *run, const char *out_dir,
                        int quiet, int *installed, Err *e);
 

@@ -17,6 +17,10 @@
 #include "model/llama.h"
 #include "probe/spectrum.h"
 
+/* The paper's probe sequence length (one sequence of 1024 tokens): probes
+ * use it, or the model's context when that is shorter. */
+#define SHARPNESS_PAPER_SEQ_LEN 1024
+
 typedef struct {
     int      probes;         /* Hutchinson probes (default 50, the paper's) */
     int      min_probes;     /* stopping rule: never before this many (default 10) */
