@@ -3,7 +3,11 @@
 B 8 x T 256 random tokens, one step = zero_grad + forward + backward + AdamW,
 counted with the same FLOPs per token (6 N_matmul + 6 vocab dim + 12 L T dim).
 
-    OMP_NUM_THREADS=2 /usr/bin/python3 tools/bench_torch.py [S] [M] [--steps N]
+    OMP_NUM_THREADS=2 /usr/bin/python3 tools/bench_torch.py [S] [M] [--steps N] [--cpu]
+
+--cpu: times by the process's CPU clock divided by the thread count, as
+bench_train --cpu does (a stand-in for an idle machine; OMP_WAIT_POLICY=passive).
+It flatters PyTorch, whose Python and autograd bookkeeping runs on one thread.
 
 Debian's python3-torch (1.13), fp32 (its CPU bf16 autocast is not the paper's
 mixed precision and was slower than fp32 on this CPU class), plain ops:
@@ -80,7 +84,11 @@ class Model(torch.nn.Module):
         return self.head(Layer.norm(x, self.nf))
 
 
-def run(name, steps, warmup=2, B=8, T=256):
+def clock(cpu):
+    return time.process_time() / torch.get_num_threads() if cpu else time.perf_counter()
+
+
+def run(name, steps, cpu, warmup=2, B=8, T=256):
     d, L, h, kvh, f, V = SHAPES[name]
     torch.manual_seed(1)
     m = Model(d, L, h, kvh, f, V, T)
@@ -89,13 +97,13 @@ def run(name, steps, warmup=2, B=8, T=256):
     flops = 6 * L * (2 * d * d + 2 * d * kv + 3 * d * f) + 6 * V * d + 12 * L * T * d
     for it in range(warmup + steps):
         if it == warmup:
-            t0 = time.perf_counter()
+            t0 = clock(cpu)
         tok = torch.randint(0, V, (B, T + 1))
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(m(tok[:, :-1]).reshape(-1, V), tok[:, 1:].reshape(-1))
         loss.backward()
         opt.step()
-    dt = time.perf_counter() - t0
+    dt = clock(cpu) - t0
     tok_s = B * T * steps / dt
     print(f"torch {name} fp32 {tok_s:8.0f} tok/s {1e3 * dt / steps:9.1f} ms/step "
           f"{tok_s * flops / 1e9:7.1f} GFLOP/s (loss {loss.item():.3f})", flush=True)
@@ -107,6 +115,8 @@ if __name__ == "__main__":
     if "--steps" in args:
         steps = int(args[args.index("--steps") + 1])
     names = [a for a in args if a in SHAPES] or ["S", "M"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    cpu = "--cpu" in args
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+          f"{'; per CPU second x threads (--cpu)' if cpu else ''}", flush=True)
     for n in names:
-        run(n, steps)
+        run(n, steps, cpu)
