@@ -143,7 +143,35 @@ static void misspelled_key_is_an_error_not_a_default(void **state)
     expect_error("warmup = 5\n", "[arm a]\nschedule = wso\n",
                  "x.ini:15: [study] warmup = 5: unknown key (expected one of: world, people, pretrain_data, sft_data, "
                  "preset, seeds, pretrain_tokens, mid_tokens, sft_epochs, sft_tokens, batch_tokens, micro_batch, "
-                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every, vocab, eval_items, probe_sequences, text_field)");
+                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every, vocab, eval_items, probe_sequences, text_field, precision)");
+}
+
+/* precision = fp32 | bf16: the default follows the CPU, a bad value is
+ * refused, and the precision is part of every segment's identity (a bf16
+ * run must never be taken for the fp32 one: the bits differ). */
+static void precision_key_is_parsed_and_names_its_segments(void **state)
+{
+    (void)state;
+    expect_error("precision = fp16\n", "[arm a]\nschedule = wso\n",
+                 "x.ini:15: [study] precision = fp16: expected fp32 or bf16");
+    StudySpec s[3];
+    Plan p[3];
+    Err e;
+    const char *extra[3] = {"precision = fp32\n", "precision = bf16\n", ""};
+    for (int k = 0; k < 3; k++) {
+        if (parse_with(&s[k], extra[k], "[arm a]\nschedule = wso\n", &e)) fail_msg("%s", e.msg);
+        if (plan_build(&p[k], &s[k], 100, &e)) fail_msg("%s", e.msg);
+    }
+    assert_int_equal(s[0].precision, PRECISION_FP32);
+    assert_int_equal(s[1].precision, PRECISION_BF16);
+    assert_int_equal(s[2].precision, precision_default());
+    assert_int_equal(p[0].n_segments, p[1].n_segments);
+    for (int i = 0; i < p[0].n_segments; i++) {
+        assert_string_not_equal(p[0].segments[i].id, p[1].segments[i].id);
+        assert_non_null(strstr(p[1].segments[i].data, "precision=bf16"));
+    }
+    assert_string_equal(p[2].segments[0].id, p[s[2].precision == PRECISION_BF16 ? 1 : 0].segments[0].id);
+    for (int k = 0; k < 3; k++) plan_free(&p[k]);
 }
 
 static void bad_values_and_structure_are_reported_precisely(void **state)
@@ -941,6 +969,7 @@ int main(void)
         cmocka_unit_test(out_of_range_alpha_names_file_line_section_and_range),
         cmocka_unit_test(misspelled_key_is_an_error_not_a_default),
         cmocka_unit_test(bad_values_and_structure_are_reported_precisely),
+        cmocka_unit_test(precision_key_is_parsed_and_names_its_segments),
         cmocka_unit_test(cross_field_errors_point_at_the_offending_line),
         cmocka_unit_test(every_shipped_study_parses_and_plans),
         cmocka_unit_test(quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand),

@@ -92,9 +92,10 @@ static void finish_training_segment(Plan *p, PlanSegment *seg)
     const StudySpec *s = &p->spec;
     char recipe[256];
     recipe_text(seg->stage, recipe, sizeof recipe);
-    snprintf(seg->data, sizeof seg->data, "%s %s seed=%" PRIu64 " batch_tokens=%" PRId64 " micro_batch=%d seq_len=%d",
+    snprintf(seg->data, sizeof seg->data,
+             "%s %s seed=%" PRIu64 " batch_tokens=%" PRId64 " micro_batch=%d seq_len=%d precision=%s",
              seg->stage == STAGE_PRETRAIN ? "pretrain" : "mid", p->world, seg->seed, s->batch_tokens, s->micro_batch,
-             s->seq_len);
+             s->seq_len, precision_name(s->precision));
     snprintf(seg->spec_text, sizeof seg->spec_text,
              "plateau segment v1\nparent %s\nstage %s\nsteps %" PRId64 " %" PRId64 "\ndata %s\noptimizer %s\n"
              "lr_checksum %016" PRIx64 "\n",
@@ -179,8 +180,8 @@ static int add_sft_segment(Builder *b, int base, double lr)
     recipe_text(STAGE_SFT, recipe, sizeof recipe);
     if (s->sft_tokens > 0) snprintf(length, sizeof length, "tokens=%" PRId64, s->sft_tokens);
     else snprintf(length, sizeof length, "epochs=%.17g", s->sft_epochs);
-    snprintf(seg->data, sizeof seg->data, "sft %s seed=%" PRIu64 " batch_tokens=%" PRId64 " seq_len=%d %s", p->world,
-             seg->seed, s->sft_batch_tokens, s->seq_len, length);
+    snprintf(seg->data, sizeof seg->data, "sft %s seed=%" PRIu64 " batch_tokens=%" PRId64 " seq_len=%d precision=%s %s",
+             p->world, seg->seed, s->sft_batch_tokens, s->seq_len, precision_name(s->precision), length);
     snprintf(seg->spec_text, sizeof seg->spec_text,
              "plateau segment v1\nparent %.16s\nstage sft\ndata %.*s\noptimizer %s\nschedule sft peak=%.17g warmup=%" PRId64
              " decay=cosine alpha=0\n",

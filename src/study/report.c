@@ -259,6 +259,9 @@ static void write_header(const ReportResults *R, FILE *md)
     fprintf(md, ", model preset %s, %d seed%s, %" PRId64 " pre-training steps of %" PRId64 " tokens", s->preset,
             s->n_seeds, s->n_seeds == 1 ? "" : "s", study_pretrain_steps(s), s->batch_tokens);
     if (R->three) fprintf(md, ", %" PRId64 " mid-training steps", study_mid_steps(s));
+    fprintf(md, ", trained in %s", s->precision == PRECISION_BF16 ? "bf16 mixed precision (bf16 products, fp32 "
+                                                                    "accumulation, weights and optimizer)"
+                                                                  : "fp32");
     fprintf(md, ", SFT learning rates swept over {");
     for (int i = 0; i < s->n_sft_lrs; i++) fprintf(md, "%s%g", i ? ", " : "", s->sft_lrs[i]);
     fprintf(md, "}. Results store: `results.sqlite`; study file: `%s`.\n\n", STUDY_SPEC_COPY);

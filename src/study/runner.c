@@ -88,7 +88,9 @@ static int prepare_study(StudyState *S, SegmentStatus **status, Err *e)
     if (config_preset(&S->config, s->preset, e)) return -1;
     S->config.vocab_size = tokenizer_vocab_size(S->tokenizer);
     S->config.seq_len = s->seq_len;
-    if (model_create(&S->model, &S->config, s->micro_batch, s->seq_len, e)) return -1;
+    if (model_create(&S->model, &S->config, s->micro_batch, s->seq_len, e) ||
+        model_set_precision(&S->model, s->precision, e))
+        return -1;
     AdamWConfig initial = adamw_defaults();   /* every segment sets its stage's own */
     adamw_create(&S->optimizer, &initial, &S->model.table);
     return stage_eval_load_probes(S, e);

@@ -118,6 +118,7 @@ static StageConfig segment_stage_config(const StudyState *S, const PlanSegment *
         .seq_len = s->seq_len,
         .accum = rows / micro_batch,
         .tokenizer = S->data.tokenizer,
+        .precision = S->spec.precision,
         .run_dir = run_dir,
     };
 }

@@ -84,6 +84,9 @@ typedef struct {
 /* V_CHOICE stores the index of the name in an enum field. */
 _Static_assert(sizeof(WorldKind) == sizeof(int), "V_CHOICE fields are int-sized enums");
 static const char *const WORLD_NAMES[] = {"bios", "wordnet", "files", NULL};   /* WorldKind order */
+_Static_assert(sizeof(Precision) == sizeof(int) && PRECISION_FP32 == 0 && PRECISION_BF16 == 1,
+               "precision is a V_CHOICE over PRECISION_NAMES");
+static const char *const PRECISION_NAMES[] = {"fp32", "bf16", NULL};                /* Precision order */
 
 /* [study]; the order is the one "unknown key" messages list. */
 static const KeySpec STUDY_KEYS[] = {
@@ -127,6 +130,8 @@ static const KeySpec STUDY_KEYS[] = {
      .expected = "expected a number of sequences in [1, 1024]", .fallback = 1},
     {.name = "text_field", .type = V_TEXT, STUDY_FIELD(text_field), .expected = "expected a JSON field name of 1-31 bytes",
      .fallback_text = "text"},
+    {.name = "precision", .type = V_CHOICE, STUDY_FIELD(precision), .choices = PRECISION_NAMES,
+     .expected = "expected fp32 or bf16"},   /* unset: precision_default() */
 };
 #define N_STUDY_KEYS (int)(sizeof STUDY_KEYS / sizeof STUDY_KEYS[0])
 
@@ -549,6 +554,7 @@ static int validate_world(Parser *p)
     }
     if (!!key_line(p, "sft_epochs") == !!key_line(p, "sft_tokens"))
         return err_set(e, "%s: [study] needs exactly one of sft_epochs and sft_tokens", f);
+    if (!key_line(p, "precision")) p->s->precision = precision_default();   /* bf16 where the CPU has it */
     return 0;
 }
 

@@ -27,6 +27,8 @@
  *   probe_sequences = 1          sequences of seq_len tokens in each fixed probe batch
  *   vocab = 4096                 optional: tokenizer vocabulary (default: the preset's)
  *   eval_items = 0               items evaluated per task file (0: all)
+ *   precision = bf16             matrix products in fp32 or bf16 (default: bf16
+ *                                where the CPU has avx512_bf16 or AMX, else fp32)
  *
  *   [arm NAME]                   one per arm, at least one
  *   schedule = wso | wsd | cosine | linear
@@ -44,6 +46,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "model/llama.h"
 #include "train/schedule.h"
 
 #define STUDY_MAX_ARMS 32
@@ -99,6 +102,7 @@ typedef struct {
     int       probe_sequences;          /* sequences in each fixed probe batch */
     int       vocab;                    /* 0: the preset's vocabulary */
     int64_t   eval_items;               /* per task file; 0: all */
+    Precision precision;                /* of every segment's training */
 
     ArmSpec   arms[STUDY_MAX_ARMS];
     int       n_arms;

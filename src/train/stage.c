@@ -39,6 +39,7 @@ int stage_load_start(StageStart *from, Model *m, AdamW *o, const char *parent_di
     }
     from->has_parent = 1;
     snprintf(from->parent_dir, sizeof from->parent_dir, "%s", parent_dir);
+    model_params_changed(m);   /* new weights: the bf16 copy must follow */
     return checkpoint_load(parent_dir, &m->cfg, m->params, o, &from->has_moments, &from->parent, e);
 }
 
