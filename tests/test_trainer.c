@@ -305,7 +305,7 @@ static void bf16_training_follows_the_fp32_loss_curve(void **state)
             AdamWConfig oc = adamw_defaults();
             adamw_create(&r.o, &oc, &r.m.table);
             double lr = k == 0 ? 1e-3 : 3e-4;
-            Segment seg = segment(200, 8, 64, 1, &lr);
+            TrainRun seg = train_run(200, 8, 64, 1, &lr);
             curve[run] = (LossCurve){.m = &r.m, .ts = &ts};
             seg.on_step = log_eval_loss;
             seg.on_step_ctx = &curve[run];
