@@ -11,6 +11,26 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm
 LDFLAGS += -fopenmp
 
 BUILD   := build
+
+# MPI (OpenMPI) for data-parallel training and studies over ranks, when
+# `pkg-config ompi-c` or mpicc is present; otherwise (or with `make MPI=0`)
+# the same CLI as one process. Only src/dist/comm.c includes mpi.h.
+MPI ?= auto
+ifneq ($(MPI),0)
+  MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+  MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+  ifeq ($(MPI_LIBS),)
+    MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+    MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+  endif
+endif
+ifneq ($(MPI_LIBS),)
+  MPI_CFLAGS += -DPLATEAU_MPI
+  LDLIBS     += $(MPI_LIBS)
+endif
+# Rebuild comm.o when the MPI choice changes (the file holds the flags used).
+MPI_STAMP := $(BUILD)/mpi-flags
+$(shell mkdir -p $(BUILD); echo '$(MPI_CFLAGS)' | cmp -s - $(MPI_STAMP) || echo '$(MPI_CFLAGS)' > $(MPI_STAMP))
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC:= $(wildcard tests/test_*.c)
@@ -33,6 +53,9 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/src/dist/comm.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/src/dist/comm.o: $(MPI_STAMP)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

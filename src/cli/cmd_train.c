@@ -12,6 +12,7 @@
 #include "cli/probe_opts.h"
 #include "core/file.h"
 #include "data/shard.h"
+#include "dist/comm.h"
 #include "model/llama.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -61,7 +62,9 @@ static const char USAGE[] =
 static const char ABOUT[] =
     "Runs one training stage and writes checkpoints that record their lineage. mid continues the parent's step and\n"
     "token counters and its AdamW moments, and its LR starts where the parent's schedule ended; sft starts its own\n"
-    "counters with fresh moments and no weight decay. Prints step, loss, lr, grad norm and tokens/s.";
+    "counters with fresh moments and no weight decay. Prints step, loss, lr, grad norm and tokens/s.\n"
+    "Under `mpirun -np N` the ranks share every step's micro-batches (data parallel, same global batch) and\n"
+    "rank 0 alone writes checkpoints and output; --resume accepts a run written by any number of ranks.";
 
 #define MAX_SHARDS 64
 
@@ -174,7 +177,7 @@ static int find_resume(const Args *a, const char *out_dir, char *resume_dir, siz
     int found = checkpoint_latest(out_dir, resume_dir, size, &at, e);
     if (found < 0) return -1;
     if (args_has(a, "resume")) {
-        checkpoint_clean_temporaries(out_dir);   /* left by a killed save */
+        if (dist_is_root(dist_world())) checkpoint_clean_temporaries(out_dir);   /* left by a killed save; rank 0 writes */
         if (found != 0) resume_dir[0] = 0;
         return 0;
     }
@@ -232,6 +235,12 @@ static void print_start(const Args *a, const StageRun *run, const Model *m, cons
            resumed ? "resumed from " : from ? "from " : "fresh init, seed ", from ? from : args_str(a, "seed", "1"),
            (int64_t)s->accum * s->micro_batch * s->seq_len, s->micro_batch, s->seq_len, s->accum, m->n_params,
            precision_name(m->precision), (double)opt->cfg.weight_decay, run->moments_kept || resumed ? ", moments kept" : ", fresh moments");
+    const DistGroup *g = run->train.group;
+    if (g && g->size > 1)
+        printf("train: data parallel over %d ranks, %d micro-batches of each step per rank%s\n", g->size,
+               (s->accum + g->size - 1) / g->size,
+               s->accum % g->size ? " (uneven: --batch-tokens / (micro-batch x seq-len) is not a multiple of the ranks)"
+                                  : "");
     fflush(stdout);
 }
 
@@ -239,10 +248,11 @@ static void print_start(const Args *a, const StageRun *run, const Model *m, cons
 static int train(const Args *a, const TrainOptions *o, StageRun *run, Model *m, AdamW *opt, Err *e)
 {
     SharpnessHook probe;
-    int probing;
+    int probing = 0;   /* rank 0 alone measures and writes sharpness */
     run->train.log_every = o->log_every;
     run->train.progress = !args_has(a, "quiet");
-    if (probe_hook_install(a, &probe, m, run->train.seq_len, &run->train, o->out_dir,
+    if (dist_is_root(run->train.group) &&
+        probe_hook_install(a, &probe, m, run->train.seq_len, &run->train, o->out_dir,
                            args_has(a, "quiet") && o->log_every == 0, &probing, e))
         return -1;
     StepMetrics last;
@@ -296,9 +306,10 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
     };
     if (!rc) rc = build_schedule(a, o->stage, o->steps, &from, &c.schedule, e);
     if (!rc) rc = stage_prepare(&run, &m, &opt, &from, &c, e);
-    if (!rc && !run.train.lineage.tokenizer[0])
+    if (!rc && !run.train.lineage.tokenizer[0] && dist_is_root(dist_world()))
         fprintf(stderr, "plateau: note: no --tokenizer, so the checkpoints carry none (generate and export will ask "
                         "for one)\n");
+    if (!rc) run.train.group = dist_world();   /* data parallel under mpirun */
     if (!rc) {
         if (resume_dir[0]) rc = resume_run(&run, &m, &opt, resume_dir, e);
         if (!rc) print_start(a, &run, &m, &opt, resume_dir[0] ? resume_dir : parent, resume_dir[0] != 0);

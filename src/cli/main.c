@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "dist/comm.h"
 
 typedef struct {
     const char *name;
@@ -52,9 +53,17 @@ static void prefer_passive_openmp_wait(char **argv)
     /* exec failed (no /proc): carry on with the default policy */
 }
 
-int main(int argc, char **argv)
+/* Under mpirun every rank runs the same command; rank 0 alone prints what a
+ * person reads. The others' standard output is discarded; their errors still
+ * reach standard error. */
+static void quiet_other_ranks(void)
 {
-    prefer_passive_openmp_wait(argv);
+    if (dist_is_root(dist_world())) return;
+    if (!freopen("/dev/null", "w", stdout)) fprintf(stderr, "plateau: rank %d: cannot silence stdout\n", dist_world()->rank);
+}
+
+static int dispatch(int argc, char **argv)
+{
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
@@ -65,4 +74,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "plateau: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    prefer_passive_openmp_wait(argv);
+    dist_init(&argc, &argv);
+    quiet_other_ranks();
+    int rc = dispatch(argc, argv);
+    dist_finalize();
+    return rc;
 }

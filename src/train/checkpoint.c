@@ -294,6 +294,7 @@ static int write_lineage(const char *path, const Lineage *l, Err *e)
     cJSON_AddNumberToObject(root, "seq_len", l->seq_len);
     cJSON_AddNumberToObject(root, "micro_batch", l->micro_batch);
     cJSON_AddStringToObject(root, "precision", l->precision[0] ? l->precision : "fp32");
+    cJSON_AddNumberToObject(root, "ranks", l->ranks > 1 ? l->ranks : 1);
     /* 64-bit values as decimal strings: JSON numbers are doubles. */
     snprintf(buf, sizeof buf, "%" PRIu64, l->seed);
     cJSON_AddStringToObject(root, "seed", buf);
@@ -417,6 +418,14 @@ static int read_lineage(const char *path, Lineage *l, Err *e)
     } else {
         strcpy(l->precision, prec->valuestring);
     }
+    /* ranks came with data parallelism; older checkpoints were one process */
+    int64_t ranks = 1;
+    if (cJSON_GetObjectItemCaseSensitive(root, "ranks") && lineage_i64(root, path, "ranks", &ranks, e)) goto out;
+    if (ranks < 1) {
+        err_set(e, "%s: field ranks is %" PRId64 ", expected at least 1", path, ranks);
+        goto out;
+    }
+    l->ranks = (int)ranks;
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "data_cursor");
     if (!cJSON_IsObject(cur)) {
         err_set(e, "%s: field data_cursor is missing or not an object", path);

@@ -58,6 +58,7 @@ typedef struct {
     char     precision[8];         /* "fp32" or "bf16": the matrix products' precision (affects bits);
                                       "" is written as, and an older checkpoint without it read as, "fp32" */
     uint64_t seed;                 /* run seed (init and data streams derive from it) */
+    int      ranks;                /* processes that trained up to this checkpoint (data parallel; 0 or 1: one) */
     LoaderCursor cursor;           /* data loader position after `step` steps */
     /* A merge of checkpoints (train/merge.h) names every input, oldest first,
      * in lineage.json's "merged" array; n_merged = 0 (the field is then not

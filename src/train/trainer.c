@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checksum.h"
 #include "core/file.h"
 #include "core/progress.h"
 
@@ -26,6 +27,7 @@ static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *sr
     l->micro_batch = run->micro_batch;
     l->batch_tokens = (int64_t)run->accum * run->micro_batch * run->seq_len;
     l->stage_end_step = run->end_step;
+    l->ranks = run->group ? run->group->size : 1;
     memset(&l->cursor, 0, sizeof l->cursor);
     int64_t data_steps = steps_done - l->stage_start_step;
     assert(data_steps >= 0);   /* a stage's checkpoints lie on or after its origin */
@@ -34,6 +36,17 @@ static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *sr
     char dir[4096];
     checkpoint_step_path(dir, sizeof dir, run->run_dir, steps_done);
     return checkpoint_save(dir, &m->cfg, m->params, o, l, e);
+}
+
+static void log_step(const TrainRun *run, const StepMetrics *m, int ranks, int64_t step)
+{
+    if (run->log_every <= 0 ||
+        !((step + 1) % run->log_every == 0 || step + 1 == run->end_step || step == run->start_step))
+        return;
+    printf("step %6" PRId64 " | loss %.6f | lr %.4e | grad norm %.4f | %.0f tok/s", m->step, m->loss, m->lr,
+           m->grad_norm, m->tokens_per_s);
+    if (ranks > 1) printf(" | %d ranks, sum %.1f%%", ranks, m->step_s > 0 ? 100 * m->reduce_s / m->step_s : 0);
+    printf("\n");
 }
 
 int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepMetrics *last, Err *e)
@@ -51,6 +64,29 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
         return err_set(e, "trainer: optimizer holds %zu parameters, the model %zu", o->n, m->n_params);
 
     model_params_changed(m);   /* the caller may have loaded or edited the weights */
+    const DistGroup *g = run->group ? run->group : dist_self();
+    const int root = dist_is_root(g);
+    if (g->size > 1) {
+        /* Every rank must start from the same state, or the sum is of
+         * gradients at different points; catch a run directory or checkpoint
+         * that differs between hosts before the first step. */
+        Checksum c;
+        checksum_init(&c);
+        checksum_update(&c, m->params, m->n_params * sizeof(float));
+        checksum_update(&c, o->m, o->n * sizeof(float));
+        checksum_update(&c, o->v, o->n * sizeof(float));
+        checksum_update(&c, &o->t, sizeof o->t);
+        checksum_update(&c, &run->start_step, sizeof run->start_step);
+        int bad = dist_first_differing(g, checksum_final(&c));
+        if (bad >= 0)
+            return err_set(e, "trainer: rank %d starts from other weights, optimizer state or step than rank 0 "
+                              "(every rank must see the same checkpoint and run directory)", bad);
+    }
+    int first, mine;   /* this rank's micro-batches of every step: [first, first + mine) */
+    dist_share(A, g->rank, g->size, &first, &mine);
+    DistReducer reducer;
+    dist_reducer_create(&reducer, g);
+
     const size_t per_micro = (size_t)B * T;
     const int64_t batch_tokens = (int64_t)A * B * T;
     const int64_t data_origin = run->lineage.stage_start_step;   /* a stage reads its data from its start */
@@ -61,7 +97,8 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
 
     Progress bar;
     int64_t n_steps = run->end_step - run->start_step;
-    if (run->progress) progress_start(&bar, run->lineage.stage[0] ? run->lineage.stage : "train",
+    const int progress = run->progress && root;
+    if (progress) progress_start(&bar, run->lineage.stage[0] ? run->lineage.stage : "train",
                                       (uint64_t)(n_steps * batch_tokens), "tok");
     int64_t tokens_done = run->start_tokens;
     int64_t last_saved = -1;
@@ -90,38 +127,47 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
         }
         model_zero_grad(m);
         double loss = 0;
-        for (int k = 0; k < A; k++) {
+        for (int k = first; k < first + mine; k++) {
             if (counted[k] == 0) continue;   /* nothing to learn from; its loss is undefined */
             float l = model_forward(m, tokens + (size_t)k * per_micro, targets + (size_t)k * per_micro,
                                     mask ? mask + (size_t)k * per_micro : NULL, B, T);
             model_backward(m, (float)(counted[k] / total));
             loss += (double)l * counted[k] / total;
         }
+        double t_reduce = now_seconds();
+        if (dist_sum_floats(&reducer, m->grads, m->n_params, e) || dist_sum_doubles(&reducer, &loss, 1, e)) goto out;
+        double reduce_s = g->size > 1 ? now_seconds() - t_reduce : 0;
         double lr = run->lr(run->lr_ctx, step);
         double norm = total > 0 ? adamw_step(o, m->params, m->grads, (float)lr) : 0.0;
         model_params_changed(m);   /* the bf16 weight copy is refreshed once per optimizer step */
         tokens_done += batch_tokens;
 
         double dt = now_seconds() - t0;
-        met = (StepMetrics){step + 1, tokens_done, total > 0 ? loss : NAN, lr, norm,
-                            dt > 0 ? (double)batch_tokens / dt : 0};
-        if (run->log_every > 0 && ((step + 1) % run->log_every == 0 || step + 1 == run->end_step || step == run->start_step))
-            printf("step %6" PRId64 " | loss %.6f | lr %.4e | grad norm %.4f | %.0f tok/s\n", met.step, met.loss,
-                   met.lr, met.grad_norm, met.tokens_per_s);
-        if (run->progress) {
+        met = (StepMetrics){.step = step + 1,
+                            .tokens = tokens_done,
+                            .loss = total > 0 ? loss : NAN,
+                            .lr = lr,
+                            .grad_norm = norm,
+                            .tokens_per_s = dt > 0 ? (double)batch_tokens / dt : 0,
+                            .step_s = dt,
+                            .reduce_s = reduce_s};
+        if (root) log_step(run, &met, g->size, step);
+        if (progress) {
             snprintf(bar.extra, sizeof bar.extra, "loss %.4f", met.loss);
             progress_update(&bar, (uint64_t)((step + 1 - run->start_step) * batch_tokens));
         }
-        if (run->on_step && run->on_step(run->on_step_ctx, &met)) {
+        int stop = root && run->on_step && run->on_step(run->on_step_ctx, &met);
+        if (g->size > 1 && dist_broadcast(g, &stop, sizeof stop, e)) goto out;
+        if (stop) {
             rc = 0;
             goto out;
         }
-        if (run->run_dir && run->ckpt_every > 0 && (step + 1) % run->ckpt_every == 0) {
+        if (root && run->run_dir && run->ckpt_every > 0 && (step + 1) % run->ckpt_every == 0) {
             if (save_checkpoint(m, o, src, run, step + 1, tokens_done, e)) goto out;
             last_saved = step + 1;
         }
     }
-    if (run->run_dir && last_saved != run->end_step) {
+    if (root && run->run_dir && last_saved != run->end_step) {
         char dir[4096];
         checkpoint_step_path(dir, sizeof dir, run->run_dir, run->end_step);
         /* A zero-step run (resuming a finished one) keeps its checkpoint. */
@@ -130,8 +176,9 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
     }
     rc = 0;
 out:
-    if (run->progress) progress_finish(&bar);
+    if (progress) progress_finish(&bar);
     fflush(stdout);
+    dist_reducer_free(&reducer);
     if (last) *last = met;
     free(tokens);
     free(targets);

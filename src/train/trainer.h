@@ -13,6 +13,17 @@
  * step loop. Checkpoints go to run_dir/step-NNNNNNNN every ckpt_every steps
  * and at the end, each numbered by the steps completed on the stage clock.
  *
+ * Data parallelism (run->group with more than one rank): every rank runs
+ * the same TrainRun from the same weights; rank r computes its contiguous
+ * share of each step's micro-batches (dist_share), each with the same loss
+ * scale as above (its counted positions over the whole batch's), and the
+ * gradients are summed over ranks in rank order (dist/comm.h), so the update
+ * is that of the whole batch, identical on every rank, and one process
+ * would give the same up to float summation order. Loss, grad norm and
+ * clipping are those of the whole batch. Rank 0 alone writes checkpoints,
+ * logs and the progress bar, and alone calls on_step; its decision to stop
+ * reaches every rank.
+ *
  * Determinism: the batch for (step, micro) must depend only on those two
  * numbers and the source's own fixed state, so a run resumed from any
  * checkpoint, or branched onto another schedule, sees the same data
@@ -23,6 +34,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "dist/comm.h"
 #include "model/llama.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -54,7 +66,10 @@ typedef struct {
     double  loss;          /* mean loss over the batch's counted positions */
     double  lr;
     double  grad_norm;     /* before clipping */
-    double  tokens_per_s;  /* this step's throughput */
+    double  tokens_per_s;  /* this step's throughput (all ranks together) */
+    double  step_s;        /* wall time of the step, seconds */
+    double  reduce_s;      /* of which summing gradients over ranks, including
+                              waiting for the slowest rank (0 alone) */
 } StepMetrics;
 
 /* One call of the trainer: a step range and how to run it. */
@@ -78,6 +93,9 @@ typedef struct {
     void       *on_step_ctx;
     int64_t     log_every;     /* print a line to stdout every N steps (0: never) */
     int         progress;      /* 1: progress bar on stderr */
+    /* Ranks that share every step (NULL: this process alone). Every rank
+     * passes the same run; see data parallelism above. */
+    const DistGroup *group;
 } TrainRun;
 
 /* Runs `run` on model m with optimizer o and data from src. On success the

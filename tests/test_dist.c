@@ -1,0 +1,355 @@
+/* Data-parallel training over MPI ranks, from the command line: `mpirun
+ * --oversubscribe -np 2 plateau train` (one thread per rank) matches one
+ * process with one thread on the same global batch up to float summation
+ * order, reruns bit for bit, and a run killed with SIGKILL and resumed (under
+ * 2 ranks, or under 1) ends where the uninterrupted run ends. Also the pieces
+ * the reduction is made of: how a step's micro-batches are shared out, and
+ * the sum in rank order.
+ *
+ * Runs ./plateau (or $PLATEAU_BIN) under mpirun (or $PLATEAU_MPIRUN). The
+ * MPI cases are skipped, with a message, when plateau was built without MPI
+ * or mpirun is missing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/file.h"
+#include "data/shard.h"
+#include "dist/comm.h"
+#include "model/config.h"
+#include "support/fixture.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+
+static char g_root[256], g_data[512];
+static const char *g_bin, *g_mpirun;
+static int g_have_mpi;
+
+/* ---- the pieces ----------------------------------------------------------- */
+
+static void micro_batches_are_shared_out_contiguously_earlier_ranks_taking_the_remainder(void **state)
+{
+    (void)state;
+    /* 7 micro-batches over 3 ranks: 3, 2, 2 starting at 0, 3, 5. */
+    const int want_first[3] = {0, 3, 5}, want_n[3] = {3, 2, 2};
+    for (int r = 0; r < 3; r++) {
+        int first, n;
+        dist_share(7, r, 3, &first, &n);
+        assert_int_equal(first, want_first[r]);
+        assert_int_equal(n, want_n[r]);
+    }
+    /* Fewer micro-batches than ranks: the last rank idles. */
+    int first, n;
+    dist_share(2, 2, 3, &first, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(first, 2);
+    dist_share(8, 0, 1, &first, &n);
+    assert_int_equal(first, 0);
+    assert_int_equal(n, 8);
+}
+
+static void ranks_are_summed_in_rank_order_in_double(void **state)
+{
+    (void)state;
+    /* Three ranks' slots of two elements each, stride 2. Element 0: in float,
+     * (1e8 + 1) rounds back to 1e8 and the sum would be 0; in double it is 1.
+     * Element 1: 0.1f + 0.2f + 0.3f in double, rounded once. */
+    const float slots[6] = {1e8f, 0.1f, 1.0f, 0.2f, -1e8f, 0.3f};
+    float out[2];
+    dist_sum_in_rank_order(out, slots, 3, 2, 2);
+    assert_true(out[0] == 1.0f);
+    assert_true(out[1] == (float)((double)0.1f + (double)0.2f + (double)0.3f));
+    /* One slot: a copy. */
+    dist_sum_in_rank_order(out, slots, 1, 2, 2);
+    assert_true(out[0] == 1e8f && out[1] == 0.1f);
+}
+
+static void one_process_group_is_rank_zero_of_one(void **state)
+{
+    (void)state;
+    const DistGroup *g = dist_self();
+    assert_int_equal(g->rank, 0);
+    assert_int_equal(g->size, 1);
+    assert_true(dist_is_root(g));
+    /* Collectives over one rank leave the values alone. */
+    DistReducer r;
+    dist_reducer_create(&r, g);
+    float x[3] = {1.5f, -2.0f, 3.25f};
+    double d[2] = {0.125, 7.0};
+    Err e;
+    assert_int_equal(dist_sum_floats(&r, x, 3, &e), 0);
+    assert_int_equal(dist_sum_doubles(&r, d, 2, &e), 0);
+    assert_true(x[0] == 1.5f && x[1] == -2.0f && x[2] == 3.25f && d[0] == 0.125 && d[1] == 7.0);
+    assert_int_equal(dist_first_differing(g, 42), -1);
+    dist_reducer_free(&r);
+}
+
+/* ---- runs ----------------------------------------------------------------- */
+
+/* Starts `[mpirun -np ranks] plateau args...` in its own process group with
+ * output to g_root/log.txt; ranks 0 runs plateau directly. */
+static pid_t spawn(int ranks, const char *const *args)
+{
+    char log[512];
+    snprintf(log, sizeof log, "%s/log.txt", g_root);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        const char *argv[80];
+        int n = 0;
+        char np[16];
+        snprintf(np, sizeof np, "%d", ranks);
+        if (ranks > 0) {
+            const char *pre[] = {g_mpirun, "--oversubscribe", "-np", np, "-x", "OMP_NUM_THREADS=1",
+                                 "-x", "OMP_WAIT_POLICY=passive", NULL};
+            for (int i = 0; pre[i]; i++) argv[n++] = pre[i];
+        }
+        argv[n++] = g_bin;
+        for (int i = 0; args[i]; i++) argv[n++] = args[i];
+        argv[n] = NULL;
+        if (ranks > 0) execvp(g_mpirun, (char *const *)argv);
+        else execv(g_bin, (char *const *)argv);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+static void run_ok(int ranks, const char *const *args)
+{
+    int status;
+    waitpid(spawn(ranks, args), &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char log[512], *text = NULL;
+        Err e;
+        snprintf(log, sizeof log, "%s/log.txt", g_root);
+        read_file(log, &text, NULL, &e);
+        fail_msg("plateau %s under %d ranks failed:\n%s", args[0], ranks, text ? text : "(no output)");
+    }
+}
+
+static void path_in(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_root, name); }
+
+/* Weights and optimizer state of a checkpoint (params malloc'd). */
+static float *load(const char *dir, Lineage *lin, AdamW *opt, size_t *n)
+{
+    Config c;
+    Err e;
+    if (checkpoint_read_config(dir, &c, &e)) fail_msg("%s", e.msg);
+    ParamTable t;
+    param_table_build(&t, &c);
+    float *p = malloc(t.total * sizeof(float));
+    AdamWConfig oc = adamw_defaults();
+    adamw_create(opt, &oc, &t);
+    int has;
+    if (checkpoint_load(dir, &c, p, opt, &has, lin, &e)) fail_msg("%s", e.msg);
+    *n = t.total;
+    param_table_free(&t);
+    return p;
+}
+
+static void assert_same_file(const char *dir_a, const char *dir_b, const char *name)
+{
+    char pa[1024], pb[1024], *a, *b;
+    size_t na, nb;
+    Err e;
+    path_join(pa, sizeof pa, dir_a, name);
+    path_join(pb, sizeof pb, dir_b, name);
+    if (read_file(pa, &a, &na, &e) || read_file(pb, &b, &nb, &e)) fail_msg("%s", e.msg);
+    if (na != nb || memcmp(a, b, na) != 0) fail_msg("%s differs between %s and %s", name, dir_a, dir_b);
+    free(a);
+    free(b);
+}
+
+/* micro with a 256-token vocabulary: 4 micro-batches of 4 x 64 per step,
+ * so 2 ranks take 2 each. */
+#define TRAIN_ARGS(out, steps)                                                                                      \
+    "train", "--preset", "micro", "--vocab", "256", "--seed", "7", "--data", g_data, "--steps", steps, "--lr",     \
+        "2e-3", "--warmup", "2", "--micro-batch", "4", "--seq-len", "64", "--batch-tokens", "1024", "--out", out, \
+        "--quiet", "--log-every", "0"
+
+#define SKIP_WITHOUT_MPI()                                                                                  \
+    do {                                                                                                    \
+        if (!g_have_mpi) {                                                                                  \
+            printf("    skipped: %s\n", dist_available() ? "mpirun not found" : "plateau built without MPI"); \
+            skip();                                                                                         \
+        }                                                                                                   \
+    } while (0)
+
+static void two_ranks_match_one_process_and_rerun_bit_identical(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_MPI();
+    char one[512], two[512], again[512], a[600], b[600], c[600];
+    path_in(one, sizeof one, "one");
+    path_in(two, sizeof two, "two");
+    path_in(again, sizeof again, "two-again");
+    setenv("OMP_NUM_THREADS", "1", 1);
+    run_ok(0, (const char *const[]){TRAIN_ARGS(one, "20"), NULL});
+    unsetenv("OMP_NUM_THREADS");
+    run_ok(2, (const char *const[]){TRAIN_ARGS(two, "20"), NULL});
+    run_ok(2, (const char *const[]){TRAIN_ARGS(again, "20"), NULL});
+
+    checkpoint_step_path(a, sizeof a, one, 20);
+    checkpoint_step_path(b, sizeof b, two, 20);
+    checkpoint_step_path(c, sizeof c, again, 20);
+    Lineage la, lb;
+    AdamW oa, ob;
+    size_t n;
+    float *pa = load(a, &la, &oa, &n), *pb = load(b, &lb, &ob, &n);
+    double rel = rel_err(pb, pa, n);
+    printf("    after 20 steps: ||w(2 ranks) - w(1)|| / ||w(1)|| = %.3g\n", rel);
+    assert_true(rel < 1e-5);
+    assert_true(rel > 0 || memcmp(pa, pb, n * sizeof(float)) == 0);
+    assert_int_equal(la.ranks, 1);
+    assert_int_equal(lb.ranks, 2);
+    assert_int_equal(lb.step, 20);
+    assert_int_equal(lb.tokens, 20 * 1024);   /* the global batch, not a rank's share */
+    assert_int_equal(lb.cursor.step, la.cursor.step);
+    assert_int_equal(ob.t, 20);
+    /* The same rank count: the same bits. */
+    assert_same_file(b, c, "model.safetensors");
+    assert_same_file(b, c, "train_state.bin");
+    free(pa);
+    free(pb);
+    adamw_free(&oa);
+    adamw_free(&ob);
+}
+
+/* Kills the whole job (mpirun and both ranks) once checkpoint `at` is on disk. */
+static void kill_after_checkpoint(const char *run_dir, int at, const char *const *args)
+{
+    char ckpt[600];
+    checkpoint_step_path(ckpt, sizeof ckpt, run_dir, at);
+    pid_t pid = spawn(2, args);
+    int status = 0, done = 0;
+    while (!file_exists(ckpt) && !done) {
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        done = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!done) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);   /* the run is far slower than the polling */
+    /* No rank survives its launcher: the process group is empty. */
+    for (int tries = 0; kill(-pid, 0) == 0 && tries < 1000; tries++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    assert_int_equal(kill(-pid, 0), -1);
+}
+
+static void sigkill_under_two_ranks_then_resume_equals_never_stopping(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_MPI();
+    char whole[512], killed[512], other[512], a[600], b[600];
+    path_in(whole, sizeof whole, "whole");
+    path_in(killed, sizeof killed, "killed");
+    path_in(other, sizeof other, "killed-then-one");
+    run_ok(2, (const char *const[]){TRAIN_ARGS(whole, "30"), "--ckpt-every", "5", NULL});
+
+    kill_after_checkpoint(killed, 10, (const char *const[]){TRAIN_ARGS(killed, "30"), "--ckpt-every", "5", NULL});
+    int64_t reached;
+    assert_int_equal(checkpoint_latest(killed, a, sizeof a, &reached, &(Err){{0}}), 0);
+    printf("    killed after checkpoint 10; latest on disk: step %lld\n", (long long)reached);
+    assert_true(reached >= 10 && reached < 30);
+    /* Copy the killed run before resuming it, for the resume under 1 rank. */
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", killed, other);
+    assert_int_equal(system(cmd), 0);
+
+    run_ok(2, (const char *const[]){TRAIN_ARGS(killed, "30"), "--ckpt-every", "5", "--resume", NULL});
+    checkpoint_step_path(a, sizeof a, whole, 30);
+    checkpoint_step_path(b, sizeof b, killed, 30);
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "train_state.bin");
+
+    /* The data cursor is global: the other half resumed by one process
+     * continues the same batches, equal up to summation order. */
+    setenv("OMP_NUM_THREADS", "1", 1);
+    run_ok(0, (const char *const[]){TRAIN_ARGS(other, "30"), "--ckpt-every", "5", "--resume", NULL});
+    unsetenv("OMP_NUM_THREADS");
+    checkpoint_step_path(b, sizeof b, other, 30);
+    Lineage la, lb;
+    AdamW oa, ob;
+    size_t n;
+    float *pa = load(a, &la, &oa, &n), *pb = load(b, &lb, &ob, &n);
+    double rel = rel_err(pb, pa, n);
+    printf("    resumed under 1 rank: ||w - w(2 ranks, never stopped)|| / ||w|| = %.3g\n", rel);
+    assert_true(rel < 1e-5);
+    assert_int_equal(lb.ranks, 1);
+    assert_int_equal(lb.cursor.step, la.cursor.step);
+    assert_int_equal(lb.tokens, la.tokens);
+    free(pa);
+    free(pb);
+    adamw_free(&oa);
+    adamw_free(&ob);
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("PLATEAU_BIN") ? getenv("PLATEAU_BIN") : "./plateau";
+    g_mpirun = getenv("PLATEAU_MPIRUN") ? getenv("PLATEAU_MPIRUN") : "mpirun";
+    if (access(g_bin, X_OK) != 0) {
+        fprintf(stderr, "test_dist: %s not found (run `make` first, or set PLATEAU_BIN)\n", g_bin);
+        return -1;
+    }
+    char probe[300];
+    snprintf(probe, sizeof probe, "command -v '%s' >/dev/null 2>&1", g_mpirun);
+    g_have_mpi = dist_available() && system(probe) == 0;
+    /* mpirun refuses root unless told; CI runs as root. */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    snprintf(g_root, sizeof g_root, "/tmp/plateau-dist-XXXXXX");
+    if (!mkdtemp(g_root)) return -1;
+    /* Text-like bytes: a sentence with a slowly drifting letter, so batches differ. */
+    static const char text[] = "a deterministic sum in rank order gives the same bits on every rerun. ";
+    enum { N_TOK = 40000 };
+    static uint16_t tok[N_TOK];
+    for (int i = 0; i < N_TOK; i++) tok[i] = (uint16_t)(unsigned char)text[i % (sizeof text - 1)] ^ ((i / 997) & 7);
+    Err e;
+    path_in(g_data, sizeof g_data, "train.bin");
+    if (shard_write(g_data, tok, N_TOK, &e)) {
+        fprintf(stderr, "test_dist: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(micro_batches_are_shared_out_contiguously_earlier_ranks_taking_the_remainder),
+        cmocka_unit_test(ranks_are_summed_in_rank_order_in_double),
+        cmocka_unit_test(one_process_group_is_rank_zero_of_one),
+        cmocka_unit_test(two_ranks_match_one_process_and_rerun_bit_identical),
+        cmocka_unit_test(sigkill_under_two_ranks_then_resume_equals_never_stopping),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
