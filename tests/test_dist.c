@@ -300,6 +300,30 @@ static void sigkill_under_two_ranks_then_resume_equals_never_stopping(void **sta
     adamw_free(&ob);
 }
 
+/* tests/two_hosts.sh: one rank in each of two network namespaces, over TCP,
+ * gives the bits of the one-host run. Skipped (exit 77) without root. */
+static void two_namespaces_as_two_hosts_give_the_one_host_bits(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_MPI();
+    const char *script = "tests/two_hosts.sh";
+    if (access(script, R_OK) != 0) {
+        printf("    skipped: %s not found (run from the repository root)\n", script);
+        skip();
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "PLATEAU_BIN='%s' sh %s > '%s/two_hosts.log' 2>&1", g_bin, script, g_root);
+    int status = system(cmd);
+    char log[512], *text = NULL;
+    Err e;
+    snprintf(log, sizeof log, "%s/two_hosts.log", g_root);
+    if (read_file(log, &text, NULL, &e) == 0) printf("%s", text);
+    free(text);
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+}
+
 /* ---- set-up ---------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -350,6 +374,7 @@ int main(void)
         cmocka_unit_test(one_process_group_is_rank_zero_of_one),
         cmocka_unit_test(two_ranks_match_one_process_and_rerun_bit_identical),
         cmocka_unit_test(sigkill_under_two_ranks_then_resume_equals_never_stopping),
+        cmocka_unit_test(two_namespaces_as_two_hosts_give_the_one_host_bits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
