@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef PLATEAU_MPI
 #include <mpi.h>
@@ -11,6 +12,8 @@
 /* Elements per reduction round: 4M floats (16 MiB) bounds the scratch and
  * keeps every MPI count far below INT_MAX, whatever the model size. */
 #define DIST_PIECE (1 << 22)
+/* dist_recv's polling interval: 2 ms, nothing next to a training segment. */
+#define DIST_POLL_NS 2000000
 
 static DistGroup g_world = {.rank = 0, .size = 1, .comm = 0};
 static DistGroup g_self = {.rank = 0, .size = 1, .comm = 0};
@@ -173,9 +176,17 @@ int dist_send(const DistGroup *g, int to, int tag, const void *buf, size_t n, Er
 
 int dist_recv(const DistGroup *g, int from, void *buf, size_t cap, int *sender, int *tag, size_t *n, Err *e)
 {
+    /* Poll, sleeping in between: a rank waiting for work (or a coordinator
+     * waiting for results) may wait for hours and should not hold a core,
+     * as MPI's blocking receive does by spinning. */
     MPI_Status st;
-    int rc = MPI_Probe(from == DIST_ANY ? MPI_ANY_SOURCE : from, MPI_ANY_TAG, comm_of(g), &st);
-    if (rc != MPI_SUCCESS) return mpi_err(e, rc, "probe");
+    for (int flag = 0;;) {
+        int rc = MPI_Iprobe(from == DIST_ANY ? MPI_ANY_SOURCE : from, MPI_ANY_TAG, comm_of(g), &flag, &st);
+        if (rc != MPI_SUCCESS) return mpi_err(e, rc, "probe");
+        if (flag) break;
+        nanosleep(&(struct timespec){0, DIST_POLL_NS}, NULL);
+    }
+    int rc;
     int len;
     MPI_Get_count(&st, MPI_BYTE, &len);
     if ((size_t)len > cap)

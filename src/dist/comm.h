@@ -82,7 +82,9 @@ int dist_broadcast(const DistGroup *g, void *buf, size_t n, Err *e);
 /* Point to point, for handing out work (dist/farm.h). dist_send sends n
  * bytes to rank `to` with a tag >= 0. dist_recv waits for a message from
  * `from` (DIST_ANY: any rank) with any tag, receives at most cap bytes into
- * buf and reports its sender, tag and length; a longer message is an error. */
+ * buf and reports its sender, tag and length; a longer message is an error.
+ * dist_recv sleeps between polls rather than spinning: it is for waits of
+ * any length (a worker between segments), not for the gradient sum. */
 #define DIST_ANY (-1)
 int dist_send(const DistGroup *g, int to, int tag, const void *buf, size_t n, Err *e);
 int dist_recv(const DistGroup *g, int from, void *buf, size_t cap, int *sender, int *tag, size_t *n, Err *e);

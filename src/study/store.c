@@ -9,12 +9,14 @@
 #include <sqlite3.h>
 
 #include "core/file.h"
+#include "study/store_log.h"
 
 #define SCHEMA_VERSION "1"
 
 struct Store {
-    sqlite3 *db;
-    char     path[4096];
+    sqlite3  *db;     /* NULL for a recording store */
+    char      path[4096];
+    StoreLog *log;    /* a recording store's calls (store_open_recording) */
 };
 
 const char *segment_status_name(SegmentStatus s)
@@ -42,8 +44,14 @@ static int db_fail(Store *s, Err *e, const char *what)
     return err_set(e, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 
+static int not_recordable(Store *s, Err *e)
+{
+    return err_set(e, "%s: a recording store keeps segment status, metrics, evaluations and sharpness only", s->path);
+}
+
 static int exec(Store *s, const char *sql, Err *e)
 {
+    if (!s->db) return not_recordable(s, e);
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         err_set(e, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
@@ -55,6 +63,7 @@ static int exec(Store *s, const char *sql, Err *e)
 
 static int prepare(Store *s, sqlite3_stmt **st, const char *sql, Err *e)
 {
+    if (!s->db) return not_recordable(s, e);
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) return db_fail(s, e, "preparing a statement");
     return 0;
 }
@@ -151,8 +160,45 @@ int store_open(Store **out, const char *dir, Err *e)
 void store_close(Store *s)
 {
     if (!s) return;
-    sqlite3_close(s->db);
+    if (s->db) sqlite3_close(s->db);
+    if (s->log) free(s->log->buf);
+    free(s->log);
     free(s);
+}
+
+int store_open_recording(Store **out, Err *e)
+{
+    (void)e;
+    Store *s = xcalloc(1, sizeof *s);
+    snprintf(s->path, sizeof s->path, "(recording store)");
+    s->log = xcalloc(1, sizeof *s->log);
+    *out = s;
+    return 0;
+}
+
+void store_recording_know(Store *s, const char *segment, SegmentStatus status, const char *checkpoint)
+{
+    StoreLog *l = s->log;
+    int k = 0;
+    while (k < l->n_known && strcmp(l->known_id[k], segment)) k++;
+    if (k == l->n_known) {
+        if (k == (int)(sizeof l->known_status / sizeof l->known_status[0])) k = 0;   /* forget the oldest */
+        else l->n_known++;
+    }
+    snprintf(l->known_id[k], sizeof l->known_id[k], "%s", segment);
+    l->known_status[k] = status;
+    snprintf(l->known_checkpoint[k], sizeof l->known_checkpoint[k], "%s", checkpoint ? checkpoint : "");
+}
+
+const void *store_recording_bytes(const Store *s, size_t *n)
+{
+    *n = s->log ? s->log->len : 0;
+    return s->log ? s->log->buf : NULL;
+}
+
+void store_recording_clear(Store *s)
+{
+    if (s->log) s->log->len = 0;
 }
 
 const char *store_path(const Store *s) { return s->path; }
@@ -306,6 +352,16 @@ out:
 int store_segment_status(Store *s, const char *segment, SegmentStatus *status, char *checkpoint,
                          size_t checkpoint_size, Err *e)
 {
+    if (s->log) {
+        for (int k = 0; k < s->log->n_known; k++)
+            if (strcmp(s->log->known_id[k], segment) == 0) {
+                *status = s->log->known_status[k];
+                if (checkpoint && checkpoint_size)
+                    snprintf(checkpoint, checkpoint_size, "%s", s->log->known_checkpoint[k]);
+                return 0;
+            }
+        return err_set(e, "%s: segment %s was not handed to it", s->path, segment);
+    }
     sqlite3_stmt *st;
     if (prepare(s, &st, "SELECT status, checkpoint FROM segments WHERE id = ?", e)) return -1;
     sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
@@ -358,6 +414,10 @@ fail:
 
 int store_segment_running(Store *s, const char *segment, Err *e)
 {
+    if (s->log) {
+        store_log_running(s->log, segment);
+        return 0;
+    }
     return set_status(s, segment, SEG_RUNNING, NULL, e);
 }
 
@@ -366,6 +426,10 @@ int store_segment_done(Store *s, const char *segment, const char *checkpoint, Er
     if (!checkpoint || !*checkpoint || !file_exists(checkpoint))
         return err_set(e, "%s: segment %s cannot be marked done: its checkpoint '%s' is not on disk", s->path,
                        segment, checkpoint ? checkpoint : "");
+    if (s->log) {
+        store_log_done(s->log, segment, checkpoint);
+        return 0;
+    }
     return set_status(s, segment, SEG_DONE, checkpoint, e);
 }
 
@@ -396,6 +460,10 @@ int store_plan_status(Store *s, const Plan *p, SegmentStatus *status, Err *e)
 
 int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e)
 {
+    if (s->log) {
+        store_log_metrics(s->log, segment, m, n);
+        return 0;
+    }
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
     if (prepare(s, &st, "INSERT OR REPLACE INTO metrics(segment, step, loss, lr, grad_norm, tokens)"
@@ -482,6 +550,10 @@ int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n,
 int store_record_evals(Store *s, const char *segment, int64_t step, const char *suite, const EvalRow *r, int n,
                        Err *e)
 {
+    if (s->log) {
+        store_log_evals(s->log, segment, step, suite, r, n);
+        return 0;
+    }
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
     if (prepare(s, &st, "INSERT OR REPLACE INTO evaluations(segment, step, suite, task, metric, value, stderr, n)"
@@ -542,6 +614,10 @@ int store_record_sharpness(Store *s, const char *segment, int64_t step, const ch
 {
     if (strcmp(data, "pt") != 0 && strcmp(data, "sft") != 0)
         return err_set(e, "sharpness data '%s': expected pt or sft", data);
+    if (s->log) {
+        store_log_sharpness(s->log, segment, step, data, trace, top_eigenvalue);
+        return 0;
+    }
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
     if (prepare(s, &st, "INSERT OR REPLACE INTO sharpness(segment, step, data, trace, stderr, probes, top_eigenvalue)"

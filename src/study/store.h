@@ -22,7 +22,15 @@
  * interrupted: treat it as not done. Re-recording a (segment, step) replaces
  * the earlier row, so a segment re-run after a crash leaves one log.
  *
- * One Store per process and thread; not thread-safe. */
+ * One Store per process and thread; not thread-safe.
+ *
+ * A recording store (store_open_recording) has no database: it keeps the
+ * calls a segment makes (store_segment_running / done, store_record_metrics /
+ * evals / sharpness) as bytes, in order, and answers store_segment_status
+ * for the segments it was told of; any other call is an error. A rank that
+ * runs a segment for the rank owning DIR/results.sqlite records into one
+ * and sends the bytes; the owner applies them with store_replay, so its
+ * database sees the same calls, in the same order, as a one-process run. */
 #ifndef PLATEAU_STUDY_STORE_H
 #define PLATEAU_STUDY_STORE_H
 
@@ -45,6 +53,19 @@ const char *segment_status_name(SegmentStatus s);
  * needed. An existing file that is not a plateau store is an error naming it. */
 int store_open(Store **out, const char *dir, Err *e);
 void store_close(Store *s);
+
+/* The recording store (above); store_close frees it. */
+int store_open_recording(Store **out, Err *e);
+/* What store_segment_status answers for segment (e.g. a parent, done, with
+ * its checkpoint); the last few told are kept. */
+void store_recording_know(Store *s, const char *segment, SegmentStatus status, const char *checkpoint);
+/* The calls recorded since the last clear, as bytes owned by s. */
+const void *store_recording_bytes(const Store *s, size_t *n);
+void store_recording_clear(Store *s);
+/* Applies recorded bytes to a database store, call by call, in order. Bytes
+ * that do not decode are refused naming the entry, before or after the
+ * entries that did (each call is its own transaction, as when made directly). */
+int store_replay(Store *s, const void *bytes, size_t n, Err *e);
 const char *store_path(const Store *s);
 
 /* A run of the study: records the name and the study file's full text. */
