@@ -174,7 +174,7 @@ int dist_send(const DistGroup *g, int to, int tag, const void *buf, size_t n, Er
     return 0;
 }
 
-int dist_recv(const DistGroup *g, int from, void *buf, size_t cap, int *sender, int *tag, size_t *n, Err *e)
+int dist_recv(const DistGroup *g, int from, void **buf, size_t *n, int *sender, int *tag, Err *e)
 {
     /* Poll, sleeping in between: a rank waiting for work (or a coordinator
      * waiting for results) may wait for hours and should not hold a core,
@@ -186,13 +186,15 @@ int dist_recv(const DistGroup *g, int from, void *buf, size_t cap, int *sender, 
         if (flag) break;
         nanosleep(&(struct timespec){0, DIST_POLL_NS}, NULL);
     }
-    int rc;
     int len;
     MPI_Get_count(&st, MPI_BYTE, &len);
-    if ((size_t)len > cap)
-        return err_set(e, "message of %d bytes from rank %d exceeds the %zu-byte buffer", len, st.MPI_SOURCE, cap);
-    rc = MPI_Recv(buf, len, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, comm_of(g), MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) return mpi_err(e, rc, "receive");
+    *buf = xmalloc((size_t)len + 1);
+    int rc = MPI_Recv(*buf, len, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, comm_of(g), MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) {
+        free(*buf);
+        *buf = NULL;
+        return mpi_err(e, rc, "receive");
+    }
     *sender = st.MPI_SOURCE;
     *tag = st.MPI_TAG;
     *n = (size_t)len;
@@ -249,9 +251,11 @@ int dist_send(const DistGroup *g, int to, int tag, const void *buf, size_t n, Er
     return err_set(e, "dist_send: plateau was built without MPI (one process, nothing to send to)");
 }
 
-int dist_recv(const DistGroup *g, int from, void *buf, size_t cap, int *sender, int *tag, size_t *n, Err *e)
+int dist_recv(const DistGroup *g, int from, void **buf, size_t *n, int *sender, int *tag, Err *e)
 {
-    (void)g, (void)from, (void)buf, (void)cap, (void)sender, (void)tag, (void)n;
+    (void)g, (void)from, (void)sender, (void)tag;
+    *buf = NULL;
+    *n = 0;
     return err_set(e, "dist_recv: plateau was built without MPI (one process, nothing to receive)");
 }
 

@@ -79,15 +79,16 @@ int dist_first_differing(const DistGroup *g, uint64_t value);
 /* Broadcasts n bytes from rank 0 to every rank of g. */
 int dist_broadcast(const DistGroup *g, void *buf, size_t n, Err *e);
 
-/* Point to point, for handing out work (dist/farm.h). dist_send sends n
+/* Point to point, for handing out work (study/farm.h). dist_send sends n
  * bytes to rank `to` with a tag >= 0. dist_recv waits for a message from
- * `from` (DIST_ANY: any rank) with any tag, receives at most cap bytes into
- * buf and reports its sender, tag and length; a longer message is an error.
- * dist_recv sleeps between polls rather than spinning: it is for waits of
- * any length (a worker between segments), not for the gradient sum. */
+ * `from` (DIST_ANY: any rank) with any tag and returns it in *buf (malloc'd,
+ * the caller frees; at least one byte even for an empty message) with its
+ * length, sender and tag. It sleeps between polls rather than spinning: it
+ * is for waits of any length (a worker between segments), not for the
+ * gradient sum. */
 #define DIST_ANY (-1)
 int dist_send(const DistGroup *g, int to, int tag, const void *buf, size_t n, Err *e);
-int dist_recv(const DistGroup *g, int from, void *buf, size_t cap, int *sender, int *tag, size_t *n, Err *e);
+int dist_recv(const DistGroup *g, int from, void **buf, size_t *n, int *sender, int *tag, Err *e);
 
 /* The contiguous share of `count` items (micro-batches of a step) that rank
  * takes among size ranks: items [*first, *first + *n). Earlier ranks take one

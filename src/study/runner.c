@@ -8,7 +8,9 @@
 
 #include "core/file.h"
 #include "core/progress.h"
+#include "dist/comm.h"
 #include "study/cost.h"
+#include "study/farm.h"
 #include "study/report_math.h"
 #include "study/segment_run.h"
 #include "study/stage_eval.h"
@@ -74,17 +76,22 @@ static int64_t sft_steps_from_data(const StudyState *S)
     return steps < 1 ? 1 : steps;
 }
 
-/* Data, plan (registered in the store, with each segment's status), the
- * model and optimizer, and the probe batches. */
-static int prepare_study(StudyState *S, SegmentStatus **status, Err *e)
+/* The data: built (or found complete) by rank 0, its paths then shared with
+ * every rank (one binary, so one layout). */
+static int prepare_data(StudyState *S, const DistGroup *ranks, Err *e)
+{
+    if (dist_is_root(ranks) && study_prepare(&S->data, &S->spec, S->out_dir, S->quiet, e)) return -1;
+    if (ranks->size > 1 && dist_broadcast(ranks, &S->data, sizeof S->data, e))
+        return err_wrap(e, "sharing the study's data paths");
+    return 0;
+}
+
+/* The plan, the model and optimizer, and the probe batches. */
+static int prepare_model(StudyState *S, Err *e)
 {
     const StudySpec *s = &S->spec;
-    if (study_prepare(&S->data, s, S->out_dir, S->quiet, e)) return -1;
     if (tokenizer_load(&S->tokenizer, S->data.tokenizer, e)) return -1;
     if (plan_build(&S->plan, s, sft_steps_from_data(S), e)) return -1;
-    if (store_register_plan(S->store, &S->plan, e)) return -1;
-    *status = xmalloc((size_t)S->plan.n_segments * sizeof **status);
-    if (store_plan_status(S->store, &S->plan, *status, e)) return -1;
     if (config_preset(&S->config, s->preset, e)) return -1;
     S->config.vocab_size = tokenizer_vocab_size(S->tokenizer);
     S->config.seq_len = s->seq_len;
@@ -94,6 +101,68 @@ static int prepare_study(StudyState *S, SegmentStatus **status, Err *e)
     AdamWConfig initial = adamw_defaults();   /* every segment sets its stage's own */
     adamw_create(&S->optimizer, &initial, &S->model.table);
     return stage_eval_load_probes(S, e);
+}
+
+/* Data, plan (registered in the store, with each segment's status), the
+ * model and optimizer, and the probe batches. */
+static int prepare_study(StudyState *S, SegmentStatus **status, Err *e)
+{
+    if (prepare_data(S, dist_world(), e) || prepare_model(S, e)) return -1;
+    if (store_register_plan(S->store, &S->plan, e)) return -1;
+    *status = xmalloc((size_t)S->plan.n_segments * sizeof **status);
+    return store_plan_status(S->store, &S->plan, *status, e);
+}
+
+/* ---- over MPI ranks (study/farm.h) ----------------------------------------- */
+
+/* Ranks 1..N-1: segment i for rank 0, its lines into the transcript. */
+static int run_for_rank0(void *ctx, int i, char *transcript, size_t transcript_size, Err *e)
+{
+    StudyState *S = ctx;
+    StudyProgress p = {.units_total = 1, .started_s = now_seconds(), .number = i + 1, .count = S->plan.n_segments};
+    S->transcript = transcript;
+    S->transcript_size = transcript_size;
+    int rc = segment_run(S, i, &p, e);
+    S->transcript = NULL;
+    return rc ? err_wrap(e, "segment %s", S->plan.segments[i].id) : 0;
+}
+
+typedef struct {
+    StudyState    *S;
+    StudyProgress *p;
+} Rank0;
+
+/* Rank 0, once a rank's segment i is in the store: its lines, the study's
+ * progress, and the SFT learning rates chosen so far. */
+static int finished_on_rank(void *ctx, int i, int rank, const char *transcript, Err *e)
+{
+    Rank0 *r = ctx;
+    for (const char *line = transcript; *line;) {
+        const char *end = strchr(line, '\n');
+        int len = end ? (int)(end - line) : (int)strlen(line);
+        study_say(r->S, "[rank %d] %.*s\n", rank, len, line);
+        line += len + (end != NULL);
+    }
+    StudyProgress *p = r->p;
+    p->units_done += cost_total(cost_of_segment(r->S, i));
+    char left[32];
+    double spent = now_seconds() - p->started_s;
+    format_duration(left, sizeof left, spent * (p->units_total - p->units_done) / p->units_done);
+    study_say(r->S, "study %.0f%%, ETA %s\n", 100 * p->units_done / p->units_total, left);
+    return r->S->plan.segments[i].stage == STAGE_SFT ? choose_sft_lrs(r->S, 0, e) : 0;
+}
+
+/* Ranks 1..N-1: the study's data and model, no database, then segments as
+ * rank 0 hands them out. */
+static int work_for_rank0(StudyState *S, const char *spec_path, Err *e)
+{
+    S->quiet = 1;
+    progress_quiet(1);
+    if (study_spec_load(&S->spec, spec_path, e) || store_open_recording(&S->store, e) ||
+        prepare_data(S, dist_world(), e) || prepare_model(S, e))
+        return -1;
+    Farm farm = {.plan = &S->plan, .run = run_for_rank0, .recording = S->store, .ctx = S};
+    return farm_work(dist_world(), &farm, e);
 }
 
 /* What is left, and how long it should take on this machine. */
@@ -126,12 +195,23 @@ static int estimate(StudyState *S, const SegmentStatus *status, StudyProgress *p
     return 0;
 }
 
-/* Runs the segments not yet done, in plan order; *ran receives how many. */
+/* Runs the segments not yet done, in plan order (under mpirun: handed to
+ * ranks 1..N-1 as their parents finish); *ran receives how many. */
 static int run_segments(StudyState *S, SegmentStatus *status, StudyProgress *p, int max_segments, int *ran,
                         Err *e)
 {
     p->started_s = now_seconds();
     *ran = 0;
+    const DistGroup *ranks = dist_world();
+    if (ranks->size > 1) {
+        study_say(S, "ranks: %d; rank 0 hands segments whose parents are done to ranks 1-%d\n", ranks->size,
+                  ranks->size - 1);
+        Rank0 r0 = {S, p};
+        Farm farm = {.plan = &S->plan, .store = S->store, .status = status, .max_segments = max_segments,
+                     .finished = finished_on_rank, .ctx = &r0};
+        if (farm_serve(ranks, &farm, ran, e)) return -1;
+        return choose_sft_lrs(S, 1, e);
+    }
     for (int i = 0; i < S->plan.n_segments; i++) {
         if (status[i] == SEG_DONE) continue;
         if (max_segments > 0 && *ran == max_segments) break;
@@ -147,6 +227,7 @@ static int run_segments(StudyState *S, SegmentStatus *status, StudyProgress *p, 
 static int run_study(StudyState *S, const char *spec_path, const StudyRunOptions *o, SegmentStatus **status,
                      Err *e)
 {
+    if (!dist_is_root(dist_world())) return work_for_rank0(S, spec_path, e);
     int64_t run_id;
     if (open_study(S, spec_path, &run_id, e) || prepare_study(S, status, e)) return -1;
     StudyProgress progress = {0};

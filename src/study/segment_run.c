@@ -245,9 +245,10 @@ int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
     double spent = now_seconds() - p->started_s;
     double left_s = p->units_done > 0 ? spent * (p->units_total - p->units_done) / p->units_done : 0;
     format_duration(left, sizeof left, left_s);
-    study_say(S,
-              "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s | study %.0f%%, ETA %s\n",
-        took, train_s, train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, now_seconds() - t_eval, out.line,
-        100 * p->units_done / p->units_total, left);
+    study_say(S, "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s", took, train_s,
+        train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, now_seconds() - t_eval, out.line);
+    /* A rank running segments for rank 0 knows only its own share of the study. */
+    if (!S->transcript) study_say(S, " | study %.0f%%, ETA %s", 100 * p->units_done / p->units_total, left);
+    study_say(S, "\n");
     return 0;
 }

@@ -30,9 +30,12 @@ typedef struct {
     Batch       probe_batches[PROBE_DATA_COUNT];   /* fixed sharpness batches */
     const char *out_dir;
     int         quiet;        /* 1: no progress bars, no per-segment lines */
+    char       *transcript;   /* a rank running segments for rank 0 (study/farm.h): study_say writes here */
+    size_t      transcript_size;
 } StudyState;
 
-/* printf to stdout unless the study is quiet. */
+/* printf to stdout unless the study is quiet; appended to the transcript
+ * instead when there is one. */
 void study_say(const StudyState *S, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
