@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sqlite3.h>
+
 #include "core/file.h"
 #include "data/shard.h"
 #include "dist/comm.h"
 #include "model/config.h"
 #include "support/fixture.h"
 #include "train/adamw.h"
+#include "study/store.h"
 #include "train/checkpoint.h"
 
 static char g_root[256], g_data[512];
@@ -231,6 +236,32 @@ static void two_ranks_match_one_process_and_rerun_bit_identical(void **state)
     adamw_free(&ob);
 }
 
+/* SIGKILL to an mpirun and, at the same moment, to its ranks (OpenMPI puts
+ * each rank in its own process group, and a rank outlives its launcher for a
+ * moment); returns once none of them is left. */
+static void kill_job(pid_t mpirun, int *status)
+{
+    pid_t ranks[64];
+    int n = 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)mpirun, (int)mpirun);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        int pid;
+        while (n < 64 && fscanf(f, "%d", &pid) == 1) ranks[n++] = pid;
+        fclose(f);
+    }
+    for (int i = 0; i < n; i++) kill(ranks[i], SIGKILL);
+    kill(-mpirun, SIGKILL);
+    waitpid(mpirun, status, 0);
+    for (int i = 0; i < n; i++)
+        for (int tries = 0; tries < 5000 && kill(ranks[i], 0) == 0; tries++)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    for (int i = 0; i < n; i++) assert_int_equal(kill(ranks[i], 0), -1);
+    printf("    killed mpirun and its %d ranks\n", n);
+    assert_true(n >= 2);
+}
+
 /* Kills the whole job (mpirun and both ranks) once checkpoint `at` is on disk. */
 static void kill_after_checkpoint(const char *run_dir, int at, const char *const *args)
 {
@@ -242,14 +273,8 @@ static void kill_after_checkpoint(const char *run_dir, int at, const char *const
         nanosleep(&(struct timespec){0, 1000000}, NULL);
         done = waitpid(pid, &status, WNOHANG) == pid;
     }
-    if (!done) {
-        kill(-pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
+    if (!done) kill_job(pid, &status);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);   /* the run is far slower than the polling */
-    /* No rank survives its launcher: the process group is empty. */
-    for (int tries = 0; kill(-pid, 0) == 0 && tries < 1000; tries++) nanosleep(&(struct timespec){0, 1000000}, NULL);
-    assert_int_equal(kill(-pid, 0), -1);
 }
 
 static void sigkill_under_two_ranks_then_resume_equals_never_stopping(void **state)
@@ -324,6 +349,186 @@ static void two_namespaces_as_two_hosts_give_the_one_host_bits(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* ---- studies over ranks --------------------------------------------------- */
+
+static void recorded_store_calls_replay_to_the_rows_of_direct_calls(void **state)
+{
+    (void)state;
+    Store *rec, *direct, *replayed;
+    Err e;
+    char d1[600], d2[600];
+    path_in(d1, sizeof d1, "store-direct");
+    path_in(d2, sizeof d2, "store-replayed");
+    assert_int_equal(store_open_recording(&rec, &e), 0);
+    assert_int_equal(store_open(&direct, d1, &e), 0);
+    assert_int_equal(store_open(&replayed, d2, &e), 0);
+    const StepMetrics m[2] = {{.step = 1, .tokens = 512, .loss = 5.5, .lr = 1e-3, .grad_norm = 0.25},
+                              {.step = 2, .tokens = 1024, .loss = 5.25, .lr = 2e-3, .grad_norm = 0.125}};
+    const EvalRow valid = {.task = "pt", .metric = "loss", .value = 4.75, .std_err = 0.125, .n = 1741};
+    const EvalRow pt[2] = {{.task = "average", .metric = "acc", .value = 0.5, .std_err = NAN, .n = 12},
+                           {.task = "bios_city", .metric = "acc_norm", .value = 0.25, .std_err = 0.0625, .n = 12}};
+    const TraceEstimate tr = {.mean = 305.25, .std_error = 1.5, .probes = 3};
+    for (int k = 0; k < 2; k++) {
+        Store *st = k ? direct : rec;
+        assert_int_equal(store_record_metrics(st, "0123456789abcdef", m, 2, &e), 0);
+        assert_int_equal(store_record_evals(st, "0123456789abcdef", 32, "valid", &valid, 1, &e), 0);
+        assert_int_equal(store_record_evals(st, "0123456789abcdef", 32, "pt", pt, 2, &e), 0);
+        assert_int_equal(store_record_sharpness(st, "0123456789abcdef", 8, "sft", &tr, NAN, &e), 0);
+    }
+    /* A recording store answers the status of segments it was told of, and
+     * refuses what it cannot keep. */
+    SegmentStatus status;
+    char ckpt[64];
+    store_recording_know(rec, "fedcba9876543210", SEG_DONE, "/runs/x/step-00000032");
+    assert_int_equal(store_segment_status(rec, "fedcba9876543210", &status, ckpt, sizeof ckpt, &e), 0);
+    assert_int_equal(status, SEG_DONE);
+    assert_string_equal(ckpt, "/runs/x/step-00000032");
+    assert_int_equal(store_segment_status(rec, "0000000000000000", &status, NULL, 0, &e), -1);
+    assert_int_equal(store_run_begin(rec, "s", "[study]", &(int64_t){0}, &e), -1);
+    assert_non_null(strstr(e.msg, "recording store"));
+
+    size_t n;
+    const void *bytes = store_recording_bytes(rec, &n);
+    assert_true(n > 0);
+    assert_int_equal(store_replay(replayed, bytes, n, &e), 0);
+    for (int k = 0; k < 2; k++) {
+        Store *st = k ? replayed : direct;
+        StepMetrics *got;
+        SharpnessRecord *gs;
+        int gn;
+        assert_int_equal(store_read_metrics(st, "0123456789abcdef", &got, &gn, &e), 0);
+        assert_int_equal(gn, 2);
+        assert_true(got[1].step == 2 && got[1].loss == 5.25 && got[1].lr == 2e-3 && got[1].grad_norm == 0.125 &&
+                    got[1].tokens == 1024);
+        free(got);
+        double v, se;
+        assert_int_equal(store_eval(st, "0123456789abcdef", "valid", "pt", "loss", &v, &se, &e), 1);
+        assert_true(v == 4.75 && se == 0.125);
+        assert_int_equal(store_eval(st, "0123456789abcdef", "pt", "bios_city", "acc_norm", &v, &se, &e), 1);
+        assert_true(v == 0.25 && se == 0.0625);
+        assert_int_equal(store_read_sharpness(st, "0123456789abcdef", &gs, &gn, &e), 0);
+        assert_int_equal(gn, 1);
+        assert_true(gs[0].step == 8 && gs[0].trace == 305.25 && gs[0].probes == 3 && isnan(gs[0].top_eigenvalue));
+        assert_string_equal(gs[0].data, "sft");
+        free(gs);
+    }
+    /* Cut short: refused, naming the entry. */
+    assert_int_equal(store_replay(replayed, bytes, n - 3, &e), -1);
+    assert_non_null(strstr(e.msg, "entry 3"));
+    store_close(rec);
+    store_close(direct);
+    store_close(replayed);
+}
+
+/* Every result row of a study folder's store, doubles in hexadecimal (exact),
+ * tables and rows in a fixed order; checkpoint paths (which name the folder)
+ * left out. Malloc'd. */
+static char *store_rows(const char *dir)
+{
+    static const char *const QUERIES[] = {
+        "SELECT id, status FROM segments ORDER BY id",
+        "SELECT segment, step, loss, lr, grad_norm, tokens FROM metrics ORDER BY segment, step",
+        "SELECT segment, step, suite, task, metric, value, stderr, n FROM evaluations "
+        "ORDER BY segment, step, suite, task, metric",
+        "SELECT segment, step, data, trace, stderr, probes, top_eigenvalue FROM sharpness "
+        "ORDER BY segment, step, data",
+        "SELECT arm, seed, sft_lr, segment, chosen FROM sft_sweep ORDER BY arm, seed, sft_lr",
+    };
+    char path[700];
+    snprintf(path, sizeof path, "%s/results.sqlite", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    out[0] = 0;
+    for (size_t q = 0; q < sizeof QUERIES / sizeof QUERIES[0]; q++) {
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, QUERIES[q], -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(st); c++) {
+                char cell[128];
+                switch (sqlite3_column_type(st, c)) {
+                case SQLITE_FLOAT: snprintf(cell, sizeof cell, "%a|", sqlite3_column_double(st, c)); break;
+                case SQLITE_NULL: snprintf(cell, sizeof cell, "NULL|"); break;
+                default: snprintf(cell, sizeof cell, "%s|", (const char *)sqlite3_column_text(st, c));
+                }
+                size_t n = strlen(cell);
+                if (len + n + 2 > cap) out = realloc(out, cap *= 2);
+                memcpy(out + len, cell, n + 1);
+                len += n;
+            }
+            out[len++] = '\n';
+            out[len] = 0;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return out;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* A tiny study: nano on 40 bios people, two arms that share the WSO trunk
+ * (a WSD arm decays off it), two SFT learning rates: 7 segments. */
+static const char TINY_STUDY[] =
+    "[study]\nworld = bios\npeople = 40\npreset = nano\nvocab = 400\nseeds = 7\npretrain_tokens = 16384\n"
+    "sft_epochs = 1\nbatch_tokens = 512\nmicro_batch = 8\nseq_len = 64\npeak_lr = 3e-3\nwarmup_steps = 4\n"
+    "sft_lrs = 1e-3, 3e-3\nsft_warmup_steps = 1\nsft_batch_tokens = 1024\nprobes = 3\nprobe_every = 8\n"
+    "probe_sequences = 2\neval_items = 12\n"
+    "[arm wso]\nschedule = wso\n[arm wsd0]\nschedule = wsd\nalpha_pre = 0\n";
+
+static void study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any_count(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_MPI();
+    char ini[512], one[512], two[512], killed[512], segs[600];
+    path_in(ini, sizeof ini, "tiny.ini");
+    path_in(one, sizeof one, "study-one");
+    path_in(two, sizeof two, "study-two");
+    path_in(killed, sizeof killed, "study-killed");
+    Err e;
+    assert_int_equal(write_file_atomic(ini, TINY_STUDY, strlen(TINY_STUDY), &e), 0);
+    setenv("OMP_NUM_THREADS", "1", 1);
+    run_ok(0, (const char *const[]){"study", "run", ini, "--out", one, "--quiet", NULL});
+    unsetenv("OMP_NUM_THREADS");
+    run_ok(2, (const char *const[]){"study", "run", ini, "--out", two, "--quiet", NULL});
+    char *a = store_rows(one), *b = store_rows(two);
+    int lines = 0;
+    for (const char *p = a; *p; p++) lines += *p == '\n';
+    printf("    %d store rows; 2 ranks %s one process\n", lines, strcmp(a, b) ? "DIFFER from" : "equal");
+    assert_true(lines > 100);
+    assert_string_equal(a, b);
+    free(b);
+
+    /* Three ranks (two running segments side by side), killed once three
+     * segments have folders, then finished by one process. */
+    snprintf(segs, sizeof segs, "%s/segments", killed);
+    pid_t pid = spawn(3, (const char *const[]){"study", "run", ini, "--out", killed, "--quiet", NULL});
+    int status = 0, done = 0;
+    while (count_entries(segs) < 3 && !done) {
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        done = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!done) kill_job(pid, &status);
+    printf("    3 ranks killed with %d segment folders on disk\n", count_entries(segs));
+    assert_true(WIFSIGNALED(status));
+    setenv("OMP_NUM_THREADS", "1", 1);
+    run_ok(0, (const char *const[]){"study", "run", ini, "--out", killed, "--quiet", NULL});
+    unsetenv("OMP_NUM_THREADS");
+    b = store_rows(killed);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
+
 /* ---- set-up ---------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -375,6 +580,8 @@ int main(void)
         cmocka_unit_test(two_ranks_match_one_process_and_rerun_bit_identical),
         cmocka_unit_test(sigkill_under_two_ranks_then_resume_equals_never_stopping),
         cmocka_unit_test(two_namespaces_as_two_hosts_give_the_one_host_bits),
+        cmocka_unit_test(recorded_store_calls_replay_to_the_rows_of_direct_calls),
+        cmocka_unit_test(study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
