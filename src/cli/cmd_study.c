@@ -4,6 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "dist/comm.h"
 #include "study/plan.h"
 #include "study/report.h"
 #include "study/runner.h"
@@ -55,7 +56,10 @@ static int study_run_cmd(int argc, char **argv)
     const char *about =
         "Runs a study end to end: builds the world, tokenizer and shards in DIR, trains every segment of the plan\n"
         "(shared prefixes once), evaluates each stage end, probes sharpness, chooses the SFT learning rate per base\n"
-        "model on the validation split, then writes DIR/report.md. Re-running resumes: finished segments are skipped.";
+        "model on the validation split, then writes DIR/report.md. Re-running resumes: finished segments are skipped.\n"
+        "Under `mpirun -np N` (N >= 2) rank 0 owns the plan and DIR/results.sqlite and hands every segment whose\n"
+        "parent is done to a free rank of 1..N-1; DIR must be the same folder for every rank (a shared filesystem\n"
+        "across hosts). The store ends with the rows of a one-process run; a killed run resumes under any N.";
     if (args_begin(&a, RUN_OPTS, argc, argv, usage, about)) return 0;
     Err e;
     if (a.n_positional != 1) {
@@ -72,7 +76,7 @@ static int study_run_cmd(int argc, char **argv)
     }
     StudyRunOptions o = {args_has(&a, "quiet"), 0};
     if (study_run(a.positional[0], out, &o, &e)) die(&e);
-    if (!args_has(&a, "no-report")) {
+    if (!args_has(&a, "no-report") && dist_is_root(dist_world())) {   /* rank 0 alone writes */
         if (study_report(out, &e)) die(&e);
         printf("report: %s/report.md\n", out);
     }
