@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_shapes.h"
 #include "core/rng.h"
 #include "model/llama.h"
 #include "model/matmul.h"
@@ -32,10 +33,7 @@ typedef struct {
     int B, T;
 } Shape;
 
-static const Shape SHAPES[] = {
-    {"S", {256, 4, 4, 2, 768, 4096, 256, 10000.f, 1e-5f, 0}, 8, 256},
-    {"M", {512, 8, 8, 4, 1536, 8192, 256, 10000.f, 1e-5f, 0}, 8, 256},
-};
+static const Shape SHAPES[] = {BENCH_SHAPE_S, BENCH_SHAPE_M};
 
 static double now_s(void)
 {

@@ -32,6 +32,7 @@
 #include "data/shard.h"
 #include "dist/comm.h"
 #include "model/config.h"
+#include "support/checkpoint_files.h"
 #include "support/fixture.h"
 #include "train/adamw.h"
 #include "study/store.h"
@@ -150,35 +151,20 @@ static void run_ok(int ranks, const char *const *args)
 
 static void path_in(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_root, name); }
 
-/* Weights and optimizer state of a checkpoint (params malloc'd). */
-static float *load(const char *dir, Lineage *lin, AdamW *opt, size_t *n)
+/* ||w_b - w_a|| / ||w_a|| of two checkpoints, with their lineages and
+ * optimizer step counts. */
+static double weights_rel_err(const char *a, const char *b, Lineage *la, Lineage *lb, int64_t *t_b)
 {
-    Config c;
-    Err e;
-    if (checkpoint_read_config(dir, &c, &e)) fail_msg("%s", e.msg);
-    ParamTable t;
-    param_table_build(&t, &c);
-    float *p = malloc(t.total * sizeof(float));
-    AdamWConfig oc = adamw_defaults();
-    adamw_create(opt, &oc, &t);
-    int has;
-    if (checkpoint_load(dir, &c, p, opt, &has, lin, &e)) fail_msg("%s", e.msg);
-    *n = t.total;
-    param_table_free(&t);
-    return p;
-}
-
-static void assert_same_file(const char *dir_a, const char *dir_b, const char *name)
-{
-    char pa[1024], pb[1024], *a, *b;
-    size_t na, nb;
-    Err e;
-    path_join(pa, sizeof pa, dir_a, name);
-    path_join(pb, sizeof pb, dir_b, name);
-    if (read_file(pa, &a, &na, &e) || read_file(pb, &b, &nb, &e)) fail_msg("%s", e.msg);
-    if (na != nb || memcmp(a, b, na) != 0) fail_msg("%s differs between %s and %s", name, dir_a, dir_b);
-    free(a);
-    free(b);
+    AdamW oa, ob;
+    size_t n;
+    float *pa = checkpoint_files_load(a, la, &oa, &n), *pb = checkpoint_files_load(b, lb, &ob, &n);
+    double rel = rel_err(pb, pa, n);
+    *t_b = ob.t;
+    free(pa);
+    free(pb);
+    adamw_free(&oa);
+    adamw_free(&ob);
+    return rel;
 }
 
 /* micro with a 256-token vocabulary: 4 micro-batches of 4 x 64 per step,
@@ -214,26 +200,19 @@ static void two_ranks_match_one_process_and_rerun_bit_identical(void **state)
     checkpoint_step_path(b, sizeof b, two, 20);
     checkpoint_step_path(c, sizeof c, again, 20);
     Lineage la, lb;
-    AdamW oa, ob;
-    size_t n;
-    float *pa = load(a, &la, &oa, &n), *pb = load(b, &lb, &ob, &n);
-    double rel = rel_err(pb, pa, n);
+    int64_t t;
+    double rel = weights_rel_err(a, b, &la, &lb, &t);
     printf("    after 20 steps: ||w(2 ranks) - w(1)|| / ||w(1)|| = %.3g\n", rel);
     assert_true(rel < 1e-5);
-    assert_true(rel > 0 || memcmp(pa, pb, n * sizeof(float)) == 0);
     assert_int_equal(la.ranks, 1);
     assert_int_equal(lb.ranks, 2);
     assert_int_equal(lb.step, 20);
     assert_int_equal(lb.tokens, 20 * 1024);   /* the global batch, not a rank's share */
     assert_int_equal(lb.cursor.step, la.cursor.step);
-    assert_int_equal(ob.t, 20);
+    assert_int_equal(t, 20);
     /* The same rank count: the same bits. */
-    assert_same_file(b, c, "model.safetensors");
-    assert_same_file(b, c, "train_state.bin");
-    free(pa);
-    free(pb);
-    adamw_free(&oa);
-    adamw_free(&ob);
+    assert_same_checkpoint_file(b, c, "model.safetensors");
+    assert_same_checkpoint_file(b, c, "train_state.bin");
 }
 
 /* SIGKILL to an mpirun and, at the same moment, to its ranks (OpenMPI puts
@@ -262,18 +241,29 @@ static void kill_job(pid_t mpirun, int *status)
     assert_true(n >= 2);
 }
 
+/* Starts `mpirun -np ranks plateau args` and kills the whole job as soon as
+ * ready(arg) holds, polling every millisecond; returns its wait status (a
+ * job that finished first shows as exited, which callers reject). */
+static int run_killed_when(int ranks, const char *const *args, int (*ready)(const char *), const char *arg)
+{
+    pid_t pid = spawn(ranks, args);
+    int status = 0, done = 0;
+    while (!ready(arg) && !done) {
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        done = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!done) kill_job(pid, &status);
+    return status;
+}
+
+static int exists(const char *path) { return file_exists(path); }
+
 /* Kills the whole job (mpirun and both ranks) once checkpoint `at` is on disk. */
 static void kill_after_checkpoint(const char *run_dir, int at, const char *const *args)
 {
     char ckpt[600];
     checkpoint_step_path(ckpt, sizeof ckpt, run_dir, at);
-    pid_t pid = spawn(2, args);
-    int status = 0, done = 0;
-    while (!file_exists(ckpt) && !done) {
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-        done = waitpid(pid, &status, WNOHANG) == pid;
-    }
-    if (!done) kill_job(pid, &status);
+    int status = run_killed_when(2, args, exists, ckpt);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);   /* the run is far slower than the polling */
 }
 
@@ -300,8 +290,8 @@ static void sigkill_under_two_ranks_then_resume_equals_never_stopping(void **sta
     run_ok(2, (const char *const[]){TRAIN_ARGS(killed, "30"), "--ckpt-every", "5", "--resume", NULL});
     checkpoint_step_path(a, sizeof a, whole, 30);
     checkpoint_step_path(b, sizeof b, killed, 30);
-    assert_same_file(a, b, "model.safetensors");
-    assert_same_file(a, b, "train_state.bin");
+    assert_same_checkpoint_file(a, b, "model.safetensors");
+    assert_same_checkpoint_file(a, b, "train_state.bin");
 
     /* The data cursor is global: the other half resumed by one process
      * continues the same batches, equal up to summation order. */
@@ -310,19 +300,14 @@ static void sigkill_under_two_ranks_then_resume_equals_never_stopping(void **sta
     unsetenv("OMP_NUM_THREADS");
     checkpoint_step_path(b, sizeof b, other, 30);
     Lineage la, lb;
-    AdamW oa, ob;
-    size_t n;
-    float *pa = load(a, &la, &oa, &n), *pb = load(b, &lb, &ob, &n);
-    double rel = rel_err(pb, pa, n);
+    int64_t t;
+    double rel = weights_rel_err(a, b, &la, &lb, &t);
     printf("    resumed under 1 rank: ||w - w(2 ranks, never stopped)|| / ||w|| = %.3g\n", rel);
     assert_true(rel < 1e-5);
     assert_int_equal(lb.ranks, 1);
     assert_int_equal(lb.cursor.step, la.cursor.step);
     assert_int_equal(lb.tokens, la.tokens);
-    free(pa);
-    free(pb);
-    adamw_free(&oa);
-    adamw_free(&ob);
+    assert_int_equal(t, 30);
 }
 
 /* tests/two_hosts.sh: one rank in each of two network namespaces, over TCP,
@@ -476,6 +461,8 @@ static int count_entries(const char *dir)
     return n;
 }
 
+static int three_segment_folders(const char *segments_dir) { return count_entries(segments_dir) >= 3; }
+
 /* A tiny study: nano on 40 bios people, two arms that share the WSO trunk
  * (a WSD arm decays off it), two SFT learning rates: 7 segments. */
 static const char TINY_STUDY[] =
@@ -511,13 +498,8 @@ static void study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any
     /* Three ranks (two running segments side by side), killed once three
      * segments have folders, then finished by one process. */
     snprintf(segs, sizeof segs, "%s/segments", killed);
-    pid_t pid = spawn(3, (const char *const[]){"study", "run", ini, "--out", killed, "--quiet", NULL});
-    int status = 0, done = 0;
-    while (count_entries(segs) < 3 && !done) {
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-        done = waitpid(pid, &status, WNOHANG) == pid;
-    }
-    if (!done) kill_job(pid, &status);
+    int status = run_killed_when(3, (const char *const[]){"study", "run", ini, "--out", killed, "--quiet", NULL},
+                                 three_segment_folders, segs);
     printf("    3 ranks killed with %d segment folders on disk\n", count_entries(segs));
     assert_true(WIFSIGNALED(status));
     setenv("OMP_NUM_THREADS", "1", 1);

@@ -25,6 +25,7 @@
 #include "core/file.h"
 #include "data/shard.h"
 #include "model/config.h"
+#include "support/checkpoint_files.h"
 #include "study/plan.h"
 #include "study/spec.h"
 #include "study/store.h"
@@ -142,15 +143,6 @@ static char *slurp(const char *dir, const char *name, size_t *n)
     return text;
 }
 
-static void assert_same_file(const char *dir_a, const char *dir_b, const char *name)
-{
-    size_t na, nb;
-    char *a = slurp(dir_a, name, &na), *b = slurp(dir_b, name, &nb);
-    if (na != nb || memcmp(a, b, na) != 0) fail_msg("%s differs between %s and %s", name, dir_a, dir_b);
-    free(a);
-    free(b);
-}
-
 static void assert_different_file(const char *dir_a, const char *dir_b, const char *name)
 {
     size_t na, nb;
@@ -160,21 +152,7 @@ static void assert_different_file(const char *dir_a, const char *dir_b, const ch
     free(b);
 }
 
-static void load(const char *dir, Lineage *lin, AdamW *opt)
-{
-    Config c;
-    Err e;
-    if (checkpoint_read_config(dir, &c, &e)) fail_msg("%s", e.msg);
-    ParamTable t;
-    param_table_build(&t, &c);
-    float *p = malloc(t.total * sizeof(float));
-    AdamWConfig oc = adamw_defaults();
-    adamw_create(opt, &oc, &t);
-    int has;
-    if (checkpoint_load(dir, &c, p, opt, &has, lin, &e)) fail_msg("%s", e.msg);
-    free(p);
-    param_table_free(&t);
-}
+static void load(const char *dir, Lineage *lin, AdamW *opt) { free(checkpoint_files_load(dir, lin, opt, NULL)); }
 
 #define TRAIN_ARGS(out, steps) \
     "train", "--preset", "nano", "--seed", "5", "--data", train_bin, "--steps", steps, "--lr", "3e-3", \
@@ -220,8 +198,8 @@ static void kill_resume_and_compare(const char *precision, char *killed, size_t 
 
     checkpoint_step_path(a, sizeof a, whole, 150);
     checkpoint_step_path(b, sizeof b, killed, 150);
-    assert_same_file(a, b, "model.safetensors");
-    assert_same_file(a, b, "train_state.bin");
+    assert_same_checkpoint_file(a, b, "model.safetensors");
+    assert_same_checkpoint_file(a, b, "train_state.bin");
     Lineage la, lb;
     AdamW oa, ob;
     load(a, &la, &oa);
@@ -344,8 +322,8 @@ static void wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it(void **sta
     for (int s = 10; s <= 30; s += 10) {
         checkpoint_step_path(a, sizeof a, wso, s);
         checkpoint_step_path(b, sizeof b, wsd, s);
-        assert_same_file(a, b, "model.safetensors");
-        assert_same_file(a, b, "train_state.bin");
+        assert_same_checkpoint_file(a, b, "model.safetensors");
+        assert_same_checkpoint_file(a, b, "train_state.bin");
     }
     checkpoint_step_path(a, sizeof a, wso, 40);
     checkpoint_step_path(b, sizeof b, wsd, 40);
@@ -363,8 +341,8 @@ static void wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it(void **sta
                         "--schedule", "wsd", "--warmup", "0", "--alpha", "0", "--quiet", "--log-every", "0", NULL};
     run_ok(br);
     checkpoint_step_path(a, sizeof a, branch, 40);
-    assert_same_file(a, b, "model.safetensors");
-    assert_same_file(a, b, "train_state.bin");
+    assert_same_checkpoint_file(a, b, "model.safetensors");
+    assert_same_checkpoint_file(a, b, "train_state.bin");
     Lineage lb, lt;
     AdamW ob, ot;
     load(a, &lb, &ob);
@@ -483,12 +461,12 @@ static void study_checkpoint(const char *dir, const Plan *plan, int index, char 
 
 static void assert_same_checkpoint(const char *a, const char *b)
 {
-    assert_same_file(a, b, "model.safetensors");
-    assert_same_file(a, b, "train_state.bin");
-    assert_same_file(a, b, "lineage.json");
-    assert_same_file(a, b, "config.json");
-    assert_same_file(a, b, "tokenizer.json");
-    assert_same_file(a, b, "checksums.json");   /* and so the same id */
+    assert_same_checkpoint_file(a, b, "model.safetensors");
+    assert_same_checkpoint_file(a, b, "train_state.bin");
+    assert_same_checkpoint_file(a, b, "lineage.json");
+    assert_same_checkpoint_file(a, b, "config.json");
+    assert_same_checkpoint_file(a, b, "tokenizer.json");
+    assert_same_checkpoint_file(a, b, "checksums.json");   /* and so the same id */
 }
 
 static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
