@@ -11,11 +11,14 @@
  * disturbed on a shared machine), the gradient sum's share of the step as the
  * trainer measures it (transfer plus waiting for the slowest rank), and the
  * sum alone: the same exchange repeated after a barrier, with the bytes each
- * rank sends and receives, 2 (N-1)/N x 4 bytes x parameters. */
+ * rank sends and receives, 2 (N-1)/N x 4 bytes x parameters; and tokens per
+ * CPU-second over all ranks (warm-up step included), which a shared machine
+ * disturbs far less than the wall clock. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench_shapes.h"
 #include "core/progress.h"
@@ -53,6 +56,13 @@ static int random_fill(void *ctx, int64_t step, int micro, int B, int T, int *to
     for (int i = 0; i < B * T; i++) tokens[i] = (int)rng_below(&r, (uint64_t)d->vocab);
     for (int i = 0; i < B * T; i++) targets[i] = i + 1 < B * T ? tokens[i + 1] : tokens[0];
     return 0;
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 typedef struct {
@@ -95,10 +105,14 @@ static void run_shape(const Shape *s, int steps, int accum)
     Totals tot = {0};
     TrainRun run = {.start_step = 0, .end_step = 1 + steps, .micro_batch = s->B, .seq_len = s->T, .accum = accum,
                    .lr = lr_constant, .lr_ctx = &lr, .on_step = collect, .on_step_ctx = &tot, .group = g};
+    double cpu0 = cpu_seconds();
     if (trainer_run(&m, &opt, &src, &run, NULL, &e)) {
         fprintf(stderr, "bench_dist: %s\n", e.msg);
         dist_abort();
     }
+    /* CPU seconds of the training, summed over ranks below: on a shared
+     * machine the wall clock measures the other jobs as much as this one. */
+    double cpu[1] = {cpu_seconds() - cpu0};
     /* The exchange alone, every rank starting together. */
     DistReducer red;
     dist_reducer_create(&red, g);
@@ -115,6 +129,10 @@ static void run_shape(const Shape *s, int steps, int accum)
         sum_s += now_seconds() - t0;
     }
     sum_s /= reps;
+    if (dist_sum_doubles(&red, cpu, 1, &e)) {
+        fprintf(stderr, "bench_dist: %s\n", e.msg);
+        dist_abort();
+    }
     dist_reducer_free(&red);
     double bytes = g->size > 1 ? 2.0 * (g->size - 1) / g->size * 4.0 * (double)m.n_params : 0;
     if (dist_is_root(g)) {
@@ -122,13 +140,14 @@ static void run_shape(const Shape *s, int steps, int accum)
         double step = tot.n ? tot.step_s / tot.n : 0;
         printf("%-5s %5.1fM params, %d rank%s x %d thread%s, batch %lld tokens (%d x %d x %d): %7.0f tok/s, "
                "%7.1f ms/step, gradient sum %5.1f%% of the step (%6.1f ms); exchange alone %6.1f ms for %.1f MB "
-               "per rank = %.2f GB/s; best step %.0f tok/s, sum %.1f%% of it\n",
+               "per rank = %.2f GB/s; best step %.0f tok/s, sum %.1f%% of it; %.0f tokens per CPU-second\n",
                s->name, m.n_params / 1e6, g->size, g->size == 1 ? "" : "s", omp_get_max_threads(),
                omp_get_max_threads() == 1 ? "" : "s", (long long)batch, s->B, s->T, accum,
                step > 0 ? (double)batch / step : 0, 1e3 * step, step > 0 ? 100 * tot.reduce_s / tot.step_s : 0,
                tot.n ? 1e3 * tot.reduce_s / tot.n : 0, 1e3 * sum_s, bytes / 1e6,
                sum_s > 0 ? bytes / sum_s / 1e9 : 0, tot.best_s > 0 ? (double)batch / tot.best_s : 0,
-               tot.best_s > 0 ? 100 * tot.best_reduce_s / tot.best_s : 0);
+               tot.best_s > 0 ? 100 * tot.best_reduce_s / tot.best_s : 0,
+               cpu[0] > 0 ? (double)batch * (1 + steps) / cpu[0] : 0);
         fflush(stdout);
     }
     adamw_free(&opt);
