@@ -69,8 +69,17 @@ static int dispatch(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(argc - 2, argv + 2);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name)) continue;
+        /* Every rank would run the whole command and write the same files. */
+        if (dist_world()->size > 1 && strcmp(argv[1], "train") && strcmp(argv[1], "study")) {
+            if (dist_is_root(dist_world()))
+                fprintf(stderr, "plateau: %s runs as one process; under mpirun only train and study run use the "
+                                "ranks\n", argv[1]);
+            return 2;
+        }
+        return COMMANDS[i].run(argc - 2, argv + 2);
+    }
     fprintf(stderr, "plateau: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

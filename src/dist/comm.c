@@ -210,6 +210,14 @@ int dist_init(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     g_started = 0;
+    /* Launched as one of several ranks, a one-process build would run the
+     * whole command N times over the same files. */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (n && atoi(n) > 1) {
+        fprintf(stderr, "plateau: started as one of %s ranks, but this plateau was built without MPI "
+                        "(install libopenmpi-dev and rebuild)\n", n);
+        exit(1);
+    }
     return 1;
 }
 

@@ -29,7 +29,8 @@ typedef struct {
 } DistGroup;
 
 /* Starts MPI if launched by mpirun (see above); call once, first thing in
- * main. Returns the world size (1 without MPI). */
+ * main. Returns the world size (1 without MPI). A build without MPI that
+ * finds itself launched as one of several ranks stops with a message. */
 int dist_init(int *argc, char ***argv);
 /* Ends MPI (a no-op without it); call before a normal exit. */
 void dist_finalize(void);
