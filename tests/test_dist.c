@@ -34,6 +34,7 @@
 #include "model/config.h"
 #include "support/checkpoint_files.h"
 #include "support/fixture.h"
+#include "support/tiny_study.h"
 #include "train/adamw.h"
 #include "study/store.h"
 #include "train/checkpoint.h"
@@ -466,7 +467,7 @@ static int three_segment_folders(const char *segments_dir) { return count_entrie
 /* A tiny study: nano on 40 bios people, two arms that share the WSO trunk
  * (a WSD arm decays off it), two SFT learning rates: 7 segments. */
 static const char TINY_STUDY[] =
-    "[study]\nworld = bios\npeople = 40\npreset = nano\nvocab = 400\nseeds = 7\npretrain_tokens = 16384\n"
+    "[study]\n" TINY_STUDY_WORLD "seeds = 7\npretrain_tokens = 16384\n"
     "sft_epochs = 1\nbatch_tokens = 512\nmicro_batch = 8\nseq_len = 64\npeak_lr = 3e-3\nwarmup_steps = 4\n"
     "sft_lrs = 1e-3, 3e-3\nsft_warmup_steps = 1\nsft_batch_tokens = 1024\nprobes = 3\nprobe_every = 8\n"
     "probe_sequences = 2\neval_items = 12\n"
