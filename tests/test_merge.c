@@ -272,8 +272,17 @@ static void test_merge_of_two_runs_states_is_their_weighted_average_in_input_ord
     assert_int_equal(checkpoint_load(out, &f->cfg, got, NULL, NULL, &back, &e), -1);
     assert_contains(e.msg, "merged/lineage.json: field merged[0] needs id (16 hex digits), step (integer) and weight");
 
+    /* an --out that already exists (here: an input) is refused and left as it was */
+    char before_id[CKPT_ID_CHARS + 1];
+    memcpy(before_id, f->lin.id, sizeof before_id);
+    assert_int_equal(merge_checkpoints(dirs, 2, &w, new_dir, NULL, &e), -1);
+    assert_contains(e.msg, "step-350 already exists; give a new folder");
+    assert_int_equal(checkpoint_load(new_dir, &f->cfg, got, NULL, NULL, &back, &e), 0);
+    assert_string_equal(back.id, before_id);
+
     /* newest first is refused, naming the input */
     const char *reversed[2] = {new_dir, old_dir};
+    snprintf(out, sizeof out, "%s/merged-reversed", f->root);
     assert_int_equal(merge_checkpoints(reversed, 2, &w, out, NULL, &e), -1);
     assert_contains(e.msg, "step-300 is at step 300, before the previous input (step 350): give inputs oldest first");
     free(got);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "train/adamw.h"
 
@@ -109,6 +110,11 @@ int merge_checkpoints(const char *const *dirs, int k, const MergeWeights *w, con
     if (k < 1 || k > LINEAGE_MAX_MERGED)
         return err_set(e, "merge: %d checkpoints, expected 1 to %d", k, LINEAGE_MAX_MERGED);
     if (w->k != k) return err_set(e, "merge: %d weights for %d checkpoints", w->k, k);
+    /* Never replace what is on disk: an --out that names an input (or any
+     * existing checkpoint) would otherwise be swapped for the merge. */
+    struct stat st;
+    if (stat(out_dir, &st) == 0)
+        return err_set(e, "merge: %s already exists; give a new folder for the merged checkpoint", out_dir);
     Config cfg;
     if (checkpoint_read_config(dirs[0], &cfg, e)) return -1;
     ParamTable t;

@@ -58,7 +58,7 @@ void merge_params(const float *const *inputs, const double *c, int k, size_t n, 
 
 /* Merges the checkpoints dirs[0..k-1] (oldest first: steps must not
  * decrease; configs must be equal) with weights w into a new checkpoint at
- * out_dir (written atomically). The weights and, where every input has one,
+ * out_dir (written atomically; an existing out_dir is refused, never replaced). The weights and, where every input has one,
  * the AdamW moments are merged; the step count t, clocks, data cursor,
  * schedule and tokenizer are the newest input's, and so is the parent id, so
  * the merged model continues or branches like that checkpoint. Its lineage
