@@ -253,6 +253,24 @@ static void resume_after_sigkill_is_bit_identical(void **state)
     adamw_free(&ob);
 }
 
+/* A tokenizer that cannot go into the checkpoints stops the run before its
+ * first step, not when the first checkpoint is written. */
+static void a_bad_tokenizer_is_refused_before_the_first_step(void **state)
+{
+    (void)state;
+    char train_bin[512], run_dir[512], missing[512], out[8192];
+    path_in(train_bin, sizeof train_bin, "train.bin");
+    path_in(run_dir, sizeof run_dir, "bad-tokenizer");
+    path_in(missing, sizeof missing, "no-such-tokenizer.json");
+    const char *args[] = {"train", "--preset", "nano", "--seed", "5", "--data", train_bin, "--steps", "20",
+                          "--micro-batch", "4", "--seq-len", "32", "--batch-tokens", "256", "--out", run_dir,
+                          "--tokenizer", missing, "--log-every", "1", NULL};
+    assert_int_equal(run(args, out, sizeof out), 1);
+    assert_non_null(strstr(out, "no-such-tokenizer.json"));
+    assert_null(strstr(out, "| loss"));
+    assert_false(file_exists(run_dir));
+}
+
 static void damaged_checkpoints_are_refused_naming_the_file(void **state)
 {
     (void)state;
@@ -538,6 +556,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_after_sigkill_is_bit_identical),
+        cmocka_unit_test(a_bad_tokenizer_is_refused_before_the_first_step),
         cmocka_unit_test(damaged_checkpoints_are_refused_naming_the_file),
         cmocka_unit_test(wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it),
         cmocka_unit_test(three_stage_pipeline_chains_lineage),

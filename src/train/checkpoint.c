@@ -605,16 +605,22 @@ int checkpoint_verify(const char *dir, Err *e)
 
 /* ---- save and load ---------------------------------------------------- */
 
+int checkpoint_tokenizer_check(const char *path, const Config *c, Err *e)
+{
+    Tokenizer *tk;
+    if (tokenizer_load(&tk, path, e)) return err_wrap(e, "the checkpoint's tokenizer");
+    int n = tokenizer_vocab_size(tk);
+    tokenizer_free(tk);
+    if (n > c->vocab_size)
+        return err_set(e, "%s has %d tokens but the model's vocabulary is %d", path, n, c->vocab_size);
+    return 0;
+}
+
 /* Copies the tokenizer src into the checkpoint being written at dst after
  * checking that it loads and that its ids fit the model's vocabulary. */
 static int copy_tokenizer(const char *src, const char *dst, const Config *c, Err *e)
 {
-    Tokenizer *tk;
-    if (tokenizer_load(&tk, src, e)) return err_wrap(e, "the checkpoint's tokenizer");
-    int n = tokenizer_vocab_size(tk);
-    tokenizer_free(tk);
-    if (n > c->vocab_size)
-        return err_set(e, "%s has %d tokens but the model's vocabulary is %d", src, n, c->vocab_size);
+    if (checkpoint_tokenizer_check(src, c, e)) return -1;
     char *text;
     size_t bytes;
     if (read_file(src, &text, &bytes, e)) return -1;

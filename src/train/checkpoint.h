@@ -78,6 +78,11 @@ typedef struct {
 int checkpoint_save(const char *dir, const Config *c, const float *params, const AdamW *opt,
                     Lineage *lin, Err *e);
 
+/* Checks that the tokenizer.json at path loads and that its ids fit c's
+ * vocabulary: what checkpoint_save asks of lin->tokenizer, so that a run can
+ * refuse a bad tokenizer before it trains rather than when it first saves. */
+int checkpoint_tokenizer_check(const char *path, const Config *c, Err *e);
+
 /* Checks checksums.json and every file it lists (present, size, checksum). */
 int checkpoint_verify(const char *dir, Err *e);
 

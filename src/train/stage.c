@@ -113,6 +113,7 @@ int stage_prepare(StageRun *r, const Model *m, AdamW *o, const StageStart *from,
     r->end = r->origin + c->end_step;
     if (r->step > r->end)
         return err_set(e, "the parent is at step %" PRId64 ", past this stage's end %" PRId64, r->step, r->end);
+    if (c->tokenizer && checkpoint_tokenizer_check(c->tokenizer, &m->cfg, e)) return -1;
     if (apply_moments_policy(r, o, from, c, e)) return -1;
     r->schedule = c->schedule;
 
