@@ -2,12 +2,14 @@
 # warnings; `make test` and `make run` first install missing Debian packages.
 
 CC      ?= gcc
-PKGS    := openblas libcjson inih sqlite3 zlib libzstd
+PKGS    := openblas libcjson inih sqlite3 zlib libzstd gsl
 OPT     ?= -O3 -march=native
 CFLAGS  += $(OPT) -std=gnu11 -fopenmp -Wall -Wextra -g -MMD -MP -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# oneDNN (libdnnl-dev) ships no pkg-config file in Debian 12.
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm
+# oneDNN (libdnnl-dev) ships no pkg-config file in Debian 12. GSL's own CBLAS
+# is left out: its cblas_* symbols would shadow OpenBLAS's (GSL documents
+# linking any CBLAS in its place).
+LDLIBS  += $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null)) -ldnnl -lm
 LDFLAGS += -fopenmp
 
 BUILD   := build

@@ -5,11 +5,12 @@
 set -eu
 
 # Build and run: compiler, BLAS and oneDNN (OpenMP flavours, sharing the thread
-# pool with plateau's own OpenMP loops), JSON, INI, tests, results store, plots,
-# data, compressed corpora (.gz, .zst), MPI for training over several processes
-# or hosts (and iproute2 for the test that joins two network namespaces as two hosts).
+# pool with plateau's own OpenMP loops), JSON, INI, tests, results store,
+# statistics (GSL), plots, data, compressed corpora (.gz, .zst), MPI for training
+# over several processes or hosts (and iproute2 for the test that joins two
+# network namespaces as two hosts).
 PACKAGES="gcc libc6-dev make pkg-config libopenblas-openmp-dev libdnnl-dev libcjson-dev libinih-dev \
-libcmocka-dev libsqlite3-dev gnuplot-nox wordnet-base zlib1g-dev libzstd-dev libopenmpi-dev openmpi-bin iproute2"
+libcmocka-dev libsqlite3-dev libgsl-dev gnuplot-nox wordnet-base zlib1g-dev libzstd-dev libopenmpi-dev openmpi-bin iproute2"
 
 missing=""
 for p in $PACKAGES; do

@@ -47,43 +47,6 @@ void format_delta(char *out, size_t size, double delta, int decimals)
     snprintf(out, size, "%+.*f", decimals, delta);
 }
 
-int pearson(const double *x, const double *y, int n, Correlation *out, Err *e)
-{
-    if (n < 2) return err_set(e, "Pearson r needs at least 2 pairs, got %d", n);
-    double mx = 0, my = 0;
-    for (int i = 0; i < n; i++) {
-        mx += x[i];
-        my += y[i];
-    }
-    mx /= n;
-    my /= n;
-    double sxy = 0, sxx = 0, syy = 0;
-    for (int i = 0; i < n; i++) {
-        sxy += (x[i] - mx) * (y[i] - my);
-        sxx += (x[i] - mx) * (x[i] - mx);
-        syy += (y[i] - my) * (y[i] - my);
-    }
-    if (sxx == 0) return err_set(e, "Pearson r is undefined: the first variable has the same value in all %d pairs", n);
-    if (syy == 0) return err_set(e, "Pearson r is undefined: the second variable has the same value in all %d pairs", n);
-    double r = sxy / sqrt(sxx * syy);
-    if (r > 1) r = 1;
-    if (r < -1) r = -1;
-    out->r = r;
-    out->n = n;
-    out->ci_defined = n > 3;
-    out->lo = out->hi = NAN;
-    if (out->ci_defined) {
-        if (fabs(r) == 1) {
-            out->lo = out->hi = r;   /* atanh(+-1) is infinite: a perfect fit has no width */
-        } else {
-            double z = atanh(r), half = 1.96 / sqrt((double)(n - 3));
-            out->lo = tanh(z - half);
-            out->hi = tanh(z + half);
-        }
-    }
-    return 0;
-}
-
 int choose_sft_lr(const double *lrs, const double *val_score, int n, Direction dir)
 {
     int b = -1;

@@ -1,12 +1,13 @@
 /* The numbers of a study report, as pure functions of hand-checkable inputs:
  * means with standard errors over seeds, the paper's Delta columns, Pearson's
- * r with a Fisher-z confidence interval, and the choice of SFT learning rate. */
+ * r (study/stats.h), and the choice of SFT learning rate. */
 #ifndef PLATEAU_STUDY_REPORT_MATH_H
 #define PLATEAU_STUDY_REPORT_MATH_H
 
 #include <stddef.h>
 
 #include "core/error.h"
+#include "study/stats.h"   /* Correlation, pearson */
 
 typedef struct {
     double mean;
@@ -33,17 +34,6 @@ int delta_from_best_decay(const double *value, const int *decays, int n, Directi
 /* Formats a Delta with a sign and the given decimals, writing "+0.0" (not
  * "-0.0") for anything that rounds to zero, as the paper prints the best arm. */
 void format_delta(char *out, size_t size, double delta, int decimals);
-
-typedef struct {
-    double r;
-    int    n;
-    int    ci_defined;   /* 0 when n <= 3: 1/sqrt(n-3) does not exist */
-    double lo, hi;       /* 95% interval tanh(atanh(r) -+ 1.96/sqrt(n-3)); NaN if undefined */
-} Correlation;
-
-/* Pearson's r between x and y over the n pairs; fails for n < 2 or when
- * either has no spread (r undefined), naming which. */
-int pearson(const double *x, const double *y, int n, Correlation *out, Err *e);
 
 /* The SFT learning rate chosen for one base model: the index of the best
  * validation score in the sweep (dir: which way is better), ties going to

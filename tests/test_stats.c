@@ -1,0 +1,206 @@
+/* Findings statistics (study/stats.h): hand-set per-seed and per-item numbers
+ * that give each of the three verdicts, with intervals equal to the numbers
+ * of tools/stats_reference.py (plain Python: t quantiles from the incomplete
+ * beta function, the bootstrap's exact distribution by enumeration). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "study/stats.h"
+
+#define NEAR(x, want, tol) assert_true(fabs((x) - (want)) <= (tol))
+
+static void quantiles_are_gsls_and_match_tables(void **state)
+{
+    (void)state;
+    NEAR(t_quantile(0.975, 1), 12.706204736174659, 1e-9);
+    NEAR(t_quantile(0.975, 2), 4.302652729749456, 1e-9);
+    NEAR(t_quantile(0.80, 2), 1.0606601717798223, 1e-9);
+    NEAR(normal_quantile(0.975), 1.9599639845400536, 1e-12);
+}
+
+/* a - b = 1, 1.5, 1: mean 7/6, sd sqrt(1/12), se 1/6, half-width t(0.975, 2)/6. */
+static void paired_t_above_zero_agrees_with_a_positive_paper_effect(void **state)
+{
+    (void)state;
+    const double a[3] = {10, 12, 11}, b[3] = {9, 10.5, 10};
+    Effect ef;
+    Err e;
+    if (effect_paired_t(a, b, 3, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, 7.0 / 6.0, 1e-12);
+    NEAR(ef.std_err, 1.0 / 6.0, 1e-12);
+    NEAR(ef.lo, 0.44955787837509076, 1e-9);
+    NEAR(ef.hi, 1.8837754549582426, 1e-9);
+    assert_int_equal(ef.n_seeds, 3);
+    assert_int_equal(verdict_of(ef.lo, ef.hi, 0, +1), VERDICT_AGREES);
+    assert_string_equal(verdict_name(verdict_of(ef.lo, ef.hi, 0, +1)), "agrees");
+    /* the same interval against a paper that saw the other sign */
+    assert_int_equal(verdict_of(ef.lo, ef.hi, 0, -1), VERDICT_CONTRADICTS);
+}
+
+/* Two seeds: a - b = -2, -2.5, se 0.25, t(0.975, 1) = 12.71: the interval
+ * holds 0. At sigma = 0.25 sqrt(2) an effect of 1 needs 4 seeds for 80%
+ * power, one of 0.3 needs 13. */
+static void two_seeds_contain_zero_and_say_how_many_would_resolve(void **state)
+{
+    (void)state;
+    const double a[2] = {5, 6}, b[2] = {7, 8.5};
+    Effect ef;
+    Err e;
+    if (effect_paired_t(a, b, 2, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, -2.25, 1e-12);
+    NEAR(ef.lo, -5.426551184043665, 1e-9);
+    NEAR(ef.hi, 0.9265511840436647, 1e-9);
+    assert_int_equal(verdict_of(ef.lo, ef.hi, 0, +1), VERDICT_UNRESOLVED);
+    assert_string_equal(verdict_name(VERDICT_UNRESOLVED), "unresolved");
+    assert_int_equal(effect_seeds_to_resolve(&ef, 1.0), 4);
+    assert_int_equal(effect_seeds_to_resolve(&ef, -0.3), 13);
+    assert_int_equal(seeds_to_resolve(0, 1), SEEDS_TO_RESOLVE_MAX + 1);
+    assert_int_equal(seeds_to_resolve(1, 0), 2);
+}
+
+static void paired_t_skips_unmeasured_seeds_and_needs_two(void **state)
+{
+    (void)state;
+    const double a[3] = {1, NAN, 3}, b[3] = {0, 0, NAN};
+    Effect ef;
+    Err e;
+    assert_int_equal(effect_paired_t(a, b, 3, &ef, &e), -1);
+    assert_non_null(strstr(e.msg, "got 1"));
+}
+
+/* d = [[-1, -2], [-3, -4]] (seed x item). The 16 equally likely resamples
+ * of 2 seeds x 2 items have means from -4 to -1, each end with probability
+ * 1/16 > 2.5%, so the percentile interval is exactly [-4, -1] and the
+ * bootstrap standard error approaches the exact 0.79057. */
+static void bootstrap_below_zero_contradicts_and_equals_the_enumeration(void **state)
+{
+    (void)state;
+    const double a[4] = {0, 0, 0, 0}, b[4] = {1, 2, 3, 4};
+    Effect ef;
+    Err e;
+    if (effect_paired_bootstrap(a, b, 2, 2, BOOTSTRAP_RESAMPLES, 7, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, -2.5, 1e-12);
+    assert_true(ef.lo == -4.0 && ef.hi == -1.0);
+    NEAR(ef.std_err, 0.7905694150420949, 0.03);
+    assert_int_equal(ef.n_seeds, 2);
+    assert_int_equal(ef.n_items, 2);
+    assert_int_equal(verdict_of(ef.lo, ef.hi, 0, +1), VERDICT_CONTRADICTS);
+    assert_string_equal(verdict_name(VERDICT_CONTRADICTS), "contradicts");
+
+    /* the same resampling seed gives the same bits; another seed moves the SE */
+    Effect again, other;
+    if (effect_paired_bootstrap(a, b, 2, 2, BOOTSTRAP_RESAMPLES, 7, &again, &e) ||
+        effect_paired_bootstrap(a, b, 2, 2, BOOTSTRAP_RESAMPLES, 8, &other, &e))
+        fail_msg("%s", e.msg);
+    assert_memory_equal(&again.std_err, &ef.std_err, sizeof(double));
+    assert_true(other.std_err != ef.std_err);
+}
+
+static void bootstrap_of_a_constant_difference_has_no_width(void **state)
+{
+    (void)state;
+    double a[3 * 50], b[3 * 50];
+    for (int i = 0; i < 150; i++) {
+        a[i] = 0.25 * (i % 7);
+        b[i] = a[i] - 0.5;
+    }
+    Effect ef;
+    Err e;
+    if (effect_paired_bootstrap(a, b, 3, 50, 500, 1, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, 0.5, 1e-12);
+    NEAR(ef.lo, 0.5, 1e-12);
+    NEAR(ef.hi, 0.5, 1e-12);
+    b[17] = NAN;
+    assert_int_equal(effect_paired_bootstrap(a, b, 3, 50, 500, 1, &ef, &e), -1);
+    assert_non_null(strstr(e.msg, "seed 1 item 18"));
+}
+
+/* log ratios ln 2, ln 3: t on the log scale, exponentiated. */
+static void sharpness_ratio_interval_is_a_t_interval_of_log_ratios(void **state)
+{
+    (void)state;
+    const double num[2] = {20, 30}, den[2] = {10, 10};
+    Effect ef;
+    Err e;
+    if (effect_ratio(num, NULL, den, NULL, 2, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, 2.449489742783178, 1e-12);
+    NEAR(ef.lo, 0.18635876781948454, 1e-9);
+    NEAR(ef.hi, 32.195963035191724, 1e-7);
+    assert_true(ef.log_scale);
+    assert_int_equal(verdict_of(ef.lo, ef.hi, 1, +1), VERDICT_UNRESOLVED);
+    assert_int_equal(effect_seeds_to_resolve(&ef, log(2.0)), 4);
+
+    /* one seed: the delta method on the two values' own standard errors */
+    const double n1[1] = {30}, n1se[1] = {3}, d1[1] = {10}, d1se[1] = {1};
+    if (effect_ratio(n1, n1se, d1, d1se, 1, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, 3.0, 1e-12);
+    NEAR(ef.lo, 2.2737524396167768, 1e-9);
+    NEAR(ef.hi, 3.958214554578722, 1e-9);
+    assert_int_equal(verdict_of(ef.lo, ef.hi, 1, +1), VERDICT_AGREES);
+
+    const double neg[2] = {20, -5};
+    assert_int_equal(effect_ratio(neg, NULL, den, NULL, 2, &ef, &e), -1);
+    assert_non_null(strstr(e.msg, "positive"));
+}
+
+/* Two clusters, each rising, lying apart: Pearson r = -0.95 with an
+ * interval that excludes 0, but within the clusters the trend is +0.5 and
+ * unresolved; Spearman sees -0.66. */
+static void two_clusters_alone_do_not_make_a_within_group_correlation(void **state)
+{
+    (void)state;
+    const double x[6] = {1, 2, 3, 10, 11, 12}, y[6] = {10, 12, 11, 1, 3, 2};
+    const int g[6] = {0, 0, 0, 1, 1, 1};
+    Correlation c;
+    Err e;
+    if (pearson(x, y, 6, &c, &e)) fail_msg("%s", e.msg);
+    NEAR(c.r, -0.952191235059761, 1e-12);
+    NEAR(c.lo, -0.9949180855079037, 1e-9);
+    NEAR(c.hi, -0.6188651082364028, 1e-9);
+    assert_int_equal(verdict_of(c.lo, c.hi, 0, -1), VERDICT_AGREES);
+    if (within_group_r(x, y, g, 6, 2, &c, &e)) fail_msg("%s", e.msg);
+    NEAR(c.r, 0.5, 1e-12);
+    NEAR(c.lo, -0.6840027615024981, 1e-9);
+    NEAR(c.hi, 0.9591524318388243, 1e-9);
+    assert_int_equal(verdict_of(c.lo, c.hi, 0, -1), VERDICT_UNRESOLVED);
+    if (spearman(x, y, 6, &c, &e)) fail_msg("%s", e.msg);
+    NEAR(c.r, -0.6571428571428571, 1e-12);
+    assert_int_equal(points_to_resolve(-0.709), 14);
+}
+
+/* Ties share their mean rank: y = 2,4,5,4,5 ranks 1, 2.5, 4.5, 2.5, 4.5. */
+static void spearman_ranks_ties_and_uses_the_fieller_interval(void **state)
+{
+    (void)state;
+    const double x[5] = {1, 2, 3, 4, 5}, y[5] = {2, 4, 5, 4, 5};
+    Correlation c;
+    Err e;
+    if (spearman(x, y, 5, &c, &e)) fail_msg("%s", e.msg);
+    NEAR(c.r, 0.7378647873726218, 1e-12);
+    NEAR(c.lo, -0.44712356359997923, 1e-9);
+    NEAR(c.hi, 0.9827649535021883, 1e-9);
+    const double flat[3] = {1, 1, 1};
+    assert_int_equal(spearman(x, flat, 3, &c, &e), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(quantiles_are_gsls_and_match_tables),
+        cmocka_unit_test(paired_t_above_zero_agrees_with_a_positive_paper_effect),
+        cmocka_unit_test(two_seeds_contain_zero_and_say_how_many_would_resolve),
+        cmocka_unit_test(paired_t_skips_unmeasured_seeds_and_needs_two),
+        cmocka_unit_test(bootstrap_below_zero_contradicts_and_equals_the_enumeration),
+        cmocka_unit_test(bootstrap_of_a_constant_difference_has_no_width),
+        cmocka_unit_test(sharpness_ratio_interval_is_a_t_interval_of_log_ratios),
+        cmocka_unit_test(two_clusters_alone_do_not_make_a_within_group_correlation),
+        cmocka_unit_test(spearman_ranks_ties_and_uses_the_fieller_interval),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
