@@ -209,6 +209,16 @@ static void mc_scores_match_hand_computed_loglik_acc_and_acc_norm(void **state)
         NEAR(r.attrs[0].acc, 0.0);
         NEAR(r.attrs[0].acc_norm, 2.0 / 3);
         NEAR(r.attrs[1].acc, 1.0);
+        /* margins: answer's loglik minus the best wrong one's:
+         * -2.1 - -1.7 = -0.4; -1.7 - -2.8 = 1.1; -1.5 - -0.8 = -0.7; -3.6 - -1.7 = -1.9.
+         * mean -0.475; squared deviations sum 4.5675, sd sqrt(4.5675/3), / sqrt(4) */
+        const double margin[4] = {-0.4, 1.1, -0.7, -1.9};
+        for (int i = 0; i < 4; i++) {
+            NEAR(r.items[i].margin, margin[i]);
+            assert_int_equal(r.items[i].correct, i == 1);
+        }
+        NEAR(r.margin, -0.475);
+        NEAR(r.margin_stderr, sqrt(4.5675 / 3) / 2);   /* 0.6169481 */
         mc_result_free(&r);
     }
     /* --limit scores the first items only */
@@ -331,6 +341,7 @@ static void exact_match_and_attribute_breakdown_are_counted_by_hand(void **state
     assert_string_equal(r.attrs[2].name, "university");
     NEAR(r.attrs[2].em, 1.0);
     assert_string_equal(r.predictions[0], " paris.");
+    for (int i = 0; i < 4; i++) assert_int_equal(r.item_correct[i], i % 2 == 0);
     /* the prompt: <|user|> "\nWhere was Ann born?\n" <|assistant|> "\n" */
     const char *q = "\nWhere was Ann born?\n";
     int nq = (int)strlen(q);
@@ -349,6 +360,51 @@ static void exact_match_and_attribute_breakdown_are_counted_by_hand(void **state
     assert_string_equal(r.predictions[2], "MI");
     assert_int_equal(r.correct, 0);
     qa_result_free(&r);
+    task_free(&t);
+    tokenizer_free(tok);
+}
+
+/* The reference answer after the prompt, teacher forced: with the fake
+ * scorer (log p = -0.1 (tok % 10), -1 more after a space) and E the
+ * <|endoftext|> id, "Paris" scores P 0, a -0.7, r -0.4, i -0.5, s -0.5,
+ * <|endoftext|> -0.1 (E % 10), over 6 tokens; spaced, " Paris" adds ' ' -0.2
+ * and P pays -1 after the space: over 7 tokens. "1984": -0.9 -0.7 -0.6 -0.2
+ * and the end token, over 5. */
+static void answer_logprob_is_the_mean_over_answer_tokens_by_hand(void **state)
+{
+    (void)state;
+    Tokenizer *tok = byte_tokenizer();
+    Task t;
+    Err e;
+    const char *qa =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Where was Ann born?\"}],\"answer\":\"Paris\"}\n"
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"When was Bo born?\"}],\"answer\":\"1984\"}\n";
+    assert_int_equal(task_parse(&t, "qa.jsonl", qa, &e), 0);
+    double eot = 0.1 * (tokenizer_special(tok, SPECIAL_ENDOFTEXT) % 10);
+    double plain[2] = {(-2.1 - eot) / 6, (-2.4 - eot) / 5}, spaced0 = (-3.3 - eot) / 7;
+    for (int rows = 1; rows <= 16; rows += 15) {
+        int calls = 0;
+        TokenScorer s = {&calls, rows, 64, fake_token_logprobs};
+        double score[2], mean, se;
+        assert_int_equal(qa_answer_logprob(&t, tok, &s, 0, 0, score, &mean, &se, NULL, &e), 0);
+        NEAR(score[0], plain[0]);
+        NEAR(score[1], plain[1]);
+        NEAR(mean, (plain[0] + plain[1]) / 2);
+        NEAR(se, fabs(plain[0] - plain[1]) / 2);   /* sd |a-b|/sqrt(2), over sqrt(2) */
+        assert_int_equal(calls, rows == 1 ? 2 : 1);
+        assert_int_equal(qa_answer_logprob(&t, tok, &s, 1, 1, score, &mean, &se, NULL, &e), 0);
+        NEAR(score[0], spaced0);
+    }
+    /* a window of 9 tokens cuts the prompt from the left but keeps the
+     * answer and the "\n" before it: the same score; 7 cannot hold both */
+    int calls = 0;
+    TokenScorer s = {&calls, 4, 9, fake_token_logprobs};
+    double score[2], mean, se;
+    assert_int_equal(qa_answer_logprob(&t, tok, &s, 1, 0, score, &mean, &se, NULL, &e), 0);
+    NEAR(score[0], plain[0]);
+    s.max_tokens = 7;
+    assert_int_equal(qa_answer_logprob(&t, tok, &s, 1, 0, score, &mean, &se, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "qa.jsonl: item 1: the answer is"));
     task_free(&t);
     tokenizer_free(tok);
 }
@@ -777,6 +833,7 @@ int main(void)
         cmocka_unit_test(mc_request_splits_joint_encoding_and_truncates_from_the_left),
         cmocka_unit_test(answer_normalisation_trims_lowercases_and_strips_final_period),
         cmocka_unit_test(exact_match_and_attribute_breakdown_are_counted_by_hand),
+        cmocka_unit_test(answer_logprob_is_the_mean_over_answer_tokens_by_hand),
         cmocka_unit_test(loss_uses_non_overlapping_windows_masks_and_window_stderr),
         cmocka_unit_test(cached_decoding_matches_full_forward_logits),
         cmocka_unit_test(stream_loss_of_a_model_is_its_training_loss_on_the_same_windows),

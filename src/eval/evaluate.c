@@ -91,7 +91,8 @@ int eval_model(EvalReport *r, Model *m, const Tokenizer *tok, const EvalOptions 
         rc = lm_generator_init(&g, m, o->batch, 1, e);
         if (!rc) {
             g.gen.max_tokens = T;
-            rc = eval_suite_sft(r, files, n_files, tok, &g.gen, o->max_new, o->limit, e);
+            if (s.max_rows > m->max_B) s.max_rows = m->max_B;
+            rc = eval_suite_sft(r, files, n_files, tok, &g.gen, &s, o->space_replies, o->max_new, o->limit, e);
             lm_generator_free(&g);
         }
     } else {

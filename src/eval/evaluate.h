@@ -3,7 +3,9 @@
  *
  *   pt    multiple-choice tasks (opts.tasks, or the world's eval_mc_*.jsonl)
  *   sft   generation tasks (opts.tasks, or the world's eval_qa_*.jsonl),
- *         greedy with the KV cache, opts.batch answers per decoding batch
+ *         greedy with the KV cache, opts.batch answers per decoding batch,
+ *         and the reference answers' log-likelihood (eval/qa.h) in batches
+ *         of up to the model's max_B
  *   loss  opts.loss_tokens (with opts.loss_mask, in opts.loss_layout) and,
  *         with a world, its held-out SFT conversations sft_valid.jsonl
  * The model must hold batches of opts.batch x opts.seq_len for pt and loss
@@ -32,9 +34,11 @@ typedef struct {
     int                seq_len;       /* context window; 0: the model's max_T */
     int                show_samples;  /* sft: print the first N generations per task to stderr */
     int                quiet;         /* 1: no progress bars */
+    int                space_replies; /* sft: score references with a leading space (data/chat.h) */
 } EvalOptions;
 
-/* Defaults: no world or tasks, stream layout, all items, max_new 32, batch 16, seq_len 0. */
+/* Defaults: no world or tasks, stream layout, all items, max_new 32, batch 16, seq_len 0,
+ * references scored as written. */
 void eval_options_default(EvalOptions *o, const char *suite);
 
 /* Initialises *r and fills it with the suite's rows. tok may be NULL only

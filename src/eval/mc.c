@@ -1,5 +1,6 @@
 #include "eval/mc.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +88,17 @@ void mc_pick(const double *loglik, const char *const *choices, int n_choices, in
     *best_norm = bn;
 }
 
+double mc_margin(const double *loglik, int n_choices, int answer)
+{
+    double best_wrong = -INFINITY;
+    for (int c = 0; c < n_choices; c++)
+        if (c != answer && loglik[c] > best_wrong) best_wrong = loglik[c];
+    return loglik[answer] - best_wrong;
+}
+
 void mc_result_free(McResult *r)
 {
+    free(r->items);
     free(r->attrs);
     memset(r, 0, sizeof *r);
 }
@@ -161,10 +171,14 @@ int mc_evaluate(const Task *t, const Tokenizer *tok, const TokenScorer *s, long 
     }
 
     int attr_cap = 0;
+    r->items = xmalloc((unsigned long)n_items * sizeof *r->items);
+    double *margins = xmalloc((unsigned long)n_items * sizeof *margins);
     for (long i = 0, k = 0; i < n_items; k += t->mc[i].n_choices, i++) {
         const McItem *it = &t->mc[i];
         int best, best_norm;
         mc_pick(ll + k, (const char *const *)it->choices, it->n_choices, &best, &best_norm);
+        r->items[i] = (McItemScore){best == it->answer, mc_margin(ll + k, it->n_choices, it->answer)};
+        margins[i] = r->items[i].margin;
         McAttributeScore *a = attr_slot(r, it->attribute, &attr_cap);
         a->n++;
         a->correct += best == it->answer;
@@ -177,6 +191,8 @@ int mc_evaluate(const Task *t, const Tokenizer *tok, const TokenScorer *s, long 
     r->acc_norm = (double)r->correct_norm / (double)n_items;
     r->acc_stderr = stderr_proportion(r->acc, n_items);
     r->acc_norm_stderr = stderr_proportion(r->acc_norm, n_items);
+    weighted_mean_stderr(margins, NULL, n_items, &r->margin, &r->margin_stderr);
+    free(margins);
     for (int k = 0; k < r->n_attrs; k++) {
         McAttributeScore *a = &r->attrs[k];
         a->acc = (double)a->correct / (double)a->n;

@@ -14,7 +14,13 @@
  * A choice's log-likelihood is the sum of the natural-log probabilities of
  * its continuation tokens. acc picks the largest sum; acc_norm the largest
  * sum divided by the choice's length in bytes (as written in the task file,
- * before step 1). Ties go to the lower choice index (numpy argmax). */
+ * before step 1). Ties go to the lower choice index (numpy argmax).
+ *
+ * The continuous companion of acc, per item: the margin
+ *   loglik(answer) - max over the wrong choices of loglik(choice)   (nats)
+ * positive when acc counts the item right (ties aside), and it moves with
+ * the model's confidence where acc only flips. Its mean over items carries
+ * the sample standard error sd / sqrt(n) (divisor n - 1). */
 #ifndef PLATEAU_MC_H
 #define PLATEAU_MC_H
 
@@ -37,6 +43,9 @@ void mc_request_free(McRequest *r);
 /* Winners for acc (*best) and acc_norm (*best_norm) given the log-likelihoods. */
 void mc_pick(const double *loglik, const char *const *choices, int n_choices, int *best, int *best_norm);
 
+/* The margin of the right choice (index answer) over the best wrong one. */
+double mc_margin(const double *loglik, int n_choices, int answer);
+
 typedef struct {
     char   name[64];                     /* the items' "attribute" ("" when absent) */
     long   n, correct, correct_norm;
@@ -44,10 +53,17 @@ typedef struct {
 } McAttributeScore;
 
 typedef struct {
+    int    correct;                      /* acc counts it right */
+    double margin;                       /* see above */
+} McItemScore;
+
+typedef struct {
     long   n;                            /* items scored */
     long   correct, correct_norm;
     double acc, acc_stderr;              /* stderr: sqrt(p(1-p)/n), see eval/stats.h */
     double acc_norm, acc_norm_stderr;
+    double margin, margin_stderr;        /* mean margin over items and its standard error */
+    McItemScore *items;                  /* [n] per item, in file order; owned */
     McAttributeScore *attrs;             /* in order of first appearance; owned */
     int    n_attrs;
 } McResult;

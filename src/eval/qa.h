@@ -42,6 +42,7 @@ typedef struct {
     QaAttributeScore *attrs;               /* in order of first appearance; owned */
     int               n_attrs;
     char            **predictions;         /* [n] decoded generations (raw); owned */
+    int              *item_correct;        /* [n] 1 when item i matched; owned */
     long              generated_tokens;
 } QaResult;
 
@@ -49,5 +50,20 @@ typedef struct {
 int  qa_evaluate(const Task *t, const Tokenizer *tok, const Generator *g, int max_new, long limit,
                  QaResult *r, Progress *progress, Err *e);
 void qa_result_free(QaResult *r);
+
+/* The continuous companion of exact match: for each of the first `limit`
+ * items (<= 0: all), the mean natural-log probability per token of the
+ * reference answer after the prompt, teacher forced. The item is rendered
+ * with the answer as the assistant's reply (chat_encode of data/chat.h):
+ * the prompt above, then the answer's tokens and <|endoftext|>, exactly the
+ * tokens the SFT loss mask counts; score[i] is the mean of log p over those
+ * tokens (<= 0; higher is better). space_reply: the answer gets the leading
+ * space of chat_space_replies first, as the study's SFT data do. A sequence
+ * longer than the scorer's max_tokens keeps its last max_tokens tokens; an
+ * answer that alone does not fit is an error naming the item. The mean over
+ * items and its standard error (sd / sqrt(n), divisor n - 1) go to *mean and
+ * *mean_stderr. */
+int qa_answer_logprob(const Task *t, const Tokenizer *tok, const TokenScorer *s, long limit, int space_reply,
+                      double *score, double *mean, double *mean_stderr, Progress *progress, Err *e);
 
 #endif

@@ -1,6 +1,7 @@
 #include "eval/suite.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,11 @@ void eval_report_init(EvalReport *r, const char *suite)
 
 void eval_report_free(EvalReport *r)
 {
+    for (int i = 0; i < r->n_item_sets; i++) {
+        free(r->items_of[i].correct);
+        free(r->items_of[i].score);
+    }
+    free(r->items_of);
     free(r->rows);
     memset(r, 0, sizeof *r);
 }
@@ -43,6 +49,26 @@ void eval_report_add(EvalReport *r, const char *task, const char *metric, double
     row->std_err = std_err;
     row->n = n;
     row->kind = kind;
+}
+
+void eval_report_add_items(EvalReport *r, const char *task, const char *score_metric, long n, const int *correct,
+                           const double *score)
+{
+    EvalItems *p = xmalloc((unsigned long)(r->n_item_sets + 1) * sizeof *p);
+    if (r->n_item_sets) memcpy(p, r->items_of, (size_t)r->n_item_sets * sizeof *p);
+    free(r->items_of);
+    r->items_of = p;
+    EvalItems *it = &r->items_of[r->n_item_sets++];
+    memset(it, 0, sizeof *it);
+    snprintf(it->task, sizeof it->task, "%s", task);
+    snprintf(it->score_metric, sizeof it->score_metric, "%s", score_metric);
+    it->n = n;
+    it->correct = xmalloc((unsigned long)(n > 0 ? n : 1) * sizeof *it->correct);
+    it->score = xmalloc((unsigned long)(n > 0 ? n : 1) * sizeof *it->score);
+    if (n > 0) {
+        memcpy(it->correct, correct, (size_t)n * sizeof *correct);
+        memcpy(it->score, score, (size_t)n * sizeof *score);
+    }
 }
 
 const EvalRow *eval_report_find(const EvalReport *r, const char *task, const char *metric)
@@ -96,6 +122,16 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
         }
         eval_report_add(r, t.name, "acc", m.acc, m.acc_stderr, m.n, ROW_TASK);
         eval_report_add(r, t.name, "acc_norm", m.acc_norm, m.acc_norm_stderr, m.n, ROW_TASK);
+        eval_report_add(r, t.name, "margin", m.margin, m.margin_stderr, m.n, ROW_TASK);
+        int *correct = xmalloc((unsigned long)m.n * sizeof *correct);
+        double *margin = xmalloc((unsigned long)m.n * sizeof *margin);
+        for (long i = 0; i < m.n; i++) {
+            correct[i] = m.items[i].correct;
+            margin[i] = m.items[i].margin;
+        }
+        eval_report_add_items(r, t.name, "margin", m.n, correct, margin);
+        free(correct);
+        free(margin);
         if (m.n_attrs > 1 || (m.n_attrs == 1 && m.attrs[0].name[0]))
             for (int k = 0; k < m.n_attrs; k++) {
                 char name[384];
@@ -108,14 +144,14 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
         mc_result_free(&m);
         task_free(&t);
     }
-    static const char *const metrics[] = {"acc", "acc_norm"};
-    add_averages(r, metrics, 2);
+    static const char *const metrics[] = {"acc", "acc_norm", "margin"};
+    add_averages(r, metrics, 3);
     r->seconds += now_seconds() - t0;
     return 0;
 }
 
 int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
-                   const Generator *g, int max_new, long limit, Err *e)
+                   const Generator *g, const TokenScorer *s, int space_reply, int max_new, long limit, Err *e)
 {
     double t0 = now_seconds();
     for (int f = 0; f < n_files; f++) {
@@ -133,7 +169,17 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
         QaResult q;
         int rc = qa_evaluate(&t, tok, g, max_new, limit, &q, &p, e);
         progress_finish(&p);
+        double *logprob = NULL, lp_mean = NAN, lp_se = NAN;
+        if (!rc && s) {
+            logprob = xmalloc((unsigned long)(n > 0 ? n : 1) * sizeof *logprob);
+            progress_start(&p, t.name, (uint64_t)n, "answers");
+            p.silent = r->quiet;
+            rc = qa_answer_logprob(&t, tok, s, limit, space_reply, logprob, &lp_mean, &lp_se, &p, e);
+            progress_finish(&p);
+            if (rc) qa_result_free(&q);
+        }
         if (rc) {
+            free(logprob);
             task_free(&t);
             return -1;
         }
@@ -142,6 +188,11 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
                     t.qa[i].attribute, t.qa[i].conv.messages[t.qa[i].conv.n_messages - 1].content,
                     q.predictions[i], t.qa[i].answer);
         eval_report_add(r, t.name, "exact_match", q.em, q.em_stderr, q.n, ROW_TASK);
+        if (logprob) {
+            eval_report_add(r, t.name, "answer_logprob", lp_mean, lp_se, q.n, ROW_TASK);
+            eval_report_add_items(r, t.name, "answer_logprob", q.n, q.item_correct, logprob);
+            free(logprob);
+        }
         if (q.n_attrs > 1 || (q.n_attrs == 1 && q.attrs[0].name[0]))
             for (int k = 0; k < q.n_attrs; k++) {
                 char name[384];
@@ -153,8 +204,8 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
         qa_result_free(&q);
         task_free(&t);
     }
-    static const char *const metrics[] = {"exact_match"};
-    add_averages(r, metrics, 1);
+    static const char *const metrics[] = {"exact_match", "answer_logprob"};
+    add_averages(r, metrics, 2);
     r->seconds += now_seconds() - t0;
     return 0;
 }

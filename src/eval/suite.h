@@ -2,11 +2,14 @@
  * stderr, n) printed as a table and saved as JSON.
  *
  *   pt    multiple-choice tasks, zero-shot: acc and acc_norm per task and per
- *         attribute; the suite average is the plain mean over tasks of acc
- *         (and, on its own row, of acc_norm). For pre-/mid-trained models.
- *   sft   generation tasks: exact_match per task and per attribute; the suite
- *         average is the plain mean over tasks of exact_match. For
- *         fine-tuned models.
+ *         attribute, and margin (eval/mc.h) per task; the suite average is
+ *         the plain mean over tasks of acc (and, on their own rows, of
+ *         acc_norm and margin). For pre-/mid-trained models.
+ *   sft   generation tasks: exact_match per task and per attribute, and with
+ *         a scorer answer_logprob (eval/qa.h) per task; the suite average is
+ *         the plain mean over tasks of each. For fine-tuned models.
+ * Both keep every item's 0/1 and continuous score (EvalItems), so that
+ * intervals can resample items.
  *   loss  validation loss (natural log, per token) of token streams.
  *
  * The stderr of an average is sqrt(sum of the tasks' stderr^2) / k (tasks
@@ -35,9 +38,21 @@ typedef struct {
     EvalRowKind kind;
 } EvalRow;
 
+/* Per-item results of one task: the accuracy's 0/1 and its continuous
+ * companion, item i being the file's i-th item. */
+typedef struct {
+    char    task[256];
+    char    score_metric[32];   /* "margin" (pt) or "answer_logprob" (sft) */
+    long    n;
+    int    *correct;            /* [n] owned */
+    double *score;              /* [n] owned */
+} EvalItems;
+
 typedef struct {
     char     suite[16];
     EvalRow *rows;              /* owned */
+    EvalItems *items_of;        /* [n_item_sets] per task; owned */
+    int      n_item_sets;
     int      n_rows, cap;
     long     items;             /* items (or windows) evaluated */
     double   seconds;
@@ -49,15 +64,20 @@ void eval_report_init(EvalReport *r, const char *suite);
 void eval_report_free(EvalReport *r);
 void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double std_err,
                      long n, EvalRowKind kind);
+/* Copies n items' results of a task into r->items_of. */
+void eval_report_add_items(EvalReport *r, const char *task, const char *score_metric, long n, const int *correct,
+                           const double *score);
 /* The row for (task, metric), or NULL. */
 const EvalRow *eval_report_find(const EvalReport *r, const char *task, const char *metric);
 
 /* Runs the multiple-choice tasks in files[0..n_files), limit items each (<= 0: all). */
 int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
                   const TokenScorer *s, long limit, Err *e);
-/* Runs the generation tasks, at most max_new generated tokens per answer. */
+/* Runs the generation tasks, at most max_new generated tokens per answer;
+ * with a scorer s (may be NULL) also the answers' log-likelihood, the
+ * reference spaced as qa_answer_logprob's space_reply says. */
 int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
-                   const Generator *g, int max_new, long limit, Err *e);
+                   const Generator *g, const TokenScorer *s, int space_reply, int max_new, long limit, Err *e);
 /* Adds a "loss" row named `name` for a token stream (mask may be NULL;
  * layout as the training loader's, see eval/loss.h); limit caps the number
  * of windows (<= 0: all). */
