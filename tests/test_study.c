@@ -648,6 +648,70 @@ static void sft_results_come_back_per_arm_seed_and_lr(void **state)
     remove_temp_dir(dir);
 }
 
+static int count_rows(void *ctx, int n, char **values, char **names)
+{
+    (void)n;
+    (void)values;
+    (void)names;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Per-item results: written per task, read back in task then item order at
+ * the latest step, and visible with arm, seed, stage and SFT LR through the
+ * item_results view, as a user with sqlite3 would query them. */
+static void items_round_trip_and_the_view_names_arm_seed_stage_and_lr(void **state)
+{
+    (void)state;
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    Plan p;
+    build_small_plan(&p);
+    Store *st;
+    Err e;
+    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    const char *sft_seg = p.segments[p.runs[1][0].sft[1]].id, *pre_seg = p.segments[p.runs[0][0].pretrain_end].id;
+    const int c1[3] = {1, 0, 1}, c2[2] = {0, 0}, c3[2] = {1, 1};
+    const double s1[3] = {-0.5, -2.0, NAN}, s2[2] = {-3, -4}, s3[2] = {1.5, 0.25};
+    if (store_record_items(st, sft_seg, 10, "sft", "eval_qa_test", "answer_logprob", 3, c1, s1, &e) ||
+        store_record_items(st, sft_seg, 5, "sft", "eval_qa_test", "answer_logprob", 2, c2, s2, &e) ||
+        store_record_items(st, pre_seg, 200, "pt", "eval_mc_b", "margin", 2, c3, s3, &e) ||
+        store_record_items(st, pre_seg, 200, "pt", "eval_mc_a", "margin", 1, c1, s3, &e))
+        fail_msg("%s", e.msg);
+    ItemScores it;
+    assert_int_equal(store_read_items(st, sft_seg, "sft", NULL, &it, &e), 1);
+    assert_int_equal(it.n, 3);   /* step 10, the latest */
+    assert_true(it.correct[0] == 1 && it.correct[1] == 0 && it.score[1] == -2.0 && isnan(it.score[2]));
+    item_scores_free(&it);
+    assert_int_equal(store_read_items(st, pre_seg, "pt", NULL, &it, &e), 1);
+    assert_int_equal(it.n, 3);   /* eval_mc_a's item, then eval_mc_b's two */
+    assert_true(it.score[0] == 1.5 && it.score[1] == 1.5 && it.score[2] == 0.25);
+    item_scores_free(&it);
+    assert_int_equal(store_read_items(st, pre_seg, "pt", "eval_mc_b", &it, &e), 1);
+    assert_int_equal(it.n, 2);
+    item_scores_free(&it);
+    assert_int_equal(store_read_items(st, pre_seg, "sft", NULL, &it, &e), 0);
+    store_close(st);
+
+    char path[512], sql[512];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    int n = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT * FROM item_results WHERE arm = 'd' AND seed = 1 AND stage = 'sft' AND sft_lr = 1e-3"
+             " AND step = 10 AND score_metric = 'answer_logprob'");
+    assert_int_equal(sqlite3_exec(db, sql, count_rows, &n, NULL), SQLITE_OK);
+    assert_int_equal(n, 3);
+    n = 0;
+    snprintf(sql, sizeof sql, "SELECT * FROM item_results WHERE arm = 'wso' AND stage = 'pretrain' AND sft_lr IS NULL");
+    assert_int_equal(sqlite3_exec(db, sql, count_rows, &n, NULL), SQLITE_OK);
+    assert_int_equal(n, 3);
+    sqlite3_close(db);
+    plan_free(&p);
+    remove_temp_dir(dir);
+}
+
 static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
 {
     (void)state;
@@ -982,6 +1046,7 @@ int main(void)
         cmocka_unit_test(runnable_segments_are_those_whose_parent_is_done),
         cmocka_unit_test(store_round_trips_after_reopen),
         cmocka_unit_test(sft_results_come_back_per_arm_seed_and_lr),
+        cmocka_unit_test(items_round_trip_and_the_view_names_arm_seed_stage_and_lr),
         cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
         cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
         cmocka_unit_test(killed_writer_leaves_a_consistent_store),

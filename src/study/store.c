@@ -101,7 +101,20 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS sharpness("
     "  segment TEXT NOT NULL, step INTEGER NOT NULL, data TEXT NOT NULL CHECK(data IN ('pt','sft')),"
     "  trace REAL, stderr REAL, probes INTEGER, top_eigenvalue REAL,"
-    "  PRIMARY KEY(segment, step, data));";
+    "  PRIMARY KEY(segment, step, data));"
+    "CREATE TABLE IF NOT EXISTS items("
+    "  segment TEXT NOT NULL, step INTEGER NOT NULL, suite TEXT NOT NULL, task TEXT NOT NULL,"
+    "  item INTEGER NOT NULL, correct INTEGER NOT NULL, score REAL, score_metric TEXT NOT NULL,"
+    "  PRIMARY KEY(segment, step, suite, task, item));"
+    "CREATE VIEW IF NOT EXISTS item_results AS"
+    "  SELECT w.study, w.arm, w.seed, 'sft' AS stage, w.sft_lr, i.suite, i.task, i.item, i.correct, i.score,"
+    "         i.score_metric, i.segment, i.step FROM items i JOIN sft_sweep w ON w.segment = i.segment"
+    "  UNION ALL"
+    "  SELECT r.study, r.arm, r.seed, 'pretrain', NULL, i.suite, i.task, i.item, i.correct, i.score,"
+    "         i.score_metric, i.segment, i.step FROM items i JOIN arm_runs r ON r.pretrain_end = i.segment"
+    "  UNION ALL"
+    "  SELECT r.study, r.arm, r.seed, 'mid', NULL, i.suite, i.task, i.item, i.correct, i.score,"
+    "         i.score_metric, i.segment, i.step FROM items i JOIN arm_runs r ON r.mid_end = i.segment;";
 
 int store_open(Store **out, const char *dir, Err *e)
 {
@@ -804,4 +817,83 @@ int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed
     }
     sqlite3_finalize(st);
     return found;
+}
+
+int store_record_items(Store *s, const char *segment, int64_t step, const char *suite, const char *task,
+                       const char *score_metric, long n, const int *correct, const double *score, Err *e)
+{
+    sqlite3_stmt *st;
+    if (begin(s, e)) return -1;
+    if (prepare(s, &st, "INSERT OR REPLACE INTO items(segment, step, suite, task, item, correct, score, score_metric)"
+                        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", e))
+        goto fail;
+    for (long i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, step);
+        sqlite3_bind_text(st, 3, suite, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, task, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, i);
+        sqlite3_bind_int(st, 6, correct[i] != 0);
+        if (isnan(score[i])) sqlite3_bind_null(st, 7);
+        else sqlite3_bind_double(st, 7, score[i]);
+        sqlite3_bind_text(st, 8, score_metric, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            db_fail(s, e, "recording per-item results");
+            sqlite3_finalize(st);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    if (commit(s, e)) goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+void item_scores_free(ItemScores *it)
+{
+    free(it->correct);
+    free(it->score);
+    memset(it, 0, sizeof *it);
+}
+
+int store_read_items(Store *s, const char *segment, const char *suite, const char *task, ItemScores *out, Err *e)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT correct, score FROM items WHERE segment = ?1 AND suite = ?2"
+                        " AND (?3 IS NULL OR task = ?3) AND step = (SELECT MAX(step) FROM items"
+                        " WHERE segment = ?1 AND suite = ?2 AND (?3 IS NULL OR task = ?3)) ORDER BY task, item", e))
+        return -1;
+    sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, suite, -1, SQLITE_STATIC);
+    if (task) sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 3);
+    long cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? 2 * cap : 256;
+            int *c = xmalloc((unsigned long)cap * sizeof *c);
+            double *v = xmalloc((unsigned long)cap * sizeof *v);
+            if (out->n) {
+                memcpy(c, out->correct, (size_t)out->n * sizeof *c);
+                memcpy(v, out->score, (size_t)out->n * sizeof *v);
+            }
+            free(out->correct);
+            free(out->score);
+            out->correct = c;
+            out->score = v;
+        }
+        out->correct[out->n] = sqlite3_column_int(st, 0);
+        out->score[out->n++] = column_double_or_nan(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        item_scores_free(out);
+        return db_fail(s, e, "reading per-item results");
+    }
+    return out->n > 0;
 }

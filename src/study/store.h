@@ -12,6 +12,21 @@
  *   metrics     per (segment, step): loss, lr, grad_norm, tokens (trainer log)
  *   evaluations per (segment, step, suite, task, metric): value, stderr, n
  *   sharpness   per (segment, step, data 'pt' | 'sft'): trace, stderr, probes, top eigenvalue
+ *   items       per (segment, step, suite, task, item): correct (0/1, the
+ *               accuracy's verdict on the item), score (its continuous
+ *               companion) and score_metric naming it ("margin" for
+ *               multiple choice, "answer_logprob" for generation; eval/mc.h,
+ *               eval/qa.h); item is the 0-based line of the task file
+ *
+ * View item_results: the items with what they belong to, one row per
+ * (study, arm, seed) whose pre-training end, mid-training end or SFT run
+ * the segment is: study, arm, seed, stage ('pretrain' | 'mid' | 'sft'),
+ * sft_lr (NULL before SFT), suite, task, item, correct, score,
+ * score_metric, segment, step. For example, the held-out SFT answers of
+ * every chosen SFT run:
+ *   SELECT r.arm, r.seed, r.item, r.correct, r.score FROM item_results r
+ *     JOIN sft_sweep w ON w.segment = r.segment AND w.chosen = 1
+ *    WHERE r.suite = 'sft';
  *
  * Crash safety: the database runs in WAL mode with synchronous=FULL and every
  * public write is one transaction, so killing the process at any instant
@@ -158,5 +173,22 @@ int store_choose_sft_lr(Store *s, const char *study, const char *arm, uint64_t s
 /* The chosen LR and its SFT segment. Returns 1 found, 0 not chosen yet, -1 error. */
 int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed, double *sft_lr,
                      char segment[SEGMENT_ID_LEN + 1], Err *e);
+
+/* Per-item results of one task evaluated at `step` of segment: n items,
+ * item i's 0/1 and continuous score, in one transaction (a re-run replaces them). */
+int store_record_items(Store *s, const char *segment, int64_t step, const char *suite, const char *task,
+                       const char *score_metric, long n, const int *correct, const double *score, Err *e);
+
+typedef struct {
+    long    n;
+    int    *correct;   /* [n] malloc'd */
+    double *score;     /* [n] malloc'd */
+} ItemScores;
+void item_scores_free(ItemScores *it);
+
+/* The items of (segment, suite) at the segment's latest step with items,
+ * every task (task NULL) or one, in task then item order. Returns 1 found,
+ * 0 when the segment has none (out->n = 0), -1 on error. */
+int store_read_items(Store *s, const char *segment, const char *suite, const char *task, ItemScores *out, Err *e);
 
 #endif
