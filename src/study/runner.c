@@ -24,7 +24,7 @@ static int choose_sft_lrs(StudyState *S, int verbose, Err *e)
     const StudySpec *s = &S->spec;
     ArmValue *rows;
     int n;
-    if (store_sft_evals(S->store, s->name, "sft_valid", "average", "exact_match", &rows, &n, e)) return -1;
+    if (store_sft_evals(S->store, s->name, "sft_valid", "average", SFT_LR_CHOICE_METRIC, &rows, &n, e)) return -1;
     int rc = 0;
     for (int a = 0; a < s->n_arms && !rc; a++)
         for (int si = 0; si < s->n_seeds && !rc; si++) {
@@ -39,8 +39,8 @@ static int choose_sft_lrs(StudyState *S, int verbose, Err *e)
             if (best < 0) continue;
             rc = store_choose_sft_lr(S->store, s->name, s->arms[a].name, s->seeds[si], lrs[best], e);
             if (!rc && verbose)
-                study_say(S, "sft lr: %s seed %" PRIu64 ": %g (validation exact match %.1f%%)\n", s->arms[a].name,
-                    s->seeds[si], lrs[best], 100 * scores[best]);
+                study_say(S, "sft lr: %s seed %" PRIu64 ": %g (validation answer log-likelihood %.4f nats/token)\n",
+                          s->arms[a].name, s->seeds[si], lrs[best], scores[best]);
         }
     free(rows);
     return rc;

@@ -20,7 +20,10 @@
  *      SFT: the sft suite on the SFT validation split and on the held-out
  *      test people); the checkpoint is written
  *      atomically, and only then is the segment marked done;
- *   5. the SFT learning rate chosen per base model by the validation score.
+ *   5. the SFT learning rate chosen per base model by the validation split's
+ *      continuous score (SFT_LR_CHOICE_METRIC: the mean per-token
+ *      log-likelihood of the reference answers, eval/qa.h), which separates
+ *      the sweep's points where exact match on a small split cannot.
  *
  * Killing the process at any moment loses at most the segment in progress: a
  * re-run skips done segments and re-runs the interrupted one from its
@@ -29,11 +32,16 @@
  * Store conventions (what the report reads):
  *   evaluations  suite "valid" task "pt" metric "loss"         PT validation loss
  *                suite "pt" task "average" metric "acc"         PT task average (and per-task rows)
- *                suite "sft_valid" task "average" metric "exact_match"   LR choice
+ *                suite "pt" task "average" metric "margin"      its continuous companion
+ *                suite "sft_valid" task "average" metric "answer_logprob"  LR choice
  *                suite "sft" task "average" metric "exact_match"         reported SFT score
+ *                suite "sft" task "average" metric "answer_logprob"      its continuous companion
+ *   items        every item of the pt, sft_valid and sft suites (store.h)
  *   sharpness    data "pt" and "sft" at each probe step of pre-training and
  *                at the end of mid-training, on fixed batches (the first
- *                probe_sequences windows of pt_valid and rows of sft_valid). */
+ *                probe_sequences windows of pt_valid and rows of sft_valid);
+ *                Hutchinson runs until its standard error is below 5% of
+ *                |Tr(H)| or the study's `probes` (a cap) are spent. */
 #ifndef PLATEAU_STUDY_RUNNER_H
 #define PLATEAU_STUDY_RUNNER_H
 
@@ -48,6 +56,7 @@ typedef struct {
 int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions *o, Err *e);
 
 /* Names used in the store. */
+#define SFT_LR_CHOICE_METRIC "answer_logprob"
 #define STUDY_SPEC_COPY "study.ini"   /* the study file as run, in out_dir */
 
 #endif

@@ -12,6 +12,10 @@
 #include "study/cost.h"
 
 #define PROBE_SEED 1   /* the same probe vectors for every model of every study */
+/* Hutchinson stops once its standard error is below 5% of |Tr(H)|, or at
+ * the study's `probes` (the cap); never before sharpness_options_default's
+ * min_probes. */
+#define SHARPNESS_REL_TOL 0.05
 
 int stage_eval_load_probes(StudyState *S, Err *e)
 {
@@ -34,7 +38,11 @@ int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, doubl
     static const char *const DATA_NAMES[PROBE_DATA_COUNT] = {"pt", "sft"};
     for (int d = 0; d < PROBE_DATA_COUNT; d++) {
         SharpnessResult res;
-        if (sharpness_probe(&S->model, &S->probe_batches[d], S->spec.probes, PROBE_SEED, &res, e)) return -1;
+        SharpnessOptions so = sharpness_options_default();
+        so.probes = S->spec.probes;   /* the cap */
+        so.rel_tol = SHARPNESS_REL_TOL;
+        so.seed = PROBE_SEED;
+        if (sharpness_measure(&S->model, &S->probe_batches[d], &so, &res, e)) return -1;
         int rc = store_record_sharpness(S->store, segment, step, DATA_NAMES[d], &res.trace, NAN, e);
         if (d == PROBE_PT) *pt_trace = res.trace.mean;
         sharpness_result_free(&res);
@@ -55,6 +63,11 @@ static int run_suite(StudyState *S, const char *segment, int64_t step, const cha
     EvalReport rep;   /* eval_model initialises it even when it fails */
     int rc = eval_model(&rep, &S->model, S->tokenizer, o, e);
     if (!rc) rc = store_record_evals(S->store, segment, step, suite, rep.rows, rep.n_rows, e);
+    for (int k = 0; k < rep.n_item_sets && !rc; k++) {
+        const EvalItems *it = &rep.items_of[k];
+        rc = store_record_items(S->store, segment, step, suite, it->task, it->score_metric, it->n, it->correct,
+                                it->score, e);
+    }
     const EvalRow *avg = eval_report_find(&rep, "average", metric);
     *average = avg ? avg->value : NAN;
     eval_report_free(&rep);
@@ -101,6 +114,7 @@ static int eval_sft_file(StudyState *S, const char *segment, int64_t step, const
     o.tasks = files;
     o.n_tasks = 1;
     o.max_new = STUDY_MAX_NEW_TOKENS;
+    o.space_replies = 1;   /* the study's SFT data space their replies (study/prepare.c) */
     return run_suite(S, segment, step, suite, &o, "exact_match", score, e);
 }
 
