@@ -7,7 +7,9 @@ set -eu
 out=runs/quick
 ./plateau study run studies/quick.ini --out "$out"
 echo
-# The main table (from "## Results" up to the SFT sweep) and the findings.
+# The regime, the main table (from "## Results" up to the SFT sweep) and the findings.
+sed -n '/^Regime/,/^- peak LR/p' "$out/report.md"
+echo
 sed -n '/^## Results/,/^## SFT learning-rate sweep/p' "$out/report.md" | sed '$d'
 sed -n '/^## Findings/,/^## Plots/p' "$out/report.md" | sed '$d'
 echo "report: $out/report.md (plots and CSV tables beside it)"

@@ -379,10 +379,32 @@ static void report_has_the_table_and_the_findings(void **state)
     size_t n;
     assert_int_equal(read_file(path, &text, &n, &e), 0);
     for (int a = 0; a < N_ARMS; a++) assert_non_null(strstr(text, ARMS[a]));
-    assert_non_null(strstr(text, "decay arms reach a lower PT loss than WSO: "));
-    assert_non_null(strstr(text, "WSO has the best SFT average: "));
-    assert_non_null(strstr(text, "sharpness correlates negatively with SFT score: "));
-    assert_non_null(strstr(text, "decayed models are sharper than WSO: "));
+    /* the regime first, then one line per finding, each with its verdict word */
+    const char *regime = strstr(text, "- parameters: ");
+    assert_non_null(regime);
+    assert_true(regime < strstr(text, "## Results"));
+    assert_non_null(strstr(text, "- tokens per parameter: "));
+    assert_non_null(strstr(text, "- each pre-training document seen "));
+    assert_non_null(strstr(text, "- peak LR 0.003: set in the study file"));
+    static const char *const findings[] = {
+        "- PT validation loss, WSO - best decay arm (", "- PT task accuracy (%), WSO - best decay arm (",
+        "- multiple-choice margin (nats), WSO - best decay arm (", "- SFT exact match (%), WSO - best decay arm (",
+        "- SFT answer log-likelihood (nats/token), WSO - best decay arm (",
+        "- Tr(H) on PT data at the end of pre-training, wsd0 / WSO: ",
+        "- Pearson r, PT-data Tr(H) vs SFT exact match over (arm, seed) models: ", "- Spearman rho, the same points: ",
+        "- within-arm r (each arm's means removed), the same points: "};
+    for (size_t k = 0; k < sizeof findings / sizeof *findings; k++) {
+        const char *line = strstr(text, findings[k]);
+        if (!line) fail_msg("report lacks the finding \"%s\"", findings[k]);
+        const char *end = strchr(line, '\n');
+        int words = 0;
+        for (const char *w = line; w && w < end; w = strstr(w + 1, "**"))
+            words += !strncmp(w, "**agrees**", 10) || !strncmp(w, "**contradicts**", 15) ||
+                     !strncmp(w, "**unresolved**", 14);
+        if (words != 1) fail_msg("finding \"%.*s\" has %d verdict words", (int)(end - line), line, words);
+    }
+    /* the SFT sweep says how far apart its points were */
+    assert_non_null(strstr(text, "How far apart the sweep's points were"));
     free(text);
     snprintf(path, sizeof path, "%s/main.csv", full);
     assert_true(file_exists(path));

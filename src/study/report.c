@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "study/findings.h"
+#include "study/regime.h"
 #include "study/report_math.h"
 #include "study/report_plots.h"
 #include "study/report_results.h"
@@ -16,6 +18,7 @@
 #include "study/runner.h"
 #include "study/spec.h"
 #include "study/store.h"
+#include "study/sweep.h"
 #include "train/schedule.h"
 
 /* The paper's Deltas (docs/PAPER.md, Results) for the arms a study can name:
@@ -66,26 +69,12 @@ static const PaperRow *paper_row(const StudySpec *s, const ArmSpec *a)
 
 /* ---- text helpers -------------------------------------------------------- */
 
-static void fmt_num(char *out, size_t size, double x, int decimals)
-{
-    if (isnan(x)) snprintf(out, size, "n/a");
-    else snprintf(out, size, "%.*f", decimals, x);
-}
-
 static void fmt_mean(char *out, size_t size, const double *x, int n, int decimals)
 {
     MeanStdErr m = mean_std_err(x, n);
     if (m.n == 0) snprintf(out, size, "n/a");
     else if (isnan(m.std_err)) snprintf(out, size, "%.*f", decimals, m.mean);
     else snprintf(out, size, "%.*f ± %.*f", decimals, m.mean, decimals, m.std_err);
-}
-
-/* A Tr(H) cell: mean ± standard error over seeds; with one seed, ± the
- * Hutchinson estimate's own standard error over its probes. */
-static void fmt_trace(char *out, size_t size, const double *x, const double *probe_se, int n)
-{
-    if (n == 1 && !isnan(x[0]) && !isnan(probe_se[0])) snprintf(out, size, "%.1f ± %.1f", x[0], probe_se[0]);
-    else fmt_mean(out, size, x, n, 1);
 }
 
 /* A CSV file written beside the report: rows go to f, then csv_save writes
@@ -119,82 +108,27 @@ static int csv_save(Csv *c, const char *dir, const char *name, Err *e)
 
 /* ---- the report ---------------------------------------------------------- */
 
-static const char *yes_no(int x) { return x ? "yes" : "no"; }
-
-/* The arm that is WSO in every stage, or -1. */
-static int wso_arm(const StudySpec *s)
+static int write_findings(const ReportResults *R, FILE *md, Err *e)
 {
-    for (int a = 0; a < s->n_arms; a++)
-        if (!arm_decays(s, &s->arms[a])) return a;
-    return -1;
-}
-
-static double arm_mean(const double *values, int n) { return mean_std_err(values, n).mean; }
-
-static void write_findings(const ReportResults *R, FILE *md, const Correlation *corr, int corr_ok, const char *corr_err)
-{
-    const StudySpec *s = &R->spec;
-    int w = wso_arm(s);
-    fprintf(md, "## Findings\n\nEach answer is computed from the numbers above (means over seeds); the paper's answer "
-                "is in brackets.\n\n");
-    if (w < 0) {
+    Findings *f = xmalloc(sizeof *f);
+    if (findings_compute(f, &R->spec, R->store, e)) {
+        free(f);
+        return -1;
+    }
+    fprintf(md, "## Findings\n\nEach claim of the paper as an effect with its 95%% interval and a verdict: **agrees** "
+                "(the interval excludes no effect on the paper's side), **contradicts** (it excludes it on the other "
+                "side) or **unresolved** (it holds no effect; then the seeds that would resolve it at this run's "
+                "variance). Accuracies and their continuous companions are resampled by a paired bootstrap over seeds "
+                "x items (%d resamples, resampling seed %d); losses by a paired t over seeds; sharpness ratios by a t "
+                "interval of per-seed log ratios; correlations by Fisher z. Quantiles from GSL.\n\n",
+            BOOTSTRAP_RESAMPLES, FINDINGS_BOOTSTRAP_SEED);
+    if (!f->has_wso)
         fprintf(md, "- This study has no WSO arm (constant LR after warmup in every stage), so the WSO findings do "
                     "not apply.\n");
-    } else {
-        const char *wn = s->arms[w].name;
-        double w_loss = arm_mean(R->cols[COL_LOSS].value[w], s->n_seeds);
-        double w_sft = arm_mean(R->cols[COL_SFT].value[w], s->n_seeds);
-        double w_sh = arm_mean(R->sharp_pt[w], s->n_seeds);
-        double best_loss = NAN, best_other_sft = NAN, min_decay_sh = NAN;
-        int best_loss_arm = -1, best_sft_arm = -1, n_decay = 0, n_sharper = 0;
-        for (int a = 0; a < s->n_arms; a++) {
-            if (a == w) continue;
-            double sf = arm_mean(R->cols[COL_SFT].value[a], s->n_seeds);
-            if (!isnan(sf) && (isnan(best_other_sft) || sf > best_other_sft)) {
-                best_other_sft = sf;
-                best_sft_arm = a;
-            }
-            if (!arm_decays(s, &s->arms[a])) continue;
-            double l = arm_mean(R->cols[COL_LOSS].value[a], s->n_seeds);
-            if (!isnan(l) && (isnan(best_loss) || l < best_loss)) {
-                best_loss = l;
-                best_loss_arm = a;
-            }
-            double sh = arm_mean(R->sharp_pt[a], s->n_seeds);
-            if (!isnan(sh)) {
-                n_decay++;
-                n_sharper += sh > w_sh;
-                if (isnan(min_decay_sh) || sh < min_decay_sh) min_decay_sh = sh;
-            }
-        }
-        const char *loss_name = R->three ? "MT" : "PT";
-        if (best_loss_arm >= 0 && !isnan(w_loss))
-            fprintf(md, "- decay arms reach a lower %s loss than WSO: **%s** (best decay arm %s %.4f vs %s %.4f) [paper: yes]\n",
-                    loss_name, yes_no(best_loss < w_loss), s->arms[best_loss_arm].name, best_loss, wn, w_loss);
-        else
-            fprintf(md, "- decay arms reach a lower %s loss than WSO: n/a (missing results) [paper: yes]\n", loss_name);
-        if (best_sft_arm >= 0 && !isnan(w_sft))
-            fprintf(md, "- WSO has the best SFT average: **%s** (%s %.1f vs best other arm %s %.1f%s) [paper: yes]\n",
-                    yes_no(w_sft > best_other_sft), wn, w_sft, s->arms[best_sft_arm].name, best_other_sft,
-                    w_sft == best_other_sft ? ": a tie" : "");
-        else
-            fprintf(md, "- WSO has the best SFT average: n/a (missing results) [paper: yes]\n");
-        if (n_decay > 0 && !isnan(w_sh))
-            fprintf(md, "- decayed models are sharper than WSO: **%s** (%d of %d decay arms above %s's Tr(H) = %.4g at "
-                        "the end of %s; the least sharp decay arm has %.4g) [paper: yes, about 2-3x]\n",
-                    yes_no(n_sharper == n_decay), n_sharper, n_decay, wn, w_sh,
-                    R->three ? "mid-training" : "pre-training", min_decay_sh);
-        else
-            fprintf(md, "- decayed models are sharper than WSO: n/a (missing sharpness) [paper: yes]\n");
-    }
-    if (corr_ok)
-        fprintf(md, "- sharpness correlates negatively with SFT score: **%s** (r = %.3f, n = %d%s) [paper: yes, r = %.3f]\n",
-                yes_no(corr->r < 0), corr->r, corr->n, corr->ci_defined ? "" : ", too few points for an interval",
-                PAPER_R);
-    else
-        fprintf(md, "- sharpness correlates negatively with SFT score: n/a (%s) [paper: yes, r = %.3f]\n", corr_err,
-                PAPER_R);
+    findings_write(md, f);
     fprintf(md, "\n");
+    free(f);
+    return 0;
 }
 
 /* The score of always answering the most common answer of each attribute
@@ -250,10 +184,13 @@ static double majority_baseline(const char *dir)
 
 /* ---- the sections ---------------------------------------------------------- */
 
-static void write_header(const ReportResults *R, FILE *md)
+static int write_header(const ReportResults *R, FILE *md, Err *e)
 {
     const StudySpec *s = &R->spec;
     fprintf(md, "# Study %s\n\n", s->name);
+    Regime regime;
+    if (study_regime(&regime, s, R->dir, e)) return -1;
+    regime_write(md, &regime, s);
     fprintf(md, "World %s", world_kind_name(s->world));
     if (s->world == WORLD_BIOS) fprintf(md, " (%d people)", s->people);
     fprintf(md, ", model preset %s, %d seed%s, %" PRId64 " pre-training steps of %" PRId64 " tokens", s->preset,
@@ -265,6 +202,7 @@ static void write_header(const ReportResults *R, FILE *md)
     fprintf(md, ", SFT learning rates swept over {");
     for (int i = 0; i < s->n_sft_lrs; i++) fprintf(md, "%s%g", i ? ", " : "", s->sft_lrs[i]);
     fprintf(md, "}. Results store: `results.sqlite`; study file: `%s`.\n\n", STUDY_SPEC_COPY);
+    return 0;
 }
 
 /* The main table: the columns the study measures (a files world has no
@@ -373,57 +311,6 @@ static int write_main_csv(const ReportResults *R, const MainTable *t, Err *e)
     return csv_save(&csv, R->dir, "per_seed.csv", e);
 }
 
-/* Is row v the sweep's chosen LR for its base model? */
-static int is_chosen(const ReportResults *R, const ArmValue *v)
-{
-    const StudySpec *s = &R->spec;
-    for (int a = 0; a < s->n_arms; a++)
-        for (int k = 0; k < s->n_seeds; k++)
-            if (strcmp(s->arms[a].name, v->arm) == 0 && s->seeds[k] == v->seed && R->sft_lr[a][k] == v->sft_lr)
-                return 1;
-    return 0;
-}
-
-static void write_sweep_row(const ArmValue *valid, const ArmValue *test, int n_test, int chosen, FILE *md, FILE *csv)
-{
-    double t = NAN, t_se = NAN;
-    for (int j = 0; j < n_test; j++)
-        if (strcmp(test[j].segment, valid->segment) == 0) {
-            t = test[j].value;
-            t_se = test[j].std_err;
-        }
-    char ts[64], vs[64];
-    fmt_num(ts, sizeof ts, 100 * t, 1);
-    if (!isnan(t_se)) snprintf(ts + strlen(ts), sizeof ts - strlen(ts), " ± %.1f", 100 * t_se);
-    snprintf(vs, sizeof vs, "%.1f ± %.1f", 100 * valid->value, 100 * valid->std_err);
-    fprintf(md, "| %s | %" PRIu64 " | %g%s | %s | %s |\n", valid->arm, valid->seed, valid->sft_lr, chosen ? " *" : "",
-            vs, ts);
-    fprintf(csv, "%s,%" PRIu64 ",%g,%.6g,%.6g,%d\n", valid->arm, valid->seed, valid->sft_lr, valid->value, t, chosen);
-}
-
-static int write_sft_sweep(const ReportResults *R, FILE *md, Err *e)
-{
-    const StudySpec *s = &R->spec;
-    ArmValue *valid, *test = NULL;
-    int n_valid, n_test = 0;
-    if (store_sft_evals(R->store, s->name, "sft_valid", "average", "exact_match", &valid, &n_valid, e)) return -1;
-    if (strcmp(R->sft_suite, "sft") == 0 &&
-        store_sft_evals(R->store, s->name, "sft", "average", "exact_match", &test, &n_test, e)) {
-        free(valid);
-        return -1;
-    }
-    fprintf(md, "## SFT learning-rate sweep\n\nExact match (%%, ± its standard error over items) per SFT learning "
-                "rate; the chosen one (best validation score, ties to the smaller LR) is marked *.\n\n| arm | seed | "
-                "SFT LR | validation | test |\n|---|---:|---:|---:|---:|\n");
-    Csv csv;
-    csv_open(&csv, "arm,seed,sft_lr,valid_exact_match,test_exact_match,chosen\n");
-    for (int i = 0; i < n_valid; i++) write_sweep_row(&valid[i], test, n_test, is_chosen(R, &valid[i]), md, csv.f);
-    free(valid);
-    free(test);
-    fprintf(md, "\nAs CSV: `sft_sweep.csv`.\n\n");
-    return csv_save(&csv, R->dir, "sft_sweep.csv", e);
-}
-
 /* Pearson r between the base models' PT-data sharpness and SFT score;
  * returns 0 when defined, else -1 with the reason in e. */
 static int sharpness_correlation(const ReportResults *R, Correlation *corr, Err *e)
@@ -459,22 +346,23 @@ static int write_sharpness(const ReportResults *R, FILE *md, const Correlation *
                            const char *why_not, Err *e)
 {
     const StudySpec *s = &R->spec;
-    fprintf(md, "## Sharpness\n\nTr(H) by Hutchinson (%d Rademacher probes) at the end of %s, on fixed "
-                "held-out batches of pre-training text (PT) and of SFT conversations (SFT), the same batches for "
-                "every model; mean ± standard error over seeds (with one seed: ± the standard error of the Hutchinson "
-                "estimate over its probes).\n\n| arm | Tr(H), PT data | Tr(H), SFT data | SFT task avg |\n|---|---:|---:|---:|\n",
+    fprintf(md, "## Sharpness\n\nTr(H) by Hutchinson (Rademacher probes until the standard error is below 5%% of "
+                "|Tr(H)|, at most %d) at the end of %s, on fixed held-out batches of pre-training text (PT) and of SFT "
+                "conversations (SFT), the same batches for every model; mean over seeds [95%% t interval] (with one "
+                "seed: the estimate [-+ 1.96 standard errors over its probes]). A value whose interval holds 0 is "
+                "unresolved.\n\n| arm | Tr(H), PT data | Tr(H), SFT data | SFT task avg |\n|---|---:|---:|---:|\n",
             s->probes, R->three ? "mid-training" : "pre-training");
     Csv csv;
     csv_open(&csv, "arm,sharpness_pt_mean,sharpness_pt_stderr,sharpness_sft_mean,sharpness_sft_stderr,sft_avg_mean\n");
     for (int a = 0; a < s->n_arms; a++) {
         char p[64], q[64], r[64];
-        fmt_trace(p, sizeof p, R->sharp_pt[a], R->sharp_pt_se[a], s->n_seeds);
-        fmt_trace(q, sizeof q, R->sharp_sft[a], R->sharp_sft_se[a], s->n_seeds);
+        format_trace_cell(p, sizeof p, R->sharp_pt[a], R->sharp_pt_se[a], s->n_seeds);
+        format_trace_cell(q, sizeof q, R->sharp_sft[a], R->sharp_sft_se[a], s->n_seeds);
         fmt_mean(r, sizeof r, R->cols[COL_SFT].value[a], s->n_seeds, 1);
         fprintf(md, "| %s | %s | %s | %s |\n", s->arms[a].name, p, q, r);
         MeanStdErr mp = mean_std_err(R->sharp_pt[a], s->n_seeds), ms = mean_std_err(R->sharp_sft[a], s->n_seeds);
         fprintf(csv.f, "%s,%.6g,%.6g,%.6g,%.6g,%.6g\n", s->arms[a].name, mp.mean, mp.std_err, ms.mean, ms.std_err,
-                arm_mean(R->cols[COL_SFT].value[a], s->n_seeds));
+                mean_std_err(R->cols[COL_SFT].value[a], s->n_seeds).mean);
     }
     if (csv_save(&csv, R->dir, "sharpness.csv", e)) return -1;
     write_correlation(md, corr, corr_ok, why_not);
@@ -534,16 +422,16 @@ static int write_report(const ReportResults *R, Err *e)
     Correlation corr;
     Err why_not;
     int corr_ok = sharpness_correlation(R, &corr, &why_not) == 0;
-    write_header(R, md);
-    write_main_table(R, &table, md);
-    int rc = write_main_csv(R, &table, e);
-    if (!rc) rc = write_sft_sweep(R, md, e);
+    int rc = write_header(R, md, e);
+    if (!rc) {
+        write_main_table(R, &table, md);
+        rc = write_main_csv(R, &table, e);
+    }
+    if (!rc) rc = sweep_write(md, &R->spec, R->store, R->dir, e);
     if (!rc) rc = write_sharpness(R, md, &corr, corr_ok, why_not.msg, e);
     if (!rc) rc = write_paper_comparison(R, &table, md, e);
-    if (!rc) {
-        write_findings(R, md, &corr, corr_ok, why_not.msg);
-        report_plots_write(R, md);
-    }
+    if (!rc) rc = write_findings(R, md, e);
+    if (!rc) report_plots_write(R, md);
     fclose(md);
     if (!rc) {
         char path[4096];

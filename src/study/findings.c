@@ -1,0 +1,393 @@
+#include "study/findings.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+/* The paper's 1B effects (docs/PAPER.md): two-stage, then three-stage. */
+typedef struct {
+    double loss, task, sft, sharpness_ratio, r;
+} PaperEffects;
+static const PaperEffects PAPER_2STAGE = {0.071, -1.7, +0.3, 2.0, -0.709};
+static const PaperEffects PAPER_3STAGE = {0.062, -0.1, +0.8, 2.0, -0.709};
+
+enum { M_LOSS, M_PT_ACC, M_PT_MARGIN, M_SFT_EM, M_SFT_LP, N_METRICS };
+
+/* What the store holds, per arm and seed. */
+typedef struct {
+    double     value[N_METRICS][STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+    double     trace[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], trace_se[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+    ItemScores pt_items[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], sft_items[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+} Inputs;
+
+static int arm_seed(const StudySpec *s, const ArmValue *v, int *a, int *k)
+{
+    for (*a = 0; *a < s->n_arms; (*a)++)
+        if (strcmp(s->arms[*a].name, v->arm) == 0)
+            for (*k = 0; *k < s->n_seeds; (*k)++)
+                if (s->seeds[*k] == v->seed) return 1;
+    return 0;
+}
+
+/* Fills value[m] from the evaluations at the end of pre-training (mid-training). */
+static int load_base_metric(Inputs *in, int m, const StudySpec *s, Store *st, const char *suite, const char *task,
+                            const char *metric, double scale, int with_base, Err *e)
+{
+    const char *role = study_is_three_stage(s) ? "mid_end" : "pretrain_end";
+    ArmValue *v;
+    int n, a, k;
+    if (store_arm_evals(st, s->name, role, suite, task, metric, &v, &n, e)) return -1;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (!arm_seed(s, &v[i], &a, &k)) continue;
+        in->value[m][a][k] = scale * v[i].value;
+        if (!with_base) continue;
+        /* the segment SFT starts from: its items and its sharpness at the end */
+        if (store_read_items(st, v[i].segment, "pt", NULL, &in->pt_items[a][k], e) < 0) rc = -1;
+        SharpnessRecord *sr;
+        int ns;
+        if (!rc && store_read_sharpness(st, v[i].segment, &sr, &ns, e)) rc = -1;
+        if (rc) break;
+        for (int j = 0; j < ns; j++)
+            if (strcmp(sr[j].data, "pt") == 0) {
+                in->trace[a][k] = sr[j].trace;   /* step order: the last is the end */
+                in->trace_se[a][k] = sr[j].std_err;
+            }
+        free(sr);
+    }
+    free(v);
+    return rc;
+}
+
+static int load_sft(Inputs *in, const StudySpec *s, Store *st, Err *e)
+{
+    for (int a = 0; a < s->n_arms; a++)
+        for (int k = 0; k < s->n_seeds; k++) {
+            double lr, v;
+            char seg[SEGMENT_ID_LEN + 1];
+            int found = store_chosen_sft(st, s->name, s->arms[a].name, s->seeds[k], &lr, seg, e);
+            if (found < 0) return -1;
+            if (!found) continue;
+            /* the held-out test split, or the validation split where the world has none */
+            const char *suite = "sft";
+            found = store_eval(st, seg, suite, "average", "exact_match", &v, NULL, e);
+            if (found == 0) {
+                suite = "sft_valid";
+                found = store_eval(st, seg, suite, "average", "exact_match", &v, NULL, e);
+            }
+            if (found < 0) return -1;
+            if (!found) continue;
+            in->value[M_SFT_EM][a][k] = 100 * v;
+            if (store_eval(st, seg, suite, "average", "answer_logprob", &in->value[M_SFT_LP][a][k], NULL, e) < 0 ||
+                store_read_items(st, seg, suite, NULL, &in->sft_items[a][k], e) < 0)
+                return -1;
+        }
+    return 0;
+}
+
+static int load_inputs(Inputs *in, const StudySpec *s, Store *st, Err *e)
+{
+    for (int m = 0; m < N_METRICS; m++)
+        for (int a = 0; a < STUDY_MAX_ARMS; a++)
+            for (int k = 0; k < STUDY_MAX_SEEDS; k++) in->value[m][a][k] = NAN;
+    for (int a = 0; a < STUDY_MAX_ARMS; a++)
+        for (int k = 0; k < STUDY_MAX_SEEDS; k++) in->trace[a][k] = in->trace_se[a][k] = NAN;
+    return load_base_metric(in, M_LOSS, s, st, "valid", "pt", "loss", 1, 1, e) ||
+           load_base_metric(in, M_PT_ACC, s, st, "pt", "average", "acc", 100, 0, e) ||
+           load_base_metric(in, M_PT_MARGIN, s, st, "pt", "average", "margin", 1, 0, e) || load_sft(in, s, st, e);
+}
+
+static void free_inputs(Inputs *in, const StudySpec *s)
+{
+    for (int a = 0; a < s->n_arms; a++)
+        for (int k = 0; k < s->n_seeds; k++) {
+            item_scores_free(&in->pt_items[a][k]);
+            item_scores_free(&in->sft_items[a][k]);
+        }
+}
+
+static double seed_mean(const double *x, int n)
+{
+    double sum = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i])) {
+            sum += x[i];
+            k++;
+        }
+    return k ? sum / k : NAN;
+}
+
+/* The decay arm with the best mean on metric m (lower for the loss), or -1. */
+static int best_decay_arm(const StudySpec *s, const Inputs *in, int m)
+{
+    int best = -1;
+    double bv = NAN;
+    for (int a = 0; a < s->n_arms; a++) {
+        if (!arm_decays(s, &s->arms[a])) continue;
+        double v = seed_mean(in->value[m][a], s->n_seeds);
+        if (isnan(v)) continue;
+        if (best < 0 || (m == M_LOSS ? v < bv : v > bv)) {
+            best = a;
+            bv = v;
+        }
+    }
+    return best;
+}
+
+static Finding *add(Findings *f, FindingKind kind, const char *what, double null, int sign, double paper, int dec)
+{
+    Finding *x = &f->items[f->n++];
+    memset(x, 0, sizeof *x);
+    x->kind = kind;
+    snprintf(x->what, sizeof x->what, "%s", what);
+    x->null = null;
+    x->paper_sign = sign;
+    x->paper_size = paper;
+    x->decimals = dec;
+    x->verdict = VERDICT_UNRESOLVED;
+    return x;
+}
+
+static void settle(Finding *x)
+{
+    x->measured = 1;
+    if (x->kind == FINDING_CORRELATION) {
+        x->verdict = verdict_of(x->corr.lo, x->corr.hi, 0, x->paper_sign);
+        return;
+    }
+    x->verdict = verdict_of(x->effect.lo, x->effect.hi, x->null, x->paper_sign);
+    double size = !isnan(x->paper_size) ? x->paper_size : x->effect.estimate;
+    if (x->effect.log_scale) size = size > 0 ? log(size) : NAN;
+    x->seeds_to_resolve = effect_seeds_to_resolve(&x->effect, size);
+}
+
+/* Per-item values of one arm's seeds into buf (seed-major); the seeds both
+ * arms have items for, with equal counts. Returns the item count, 0 if any
+ * seed lacks them. */
+static long gather_items(ItemScores items[][STUDY_MAX_SEEDS], int a, int b, int n_seeds, int use_score,
+                         double *buf_a, double *buf_b)
+{
+    long n = items[a][0].n;
+    for (int k = 0; k < n_seeds; k++)
+        if (items[a][k].n == 0 || items[a][k].n != n || items[b][k].n != n) return 0;
+    for (int k = 0; k < n_seeds; k++)
+        for (long i = 0; i < n; i++) {
+            size_t c = (size_t)k * (size_t)n + (size_t)i;
+            buf_a[c] = use_score ? items[a][k].score[i] : 100.0 * items[a][k].correct[i];
+            buf_b[c] = use_score ? items[b][k].score[i] : 100.0 * items[b][k].correct[i];
+        }
+    return n;
+}
+
+/* WSO - best decay arm on metric m: the bootstrap over items when every
+ * seed has them, else paired t over seeds. */
+static void wso_minus_best(Findings *f, const StudySpec *s, Inputs *in, int w, int m, const char *label,
+                           double paper, int sign, int dec)
+{
+    int b = best_decay_arm(s, in, m);
+    char what[160];
+    snprintf(what, sizeof what, "%s, WSO - best decay arm (%s)", label, b >= 0 ? s->arms[b].name : "none");
+    Finding *x = add(f, FINDING_EFFECT, what, 0, sign, paper, dec);
+    if (b < 0) {
+        snprintf(x->why, sizeof x->why, "no decay arm has this result yet");
+        return;
+    }
+    Err e;
+    ItemScores(*items)[STUDY_MAX_SEEDS] = m == M_PT_ACC || m == M_PT_MARGIN ? in->pt_items : in->sft_items;
+    long n_items = 0;
+    if (m != M_LOSS) {
+        long n0 = items[w][0].n > 0 ? items[w][0].n : 1;
+        double *ba = xmalloc((unsigned long)(n0 * s->n_seeds) * sizeof *ba);
+        double *bb = xmalloc((unsigned long)(n0 * s->n_seeds) * sizeof *bb);
+        int use_score = m == M_PT_MARGIN || m == M_SFT_LP;
+        n_items = gather_items(items, w, b, s->n_seeds, use_score, ba, bb);
+        int rc = n_items > 0 ? effect_paired_bootstrap(ba, bb, s->n_seeds, (int)n_items, BOOTSTRAP_RESAMPLES,
+                                                       FINDINGS_BOOTSTRAP_SEED, &x->effect, &e)
+                             : -1;
+        free(ba);
+        free(bb);
+        if (rc == 0) {
+            settle(x);
+            return;
+        }
+    }
+    if (effect_paired_t(in->value[m][w], in->value[m][b], s->n_seeds, &x->effect, &e)) {
+        snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
+        return;
+    }
+    settle(x);
+}
+
+static void sharpness_ratios(Findings *f, const StudySpec *s, const Inputs *in, int w, double paper)
+{
+    for (int a = 0; a < s->n_arms; a++) {
+        if (!arm_decays(s, &s->arms[a])) continue;
+        char what[160];
+        snprintf(what, sizeof what, "Tr(H) on PT data at the end of %s, %s / WSO",
+                 study_is_three_stage(s) ? "mid-training" : "pre-training", s->arms[a].name);
+        Finding *x = add(f, FINDING_EFFECT, what, 1, +1, paper, 2);
+        /* a trace whose own interval holds 0 makes no ratio */
+        for (int k = 0; k < s->n_seeds && !x->why[0]; k++)
+            for (int j = 0; j < 2; j++) {
+                int arm = j ? a : w;
+                double t = in->trace[arm][k], se = in->trace_se[arm][k];
+                if (!isnan(t) && !isnan(se) && fabs(t) <= normal_quantile(0.975) * se) {
+                    snprintf(x->why, sizeof x->why, "Tr(H) of %s seed %llu is %.4g ± %.2g: its interval holds 0",
+                             s->arms[arm].name, (unsigned long long)s->seeds[k], t, se);
+                    break;
+                }
+            }
+        Err e;
+        if (!x->why[0] && effect_ratio(in->trace[a], in->trace_se[a], in->trace[w], in->trace_se[w], s->n_seeds,
+                                       &x->effect, &e))
+            snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
+        if (!x->why[0]) settle(x);
+    }
+}
+
+static void correlations(Findings *f, const StudySpec *s, const Inputs *in, double paper_r)
+{
+    double xs[STUDY_MAX_ARMS * STUDY_MAX_SEEDS], ys[STUDY_MAX_ARMS * STUDY_MAX_SEEDS];
+    int groups[STUDY_MAX_ARMS * STUDY_MAX_SEEDS], np = 0;
+    for (int a = 0; a < s->n_arms; a++)
+        for (int k = 0; k < s->n_seeds; k++)
+            if (!isnan(in->trace[a][k]) && !isnan(in->value[M_SFT_EM][a][k])) {
+                xs[np] = in->trace[a][k];
+                ys[np] = in->value[M_SFT_EM][a][k];
+                groups[np++] = a;
+            }
+    static const char *const what[3] = {"Pearson r, PT-data Tr(H) vs SFT exact match over (arm, seed) models",
+                                        "Spearman rho, the same points",
+                                        "within-arm r (each arm's means removed), the same points"};
+    for (int c = 0; c < 3; c++) {
+        Finding *x = add(f, FINDING_CORRELATION, what[c], 0, paper_r < 0 ? -1 : +1, paper_r, 2);
+        Err e;
+        int rc = c == 0 ? pearson(xs, ys, np, &x->corr, &e)
+                 : c == 1 ? spearman(xs, ys, np, &x->corr, &e)
+                          : within_group_r(xs, ys, groups, np, s->n_arms, &x->corr, &e);
+        if (rc) {
+            snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
+            continue;
+        }
+        settle(x);
+        if (!x->corr.ci_defined) snprintf(x->why, sizeof x->why, "too few points for an interval");
+        int points = points_to_resolve(paper_r) + (c == 2 ? s->n_arms - 1 : 0);
+        x->seeds_to_resolve = (points + s->n_arms - 1) / s->n_arms;
+    }
+}
+
+int findings_compute(Findings *f, const StudySpec *s, Store *st, Err *e)
+{
+    memset(f, 0, sizeof *f);
+    int w = -1;
+    for (int a = 0; a < s->n_arms && w < 0; a++)
+        if (!arm_decays(s, &s->arms[a])) w = a;
+    f->has_wso = w >= 0;
+    if (w < 0) return 0;
+    Inputs *in = xcalloc(1, sizeof *in);
+    if (load_inputs(in, s, st, e)) {
+        free_inputs(in, s);
+        free(in);
+        return -1;
+    }
+    int three = study_is_three_stage(s);
+    const PaperEffects *p = three ? &PAPER_3STAGE : &PAPER_2STAGE;
+    wso_minus_best(f, s, in, w, M_LOSS, three ? "MT validation loss" : "PT validation loss", p->loss, +1, 3);
+    wso_minus_best(f, s, in, w, M_PT_ACC, three ? "MT task accuracy (%)" : "PT task accuracy (%)", p->task, -1, 1);
+    wso_minus_best(f, s, in, w, M_PT_MARGIN, "multiple-choice margin (nats)", NAN, -1, 3);
+    wso_minus_best(f, s, in, w, M_SFT_EM, "SFT exact match (%)", p->sft, +1, 1);
+    wso_minus_best(f, s, in, w, M_SFT_LP, "SFT answer log-likelihood (nats/token)", NAN, +1, 3);
+    sharpness_ratios(f, s, in, w, p->sharpness_ratio);
+    correlations(f, s, in, p->r);
+    free_inputs(in, s);
+    free(in);
+    return 0;
+}
+
+static void write_value(FILE *md, double v, int dec, int sign)
+{
+    if (sign) fprintf(md, "%+.*f", dec, v);
+    else fprintf(md, "%.*f", dec, v);
+}
+
+static void write_resolve(FILE *md, const Finding *x)
+{
+    if (x->verdict != VERDICT_UNRESOLVED || !x->measured) return;
+    if (x->effect.std_err == 0) {
+        fprintf(md, "; no spread between seeds or items to scale the seeds needed from");
+        return;
+    }
+    int n = x->seeds_to_resolve;
+    const char *of = isnan(x->paper_size) ? "the effect measured here" : "an effect of the paper's size";
+    if (n > SEEDS_TO_RESOLVE_MAX) fprintf(md, "; more than %d seeds would be needed to resolve %s", SEEDS_TO_RESOLVE_MAX, of);
+    else fprintf(md, "; %d seeds would resolve %s", n, of);
+}
+
+void findings_write(FILE *md, const Findings *f)
+{
+    for (int i = 0; i < f->n; i++) {
+        const Finding *x = &f->items[i];
+        fprintf(md, "- %s: ", x->what);
+        if (!x->measured) {
+            fprintf(md, "**unresolved** (%s)", x->why);
+        } else if (x->kind == FINDING_CORRELATION) {
+            fprintf(md, "%.2f ", x->corr.r);
+            if (x->corr.ci_defined) fprintf(md, "[%.2f, %.2f] **%s**", x->corr.lo, x->corr.hi, verdict_name(x->verdict));
+            else fprintf(md, "**unresolved** (%s)", x->why);
+            if (x->verdict == VERDICT_UNRESOLVED)
+                fprintf(md, "; %d seeds would resolve a correlation of the paper's size", x->seeds_to_resolve);
+            fprintf(md, " (%s over %d models; paper: r = %.3f)",
+                    strstr(x->what, "Spearman") ? "Fisher z with the 1.06 variance" : "Fisher z", x->corr.n,
+                    x->paper_size);
+        } else {
+            const Effect *ef = &x->effect;
+            int ratio = ef->log_scale;
+            write_value(md, ef->estimate, x->decimals, !ratio);
+            fprintf(md, "%s [", ratio ? "x" : "");
+            write_value(md, ef->lo, x->decimals, !ratio);
+            fprintf(md, ", ");
+            write_value(md, ef->hi, x->decimals, !ratio);
+            fprintf(md, "] **%s**", verdict_name(x->verdict));
+            write_resolve(md, x);
+            fprintf(md, " (%s, %d seed%s", ef->method, ef->n_seeds, ef->n_seeds == 1 ? "" : "s");
+            if (ef->n_items) fprintf(md, " x %d items", ef->n_items);
+            if (isnan(x->paper_size)) fprintf(md, "; paper: %s)", x->paper_sign > 0 ? "higher for WSO" : "lower for WSO");
+            else if (ratio) fprintf(md, "; paper: about 2-3x)");
+            else {
+                fprintf(md, "; paper: ");
+                write_value(md, x->paper_size, x->decimals, 1);
+                fprintf(md, ")");
+            }
+        }
+        fprintf(md, "\n");
+    }
+}
+
+void format_trace_cell(char *out, size_t size, const double *trace, const double *probe_se, int n)
+{
+    double x[STUDY_MAX_SEEDS];
+    int k = 0;
+    for (int i = 0; i < n && k < STUDY_MAX_SEEDS; i++)
+        if (!isnan(trace[i])) x[k++] = trace[i];
+    if (k == 0) {
+        snprintf(out, size, "n/a");
+        return;
+    }
+    double mean = 0, half;
+    for (int i = 0; i < k; i++) mean += x[i];
+    mean /= k;
+    if (k == 1) {
+        int i = 0;
+        while (isnan(trace[i])) i++;
+        half = isnan(probe_se[i]) ? NAN : normal_quantile(0.975) * probe_se[i];
+    } else {
+        double ss = 0;
+        for (int i = 0; i < k; i++) ss += (x[i] - mean) * (x[i] - mean);
+        half = t_quantile(0.975, k - 1) * sqrt(ss / (k - 1) / k);
+    }
+    if (isnan(half)) snprintf(out, size, "%.4g", mean);
+    else if (fabs(mean) <= half) snprintf(out, size, "unresolved [%.3g, %.3g]", mean - half, mean + half);
+    else snprintf(out, size, "%.4g [%.4g, %.4g]", mean, mean - half, mean + half);
+}

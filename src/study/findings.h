@@ -1,0 +1,81 @@
+/* The findings of a study: each claim of the paper as an effect with its
+ * 95% interval and a verdict (study/stats.h), computed from the results
+ * store, one line each in the report.
+ *
+ * Effects, for a study with a WSO arm (constant LR after warmup in every
+ * stage) and decay arms; "best decay arm" is the decay arm with the best
+ * mean over seeds on that metric (the paper's Delta reference):
+ *   loss       WSO - best decay arm, PT (MT) validation loss; paired t over
+ *              seeds (the loss of thousands of tokens has little item noise)
+ *   pt acc     WSO - best decay arm, PT (MT) task accuracy, and its
+ *   pt margin  continuous companion, the multiple-choice margin
+ *   sft em     WSO - best decay arm, SFT exact match at the chosen SFT LR,
+ *   sft lp     and its companion, the answers' per-token log-likelihood
+ *              (these four: paired bootstrap over seeds x items when the
+ *              store has every item, with the items of all tasks of a suite
+ *              pooled, resampling seed FINDINGS_BOOTSTRAP_SEED; else paired
+ *              t over seeds on the suite averages)
+ *   sharpness  Tr(H) of each decay arm / WSO's on the PT probe batch at the
+ *              end of pre-training (mid-training), per seed (effect_ratio)
+ *   r          Pearson r between PT-data sharpness and SFT exact match over
+ *              the (arm, seed) models, with Spearman's rho and the
+ *              within-arm r beside it (two clusters alone cannot make them)
+ * Each effect is compared with the paper's two-stage (three-stage) 1B
+ * result for its sign; the seeds needed to resolve an unresolved effect are
+ * for the paper's size when the paper has one on this scale, else for the
+ * size measured here. */
+#ifndef PLATEAU_STUDY_FINDINGS_H
+#define PLATEAU_STUDY_FINDINGS_H
+
+#include <stdio.h>
+
+#include "core/error.h"
+#include "study/spec.h"
+#include "study/stats.h"
+#include "study/store.h"
+
+#define FINDINGS_MAX 64
+/* The resampling seed of every bootstrap in a report: fixed, so the same
+ * store always gives the same intervals. */
+#define FINDINGS_BOOTSTRAP_SEED 1
+
+typedef enum { FINDING_EFFECT, FINDING_CORRELATION } FindingKind;
+
+typedef struct {
+    FindingKind kind;
+    char        what[160];        /* e.g. "SFT exact match (%), WSO - best decay arm (wsd0.1)" */
+    int         measured;         /* 0: not computable; why says so */
+    char        why[256];
+    Effect      effect;           /* FINDING_EFFECT */
+    Correlation corr;             /* FINDING_CORRELATION */
+    double      null;             /* 0, or 1 for a ratio */
+    int         paper_sign;       /* +1 / -1: where the paper's effect lies from null */
+    double      paper_size;       /* the paper's effect on this scale; NaN: it has none */
+    int         decimals;
+    Verdict     verdict;
+    int         seeds_to_resolve; /* when unresolved; > SEEDS_TO_RESOLVE_MAX: not within reach */
+} Finding;
+
+typedef struct {
+    Finding items[FINDINGS_MAX];
+    int     n;
+    int     has_wso;
+} Findings;
+
+/* Reads what the store holds for the study's arms and seeds and computes
+ * every finding; a finding whose inputs are missing (a study still running)
+ * is kept with measured = 0 and the reason. Fails only on store errors. */
+int findings_compute(Findings *f, const StudySpec *s, Store *st, Err *e);
+
+/* One markdown bullet per finding: what, the effect, [lo, hi], the verdict
+ * word in bold, the seeds-to-resolve number when unresolved, the method,
+ * and the paper's value. */
+void findings_write(FILE *md, const Findings *f);
+
+/* A Tr(H) cell: mean over seeds with its 95% t interval (one seed: the
+ * estimate -+ z(0.975) times its standard error over probes); a value
+ * whose interval contains 0 is written "unresolved [lo, hi]", not as a
+ * number. */
+void format_trace_cell(char *out, size_t size, const double *trace, const double *probe_se, int n);
+
+#endif
