@@ -84,7 +84,7 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     assert_string_equal(s.name, "quick");
     assert_int_equal(s.world, WORLD_BIOS);
     assert_int_equal(s.n_arms, 5);
-    assert_int_equal(s.n_seeds, 2);
+    assert_int_equal(s.n_seeds, 3);
     assert_int_equal(study_pretrain_steps(&s), 280);
     assert_int_equal(s.warmup_steps, 14);
     assert_false(study_is_three_stage(&s));
@@ -265,14 +265,14 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
      * fall from step 14: all five arms share [0, 14). WSO and both WSDs share
      * [14, 214). Then WSO, WSD0.1, WSD0 run [214, 280) each (66 steps), and
      * cosine and linear [14, 280) each (266 steps). Per seed:
-     * 14 + 200 + 3*66 + 2*266 = 944 steps instead of 5 * 280 = 1400; two
-     * seeds share nothing (different init and data order). */
-    assert_int_equal(s.n_seeds, 2);
-    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 2 * 1400);
-    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 2 * 944);
-    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 2 * 7);
-    assert_int_equal(p.saving.segments[STAGE_SFT], 2 * 5 * 3);
-    for (int k = 0; k < 2; k++) {
+     * 14 + 200 + 3*66 + 2*266 = 944 steps instead of 5 * 280 = 1400; the
+     * three seeds share nothing (different init and data order). */
+    assert_int_equal(s.n_seeds, 3);
+    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 3 * 1400);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 3 * 944);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 3 * 7);
+    assert_int_equal(p.saving.segments[STAGE_SFT], 3 * 5 * 3);
+    for (int k = 0; k < 3; k++) {
         /* wso: warmup -> trunk -> tail */
         const PlanSegment *tail = &p.segments[p.runs[0][k].base];
         const PlanSegment *trunk = &p.segments[tail->parent];
@@ -299,7 +299,7 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
         /* the SFT sweep of one base starts from that base */
         for (int j = 0; j < 3; j++) assert_int_equal(p.segments[p.runs[1][k].sft[j]].parent, p.runs[1][k].base);
     }
-    /* the two seeds' warmups are different segments */
+    /* the seeds' warmups are different segments */
     assert_int_not_equal(p.segments[p.runs[0][0].base].parent, p.segments[p.runs[0][1].base].parent);
     plan_free(&p);
 }
