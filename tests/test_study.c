@@ -678,19 +678,21 @@ static void items_round_trip_and_the_view_names_arm_seed_stage_and_lr(void **sta
         store_record_items(st, pre_seg, 200, "pt", "eval_mc_b", "margin", 2, c3, s3, &e) ||
         store_record_items(st, pre_seg, 200, "pt", "eval_mc_a", "margin", 1, c1, s3, &e))
         fail_msg("%s", e.msg);
-    ItemScores it;
-    assert_int_equal(store_read_items(st, sft_seg, "sft", NULL, &it, &e), 1);
-    assert_int_equal(it.n, 3);   /* step 10, the latest */
-    assert_true(it.correct[0] == 1 && it.correct[1] == 0 && it.score[1] == -2.0 && isnan(it.score[2]));
-    item_scores_free(&it);
-    assert_int_equal(store_read_items(st, pre_seg, "pt", NULL, &it, &e), 1);
-    assert_int_equal(it.n, 3);   /* eval_mc_a's item, then eval_mc_b's two */
-    assert_true(it.score[0] == 1.5 && it.score[1] == 1.5 && it.score[2] == 0.25);
-    item_scores_free(&it);
-    assert_int_equal(store_read_items(st, pre_seg, "pt", "eval_mc_b", &it, &e), 1);
-    assert_int_equal(it.n, 2);
-    item_scores_free(&it);
-    assert_int_equal(store_read_items(st, pre_seg, "sft", NULL, &it, &e), 0);
+    ItemScore *it;
+    int n_it;
+    assert_int_equal(store_read_items(st, sft_seg, "sft", NULL, &it, &n_it, &e), 1);
+    assert_int_equal(n_it, 3);   /* step 10, the latest */
+    assert_true(it[0].correct == 1 && it[1].correct == 0 && it[1].score == -2.0 && isnan(it[2].score));
+    free(it);
+    assert_int_equal(store_read_items(st, pre_seg, "pt", NULL, &it, &n_it, &e), 1);
+    assert_int_equal(n_it, 3);   /* eval_mc_a's item, then eval_mc_b's two */
+    assert_true(it[0].score == 1.5 && it[1].score == 1.5 && it[2].score == 0.25);
+    free(it);
+    assert_int_equal(store_read_items(st, pre_seg, "pt", "eval_mc_b", &it, &n_it, &e), 1);
+    assert_int_equal(n_it, 2);
+    free(it);
+    assert_int_equal(store_read_items(st, pre_seg, "sft", NULL, &it, &n_it, &e), 0);
+    assert_null(it);
     store_close(st);
 
     char path[512], sql[512];

@@ -14,11 +14,17 @@ static const PaperEffects PAPER_3STAGE = {0.062, -0.1, +0.8, 2.0, -0.709};
 
 enum { M_LOSS, M_PT_ACC, M_PT_MARGIN, M_SFT_EM, M_SFT_LP, N_METRICS };
 
+/* One model's items of a suite (store_read_items). */
+typedef struct {
+    ItemScore *v;
+    int        n;
+} ItemList;
+
 /* What the store holds, per arm and seed. */
 typedef struct {
     double     value[N_METRICS][STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
     double     trace[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], trace_se[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
-    ItemScores pt_items[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], sft_items[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+    ItemList   pt_items[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], sft_items[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
 } Inputs;
 
 static int arm_seed(const StudySpec *s, const ArmValue *v, int *a, int *k)
@@ -44,7 +50,8 @@ static int load_base_metric(Inputs *in, int m, const StudySpec *s, Store *st, co
         in->value[m][a][k] = scale * v[i].value;
         if (!with_base) continue;
         /* the segment SFT starts from: its items and its sharpness at the end */
-        if (store_read_items(st, v[i].segment, "pt", NULL, &in->pt_items[a][k], e) < 0) rc = -1;
+        ItemList *items = &in->pt_items[a][k];
+        if (store_read_items(st, v[i].segment, "pt", NULL, &items->v, &items->n, e) < 0) rc = -1;
         SharpnessRecord *sr;
         int ns;
         if (!rc && store_read_sharpness(st, v[i].segment, &sr, &ns, e)) rc = -1;
@@ -80,7 +87,7 @@ static int load_sft(Inputs *in, const StudySpec *s, Store *st, Err *e)
             if (!found) continue;
             in->value[M_SFT_EM][a][k] = 100 * v;
             if (store_eval(st, seg, suite, "average", "answer_logprob", &in->value[M_SFT_LP][a][k], NULL, e) < 0 ||
-                store_read_items(st, seg, suite, NULL, &in->sft_items[a][k], e) < 0)
+                store_read_items(st, seg, suite, NULL, &in->sft_items[a][k].v, &in->sft_items[a][k].n, e) < 0)
                 return -1;
         }
     return 0;
@@ -102,8 +109,8 @@ static void free_inputs(Inputs *in, const StudySpec *s)
 {
     for (int a = 0; a < s->n_arms; a++)
         for (int k = 0; k < s->n_seeds; k++) {
-            item_scores_free(&in->pt_items[a][k]);
-            item_scores_free(&in->sft_items[a][k]);
+            free(in->pt_items[a][k].v);
+            free(in->sft_items[a][k].v);
         }
 }
 
@@ -166,17 +173,18 @@ static void settle(Finding *x)
 /* Per-item values of one arm's seeds into buf (seed-major); the seeds both
  * arms have items for, with equal counts. Returns the item count, 0 if any
  * seed lacks them. */
-static long gather_items(ItemScores items[][STUDY_MAX_SEEDS], int a, int b, int n_seeds, int use_score,
-                         double *buf_a, double *buf_b)
+static int gather_items(ItemList items[][STUDY_MAX_SEEDS], int a, int b, int n_seeds, int use_score,
+                        double *buf_a, double *buf_b)
 {
-    long n = items[a][0].n;
+    int n = items[a][0].n;
     for (int k = 0; k < n_seeds; k++)
         if (items[a][k].n == 0 || items[a][k].n != n || items[b][k].n != n) return 0;
     for (int k = 0; k < n_seeds; k++)
-        for (long i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             size_t c = (size_t)k * (size_t)n + (size_t)i;
-            buf_a[c] = use_score ? items[a][k].score[i] : 100.0 * items[a][k].correct[i];
-            buf_b[c] = use_score ? items[b][k].score[i] : 100.0 * items[b][k].correct[i];
+            const ItemScore *x = &items[a][k].v[i], *y = &items[b][k].v[i];
+            buf_a[c] = use_score ? x->score : 100.0 * x->correct;
+            buf_b[c] = use_score ? y->score : 100.0 * y->correct;
         }
     return n;
 }
@@ -195,15 +203,15 @@ static void wso_minus_best(Findings *f, const StudySpec *s, Inputs *in, int w, i
         return;
     }
     Err e;
-    ItemScores(*items)[STUDY_MAX_SEEDS] = m == M_PT_ACC || m == M_PT_MARGIN ? in->pt_items : in->sft_items;
-    long n_items = 0;
+    ItemList(*items)[STUDY_MAX_SEEDS] = m == M_PT_ACC || m == M_PT_MARGIN ? in->pt_items : in->sft_items;
+    int n_items = 0;
     if (m != M_LOSS) {
         long n0 = items[w][0].n > 0 ? items[w][0].n : 1;
         double *ba = xmalloc((unsigned long)(n0 * s->n_seeds) * sizeof *ba);
         double *bb = xmalloc((unsigned long)(n0 * s->n_seeds) * sizeof *bb);
         int use_score = m == M_PT_MARGIN || m == M_SFT_LP;
         n_items = gather_items(items, w, b, s->n_seeds, use_score, ba, bb);
-        int rc = n_items > 0 ? effect_paired_bootstrap(ba, bb, s->n_seeds, (int)n_items, BOOTSTRAP_RESAMPLES,
+        int rc = n_items > 0 ? effect_paired_bootstrap(ba, bb, s->n_seeds, n_items, BOOTSTRAP_RESAMPLES,
                                                        FINDINGS_BOOTSTRAP_SEED, &x->effect, &e)
                              : -1;
         free(ba);

@@ -471,27 +471,20 @@ int store_plan_status(Store *s, const Plan *p, SegmentStatus *status, Err *e)
     return 0;
 }
 
-int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e)
+/* Runs the INSERT `sql` once per row i < n in one transaction, bind filling
+ * the statement's parameters for row i; all rows or none are written. */
+typedef void (*RowBind)(sqlite3_stmt *st, const void *rows, long i);
+
+static int insert_rows(Store *s, const char *sql, long n, RowBind bind, const void *rows, const char *what, Err *e)
 {
-    if (s->log) {
-        store_log_metrics(s->log, segment, m, n);
-        return 0;
-    }
     sqlite3_stmt *st;
     if (begin(s, e)) return -1;
-    if (prepare(s, &st, "INSERT OR REPLACE INTO metrics(segment, step, loss, lr, grad_norm, tokens)"
-                        " VALUES(?, ?, ?, ?, ?, ?)", e))
-        goto fail;
-    for (int i = 0; i < n; i++) {
+    if (prepare(s, &st, sql, e)) goto fail;
+    for (long i = 0; i < n; i++) {
         sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, m[i].step);
-        sqlite3_bind_double(st, 3, m[i].loss);
-        sqlite3_bind_double(st, 4, m[i].lr);
-        sqlite3_bind_double(st, 5, m[i].grad_norm);
-        sqlite3_bind_int64(st, 6, m[i].tokens);
+        bind(st, rows, i);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            db_fail(s, e, "recording metrics");
+            db_fail(s, e, what);
             sqlite3_finalize(st);
             goto fail;
         }
@@ -502,6 +495,39 @@ int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, in
 fail:
     rollback(s);
     return -1;
+}
+
+static void bind_double_or_null(sqlite3_stmt *st, int col, double x)
+{
+    if (isnan(x)) sqlite3_bind_null(st, col);
+    else sqlite3_bind_double(st, col, x);
+}
+
+typedef struct {
+    const char        *segment;
+    const StepMetrics *m;
+} MetricRows;
+
+static void bind_metric(sqlite3_stmt *st, const void *rows, long i)
+{
+    const MetricRows *r = rows;
+    sqlite3_bind_text(st, 1, r->segment, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->m[i].step);
+    sqlite3_bind_double(st, 3, r->m[i].loss);
+    sqlite3_bind_double(st, 4, r->m[i].lr);
+    sqlite3_bind_double(st, 5, r->m[i].grad_norm);
+    sqlite3_bind_int64(st, 6, r->m[i].tokens);
+}
+
+int store_record_metrics(Store *s, const char *segment, const StepMetrics *m, int n, Err *e)
+{
+    if (s->log) {
+        store_log_metrics(s->log, segment, m, n);
+        return 0;
+    }
+    MetricRows rows = {segment, m};
+    return insert_rows(s, "INSERT OR REPLACE INTO metrics(segment, step, loss, lr, grad_norm, tokens) VALUES(?, ?, ?, ?, ?, ?)",
+                       n, bind_metric, &rows, "recording metrics", e);
 }
 
 static double column_double_or_nan(sqlite3_stmt *st, int col)
@@ -560,6 +586,25 @@ int store_read_metrics(Store *s, const char *segment, StepMetrics **out, int *n,
     return collect_rows(s, st, sizeof(StepMetrics), fill_metric, (void **)out, n, "reading metrics", e);
 }
 
+typedef struct {
+    const char   *segment, *suite;
+    int64_t       step;
+    const EvalRow *r;
+} EvalRows;
+
+static void bind_eval(sqlite3_stmt *st, const void *rows, long i)
+{
+    const EvalRows *r = rows;
+    sqlite3_bind_text(st, 1, r->segment, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->step);
+    sqlite3_bind_text(st, 3, r->suite, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->r[i].task, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->r[i].metric, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 6, r->r[i].value);
+    bind_double_or_null(st, 7, r->r[i].std_err);
+    sqlite3_bind_int64(st, 8, r->r[i].n);
+}
+
 int store_record_evals(Store *s, const char *segment, int64_t step, const char *suite, const EvalRow *r, int n,
                        Err *e)
 {
@@ -567,34 +612,10 @@ int store_record_evals(Store *s, const char *segment, int64_t step, const char *
         store_log_evals(s->log, segment, step, suite, r, n);
         return 0;
     }
-    sqlite3_stmt *st;
-    if (begin(s, e)) return -1;
-    if (prepare(s, &st, "INSERT OR REPLACE INTO evaluations(segment, step, suite, task, metric, value, stderr, n)"
-                        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", e))
-        goto fail;
-    for (int i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, step);
-        sqlite3_bind_text(st, 3, suite, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, r[i].task, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, r[i].metric, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, r[i].value);
-        if (isnan(r[i].std_err)) sqlite3_bind_null(st, 7);
-        else sqlite3_bind_double(st, 7, r[i].std_err);
-        sqlite3_bind_int64(st, 8, r[i].n);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            db_fail(s, e, "recording an evaluation");
-            sqlite3_finalize(st);
-            goto fail;
-        }
-    }
-    sqlite3_finalize(st);
-    if (commit(s, e)) goto fail;
-    return 0;
-fail:
-    rollback(s);
-    return -1;
+    EvalRows rows = {segment, suite, step, r};
+    return insert_rows(s, "INSERT OR REPLACE INTO evaluations(segment, step, suite, task, metric, value, stderr, n)"
+                          " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                       n, bind_eval, &rows, "recording an evaluation", e);
 }
 
 int store_eval(Store *s, const char *segment, const char *suite, const char *task, const char *metric, double *value,
@@ -819,50 +840,48 @@ int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed
     return found;
 }
 
+typedef struct {
+    const char   *segment, *suite, *task, *score_metric;
+    int64_t       step;
+    const int    *correct;
+    const double *score;
+} ItemRows;
+
+static void bind_item(sqlite3_stmt *st, const void *rows, long i)
+{
+    const ItemRows *r = rows;
+    sqlite3_bind_text(st, 1, r->segment, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->step);
+    sqlite3_bind_text(st, 3, r->suite, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->task, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, i);
+    sqlite3_bind_int(st, 6, r->correct[i] != 0);
+    bind_double_or_null(st, 7, r->score[i]);
+    sqlite3_bind_text(st, 8, r->score_metric, -1, SQLITE_STATIC);
+}
+
 int store_record_items(Store *s, const char *segment, int64_t step, const char *suite, const char *task,
                        const char *score_metric, long n, const int *correct, const double *score, Err *e)
 {
-    sqlite3_stmt *st;
-    if (begin(s, e)) return -1;
-    if (prepare(s, &st, "INSERT OR REPLACE INTO items(segment, step, suite, task, item, correct, score, score_metric)"
-                        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", e))
-        goto fail;
-    for (long i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, step);
-        sqlite3_bind_text(st, 3, suite, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, task, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, i);
-        sqlite3_bind_int(st, 6, correct[i] != 0);
-        if (isnan(score[i])) sqlite3_bind_null(st, 7);
-        else sqlite3_bind_double(st, 7, score[i]);
-        sqlite3_bind_text(st, 8, score_metric, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            db_fail(s, e, "recording per-item results");
-            sqlite3_finalize(st);
-            goto fail;
-        }
-    }
-    sqlite3_finalize(st);
-    if (commit(s, e)) goto fail;
-    return 0;
-fail:
-    rollback(s);
-    return -1;
+    ItemRows rows = {segment, suite, task, score_metric, step, correct, score};
+    return insert_rows(s, "INSERT OR REPLACE INTO items(segment, step, suite, task, item, correct, score, score_metric)"
+                          " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                       n, bind_item, &rows, "recording per-item results", e);
 }
 
-void item_scores_free(ItemScores *it)
+static void fill_item(sqlite3_stmt *st, void *row)
 {
-    free(it->correct);
-    free(it->score);
-    memset(it, 0, sizeof *it);
+    ItemScore *it = row;
+    it->correct = sqlite3_column_int(st, 0);
+    it->score = column_double_or_nan(st, 1);
 }
 
-int store_read_items(Store *s, const char *segment, const char *suite, const char *task, ItemScores *out, Err *e)
+int store_read_items(Store *s, const char *segment, const char *suite, const char *task, ItemScore **out, int *n,
+                     Err *e)
 {
-    memset(out, 0, sizeof *out);
     sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
     if (prepare(s, &st, "SELECT correct, score FROM items WHERE segment = ?1 AND suite = ?2"
                         " AND (?3 IS NULL OR task = ?3) AND step = (SELECT MAX(step) FROM items"
                         " WHERE segment = ?1 AND suite = ?2 AND (?3 IS NULL OR task = ?3)) ORDER BY task, item", e))
@@ -871,29 +890,6 @@ int store_read_items(Store *s, const char *segment, const char *suite, const cha
     sqlite3_bind_text(st, 2, suite, -1, SQLITE_STATIC);
     if (task) sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
     else sqlite3_bind_null(st, 3);
-    long cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? 2 * cap : 256;
-            int *c = xmalloc((unsigned long)cap * sizeof *c);
-            double *v = xmalloc((unsigned long)cap * sizeof *v);
-            if (out->n) {
-                memcpy(c, out->correct, (size_t)out->n * sizeof *c);
-                memcpy(v, out->score, (size_t)out->n * sizeof *v);
-            }
-            free(out->correct);
-            free(out->score);
-            out->correct = c;
-            out->score = v;
-        }
-        out->correct[out->n] = sqlite3_column_int(st, 0);
-        out->score[out->n++] = column_double_or_nan(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        item_scores_free(out);
-        return db_fail(s, e, "reading per-item results");
-    }
-    return out->n > 0;
+    if (collect_rows(s, st, sizeof(ItemScore), fill_item, (void **)out, n, "reading per-item results", e)) return -1;
+    return *n > 0;
 }

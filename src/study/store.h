@@ -180,15 +180,15 @@ int store_record_items(Store *s, const char *segment, int64_t step, const char *
                        const char *score_metric, long n, const int *correct, const double *score, Err *e);
 
 typedef struct {
-    long    n;
-    int    *correct;   /* [n] malloc'd */
-    double *score;     /* [n] malloc'd */
-} ItemScores;
-void item_scores_free(ItemScores *it);
+    int    correct;   /* 0/1 */
+    double score;     /* NaN when not recorded */
+} ItemScore;
 
 /* The items of (segment, suite) at the segment's latest step with items,
- * every task (task NULL) or one, in task then item order. Returns 1 found,
- * 0 when the segment has none (out->n = 0), -1 on error. */
-int store_read_items(Store *s, const char *segment, const char *suite, const char *task, ItemScores *out, Err *e);
+ * every task (task NULL) or one, in task then item order; *out is malloc'd
+ * (caller frees, NULL when none). Returns 1 found, 0 when the segment has
+ * none, -1 on error. */
+int store_read_items(Store *s, const char *segment, const char *suite, const char *task, ItemScore **out, int *n,
+                     Err *e);
 
 #endif

@@ -12,20 +12,21 @@
 int sweep_gap(Store *st, const char *seg_a, const char *seg_b, SweepGap *out, Err *e)
 {
     *out = (SweepGap){NAN, NAN, 0};
-    ItemScores a, b;
-    int fa = store_read_items(st, seg_a, "sft_valid", NULL, &a, e);
-    int fb = fa < 0 ? -1 : store_read_items(st, seg_b, "sft_valid", NULL, &b, e);
+    ItemScore *a = NULL, *b = NULL;
+    int na = 0, nb = 0;
+    int fa = store_read_items(st, seg_a, "sft_valid", NULL, &a, &na, e);
+    int fb = fa < 0 ? -1 : store_read_items(st, seg_b, "sft_valid", NULL, &b, &nb, e);
     int rc = fa < 0 || fb < 0 ? -1 : 0;
-    if (!rc && fa && fb && a.n == b.n) {
-        double *d = xmalloc((unsigned long)a.n * sizeof *d);
-        for (long i = 0; i < a.n; i++) d[i] = a.score[i] - b.score[i];
-        weighted_mean_stderr(d, NULL, a.n, &out->diff, &out->std_err);
-        out->n_items = a.n;
+    if (!rc && fa && fb && na == nb) {
+        double *d = xmalloc((unsigned long)na * sizeof *d);
+        for (int i = 0; i < na; i++) d[i] = a[i].score - b[i].score;
+        weighted_mean_stderr(d, NULL, na, &out->diff, &out->std_err);
+        out->n_items = na;
         free(d);
         rc = 1;
     }
-    if (fa >= 0) item_scores_free(&a);
-    if (fb >= 0) item_scores_free(&b);
+    free(a);
+    free(b);
     return rc;
 }
 
