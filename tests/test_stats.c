@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "study/findings.h"
 #include "study/stats.h"
 
 #define NEAR(x, want, tol) assert_true(fabs((x) - (want)) <= (tol))
@@ -189,6 +190,30 @@ static void spearman_ranks_ties_and_uses_the_fieller_interval(void **state)
     assert_int_equal(spearman(x, flat, 3, &c, &e), -1);
 }
 
+/* Arms {1, 3} and {5, 9}: within sqrt((2 + 8) / 2), between the SD of 2 and 7. */
+static void probe_batch_check_compares_seed_spread_with_arm_spread(void **state)
+{
+    (void)state;
+    double x[2][STUDY_MAX_SEEDS] = {{1, 3, NAN}, {5, 9, NAN}}, within, between;
+    seed_and_arm_spread((const double(*)[STUDY_MAX_SEEDS])x, 2, 3, &within, &between);
+    NEAR(within, sqrt(5.0), 1e-12);
+    NEAR(between, sqrt(12.5), 1e-12);
+}
+
+/* Two seeds 10 and 12: 11 -+ t(0.975, 1) * 1 holds 0; one seed 10 with
+ * probe standard error 4: 10 -+ 1.96 * 4 does not. */
+static void a_trace_whose_interval_holds_zero_is_unresolved(void **state)
+{
+    (void)state;
+    char cell[64];
+    const double two[2] = {10, 12}, se2[2] = {1, 1};
+    format_trace_cell(cell, sizeof cell, two, se2, 2);
+    assert_string_equal(cell, "unresolved [-1.71, 23.7]");
+    const double one[1] = {10}, se1[1] = {4};
+    format_trace_cell(cell, sizeof cell, one, se1, 1);
+    assert_string_equal(cell, "10 [2.16, 17.84]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +226,8 @@ int main(void)
         cmocka_unit_test(sharpness_ratio_interval_is_a_t_interval_of_log_ratios),
         cmocka_unit_test(two_clusters_alone_do_not_make_a_within_group_correlation),
         cmocka_unit_test(spearman_ranks_ties_and_uses_the_fieller_interval),
+        cmocka_unit_test(probe_batch_check_compares_seed_spread_with_arm_spread),
+        cmocka_unit_test(a_trace_whose_interval_holds_zero_is_unresolved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

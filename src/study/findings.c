@@ -399,3 +399,26 @@ void format_trace_cell(char *out, size_t size, const double *trace, const double
     else if (fabs(mean) <= half) snprintf(out, size, "unresolved [%.3g, %.3g]", mean - half, mean + half);
     else snprintf(out, size, "%.4g [%.4g, %.4g]", mean, mean - half, mean + half);
 }
+
+void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_seeds, double *within,
+                         double *between)
+{
+    double ss = 0, means[STUDY_MAX_ARMS];
+    int df = 0, n_means = 0;
+    for (int a = 0; a < n_arms; a++) {
+        double m = seed_mean(x[a], n_seeds);
+        if (isnan(m)) continue;
+        int k = 0;
+        for (int i = 0; i < n_seeds; i++)
+            if (!isnan(x[a][i])) {
+                ss += (x[a][i] - m) * (x[a][i] - m);
+                k++;
+            }
+        df += k - 1;
+        means[n_means++] = m;
+    }
+    *within = df > 0 ? sqrt(ss / df) : NAN;
+    double mm = seed_mean(means, n_means), sb = 0;
+    for (int a = 0; a < n_means; a++) sb += (means[a] - mm) * (means[a] - mm);
+    *between = n_means > 1 ? sqrt(sb / (n_means - 1)) : NAN;
+}

@@ -72,6 +72,15 @@ int findings_compute(Findings *f, const StudySpec *s, Store *st, Err *e);
  * and the paper's value. */
 void findings_write(FILE *md, const Findings *f);
 
+/* The spread of per-seed values x[a][k] (NaN: missing): within, the pooled
+ * standard deviation between seeds of one arm, sqrt(sum over arms of
+ * sum_k (x - arm mean)^2 / sum over arms of (n_a - 1)); between, the
+ * standard deviation of the arm means (divisor arms - 1). NaN when not
+ * computable. A probe batch is large enough when within < between: seeds
+ * of one arm then disagree less than the arms do. */
+void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_seeds, double *within,
+                         double *between);
+
 /* A Tr(H) cell: mean over seeds with its 95% t interval (one seed: the
  * estimate -+ z(0.975) times its standard error over probes); a value
  * whose interval contains 0 is written "unresolved [lo, hi]", not as a

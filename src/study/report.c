@@ -366,6 +366,17 @@ static int write_sharpness(const ReportResults *R, FILE *md, const Correlation *
     }
     if (csv_save(&csv, R->dir, "sharpness.csv", e)) return -1;
     write_correlation(md, corr, corr_ok, why_not);
+    for (int d = 0; d < 2; d++) {
+        double within, between;
+        seed_and_arm_spread((const double(*)[STUDY_MAX_SEEDS])(d ? R->sharp_sft : R->sharp_pt), s->n_arms, s->n_seeds,
+                            &within, &between);
+        if (isnan(within) || isnan(between)) continue;
+        fprintf(md, "Spread of Tr(H) on %s data: %.3g between seeds of one arm (pooled standard deviation), %.3g "
+                    "between arms (standard deviation of the arm means): %s.\n\n",
+                d ? "SFT" : "PT", within, between,
+                within < between ? "the probe batch separates the arms"
+                                 : "the probe batch is too small to separate the arms (raise probe_sequences)");
+    }
     fprintf(md, "As CSV: `sharpness.csv`.\n\n");
     return 0;
 }
