@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "study/findings.h"
 #include "study/plan.h"
 #include "study/report_math.h"
 #include "study/report_table.h"
@@ -714,6 +715,78 @@ static void items_round_trip_and_the_view_names_arm_seed_stage_and_lr(void **sta
     remove_temp_dir(dir);
 }
 
+/* Findings from hand-set numbers in a store, arms wso and d, seeds 1, 2, 3:
+ *   PT loss    wso 2.50 2.60 2.55, d 2.40 2.48 2.46: differences 0.10 0.12
+ *              0.09, mean 0.10333, se 0.0088192, -+ t(0.975, 2) = 4.30265:
+ *              [0.06539, 0.14128], above 0 like the paper's +0.071: agrees;
+ *   SFT        four test items per seed, d answers all, wso none, and wso's
+ *              log-likelihood 0.5 below d's on every item: every resample
+ *              gives -100 and -0.5: contradicts;
+ *   Tr(H)      d / wso = 110/100, 90/120, 130/80: exp(mean log -+ t se) =
+ *              1.103 [0.422, 2.881], holding 1: unresolved; at sd(log ratio)
+ *              0.3866 an effect of 2x needs 5 seeds for 80% power.
+ * (tools/stats_reference.py checks the same formulas.) */
+static void findings_from_a_hand_set_store_give_each_verdict(void **state)
+{
+    (void)state;
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    StudySpec s;
+    Plan p;
+    Err e;
+    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e))
+        fail_msg("%s", e.msg);
+    s.n_seeds = 3;
+    s.seeds[1] = 2;
+    s.seeds[2] = 3;
+    if (plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    Store *st;
+    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    const double loss[2][3] = {{2.50, 2.60, 2.55}, {2.40, 2.48, 2.46}}, trace[2][3] = {{100, 120, 80}, {110, 90, 130}};
+    for (int a = 0; a < 2; a++)
+        for (int k = 0; k < 3; k++) {
+            const char *base = p.segments[p.runs[a][k].pretrain_end].id, *sft = p.segments[p.runs[a][k].sft[0]].id;
+            EvalRow ev = {.task = "pt", .metric = "loss", .value = loss[a][k], .std_err = 0.01, .n = 1000};
+            EvalRow em[2] = {{.task = "average", .metric = "exact_match", .value = a == 1 ? 1.0 : 0.0, .n = 4},
+                             {.task = "average", .metric = "answer_logprob", .value = -2.5 - (a == 0 ? 0.5 : 0),
+                              .std_err = 0.1, .n = 4}};
+            TraceEstimate sh = {trace[a][k], 1.0, 50};
+            int correct[4] = {a, a, a, a};
+            double score[4] = {-1, -2, -3, -4};
+            for (int i = 0; i < 4; i++) score[i] -= a == 0 ? 0.5 : 0;
+            if (store_record_evals(st, base, 1, "valid", &ev, 1, &e) ||
+                store_record_sharpness(st, base, p.segments[p.runs[a][k].pretrain_end].end_step, "pt", &sh, NAN, &e) ||
+                store_record_evals(st, sft, 10, "sft", em, 2, &e) ||
+                store_record_items(st, sft, 10, "sft", "eval_qa_test", "answer_logprob", 4, correct, score, &e) ||
+                store_choose_sft_lr(st, s.name, s.arms[a].name, s.seeds[k], s.sft_lrs[0], &e))
+                fail_msg("%s", e.msg);
+        }
+    Findings *f = malloc(sizeof *f);
+    if (findings_compute(f, &s, st, &e)) fail_msg("%s", e.msg);
+    char *md = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&md, &len);
+    findings_write(fp, f);
+    fclose(fp);
+    const char *want[] = {
+        "- PT validation loss, WSO - best decay arm (d): +0.103 [+0.065, +0.141] **agrees** (paired t over seeds, "
+        "3 seeds; paper: +0.071)\n",
+        "- SFT exact match (%), WSO - best decay arm (d): -100.0 [-100.0, -100.0] **contradicts** (paired bootstrap "
+        "over seeds x items, 3 seeds x 4 items; paper: +0.3)\n",
+        "- SFT answer log-likelihood (nats/token), WSO - best decay arm (d): -0.500 [-0.500, -0.500] **contradicts** "
+        "(paired bootstrap over seeds x items, 3 seeds x 4 items; paper: higher for WSO)\n",
+        "- Tr(H) on PT data at the end of pre-training, d / WSO: 1.10x [0.42, 2.88] **unresolved**; 5 seeds would "
+        "resolve an effect of the paper's size (paired t over seeds of the log ratio, 3 seeds; paper: about 2-3x)\n",
+        "- PT task accuracy (%), WSO - best decay arm (none): **unresolved** (no decay arm has this result yet)\n"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(md, want[i])) fail_msg("findings lack\n%s\nin\n%s", want[i], md);
+    free(md);
+    free(f);
+    store_close(st);
+    plan_free(&p);
+    remove_temp_dir(dir);
+}
+
 static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
 {
     (void)state;
@@ -1049,6 +1122,7 @@ int main(void)
         cmocka_unit_test(store_round_trips_after_reopen),
         cmocka_unit_test(sft_results_come_back_per_arm_seed_and_lr),
         cmocka_unit_test(items_round_trip_and_the_view_names_arm_seed_stage_and_lr),
+        cmocka_unit_test(findings_from_a_hand_set_store_give_each_verdict),
         cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
         cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
         cmocka_unit_test(killed_writer_leaves_a_consistent_store),
