@@ -2,6 +2,7 @@
 
 #include <cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,8 @@ int study_world_text(const StudySpec *s, char *out, size_t size, Err *e)
     if (vocab < 0) return -1;
     switch (s->world) {
     case WORLD_BIOS:
-        snprintf(out, size, "bios v%d seed=%d people=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, s->people,
-                 vocab);
+        snprintf(out, size, "bios v%d seed=%d people=%d vocab=%d pretrain_tokens=%" PRId64, PREP_DATA_VERSION,
+                 PREP_WORLD_SEED, s->people, vocab, s->pretrain_tokens);
         break;
     case WORLD_WORDNET:
         snprintf(out, size, "wordnet v%d seed=%d vocab=%d", PREP_DATA_VERSION, PREP_WORLD_SEED, vocab);
@@ -160,25 +161,48 @@ static int write_user_pretrain(const char *src, const char *text_field, const ch
     return afile_commit(&af, e);
 }
 
+/* The bios world with k biographies per person (every file rewritten). */
+static int write_bios(const StudySpec *s, int k, const char *dir, int quiet, Err *e)
+{
+    double t0 = now_seconds();
+    BiosOptions o;
+    bios_default_options(&o);
+    o.seed = PREP_WORLD_SEED;
+    o.people = s->people;
+    o.bios_per_person = k;
+    BiosWorld w;
+    if (bios_generate(&w, &o, e)) return -1;
+    int rc = bios_write(&w, dir, NULL, e);
+    bios_free(&w);
+    if (rc) return -1;
+    say(quiet, "world: bios, %d people, %d distinct biographies each -> %s (%.1f s)\n", s->people, k, dir,
+        now_seconds() - t0);
+    return 0;
+}
+
+/* Biographies per person for the pre-training budget: the tokens of the
+ * default world (BIOS_PROBE_BIOS each, measured with the study's tokenizer)
+ * scaled to the budget plus the validation stream, with 5% to spare, so the
+ * training text is never repeated (the paper trains one pass over fresh
+ * text); the facts repeat in a new rendering each time. */
+#define BIOS_PROBE_BIOS 5
+static int bios_for_budget(const StudySpec *s, int64_t probe_tokens)
+{
+    double need = 1.05 * (double)(s->pretrain_tokens + PREP_VALID_MAX_TOKENS);
+    double k = ceil(BIOS_PROBE_BIOS * need / (double)(probe_tokens > 0 ? probe_tokens : 1));
+    return k < BIOS_PROBE_BIOS ? BIOS_PROBE_BIOS : k > 1000 ? 1000 : (int)k;
+}
+
 static int build_world(const StudySpec *s, const char *dir, int quiet, Err *e)
 {
+    /* bios always starts again from the default world (0.2 s for 200
+     * people): one left resized by an interrupted preparation would train
+     * another tokenizer */
+    if (s->world == WORLD_BIOS) return write_bios(s, BIOS_PROBE_BIOS, dir, quiet, e);
     char marker[PREP_PATH_MAX];
     path_join(marker, sizeof marker, dir, "world.json");
     if (file_exists(marker)) return 0;
     double t0 = now_seconds();
-    if (s->world == WORLD_BIOS) {
-        BiosOptions o;
-        bios_default_options(&o);
-        o.seed = PREP_WORLD_SEED;
-        o.people = s->people;
-        BiosWorld w;
-        if (bios_generate(&w, &o, e)) return -1;
-        int rc = bios_write(&w, dir, NULL, e);
-        bios_free(&w);
-        if (rc) return -1;
-        say(quiet, "world: bios, %d people -> %s (%.1f s)\n", s->people, dir, now_seconds() - t0);
-        return 0;
-    }
     if (s->world == WORLD_WORDNET) {
         WordNetDb db;
         WordNetOptions o;
@@ -407,11 +431,18 @@ int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int qui
     say(quiet, "tokenizer: %d tokens trained on %.1f MB -> %s (%.1f s)\n", tokenizer_vocab_size(tk), pbytes / 1e6,
         d->tokenizer, now_seconds() - t0);
 
-    /* Pre-training (train/valid) and mid-training streams. */
+    /* Pre-training (train/valid) and mid-training streams; a bios world
+     * too small for the budget is rendered again with more biographies,
+     * tokenised by the tokenizer trained on the default world. */
     t0 = now_seconds();
     Tokens tr = {0}, va = {0};
-    rc = encode_documents(tk, pretrain, &tr, &va, e) || write_tokens(d->pt_train, &tr, e) ||
-         write_tokens(d->pt_valid, &va, e);
+    rc = encode_documents(tk, pretrain, &tr, &va, e);
+    if (!rc && s->world == WORLD_BIOS && (int64_t)tr.n < s->pretrain_tokens) {
+        int k = bios_for_budget(s, (int64_t)(tr.n + va.n));
+        tr.n = va.n = 0;
+        rc = write_bios(s, k, d->world_dir, quiet, e) || encode_documents(tk, pretrain, &tr, &va, e);
+    }
+    rc = rc || write_tokens(d->pt_train, &tr, e) || write_tokens(d->pt_valid, &va, e);
     d->pt_train_tokens = (int64_t)tr.n;
     d->pt_valid_tokens = (int64_t)va.n;
     free(tr.tok);

@@ -1,7 +1,10 @@
 /* A study's data, built once in its output folder before any training:
  *
  *   DIR/world/          the world folder (docs/WORLDS.md): bios, wordnet, or
- *                       for world = files the user's text and JSONL split 9:1
+ *                       for world = files the user's text and JSONL split 9:1.
+ *                       bios renders as many distinct biographies per person
+ *                       as pretrain_tokens needs (at least 5), so the
+ *                       training text never repeats, only the facts do
  *   DIR/data/tokenizer.json   byte-level BPE trained on the pre-training text
  *                       at the study's vocabulary (spec.vocab, else the preset's)
  *   DIR/data/pt_train.bin, pt_valid.bin   pre-training tokens, one
@@ -34,8 +37,10 @@
 #define PREP_MAX_TASKS 8
 #define PREP_WORLD_SEED 1   /* the world is the same for every seed of a study */
 /* Bumped whenever the same spec would give other data bytes (2: assistant
- * replies trained with a leading space); part of every segment id. */
-#define PREP_DATA_VERSION 2
+ * replies trained with a leading space; 3: bios renders as many distinct
+ * biographies per person as the pre-training budget needs); part of every
+ * segment id. */
+#define PREP_DATA_VERSION 3
 
 typedef struct {
     char    world_dir[PREP_PATH_MAX];
