@@ -21,6 +21,7 @@
 #include "core/file.h"
 #include "study/findings.h"
 #include "study/plan.h"
+#include "study/prepare.h"
 #include "study/report_math.h"
 #include "study/report_table.h"
 #include "study/spec.h"
@@ -787,6 +788,58 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
     remove_temp_dir(dir);
 }
 
+/* A bios study whose budget outgrows the default world (100 people x 5
+ * biographies) gets more biographies, all distinct, enough that the training
+ * stream covers the budget once; preparing again from scratch gives the same
+ * bytes. */
+static void bios_text_covers_the_budget_without_repeating(void **state)
+{
+    (void)state;
+    char dir[256], text[8192];
+    make_temp_dir(dir, sizeof dir);
+    base_with(text, sizeof text, "pretrain_tokens", "pretrain_tokens = 256000\n");
+    strcat(text, "vocab = 400\n[arm wso]\nschedule = wso\n");
+    StudySpec s;
+    StudyData d;
+    Err e;
+    if (study_spec_parse(&s, "x.ini", text, &e) || study_prepare(&d, &s, dir, 1, &e)) fail_msg("%s", e.msg);
+    assert_true(d.pt_train_tokens >= 256000);
+    char path[512], *world, *pretrain;
+    size_t bytes;
+    snprintf(path, sizeof path, "%s/world/world.json", dir);
+    assert_int_equal(read_file(path, &world, &bytes, &e), 0);
+    const char *k = strstr(world, "\"bios_per_person\": ");
+    assert_non_null(k);
+    assert_true(atoi(k + 19) > 5);
+    free(world);
+    /* every document (the text between separators) appears once */
+    snprintf(path, sizeof path, "%s/world/pretrain.txt", dir);
+    assert_int_equal(read_file(path, &pretrain, &bytes, &e), 0);
+    int docs = 0, repeats = 0;
+    for (char *line = strtok(pretrain, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strlen(line) < 40) continue;   /* separators */
+        docs++;
+        const char *next = line + strlen(line) + 1;
+        if (next < pretrain + bytes && strstr(next, line)) repeats++;
+    }
+    free(pretrain);
+    assert_true(docs > 500);
+    assert_int_equal(repeats, 0);
+    char *first, *again;
+    size_t n1, n2;
+    snprintf(path, sizeof path, "%s/data/pt_train.bin", dir);
+    assert_int_equal(read_file(path, &first, &n1, &e), 0);
+    snprintf(path, sizeof path, "%s/data/data.json", dir);
+    assert_int_equal(unlink(path), 0);
+    if (study_prepare(&d, &s, dir, 1, &e)) fail_msg("%s", e.msg);
+    snprintf(path, sizeof path, "%s/data/pt_train.bin", dir);
+    assert_int_equal(read_file(path, &again, &n2, &e), 0);
+    assert_true(n1 == n2 && memcmp(first, again, n1) == 0);
+    free(first);
+    free(again);
+    remove_temp_dir(dir);
+}
+
 static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
 {
     (void)state;
@@ -1123,6 +1176,7 @@ int main(void)
         cmocka_unit_test(sft_results_come_back_per_arm_seed_and_lr),
         cmocka_unit_test(items_round_trip_and_the_view_names_arm_seed_stage_and_lr),
         cmocka_unit_test(findings_from_a_hand_set_store_give_each_verdict),
+        cmocka_unit_test(bios_text_covers_the_budget_without_repeating),
         cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
         cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
         cmocka_unit_test(killed_writer_leaves_a_consistent_store),
