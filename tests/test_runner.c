@@ -26,6 +26,7 @@
 
 #include "core/file.h"
 #include "study/plan.h"
+#include "study/calibrate.h"
 #include "study/report.h"
 #include "study/runner.h"
 #include "study/spec.h"
@@ -410,6 +411,46 @@ static void report_has_the_table_and_the_findings(void **state)
     assert_true(file_exists(path));
 }
 
+/* The calibration sweep over the whole pre-training (fraction 1) at factor
+ * 1 is exactly the study's WSO arm: same init, data order and schedule, so
+ * the same PT validation loss bits; calibration.json records the sweep and
+ * the report's regime line cites it. */
+static void calibration_at_the_study_peak_lr_reproduces_the_wso_arm(void **state)
+{
+    (void)state;
+    const char *full = full_study();
+    char ini[256];
+    snprintf(ini, sizeof ini, "%s/tiny.ini", g_root);
+    Calibration c;
+    Err e;
+    if (study_calibrate(ini, full, 1.0, 1, &c, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.steps, PRETRAIN_STEPS);
+    assert_true(c.points[2].peak_lr == 3e-3);
+    ArmResults wso;
+    arm_results(full, "tiny", "wso", &wso);
+    assert_memory_equal(&c.points[2].valid_loss, &wso.pt_loss, sizeof(double));
+    for (int i = 0; i < c.n; i++) assert_true(c.points[c.chosen].valid_loss <= c.points[i].valid_loss);
+    char path[512], *text;
+    size_t n;
+    snprintf(path, sizeof path, "%s/calibration.json", full);
+    assert_int_equal(read_file(path, &text, &n, &e), 0);
+    assert_non_null(strstr(text, "\"chosen_peak_lr\": "));
+    free(text);
+    assert_int_equal(study_report(full, &e), 0);
+    snprintf(path, sizeof path, "%s/report.md", full);
+    assert_int_equal(read_file(path, &text, &n, &e), 0);
+    char want[128];
+    if (c.chosen == 2) snprintf(want, sizeof want, "- peak LR 0.003: chosen by the calibration sweep");
+    else snprintf(want, sizeof want, "- peak LR 0.003: set in the study file; the calibration sweep (calibration.json) chose %g",
+                  c.points[c.chosen].peak_lr);
+    if (!strstr(text, want)) fail_msg("report lacks \"%s\"", want);
+    free(text);
+    remove(path);
+    snprintf(path, sizeof path, "%s/calibration.json", full);
+    remove(path);
+}
+
 /* A three-stage study: mid-training arms branch off the shared pre-training,
  * each base model is evaluated after mid-training, and the report's table
  * gains the MT column. */
@@ -474,6 +515,7 @@ int main(void)
         cmocka_unit_test(shared_arm_equals_the_arm_run_alone),
         cmocka_unit_test(rerun_of_a_finished_study_trains_nothing),
         cmocka_unit_test(report_has_the_table_and_the_findings),
+        cmocka_unit_test(calibration_at_the_study_peak_lr_reproduces_the_wso_arm),
         cmocka_unit_test(three_stage_study_runs_mid_training_from_the_shared_pretraining),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,10 +1,12 @@
 /* plateau study: plan, run and report a study file. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "dist/comm.h"
+#include "study/calibrate.h"
 #include "study/plan.h"
 #include "study/report.h"
 #include "study/runner.h"
@@ -83,6 +85,42 @@ static int study_run_cmd(int argc, char **argv)
     return 0;
 }
 
+static const OptSpec CALIBRATE_OPTS[] = {
+    {"out", "DIR", "output folder (default runs/NAME, as study run): the data and calibration.json"},
+    {"fraction", "F", "of the pre-training steps each candidate trains (default 0.25)"},
+    {"quiet", NULL, "no progress lines"},
+    {NULL, NULL, NULL},
+};
+
+static int study_calibrate_cmd(int argc, char **argv)
+{
+    Args a;
+    const char *usage = "plateau study calibrate FILE [--out DIR] [--fraction F]";
+    const char *about =
+        "Measures the peak learning rate: WSO runs of the study's model at 1/4, 1/2, 1, 2 and 4 times its peak_lr\n"
+        "over the first F of the pre-training steps, scored by PT validation loss. Writes DIR/calibration.json\n"
+        "(the report's regime line cites it) and prints the peak_lr line to put in the study file.";
+    if (args_begin(&a, CALIBRATE_OPTS, argc, argv, usage, about)) return 0;
+    Err e;
+    if (a.n_positional != 1) {
+        fprintf(stderr, "plateau study calibrate: expected one study file (usage: %s)\n", usage);
+        return 2;
+    }
+    StudySpec spec;
+    if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
+    char out[4096];
+    snprintf(out, sizeof out, "%s", args_has(&a, "out") ? args_str(&a, "out", "") : "");
+    if (!out[0]) snprintf(out, sizeof out, "runs/%s", spec.name);
+    double fraction;
+    if (args_double(&a, "fraction", 0.25, &fraction, &e)) die(&e);
+    Calibration c;
+    if (study_calibrate(a.positional[0], out, fraction, args_has(&a, "quiet"), &c, &e)) die(&e);
+    printf("calibrate: chosen peak LR %g (lowest PT validation loss after %" PRId64 " steps); put\n"
+           "  peak_lr = %g\nin %s. Evidence: %s/%s\n",
+           c.points[c.chosen].peak_lr, c.steps, c.points[c.chosen].peak_lr, a.positional[0], out, CALIBRATE_FILE);
+    return 0;
+}
+
 static const OptSpec REPORT_OPTS[] = {
     {NULL, NULL, NULL},
 };
@@ -112,6 +150,7 @@ typedef struct {
 
 static const Subcommand SUBCOMMANDS[] = {
     {"plan", study_plan, "print a study's segment DAG and what sharing saves"},
+    {"calibrate", study_calibrate_cmd, "measure the peak learning rate by a short WSO sweep"},
     {"run", study_run_cmd, "run a study end to end (resumable) and write its report"},
     {"report", study_report_cmd, "write DIR/report.md, plots and CSV tables from a study's results"},
 };

@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "model/config.h"
+#include "study/calibrate.h"
 
 /* A number field of a JSON file, or NaN. */
 static double json_number(const char *path, const char *field)
@@ -24,7 +25,7 @@ static double json_number(const char *path, const char *field)
 
 int study_regime(Regime *r, const StudySpec *s, const char *dir, Err *e)
 {
-    *r = (Regime){.tokens_per_param = NAN, .times_seen = NAN, .peak_lr = s->peak_lr};
+    *r = (Regime){.tokens_per_param = NAN, .times_seen = NAN, .peak_lr = s->peak_lr, .calibrated_lr = NAN};
     char path[4096];
     path_join(path, sizeof path, dir, "data/data.json");
     double vocab = json_number(path, "vocab"), text = json_number(path, "pt_train_tokens");
@@ -40,9 +41,9 @@ int study_regime(Regime *r, const StudySpec *s, const char *dir, Err *e)
         r->pt_text_tokens = (int64_t)text;
         r->times_seen = (double)s->pretrain_tokens / text;
     }
-    path_join(path, sizeof path, dir, "calibration.json");
-    double chosen = json_number(path, "chosen_peak_lr");
-    r->calibrated = !isnan(chosen) && chosen == s->peak_lr;
+    path_join(path, sizeof path, dir, CALIBRATE_FILE);
+    r->calibrated_lr = json_number(path, "chosen_peak_lr");
+    r->calibrated = !isnan(r->calibrated_lr) && r->calibrated_lr == s->peak_lr;
     return 0;
 }
 
@@ -58,7 +59,13 @@ void regime_write(FILE *md, const Regime *r, const StudySpec *s)
     if (!isnan(r->times_seen))
         fprintf(md, "- each pre-training document seen %.1f times (%.3g M tokens of text)%s\n", r->times_seen,
                 (double)r->pt_text_tokens / 1e6, r->times_seen > 1.05 ? ": the text repeats, unlike the paper's" : "");
-    fprintf(md, "- peak LR %g: %s\n\n", r->peak_lr,
-            r->calibrated ? "chosen by the calibration sweep (calibration.json)"
-                          : "set in the study file, not chosen by measurement");
+    if (r->calibrated)
+        fprintf(md, "- peak LR %g: chosen by the calibration sweep (`plateau study calibrate`, %s)\n\n", r->peak_lr,
+                CALIBRATE_FILE);
+    else if (!isnan(r->calibrated_lr))
+        fprintf(md, "- peak LR %g: set in the study file; the calibration sweep (%s) chose %g\n\n", r->peak_lr,
+                CALIBRATE_FILE, r->calibrated_lr);
+    else
+        fprintf(md, "- peak LR %g: set in the study file, not chosen by measurement (`plateau study calibrate` "
+                    "measures it)\n\n", r->peak_lr);
 }

@@ -10,8 +10,9 @@
  *                        (data.json pt_train_tokens): how many times each
  *                        pre-training document was seen
  *   peak LR              the study's peak_lr and how it was chosen: by the
- *                        calibration sweep when DIR/calibration.json records
- *                        one for this value, else "set in the study file" */
+ *                        calibration sweep when DIR/calibration.json
+ *                        (study/calibrate.h) chose this value, else "set in
+ *                        the study file" (and what the sweep chose, if run) */
 #ifndef PLATEAU_STUDY_REGIME_H
 #define PLATEAU_STUDY_REGIME_H
 
@@ -28,6 +29,7 @@ typedef struct {
     double   times_seen;       /* NaN when unknown */
     double   peak_lr;
     int      calibrated;       /* 1: DIR/calibration.json chose peak_lr */
+    double   calibrated_lr;    /* what it chose; NaN without a calibration */
 } Regime;
 
 /* Reads DIR/data/data.json (and DIR/calibration.json if present); missing

@@ -1,0 +1,117 @@
+#include "study/calibrate.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/file.h"
+#include "data/loader.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
+#include "eval/loss.h"
+#include "model/config.h"
+#include "model/llama.h"
+#include "study/prepare.h"
+#include "study/spec.h"
+#include "train/adamw.h"
+#include "train/loader_source.h"
+#include "train/schedule.h"
+#include "train/stage.h"
+#include "train/trainer.h"
+
+static const double CALIBRATE_FACTORS[] = {0.25, 0.5, 1, 2, 4};
+#define N_FACTORS (int)(sizeof CALIBRATE_FACTORS / sizeof CALIBRATE_FACTORS[0])
+
+static double wso_lr(const void *ctx, int64_t step) { return schedule_lr(ctx, step); }
+
+/* One WSO run at peak LR `peak` from the first seed's init; its PT validation loss. */
+static int run_point(const StudySpec *s, const StudyData *d, Model *m, AdamW *opt, const Shard *valid, double peak,
+                     int64_t steps, CalibrationPoint *pt, Err *e)
+{
+    int B = s->micro_batch, T = s->seq_len;
+    const char *paths[1] = {d->pt_train};
+    LoaderConfig lc = {.token_paths = paths, .n_shards = 1, .seq_len = T, .batch_size = B,
+                       .n_micro = (int)(s->batch_tokens / ((int64_t)B * T)), .seed = s->seeds[0],
+                       .layout = LOADER_STREAM, .vocab_size = m->cfg.vocab_size};
+    LoaderSource data;
+    if (loader_source_open(&data, &lc, e)) return -1;
+    BatchSource src = loader_source(&data);
+    model_init_weights(m, s->seeds[0]);
+    adamw_reset(opt);
+    ScheduleSpec sched = schedule_wso(peak, s->warmup_steps, study_pretrain_steps(s));
+    TrainRun run = {.start_step = 0, .end_step = steps, .micro_batch = B, .seq_len = T, .accum = lc.n_micro,
+                   .lr = wso_lr, .lr_ctx = &sched};
+    int rc = trainer_run(m, opt, &src, &run, NULL, e);
+    loader_source_close(&data);
+    if (rc) return -1;
+    LossResult l;
+    if (eval_stream_loss(m, valid->tokens, valid->n_tokens, m->max_B, T, &l, e)) return -1;
+    *pt = (CalibrationPoint){peak, l.mean_loss, l.mean_stderr};
+    return 0;
+}
+
+static int write_json(const char *out_dir, const StudySpec *s, double fraction, const Calibration *c, Err *e)
+{
+    char buf[4096], path[4096];
+    size_t n = (size_t)snprintf(buf, sizeof buf,
+                                "{\n  \"study\": \"%s\",\n  \"fraction\": %g,\n  \"steps\": %" PRId64
+                                ",\n  \"seed\": %" PRIu64 ",\n  \"sweep\": [",
+                                s->name, fraction, c->steps, s->seeds[0]);
+    for (int i = 0; i < c->n && n < sizeof buf; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n,
+                              "%s\n    {\"peak_lr\": %.17g, \"valid_loss\": %.17g, \"valid_loss_stderr\": %.17g}",
+                              i ? "," : "", c->points[i].peak_lr, c->points[i].valid_loss,
+                              c->points[i].valid_loss_stderr);
+    if (n < sizeof buf)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "\n  ],\n  \"chosen_peak_lr\": %.17g\n}\n",
+                              c->points[c->chosen].peak_lr);
+    if (n >= sizeof buf) return err_set(e, "calibration.json: more than %zu bytes", sizeof buf);
+    path_join(path, sizeof path, out_dir, CALIBRATE_FILE);
+    return write_file_atomic(path, buf, n, e);
+}
+
+int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
+                    Err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (!(fraction > 0 && fraction <= 1)) return err_set(e, "calibration fraction %g: expected (0, 1]", fraction);
+    StudySpec s;
+    StudyData d;
+    if (study_spec_load(&s, spec_path, e) || study_prepare(&d, &s, out_dir, quiet, e)) return -1;
+    out->steps = (int64_t)ceil(fraction * (double)study_pretrain_steps(&s));
+    if (out->steps <= s.warmup_steps) out->steps = s.warmup_steps + 1;
+    Tokenizer *tk;
+    if (tokenizer_load(&tk, d.tokenizer, e)) return -1;
+    Config cfg;
+    int rc = config_preset(&cfg, s.preset, e);
+    cfg.vocab_size = tokenizer_vocab_size(tk);
+    cfg.seq_len = s.seq_len;
+    tokenizer_free(tk);
+    if (rc) return -1;
+    Shard valid;
+    if (shard_read(&valid, d.pt_valid, e)) return -1;
+    Model m;
+    if (model_create(&m, &cfg, s.micro_batch, s.seq_len, e)) {
+        shard_free(&valid);
+        return -1;
+    }
+    AdamWConfig oc = stage_adamw(STAGE_PRETRAIN);
+    AdamW opt;
+    adamw_create(&opt, &oc, &m.table);
+    for (int i = 0; i < N_FACTORS && !rc; i++) {
+        rc = run_point(&s, &d, &m, &opt, &valid, CALIBRATE_FACTORS[i] * s.peak_lr, out->steps, &out->points[i], e);
+        if (rc) break;
+        out->n++;
+        double best = out->points[out->chosen].valid_loss;   /* a diverged run (NaN) is never chosen */
+        if (isnan(best) || out->points[i].valid_loss < best) out->chosen = i;
+        if (!quiet)
+            printf("calibrate: peak LR %g: PT validation loss %.4f ± %.4f after %" PRId64 " WSO steps\n",
+                   out->points[i].peak_lr, out->points[i].valid_loss, out->points[i].valid_loss_stderr, out->steps);
+    }
+    adamw_free(&opt);
+    model_free(&m);
+    shard_free(&valid);
+    if (rc) return -1;
+    return write_json(out_dir, &s, fraction, out, e);
+}

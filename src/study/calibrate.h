@@ -1,0 +1,46 @@
+/* The peak learning rate by measurement (`plateau study calibrate FILE`):
+ * a short WSO sweep whose choice and evidence land in the study's output
+ * folder and, through it, in the report's regime lines (study/regime.h).
+ *
+ * For each candidate peak LR c = f * spec.peak_lr, f in CALIBRATE_FACTORS,
+ * the study's model trains from the first seed's initialisation on the
+ * first seed's data order under WSO(c, the study's warmup) for the first
+ * `fraction` of the pre-training steps (at least warmup + 1), and its PT
+ * validation loss (the study's pt_valid stream) is measured at the end. The
+ * chosen peak LR has the lowest loss (ties to the smaller LR). A WSO run is
+ * the prefix of every arm's run until decay starts, so the sweep scores
+ * what all arms share. The paper took its peak LR from the literature; here
+ * it is measured on the study's own model and data.
+ *
+ * DIR/calibration.json (atomic): {"study", "fraction", "steps", "seed",
+ * "sweep": [{"peak_lr", "valid_loss", "valid_loss_stderr"}...],
+ * "chosen_peak_lr"}. The study file is not changed: the command prints the
+ * line to put in it. */
+#ifndef PLATEAU_STUDY_CALIBRATE_H
+#define PLATEAU_STUDY_CALIBRATE_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define CALIBRATE_MAX 8
+#define CALIBRATE_FILE "calibration.json"
+
+typedef struct {
+    double peak_lr;
+    double valid_loss, valid_loss_stderr;
+} CalibrationPoint;
+
+typedef struct {
+    CalibrationPoint points[CALIBRATE_MAX];
+    int              n;
+    int              chosen;   /* index into points */
+    int64_t          steps;    /* pre-training steps of each run */
+} Calibration;
+
+/* fraction in (0, 1]: of the study's pre-training steps. quiet: no
+ * progress lines. Builds the study's data in out_dir if needed. */
+int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
+                    Err *e);
+
+#endif
