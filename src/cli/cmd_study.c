@@ -118,6 +118,9 @@ static int study_calibrate_cmd(int argc, char **argv)
     printf("calibrate: chosen peak LR %g (lowest PT validation loss after %" PRId64 " steps); put\n"
            "  peak_lr = %g\nin %s. Evidence: %s/%s\n",
            c.points[c.chosen].peak_lr, c.steps, c.points[c.chosen].peak_lr, a.positional[0], out, CALIBRATE_FILE);
+    if (c.chosen == 0 || c.chosen == c.n - 1)
+        printf("calibrate: the best is at the edge of the sweep; calibrate again from peak_lr = %g to look beyond it\n",
+               c.points[c.chosen].peak_lr);
     return 0;
 }
 
