@@ -33,6 +33,8 @@ static const OptSpec OPTS[] = {
     {"seq-len", "T", "context window: loss windows, pt truncation (default: the model's)"},
     {"json", "FILE", "write every number and the checkpoint's lineage as JSON to FILE ('-': stdout)"},
     {"samples", "N", "sft: print the first N generations of each task with their references (default 0)"},
+    {"space-replies", NULL, "sft: score each reference answer with a leading space, as SFT data made with\n"
+                            "`plateau data sft --space-replies` (and every study) train replies"},
     {"quiet", NULL, "no progress bars"},
     {NULL, NULL, NULL},
 };
@@ -40,9 +42,11 @@ static const OptSpec OPTS[] = {
 static const char USAGE[] = "plateau eval --ckpt DIR --suite pt|sft|loss [--world DIR | --tasks FILES] [--limit N] [--json OUT]";
 static const char ABOUT[] =
     "Evaluates a checkpoint and prints a table (task, metric, value, stderr, n).\n"
-    "pt: zero-shot multiple choice by log-likelihood, acc and acc_norm (lm-evaluation-harness rules).\n"
+    "pt: zero-shot multiple choice by log-likelihood, acc and acc_norm (lm-evaluation-harness rules), and\n"
+    "margin: the right choice's log-likelihood minus the best wrong one's.\n"
     "sft: greedy generation from the chat prompt, exact match after trimming, lowercasing and\n"
-    "dropping a final period, per task and per attribute. loss: mean next-token loss (nats) over\n"
+    "dropping a final period, per task and per attribute; answer_logprob: the reference answer's mean\n"
+    "per-token log-likelihood after the prompt. loss: mean next-token loss (nats) over\n"
     "non-overlapping windows; stderr over windows. Accuracy stderr is sqrt(p(1-p)/n).";
 
 static int find_tokenizer(const Args *a, const char *ckpt, const char *world, char *out, size_t size, Err *e)
@@ -141,6 +145,7 @@ static EvalOptions eval_options(const Args *a, const EvalCommand *c)
     o.batch = (int)c->batch;
     o.seq_len = (int)c->seq_len;
     o.show_samples = (int)c->samples;
+    o.space_replies = args_has(a, "space-replies");
     return o;
 }
 
