@@ -33,8 +33,7 @@ static const OptSpec OPTS[] = {
     {"seq-len", "T", "context window: loss windows, pt truncation (default: the model's)"},
     {"json", "FILE", "write every number and the checkpoint's lineage as JSON to FILE ('-': stdout)"},
     {"samples", "N", "sft: print the first N generations of each task with their references (default 0)"},
-    {"space-replies", NULL, "sft: score each reference answer with a leading space, as SFT data made with\n"
-                            "`plateau data sft --space-replies` (and every study) train replies"},
+    {"space-replies", NULL, "sft: score references with a leading space, as spaced SFT data (every study) train them"},
     {"quiet", NULL, "no progress bars"},
     {NULL, NULL, NULL},
 };
