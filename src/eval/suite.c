@@ -54,17 +54,14 @@ void eval_report_add(EvalReport *r, const char *task, const char *metric, double
 void eval_report_add_items(EvalReport *r, const char *task, const char *score_metric, long n, const int *correct,
                            const double *score)
 {
-    EvalItems *p = xmalloc((unsigned long)(r->n_item_sets + 1) * sizeof *p);
-    if (r->n_item_sets) memcpy(p, r->items_of, (size_t)r->n_item_sets * sizeof *p);
-    free(r->items_of);
-    r->items_of = p;
+    r->items_of = xrealloc(r->items_of, (unsigned long)(r->n_item_sets + 1) * sizeof *r->items_of);
     EvalItems *it = &r->items_of[r->n_item_sets++];
-    memset(it, 0, sizeof *it);
+    *it = (EvalItems){.n = n};
     snprintf(it->task, sizeof it->task, "%s", task);
     snprintf(it->score_metric, sizeof it->score_metric, "%s", score_metric);
-    it->n = n;
-    it->correct = xmalloc((unsigned long)(n > 0 ? n : 1) * sizeof *it->correct);
-    it->score = xmalloc((unsigned long)(n > 0 ? n : 1) * sizeof *it->score);
+    size_t len = (size_t)(n > 0 ? n : 1);
+    it->correct = xmalloc(len * sizeof *it->correct);
+    it->score = xmalloc(len * sizeof *it->score);
     if (n > 0) {
         memcpy(it->correct, correct, (size_t)n * sizeof *correct);
         memcpy(it->score, score, (size_t)n * sizeof *score);
