@@ -592,12 +592,18 @@ typedef struct {
     const EvalRow *r;
 } EvalRows;
 
+/* Columns 1-3 of the evaluations and items tables: where a result belongs. */
+static void bind_segment_step_suite(sqlite3_stmt *st, const char *segment, int64_t step, const char *suite)
+{
+    sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_text(st, 3, suite, -1, SQLITE_STATIC);
+}
+
 static void bind_eval(sqlite3_stmt *st, const void *rows, long i)
 {
     const EvalRows *r = rows;
-    sqlite3_bind_text(st, 1, r->segment, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->step);
-    sqlite3_bind_text(st, 3, r->suite, -1, SQLITE_STATIC);
+    bind_segment_step_suite(st, r->segment, r->step, r->suite);
     sqlite3_bind_text(st, 4, r->r[i].task, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, r->r[i].metric, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 6, r->r[i].value);
@@ -850,9 +856,7 @@ typedef struct {
 static void bind_item(sqlite3_stmt *st, const void *rows, long i)
 {
     const ItemRows *r = rows;
-    sqlite3_bind_text(st, 1, r->segment, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->step);
-    sqlite3_bind_text(st, 3, r->suite, -1, SQLITE_STATIC);
+    bind_segment_step_suite(st, r->segment, r->step, r->suite);
     sqlite3_bind_text(st, 4, r->task, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, i);
     sqlite3_bind_int(st, 6, r->correct[i] != 0);
