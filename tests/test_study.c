@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "study/cost.h"
 #include "study/findings.h"
 #include "study/plan.h"
 #include "study/prepare.h"
@@ -840,6 +841,18 @@ static void bios_text_covers_the_budget_without_repeating(void **state)
     remove_temp_dir(dir);
 }
 
+/* Each kind of work at its own measured rate: training 10 s for 1000
+ * units, sharpness 4 s for 20; evaluation not seen yet runs at the measured
+ * 50 tokens/s: 100 * 0.01 + 50 / 50 + 10 * 0.2 = 4 s. */
+static void eta_prices_each_kind_of_work_at_its_measured_rate(void **state)
+{
+    (void)state;
+    Cost left = {100, 50, 10}, done = {1000, 0, 20}, spent = {10, 0, 4};
+    assert_true(fabs(cost_eta_seconds(left, done, spent, 50) - 4.0) < 1e-12);
+    Cost none = {0, 0, 0};
+    assert_true(fabs(cost_eta_seconds(left, none, none, 40) - 160.0 / 40) < 1e-12);
+}
+
 static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
 {
     (void)state;
@@ -1177,6 +1190,7 @@ int main(void)
         cmocka_unit_test(items_round_trip_and_the_view_names_arm_seed_stage_and_lr),
         cmocka_unit_test(findings_from_a_hand_set_store_give_each_verdict),
         cmocka_unit_test(bios_text_covers_the_budget_without_repeating),
+        cmocka_unit_test(eta_prices_each_kind_of_work_at_its_measured_rate),
         cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
         cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
         cmocka_unit_test(killed_writer_leaves_a_consistent_store),

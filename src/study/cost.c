@@ -131,3 +131,15 @@ void format_duration(char *out, size_t size, double s)
     else if (s < 3600) snprintf(out, size, "%dm%02ds", (int)(s / 60), (int)s % 60);
     else snprintf(out, size, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
 }
+
+static double rate(double done, double spent_s, double tokens_per_s)
+{
+    return done > 0 && spent_s > 0 ? spent_s / done : 1 / tokens_per_s;
+}
+
+double cost_eta_seconds(Cost left, Cost done, Cost spent_s, double tokens_per_s)
+{
+    return left.train * rate(done.train, spent_s.train, tokens_per_s) +
+           left.eval * rate(done.eval, spent_s.eval, tokens_per_s) +
+           left.probe * rate(done.probe, spent_s.probe, tokens_per_s);
+}

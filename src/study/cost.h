@@ -25,6 +25,15 @@ Cost cost_of_segment(const StudyState *S, int i);
 Cost cost_of_remaining(const StudyState *S, const SegmentStatus *status, int *todo);
 double cost_total(Cost c);
 
+/* Seconds the work `left` should take, each kind at the rate measured so far
+ * (spent_s seconds for the `done` units of that kind), and at tokens_per_s
+ * for a kind not yet measured:
+ *   sum over k in {train, eval, probe} of left_k * (done_k > 0 ? spent_k / done_k : 1 / tokens_per_s)
+ * so that evaluation and sharpness, which run far from the training matmul
+ * rate, are estimated as this machine runs them once a stage end has been
+ * seen. */
+double cost_eta_seconds(Cost left, Cost done, Cost spent_s, double tokens_per_s);
+
 /* Training tokens per second of the study's model on this machine, as the
  * trainer runs it: three pre-training steps from a scratch initialisation
  * on the study's own batches, the best step after the first (which warms

@@ -176,6 +176,7 @@ static int estimate(StudyState *S, const SegmentStatus *status, StudyProgress *p
     }
     Cost left = cost_of_remaining(S, status, &p->count);
     p->units_total = cost_total(left) > 0 ? cost_total(left) : 1;
+    p->left = left;
     p->tokens_per_s = cost_measure_throughput(S, e);
     if (p->tokens_per_s < 0) return -1;
     double flops_per_token = config_train_flops_per_token(&S->config, S->spec.seq_len);

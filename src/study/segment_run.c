@@ -56,10 +56,11 @@ static int flush_rows(SegmentMonitor *mon, Err *e)
 static void append_study_eta(SegmentMonitor *mon, double segment_units_done)
 {
     const StudyProgress *p = mon->progress;
-    double done = p->units_done + segment_units_done, elapsed = now_seconds() - p->started_s;
-    double left = done > 0 ? elapsed * (p->units_total - done) / done : (p->units_total - done) / p->tokens_per_s;
+    double done = p->units_done + segment_units_done;
+    Cost left = p->left;
+    left.train -= segment_units_done;
     char eta[32];
-    format_duration(eta, sizeof eta, left);
+    format_duration(eta, sizeof eta, cost_eta_seconds(left, p->done, p->spent_s, p->tokens_per_s));
     size_t used = strlen(mon->bar.extra);
     snprintf(mon->bar.extra + used, sizeof mon->bar.extra - used, " | study %.0f%% ETA %s",
              100 * done / p->units_total, eta);
@@ -239,14 +240,22 @@ int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
     double train_s = now_seconds() - t0 - out.probe_s, t_eval = now_seconds();
     if (finish_segment(S, seg, i, run_dir, &out, e)) return -1;
 
+    double eval_s = now_seconds() - t_eval;
     p->units_done += cost_total(cost);
+    p->done.train += cost.train;
+    p->done.eval += cost.eval;
+    p->done.probe += cost.probe;
+    p->left.train -= cost.train;
+    p->left.eval -= cost.eval;
+    p->left.probe -= cost.probe;
+    p->spent_s.train += train_s;
+    p->spent_s.eval += eval_s;
+    p->spent_s.probe += out.probe_s;
     char took[32], left[32];
     format_duration(took, sizeof took, now_seconds() - t0);
-    double spent = now_seconds() - p->started_s;
-    double left_s = p->units_done > 0 ? spent * (p->units_total - p->units_done) / p->units_done : 0;
-    format_duration(left, sizeof left, left_s);
+    format_duration(left, sizeof left, cost_eta_seconds(p->left, p->done, p->spent_s, p->tokens_per_s));
     study_say(S, "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s", took, train_s,
-        train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, now_seconds() - t_eval, out.line);
+        train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, eval_s, out.line);
     /* A rank running segments for rank 0 knows only its own share of the study. */
     if (!S->transcript) study_say(S, " | study %.0f%%, ETA %s", 100 * p->units_done / p->units_total, left);
     study_say(S, "\n");

@@ -7,12 +7,15 @@
 #define PLATEAU_STUDY_SEGMENT_RUN_H
 
 #include "core/error.h"
+#include "study/cost.h"
 #include "study/study_state.h"
 
 /* Progress over the whole study, for the ETA each segment prints. */
 typedef struct {
     double units_total;    /* training-token equivalents (study/cost.h) left when the study started */
     double units_done;     /* of those, finished */
+    Cost   left, done;     /* the same per kind of work */
+    Cost   spent_s;        /* seconds measured on the done work, per kind */
     double started_s;      /* now_seconds() when the first segment started */
     double tokens_per_s;   /* measured before starting */
     int    number, count;  /* the segment running now is number `number` of `count` */
