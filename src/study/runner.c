@@ -179,9 +179,12 @@ static int estimate(StudyState *S, const SegmentStatus *status, StudyProgress *p
     p->left = left;
     p->tokens_per_s = cost_measure_throughput(S, e);
     if (p->tokens_per_s < 0) return -1;
+    /* evaluation and sharpness at their own measured rates, until segments refine them */
+    if (stage_eval_measure_rates(S, &p->done, &p->spent_s, e)) return -1;
+    double eta_s = cost_eta_seconds(left, p->done, p->spent_s, p->tokens_per_s);
     double flops_per_token = config_train_flops_per_token(&S->config, S->spec.seq_len);
     char eta[32];
-    format_duration(eta, sizeof eta, p->units_total / p->tokens_per_s);
+    format_duration(eta, sizeof eta, eta_s);
     study_say(S, "plan: %d segments (%d to run), %" PRId64 " segment-steps instead of %" PRId64
            " if every arm ran alone: sharing saves %" PRId64 " steps (%.0f%%; pre-training %" PRId64 " instead of %"
            PRId64 ")\n",
@@ -189,10 +192,11 @@ static int estimate(StudyState *S, const SegmentStatus *status, StudyProgress *p
         separate > 0 ? 100.0 * (separate - planned) / separate : 0.0, sv->planned_steps[STAGE_PRETRAIN],
         sv->separate_steps[STAGE_PRETRAIN]);
     study_say(S, "expected duration: %s (%.2f M training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
-           "sharpness; %.1f MFLOP/token at a measured %.0f tokens/s = %.1f GFLOP/s)\n",
+           "sharpness; training %.1f MFLOP/token at a measured %.0f tokens/s = %.1f GFLOP/s; evaluation and "
+           "sharpness at rates timed on a sample: %.0f and %.0f units/s)\n",
         eta, p->units_total / 1e6, 100 * left.train / p->units_total, 100 * left.eval / p->units_total,
         100 * left.probe / p->units_total, flops_per_token / 1e6, p->tokens_per_s,
-        p->tokens_per_s * flops_per_token / 1e9);
+        p->tokens_per_s * flops_per_token / 1e9, p->done.eval / p->spent_s.eval, p->done.probe / p->spent_s.probe);
     return 0;
 }
 

@@ -134,3 +134,53 @@ int stage_eval_end(StudyState *S, const PlanSegment *seg, int64_t step, char *li
     return seg->stage == STAGE_SFT ? eval_fine_tuned(S, seg, step, line, line_size, e)
                                  : eval_pretrained(S, seg, step, line, line_size, e);
 }
+
+#define RATE_ITEMS 8
+#define RATE_PROBES 2
+
+int stage_eval_measure_rates(StudyState *S, Cost *units, Cost *seconds, Err *e)
+{
+    *units = *seconds = (Cost){0, 0, 0};
+    const Batch *b = &S->probe_batches[PROBE_PT];
+    SharpnessOptions so = sharpness_options_default();
+    so.probes = so.min_probes = RATE_PROBES;
+    double t0 = now_seconds();
+    SharpnessResult res;
+    if (sharpness_measure(&S->model, b, &so, &res, e)) return -1;
+    sharpness_result_free(&res);
+    seconds->probe = now_seconds() - t0;
+    units->probe = (double)RATE_PROBES * 2 * b->B * b->T;
+
+    EvalReport rep;
+    EvalOptions o;
+    const char *files[PREP_MAX_TASKS];
+    for (int k = 0; k < S->data.n_mc_tasks; k++) files[k] = S->data.mc_tasks[k];
+    eval_options_default(&o, "pt");
+    o.tasks = files;
+    o.n_tasks = S->data.n_mc_tasks;
+    o.limit = RATE_ITEMS;
+    o.quiet = 1;
+    o.batch = S->model.max_B;
+    o.seq_len = S->spec.seq_len;
+    t0 = now_seconds();
+    if (o.n_tasks > 0) {
+        if (eval_model(&rep, &S->model, S->tokenizer, &o, e)) return -1;
+        units->eval += (double)rep.items * 4 * 24 / 3;
+        eval_report_free(&rep);
+    }
+    files[0] = S->data.qa_valid;
+    eval_options_default(&o, "sft");
+    o.tasks = files;
+    o.n_tasks = 1;
+    o.limit = RATE_ITEMS;
+    o.quiet = 1;
+    o.max_new = STUDY_MAX_NEW_TOKENS;
+    o.space_replies = 1;
+    o.batch = S->model.max_B;
+    o.seq_len = S->spec.seq_len;
+    if (eval_model(&rep, &S->model, S->tokenizer, &o, e)) return -1;
+    units->eval += (double)rep.items * (40 + STUDY_MAX_NEW_TOKENS);
+    eval_report_free(&rep);
+    seconds->eval = now_seconds() - t0;
+    return 0;
+}

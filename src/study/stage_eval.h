@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "study/cost.h"
 #include "study/study_state.h"
 
 /* Loads the probe batches: the first probe_sequences windows of the PT
@@ -28,5 +29,14 @@ int stage_eval_end(StudyState *S, const PlanSegment *seg, int64_t step, char *li
 /* Probes the sharpness on both batches and records it at clock step `step`
  * of segment `segment`; *pt_trace receives the PT batch's trace. */
 int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, double *pt_trace, Err *e);
+
+/* The time evaluation and sharpness take on this machine, for the study's
+ * first estimate (study/cost.h): one probe pair of Hutchinson vectors on
+ * the PT batch, and the pt and sft suites on RATE_ITEMS items of each task,
+ * unrecorded, on whatever model S holds. *units receives their cost in
+ * training-token equivalents as cost.h counts it (generation at max_new
+ * tokens, as an untrained model answers), *seconds the time each took;
+ * train fields are 0. */
+int stage_eval_measure_rates(StudyState *S, Cost *units, Cost *seconds, Err *e);
 
 #endif
