@@ -234,6 +234,37 @@ static void mc_scores_match_hand_computed_loglik_acc_and_acc_norm(void **state)
     tokenizer_free(tok);
 }
 
+/* A seeded sample keeps n items in file order with their positions; the
+ * same seed gives the same sample, and a second sample of a sample keeps
+ * positions in the original file. */
+static void task_sample_keeps_a_seeded_subset_in_file_order(void **state)
+{
+    (void)state;
+    Task t, u;
+    Err e;
+    assert_int_equal(task_parse(&t, "mc.jsonl", MC_TASK, &e), 0);
+    assert_int_equal(task_parse(&u, "mc.jsonl", MC_TASK, &e), 0);
+    task_sample(&t, 4, 9);   /* all: unchanged */
+    assert_null(t.index);
+    task_sample(&t, 2, 9);
+    task_sample(&u, 2, 9);
+    assert_int_equal(t.n_items, 2);
+    assert_true(t.index[0] < t.index[1]);
+    assert_memory_equal(t.index, u.index, 2 * sizeof(long));
+    static const int answers[4] = {2, 1, 0, 0};
+    static const char *const first_choice[4] = {" blue", "wet", "ab", " blue"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(t.mc[k].answer, answers[t.index[k]]);
+        assert_string_equal(t.mc[k].choices[0], first_choice[t.index[k]]);
+    }
+    long kept = t.index[1];
+    task_sample(&t, 1, 3);
+    assert_int_equal(t.n_items, 1);
+    assert_true(t.index[0] == kept || t.index[0] == u.index[0]);
+    task_free(&t);
+    task_free(&u);
+}
+
 static void mc_request_splits_joint_encoding_and_truncates_from_the_left(void **state)
 {
     (void)state;
@@ -830,6 +861,7 @@ int main(void)
         cmocka_unit_test(stderr_of_accuracy_is_binomial_with_divisor_n),
         cmocka_unit_test(stderr_of_loss_is_sample_sd_over_sqrt_n_or_weighted_ratio),
         cmocka_unit_test(mc_scores_match_hand_computed_loglik_acc_and_acc_norm),
+        cmocka_unit_test(task_sample_keeps_a_seeded_subset_in_file_order),
         cmocka_unit_test(mc_request_splits_joint_encoding_and_truncates_from_the_left),
         cmocka_unit_test(answer_normalisation_trims_lowercases_and_strips_final_period),
         cmocka_unit_test(exact_match_and_attribute_breakdown_are_counted_by_hand),

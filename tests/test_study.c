@@ -676,10 +676,10 @@ static void items_round_trip_and_the_view_names_arm_seed_stage_and_lr(void **sta
     const char *sft_seg = p.segments[p.runs[1][0].sft[1]].id, *pre_seg = p.segments[p.runs[0][0].pretrain_end].id;
     const int c1[3] = {1, 0, 1}, c2[2] = {0, 0}, c3[2] = {1, 1};
     const double s1[3] = {-0.5, -2.0, NAN}, s2[2] = {-3, -4}, s3[2] = {1.5, 0.25};
-    if (store_record_items(st, sft_seg, 10, "sft", "eval_qa_test", "answer_logprob", 3, c1, s1, &e) ||
-        store_record_items(st, sft_seg, 5, "sft", "eval_qa_test", "answer_logprob", 2, c2, s2, &e) ||
-        store_record_items(st, pre_seg, 200, "pt", "eval_mc_b", "margin", 2, c3, s3, &e) ||
-        store_record_items(st, pre_seg, 200, "pt", "eval_mc_a", "margin", 1, c1, s3, &e))
+    if (store_record_items(st, sft_seg, 10, "sft", "eval_qa_test", "answer_logprob", 3, NULL, c1, s1, &e) ||
+        store_record_items(st, sft_seg, 5, "sft", "eval_qa_test", "answer_logprob", 2, NULL, c2, s2, &e) ||
+        store_record_items(st, pre_seg, 200, "pt", "eval_mc_b", "margin", 2, NULL, c3, s3, &e) ||
+        store_record_items(st, pre_seg, 200, "pt", "eval_mc_a", "margin", 1, NULL, c1, s3, &e))
         fail_msg("%s", e.msg);
     ItemScore *it;
     int n_it;
@@ -759,7 +759,7 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
             if (store_record_evals(st, base, 1, "valid", &ev, 1, &e) ||
                 store_record_sharpness(st, base, p.segments[p.runs[a][k].pretrain_end].end_step, "pt", &sh, NAN, &e) ||
                 store_record_evals(st, sft, 10, "sft", em, 2, &e) ||
-                store_record_items(st, sft, 10, "sft", "eval_qa_test", "answer_logprob", 4, correct, score, &e) ||
+                store_record_items(st, sft, 10, "sft", "eval_qa_test", "answer_logprob", 4, NULL, correct, score, &e) ||
                 store_choose_sft_lr(st, s.name, s.arms[a].name, s.seeds[k], s.sft_lrs[0], &e))
                 fail_msg("%s", e.msg);
         }

@@ -58,6 +58,7 @@ int eval_model(EvalReport *r, Model *m, const Tokenizer *tok, const EvalOptions 
     eval_report_init(r, o->suite);
     r->show_samples = o->show_samples;
     r->quiet = o->quiet;
+    r->sample_seed = o->sample_seed;
     if (!is_pt && !is_sft && !is_loss) return err_set(e, "suite '%s': expected pt, sft or loss", o->suite);
     int T = o->seq_len > 0 ? o->seq_len : m->max_T;
     if (T > m->max_T || o->batch < 1 || (!is_sft && o->batch > m->max_B))

@@ -35,6 +35,7 @@ typedef struct {
     int                show_samples;  /* sft: print the first N generations per task to stderr */
     int                quiet;         /* 1: no progress bars */
     int                space_replies; /* sft: score references with a leading space (data/chat.h) */
+    uint64_t           sample_seed;   /* != 0: limit items per task as a seeded sample (eval/task.h task_sample) */
 } EvalOptions;
 
 /* Defaults: no world or tasks, stream layout, all items, max_new 32, batch 16, seq_len 0,

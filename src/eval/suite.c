@@ -23,6 +23,7 @@ void eval_report_init(EvalReport *r, const char *suite)
 void eval_report_free(EvalReport *r)
 {
     for (int i = 0; i < r->n_item_sets; i++) {
+        free(r->items_of[i].index);
         free(r->items_of[i].correct);
         free(r->items_of[i].score);
     }
@@ -51,8 +52,8 @@ void eval_report_add(EvalReport *r, const char *task, const char *metric, double
     row->kind = kind;
 }
 
-void eval_report_add_items(EvalReport *r, const char *task, const char *score_metric, long n, const int *correct,
-                           const double *score)
+void eval_report_add_items(EvalReport *r, const char *task, const char *score_metric, long n, const long *index,
+                           const int *correct, const double *score)
 {
     r->items_of = xrealloc(r->items_of, (unsigned long)(r->n_item_sets + 1) * sizeof *r->items_of);
     EvalItems *it = &r->items_of[r->n_item_sets++];
@@ -60,8 +61,10 @@ void eval_report_add_items(EvalReport *r, const char *task, const char *score_me
     snprintf(it->task, sizeof it->task, "%s", task);
     snprintf(it->score_metric, sizeof it->score_metric, "%s", score_metric);
     size_t len = (size_t)(n > 0 ? n : 1);
+    it->index = xmalloc(len * sizeof *it->index);
     it->correct = xmalloc(len * sizeof *it->correct);
     it->score = xmalloc(len * sizeof *it->score);
+    for (long i = 0; i < n; i++) it->index[i] = index ? index[i] : i;
     if (n > 0) {
         memcpy(it->correct, correct, (size_t)n * sizeof *correct);
         memcpy(it->score, score, (size_t)n * sizeof *score);
@@ -94,8 +97,18 @@ static void add_averages(EvalReport *r, const char *const *metrics, int n_metric
     }
 }
 
+/* The items of t a suite scores: a seeded sample of `limit` when the
+ * report asks for samples (t keeps only those, and 0 is returned: score
+ * all), else the first `limit` (<= 0: all). */
+static long task_limit(Task *t, const EvalReport *r, long limit)
+{
+    if (!r->sample_seed || limit <= 0) return limit;
+    task_sample(t, limit, r->sample_seed);
+    return 0;
+}
+
 int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
-                  const TokenScorer *s, long limit, Err *e)
+                  const TokenScorer *s, long task_limit_of, Err *e)
 {
     double t0 = now_seconds();
     for (int f = 0; f < n_files; f++) {
@@ -106,6 +119,7 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
             task_free(&t);
             return -1;
         }
+        long limit = task_limit(&t, r, task_limit_of);
         Progress p;
         long n = limit > 0 && limit < t.n_items ? limit : t.n_items;
         progress_start(&p, t.name, (uint64_t)n, "items");
@@ -126,7 +140,7 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
             correct[i] = m.items[i].correct;
             margin[i] = m.items[i].margin;
         }
-        eval_report_add_items(r, t.name, "margin", m.n, correct, margin);
+        eval_report_add_items(r, t.name, "margin", m.n, t.index, correct, margin);
         free(correct);
         free(margin);
         if (m.n_attrs > 1 || (m.n_attrs == 1 && m.attrs[0].name[0]))
@@ -148,7 +162,7 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
 }
 
 int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const Tokenizer *tok,
-                   const Generator *g, const TokenScorer *s, int space_reply, int max_new, long limit, Err *e)
+                   const Generator *g, const TokenScorer *s, int space_reply, int max_new, long task_limit_of, Err *e)
 {
     double t0 = now_seconds();
     for (int f = 0; f < n_files; f++) {
@@ -159,6 +173,7 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
             task_free(&t);
             return -1;
         }
+        long limit = task_limit(&t, r, task_limit_of);
         Progress p;
         long n = limit > 0 && limit < t.n_items ? limit : t.n_items;
         progress_start(&p, t.name, (uint64_t)n, "items");
@@ -187,7 +202,7 @@ int eval_suite_sft(EvalReport *r, const char *const *files, int n_files, const T
         eval_report_add(r, t.name, "exact_match", q.em, q.em_stderr, q.n, ROW_TASK);
         if (logprob) {
             eval_report_add(r, t.name, "answer_logprob", lp_mean, lp_se, q.n, ROW_TASK);
-            eval_report_add_items(r, t.name, "answer_logprob", q.n, q.item_correct, logprob);
+            eval_report_add_items(r, t.name, "answer_logprob", q.n, t.index, q.item_correct, logprob);
             free(logprob);
         }
         if (q.n_attrs > 1 || (q.n_attrs == 1 && q.attrs[0].name[0]))

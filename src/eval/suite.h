@@ -44,6 +44,7 @@ typedef struct {
     char    task[256];
     char    score_metric[32];   /* "margin" (pt) or "answer_logprob" (sft) */
     long    n;
+    long   *index;              /* [n] each item's position in its task file; owned */
     int    *correct;            /* [n] owned */
     double *score;              /* [n] owned */
 } EvalItems;
@@ -58,15 +59,17 @@ typedef struct {
     double   seconds;
     int      show_samples;      /* sft: print the first N generations per task to stderr */
     int      quiet;             /* 1: the suites draw no progress bars */
+    uint64_t sample_seed;       /* != 0: `limit` items of each task are a seeded sample (task_sample), not the first */
 } EvalReport;
 
 void eval_report_init(EvalReport *r, const char *suite);
 void eval_report_free(EvalReport *r);
 void eval_report_add(EvalReport *r, const char *task, const char *metric, double value, double std_err,
                      long n, EvalRowKind kind);
-/* Copies n items' results of a task into r->items_of. */
-void eval_report_add_items(EvalReport *r, const char *task, const char *score_metric, long n, const int *correct,
-                           const double *score);
+/* Copies n items' results of a task into r->items_of; index (NULL: 0..n-1)
+ * gives each item's position in the task file. */
+void eval_report_add_items(EvalReport *r, const char *task, const char *score_metric, long n, const long *index,
+                           const int *correct, const double *score);
 /* The row for (task, metric), or NULL. */
 const EvalRow *eval_report_find(const EvalReport *r, const char *task, const char *metric);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/rng.h"
 
 const char *task_kind_name(TaskKind k) { return k == TASK_MC ? "mc" : "qa"; }
 
@@ -34,7 +35,43 @@ void task_free(Task *t)
     }
     free(t->mc);
     free(t->qa);
+    free(t->index);
     memset(t, 0, sizeof *t);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void task_sample(Task *t, long n, uint64_t seed)
+{
+    if (n <= 0 || n >= t->n_items) return;
+    uint32_t *pos = xmalloc((unsigned long)t->n_items * sizeof *pos);
+    for (int i = 0; i < t->n_items; i++) pos[i] = (uint32_t)i;
+    Rng r = rng_stream(seed, TASK_SAMPLE_STREAM);
+    rng_shuffle_u32(&r, pos, (uint64_t)t->n_items);
+    qsort(pos, (size_t)n, sizeof *pos, cmp_u32);
+    /* keep items pos[0..n) in place, in file order, freeing the others */
+    char *keep = xcalloc((unsigned long)t->n_items, 1);
+    for (long k = 0; k < n; k++) keep[pos[k]] = 1;
+    for (int i = 0; i < t->n_items; i++)
+        if (!keep[i]) {
+            if (t->mc) mc_item_free(&t->mc[i]);
+            if (t->qa) qa_item_free(&t->qa[i]);
+        }
+    long *index = xmalloc((unsigned long)n * sizeof *index);
+    for (long k = 0; k < n; k++) {
+        index[k] = t->index ? t->index[pos[k]] : (long)pos[k];
+        if (t->mc) t->mc[k] = t->mc[pos[k]];
+        if (t->qa) t->qa[k] = t->qa[pos[k]];
+    }
+    free(t->index);
+    t->index = index;
+    t->n_items = (int)n;
+    free(keep);
+    free(pos);
 }
 
 /* A string field that must be present. */

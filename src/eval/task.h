@@ -15,6 +15,8 @@
 #ifndef PLATEAU_TASK_H
 #define PLATEAU_TASK_H
 
+#include <stdint.h>
+
 #include "core/error.h"
 #include "data/chat.h"
 
@@ -41,6 +43,7 @@ typedef struct {
     int      n_items;
     McItem  *mc;   /* [n_items] when kind == TASK_MC, else NULL */
     QaItem  *qa;   /* [n_items] when kind == TASK_QA, else NULL */
+    long    *index;   /* [n_items] each item's 0-based position among the file's items; NULL: i itself */
 } Task;
 
 /* Reads a task file. An empty file (no items) is an error. */
@@ -48,6 +51,15 @@ int  task_load(Task *t, const char *path, Err *e);
 /* Parses JSONL text already in memory; `path` only names it in messages. */
 int  task_parse(Task *t, const char *path, const char *text, Err *e);
 void task_free(Task *t);
+
+#define TASK_SAMPLE_STREAM 0x73616d70   /* rng stream id of task_sample */
+
+/* Keeps a seeded sample of n of the task's items (all when n <= 0 or
+ * n >= n_items), in file order, recording each kept item's position in
+ * t->index. The sample is a pure function of (n_items, n, seed): the first
+ * n of a seeded shuffle of the positions (core/rng.h), so every model of a
+ * study is scored on the same items. */
+void task_sample(Task *t, long n, uint64_t seed);
 
 const char *task_kind_name(TaskKind k);   /* "mc" or "qa" */
 

@@ -403,7 +403,7 @@ void format_trace_cell(char *out, size_t size, const double *trace, const double
 void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_seeds, double *within,
                          double *between)
 {
-    double ss = 0, means[STUDY_MAX_ARMS];
+    double ss = 0, means[STUDY_MAX_ARMS] = {0};
     int df = 0, n_means = 0;
     for (int a = 0; a < n_arms; a++) {
         double m = seed_mean(x[a], n_seeds);

@@ -26,7 +26,8 @@
  *   probe_every = 0              pre-training steps between probes; 0: stage ends only
  *   probe_sequences = 1          sequences of seq_len tokens in each fixed probe batch
  *   vocab = 4096                 optional: tokenizer vocabulary (default: the preset's)
- *   eval_items = 0               items evaluated per task file (0: all)
+ *   eval_items = 0               items evaluated per task file, a seeded sample
+ *                                (the same items for every model; 0: all)
  *   precision = bf16             matrix products in fp32 or bf16 (default: bf16
  *                                where the CPU has avx512_bf16 or AMX, else fp32)
  *

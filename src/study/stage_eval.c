@@ -12,6 +12,7 @@
 #include "study/cost.h"
 
 #define PROBE_SEED 1   /* the same probe vectors for every model of every study */
+#define EVAL_SAMPLE_SEED 1   /* the same evaluation items for every model of every study */
 /* Hutchinson stops once its standard error is below 5% of |Tr(H)|, or at
  * the study's `probes` (the cap); never before sharpness_options_default's
  * min_probes. */
@@ -57,6 +58,7 @@ static int run_suite(StudyState *S, const char *segment, int64_t step, const cha
                      const char *metric, double *average, Err *e)
 {
     o->limit = (long)S->spec.eval_items;
+    o->sample_seed = EVAL_SAMPLE_SEED;   /* eval_items: the same seeded sample of each task for every model */
     o->quiet = 1;   /* the segment's closing line reports the result */
     o->batch = S->model.max_B;
     o->seq_len = S->spec.seq_len;
@@ -65,8 +67,8 @@ static int run_suite(StudyState *S, const char *segment, int64_t step, const cha
     if (!rc) rc = store_record_evals(S->store, segment, step, suite, rep.rows, rep.n_rows, e);
     for (int k = 0; k < rep.n_item_sets && !rc; k++) {
         const EvalItems *it = &rep.items_of[k];
-        rc = store_record_items(S->store, segment, step, suite, it->task, it->score_metric, it->n, it->correct,
-                                it->score, e);
+        rc = store_record_items(S->store, segment, step, suite, it->task, it->score_metric, it->n, it->index,
+                                it->correct, it->score, e);
     }
     const EvalRow *avg = eval_report_find(&rep, "average", metric);
     *average = avg ? avg->value : NAN;

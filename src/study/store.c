@@ -849,6 +849,7 @@ int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed
 typedef struct {
     const char   *segment, *suite, *task, *score_metric;
     int64_t       step;
+    const long   *item;
     const int    *correct;
     const double *score;
 } ItemRows;
@@ -858,16 +859,17 @@ static void bind_item(sqlite3_stmt *st, const void *rows, long i)
     const ItemRows *r = rows;
     bind_segment_step_suite(st, r->segment, r->step, r->suite);
     sqlite3_bind_text(st, 4, r->task, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, i);
+    sqlite3_bind_int64(st, 5, r->item ? r->item[i] : i);
     sqlite3_bind_int(st, 6, r->correct[i] != 0);
     bind_double_or_null(st, 7, r->score[i]);
     sqlite3_bind_text(st, 8, r->score_metric, -1, SQLITE_STATIC);
 }
 
 int store_record_items(Store *s, const char *segment, int64_t step, const char *suite, const char *task,
-                       const char *score_metric, long n, const int *correct, const double *score, Err *e)
+                       const char *score_metric, long n, const long *item, const int *correct, const double *score,
+                       Err *e)
 {
-    ItemRows rows = {segment, suite, task, score_metric, step, correct, score};
+    ItemRows rows = {segment, suite, task, score_metric, step, item, correct, score};
     return insert_rows(s, "INSERT OR REPLACE INTO items(segment, step, suite, task, item, correct, score, score_metric)"
                           " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                        n, bind_item, &rows, "recording per-item results", e);

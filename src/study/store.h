@@ -175,9 +175,11 @@ int store_chosen_sft(Store *s, const char *study, const char *arm, uint64_t seed
                      char segment[SEGMENT_ID_LEN + 1], Err *e);
 
 /* Per-item results of one task evaluated at `step` of segment: n items,
- * item i's 0/1 and continuous score, in one transaction (a re-run replaces them). */
+ * item[i] (NULL: i) the position in the task file of the i-th, with its 0/1
+ * and continuous score, in one transaction (a re-run replaces them). */
 int store_record_items(Store *s, const char *segment, int64_t step, const char *suite, const char *task,
-                       const char *score_metric, long n, const int *correct, const double *score, Err *e);
+                       const char *score_metric, long n, const long *item, const int *correct, const double *score,
+                       Err *e);
 
 typedef struct {
     int    correct;   /* 0/1 */
