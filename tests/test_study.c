@@ -27,6 +27,7 @@
 #include "study/report_table.h"
 #include "study/spec.h"
 #include "study/store.h"
+#include "study/sweep.h"
 #include "train/schedule.h"
 
 /* studies/ next to tests/, found from this file's path so the test runs from any folder. */
@@ -717,6 +718,34 @@ static void items_round_trip_and_the_view_names_arm_seed_stage_and_lr(void **sta
     remove_temp_dir(dir);
 }
 
+/* The SFT sweep's separation: validation answer log-likelihoods -1, -2, -3
+ * against -1.5, -2.5, -3: differences 0.5, 0.5, 0, mean 1/3, sd
+ * sqrt(1/12), standard error 1/6, paired over the three items. */
+static void sweep_gap_is_the_paired_item_difference(void **state)
+{
+    (void)state;
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    Plan p;
+    build_small_plan(&p);
+    Store *st;
+    Err e;
+    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    const char *a = p.segments[p.runs[0][0].sft[0]].id, *b = p.segments[p.runs[0][0].sft[1]].id;
+    const int c[3] = {0, 0, 0};
+    const double sa[3] = {-1, -2, -3}, sb[3] = {-1.5, -2.5, -3};
+    if (store_record_items(st, a, 10, "sft_valid", "eval_qa_valid", "answer_logprob", 3, NULL, c, sa, &e) ||
+        store_record_items(st, b, 10, "sft_valid", "eval_qa_valid", "answer_logprob", 3, NULL, c, sb, &e))
+        fail_msg("%s", e.msg);
+    SweepGap g;
+    assert_int_equal(sweep_gap(st, a, b, &g, &e), 1);
+    assert_true(fabs(g.diff - 1.0 / 3) < 1e-12 && fabs(g.std_err - 1.0 / 6) < 1e-12 && g.n_items == 3);
+    assert_int_equal(sweep_gap(st, a, p.segments[p.runs[1][0].sft[0]].id, &g, &e), 0);   /* no items there */
+    store_close(st);
+    plan_free(&p);
+    remove_temp_dir(dir);
+}
+
 /* Findings from hand-set numbers in a store, arms wso and d, seeds 1, 2, 3:
  *   PT loss    wso 2.50 2.60 2.55, d 2.40 2.48 2.46: differences 0.10 0.12
  *              0.09, mean 0.10333, se 0.0088192, -+ t(0.975, 2) = 4.30265:
@@ -1188,6 +1217,7 @@ int main(void)
         cmocka_unit_test(store_round_trips_after_reopen),
         cmocka_unit_test(sft_results_come_back_per_arm_seed_and_lr),
         cmocka_unit_test(items_round_trip_and_the_view_names_arm_seed_stage_and_lr),
+        cmocka_unit_test(sweep_gap_is_the_paired_item_difference),
         cmocka_unit_test(findings_from_a_hand_set_store_give_each_verdict),
         cmocka_unit_test(bios_text_covers_the_budget_without_repeating),
         cmocka_unit_test(eta_prices_each_kind_of_work_at_its_measured_rate),
