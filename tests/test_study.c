@@ -652,6 +652,24 @@ static void sft_results_come_back_per_arm_seed_and_lr(void **state)
     remove_temp_dir(dir);
 }
 
+/* A fresh store in a temporary folder with the small plan registered. */
+static Store *open_small_store(char *dir, size_t size, Plan *p)
+{
+    make_temp_dir(dir, size);
+    build_small_plan(p);
+    Store *st;
+    Err e;
+    if (store_open(&st, dir, &e) || store_register_plan(st, p, &e)) fail_msg("%s", e.msg);
+    return st;
+}
+
+static void close_small_store(Store *st, Plan *p, const char *dir)
+{
+    store_close(st);
+    plan_free(p);
+    remove_temp_dir(dir);
+}
+
 static int count_rows(void *ctx, int n, char **values, char **names)
 {
     (void)n;
@@ -668,12 +686,9 @@ static void items_round_trip_and_the_view_names_arm_seed_stage_and_lr(void **sta
 {
     (void)state;
     char dir[256];
-    make_temp_dir(dir, sizeof dir);
     Plan p;
-    build_small_plan(&p);
-    Store *st;
+    Store *st = open_small_store(dir, sizeof dir, &p);
     Err e;
-    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
     const char *sft_seg = p.segments[p.runs[1][0].sft[1]].id, *pre_seg = p.segments[p.runs[0][0].pretrain_end].id;
     const int c1[3] = {1, 0, 1}, c2[2] = {0, 0}, c3[2] = {1, 1};
     const double s1[3] = {-0.5, -2.0, NAN}, s2[2] = {-3, -4}, s3[2] = {1.5, 0.25};
@@ -725,12 +740,9 @@ static void sweep_gap_is_the_paired_item_difference(void **state)
 {
     (void)state;
     char dir[256];
-    make_temp_dir(dir, sizeof dir);
     Plan p;
-    build_small_plan(&p);
-    Store *st;
+    Store *st = open_small_store(dir, sizeof dir, &p);
     Err e;
-    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
     const char *a = p.segments[p.runs[0][0].sft[0]].id, *b = p.segments[p.runs[0][0].sft[1]].id;
     const int c[3] = {0, 0, 0};
     const double sa[3] = {-1, -2, -3}, sb[3] = {-1.5, -2.5, -3};
@@ -741,9 +753,7 @@ static void sweep_gap_is_the_paired_item_difference(void **state)
     assert_int_equal(sweep_gap(st, a, b, &g, &e), 1);
     assert_true(fabs(g.diff - 1.0 / 3) < 1e-12 && fabs(g.std_err - 1.0 / 6) < 1e-12 && g.n_items == 3);
     assert_int_equal(sweep_gap(st, a, p.segments[p.runs[1][0].sft[0]].id, &g, &e), 0);   /* no items there */
-    store_close(st);
-    plan_free(&p);
-    remove_temp_dir(dir);
+    close_small_store(st, &p, dir);
 }
 
 /* Findings from hand-set numbers in a store, arms wso and d, seeds 1, 2, 3:
