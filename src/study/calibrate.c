@@ -96,6 +96,11 @@ int study_calibrate(const char *spec_path, const char *out_dir, double fraction,
         shard_free(&valid);
         return -1;
     }
+    if (model_set_precision(&m, s.precision, e)) {   /* the products as the study runs them */
+        model_free(&m);
+        shard_free(&valid);
+        return -1;
+    }
     AdamWConfig oc = stage_adamw(STAGE_PRETRAIN);
     AdamW opt;
     adamw_create(&opt, &oc, &m.table);
