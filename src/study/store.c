@@ -869,6 +869,10 @@ int store_record_items(Store *s, const char *segment, int64_t step, const char *
                        const char *score_metric, long n, const long *item, const int *correct, const double *score,
                        Err *e)
 {
+    if (s->log) {
+        store_log_items(s->log, segment, step, suite, task, score_metric, n, item, correct, score);
+        return 0;
+    }
     ItemRows rows = {segment, suite, task, score_metric, step, item, correct, score};
     return insert_rows(s, "INSERT OR REPLACE INTO items(segment, step, suite, task, item, correct, score, score_metric)"
                           " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OP_RUNNING = 1, OP_DONE, OP_METRICS, OP_EVALS, OP_SHARPNESS };
+enum { OP_RUNNING = 1, OP_DONE, OP_METRICS, OP_EVALS, OP_SHARPNESS, OP_ITEMS };
 
 /* ---- writing ---------------------------------------------------------- */
 
@@ -97,6 +97,23 @@ void store_log_sharpness(StoreLog *l, const char *segment, int64_t step, const c
     put_f64(l, top_eigenvalue);
 }
 
+void store_log_items(StoreLog *l, const char *segment, int64_t step, const char *suite, const char *task,
+                     const char *score_metric, long n, const long *item, const int *correct, const double *score)
+{
+    put_u8(l, OP_ITEMS);
+    put_str(l, segment);
+    put_i64(l, step);
+    put_str(l, suite);
+    put_str(l, task);
+    put_str(l, score_metric);
+    put_i32(l, (int32_t)n);
+    for (long i = 0; i < n; i++) {
+        put_i64(l, item ? item[i] : i);
+        put_i32(l, correct[i]);
+        put_f64(l, score[i]);
+    }
+}
+
 /* ---- reading and replaying -------------------------------------------- */
 
 typedef struct {
@@ -182,6 +199,28 @@ static int replay_entry(Store *s, Reader *r, int op, Err *e)
         }
         int rc = r->bad ? 1 : store_record_evals(s, seg, step, suite, rows, n, e);
         free(rows);
+        return rc;
+    }
+    case OP_ITEMS: {
+        int64_t step = get_i64(r);
+        char suite[128], task[256], metric[64];
+        get_str(r, suite, sizeof suite);
+        get_str(r, task, sizeof task);
+        get_str(r, metric, sizeof metric);
+        int32_t n = get_i32(r);
+        if (!count_ok(r, n, 20)) return 1;
+        long *item = xmalloc((size_t)(n ? n : 1) * sizeof *item);
+        int *correct = xmalloc((size_t)(n ? n : 1) * sizeof *correct);
+        double *score = xmalloc((size_t)(n ? n : 1) * sizeof *score);
+        for (int i = 0; i < n; i++) {   /* one statement per field: the encoding's order */
+            item[i] = (long)get_i64(r);
+            correct[i] = get_i32(r);
+            score[i] = get_f64(r);
+        }
+        int rc = r->bad ? 1 : store_record_items(s, seg, step, suite, task, metric, n, item, correct, score, e);
+        free(item);
+        free(correct);
+        free(score);
         return rc;
     }
     case OP_SHARPNESS: {

@@ -31,6 +31,8 @@ void store_log_running(StoreLog *l, const char *segment);
 void store_log_done(StoreLog *l, const char *segment, const char *checkpoint);
 void store_log_metrics(StoreLog *l, const char *segment, const StepMetrics *m, int n);
 void store_log_evals(StoreLog *l, const char *segment, int64_t step, const char *suite, const EvalRow *r, int n);
+void store_log_items(StoreLog *l, const char *segment, int64_t step, const char *suite, const char *task,
+                     const char *score_metric, long n, const long *item, const int *correct, const double *score);
 void store_log_sharpness(StoreLog *l, const char *segment, int64_t step, const char *data, const TraceEstimate *t,
                          double top_eigenvalue);
 
