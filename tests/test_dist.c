@@ -361,6 +361,11 @@ static void recorded_store_calls_replay_to_the_rows_of_direct_calls(void **state
         assert_int_equal(store_record_evals(st, "0123456789abcdef", 32, "valid", &valid, 1, &e), 0);
         assert_int_equal(store_record_evals(st, "0123456789abcdef", 32, "pt", pt, 2, &e), 0);
         assert_int_equal(store_record_sharpness(st, "0123456789abcdef", 8, "sft", &tr, NAN, &e), 0);
+        const long item[3] = {4, 9, 17};
+        const int correct[3] = {1, 0, 1};
+        const double score[3] = {-0.5, NAN, -2.25};
+        assert_int_equal(store_record_items(st, "0123456789abcdef", 32, "sft", "eval_qa_test", "answer_logprob", 3,
+                                            item, correct, score, &e), 0);
     }
     /* A recording store answers the status of segments it was told of, and
      * refuses what it cannot keep. */
@@ -398,10 +403,16 @@ static void recorded_store_calls_replay_to_the_rows_of_direct_calls(void **state
         assert_true(gs[0].step == 8 && gs[0].trace == 305.25 && gs[0].probes == 3 && isnan(gs[0].top_eigenvalue));
         assert_string_equal(gs[0].data, "sft");
         free(gs);
+        ItemScore *gi;
+        assert_int_equal(store_read_items(st, "0123456789abcdef", "sft", NULL, &gi, &gn, &e), 1);
+        assert_int_equal(gn, 3);
+        assert_true(gi[0].correct == 1 && gi[0].score == -0.5 && gi[1].correct == 0 && isnan(gi[1].score) &&
+                    gi[2].score == -2.25);
+        free(gi);
     }
-    /* Cut short: refused, naming the entry. */
+    /* Cut short: refused, naming the entry (the items, the fifth). */
     assert_int_equal(store_replay(replayed, bytes, n - 3, &e), -1);
-    assert_non_null(strstr(e.msg, "entry 3"));
+    assert_non_null(strstr(e.msg, "entry 4"));
     store_close(rec);
     store_close(direct);
     store_close(replayed);
