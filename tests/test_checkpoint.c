@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cJSON.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -438,6 +439,81 @@ static void latest_checkpoint_skips_temporaries_and_damaged(void **state)
     assert_string_equal(got, path);
 }
 
+/* Sets number `key` (inside object `in`, or at the top when NULL) of a JSON
+ * file of the checkpoint to v, then reseals unless the file is the manifest,
+ * so only the number's range can refuse it. */
+static void forge_number(Fixture *f, const char *file, const char *in, const char *key, double v)
+{
+    char path[600], *text;
+    Err e;
+    path_join(path, sizeof path, f->dir, file);
+    assert_int_equal(read_file(path, &text, NULL, &e), 0);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    cJSON *obj = in ? cJSON_GetObjectItemCaseSensitive(root, in) : root;
+    if (cJSON_IsArray(obj)) obj = cJSON_GetArrayItem(obj, 0);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(obj, key));
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateNumber(v));
+    char *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    assert_int_equal(write_file_atomic(path, out, strlen(out), &e), 0);
+    free(out);
+    if (strcmp(file, "checksums.json") != 0) assert_int_equal(checkpoint_seal(f->dir, NULL, &e), 0);
+}
+
+/* Every number a checkpoint holds is checked against its range before it is
+ * converted or used: a re-sealed lineage.json with "step": -40 once sent a
+ * resumed run reading before its data. */
+static void load_refuses_numbers_out_of_range_naming_field(void **state)
+{
+    Fixture *f = *state;
+    static const struct {
+        const char *file, *in, *key;
+        double v;
+        const char *want;
+    } CASES[] = {
+        {"lineage.json", NULL, "step", -40, "ckpt/lineage.json: field step: -40 is outside [0, 9007199254740992]"},
+        {"lineage.json", NULL, "step", 1e300, "ckpt/lineage.json: field step: 1e+300 is outside [0, 9007199254740992]"},
+        {"lineage.json", NULL, "step", 40.5, "ckpt/lineage.json: field step: 40.5 is not an integer"},
+        {"lineage.json", NULL, "tokens", -1, "ckpt/lineage.json: field tokens: -1 is outside"},
+        {"lineage.json", NULL, "stage_start_step", 41, "ckpt/lineage.json: field step 40 is outside its stage "
+                                                       "[stage_start_step 41, stage_end_step 100]"},
+        {"lineage.json", NULL, "stage_end_step", 39, "ckpt/lineage.json: field step 40 is outside its stage"},
+        {"lineage.json", NULL, "batch_tokens", -512, "ckpt/lineage.json: field batch_tokens: -512 is outside"},
+        {"lineage.json", NULL, "seq_len", 1e10, "ckpt/lineage.json: field seq_len: 10000000000 is outside [0, 1048576]"},
+        {"lineage.json", NULL, "micro_batch", -4, "ckpt/lineage.json: field micro_batch: -4 is outside"},
+        {"lineage.json", "data_cursor", "step", 41, "ckpt/lineage.json: field data_cursor.step 41 does not match step 40"},
+        {"lineage.json", "data_cursor", "n_windows", 1e10, "ckpt/lineage.json: field data_cursor.n_windows: 10000000000 "
+                                                          "is outside [0, 4294967295]"},
+        {"lineage.json", "data_cursor", "windows_consumed", -1, "field data_cursor.windows_consumed: -1 is outside"},
+        {"lineage.json", "data_cursor", "epoch", 1e19, "field data_cursor.epoch: 1e+19 is outside"},
+        {"lineage.json", "data_cursor", "seq_len", -32, "field data_cursor.seq_len: -32 is outside"},
+        {"lineage.json", "data_cursor", "batch_size", 3e9, "field data_cursor.batch_size: 3000000000 is outside"},
+        {"lineage.json", "data_cursor", "n_micro", -4, "field data_cursor.n_micro: -4 is outside"},
+        {"lineage.json", "data_cursor", "layout", 7, "field data_cursor.layout: 7 is outside [0, 1]"},
+        {"config.json", NULL, "hidden_size", 1e10, "ckpt/config.json: field hidden_size: 10000000000 is outside [1, 65536]"},
+        {"config.json", NULL, "intermediate_size", -64, "ckpt/config.json: field intermediate_size: -64 is outside"},
+        {"config.json", NULL, "num_hidden_layers", 1e6, "field num_hidden_layers: 1000000 is outside [1, 1024]"},
+        {"config.json", NULL, "num_attention_heads", 0, "field num_attention_heads: 0 is outside [1, 1024]"},
+        {"config.json", NULL, "num_key_value_heads", 2.5, "field num_key_value_heads: 2.5 is not an integer"},
+        {"config.json", NULL, "vocab_size", 1e300, "field vocab_size: 1e+300 is outside [1, 16777216]"},
+        {"config.json", NULL, "max_position_embeddings", -1, "field max_position_embeddings: -1 is outside"},
+        {"config.json", NULL, "head_dim", 1e10, "field head_dim: 10000000000 is outside"},
+        {"config.json", NULL, "rope_theta", 1e300, "ckpt/config.json: field rope_theta: 1e+300 is outside"},
+        {"config.json", NULL, "rms_norm_eps", -1e-5, "ckpt/config.json: field rms_norm_eps: -1e-05 is outside"},
+        {"config.json", "plateau", "seq_len", 1e10, "ckpt/config.json: field plateau.seq_len: 10000000000 is outside"},
+        /* Any damaged manifest reaches this one: no re-seal needed. */
+        {"checksums.json", "files", "bytes", -8, "ckpt/checksums.json: corrupted entry 0: field bytes: -8 is outside"},
+        {"checksums.json", "files", "bytes", 1e300, "ckpt/checksums.json: corrupted entry 0: field bytes: 1e+300"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        save_ok(f);
+        forge_number(f, CASES[i].file, CASES[i].in, CASES[i].key, CASES[i].v);
+        assert_contains(load_fails(f, &f->cfg), CASES[i].want);
+    }
+}
+
 static void fresh_init_has_no_optimizer_state(void **state)
 {
     Fixture *f = *state;
@@ -549,6 +625,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(fresh_init_has_no_optimizer_state, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoint_carries_its_tokenizer_to_children, setup, teardown),
         cmocka_unit_test_setup_teardown(save_refuses_tokenizer_larger_than_vocabulary, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_numbers_out_of_range_naming_field, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

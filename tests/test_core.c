@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "core/checksum.h"
 #include "core/file.h"
+#include "core/json_number.h"
 #include "core/rng.h"
 #include "model/config.h"
 
@@ -120,6 +122,51 @@ static void atomic_write_replaces_whole_file_or_nothing(void **state)
     rmdir(dir);
 }
 
+/* Parses one JSON value and checks it against [lo, hi] as an integer;
+ * returns the message ("" when accepted) and the value in *v. */
+static const char *integer_check(const char *json, int64_t lo, int64_t hi, int64_t *v)
+{
+    static Err e;
+    e.msg[0] = 0;
+    cJSON *j = cJSON_Parse(json);
+    json_integer(j, lo, hi, v, &e);
+    cJSON_Delete(j);
+    return e.msg;
+}
+
+static void json_numbers_are_checked_before_conversion(void **state)
+{
+    (void)state;
+    int64_t v = -7;
+    assert_string_equal(integer_check("42", 0, 100, &v), "");
+    assert_int_equal(v, 42);
+    assert_string_equal(integer_check("-9007199254740992", -JSON_INTEGER_MAX, 0, &v), "");
+    assert_int_equal(v, -(INT64_C(1) << 53));
+    assert_string_equal(integer_check("1e10", 0, 2147483647, &v), "10000000000 is outside [0, 2147483647]");
+    assert_string_equal(integer_check("-8", 0, JSON_INTEGER_MAX, &v), "-8 is outside [0, 9007199254740992]");
+    assert_string_equal(integer_check("1e300", 0, 10, &v), "1e+300 is outside [0, 10]");
+    assert_string_equal(integer_check("1e999", 0, 10, &v), "inf is not finite");
+    assert_string_equal(integer_check("2.5", 0, 10, &v), "2.5 is not an integer");
+    assert_string_equal(integer_check("\"3\"", 0, 10, &v), "not a number");
+    assert_int_equal(v, -(INT64_C(1) << 53));   /* untouched by every refusal */
+    Err e;
+    assert_int_equal(json_integer(NULL, 0, 1, &v, &e), -1);
+    assert_string_equal(e.msg, "missing");
+
+    cJSON *j = cJSON_Parse("1e300");
+    double d = 0;
+    assert_int_equal(json_real(j, 0, 1e30, &d, &e), -1);
+    assert_string_equal(e.msg, "1e+300 is outside [0, 1e+30]");
+    assert_int_equal(json_real(j, 0, 1e301, &d, &e), 0);
+    assert_true(d == 1e300);
+    cJSON_Delete(j);
+    int i = 0;
+    j = cJSON_Parse("-3");
+    assert_int_equal(json_int(j, -5, 5, &i, &e), 0);
+    assert_int_equal(i, -3);
+    cJSON_Delete(j);
+}
+
 static void param_counts_match_published_llama_models(void **state)
 {
     (void)state;
@@ -187,6 +234,7 @@ int main(void)
         cmocka_unit_test(rng_below_covers_range_uniformly),
         cmocka_unit_test(checksum_ignores_split_and_sees_every_byte),
         cmocka_unit_test(atomic_write_replaces_whole_file_or_nothing),
+        cmocka_unit_test(json_numbers_are_checked_before_conversion),
         cmocka_unit_test(param_counts_match_published_llama_models),
         cmocka_unit_test(param_table_agrees_with_count_and_is_contiguous),
         cmocka_unit_test(flops_per_token_follows_the_stated_formula),

@@ -83,13 +83,18 @@ static void task_parse_errors_name_file_line_and_problem(void **state)
     snprintf(buf, sizeof buf, "%s\n%s{\"context\":\"a\",\"choices\":[\"b\",\"c\"],\"answer\":\n", ok, ok);
     expect_parse_error(buf, "tasks/x.jsonl:4: not valid JSON");
     snprintf(buf, sizeof buf, "%s{\"context\":\"a\",\"choices\":[\"b\",\"c\"],\"answer\":2}\n", ok);
-    expect_parse_error(buf, "tasks/x.jsonl:2: \"answer\" 2 is out of range for 2 choices");
+    expect_parse_error(buf, "tasks/x.jsonl:2: \"answer\" must index the 2 choices: 2 is outside [0, 1]");
+    /* Out of int's range: checked as a double before any conversion. */
+    expect_parse_error("{\"context\":\"a\",\"choices\":[\"b\",\"c\"],\"answer\":88e8}",
+                       "tasks/x.jsonl:1: \"answer\" must index the 2 choices: 8800000000 is outside [0, 1]");
+    expect_parse_error("{\"context\":\"a\",\"choices\":[\"b\",\"c\"],\"answer\":-1e300}",
+                       "tasks/x.jsonl:1: \"answer\" must index the 2 choices: -1e+300 is outside [0, 1]");
     expect_parse_error("{\"context\":\"a\",\"choices\":[\"b\"],\"answer\":0}",
                        "tasks/x.jsonl:1: \"choices\" has 1 entries");
     expect_parse_error("{\"context\":\"a\",\"choices\":[\"b\",3],\"answer\":0}", "tasks/x.jsonl:1: choice 1 must be a string");
     expect_parse_error("{\"choices\":[\"b\",\"c\"],\"answer\":0}", "tasks/x.jsonl:1: missing field \"context\"");
     expect_parse_error("{\"context\":\"a\",\"choices\":[\"b\",\"c\"],\"answer\":0.5}",
-                       "tasks/x.jsonl:1: \"answer\" must be an integer");
+                       "tasks/x.jsonl:1: \"answer\" must index the 2 choices: 0.5 is not an integer");
     expect_parse_error("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", "tasks/x.jsonl:1: missing field \"answer\"");
     expect_parse_error("{\"messages\":[{\"role\":\"robot\",\"content\":\"q\"}],\"answer\":\"a\"}",
                        "tasks/x.jsonl:1: messages[0].role \"robot\" is not one of");

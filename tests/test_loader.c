@@ -241,6 +241,25 @@ static void resuming_from_a_cursor_continues_identically(void **state)
     assert_int_equal(loader_resume(&R, &cur, &next, &e), -1);
     assert_non_null(strstr(e.msg, "data differs"));
     loader_close(&R);
+
+    /* a cursor whose counters disagree is refused, never used as an index */
+    open_ok(&R, &c);
+    LoaderCursor bad = cur;
+    bad.step = -40;
+    bad.windows_consumed = -40 * 8;
+    bad.epoch = 0;
+    assert_int_equal(loader_resume(&R, &bad, &next, &e), -1);
+    assert_non_null(strstr(e.msg, "inconsistent cursor (step -40"));
+    bad = cur;
+    bad.epoch = 0;   /* 104 windows drawn of 100 reach epoch 1 */
+    assert_int_equal(loader_resume(&R, &bad, &next, &e), -1);
+    assert_non_null(strstr(e.msg, "epoch 0"));
+    bad = cur;
+    bad.step = INT64_MAX / 2;   /* step x 8 sequences would overflow */
+    bad.windows_consumed = 0;
+    assert_int_equal(loader_resume(&R, &bad, &next, &e), -1);
+    assert_non_null(strstr(e.msg, "inconsistent cursor"));
+    loader_close(&R);
     batch_free(&x);
     batch_free(&y);
     loader_close(&L);

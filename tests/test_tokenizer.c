@@ -616,6 +616,16 @@ static void string_id(cJSON *root)
 {
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(model_of(root), "vocab"), "a", cJSON_CreateString("97"));
 }
+/* Ids far outside int's range: checked as doubles before any conversion. */
+static void huge_id(cJSON *root)
+{
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(model_of(root), "vocab"), "a", cJSON_CreateNumber(1e10));
+}
+static void huge_added_id(cJSON *root)
+{
+    cJSON *user = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "added_tokens"), 2);
+    cJSON_ReplaceItemInObject(user, "id", cJSON_CreateNumber(-1e300));
+}
 static void word_piece(cJSON *root)
 {
     cJSON_ReplaceItemInObject(model_of(root), "continuing_subword_prefix", cJSON_CreateString("##"));
@@ -636,6 +646,8 @@ static void loading_malformed_file_names_file_and_field(void **state)
     assert_load_fails(drop_user_token, "<|user|>");
     assert_load_fails(drop_byte, "byte 0x20");
     assert_load_fails(string_id, "model.vocab");
+    assert_load_fails(huge_id, "field \"model.vocab\": the id of \"a\": 10000000000 is outside [0, 16777215]");
+    assert_load_fails(huge_added_id, "field \"added_tokens\": field \"id\": -1e+300 is outside [0, 16777215]");
     assert_load_fails(word_piece, "continuing_subword_prefix");
     assert_load_fails(prefix_space, "add_prefix_space");
 

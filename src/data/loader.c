@@ -1,6 +1,7 @@
 #include "data/loader.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,9 +252,11 @@ int loader_resume(const Loader *L, const LoaderCursor *c, int64_t *next_step, Er
     if (c->batch_size != L->B || c->n_micro != L->n_micro)
         return err_set(e, "data loader: batch of %d x %d micro-batches differs from the resumed run's %d x %d", L->B,
                        L->n_micro, c->batch_size, c->n_micro);
-    if (c->step < 0 || c->windows_consumed != c->step * L->n_micro * L->B)
-        return err_set(e, "data loader: inconsistent cursor (step %lld, %lld windows consumed)", (long long)c->step,
-                       (long long)c->windows_consumed);
+    int64_t per_step = (int64_t)L->n_micro * L->B;
+    if (c->step < 0 || c->step > INT64_MAX / per_step || c->windows_consumed != c->step * per_step ||
+        c->epoch != c->windows_consumed / L->n_windows)
+        return err_set(e, "data loader: inconsistent cursor (step %lld, %lld windows consumed, epoch %lld)",
+                       (long long)c->step, (long long)c->windows_consumed, (long long)c->epoch);
     *next_step = c->step;
     return 0;
 }

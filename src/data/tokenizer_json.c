@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/json_number.h"
 #include "data/bytemap.h"
 #include "data/tokenizer.h"
 #include "data/tokenizer_internal.h"
@@ -190,12 +191,9 @@ static void loader_free(Loader *L)
     bytemap_free(&L->ids);
 }
 
-static int json_int(const cJSON *v, int *out)
-{
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) return -1;
-    *out = (int)v->valuedouble;
-    return 0;
-}
+/* Ids run 0 .. TOKEN_ID_MAX; a vocabulary this large is already far beyond
+ * what the uint16 token shards hold. */
+#define TOKEN_ID_MAX ((1 << 24) - 1)
 
 static int line_of(const char *text, const char *at)
 {
@@ -229,28 +227,28 @@ static int load_vocab(Loader *L, const cJSON *vocab, const cJSON *added, Err *e)
     int n = 0, max_id = -1, id;
     const cJSON *item;
     cJSON_ArrayForEach(item, vocab) {
-        if (json_int(item, &id) || id < 0)
-            return err_set(e, "%s: field \"model.vocab\": \"%s\" has id that is not a non-negative integer",
-                           L->path, item->string);
+        if (json_int(item, 0, TOKEN_ID_MAX, &id, e))
+            return err_wrap(e, "%s: field \"model.vocab\": the id of \"%s\"", L->path, item->string);
         if (id > max_id) max_id = id;
         n++;
     }
     cJSON_ArrayForEach(item, added) {
         const cJSON *idv = cJSON_GetObjectItemCaseSensitive(item, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content");
-        if (json_int(idv, &id) || id < 0 || !cJSON_IsString(content))
+        if (json_int(idv, 0, TOKEN_ID_MAX, &id, e))
+            return err_wrap(e, "%s: field \"added_tokens\": field \"id\"", L->path);
+        if (!cJSON_IsString(content))
             return err_set(e, "%s: field \"added_tokens\": each entry needs an integer \"id\" and a string \"content\"",
                            L->path);
         if (id > max_id) max_id = id;
     }
     if (n == 0) return err_set(e, "%s: field \"model.vocab\" is empty", L->path);
-    if (max_id >= (1 << 24)) return err_set(e, "%s: field \"model.vocab\": id %d is too large", L->path, max_id);
     L->vocab_size = max_id + 1;
     L->tok = xcalloc((size_t)L->vocab_size, sizeof *L->tok);
     L->tok_len = xcalloc((size_t)L->vocab_size, sizeof *L->tok_len);
     bytemap_init(&L->ids, (size_t)n);
     cJSON_ArrayForEach(item, vocab) {
-        json_int(item, &id);
+        json_int(item, 0, TOKEN_ID_MAX, &id, e);   /* checked above */
         if (L->tok[id])
             return err_set(e, "%s: field \"model.vocab\": id %d is given to two strings (one is \"%s\")",
                            L->path, id, item->string);
@@ -290,7 +288,7 @@ static int load_specials(Loader *L, Tokenizer *t, const cJSON *added, Err *e)
     for (int k = 0; k < SPECIAL_COUNT; k++) t->special[k] = -1;
     cJSON_ArrayForEach(item, added) {
         int id = 0;
-        json_int(cJSON_GetObjectItemCaseSensitive(item, "id"), &id);
+        json_int(cJSON_GetObjectItemCaseSensitive(item, "id"), 0, TOKEN_ID_MAX, &id, e);   /* checked in load_vocab */
         const char *content = cJSON_GetObjectItemCaseSensitive(item, "content")->valuestring;
         size_t len = strlen(content);
         if (L->tok[id] && (L->tok_len[id] != len || memcmp(L->tok[id], content, len) != 0))

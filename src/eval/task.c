@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/json_number.h"
 #include "core/rng.h"
 
 const char *task_kind_name(TaskKind k) { return k == TASK_MC ? "mc" : "qa"; }
@@ -96,11 +97,9 @@ static int parse_mc(McItem *it, const cJSON *obj, const char *path, int line, Er
     if (n < 2) return err_set(e, "%s:%d: \"choices\" has %d entries; at least 2 are needed", path, line, n);
     const cJSON *ans = cJSON_GetObjectItemCaseSensitive(obj, "answer");
     if (!ans) return err_set(e, "%s:%d: missing field \"answer\"", path, line);
-    if (!cJSON_IsNumber(ans) || ans->valuedouble != (double)(int)ans->valuedouble)
-        return err_set(e, "%s:%d: \"answer\" must be an integer index into \"choices\"", path, line);
-    int answer = (int)ans->valuedouble;
-    if (answer < 0 || answer >= n)
-        return err_set(e, "%s:%d: \"answer\" %d is out of range for %d choices", path, line, answer, n);
+    int answer;
+    if (json_int(ans, 0, n - 1, &answer, e))
+        return err_wrap(e, "%s:%d: \"answer\" must index the %d choices", path, line, n);
     const char *attribute = "";
     const cJSON *attr = cJSON_GetObjectItemCaseSensitive(obj, "attribute");
     if (attr) {

@@ -10,6 +10,7 @@
 
 #include "core/file.h"
 #include "core/half.h"
+#include "core/json_number.h"
 
 /* Largest header we accept: far above any real model's (a few hundred
  * tensors, ~100 bytes each), small enough that a garbage length is caught. */
@@ -111,10 +112,10 @@ static void format_shape(char *out, size_t n, const int64_t *shape, int ndim)
  * offsets and dims as integers; a double holds them exactly up to 2^53). */
 static int json_u64(const cJSON *j, uint64_t *out)
 {
-    if (!cJSON_IsNumber(j)) return -1;
-    double d = j->valuedouble;
-    if (d < 0 || d > 9007199254740992.0 || d != (double)(uint64_t)d) return -1;
-    *out = (uint64_t)d;
+    Err ignored;
+    int64_t v;
+    if (json_integer(j, 0, JSON_INTEGER_MAX, &v, &ignored)) return -1;
+    *out = (uint64_t)v;
     return 0;
 }
 

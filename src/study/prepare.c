@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/json_number.h"
 #include "core/progress.h"
 #include "data/bios.h"
 #include "data/chat.h"
@@ -366,15 +367,12 @@ static int read_data_json(StudyData *d, const char *path, const char *want, Err 
     if (!j) return 0;   /* unreadable: rebuild (every file is rewritten atomically) */
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "data");
     int ok = cJSON_IsString(w) && strcmp(w->valuestring, want) == 0;
-    if (ok) {
-#define GET(field) d->field = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, #field))
-        GET(pt_train_tokens);
-        GET(pt_valid_tokens);
-        GET(mid_tokens);
-        GET(sft_train_rows);
-        GET(sft_valid_rows);
+    /* A count out of range is as unreadable as bad JSON: rebuild. */
+    Err ignored;
+#define GET(field) json_integer(cJSON_GetObjectItemCaseSensitive(j, #field), 0, JSON_INTEGER_MAX, &d->field, &ignored)
+    ok = ok && !GET(pt_train_tokens) && !GET(pt_valid_tokens) && !GET(mid_tokens) && !GET(sft_train_rows) &&
+         !GET(sft_valid_rows);
 #undef GET
-    }
     cJSON_Delete(j);
     return ok;
 }

@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 
 #include "core/checksum.h"
 #include "core/file.h"
+#include "core/json_number.h"
 #include "data/tokenizer.h"
 #include "model/safetensors.h"
 
@@ -121,12 +123,30 @@ static int write_config(const char *path, const Config *c, Err *e)
     return afile_commit(&af, e);
 }
 
-static int json_int_field(const cJSON *root, const char *path, const char *name, int *out, Err *e)
+/* Limits on what a config.json may ask for: far above any preset (llama-8b
+ * has 4096 x 14336 x 32 layers, vocabulary 128256), low enough that sizes and
+ * their products stay exact in size_t and double. */
+#define CFG_MAX_DIM (1 << 16)
+#define CFG_MAX_FFN (1 << 18)
+#define CFG_MAX_LAYERS 1024
+#define CFG_MAX_HEADS 1024
+#define CFG_MAX_VOCAB (1 << 24)
+#define CFG_MAX_CONTEXT (1 << 20)
+
+static int json_int_field(const cJSON *root, const char *path, const char *name, int lo, int hi, int *out, Err *e)
 {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, name);
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble)
-        return err_set(e, "%s: field %s is missing or not an integer", path, name);
-    *out = (int)j->valuedouble;
+    if (json_int(cJSON_GetObjectItemCaseSensitive(root, name), lo, hi, out, e))
+        return err_wrap(e, "%s: field %s", path, name);
+    return 0;
+}
+
+static int json_float_field(const cJSON *root, const char *path, const char *name, double lo, double hi, float *out,
+                            Err *e)
+{
+    double d;
+    if (json_real(cJSON_GetObjectItemCaseSensitive(root, name), lo, hi, &d, e))
+        return err_wrap(e, "%s: field %s", path, name);
+    *out = (float)d;
     return 0;
 }
 
@@ -142,29 +162,28 @@ static int parse_config(const char *path, Config *c, Err *e)
     }
     memset(c, 0, sizeof *c);
     int rc = -1, head_dim = 0, max_pos = 0;
-    if (json_int_field(root, path, "hidden_size", &c->dim, e) ||
-        json_int_field(root, path, "intermediate_size", &c->ffn_dim, e) ||
-        json_int_field(root, path, "num_hidden_layers", &c->n_layers, e) ||
-        json_int_field(root, path, "num_attention_heads", &c->n_heads, e) ||
-        json_int_field(root, path, "num_key_value_heads", &c->n_kv_heads, e) ||
-        json_int_field(root, path, "vocab_size", &c->vocab_size, e) ||
-        json_int_field(root, path, "max_position_embeddings", &max_pos, e))
+    if (json_int_field(root, path, "hidden_size", 1, CFG_MAX_DIM, &c->dim, e) ||
+        json_int_field(root, path, "intermediate_size", 1, CFG_MAX_FFN, &c->ffn_dim, e) ||
+        json_int_field(root, path, "num_hidden_layers", 1, CFG_MAX_LAYERS, &c->n_layers, e) ||
+        json_int_field(root, path, "num_attention_heads", 1, CFG_MAX_HEADS, &c->n_heads, e) ||
+        json_int_field(root, path, "num_key_value_heads", 1, CFG_MAX_HEADS, &c->n_kv_heads, e) ||
+        json_int_field(root, path, "vocab_size", 1, CFG_MAX_VOCAB, &c->vocab_size, e) ||
+        json_int_field(root, path, "max_position_embeddings", 1, CFG_MAX_CONTEXT, &max_pos, e) ||
+        json_float_field(root, path, "rope_theta", 1e-30, 1e30, &c->rope_theta, e) ||
+        json_float_field(root, path, "rms_norm_eps", 1e-30, 1.0, &c->norm_eps, e))
         goto out;
-    const cJSON *theta = cJSON_GetObjectItemCaseSensitive(root, "rope_theta");
-    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "rms_norm_eps");
     const cJSON *tied = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
-    if (!cJSON_IsNumber(theta)) { err_set(e, "%s: field rope_theta is missing or not a number", path); goto out; }
-    if (!cJSON_IsNumber(eps)) { err_set(e, "%s: field rms_norm_eps is missing or not a number", path); goto out; }
     if (!cJSON_IsBool(tied)) { err_set(e, "%s: field tie_word_embeddings is missing or not a boolean", path); goto out; }
-    c->rope_theta = (float)theta->valuedouble;
-    c->norm_eps = (float)eps->valuedouble;
     c->tied = cJSON_IsTrue(tied);
     c->seq_len = max_pos;
     const cJSON *pl = cJSON_GetObjectItemCaseSensitive(root, "plateau");
-    if (cJSON_IsObject(pl) && json_int_field(pl, path, "seq_len", &c->seq_len, e)) goto out;
+    if (cJSON_IsObject(pl) && json_int(cJSON_GetObjectItemCaseSensitive(pl, "seq_len"), 1, CFG_MAX_CONTEXT, &c->seq_len, e)) {
+        err_wrap(e, "%s: field plateau.seq_len", path);
+        goto out;
+    }
     if (config_validate(c, e)) { err_wrap(e, "%s", path); goto out; }
     if (cJSON_GetObjectItemCaseSensitive(root, "head_dim")) {
-        if (json_int_field(root, path, "head_dim", &head_dim, e)) goto out;
+        if (json_int_field(root, path, "head_dim", 1, CFG_MAX_DIM, &head_dim, e)) goto out;
         if (head_dim != config_head_dim(c)) {
             err_set(e, "%s: field head_dim is %d, expected %d (hidden_size / num_attention_heads)", path,
                     head_dim, config_head_dim(c));
@@ -330,12 +349,11 @@ static int write_lineage(const char *path, const Lineage *l, Err *e)
     return rc;
 }
 
-static int lineage_i64(const cJSON *root, const char *path, const char *name, int64_t *out, Err *e)
+static int lineage_i64(const cJSON *obj, const char *path, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                       Err *e)
 {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, name);
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble)
-        return err_set(e, "%s: field %s is missing or not an integer", path, name);
-    *out = (int64_t)j->valuedouble;
+    if (json_integer(cJSON_GetObjectItemCaseSensitive(obj, name), lo, hi, out, e))
+        return err_wrap(e, "%s: field %s", path, name);
     return 0;
 }
 
@@ -345,7 +363,7 @@ static int lineage_u64_str(const cJSON *j, const char *path, const char *name, u
     char *end;
     errno = 0;
     unsigned long long v = strtoull(j->valuestring, &end, 10);
-    if (errno || end == j->valuestring || *end)
+    if (errno || !isdigit((unsigned char)j->valuestring[0]) || *end)
         return err_set(e, "%s: field %s: '%s' is not a 64-bit unsigned integer", path, name, j->valuestring);
     *out = v;
     return 0;
@@ -396,15 +414,17 @@ static int read_lineage(const char *path, Lineage *l, Err *e)
     memset(l, 0, sizeof *l);
     if (!cJSON_IsObject(root)) { err_set(e, "%s: not a JSON object", path); goto out; }
     int64_t seq_len = 0, micro = 0;
+    const int64_t N = JSON_INTEGER_MAX;
     if (lineage_str(root, path, "parent", l->parent_id, sizeof l->parent_id, e) ||
         lineage_str(root, path, "stage", l->stage, sizeof l->stage, e) ||
         lineage_str(root, path, "schedule", l->schedule, sizeof l->schedule, e) ||
         lineage_str(root, path, "data", l->data, sizeof l->data, e) ||
-        lineage_i64(root, path, "step", &l->step, e) || lineage_i64(root, path, "tokens", &l->tokens, e) ||
-        lineage_i64(root, path, "stage_start_step", &l->stage_start_step, e) ||
-        lineage_i64(root, path, "stage_end_step", &l->stage_end_step, e) ||
-        lineage_i64(root, path, "batch_tokens", &l->batch_tokens, e) ||
-        lineage_i64(root, path, "seq_len", &seq_len, e) || lineage_i64(root, path, "micro_batch", &micro, e) ||
+        lineage_i64(root, path, "step", 0, N, &l->step, e) || lineage_i64(root, path, "tokens", 0, N, &l->tokens, e) ||
+        lineage_i64(root, path, "stage_start_step", 0, N, &l->stage_start_step, e) ||
+        lineage_i64(root, path, "stage_end_step", 0, N, &l->stage_end_step, e) ||
+        lineage_i64(root, path, "batch_tokens", 0, N, &l->batch_tokens, e) ||
+        lineage_i64(root, path, "seq_len", 0, CFG_MAX_CONTEXT, &seq_len, e) ||
+        lineage_i64(root, path, "micro_batch", 0, INT32_MAX, &micro, e) ||
         lineage_u64_str(cJSON_GetObjectItemCaseSensitive(root, "seed"), path, "seed", &l->seed, e))
         goto out;
     l->seq_len = (int)seq_len;
@@ -420,12 +440,14 @@ static int read_lineage(const char *path, Lineage *l, Err *e)
     }
     /* ranks came with data parallelism; older checkpoints were one process */
     int64_t ranks = 1;
-    if (cJSON_GetObjectItemCaseSensitive(root, "ranks") && lineage_i64(root, path, "ranks", &ranks, e)) goto out;
-    if (ranks < 1) {
-        err_set(e, "%s: field ranks is %" PRId64 ", expected at least 1", path, ranks);
+    if (cJSON_GetObjectItemCaseSensitive(root, "ranks") && lineage_i64(root, path, "ranks", 1, 1 << 20, &ranks, e))
+        goto out;
+    l->ranks = (int)ranks;
+    if (!(l->stage_start_step <= l->step && l->step <= l->stage_end_step)) {
+        err_set(e, "%s: field step %" PRId64 " is outside its stage [stage_start_step %" PRId64 ", stage_end_step %" PRId64 "]",
+                path, l->step, l->stage_start_step, l->stage_end_step);
         goto out;
     }
-    l->ranks = (int)ranks;
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "data_cursor");
     if (!cJSON_IsObject(cur)) {
         err_set(e, "%s: field data_cursor is missing or not an object", path);
@@ -433,21 +455,27 @@ static int read_lineage(const char *path, Lineage *l, Err *e)
     }
     LoaderCursor *c = &l->cursor;
     int64_t v[8];
-    static const char *const INTS[8] = {"n_windows", "step",       "windows_consumed", "epoch",
-                                        "seq_len",   "batch_size", "n_micro",          "layout"};
-    for (int i = 0; i < 8; i++) {
-        const cJSON *j = cJSON_GetObjectItemCaseSensitive(cur, INTS[i]);
-        if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble) {
-            err_set(e, "%s: field data_cursor.%s is missing or not an integer", path, INTS[i]);
+    static const struct { const char *name; int64_t hi; } INTS[8] = {
+        {"n_windows", UINT32_MAX}, {"step", JSON_INTEGER_MAX},       {"windows_consumed", JSON_INTEGER_MAX},
+        {"epoch", JSON_INTEGER_MAX}, {"seq_len", CFG_MAX_CONTEXT},  {"batch_size", INT32_MAX},
+        {"n_micro", INT32_MAX},      {"layout", LOADER_ROWS}};
+    for (int i = 0; i < 8; i++)
+        if (json_integer(cJSON_GetObjectItemCaseSensitive(cur, INTS[i].name), 0, INTS[i].hi, &v[i], e)) {
+            err_wrap(e, "%s: field data_cursor.%s", path, INTS[i].name);
             goto out;
         }
-        v[i] = (int64_t)j->valuedouble;
+    /* The data clock starts at the stage's first step (trainer.c). */
+    if (v[1] != l->step - l->stage_start_step) {
+        err_set(e, "%s: field data_cursor.step %" PRId64 " does not match step %" PRId64 " - stage_start_step %" PRId64,
+                path, v[1], l->step, l->stage_start_step);
+        goto out;
     }
     const cJSON *hash = cJSON_GetObjectItemCaseSensitive(cur, "data_hash");
     char *end = NULL;
     if (lineage_u64_str(cJSON_GetObjectItemCaseSensitive(cur, "seed"), path, "data_cursor.seed", &c->seed, e))
         goto out;
-    if (!cJSON_IsString(hash) || (c->data_hash = strtoull(hash->valuestring, &end, 16), *end)) {
+    if (!cJSON_IsString(hash) || !isxdigit((unsigned char)hash->valuestring[0]) ||
+        (c->data_hash = strtoull(hash->valuestring, &end, 16), *end) || strlen(hash->valuestring) > 16) {
         err_set(e, "%s: field data_cursor.data_hash is missing or not hexadecimal", path);
         goto out;
     }
@@ -549,16 +577,21 @@ static int verify(const char *dir, char *id_out, int *has_state, Err *e)
         const cJSON *by = cJSON_GetObjectItemCaseSensitive(f, "bytes");
         const cJSON *cs = cJSON_GetObjectItemCaseSensitive(f, "checksum");
         char *end = NULL;
-        if (!cJSON_IsString(nm) || !cJSON_IsNumber(by) || !cJSON_IsString(cs) || strlen(cs->valuestring) != 16 ||
-            (sums[n] = strtoull(cs->valuestring, &end, 16), *end)) {
+        if (!cJSON_IsString(nm) || !cJSON_IsString(cs) || strlen(cs->valuestring) != 16 ||
+            !isxdigit((unsigned char)cs->valuestring[0]) || (sums[n] = strtoull(cs->valuestring, &end, 16), *end)) {
             err_set(e, "%s: corrupted entry %d (expected name, bytes, checksum)", mpath, n);
+            goto out;
+        }
+        int64_t size;
+        if (json_integer(by, 0, JSON_INTEGER_MAX, &size, e)) {
+            err_wrap(e, "%s: corrupted entry %d: field bytes", mpath, n);
             goto out;
         }
         int known = 0;
         for (int i = 0; SEALED_FILES[i]; i++)
             if (strcmp(SEALED_FILES[i], nm->valuestring) == 0) { names[n] = SEALED_FILES[i]; known = 1; }
         if (!known) { err_set(e, "%s: unknown file %s", mpath, nm->valuestring); goto out; }
-        bytes[n] = (uint64_t)by->valuedouble;
+        bytes[n] = (uint64_t)size;
         have_weights |= strcmp(names[n], F_WEIGHTS) == 0;
         have_config |= strcmp(names[n], F_CONFIG) == 0;
         have_lineage |= strcmp(names[n], F_LINEAGE) == 0;

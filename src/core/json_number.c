@@ -1,0 +1,45 @@
+#include "core/json_number.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+
+/* The common checks; *d receives the finite value. */
+static int finite_number(const cJSON *j, double *d, Err *e)
+{
+    if (!j) return err_set(e, "missing");
+    if (!cJSON_IsNumber(j)) return err_set(e, "not a number");
+    if (!isfinite(j->valuedouble)) return err_set(e, "%g is not finite", j->valuedouble);
+    *d = j->valuedouble;
+    return 0;
+}
+
+int json_integer(const cJSON *j, int64_t lo, int64_t hi, int64_t *out, Err *e)
+{
+    assert(-JSON_INTEGER_MAX <= lo && lo <= hi && hi <= JSON_INTEGER_MAX);
+    double d = 0;
+    if (finite_number(j, &d, e)) return -1;
+    if (d != floor(d)) return err_set(e, "%g is not an integer", d);
+    if (d < (double)lo || d > (double)hi)
+        return err_set(e, "%.15g is outside [%" PRId64 ", %" PRId64 "]", d, lo, hi);
+    *out = (int64_t)d;   /* exact: |d| <= 2^53 */
+    return 0;
+}
+
+int json_int(const cJSON *j, int lo, int hi, int *out, Err *e)
+{
+    int64_t v = 0;
+    if (json_integer(j, lo, hi, &v, e)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int json_real(const cJSON *j, double lo, double hi, double *out, Err *e)
+{
+    assert(lo <= hi);
+    double d = 0;
+    if (finite_number(j, &d, e)) return -1;
+    if (d < lo || d > hi) return err_set(e, "%g is outside [%g, %g]", d, lo, hi);
+    *out = d;
+    return 0;
+}
