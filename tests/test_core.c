@@ -9,12 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/checksum.h"
 #include "core/file.h"
 #include "core/json_number.h"
 #include "core/rng.h"
+#include "data/chat.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
+#include "eval/task.h"
+#include "model/safetensors.h"
+#include "study/spec.h"
+#include "train/checkpoint.h"
 #include "model/config.h"
 
 static void rng_streams_are_reproducible_and_independent(void **state)
@@ -167,6 +175,61 @@ static void json_numbers_are_checked_before_conversion(void **state)
     cJSON_Delete(j);
 }
 
+/* Every loader refuses a directory or a FIFO by name, through one fstat
+ * check: `plateau study plan studies/` once asked for 2^63 bytes, and a FIFO
+ * with no writer would block the reader. */
+static void loaders_refuse_what_is_not_a_regular_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/plateau-test-XXXXXX", fifo[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    Config cfg;
+    Err e;
+    assert_int_equal(config_preset(&cfg, "nano", &e), 0);
+    ParamTable table;
+    param_table_build(&table, &cfg);
+    const char *paths[2] = {dir, fifo}, *kinds[2] = {"is a directory", "is a FIFO"};
+    for (int k = 0; k < 2; k++) {
+        char want[128];
+        snprintf(want, sizeof want, "%s: %s, expected a regular file", paths[k], kinds[k]);
+        char *data;
+        assert_int_equal(read_file(paths[k], &data, NULL, &e), -1);
+        assert_non_null(strstr(e.msg, want));
+        Shard sh;
+        assert_int_equal(shard_read(&sh, paths[k], &e), -1);
+        assert_non_null(strstr(e.msg, want));
+        ChatDataset chat;
+        assert_int_equal(chat_read_jsonl(&chat, paths[k], &e), -1);
+        assert_non_null(strstr(e.msg, want));
+        Tokenizer *tok;
+        assert_int_equal(tokenizer_load(&tok, paths[k], &e), -1);
+        assert_non_null(strstr(e.msg, want));
+        Task task;
+        assert_int_equal(task_load(&task, paths[k], &e), -1);
+        assert_non_null(strstr(e.msg, want));
+        StudySpec spec;
+        assert_int_equal(study_spec_load(&spec, paths[k], &e), -1);
+        assert_non_null(strstr(e.msg, want));
+        assert_int_equal(safetensors_read(paths[k], &table, NULL, &e), -1);
+        assert_non_null(strstr(e.msg, want));
+    }
+    /* a checkpoint whose files are directories: the checksum pass refuses them */
+    char ckpt[96], sub[128];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt", dir);
+    assert_int_equal(make_dirs(ckpt, &e), 0);
+    snprintf(sub, sizeof sub, "%s/model.safetensors", ckpt);
+    assert_int_equal(make_dirs(sub, &e), 0);
+    assert_int_equal(checkpoint_seal(ckpt, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "model.safetensors: is a directory"));
+    param_table_free(&table);
+    rmdir(sub);
+    rmdir(ckpt);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void param_counts_match_published_llama_models(void **state)
 {
     (void)state;
@@ -235,6 +298,7 @@ int main(void)
         cmocka_unit_test(checksum_ignores_split_and_sees_every_byte),
         cmocka_unit_test(atomic_write_replaces_whole_file_or_nothing),
         cmocka_unit_test(json_numbers_are_checked_before_conversion),
+        cmocka_unit_test(loaders_refuse_what_is_not_a_regular_file),
         cmocka_unit_test(param_counts_match_published_llama_models),
         cmocka_unit_test(param_table_agrees_with_count_and_is_contiguous),
         cmocka_unit_test(flops_per_token_follows_the_stated_formula),

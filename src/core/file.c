@@ -94,22 +94,58 @@ int write_file_atomic(const char *path, const void *data, size_t bytes, Err *e)
     return afile_commit(&af, e);
 }
 
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+}
+
+FILE *file_open_read(const char *path, Err *e)
+{
+    /* O_NONBLOCK so that opening a FIFO with no writer does not hang before
+     * fstat can refuse it; regular files ignore the flag. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(e, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        err_set(e, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        err_set(e, "%s: is %s, expected a regular file", path, file_kind(st.st_mode));
+        close(fd);
+        return NULL;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        err_set(e, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+    }
+    return fp;
+}
+
 int read_file(const char *path, char **data, size_t *bytes, Err *e)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(fp, 0, SEEK_END) != 0) {
+    FILE *fp = file_open_read(path, e);
+    if (!fp) return -1;
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0) {
         fclose(fp);
-        return err_set(e, "%s: cannot seek", path);
+        return err_set(e, "%s: cannot stat: %s", path, strerror(errno));
     }
-    long n = ftell(fp);
-    rewind(fp);
-    if (n < 0) {
-        fclose(fp);
-        return err_set(e, "%s: cannot tell size", path);
-    }
-    char *buf = xmalloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+    size_t n = (size_t)st.st_size;
+    char *buf = xmalloc(n + 1);
+    if (fread(buf, 1, n, fp) != n) {
         fclose(fp);
         free(buf);
         return err_set(e, "%s: short read", path);
@@ -117,7 +153,7 @@ int read_file(const char *path, char **data, size_t *bytes, Err *e)
     fclose(fp);
     buf[n] = 0;
     *data = buf;
-    if (bytes) *bytes = (size_t)n;
+    if (bytes) *bytes = n;
     return 0;
 }
 

@@ -28,8 +28,14 @@ void afile_abort(AtomicFile *af);
 /* Whole-buffer convenience: afile_open + write + commit. */
 int write_file_atomic(const char *path, const void *data, size_t bytes, Err *e);
 
-/* Reads a whole file into a malloc'd, NUL-terminated buffer (*bytes excludes
- * the NUL). The caller frees. */
+/* Opens path for reading ("rb") only if fstat calls it a regular file: a
+ * directory, FIFO or device is refused with a message naming the path and
+ * what it is (a directory's "size" would otherwise read as garbage, and a
+ * FIFO would block). Returns NULL with e filled on any failure. */
+FILE *file_open_read(const char *path, Err *e);
+
+/* Reads a whole regular file (file_open_read) into a malloc'd, NUL-terminated
+ * buffer (*bytes excludes the NUL). The caller frees. */
 int read_file(const char *path, char **data, size_t *bytes, Err *e);
 
 /* mkdir -p. */

@@ -10,8 +10,8 @@
 int shard_read(Shard *s, const char *path, Err *e)
 {
     memset(s, 0, sizeof *s);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(e, "%s: cannot open token shard: %s", path, strerror(errno));
+    FILE *fp = file_open_read(path, e);
+    if (!fp) return err_wrap(e, "token shard");
     int32_t header[SHARD_HEADER_INTS];
     if (fread(header, sizeof(int32_t), SHARD_HEADER_INTS, fp) != SHARD_HEADER_INTS) {
         fclose(fp);

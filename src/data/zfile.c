@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -41,17 +42,24 @@ int zfile_open(ZFile **out, const char *path, Err *e)
     ZFile *f = xcalloc(1, sizeof *f);
     f->kind = zfile_kind(path);
     snprintf(f->path, sizeof f->path, "%s", path);
+    /* Regular files only (file_open_read names anything else); gzip reads
+     * through a duplicate of the checked descriptor. */
+    FILE *fp = file_open_read(path, e);
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (!fp || fstat(fileno(fp), &st) != 0) {
+        if (fp) fclose(fp);
         free(f);
-        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+        return fp ? err_set(e, "%s: cannot stat: %s", path, strerror(errno)) : -1;
     }
     f->disk_size = (uint64_t)st.st_size;
     if (f->kind == ZFILE_GZIP) {
-        f->gz = gzopen(path, "rb");
+        int fd = dup(fileno(fp));
+        fclose(fp);
+        f->gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
         if (f->gz) gzbuffer(f->gz, 1 << 17);
+        else if (fd >= 0) close(fd);
     } else {
-        f->fp = fopen(path, "rb");
+        f->fp = fp;
     }
     if (!f->gz && !f->fp) {
         free(f);

@@ -132,8 +132,8 @@ static int cmp_begin(const void *a, const void *b)
 
 int safetensors_read(const char *path, const ParamTable *t, float *params, Err *e)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = file_open_read(path, e);
+    if (!fp) return -1;
     struct stat st;
     if (fstat(fileno(fp), &st) != 0) {
         fclose(fp);

@@ -69,8 +69,8 @@ static void parent_of(char *out, size_t n, const char *path)
 /* Streams a file through the checksum; *bytes gets its size. */
 static int checksum_file(const char *path, uint64_t *sum, uint64_t *bytes, Err *e)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = file_open_read(path, e);
+    if (!fp) return -1;
     Checksum c;
     checksum_init(&c);
     static char buf[1 << 16];
@@ -256,8 +256,8 @@ static int write_state(const char *path, const AdamW *o, Err *e)
 
 static int read_state(const char *path, AdamW *o, Err *e)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = file_open_read(path, e);
+    if (!fp) return -1;
     StateHeader h;
     int rc = -1;
     struct stat st;
