@@ -427,6 +427,36 @@ static void bad_data_is_an_error_naming_file_and_position(void **state)
     assert_non_null(strstr(e.msg, "batch_size"));
 }
 
+/* An empty shard (with its empty mask) anywhere in the list, first
+ * included, adds nothing: same windows as without it. */
+static void empty_shards_add_no_windows(void **state)
+{
+    (void)state;
+    char empty[128], empty_mask[128];
+    path_join(empty, sizeof empty, dir, "empty.bin");
+    path_join(empty_mask, sizeof empty_mask, dir, "empty.mask.bin");
+    Err e;
+    assert_int_equal(shard_write(empty, NULL, 0, &e), 0);
+    assert_int_equal(shard_write(empty_mask, NULL, 0, &e), 0);
+    const char *tp[4] = {empty, shard_a, empty, shard_b}, *mp[4] = {empty_mask, mask_a, empty_mask, mask_b};
+    LoaderConfig c = config(3, 4, 1);
+    c.token_paths = tp;
+    c.mask_paths = mp;
+    c.n_shards = 4;
+    Loader L;
+    open_ok(&L, &c);
+    assert_int_equal(L.n_windows, N_WINDOWS);
+    assert_int_equal(L.n_tokens, N_A + N_B);
+    int tok[T], tgt[T];
+    float m[T];
+    loader_window(&L, 62, tok, tgt, m);
+    for (int t = 0; t < T; t++) {
+        assert_int_equal(tok[t], 992 + t);
+        assert_true(m[t] == (float)counted_position(993 + t));
+    }
+    loader_close(&L);
+}
+
 static void sequential_order_is_file_order_every_epoch(void **state)
 {
     (void)state;
@@ -452,6 +482,7 @@ int main(void)
         cmocka_unit_test(rows_layout_takes_each_row_as_one_window),
         cmocka_unit_test(bad_data_is_an_error_naming_file_and_position),
         cmocka_unit_test(sequential_order_is_file_order_every_epoch),
+        cmocka_unit_test(empty_shards_add_no_windows),
     };
     return cmocka_run_group_tests_name("loader", tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 #include "data/bios.h"
 #include "data/pretokenize.h"
 #include "data/textdocs.h"
+#include "data/bytemap.h"
 #include "data/tokenizer.h"
 #include "data/wordnet.h"
 
@@ -626,6 +627,10 @@ static void huge_added_id(cJSON *root)
     cJSON *user = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "added_tokens"), 2);
     cJSON_ReplaceItemInObject(user, "id", cJSON_CreateNumber(-1e300));
 }
+static void empty_key(cJSON *root)
+{
+    cJSON_AddNumberToObject(cJSON_GetObjectItem(model_of(root), "vocab"), "", 261);
+}
 static void word_piece(cJSON *root)
 {
     cJSON_ReplaceItemInObject(model_of(root), "continuing_subword_prefix", cJSON_CreateString("##"));
@@ -633,6 +638,28 @@ static void word_piece(cJSON *root)
 static void prefix_space(cJSON *root)
 {
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(root, "pre_tokenizer"), "add_prefix_space", cJSON_CreateTrue());
+}
+
+/* The empty key is a key like any other, stored before any byte of the
+ * key store exists (no arithmetic on a NULL store). */
+static void bytemap_holds_the_empty_key(void **state)
+{
+    (void)state;
+    ByteMap m;
+    bytemap_init(&m, 4);
+    int added;
+    *bytemap_upsert(&m, "", 0, 7, &added) += 1;
+    assert_int_equal(added, 1);
+    assert_int_equal(*bytemap_upsert(&m, "ab", 2, 9, &added), 9);
+    assert_int_equal(added, 1);
+    assert_int_equal(*bytemap_upsert(&m, "", 0, 0, &added), 8);
+    assert_int_equal(added, 0);
+    assert_non_null(bytemap_find(&m, "", 0));
+    assert_int_equal(*bytemap_find(&m, "ab", 2), 9);
+    assert_null(bytemap_find(&m, "a", 1));
+    assert_int_equal(m.count, 2);
+    assert_int_equal(m.blob_used, 2);
+    bytemap_free(&m);
 }
 
 static void loading_malformed_file_names_file_and_field(void **state)
@@ -646,6 +673,7 @@ static void loading_malformed_file_names_file_and_field(void **state)
     assert_load_fails(drop_user_token, "<|user|>");
     assert_load_fails(drop_byte, "byte 0x20");
     assert_load_fails(string_id, "model.vocab");
+    assert_load_fails(empty_key, "model.vocab");
     assert_load_fails(huge_id, "field \"model.vocab\": the id of \"a\": 10000000000 is outside [0, 16777215]");
     assert_load_fails(huge_added_id, "field \"added_tokens\": field \"id\": -1e+300 is outside [0, 16777215]");
     assert_load_fails(word_piece, "continuing_subword_prefix");
@@ -680,6 +708,7 @@ int main(void)
         cmocka_unit_test(save_then_load_gives_identical_encodings),
         cmocka_unit_test(loads_files_with_other_id_orders),
         cmocka_unit_test(loading_malformed_file_names_file_and_field),
+        cmocka_unit_test(bytemap_holds_the_empty_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

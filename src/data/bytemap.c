@@ -50,7 +50,8 @@ static size_t find_slot(const ByteMap *m, const void *key, size_t len, uint64_t 
 {
     size_t mask = m->cap - 1, i = h & mask;
     while (m->hash[i]) {
-        if (m->hash[i] == h && m->key_len[i] == len && memcmp(m->blob + m->key_off[i], key, len) == 0)
+        /* an empty key may come before the store exists: no arithmetic on NULL */
+        if (m->hash[i] == h && m->key_len[i] == len && (len == 0 || memcmp(m->blob + m->key_off[i], key, len) == 0))
             return i;
         i = (i + 1) & mask;
     }
@@ -95,7 +96,7 @@ int64_t *bytemap_upsert(ByteMap *m, const void *key, size_t len, int64_t init, i
         m->blob = xrealloc(m->blob, cap);
         m->blob_cap = cap;
     }
-    memcpy(m->blob + m->blob_used, key, len);
+    if (len) memcpy(m->blob + m->blob_used, key, len);
     m->hash[i] = h;
     m->key_off[i] = m->blob_used;
     m->key_len[i] = (uint32_t)len;
