@@ -257,6 +257,68 @@ static void forge_weights(Fixture *f, const char *target, const char *new_name, 
     assert_int_equal(checkpoint_seal(f->dir, NULL, &e), 0);
 }
 
+/* Rewrites dir/model.safetensors with its header's JSON object followed by
+ * pad (pad_len bytes) instead of its own padding, and `lead` before it;
+ * reseals. Returns the file offset of the first byte of pad. */
+static size_t repad_weights(Fixture *f, const char *lead, const char *pad, size_t pad_len)
+{
+    char path[600], *data;
+    size_t n;
+    Err e;
+    path_join(path, sizeof path, f->dir, "model.safetensors");
+    assert_int_equal(read_file(path, &data, &n, &e), 0);
+    uint64_t hlen;
+    memcpy(&hlen, data, 8);
+    size_t json_len = hlen;
+    while (json_len && data[8 + json_len - 1] == ' ') json_len--;
+    size_t lead_len = strlen(lead), new_hlen = lead_len + json_len + pad_len;
+    char *out = malloc(8 + new_hlen + (n - 8 - hlen));
+    uint64_t h = new_hlen;
+    memcpy(out, &h, 8);
+    memcpy(out + 8, lead, lead_len);
+    memcpy(out + 8 + lead_len, data + 8, json_len);
+    memcpy(out + 8 + lead_len + json_len, pad, pad_len);
+    memcpy(out + 8 + new_hlen, data + 8 + hlen, n - 8 - hlen);
+    assert_int_equal(write_file_atomic(path, out, 8 + new_hlen + (n - 8 - hlen), &e), 0);
+    free(out);
+    free(data);
+    assert_int_equal(checkpoint_seal(f->dir, NULL, &e), 0);
+    return 8 + lead_len + json_len;
+}
+
+/* The safetensors header is one JSON object, then spaces only (the format's
+ * padding); NUL bytes, other text or other whitespace after it are refused
+ * with their offset, and so is anything before it. */
+static void load_refuses_bytes_after_the_header_object(void **state)
+{
+    Fixture *f = *state;
+    static const struct { const char *pad; size_t len; size_t at; const char *byte; } CASES[] = {
+        {"  \0\0\0\0", 6, 2, "0x00"},
+        {"{\"x\":1}", 7, 0, "0x7b"},
+        {" \n", 2, 1, "0x0a"},
+        {"      \t ", 8, 6, "0x09"},
+    };
+    char want[200];
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        save_ok(f);
+        size_t at = repad_weights(f, "", CASES[i].pad, CASES[i].len) + CASES[i].at;
+        snprintf(want, sizeof want, "ckpt/model.safetensors: header byte %s at file offset %zu follows its JSON object",
+                 CASES[i].byte, at);
+        assert_contains(load_fails(f, &f->cfg), want);
+    }
+    save_ok(f);
+    repad_weights(f, " ", "       ", 7);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/model.safetensors: header is not a JSON object");
+    /* spaces alone are the format's padding: any number of them loads */
+    save_ok(f);
+    repad_weights(f, "", "             ", 13);
+    float *p = malloc(f->table.total * sizeof(float));
+    Err e;
+    assert_int_equal(checkpoint_load(f->dir, &f->cfg, p, NULL, NULL, NULL, &e), 0);
+    assert_memory_equal(p, f->params, f->table.total * sizeof(float));
+    free(p);
+}
+
 static void load_refuses_wrong_shape_naming_tensor(void **state)
 {
     Fixture *f = *state;
@@ -626,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(checkpoint_carries_its_tokenizer_to_children, setup, teardown),
         cmocka_unit_test_setup_teardown(save_refuses_tokenizer_larger_than_vocabulary, setup, teardown),
         cmocka_unit_test_setup_teardown(load_refuses_numbers_out_of_range_naming_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_bytes_after_the_header_object, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

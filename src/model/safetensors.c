@@ -166,11 +166,20 @@ int safetensors_read(const char *path, const ParamTable *t, float *params, Err *
         goto out;
     }
     header[hlen] = 0;
-    root = cJSON_ParseWithLength(header, hlen);
+    /* The format: the header starts with '{' and may be padded after its one
+     * JSON object with spaces (0x20) only. */
+    const char *json_end = NULL;
+    root = hlen && header[0] == '{' ? cJSON_ParseWithLengthOpts(header, hlen, &json_end, 0) : NULL;
     if (!cJSON_IsObject(root)) {
         err_set(e, "%s: header is not a JSON object (corrupted file?)", path);
         goto out;
     }
+    for (const char *c = json_end; c < header + hlen; c++)
+        if (*c != ' ') {
+            err_set(e, "%s: header byte 0x%02x at file offset %zu follows its JSON object; only spaces (0x20) may",
+                    path, (unsigned char)*c, (size_t)(8 + (c - header)));
+            goto out;
+        }
 
     loc = xcalloc((size_t)t->count, sizeof *loc);
     int found = 0;

@@ -26,7 +26,9 @@ int safetensors_write_as(const char *path, const ParamTable *t, const float *par
 
 /* Reads a file written for table t into params (t->total floats). Refuses:
  * a file too short for its header or its data (truncated), a header that is
- * not JSON or whose entries are malformed, a dtype other than F32, a tensor
+ * not one JSON object starting at its first byte, a header with anything but
+ * spaces (0x20) after that object (the message gives the byte and its file
+ * offset), a header whose entries are malformed, a dtype other than F32, a tensor
  * the table does not have, a tensor the table has but the file lacks, a shape
  * other than the table's, and data offsets that overlap, leave holes or run
  * past the end. params is unspecified on failure. */
