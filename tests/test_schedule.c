@@ -231,7 +231,7 @@ static void text_form_reads_back_to_the_same_spec(void **state)
         schedule_wsd(3e-4, 100, 1000, 0.1, 0.75, DECAY_LINEAR),
         schedule_wsd(1.0 / 3.0, 7, 12345, 0.0, 0.7, DECAY_1_SQRT),
         schedule_wsd(6e-4, 0, 80000, 0.1, 0.8, DECAY_COSINE),
-        schedule_wsd(6e-4, 0, 80000, 0.0, 1.0, DECAY_EXP),
+        schedule_wsd(6e-4, 0, 80000, 0.0, 0.9999, DECAY_EXP),
         schedule_wso(3e-4, 1000, 80000),
         schedule_constant(2e-3, 5, 50),
         schedule_cosine(3e-4, 1000, 80000, 0.1),
@@ -304,6 +304,44 @@ static void bad_specs_are_errors_naming_the_field(void **state)
     assert_string_equal(e.msg, "schedule linear: warmup (20 steps) must not exceed total (10 steps)");
 }
 
+/* One rule for every entry point (train, schedule, study): a decaying
+ * schedule whose decay phase would get no step is refused, since it would
+ * train at the peak to the end while promising alpha x peak. wsd over 7
+ * steps with 5 of warmup: T_stable = 5 + round(0.75 x 2) = 7. */
+static void a_decay_that_gets_no_step_is_refused(void **state)
+{
+    (void)state;
+    Err e;
+    ScheduleSpec no_decay[] = {
+        schedule_wsd(1e-3, 5, 7, 0.1, 0.75, DECAY_LINEAR),
+        schedule_wsd(1e-3, 0, 100, 0.0, 1.0, DECAY_COSINE),
+        schedule_cosine(1e-3, 10, 10, 0.1),
+        schedule_linear(1e-3, 10, 10, 0.0),
+    };
+    for (size_t i = 0; i < sizeof no_decay / sizeof no_decay[0]; i++) {
+        assert_int_equal(schedule_validate(&no_decay[i], &e), -1);
+        if (!strstr(e.msg, "the decay phase gets 0 of")) fail_msg("%zu: %s", i, e.msg);
+    }
+    assert_string_equal(e.msg, "schedule linear: the decay phase gets 0 of 10 steps (warmup 10), so the last update "
+                               "would be at the peak, not at alpha x peak; use fewer warmup steps or more steps");
+    ScheduleSpec parsed;
+    assert_int_equal(schedule_parse("wsd:peak=0.001,warmup=5,total=7,alpha=0.1", &parsed, &e), -1);
+    assert_non_null(strstr(e.msg, "the decay phase gets 0 of 7 steps (warmup 5, then the stable phase"));
+
+    /* Nothing to honour without a decay (alpha = 1), and one decay step is
+     * enough: 8 steps give T_stable = 5 + round(2.25) = 7, and the last
+     * update (step 7) is exactly at alpha x peak. */
+    ScheduleSpec flat = schedule_wsd(1e-3, 5, 7, 1.0, 0.75, DECAY_LINEAR);
+    assert_int_equal(schedule_validate(&flat, &e), 0);
+    ScheduleSpec one = schedule_wsd(1e-3, 5, 8, 0.1, 0.75, DECAY_LINEAR);
+    assert_int_equal(schedule_validate(&one, &e), 0);
+    assert_true(schedule_lr(&one, 6) == 1e-3);
+    assert_true(schedule_lr(&one, 7) == 1e-3 * 0.1);
+    ScheduleSpec cos1 = schedule_cosine(1e-3, 9, 10, 0.1);
+    assert_int_equal(schedule_validate(&cos1, &e), 0);
+    assert_true(schedule_lr(&cos1, 9) == 1e-3 * 0.1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +355,7 @@ int main(void)
         cmocka_unit_test(decay_start_is_where_wsd_leaves_the_wso_trunk),
         cmocka_unit_test(text_form_reads_back_to_the_same_spec),
         cmocka_unit_test(bad_specs_are_errors_naming_the_field),
+        cmocka_unit_test(a_decay_that_gets_no_step_is_refused),
     };
     return cmocka_run_group_tests_name("schedule", tests, NULL, NULL);
 }

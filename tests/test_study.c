@@ -361,6 +361,32 @@ static void sharing_follows_lr_values_not_schedule_names(void **state)
     plan_free(&p);
 }
 
+/* Studies follow the one rule of schedule_validate, as train and schedule
+ * do: a decay that gets no step is refused, in pre-training and in SFT. */
+static void a_decay_that_gets_no_step_is_refused_in_every_stage(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Plan p;
+    Err e;
+    /* 200 steps, 20 of warmup: 20 + round(0.999 x 180) = 200 leaves the WSD decay no step */
+    assert_int_equal(parse_with(&s, "", "[arm w]\nschedule = wsd\nalpha_pre = 0.1\nrho = 0.999\n", &e), -1);
+    if (!strstr(e.msg, "leaves no stable or no decay steps")) fail_msg("%s", e.msg);
+    /* SFT of 10 steps with 10 of warmup: the cosine gets no step */
+    char text[4096], base[2048];
+    base_with(base, sizeof base, "sft_warmup_steps", "sft_warmup_steps = 10\n");
+    snprintf(text, sizeof text, "%s[arm wso]\nschedule = wso\n", base);
+    if (study_spec_parse(&s, "x.ini", text, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(plan_build(&p, &s, 0, &e), -1);
+    assert_string_equal(e.msg, "x.ini: [study] sft_warmup_steps = 10, SFT run of 10 steps: schedule cosine: the decay "
+                               "phase gets 0 of 10 steps (warmup 10), so the last update would be at the peak, not at "
+                               "alpha x peak; use fewer warmup steps or more steps");
+    base_with(base, sizeof base, "sft_warmup_steps", "sft_warmup_steps = 9\n");
+    snprintf(text, sizeof text, "%s[arm wso]\nschedule = wso\n", base);
+    if (study_spec_parse(&s, "x.ini", text, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    plan_free(&p);
+}
+
 static void wsd_arms_with_different_rho_branch_at_their_own_decay_start(void **state)
 {
     (void)state;
@@ -1219,6 +1245,7 @@ int main(void)
         cmocka_unit_test(quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand),
         cmocka_unit_test(sharing_follows_lr_values_not_schedule_names),
         cmocka_unit_test(wsd_arms_with_different_rho_branch_at_their_own_decay_start),
+        cmocka_unit_test(a_decay_that_gets_no_step_is_refused_in_every_stage),
         cmocka_unit_test(three_stage_arms_share_pretraining_and_branch_in_mid_training),
         cmocka_unit_test(segment_ids_depend_on_content_not_on_arm_names_or_order),
         cmocka_unit_test(each_seed_has_its_own_init_and_segments),

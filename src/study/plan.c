@@ -204,9 +204,14 @@ int plan_build(Plan *p, const StudySpec *s, int64_t sft_steps, Err *e)
     p->spec = *s;
     s = &p->spec;
     p->sft_steps = s->sft_tokens > 0 ? study_sft_steps(s) : sft_steps;
-    if (p->sft_steps > 0 && s->sft_warmup_steps > p->sft_steps)
-        return err_set(e, "%s: [study] sft_warmup_steps = %" PRId64 ": expected at most the %" PRId64 " steps of an SFT run",
-                       s->path, s->sft_warmup_steps, p->sft_steps);
+    /* The SFT schedule meets the same rule as every other (schedule.h), as
+     * soon as its length is known. */
+    for (int k = 0; p->sft_steps > 0 && k < s->n_sft_lrs; k++) {
+        ScheduleSpec sft = schedule_sft(s->sft_lrs[k], s->sft_warmup_steps, p->sft_steps);
+        if (schedule_validate(&sft, e))
+            return err_wrap(e, "%s: [study] sft_warmup_steps = %" PRId64 ", SFT run of %" PRId64 " steps", s->path,
+                            s->sft_warmup_steps, p->sft_steps);
+    }
 
     ScheduleSpec pre[STUDY_MAX_ARMS], mid[STUDY_MAX_ARMS];
     for (int a = 0; a < s->n_arms; a++) {

@@ -126,6 +126,12 @@ int schedule_equal(const ScheduleSpec *a, const ScheduleSpec *b)
 
 /* ---- validation ------------------------------------------------------- */
 
+/* T_stable: the last position at eta_max before the WSD decay. */
+static int64_t wsd_stable_end(const ScheduleSpec *s)
+{
+    return s->warmup + llround(s->rho * (double)(s->total - s->warmup));
+}
+
 /* k names the spec in messages: "schedule wsd" or "schedule '<text>'". */
 static int check(const ScheduleSpec *s, const char *k, Err *e)
 {
@@ -147,6 +153,18 @@ static int check(const ScheduleSpec *s, const char *k, Err *e)
     if (!(s->rho >= 0 && s->rho <= 1)) return err_set(e, "%s: rho must be in [0, 1], got %g", k, s->rho);
     if (s->shape < 0 || (int)s->shape >= N_SHAPES)
         return err_set(e, "%s: shape must be linear, 1-sqrt, cosine or exp, got %d", k, (int)s->shape);
+    /* Every phase must get at least one step: a decaying schedule whose decay
+     * rounds to no steps would train at the peak to the end while its spec
+     * promises alpha x peak at the last update. */
+    if (s->alpha < 1 && (s->kind == SCHED_WSD || s->kind == SCHED_COSINE || s->kind == SCHED_LINEAR)) {
+        int64_t decay_start = s->kind == SCHED_WSD ? wsd_stable_end(s) : s->warmup;
+        if (decay_start >= s->total)
+            return err_set(e, "%s: the decay phase gets 0 of %lld steps (warmup %lld%s), so the last update would be "
+                              "at the peak, not at alpha x peak; use fewer warmup steps%s or more steps", k,
+                           (long long)s->total, (long long)s->warmup,
+                           s->kind == SCHED_WSD ? ", then the stable phase to step round(rho x post-warmup steps)" : "",
+                           s->kind == SCHED_WSD ? ", a lower rho" : "");
+    }
     return 0;
 }
 
@@ -159,12 +177,6 @@ int schedule_validate(const ScheduleSpec *s, Err *e)
 }
 
 /* ---- the curves ------------------------------------------------------- */
-
-/* T_stable: the last position at eta_max before the WSD decay. */
-static int64_t wsd_stable_end(const ScheduleSpec *s)
-{
-    return s->warmup + llround(s->rho * (double)(s->total - s->warmup));
-}
 
 /* f(p) of a decay shape (1 at p = 0, 0 at p = 1); exp is handled apart. */
 static double decay_fraction(DecayShape shape, double p)
