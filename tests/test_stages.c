@@ -242,11 +242,16 @@ static void resume_after_sigkill_is_bit_identical(void **state)
     assert_int_equal(run(other_precision, out, sizeof out), 1);
     assert_non_null(strstr(out, "--resume: --precision differs"));
 
-    /* Resuming a finished run changes nothing. */
+    /* Resuming a finished run changes nothing, and names the checkpoint it
+     * ends at with its id. */
     Lineage la, lb;
     AdamW oa, ob;
     load(b, &la, &oa);
-    run_ok(resumed);
+    int rc = run(resumed, out, sizeof out);
+    if (rc) fail_msg("resume of a finished run exited %d:\n%s", rc, out);
+    char done[1200];
+    snprintf(done, sizeof done, "train: done at step 150, %d tokens, checkpoint %s (id %s)\n", 150 * 256, b, la.id);
+    if (!strstr(out, done)) fail_msg("expected \"%s\" in:\n%s", done, out);
     load(b, &lb, &ob);
     assert_string_equal(la.id, lb.id);
     adamw_free(&oa);
@@ -269,6 +274,32 @@ static void a_bad_tokenizer_is_refused_before_the_first_step(void **state)
     assert_non_null(strstr(out, "no-such-tokenizer.json"));
     assert_null(strstr(out, "| loss"));
     assert_false(file_exists(run_dir));
+}
+
+/* train and schedule agree with the study files: a schedule whose decay
+ * phase gets no step (wsd over 7 steps with 5 of warmup: the stable phase
+ * ends at 5 + round(0.75 x 2) = 7) is refused before anything is trained,
+ * instead of training at the peak to the end while reporting its alpha. */
+static void train_and_schedule_refuse_a_decay_that_gets_no_step(void **state)
+{
+    (void)state;
+    char train_bin[512], run_dir[512], out[8192];
+    path_in(train_bin, sizeof train_bin, "train.bin");
+    path_in(run_dir, sizeof run_dir, "no-decay");
+    const char *train[] = {TRAIN_ARGS(run_dir, "7"), "--schedule", "wsd", "--warmup", "5", "--alpha", "0.1", NULL};
+    assert_int_equal(run(train, out, sizeof out), 1);
+    const char *want = "the decay phase gets 0 of 7 steps (warmup 5, then the stable phase";
+    if (!strstr(out, want)) fail_msg("train said:\n%s", out);
+    assert_false(file_exists(run_dir));
+    const char *schedule[] = {"schedule", "--schedule", "wsd", "--steps", "7", "--warmup", "5", "--alpha", "0.1", NULL};
+    assert_int_equal(run(schedule, out, sizeof out), 1);
+    if (!strstr(out, want)) fail_msg("schedule said:\n%s", out);
+    const char *cosine[] = {TRAIN_ARGS(run_dir, "7"), "--schedule", "cosine", "--warmup", "7", NULL};
+    assert_int_equal(run(cosine, out, sizeof out), 1);
+    if (!strstr(out, "schedule cosine: the decay phase gets 0 of 7 steps (warmup 7)")) fail_msg("train said:\n%s", out);
+    /* one step more and the decay has its step: the run is accepted */
+    const char *eight[] = {TRAIN_ARGS(run_dir, "8"), "--schedule", "wsd", "--warmup", "5", "--alpha", "0.1", NULL};
+    run_ok(eight);
 }
 
 static void damaged_checkpoints_are_refused_naming_the_file(void **state)
@@ -558,6 +589,7 @@ int main(void)
         cmocka_unit_test(resume_after_sigkill_is_bit_identical),
         cmocka_unit_test(a_bad_tokenizer_is_refused_before_the_first_step),
         cmocka_unit_test(damaged_checkpoints_are_refused_naming_the_file),
+        cmocka_unit_test(train_and_schedule_refuse_a_decay_that_gets_no_step),
         cmocka_unit_test(wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it),
         cmocka_unit_test(three_stage_pipeline_chains_lineage),
         cmocka_unit_test(train_and_study_give_the_same_three_stage_checkpoints),

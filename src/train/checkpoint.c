@@ -636,6 +636,12 @@ int checkpoint_verify(const char *dir, Err *e)
     return verify(dir, NULL, &has_state, e);
 }
 
+int checkpoint_id(const char *dir, char *id_out, Err *e)
+{
+    int has_state;
+    return verify(dir, id_out, &has_state, e);
+}
+
 /* ---- save and load ---------------------------------------------------- */
 
 int checkpoint_tokenizer_check(const char *path, const Config *c, Err *e)

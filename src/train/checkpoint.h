@@ -86,6 +86,9 @@ int checkpoint_tokenizer_check(const char *path, const Config *c, Err *e);
 /* Checks checksums.json and every file it lists (present, size, checksum). */
 int checkpoint_verify(const char *dir, Err *e);
 
+/* checkpoint_verify, then the verified id into id_out (CKPT_ID_CHARS + 1). */
+int checkpoint_id(const char *dir, char *id_out, Err *e);
+
 /* Reads config.json into *c (after verifying the checkpoint). */
 int checkpoint_read_config(const char *dir, Config *c, Err *e);
 

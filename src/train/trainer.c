@@ -170,9 +170,13 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
     if (root && run->run_dir && last_saved != run->end_step) {
         char dir[4096];
         checkpoint_step_path(dir, sizeof dir, run->run_dir, run->end_step);
-        /* A zero-step run (resuming a finished one) keeps its checkpoint. */
-        if (!(n_steps == 0 && file_exists(dir)))
-            if (save_checkpoint(m, o, src, run, run->end_step, tokens_done, e)) goto out;
+        /* A zero-step run (resuming a finished one) keeps its checkpoint and
+         * reports that checkpoint's id. */
+        if (n_steps == 0 && file_exists(dir)) {
+            if (checkpoint_id(dir, run->lineage.id, e)) goto out;
+        } else if (save_checkpoint(m, o, src, run, run->end_step, tokens_done, e)) {
+            goto out;
+        }
     }
     rc = 0;
 out:

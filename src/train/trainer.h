@@ -101,7 +101,8 @@ typedef struct {
 /* Runs `run` on model m with optimizer o and data from src. On success the
  * model holds the weights after end_step (or the step on_step stopped at)
  * and *last (may be NULL) the last step's metrics; also sets run->lineage.id
- * to the last checkpoint's id when one was written. */
+ * to the last checkpoint's id when one was written, or, for a run of no
+ * steps whose end checkpoint exists (a finished run resumed), to that one's. */
 int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepMetrics *last, Err *e);
 
 /* A constant learning rate: ctx points to a double. */
