@@ -196,6 +196,61 @@ static void every_wsd_shape_runs_from_peak_to_alpha_peak(void **state)
     assert_true(schedule_lr(&ex, 399) == 0.0);
 }
 
+/* The first step whose LRs differ, found by walking every step. */
+static int64_t prefix_by_walking(const ScheduleSpec *a, const ScheduleSpec *b)
+{
+    int64_t n = a->total < b->total ? a->total : b->total;
+    for (int64_t step = 0; step < n; step++)
+        if (schedule_lr(a, step) != schedule_lr(b, step)) return step;
+    return n;
+}
+
+/* The common prefix comes from the breakpoints, so 10^12-step schedules
+ * answer at once, and on ordinary schedules it equals the walk over every
+ * step (no pair of different formulas here happens to agree bit for bit). */
+static void common_prefix_comes_from_breakpoints(void **state)
+{
+    (void)state;
+    const int64_t T = 1000000000000LL, W = 10000000000LL;
+    ScheduleSpec wso = schedule_wso(1e-3, W, T), wsd = schedule_wsd(1e-3, W, T, 0.1, 0.75, DECAY_LINEAR);
+    /* T_stable = 10^10 + round(0.75 x 99 x 10^10) = 7.525 x 10^11 */
+    assert_int_equal(schedule_common_prefix(&wso, &wsd), 752500000000LL);
+    ScheduleSpec cos = schedule_cosine(1e-3, W, T, 0.1), lin = schedule_linear(1e-3, W, T, 0.0);
+    assert_int_equal(schedule_common_prefix(&cos, &lin), W);
+    assert_int_equal(schedule_common_prefix(&wsd, &wsd), T);
+    ScheduleSpec other_peak = schedule_wso(2e-3, W, T);
+    assert_int_equal(schedule_common_prefix(&wso, &other_peak), 0);
+
+    ScheduleSpec s[] = {
+        schedule_wso(PEAK, TW, TEND),
+        schedule_wso(PEAK, TW, 3 * TEND),
+        schedule_constant(PEAK, TW, TEND / 2),
+        schedule_wso(PEAK, TW + 1, TEND),
+        schedule_wso(2 * PEAK, TW, TEND),
+        schedule_wsd(PEAK, TW, TEND, 0.1, 0.75, DECAY_LINEAR),
+        schedule_wsd(PEAK, TW, TEND, 0.0, 0.75, DECAY_LINEAR),
+        schedule_wsd(PEAK, TW, TEND, 0.1, 0.75, DECAY_COSINE),
+        schedule_wsd(PEAK, TW, TEND, 0.1, 0.7501, DECAY_LINEAR),   /* same T_stable as 0.75 */
+        schedule_wsd(PEAK, TW, TEND, 0.1, 0.5, DECAY_EXP),
+        schedule_wsd(PEAK, TW, TEND + 40, 0.1, 0.75, DECAY_LINEAR),
+        schedule_wsd(PEAK, TW, TEND, 1.0, 0.75, DECAY_LINEAR),
+        schedule_cosine(PEAK, TW, TEND, 0.1),
+        schedule_cosine(PEAK, TW, TEND, 1.0),
+        schedule_linear(PEAK, TW, TEND, 0.0),
+        schedule_linear(PEAK, TW, 2 * TEND, 0.0),
+        schedule_mid(PEAK, 300, 0.0),
+        schedule_mid(PEAK, 300, 1.0),
+        schedule_mid(PEAK, 400, 0.0),
+        schedule_sft(PEAK, TW, TEND),
+    };
+    size_t n = sizeof s / sizeof s[0];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (schedule_common_prefix(&s[i], &s[j]) != prefix_by_walking(&s[i], &s[j]))
+                fail_msg("pair %zu, %zu: breakpoints give %lld, the walk %lld", i, j,
+                         (long long)schedule_common_prefix(&s[i], &s[j]), (long long)prefix_by_walking(&s[i], &s[j]));
+}
+
 static void decay_start_is_where_wsd_leaves_the_wso_trunk(void **state)
 {
     (void)state;
@@ -356,6 +411,7 @@ int main(void)
         cmocka_unit_test(text_form_reads_back_to_the_same_spec),
         cmocka_unit_test(bad_specs_are_errors_naming_the_field),
         cmocka_unit_test(a_decay_that_gets_no_step_is_refused),
+        cmocka_unit_test(common_prefix_comes_from_breakpoints),
     };
     return cmocka_run_group_tests_name("schedule", tests, NULL, NULL);
 }

@@ -387,6 +387,32 @@ static void a_decay_that_gets_no_step_is_refused_in_every_stage(void **state)
     plan_free(&p);
 }
 
+/* A study of 10^12 steps is refused by its size before any per-step work
+ * (plan.h: PLAN_MAX_STEPS); one at the limit plans, its WSD arm branching
+ * off the WSO trunk at T_stable. */
+static void a_plan_refuses_more_steps_than_it_may_hold(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Plan p;
+    Err e;
+    char text[4096], base[2048];
+    base_with(base, sizeof base, "pretrain_tokens", "pretrain_tokens = 128000000000000\n");   /* 10^12 steps */
+    snprintf(text, sizeof text, "%s[arm wso]\nschedule = wso\n[arm wsd]\nschedule = wsd\nalpha_pre = 0.1\n", base);
+    if (study_spec_parse(&s, "x.ini", text, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(plan_build(&p, &s, 0, &e), -1);
+    assert_string_equal(e.msg, "x.ini: 1000000000000 pre- and mid-training steps per run x 2 runs (2 arms x 1 seeds) "
+                               "exceed the 10000000 steps a plan may hold (study/plan.h); use fewer tokens or a larger "
+                               "batch_tokens");
+    base_with(base, sizeof base, "pretrain_tokens", "pretrain_tokens = 640000000\n");   /* 2 x 5 x 10^6 steps */
+    snprintf(text, sizeof text, "%s[arm wso]\nschedule = wso\n[arm wsd]\nschedule = wsd\nalpha_pre = 0.1\n", base);
+    if (study_spec_parse(&s, "x.ini", text, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    /* T_stable = 20 + round(0.75 x (5000000 - 20)) = 3750005 */
+    assert_int_equal(p.segments[0].end_step, 3750005);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 5000000 + 5000000 - 3750005);
+    plan_free(&p);
+}
+
 static void wsd_arms_with_different_rho_branch_at_their_own_decay_start(void **state)
 {
     (void)state;
@@ -1246,6 +1272,7 @@ int main(void)
         cmocka_unit_test(sharing_follows_lr_values_not_schedule_names),
         cmocka_unit_test(wsd_arms_with_different_rho_branch_at_their_own_decay_start),
         cmocka_unit_test(a_decay_that_gets_no_step_is_refused_in_every_stage),
+        cmocka_unit_test(a_plan_refuses_more_steps_than_it_may_hold),
         cmocka_unit_test(three_stage_arms_share_pretraining_and_branch_in_mid_training),
         cmocka_unit_test(segment_ids_depend_on_content_not_on_arm_names_or_order),
         cmocka_unit_test(each_seed_has_its_own_init_and_segments),

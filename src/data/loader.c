@@ -92,7 +92,7 @@ int loader_open(Loader *L, const LoaderConfig *cfg, Err *e)
         /* An empty shard (first or not) adds nothing: no offset from a buffer
          * that may not exist yet. */
         if (s.n_tokens) memcpy(L->tokens + L->n_tokens, s.tokens, s.n_tokens * sizeof(uint16_t));
-        uint8_t *mask_dst = s.n_tokens ? L->mask + L->n_tokens : NULL;
+        uint8_t *mask_dst = L->mask && s.n_tokens ? L->mask + L->n_tokens : NULL;
         if (cfg->mask_paths && read_mask(cfg->mask_paths[i], path, s.n_tokens, mask_dst, e)) {
             shard_free(&s);
             goto fail;

@@ -204,6 +204,13 @@ int plan_build(Plan *p, const StudySpec *s, int64_t sft_steps, Err *e)
     p->spec = *s;
     s = &p->spec;
     p->sft_steps = s->sft_tokens > 0 ? study_sft_steps(s) : sft_steps;
+    /* Each count is below 2^63 / STUDY_MAX_ARMS / STUDY_MAX_SEEDS only if
+     * bounded first, hence the division. */
+    int64_t per_run = study_pretrain_steps(s) + study_mid_steps(s), n_runs = (int64_t)s->n_arms * s->n_seeds;
+    if (per_run > PLAN_MAX_STEPS / (n_runs > 0 ? n_runs : 1))
+        return err_set(e, "%s: %" PRId64 " pre- and mid-training steps per run x %" PRId64 " runs (%d arms x %d seeds) "
+                          "exceed the %lld steps a plan may hold (study/plan.h); use fewer tokens or a larger "
+                          "batch_tokens", s->path, per_run, n_runs, s->n_arms, s->n_seeds, PLAN_MAX_STEPS);
     /* The SFT schedule meets the same rule as every other (schedule.h), as
      * soon as its length is known. */
     for (int k = 0; p->sft_steps > 0 && k < s->n_sft_lrs; k++) {

@@ -27,7 +27,14 @@
  * step count may only be known once the SFT data are built.
  *
  * Segments are stored in topological order: a parent always comes before its
- * children, so running them in index order is a valid schedule. */
+ * children, so running them in index order is a valid schedule.
+ *
+ * Size. Prefix sharing works from the schedules' breakpoints, but each
+ * segment's id walks its steps' LRs, so a plan holds at most PLAN_MAX_STEPS
+ * pre- and mid-training steps over all arms and seeds (as if each ran alone):
+ * 10^7, over a hundred times the paper's 80k-step runs for one arm and seed,
+ * and planned in well under a second. Larger studies are refused with the
+ * count. */
 #ifndef PLATEAU_STUDY_PLAN_H
 #define PLATEAU_STUDY_PLAN_H
 
@@ -39,6 +46,8 @@
 #include "study/spec.h"
 #include "train/schedule.h"
 #include "train/stage.h"
+
+#define PLAN_MAX_STEPS 10000000LL
 
 #define SEGMENT_ID_LEN 16   /* hex digits of a 64-bit checksum */
 

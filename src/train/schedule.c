@@ -251,12 +251,31 @@ int64_t schedule_decay_start(const ScheduleSpec *s)
     }
 }
 
+/* Same LR at every position: the same curve, WSD arms compared by where
+ * their decay starts rather than by rho (two rhos may round to one T_stable). */
+static int same_curve(const ScheduleSpec *a, const ScheduleSpec *b)
+{
+    if (a->kind != SCHED_WSD || b->kind != SCHED_WSD) return schedule_equal(a, b);
+    return a->peak == b->peak && a->warmup == b->warmup && a->total == b->total && a->alpha == b->alpha &&
+           a->shape == b->shape && wsd_stable_end(a) == wsd_stable_end(b);
+}
+
+/* From the breakpoints alone, never step by step (a plan may hold 10^12
+ * steps): every curve is a warmup peak*t/T_w on [0, T_w), the peak on
+ * [T_w, D] with D = schedule_decay_start (mid: its start LR, T_w = 0), then
+ * a decay on (D, total] whose formula involves every field. Two curves with
+ * the same peak and warmup give the same bits up to the earlier D; past it
+ * only the same curve does. Bitwise coincidences of different formulas are
+ * not counted: sharing fewer steps is always safe. */
 int64_t schedule_common_prefix(const ScheduleSpec *a, const ScheduleSpec *b)
 {
     int64_t n = a->total < b->total ? a->total : b->total;
-    for (int64_t step = 0; step < n; step++)
-        if (schedule_lr(a, step) != schedule_lr(b, step)) return step;
-    return n;
+    ScheduleSpec x = schedule_canonical(a), y = schedule_canonical(b);
+    if (same_curve(&x, &y)) return n;
+    if (x.peak != y.peak || x.warmup != y.warmup) return 0;
+    int64_t da = schedule_decay_start(&x), db = schedule_decay_start(&y);
+    int64_t d = da < db ? da : db;   /* positions 1..d agree: steps 0..d-1 */
+    return d < n ? d : n;
 }
 
 /* ---- text form -------------------------------------------------------- */
