@@ -3,6 +3,8 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* The common checks; *d receives the finite value. */
 static int finite_number(const cJSON *j, double *d, Err *e)
@@ -42,4 +44,29 @@ int json_real(const cJSON *j, double lo, double hi, double *out, Err *e)
     if (d < lo || d > hi) return err_set(e, "%g is outside [%g, %g]", d, lo, hi);
     *out = d;
     return 0;
+}
+
+cJSON *json_exact_number(double v)
+{
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char text[32];
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v) break;
+    }
+    return cJSON_CreateRaw(text);
+}
+
+cJSON *json_add_exact(cJSON *obj, const char *name, double v)
+{
+    cJSON *item = json_exact_number(v);
+    cJSON_AddItemToObject(obj, name, item);
+    return item;
+}
+
+cJSON *json_exact_array(const double *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, json_exact_number(v[i]));
+    return a;
 }

@@ -31,4 +31,16 @@ int json_int(const cJSON *j, int lo, int hi, int *out, Err *e);
  * with e filled. */
 int json_real(const cJSON *j, double lo, double hi, double *out, Err *e);
 
+/* Writing. cJSON prints a double with 15 significant digits whenever those
+ * read back within an epsilon of it, which drops the last bit of about one
+ * double in ten. Measurements plateau writes (sharpness, evaluation) carry
+ * their exact value instead: the shortest of %.1g .. %.17g that strtod reads
+ * back to the same double, as a raw JSON number; NaN and infinities, which
+ * JSON cannot hold, become null. */
+cJSON *json_exact_number(double v);
+/* json_exact_number added to obj under name; returns the item. */
+cJSON *json_add_exact(cJSON *obj, const char *name, double v);
+/* An array of n exact numbers. */
+cJSON *json_exact_array(const double *v, int n);
+
 #endif

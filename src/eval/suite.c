@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/json_number.h"
 #include "core/progress.h"
 #include "data/chat.h"
 #include "eval/loss.h"
@@ -328,8 +329,8 @@ cJSON *eval_report_json(const EvalReport *r)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "task", row->task);
         cJSON_AddStringToObject(j, "metric", row->metric);
-        cJSON_AddNumberToObject(j, "value", row->value);
-        cJSON_AddNumberToObject(j, "stderr", row->std_err);
+        json_add_exact(j, "value", row->value);
+        json_add_exact(j, "stderr", row->std_err);
         cJSON_AddNumberToObject(j, "n", (double)row->n);
         cJSON_AddStringToObject(j, "kind", kinds[row->kind]);
         cJSON_AddItemToArray(rows, j);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/json_number.h"
 #include "core/progress.h"
 #include "probe/hvp.h"
 #include "probe/precond.h"
@@ -140,9 +141,9 @@ int sharpness_write_json(const char *path, const SharpnessResult *r, const Sharp
     cJSON_AddNumberToObject(j, "batch_size", r->B);
     cJSON_AddNumberToObject(j, "seq_len", r->T);
     cJSON_AddNumberToObject(j, "counted_positions", r->n_counted);
-    cJSON_AddNumberToObject(j, "loss", r->loss);
-    cJSON_AddNumberToObject(j, "trace", r->trace.mean);
-    cJSON_AddNumberToObject(j, "trace_std_error", r->trace.std_error);
+    json_add_exact(j, "loss", r->loss);
+    json_add_exact(j, "trace", r->trace.mean);
+    json_add_exact(j, "trace_std_error", r->trace.std_error);
     cJSON_AddNumberToObject(j, "probes", r->trace.probes);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddStringToObject(j, "method", "Hutchinson, Rademacher probes; exact Hessian-vector products (R-operator)");
@@ -154,7 +155,7 @@ int sharpness_write_json(const char *path, const SharpnessResult *r, const Sharp
     }
     if (r->has_eig) {
         cJSON *eg = cJSON_AddObjectToObject(j, "top_eigenvalue");
-        cJSON_AddNumberToObject(eg, "value", r->eig.eigenvalue);
+        json_add_exact(eg, "value", r->eig.eigenvalue);
         cJSON_AddNumberToObject(eg, "iterations", r->eig.iters);
         cJSON_AddBoolToObject(eg, "converged", r->eig.converged);
     }
@@ -162,16 +163,16 @@ int sharpness_write_json(const char *path, const SharpnessResult *r, const Sharp
         const LanczosResult *d = &r->density;
         cJSON *dn = cJSON_AddObjectToObject(j, "density");
         cJSON_AddNumberToObject(dn, "lanczos_steps", d->k);
-        cJSON_AddItemToObject(dn, "ritz_values", cJSON_CreateDoubleArray(d->values, d->k));
-        cJSON_AddItemToObject(dn, "ritz_weights", cJSON_CreateDoubleArray(d->weights, d->k));
+        cJSON_AddItemToObject(dn, "ritz_values", json_exact_array(d->values, d->k));
+        cJSON_AddItemToObject(dn, "ritz_weights", json_exact_array(d->weights, d->k));
         double lo = d->values[0], hi = d->values[d->k - 1];
         double sigma = (hi - lo) > 0 ? (hi - lo) / 100 : 1e-3 * (fabs(hi) + 1);
         enum { G = 200 };
         double t[G], y[G];
         lanczos_density(d, sigma, lo - 5 * sigma, hi + 5 * sigma, G, t, y);
-        cJSON_AddNumberToObject(dn, "sigma", sigma);
-        cJSON_AddItemToObject(dn, "grid", cJSON_CreateDoubleArray(t, G));
-        cJSON_AddItemToObject(dn, "density", cJSON_CreateDoubleArray(y, G));
+        json_add_exact(dn, "sigma", sigma);
+        cJSON_AddItemToObject(dn, "grid", json_exact_array(t, G));
+        cJSON_AddItemToObject(dn, "density", json_exact_array(y, G));
     }
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     char *text = cJSON_Print(j);
