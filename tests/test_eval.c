@@ -270,6 +270,74 @@ static void task_sample_keeps_a_seeded_subset_in_file_order(void **state)
     task_free(&u);
 }
 
+/* A merge across the context/choice boundary: encode("a") = [a] but
+ * encode("ab") = [ab] (no continuation) and encode("abb") = [ab, b] (its
+ * continuation would start inside the context). Both are scored by the
+ * fallback of mc.h, context and choice encoded apart, and counted; the task
+ * is never refused for them. */
+static void mc_merges_across_the_boundary_fall_back_and_are_counted(void **state)
+{
+    (void)state;
+    Tokenizer *tok;
+    Err e;
+    const char *text = "ab ab ab ab ab ab";
+    assert_int_equal(tokenizer_train(&tok, text, strlen(text), 257 + SPECIAL_COUNT, &e), 0);
+    McRequest r;
+    assert_int_equal(mc_request_build(&r, tok, "a", "b", 64, &e), 0);   /* empty continuation */
+    assert_int_equal(r.fallback, 1);
+    assert_int_equal(r.n_tokens, 2);
+    assert_int_equal(r.n_cont, 1);
+    assert_int_equal(r.tokens[0], 'a');
+    assert_int_equal(r.tokens[1], 'b');
+    mc_request_free(&r);
+    assert_int_equal(mc_request_build(&r, tok, "a", "bb", 64, &e), 0);   /* shifted continuation */
+    assert_int_equal(r.fallback, 1);
+    assert_int_equal(r.n_tokens, 3);
+    assert_int_equal(r.n_cont, 2);
+    assert_int_equal(r.tokens[1], 'b');
+    assert_int_equal(r.tokens[2], 'b');
+    mc_request_free(&r);
+
+    /* fake_token_logprobs: -0.1 x (token % 10), so by hand
+     *   item 1: "b" -> [b] -0.8 (fallback), "bb" -> [b, b] -1.6 (fallback), "c" -> [c] -0.9
+     *           acc and acc_norm pick "b" (norm: -0.8, -0.8, -0.9; ties go low): correct
+     *   item 2: "y" -0.1, "z" -0.2: both pick "y", answer "z": wrong */
+    static const char TASK[] = "{\"context\":\"a\",\"choices\":[\"b\",\"bb\",\"c\"],\"answer\":0}\n"
+                               "{\"context\":\"x\",\"choices\":[\"y\",\"z\"],\"answer\":1}\n";
+    char dir[] = "/tmp/plateau-mc-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/merge.jsonl", dir);
+    assert_int_equal(write_file_atomic(path, TASK, strlen(TASK), &e), 0);
+    Task t;
+    assert_int_equal(task_load(&t, path, &e), 0);
+    int calls = 0;
+    TokenScorer s = {&calls, 8, 64, fake_token_logprobs};
+    McResult m;
+    double ll[5];
+    if (mc_evaluate(&t, tok, &s, 0, &m, ll, NULL, &e)) fail_msg("%s", e.msg);
+    const double want[] = {-0.8, -1.6, -0.9, -0.1, -0.2};
+    for (int i = 0; i < 5; i++) assert_true(fabs(ll[i] - want[i]) < 1e-5);
+    assert_int_equal(m.n, 2);
+    assert_int_equal(m.n_fallback, 1);
+    NEAR(m.acc, 0.5);
+    NEAR(m.acc_norm, 0.5);
+    mc_result_free(&m);
+    task_free(&t);
+    /* the report counts them */
+    EvalReport rep;
+    eval_report_init(&rep, "pt");
+    const char *files[1] = {path};
+    if (eval_suite_pt(&rep, files, 1, tok, &s, 0, &e)) fail_msg("%s", e.msg);
+    const EvalRow *row = eval_report_find(&rep, "merge", "boundary_fallback");
+    assert_non_null(row);
+    assert_true(row->value == 1.0);
+    assert_int_equal(row->n, 2);
+    eval_report_free(&rep);
+    unlink(path);
+    rmdir(dir);
+    tokenizer_free(tok);
+}
+
 static void mc_request_splits_joint_encoding_and_truncates_from_the_left(void **state)
 {
     (void)state;
@@ -279,15 +347,17 @@ static void mc_request_splits_joint_encoding_and_truncates_from_the_left(void **
     const char *text = "ab ab ab ab ab ab";
     assert_int_equal(tokenizer_train(&tok, text, strlen(text), 257 + SPECIAL_COUNT, &e), 0);
     McRequest r;
-    /* encode("a") = [a]; encode("abb") = [ab, b]; continuation = [b] (after 1 token) */
-    assert_int_equal(mc_request_build(&r, tok, "a", "bb", 64, &e), 0);
+    /* encode("x") = [x]; encode("xab") = [x, ab]: the harness rule, continuation [ab] */
+    assert_int_equal(mc_request_build(&r, tok, "x", "ab", 64, &e), 0);
     assert_int_equal(r.n_tokens, 2);
     assert_int_equal(r.n_cont, 1);
-    assert_int_equal(r.tokens[0], 'a');
-    assert_int_equal(r.tokens[1], 'b');
+    assert_int_equal(r.tokens[0], 'x');
+    assert_int_equal(r.tokens[1], 256);
+    assert_int_equal(r.fallback, 0);
     mc_request_free(&r);
     /* "xy ab" -> [x, y, ' ', 256]; a window of 3 keeps the last 3 */
     assert_int_equal(mc_request_build(&r, tok, "xy ", "ab", 3, &e), 0);
+    assert_int_equal(r.fallback, 0);
     assert_int_equal(r.n_cont, 2);
     assert_int_equal(r.n_tokens, 3);
     assert_int_equal(r.tokens[0], 'y');
@@ -868,6 +938,7 @@ int main(void)
         cmocka_unit_test(mc_scores_match_hand_computed_loglik_acc_and_acc_norm),
         cmocka_unit_test(task_sample_keeps_a_seeded_subset_in_file_order),
         cmocka_unit_test(mc_request_splits_joint_encoding_and_truncates_from_the_left),
+        cmocka_unit_test(mc_merges_across_the_boundary_fall_back_and_are_counted),
         cmocka_unit_test(answer_normalisation_trims_lowercases_and_strips_final_period),
         cmocka_unit_test(exact_match_and_attribute_breakdown_are_counted_by_hand),
         cmocka_unit_test(answer_logprob_is_the_mean_over_answer_tokens_by_hand),

@@ -40,6 +40,18 @@ int mc_request_build(McRequest *r, const Tokenizer *tok, const char *context, co
     }
     const int *cont = whole + n_ctx;
     size_t n_cont = n_whole > n_ctx ? n_whole - n_ctx : 0;
+    int *apart = NULL;
+    size_t n_apart = 0, cap_apart = 0;
+    if (n_ctx > 0 && (n_cont == 0 || memcmp(whole, ctx, n_ctx * sizeof *ctx) != 0)) {
+        /* a merge spans the boundary: rule 2' of mc.h */
+        if (tokenizer_encode(tok, joint + ctx_bytes, joint_bytes - ctx_bytes, &apart, &n_apart, &cap_apart)) {
+            err_set(e, "out of memory while tokenising a multiple-choice item");
+            goto done;
+        }
+        cont = apart;
+        n_cont = n_apart;
+        r->fallback = 1;
+    }
     if (n_ctx == 0) {
         /* no context: condition on the end-of-text token, score the whole encoding */
         int eot = tokenizer_special(tok, SPECIAL_ENDOFTEXT);
@@ -69,6 +81,7 @@ done:
     free(joint);
     free(ctx);
     free(whole);
+    free(apart);
     return rc;
 }
 
@@ -132,6 +145,7 @@ int mc_evaluate(const Task *t, const Tokenizer *tok, const TokenScorer *s, long 
     long *row_item = xmalloc((unsigned long)n_rows * sizeof(long));
     int *row_choice = xmalloc((unsigned long)n_rows * sizeof(int));
     double *ll = xcalloc((unsigned long)n_rows, sizeof(double));
+    unsigned char *fallback = xcalloc((unsigned long)n_items, 1);
     for (long i = 0, k = 0; i < n_items; i++)
         for (int c = 0; c < t->mc[i].n_choices; c++, k++) {
             row_item[k] = i;
@@ -159,6 +173,7 @@ int mc_evaluate(const Task *t, const Tokenizer *tok, const TokenScorer *s, long 
         }
         if (s->token_logprobs(s->ctx, seqs, lens, nb, lp, stride, e)) goto done;
         for (int b = 0; b < nb; b++) {
+            fallback[row_item[start + b]] |= (unsigned char)req[b].fallback;
             double sum = 0;
             for (int j = lens[b] - 1 - req[b].n_cont; j < lens[b] - 1; j++) sum += lp[(size_t)b * stride + j];
             ll[start + b] = sum;
@@ -185,6 +200,7 @@ int mc_evaluate(const Task *t, const Tokenizer *tok, const TokenScorer *s, long 
         a->correct_norm += best_norm == it->answer;
         r->correct += best == it->answer;
         r->correct_norm += best_norm == it->answer;
+        r->n_fallback += fallback[i];
     }
     r->n = n_items;
     r->acc = (double)r->correct / (double)n_items;
@@ -209,6 +225,7 @@ done:
     free(lens);
     free(lp);
     free(ll);
+    free(fallback);
     free(row_item);
     free(row_choice);
     return rc;

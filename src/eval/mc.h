@@ -6,11 +6,20 @@
  *   2. ctx  = encode(context), whole = encode(context + choice);
  *      the continuation is whole[len(ctx):], the tokens of the joint
  *      encoding after as many tokens as the context alone encodes to;
- *   3. the scored sequence is ctx followed by the continuation (when a merge
- *      spans the boundary it can differ from `whole`; the harness does the
- *      same); an empty context is replaced by <|endoftext|>;
+ *   3. the scored sequence is ctx followed by the continuation; an empty
+ *      context is replaced by <|endoftext|>;
  *   4. a sequence longer than the scorer's max_tokens keeps its last
  *      max_tokens tokens (truncated from the left).
+ * The rule needs `whole` to begin with exactly the tokens of ctx. When a BPE
+ * merge spans the boundary it does not: the continuation is then empty
+ * (context "... 19" + choice "84", where " 1984" is one token) or shifted
+ * (it starts inside the context's last word). There the harness would score
+ * the wrong tokens or none; plateau falls back to encoding the two apart:
+ *   2'. the continuation is encode(choice, with the whitespace of step 1),
+ *       and the scored sequence is ctx followed by it.
+ * Such choices are flagged (McRequest.fallback), their items counted
+ * (McResult.n_fallback) and reported as the task's boundary_fallback row;
+ * the item is scored like any other, never dropped.
  * A choice's log-likelihood is the sum of the natural-log probabilities of
  * its continuation tokens. acc picks the largest sum; acc_norm the largest
  * sum divided by the choice's length in bytes (as written in the task file,
@@ -34,6 +43,7 @@ typedef struct {
     int *tokens;    /* [n_tokens]: context tokens, then continuation tokens; owned */
     int  n_tokens;
     int  n_cont;    /* the last n_cont tokens are the choice's continuation */
+    int  fallback;  /* 1: scored by rule 2' (a merge spans the boundary) */
 } McRequest;
 
 int  mc_request_build(McRequest *r, const Tokenizer *tok, const char *context, const char *choice,
@@ -59,6 +69,7 @@ typedef struct {
 
 typedef struct {
     long   n;                            /* items scored */
+    long   n_fallback;                   /* of which items with a choice scored by rule 2' */
     long   correct, correct_norm;
     double acc, acc_stderr;              /* stderr: sqrt(p(1-p)/n), see eval/stats.h */
     double acc_norm, acc_norm_stderr;

@@ -144,6 +144,8 @@ int eval_suite_pt(EvalReport *r, const char *const *files, int n_files, const To
         eval_report_add_items(r, t.name, "margin", m.n, t.index, correct, margin);
         free(correct);
         free(margin);
+        if (m.n_fallback)   /* items scored by mc.h's rule 2': a merge across the context/choice boundary */
+            eval_report_add(r, t.name, "boundary_fallback", (double)m.n_fallback, 0, m.n, ROW_TASK);
         if (m.n_attrs > 1 || (m.n_attrs == 1 && m.attrs[0].name[0]))
             for (int k = 0; k < m.n_attrs; k++) {
                 char name[384];
