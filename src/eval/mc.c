@@ -30,8 +30,8 @@ int mc_request_build(McRequest *r, const Tokenizer *tok, const char *context, co
     memcpy(joint, context, strlen(context));
     memcpy(joint + strlen(context), choice, choice_bytes + 1);
 
-    int *ctx = NULL, *whole = NULL;
-    size_t n_ctx = 0, cap_ctx = 0, n_whole = 0, cap_whole = 0;
+    int *ctx = NULL, *whole = NULL, *apart = NULL;
+    size_t n_ctx = 0, cap_ctx = 0, n_whole = 0, cap_whole = 0, n_apart = 0, cap_apart = 0;
     int rc = -1;
     if (tokenizer_encode(tok, joint, ctx_bytes, &ctx, &n_ctx, &cap_ctx) ||
         tokenizer_encode(tok, joint, joint_bytes, &whole, &n_whole, &cap_whole)) {
@@ -40,8 +40,6 @@ int mc_request_build(McRequest *r, const Tokenizer *tok, const char *context, co
     }
     const int *cont = whole + n_ctx;
     size_t n_cont = n_whole > n_ctx ? n_whole - n_ctx : 0;
-    int *apart = NULL;
-    size_t n_apart = 0, cap_apart = 0;
     if (n_ctx > 0 && (n_cont == 0 || memcmp(whole, ctx, n_ctx * sizeof *ctx) != 0)) {
         /* a merge spans the boundary: rule 2' of mc.h */
         if (tokenizer_encode(tok, joint + ctx_bytes, joint_bytes - ctx_bytes, &apart, &n_apart, &cap_apart)) {
