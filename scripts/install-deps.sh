@@ -8,9 +8,11 @@ set -eu
 # pool with plateau's own OpenMP loops), JSON, INI, tests, results store,
 # statistics (GSL), plots, data, compressed corpora (.gz, .zst), MPI for training
 # over several processes or hosts (and iproute2 for the test that joins two
-# network namespaces as two hosts).
+# network namespaces as two hosts). clang, its sanitizer and libFuzzer runtimes
+# and its OpenMP runtime build `make test SANITIZE=1` and `make fuzz`.
 PACKAGES="gcc libc6-dev make pkg-config libopenblas-openmp-dev libdnnl-dev libcjson-dev libinih-dev \
-libcmocka-dev libsqlite3-dev libgsl-dev gnuplot-nox wordnet-base zlib1g-dev libzstd-dev libopenmpi-dev openmpi-bin iproute2"
+libcmocka-dev libsqlite3-dev libgsl-dev gnuplot-nox wordnet-base zlib1g-dev libzstd-dev libopenmpi-dev openmpi-bin iproute2 \
+clang libclang-rt-14-dev libomp-dev"
 
 missing=""
 for p in $PACKAGES; do
