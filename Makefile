@@ -137,7 +137,7 @@ fuzz:
 	@mkdir -p build/fuzzer/crashes
 	@for f in $(FUZZ_NAMES); do \
 	    echo "== fuzz $$f: $(FUZZ_SECONDS)s"; \
-	    build/fuzzer/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -jobs=1 -workers=1 -max_len=65536 \
+	    build/fuzzer/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 	        -artifact_prefix=build/fuzzer/crashes/$$f- fuzz/corpus/$$f || exit 1; \
 	done
 
