@@ -270,6 +270,16 @@ static void task_sample_keeps_a_seeded_subset_in_file_order(void **state)
     task_free(&u);
 }
 
+/* A tokenizer with one merge: "a" "b" -> 256. */
+static Tokenizer *ab_tokenizer(void)
+{
+    Tokenizer *tok;
+    Err e;
+    const char *text = "ab ab ab ab ab ab";
+    if (tokenizer_train(&tok, text, strlen(text), 257 + SPECIAL_COUNT, &e)) fail_msg("%s", e.msg);
+    return tok;
+}
+
 /* A merge across the context/choice boundary: encode("a") = [a] but
  * encode("ab") = [ab] (no continuation) and encode("abb") = [ab, b] (its
  * continuation would start inside the context). Both are scored by the
@@ -278,10 +288,8 @@ static void task_sample_keeps_a_seeded_subset_in_file_order(void **state)
 static void mc_merges_across_the_boundary_fall_back_and_are_counted(void **state)
 {
     (void)state;
-    Tokenizer *tok;
+    Tokenizer *tok = ab_tokenizer();
     Err e;
-    const char *text = "ab ab ab ab ab ab";
-    assert_int_equal(tokenizer_train(&tok, text, strlen(text), 257 + SPECIAL_COUNT, &e), 0);
     McRequest r;
     assert_int_equal(mc_request_build(&r, tok, "a", "b", 64, &e), 0);   /* empty continuation */
     assert_int_equal(r.fallback, 1);
@@ -341,11 +349,8 @@ static void mc_merges_across_the_boundary_fall_back_and_are_counted(void **state
 static void mc_request_splits_joint_encoding_and_truncates_from_the_left(void **state)
 {
     (void)state;
-    Tokenizer *tok;
+    Tokenizer *tok = ab_tokenizer();
     Err e;
-    /* one merge: "a" "b" -> 256 */
-    const char *text = "ab ab ab ab ab ab";
-    assert_int_equal(tokenizer_train(&tok, text, strlen(text), 257 + SPECIAL_COUNT, &e), 0);
     McRequest r;
     /* encode("x") = [x]; encode("xab") = [x, ab]: the harness rule, continuation [ab] */
     assert_int_equal(mc_request_build(&r, tok, "x", "ab", 64, &e), 0);
