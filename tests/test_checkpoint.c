@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,51 @@ static size_t repad_weights(Fixture *f, const char *lead, const char *pad, size_
     free(data);
     assert_int_equal(checkpoint_seal(f->dir, NULL, &e), 0);
     return 8 + lead_len + json_len;
+}
+
+/* Overwrites len bytes of dir/name at offset (negative: from the end) and reseals. */
+static void patch_sealed(Fixture *f, const char *name, long offset, const void *bytes, size_t len)
+{
+    char path[600];
+    path_join(path, sizeof path, f->dir, name);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, offset, offset < 0 ? SEEK_END : SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, len, fp), len);
+    fclose(fp);
+    Err e;
+    assert_int_equal(checkpoint_seal(f->dir, NULL, &e), 0);
+}
+
+/* train_state.bin's numbers are checked too: its header (magic 8, version 4,
+ * reserved 4, n 8, then beta1 beta2 eps weight_decay clip pad as float32 at
+ * 24..44, t as int64 at 48) and every moment (m then v, from byte 56). */
+static void load_refuses_optimizer_state_out_of_range(void **state)
+{
+    Fixture *f = *state;
+    float nan = NAN, neg = -1.0f, big = 2.0f;
+    int64_t t = -5;
+    save_ok(f);
+    patch_sealed(f, "train_state.bin", 28, &nan, 4);
+    assert_contains(load_fails(f, &f->cfg), "ckpt/train_state.bin: header field beta2 is nan, outside [0, 0.999999]");
+    save_ok(f);
+    patch_sealed(f, "train_state.bin", 24, &big, 4);
+    assert_contains(load_fails(f, &f->cfg), "header field beta1 is 2, outside");
+    save_ok(f);
+    patch_sealed(f, "train_state.bin", 32, &neg, 4);
+    assert_contains(load_fails(f, &f->cfg), "header field eps is -1, outside");
+    save_ok(f);
+    patch_sealed(f, "train_state.bin", 48, &t, 8);
+    assert_contains(load_fails(f, &f->cfg), "header field t (steps taken) is -5, outside [0, 2^53]");
+    save_ok(f);
+    patch_sealed(f, "train_state.bin", -4, &neg, 4);   /* the last second moment */
+    char want[200];
+    snprintf(want, sizeof want, "ckpt/train_state.bin: moment %zu is m = ", f->table.total - 1);
+    assert_contains(load_fails(f, &f->cfg), want);
+    assert_contains(load_fails(f, &f->cfg), "v = -1; expected finite m and finite v >= 0");
+    save_ok(f);
+    patch_sealed(f, "train_state.bin", 56, &nan, 4);   /* the first first moment */
+    assert_contains(load_fails(f, &f->cfg), "moment 0 is m = nan");
 }
 
 /* The safetensors header is one JSON object, then spaces only (the format's
@@ -689,6 +735,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(save_refuses_tokenizer_larger_than_vocabulary, setup, teardown),
         cmocka_unit_test_setup_teardown(load_refuses_numbers_out_of_range_naming_field, setup, teardown),
         cmocka_unit_test_setup_teardown(load_refuses_bytes_after_the_header_object, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_refuses_optimizer_state_out_of_range, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,10 +279,30 @@ static int read_state(const char *path, AdamW *o, Err *e)
                 (uint64_t)st.st_size < want ? "truncated" : "trailing data", (long long)st.st_size, want);
         goto out;
     }
+    /* Every number is checked before it reaches the optimizer: a NaN beta
+     * or a negative second moment would poison every later step. */
+    const struct { const char *name; double v, lo, hi; } F[5] = {
+        {"beta1", h.beta1, 0, 0.999999}, {"beta2", h.beta2, 0, 0.999999}, {"eps", h.eps, 1e-30, 1},
+        {"weight_decay", h.weight_decay, 0, 1e6}, {"clip", h.clip, 0, 1e30}};
+    for (int i = 0; i < 5; i++)
+        if (!(F[i].v >= F[i].lo && F[i].v <= F[i].hi)) {
+            err_set(e, "%s: header field %s is %g, outside [%g, %g]", path, F[i].name, F[i].v, F[i].lo, F[i].hi);
+            goto out;
+        }
+    if (h.t < 0 || h.t > JSON_INTEGER_MAX) {
+        err_set(e, "%s: header field t (steps taken) is %" PRId64 ", outside [0, 2^53]", path, h.t);
+        goto out;
+    }
     if (fread(o->m, sizeof(float), o->n, fp) != o->n || fread(o->v, sizeof(float), o->n, fp) != o->n) {
         err_set(e, "%s: short read", path);
         goto out;
     }
+    for (size_t i = 0; i < o->n; i++)
+        if (!isfinite(o->m[i]) || !(o->v[i] >= 0 && isfinite(o->v[i]))) {
+            err_set(e, "%s: moment %zu is m = %g, v = %g; expected finite m and finite v >= 0", path, i,
+                    (double)o->m[i], (double)o->v[i]);
+            goto out;
+        }
     o->cfg.beta1 = h.beta1;
     o->cfg.beta2 = h.beta2;
     o->cfg.eps = h.eps;
