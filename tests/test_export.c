@@ -414,6 +414,33 @@ static void hf_folder_has_tokenizer_config_with_chat_template(void **state)
     free(st);
 }
 
+/* A tokenizer id far outside int's range is refused before any conversion. */
+static void gguf_refuses_token_ids_out_of_range(void **state)
+{
+    Fx *f = *state;
+    Err e;
+    char *text, forged[512], out[512];
+    assert_int_equal(read_file(f->tok, &text, NULL, &e), 0);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    cJSON *vocab = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "model"), "vocab");
+    cJSON_ReplaceItemInObject(vocab, "a", cJSON_CreateNumber(1e10));
+    text = cJSON_Print(root);
+    cJSON_Delete(root);
+    snprintf(forged, sizeof forged, "%s/forged.json", f->root);
+    assert_int_equal(write_file_atomic(forged, text, strlen(text), &e), 0);
+    free(text);
+    snprintf(out, sizeof out, "%s/forged.gguf", f->root);
+    ExportSource s;
+    int rc = export_source_load(&s, f->ckpt, forged, &e);
+    if (rc == 0) {
+        rc = export_gguf(&s, out, EXPORT_F32, &e);
+        export_source_free(&s);
+    }
+    assert_int_equal(rc, -1);
+    if (!strstr(e.msg, "10000000000 is outside")) fail_msg("%s", e.msg);
+}
+
 static void export_refuses_checkpoint_without_tokenizer(void **state)
 {
     Fx *f = *state;
@@ -439,6 +466,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(gguf_permutes_query_and_key_rows_for_adjacent_rotary_pairs, setup, teardown),
         cmocka_unit_test_setup_teardown(hf_folder_has_tokenizer_config_with_chat_template, setup, teardown),
         cmocka_unit_test_setup_teardown(export_refuses_checkpoint_without_tokenizer, setup, teardown),
+        cmocka_unit_test_setup_teardown(gguf_refuses_token_ids_out_of_range, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

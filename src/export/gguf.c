@@ -8,6 +8,7 @@
 
 #include "core/file.h"
 #include "core/half.h"
+#include "core/json_number.h"
 #include "data/chat.h"
 #include "data/textbuf.h"
 #include "data/tokenizer.h"
@@ -97,12 +98,11 @@ static void vocab_free(GgufVocab *v)
     memset(v, 0, sizeof *v);
 }
 
-static int set_token(GgufVocab *v, const char *path, const char *text, double id_value, int type, Err *e)
+static int set_token(GgufVocab *v, const char *path, const char *text, const cJSON *id_value, int type, Err *e)
 {
-    int id = (int)id_value;
-    if (id < 0 || id >= v->n || (double)id != id_value)
-        return err_set(e, "%s: token \"%.40s\" has id %g outside the model's vocabulary 0..%d", path, text, id_value,
-                       v->n - 1);
+    int id;
+    if (json_int(id_value, 0, v->n - 1, &id, e))
+        return err_wrap(e, "%s: token \"%.40s\": id (the model's vocabulary is 0..%d)", path, text, v->n - 1);
     if (v->tokens[id] && strcmp(v->tokens[id], text) != 0)
         return err_set(e, "%s: id %d is both \"%.40s\" and \"%.40s\"", path, id, v->tokens[id], text);
     free(v->tokens[id]);
@@ -136,7 +136,7 @@ static int vocab_read(GgufVocab *v, const char *path, int model_vocab, int eot, 
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         if (!cJSON_IsNumber(it)) { err_set(e, "%s: model.vocab[\"%.40s\"] is not a number", path, it->string); goto out; }
-        if (set_token(v, path, it->string, it->valuedouble, TOKEN_NORMAL, e)) goto out;
+        if (set_token(v, path, it->string, it, TOKEN_NORMAL, e)) goto out;
     }
     cJSON_ArrayForEach(it, added) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
@@ -145,7 +145,7 @@ static int vocab_read(GgufVocab *v, const char *path, int model_vocab, int eot, 
             err_set(e, "%s: added_tokens entry without content and id", path);
             goto out;
         }
-        if (set_token(v, path, content->valuestring, id->valuedouble, TOKEN_CONTROL, e)) goto out;
+        if (set_token(v, path, content->valuestring, id, TOKEN_CONTROL, e)) goto out;
     }
     int tokenizer_n = 0;
     for (int i = 0; i < v->n; i++)
