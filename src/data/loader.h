@@ -128,7 +128,9 @@ double loader_step_counted(Loader *L, int64_t step);
 /* The cursor after `steps_done` optimizer steps. */
 LoaderCursor loader_cursor(const Loader *L, int64_t steps_done);
 /* Checks that L draws the same order the cursor's run drew (same seed, data,
- * sequence length, batch shape and layout) and gives the step to continue
+ * sequence length, batch shape and layout) and that the cursor's counters
+ * agree (step >= 0, windows_consumed = step x n_micro x B without overflow,
+ * epoch = windows_consumed / n_windows), and gives the step to continue
  * from. The message names what changed. */
 int loader_resume(const Loader *L, const LoaderCursor *c, int64_t *next_step, Err *e);
 

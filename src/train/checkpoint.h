@@ -19,7 +19,10 @@
  * Loading verifies every file's size and checksum first, then the config
  * against what the caller expects, then each tensor's name, dtype and shape;
  * any difference is refused with one message naming the file and the field
- * or tensor and what was expected. */
+ * or tensor and what was expected. Every number read (config sizes, lineage
+ * counters and the data cursor against the step, manifest sizes, optimizer
+ * hyperparameters and moments) is checked against its range before use, so
+ * a file re-sealed after editing is refused like a damaged one. */
 #ifndef PLATEAU_CHECKPOINT_H
 #define PLATEAU_CHECKPOINT_H
 
