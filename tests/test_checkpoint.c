@@ -307,29 +307,24 @@ static void patch_sealed(Fixture *f, const char *name, long offset, const void *
 static void load_refuses_optimizer_state_out_of_range(void **state)
 {
     Fixture *f = *state;
-    float nan = NAN, neg = -1.0f, big = 2.0f;
-    int64_t t = -5;
-    save_ok(f);
-    patch_sealed(f, "train_state.bin", 28, &nan, 4);
-    assert_contains(load_fails(f, &f->cfg), "ckpt/train_state.bin: header field beta2 is nan, outside [0, 0.999999]");
-    save_ok(f);
-    patch_sealed(f, "train_state.bin", 24, &big, 4);
-    assert_contains(load_fails(f, &f->cfg), "header field beta1 is 2, outside");
-    save_ok(f);
-    patch_sealed(f, "train_state.bin", 32, &neg, 4);
-    assert_contains(load_fails(f, &f->cfg), "header field eps is -1, outside");
-    save_ok(f);
-    patch_sealed(f, "train_state.bin", 48, &t, 8);
-    assert_contains(load_fails(f, &f->cfg), "header field t (steps taken) is -5, outside [0, 2^53]");
-    save_ok(f);
-    patch_sealed(f, "train_state.bin", -4, &neg, 4);   /* the last second moment */
-    char want[200];
-    snprintf(want, sizeof want, "ckpt/train_state.bin: moment %zu is m = ", f->table.total - 1);
-    assert_contains(load_fails(f, &f->cfg), want);
-    assert_contains(load_fails(f, &f->cfg), "v = -1; expected finite m and finite v >= 0");
-    save_ok(f);
-    patch_sealed(f, "train_state.bin", 56, &nan, 4);   /* the first first moment */
-    assert_contains(load_fails(f, &f->cfg), "moment 0 is m = nan");
+    static const float nan = NAN, neg = -1.0f, big = 2.0f;
+    static const int64_t t = -5;
+    char last_v[200];
+    snprintf(last_v, sizeof last_v, "ckpt/train_state.bin: moment %zu is m = ", f->table.total - 1);
+    const struct { long at; const void *bytes; size_t len; const char *want; } CASES[] = {
+        {28, &nan, 4, "ckpt/train_state.bin: header field beta2 is nan, outside [0, 0.999999]"},
+        {24, &big, 4, "header field beta1 is 2, outside"},
+        {32, &neg, 4, "header field eps is -1, outside"},
+        {48, &t, 8, "header field t (steps taken) is -5, outside [0, 2^53]"},
+        {-4, &neg, 4, last_v},   /* the last second moment */
+        {-4, &neg, 4, "v = -1; expected finite m and finite v >= 0"},
+        {56, &nan, 4, "moment 0 is m = nan"},   /* the first first moment */
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        save_ok(f);
+        patch_sealed(f, "train_state.bin", CASES[i].at, CASES[i].bytes, CASES[i].len);
+        assert_contains(load_fails(f, &f->cfg), CASES[i].want);
+    }
 }
 
 /* The safetensors header is one JSON object, then spaces only (the format's
