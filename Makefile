@@ -23,6 +23,7 @@ ifneq ($(SANITIZE),)
 CC      := clang
 OPT     := -O2 -march=native
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS  += -Wno-pass-failed   # clang notes on loops the instrumented build leaves unvectorised
 BUILD   := build/sanitize
 ifeq ($(SANITIZE),fuzzer)
 BUILD   := build/fuzzer
