@@ -500,7 +500,7 @@ static void study_checkpoint(const char *dir, const Plan *plan, int index, char 
 {
     Store *st;
     Err e;
-    SegmentStatus status;
+    SegmentStatus status = SEG_PENDING;
     if (store_open(&st, dir, &e) ||
         store_segment_status(st, plan->segments[index].id, &status, out, size, &e))
         fail_msg("%s", e.msg);
