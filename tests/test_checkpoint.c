@@ -609,7 +609,12 @@ static void load_refuses_numbers_out_of_range_naming_field(void **state)
         /* Any damaged manifest reaches this one: no re-seal needed. */
         {"checksums.json", "files", "bytes", -8, "ckpt/checksums.json: corrupted entry 0: field bytes: -8 is outside"},
         {"checksums.json", "files", "bytes", 1e300, "ckpt/checksums.json: corrupted entry 0: field bytes: 1e+300"},
+        {"lineage.json", "merged", "step", -3, "ckpt/lineage.json: field merged[0].step: -3 is outside"},
+        {"lineage.json", "merged", "weight", 1e300, "field merged[0].weight: 1e+300 is outside [0, 1]"},
     };
+    /* a merged checkpoint's lineage lists its inputs (train/merge.h) */
+    f->lin.n_merged = 1;
+    f->lin.merged[0] = (MergedInput){.id = "0123456789abcdef", .step = 40, .weight = 1.0};
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         save_ok(f);
         forge_number(f, CASES[i].file, CASES[i].in, CASES[i].key, CASES[i].v);

@@ -131,6 +131,7 @@ static int setup(void **state)
     snprintf(f->lin.stage, sizeof f->lin.stage, "pretrain");
     snprintf(f->lin.schedule, sizeof f->lin.schedule, "wso lr=0.001 warmup=10 end=400");
     f->lin.step = 300;
+    f->lin.cursor.step = 300;   /* the data clock of a stage that began at step 0 */
     f->lin.stage_end_step = 400;
     f->lin.batch_tokens = 512;
     f->lin.micro_batch = 4;
@@ -227,6 +228,7 @@ static void test_merge_of_two_runs_states_is_their_weighted_average_in_input_ord
     for (size_t i = 0; i < n; i++) f->opt.v[i] *= 2;
     f->opt.t = 350;
     f->lin.step = 350;
+    f->lin.cursor.step = 350;
     save(f, "step-350", new_dir, sizeof new_dir);
 
     MergeWeights w;

@@ -413,13 +413,15 @@ static int read_merged(const cJSON *root, const char *path, Lineage *l, Err *e)
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(in, "id");
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(in, "step");
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(in, "weight");
-        if (!cJSON_IsString(id) || strlen(id->valuestring) != CKPT_ID_CHARS || !cJSON_IsNumber(step) ||
-            step->valuedouble != (double)(int64_t)step->valuedouble || !cJSON_IsNumber(w))
+        if (!cJSON_IsString(id) || strlen(id->valuestring) != CKPT_ID_CHARS)
             return err_set(e, "%s: field merged[%d] needs id (%d hex digits), step (integer) and weight (number)",
                            path, l->n_merged, CKPT_ID_CHARS);
+        /* merge weights are non-negative and sum to 1 (train/merge.h) */
+        if (json_integer(step, 0, JSON_INTEGER_MAX, &m->step, e))
+            return err_wrap(e, "%s: field merged[%d].step", path, l->n_merged);
+        if (json_real(w, 0, 1, &m->weight, e))
+            return err_wrap(e, "%s: field merged[%d].weight", path, l->n_merged);
         snprintf(m->id, sizeof m->id, "%s", id->valuestring);
-        m->step = (int64_t)step->valuedouble;
-        m->weight = w->valuedouble;
         l->n_merged++;
     }
     return 0;
