@@ -413,7 +413,8 @@ static int read_merged(const cJSON *root, const char *path, Lineage *l, Err *e)
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(in, "id");
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(in, "step");
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(in, "weight");
-        if (!cJSON_IsString(id) || strlen(id->valuestring) != CKPT_ID_CHARS)
+        if (!cJSON_IsString(id) || strlen(id->valuestring) != CKPT_ID_CHARS || !cJSON_IsNumber(step) ||
+            !cJSON_IsNumber(w))
             return err_set(e, "%s: field merged[%d] needs id (%d hex digits), step (integer) and weight (number)",
                            path, l->n_merged, CKPT_ID_CHARS);
         /* merge weights are non-negative and sum to 1 (train/merge.h) */
