@@ -119,7 +119,7 @@ $(FUZZERS): $(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/fuzz_common.o $(LIB
 test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
-	@PLATEAU_BIN=$(BIN) sh tests/run.sh $(TESTS) $(FUZZ_REPLAYS)
+	@PLATEAU_BIN=$(abspath $(BIN)) sh tests/run.sh $(TESTS) $(FUZZ_REPLAYS)
 
 run:
 	@$(MAKE) --no-print-directory deps
