@@ -23,8 +23,10 @@ int sft_change_measure(Model *m, const float *theta_base, const float *theta_sft
 {
     memset(out, 0, sizeof *out);
     memcpy(m->params, theta_base, m->n_params * sizeof(float));
+    model_params_changed(m);   /* the bf16 copy of the weights follows */
     if (eval_stream_loss(m, pt_tokens, n_tokens, B, T, &out->pt_base, e)) return err_wrap(e, "base model");
     memcpy(m->params, theta_sft, m->n_params * sizeof(float));
+    model_params_changed(m);
     if (eval_stream_loss(m, pt_tokens, n_tokens, B, T, &out->pt_sft, e)) return err_wrap(e, "fine-tuned model");
     out->forgetting = out->pt_sft.mean_loss - out->pt_base.mean_loss;
     out->rel_weight_distance =

@@ -69,10 +69,33 @@ static void recipe_text(Stage st, char *out, size_t size)
 /* ---- building ------------------------------------------------------------ */
 
 typedef struct {
-    Plan *p;
-    int   cap;
-    int   seed_index;
+    Plan   *p;
+    int     cap;
+    int     seed_index;
+    /* steps at which a segment carrying arm a must end (its merge inputs), ascending */
+    int64_t cuts[STUDY_MAX_ARMS][LINEAGE_MAX_MERGED];
+    int     n_cuts[STUDY_MAX_ARMS];
 } Builder;
+
+int plan_merge_steps(const StudySpec *s, const ArmSpec *a, int64_t *steps)
+{
+    if (!a->wsm) return 0;
+    int64_t T = study_pretrain_steps(s);
+    for (int j = 0; j < a->merge_last; j++) steps[j] = T - (int64_t)(a->merge_last - 1 - j) * a->merge_every;
+    return a->merge_last;
+}
+
+/* The first step after `start` at which a segment carrying any arm of the
+ * group must end for a merge, or `end` if none comes before it. */
+static int64_t first_cut(const Builder *b, const int *group, int n, int64_t start, int64_t end)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < b->n_cuts[group[i]]; j++) {
+            int64_t c = b->cuts[group[i]][j];
+            if (c > start && c < end) end = c;
+        }
+    return end;
+}
 
 static PlanSegment *new_segment(Builder *b)
 {
@@ -124,6 +147,7 @@ static void build_stage(Builder *b, Stage stage, const int *group, int n, int pa
         int64_t c = schedule_common_prefix(&sched[group[0]], &sched[group[i]]);
         if (c < end) end = c;
     }
+    end = first_cut(b, group, n, start, end);
     assert(end >= start);
     if (end > start) {
         PlanSegment *seg = new_segment(b);
@@ -158,6 +182,48 @@ static void build_stage(Builder *b, Stage stage, const int *group, int n, int pa
         }
         build_stage(b, stage, cls, m, parent, end, total, sched, ends);
     }
+}
+
+/* The merge segment of wsm arm a after its trunk ends in segment `trunk_end`:
+ * its inputs are the trunk's segments ending at the arm's merge steps.
+ * Returns its index (an identical merge of another arm is shared). */
+static int add_merge_segment(Builder *b, int a, int trunk_end, const ScheduleSpec *sched)
+{
+    Plan *p = b->p;
+    const ArmSpec *arm = &p->spec.arms[a];
+    int64_t steps[LINEAGE_MAX_MERGED];
+    int k = plan_merge_steps(&p->spec, arm, steps);
+    PlanSegment m;
+    memset(&m, 0, sizeof m);
+    int found = 0;
+    for (int i = trunk_end; i >= 0 && found < k; i = p->segments[i].parent)
+        if (p->segments[i].end_step == steps[k - 1 - found]) m.merge_inputs[k - 1 - found++] = i;
+    assert(found == k);   /* build_stage ended the trunk at every merge step */
+    m.n_merge = k;
+    m.merge = arm->merge;
+    m.parent = trunk_end;
+    m.init = b->seed_index;
+    snprintf(m.parent_id, sizeof m.parent_id, "%s", p->segments[trunk_end].id);
+    m.stage = STAGE_PRETRAIN;
+    m.seed = p->spec.seeds[b->seed_index];
+    m.start_step = m.end_step = study_pretrain_steps(&p->spec);
+    m.schedule = *sched;
+    snprintf(m.data, sizeof m.data, "merge of %d checkpoints", k);
+    size_t used = (size_t)snprintf(m.spec_text, sizeof m.spec_text, "plateau segment v1\nparent %s\nstage merge\n",
+                                   m.parent_id);
+    for (int j = 0; j < k && used < sizeof m.spec_text; j++)
+        used += (size_t)snprintf(m.spec_text + used, sizeof m.spec_text - used, "input %s step %" PRId64 " weight %.17g\n",
+                                 p->segments[m.merge_inputs[j]].id, steps[j], m.merge.c[j]);
+    id_of(m.id, m.spec_text);
+    char w[256];
+    merge_weights_format(&m.merge, w, sizeof w);
+    snprintf(m.schedule_text, sizeof m.schedule_text, "merge last %d every %" PRId64 " weights %.100s", k,
+             arm->merge_every, w);
+    int at = plan_find(p, m.id);
+    if (at >= 0) return at;
+    PlanSegment *stored = new_segment(b);
+    *stored = m;
+    return p->n_segments - 1;
 }
 
 static int add_sft_segment(Builder *b, int base, double lr)
@@ -250,8 +316,16 @@ int plan_build(Plan *p, const StudySpec *s, int64_t sft_steps, Err *e)
     for (int si = 0; si < s->n_seeds; si++) {
         b.seed_index = si;
         int all[STUDY_MAX_ARMS], pre_end[STUDY_MAX_ARMS], mid_end[STUDY_MAX_ARMS];
-        for (int a = 0; a < s->n_arms; a++) all[a] = a;
+        for (int a = 0; a < s->n_arms; a++) {
+            all[a] = a;
+            b.n_cuts[a] = plan_merge_steps(s, &s->arms[a], b.cuts[a]);
+        }
         build_stage(&b, STAGE_PRETRAIN, all, s->n_arms, -1, 0, study_pretrain_steps(s), pre, pre_end);
+        for (int a = 0; a < s->n_arms; a++)
+            if (s->arms[a].wsm) {
+                pre_end[a] = add_merge_segment(&b, a, pre_end[a], &pre[a]);
+                p->segments[pre_end[a]].arms |= 1u << a;
+            }
 
         if (study_is_three_stage(s)) {
             /* Mid-training groups: arms that ended pre-training in the same segment. */
@@ -411,8 +485,13 @@ void plan_print(const Plan *p, FILE *fp)
                      seg->end_step - seg->start_step);
         else snprintf(range, sizeof range, "[0, end of data)");
         plan_arm_names(p, seg->arms, names, sizeof names);
-        fprintf(fp, "  #%-3d %s <- %-14s %-8s %-26s arms %s\n", i, seg->id, parent, stage_name(seg->stage), range, names);
-        fprintf(fp, "       %s\n", seg->schedule_text);
+        if (seg->n_merge > 0) snprintf(range, sizeof range, "at %" PRId64 ", no steps", seg->end_step);
+        fprintf(fp, "  #%-3d %s <- %-14s %-8s %-26s arms %s\n", i, seg->id, parent,
+                seg->n_merge > 0 ? "merge" : stage_name(seg->stage), range, names);
+        fprintf(fp, "       %s", seg->schedule_text);
+        for (int j = 0; j < seg->n_merge; j++)
+            fprintf(fp, "%s#%d x %.4g", j ? ", " : ": ", seg->merge_inputs[j], seg->merge.c[j]);
+        fprintf(fp, "\n");
     }
 
     fprintf(fp, "\narms (seed %" PRIu64 "; other seeds have the same shape):\n", s->seeds[0]);

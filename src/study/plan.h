@@ -26,6 +26,13 @@
  * parameters (peak LR, warmup, length) instead of an LR checksum, since their
  * step count may only be known once the SFT data are built.
  *
+ * A merge segment (a wsm arm, study/spec.h) trains no steps: it merges the
+ * checkpoints at the ends of merge_inputs (segments of its own WSO trunk,
+ * which the plan ends at steps T - j*merge_every), oldest first, with its
+ * weights (train/merge.h). Its parent is the newest input, whose ancestors
+ * the other inputs are, so it is ready exactly when its parent is done,
+ * like any segment. Its id hashes the inputs' ids and the weights.
+ *
  * Segments are stored in topological order: a parent always comes before its
  * children, so running them in index order is a valid schedule.
  *
@@ -44,6 +51,7 @@
 #include "core/error.h"
 #include "study/prepare.h"
 #include "study/spec.h"
+#include "train/merge.h"
 #include "train/schedule.h"
 #include "train/stage.h"
 
@@ -73,6 +81,10 @@ typedef struct {
     uint32_t     arms;            /* bit i set: arm i of the spec passes through */
     char         data[STUDY_WORLD_TEXT_MAX + 256];   /* the data stream, as text */
     char         spec_text[STUDY_WORLD_TEXT_MAX + 1280];   /* canonical text hashed into id */
+    int          n_merge;         /* > 0: a merge segment of this many inputs (stage pretrain,
+                                     start_step = end_step = T); 0: a training segment */
+    int          merge_inputs[LINEAGE_MAX_MERGED];   /* segment indices, oldest first */
+    MergeWeights merge;           /* their weights */
 } PlanSegment;
 
 /* What one (arm, seed) runs, as segment indices. */
@@ -140,6 +152,10 @@ void plan_arm_names(const Plan *p, uint32_t arms, char *out, size_t out_size);
  * probe is due: multiples of spec.probe_every, and the stage end. Writes up
  * to max of them to out; returns how many are due. */
 int plan_probe_steps(const Plan *p, const PlanSegment *seg, int64_t *out, int max);
+
+/* The pre-training steps at which a wsm arm's merged checkpoints lie, oldest
+ * first: T - j*merge_every for j = K-1 .. 0. Returns K (0 for other arms). */
+int plan_merge_steps(const StudySpec *s, const ArmSpec *a, int64_t *steps);
 
 /* Human-readable DAG: header, one line per segment, each arm's path, the saving. */
 void plan_print(const Plan *p, FILE *fp);

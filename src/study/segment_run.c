@@ -11,10 +11,27 @@
 #include "core/progress.h"
 #include "study/cost.h"
 #include "study/stage_eval.h"
+#include "train/merge.h"
 #include "train/stage.h"
 
 #define METRIC_FLUSH 64   /* metric rows per store transaction */
 #define MAX_PROBES 1024   /* sharpness probes in one segment */
+
+/* The checkpoint segment seg leaves at clock step `clock`: the runner's
+ * layout, out_dir/segments/ID/step-N (finish_segment records the same). */
+static void segment_run_dir(const StudyState *S, const PlanSegment *seg, char *out, size_t size)
+{
+    char segments_dir[4096];
+    path_join(segments_dir, sizeof segments_dir, S->out_dir, "segments");
+    path_join(out, size, segments_dir, seg->id);
+}
+
+static void segment_checkpoint(const StudyState *S, const PlanSegment *seg, int64_t clock, char *out, size_t size)
+{
+    char run_dir[4096];
+    segment_run_dir(S, seg, run_dir, sizeof run_dir);
+    checkpoint_step_path(out, size, run_dir, clock);
+}
 
 /* What training a segment leaves for its closing line. */
 typedef struct {
@@ -197,6 +214,41 @@ static int train_segment(StudyState *S, StudyProgress *p, const PlanSegment *seg
     return rc;
 }
 
+/* A merge segment (study/plan.h): the weighted merge of its inputs'
+ * checkpoints (train/merge.h) into run_dir at step T, then loaded into the
+ * study's model and optimizer for the evaluation. The inputs are ancestors
+ * of the parent, so they are done when it is; their checkpoints are found
+ * by the runner's layout, which needs no store (a rank or worker running
+ * this segment knows only the parent). The merge is written atomically, so
+ * one left by an interrupted run is whole and, merging the same inputs,
+ * the same bits: it is kept. */
+static int merge_segment(StudyState *S, const PlanSegment *seg, const char *run_dir, SegmentOutcome *out, Err *e)
+{
+    char paths[LINEAGE_MAX_MERGED][4096], merged[4096];
+    const char *dirs[LINEAGE_MAX_MERGED];
+    SegmentStatus status;
+    const PlanSegment *parent = &S->plan.segments[seg->parent];
+    if (store_segment_status(S->store, parent->id, &status, NULL, 0, e)) return -1;
+    if (status != SEG_DONE) return err_set(e, "merge segment %s: its parent %s is not done", seg->id, parent->id);
+    for (int j = 0; j < seg->n_merge; j++) {
+        const PlanSegment *in = &S->plan.segments[seg->merge_inputs[j]];
+        segment_checkpoint(S, in, in->end_step, paths[j], sizeof paths[j]);
+        dirs[j] = paths[j];
+    }
+    checkpoint_step_path(merged, sizeof merged, run_dir, seg->end_step);
+    if (!file_exists(merged) && merge_checkpoints(dirs, seg->n_merge, &seg->merge, merged, NULL, e))
+        return err_wrap(e, "merge segment %s", seg->id);
+    StageStart from;
+    if (stage_load_start(&from, &S->model, &S->optimizer, merged, seg->seed, e))
+        return err_wrap(e, "merge segment %s", seg->id);
+    out->end_clock = seg->end_step;
+    int64_t probes[MAX_PROBES];
+    int n = plan_probe_steps(&S->plan, seg, probes, MAX_PROBES);
+    out->probe_at_end = n > 0 && probes[n - 1] == seg->end_step;
+    snprintf(out->line, sizeof out->line, " | merged %d checkpoints", seg->n_merge);
+    return 0;
+}
+
 /* Probes due at the end, the stage-end evaluation, then the segment is done. */
 static int finish_segment(StudyState *S, const PlanSegment *seg, int i, const char *run_dir, SegmentOutcome *out,
                           Err *e)
@@ -205,7 +257,8 @@ static int finish_segment(StudyState *S, const PlanSegment *seg, int i, const ch
         double t0 = now_seconds();
         if (stage_eval_sharpness(S, seg->id, out->end_clock, &out->pt_trace, e)) return -1;
         out->probe_s += now_seconds() - t0;
-        snprintf(out->line, sizeof out->line, " | Tr(H) pt %.4g", out->pt_trace);
+        size_t used = strlen(out->line);
+        snprintf(out->line + used, sizeof out->line - used, " | Tr(H) pt %.4g", out->pt_trace);
     }
     if (plan_ends_stage(&S->plan, i) && stage_eval_end(S, seg, out->end_clock, out->line, sizeof out->line, e))
         return -1;
@@ -228,15 +281,15 @@ int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
     const PlanSegment *seg = &S->plan.segments[i];
     Cost cost = cost_of_segment(S, i);
     double t0 = now_seconds();
-    char run_dir[4096], segments_dir[4096];
-    path_join(segments_dir, sizeof segments_dir, S->out_dir, "segments");
-    path_join(run_dir, sizeof run_dir, segments_dir, seg->id);
+    char run_dir[4096];
+    segment_run_dir(S, seg, run_dir, sizeof run_dir);
     if (store_segment_running(S->store, seg->id, e) || make_dirs(run_dir, e)) return -1;
     checkpoint_clean_temporaries(run_dir);
     announce(S, p, seg);
 
     SegmentOutcome out = {.pt_trace = NAN};
-    if (train_segment(S, p, seg, run_dir, &out, e)) return -1;
+    if (seg->n_merge > 0 ? merge_segment(S, seg, run_dir, &out, e) : train_segment(S, p, seg, run_dir, &out, e))
+        return -1;
     double train_s = now_seconds() - t0 - out.probe_s, t_eval = now_seconds();
     if (finish_segment(S, seg, i, run_dir, &out, e)) return -1;
 

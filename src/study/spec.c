@@ -31,11 +31,15 @@ int64_t study_mid_steps(const StudySpec *s) { return s->mid_tokens / s->batch_to
 
 int arm_decays(const StudySpec *s, const ArmSpec *a)
 {
+    if (a->wsm) return 0;
     if (a->alpha_pre < 1.0) return 1;
     return study_is_three_stage(s) && a->alpha_mid < 1.0;
 }
 
-/* ---- parsing state ------------------------------------------------------ */
+int arm_is_wso(const StudySpec *s, const ArmSpec *a) { return !a->wsm && !arm_decays(s, a); }
+
+/* schedule = wsm while parsing; validate_arm turns it into wsm = 1 over SCHED_WSO. */
+#define SCHED_WSM_PARSED ((ScheduleKind)-2)
 
 /* ---- the keys ------------------------------------------------------------ */
 
@@ -137,7 +141,7 @@ static const KeySpec STUDY_KEYS[] = {
 
 /* [arm NAME] */
 static const KeySpec ARM_KEYS[] = {
-    {.name = "schedule", .type = V_SCHEDULE, ARM_FIELD(schedule), .expected = "expected wso, wsd, cosine or linear"},
+    {.name = "schedule", .type = V_SCHEDULE, ARM_FIELD(schedule), .expected = "expected wso, wsd, cosine, linear or wsm"},
     {.name = "alpha_pre", .type = V_NUMBER, ARM_FIELD(alpha_pre), .range = BETWEEN(0, 1),
      .expected = "expected a number in [0, 1]"},
     {.name = "alpha_mid", .type = V_NUMBER, ARM_FIELD(alpha_mid), .range = BETWEEN(0, 1),
@@ -145,6 +149,12 @@ static const KeySpec ARM_KEYS[] = {
     {.name = "rho", .type = V_NUMBER, ARM_FIELD(rho), .range = STRICTLY_BETWEEN(0, 1),
      .expected = "expected a number in (0, 1)"},
     {.name = "decay", .type = V_SHAPE, ARM_FIELD(decay), .expected = "expected linear, 1-sqrt, cosine or exp"},
+    {.name = "merge_last", .type = V_INT, ARM_FIELD(merge_last), .range = BETWEEN(2, LINEAGE_MAX_MERGED),
+     .expected = "expected a number of checkpoints in [2, 64]"},
+    {.name = "merge_every", .type = V_INT, ARM_FIELD(merge_every), .range = AT_LEAST(1),
+     .expected = "expected a positive whole number of steps"},
+    {.name = "merge_weights", .type = V_TEXT, ARM_FIELD(merge_weights),
+     .expected = "expected uniform, cosine, 1-sqrt or comma-separated weights (at most 255 bytes)"},
 };
 #define N_ARM_KEYS (int)(sizeof ARM_KEYS / sizeof ARM_KEYS[0])
 
@@ -398,6 +408,10 @@ static int set_name(Parser *p, const KeySpec *k, void *field, const char *sec, c
         return fail(p, sec, k->name, v, "%s", k->expected);
     case V_SCHEDULE: {   /* the kinds a study arm can name */
         ScheduleKind kind;
+        if (strcmp(v, "wsm") == 0) {
+            *(ScheduleKind *)field = SCHED_WSM_PARSED;
+            return 1;
+        }
         if (schedule_kind_from_name(v, &kind) ||
             (kind != SCHED_WSO && kind != SCHED_WSD && kind != SCHED_COSINE && kind != SCHED_LINEAR))
             return fail(p, sec, k->name, v, "%s", k->expected);
@@ -588,6 +602,46 @@ static int validate_sizes(Parser *p)
     return 0;
 }
 
+/* The merge keys: only on a wsm arm, required there, and a merge window
+ * inside pre-training. A wsm arm becomes wsm = 1 over the WSO schedule. */
+static int validate_wsm(Parser *p, int i)
+{
+    StudySpec *s = p->s;
+    ArmSpec *a = &s->arms[i];
+    const char *f = p->path;
+    Err *e = p->e;
+    static const char *const KEYS[] = {"merge_last", "merge_every", "merge_weights"};
+    a->wsm = a->schedule == SCHED_WSM_PARSED;
+    if (!a->wsm) {
+        for (int k = 0; k < 3; k++)
+            if (arm_key_line(p, i, KEYS[k]))
+                return err_set(e, "%s:%d: [arm %s] %s: only used by schedule = wsm", f, arm_key_line(p, i, KEYS[k]),
+                               a->name, KEYS[k]);
+        return 0;
+    }
+    a->schedule = SCHED_WSO;
+    for (int k = 0; k < 2; k++)
+        if (!arm_key_line(p, i, KEYS[k]))
+            return err_set(e, "%s:%d: [arm %s] schedule = wsm is missing %s (%s)", f, a->line, a->name, KEYS[k],
+                           k == 0 ? "how many checkpoints to merge, >= 2" : "pre-training steps between them, >= 1");
+    if (study_is_three_stage(s))
+        return err_set(e, "%s:%d: [arm %s] schedule = wsm: only in two-stage studies (mid_tokens = 0)", f, a->line,
+                       a->name);
+    int64_t steps = study_pretrain_steps(s);
+    if ((int64_t)a->merge_last * a->merge_every > steps)
+        return err_set(e, "%s:%d: [arm %s] merge_every = %lld: merge_last x merge_every = %lld exceeds the %lld "
+                          "pre-training steps (the oldest merged checkpoint must be after step 0)",
+                       f, arm_key_line(p, i, "merge_every"), a->name, (long long)a->merge_every,
+                       (long long)a->merge_last * a->merge_every, (long long)steps);
+    int wline = arm_key_line(p, i, "merge_weights");
+    if (!wline) snprintf(a->merge_weights, sizeof a->merge_weights, "uniform");
+    Err why;
+    if (merge_weights_parse(a->merge_weights, a->merge_last, &a->merge, &why))
+        return err_set(e, "%s:%d: [arm %s] merge_weights = %s: %s", f, wline ? wline : a->line, a->name,
+                       a->merge_weights, why.msg);
+    return 0;
+}
+
 /* Arm i's keys against its schedule and the study's stages. */
 static int validate_arm(Parser *p, int i)
 {
@@ -598,7 +652,8 @@ static int validate_arm(Parser *p, int i)
     int alpha_pre = arm_key_line(p, i, "alpha_pre"), alpha_mid = arm_key_line(p, i, "alpha_mid");
     int rho = arm_key_line(p, i, "rho"), three = study_is_three_stage(s);
     if (!arm_key_line(p, i, "schedule"))
-        return err_set(e, "%s:%d: [arm %s] is missing schedule (wso, wsd, cosine or linear)", f, a->line, a->name);
+        return err_set(e, "%s:%d: [arm %s] is missing schedule (wso, wsd, cosine, linear or wsm)", f, a->line, a->name);
+    if (validate_wsm(p, i)) return -1;
     if (a->schedule == SCHED_WSO) {
         if (alpha_pre && a->alpha_pre != 1.0)
             return err_set(e, "%s:%d: [arm %s] alpha_pre = %g: expected 1 for wso (no decay); use schedule = wsd to decay",

@@ -32,11 +32,21 @@
  *                                where the CPU has avx512_bf16 or AMX, else fp32)
  *
  *   [arm NAME]                   one per arm, at least one
- *   schedule = wso | wsd | cosine | linear
+ *   schedule = wso | wsd | cosine | linear | wsm
  *   alpha_pre = 0.1              final LR / peak LR; wso is 1 (and may say so)
  *   alpha_mid = 0                three-stage studies only, required there
  *   rho = 0.75                   wsd only: stable fraction of post-warmup steps
  *   decay = linear | 1-sqrt | cosine | exp   wsd only: decay shape (default linear)
+ *   merge_last = 8               wsm only, required: K >= 2 checkpoints merged
+ *   merge_every = 10             wsm only, required: S >= 1 steps between them
+ *   merge_weights = uniform      wsm only: uniform | cosine | 1-sqrt | c1,...,cK
+ *                                (train/merge.h; default uniform, a linear decay)
+ *
+ * A wsm arm (WSM, Tian et al. 2025) does not train: it is the merge of the
+ * WSO trunk's checkpoints at pre-training steps T - j*S, j = 0 .. K-1 (T the
+ * pre-training steps; K*S <= T), oldest first, with the weights above; the
+ * plan ends WSO segments at those steps (study/plan.h). Its LR is WSO's, so
+ * alpha_pre is 1 (and may say so). Two-stage studies only.
  *
  * Unknown sections and keys are errors (a typo must not silently become a
  * default). Every error names file:line, the section and key, the value, and
@@ -48,6 +58,7 @@
 
 #include "core/error.h"
 #include "model/llama.h"
+#include "train/merge.h"
 #include "train/schedule.h"
 
 #define STUDY_MAX_ARMS 32
@@ -65,6 +76,11 @@ typedef struct {
     double       alpha_mid;   /* in [0, 1]; three-stage only (else 1, unused) */
     double       rho;         /* wsd: stable fraction of post-warmup steps, in (0, 1) */
     DecayShape   decay;       /* wsd only */
+    int          wsm;         /* 1: schedule = wsm (schedule holds SCHED_WSO, the trunk it merges) */
+    int          merge_last;  /* wsm: K, checkpoints merged */
+    int64_t      merge_every; /* wsm: S, pre-training steps between them */
+    char         merge_weights[256];   /* wsm: the weight spec as written */
+    MergeWeights merge;       /* wsm: the weights, oldest first (parsed from merge_weights) */
     int          line;        /* line of the [arm NAME] header, for messages */
 } ArmSpec;
 
@@ -129,5 +145,9 @@ const char *world_kind_name(WorldKind w);
  * stage: not WSO with alpha_mid = 1. The paper's Delta compares against the
  * best of these. */
 int arm_decays(const StudySpec *s, const ArmSpec *a);
+
+/* WSO: constant LR after warmup in every stage, and not a merge (the paper's
+ * reference arm). A wsm arm is neither WSO nor a decay arm. */
+int arm_is_wso(const StudySpec *s, const ArmSpec *a);
 
 #endif

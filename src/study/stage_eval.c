@@ -8,6 +8,8 @@
 #include "data/shard.h"
 #include "eval/evaluate.h"
 #include "eval/loss.h"
+#include "eval/sft_change.h"
+#include "probe/precond.h"
 #include "probe/sharpness.h"
 #include "study/cost.h"
 
@@ -17,6 +19,10 @@
  * the study's `probes` (the cap); never before sharpness_options_default's
  * min_probes. */
 #define SHARPNESS_REL_TOL 0.05
+/* Power iteration on P^-1 H stops at a relative change below 1e-3 or after
+ * PRECOND_MAX_ITERS Hessian-vector products on the training-size batch. */
+#define PRECOND_MAX_ITERS 20
+#define PRECOND_REL_TOL 1e-3
 
 int stage_eval_load_probes(StudyState *S, Err *e)
 {
@@ -25,6 +31,9 @@ int stage_eval_load_probes(StudyState *S, Err *e)
         probe_batch_load(&S->probe_batches[PROBE_SFT], S->data.sft_valid, S->data.sft_valid_mask, LOADER_ROWS, n,
                          T, vocab, e))
         return err_wrap(e, "probe batch (probe_sequences = %d)", n);
+    int b = (int)(S->spec.batch_tokens / T);
+    if (probe_batch_load(&S->precond_batch, S->data.pt_valid, NULL, LOADER_STREAM, b, T, vocab, e))
+        return err_wrap(e, "P^-1 H probe batch (batch_tokens / seq_len = %d sequences)", b);
     return 0;
 }
 
@@ -32,6 +41,17 @@ void stage_eval_free_probes(StudyState *S)
 {
     for (int d = 0; d < PROBE_DATA_COUNT; d++)
         if (S->probe_batches[d].tokens) batch_free(&S->probe_batches[d]);
+    if (S->precond_batch.tokens) batch_free(&S->precond_batch);
+}
+
+/* The study's Hutchinson settings: the same for every probe. */
+static SharpnessOptions study_sharpness_options(const StudyState *S)
+{
+    SharpnessOptions so = sharpness_options_default();
+    so.probes = S->spec.probes;   /* the cap */
+    so.rel_tol = SHARPNESS_REL_TOL;
+    so.seed = PROBE_SEED;
+    return so;
 }
 
 int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, double *pt_trace, Err *e)
@@ -39,10 +59,7 @@ int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, doubl
     static const char *const DATA_NAMES[PROBE_DATA_COUNT] = {"pt", "sft"};
     for (int d = 0; d < PROBE_DATA_COUNT; d++) {
         SharpnessResult res;
-        SharpnessOptions so = sharpness_options_default();
-        so.probes = S->spec.probes;   /* the cap */
-        so.rel_tol = SHARPNESS_REL_TOL;
-        so.seed = PROBE_SEED;
+        SharpnessOptions so = study_sharpness_options(S);
         if (sharpness_measure(&S->model, &S->probe_batches[d], &so, &res, e)) return -1;
         int rc = store_record_sharpness(S->store, segment, step, DATA_NAMES[d], &res.trace, NAN, e);
         if (d == PROBE_PT) *pt_trace = res.trace.mean;
@@ -89,10 +106,44 @@ static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, doubl
     return store_record_evals(S->store, segment, step, "valid", &row, 1, e);
 }
 
+/* At the end of pre-training: the top eigenvalue of P^-1 H on the
+ * training-size batch, with P from the optimizer state the segment ended
+ * with, beside Adam's threshold at the LR of the last pre-training step. */
+static int precond_eig(StudyState *S, const PlanSegment *seg, int64_t step, double *eig, double *threshold, Err *e)
+{
+    const AdamW *o = &S->optimizer;
+    float *p = xmalloc(o->n * sizeof(float));
+    PowerOptions po = power_options_default();
+    po.max_iters = PRECOND_MAX_ITERS;
+    po.rel_tol = PRECOND_REL_TOL;
+    po.seed = PROBE_SEED;
+    PowerResult r;
+    int rc = adam_preconditioner(o->v, o->n, o->cfg.beta2, o->t, o->cfg.eps, p, e) ||
+             sharpness_precond_eig(&S->model, &S->precond_batch, p, &po, &r, e);
+    free(p);
+    if (rc) return err_wrap(e, "segment %s: P^-1 H", seg->id);
+    double lr = schedule_lr(&seg->schedule, study_pretrain_steps(&S->spec) - 1);
+    *eig = r.eigenvalue;
+    *threshold = adam_stability_threshold(o->cfg.beta1, lr);
+    EvalRow rows[4] = {
+        {.task = "pt", .metric = "top_eig", .value = r.eigenvalue, .std_err = NAN, .n = S->precond_batch.B},
+        {.task = "pt", .metric = "iterations", .value = r.iters, .std_err = NAN, .n = r.converged},
+        {.task = "pt", .metric = "threshold", .value = *threshold, .std_err = NAN, .n = 0},
+        {.task = "pt", .metric = "lr", .value = lr, .std_err = NAN, .n = 0},
+    };
+    return store_record_evals(S->store, seg->id, step, "precond", rows, 4, e);
+}
+
 static int eval_pretrained(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t size, Err *e)
 {
     double loss = NAN, acc = NAN;
     if (pt_valid_loss(S, seg->id, step, &loss, e)) return -1;
+    if (seg->stage == STAGE_PRETRAIN) {
+        double eig = NAN, threshold = NAN;
+        if (precond_eig(S, seg, step, &eig, &threshold, e)) return -1;
+        size_t used = strlen(line);
+        snprintf(line + used, size - used, " | P^-1 H top eig %.4g (threshold %.4g)", eig, threshold);
+    }
     if (S->data.n_mc_tasks > 0) {
         const char *files[PREP_MAX_TASKS];
         for (int k = 0; k < S->data.n_mc_tasks; k++) files[k] = S->data.mc_tasks[k];
@@ -120,14 +171,54 @@ static int eval_sft_file(StudyState *S, const char *segment, int64_t step, const
     return run_suite(S, segment, step, suite, &o, "exact_match", score, e);
 }
 
+/* What SFT did to its base (eval/sft_change.h): the Hutchinson trace of
+ * the fine-tuned model on the SFT probe batch, then the forgetting and the
+ * relative weight distance against the base (the parent's checkpoint). */
+static int sft_change(StudyState *S, const PlanSegment *seg, int64_t step, SftChange *c, double *trace, Err *e)
+{
+    SharpnessResult res;
+    SharpnessOptions so = study_sharpness_options(S);
+    if (sharpness_measure(&S->model, &S->probe_batches[PROBE_SFT], &so, &res, e)) return -1;
+    TraceEstimate tr = res.trace;
+    sharpness_result_free(&res);
+    *trace = tr.mean;
+
+    char base_dir[4096];
+    SegmentStatus status;
+    if (store_segment_status(S->store, seg->parent_id, &status, base_dir, sizeof base_dir, e)) return -1;
+    size_t n = S->model.n_params;
+    float *base = xmalloc(n * sizeof(float)), *sft = xmalloc(n * sizeof(float));
+    memcpy(sft, S->model.params, n * sizeof(float));
+    Lineage lin;
+    Shard sh = {0};
+    int rc = checkpoint_load(base_dir, &S->config, base, NULL, NULL, &lin, e) || shard_read(&sh, S->data.pt_valid, e) ||
+             sft_change_measure(&S->model, base, sft, sh.tokens, sh.n_tokens, S->model.max_B, S->spec.seq_len, c, e);
+    if (sh.tokens) shard_free(&sh);
+    free(base);
+    free(sft);
+    if (rc) return err_wrap(e, "segment %s: what SFT changed", seg->id);
+    EvalRow rows[3] = {
+        {.task = "pt", .metric = "forgetting", .value = c->forgetting, .std_err = NAN, .n = c->pt_sft.n_scored},
+        {.task = "weights", .metric = "rel_distance", .value = c->rel_weight_distance, .std_err = NAN,
+         .n = (long)n},
+        {.task = "sft", .metric = "trace", .value = tr.mean, .std_err = tr.std_error, .n = tr.probes},
+    };
+    return store_record_evals(S->store, seg->id, step, "sft_change", rows, 3, e);
+}
+
 static int eval_fine_tuned(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t size, Err *e)
 {
-    double valid, test = NAN;
+    double valid, test = NAN, trace;
+    SftChange c;
     if (eval_sft_file(S, seg->id, step, "sft_valid", S->data.qa_valid, &valid, e)) return -1;
     if (S->data.qa_test[0] && eval_sft_file(S, seg->id, step, "sft", S->data.qa_test, &test, e)) return -1;
+    if (sft_change(S, seg, step, &c, &trace, e)) return -1;
     size_t used = strlen(line);
     used += (size_t)snprintf(line + used, size - used, " | SFT exact match valid %.1f%%", 100 * valid);
-    if (!isnan(test) && used < size) snprintf(line + used, size - used, " test %.1f%%", 100 * test);
+    if (!isnan(test) && used < size) used += (size_t)snprintf(line + used, size - used, " test %.1f%%", 100 * test);
+    if (used < size)
+        snprintf(line + used, size - used, " | forgetting %+.4f, moved %.4f, Tr(H) sft %.4g", c.forgetting,
+                 c.rel_weight_distance, trace);
     return 0;
 }
 

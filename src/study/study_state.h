@@ -28,6 +28,7 @@ typedef struct {
     Model       model;
     AdamW       optimizer;
     Batch       probe_batches[PROBE_DATA_COUNT];   /* fixed sharpness batches */
+    Batch       precond_batch; /* training-size PT batch of the P^-1 H eigenvalue (study/stage_eval.h) */
     const char *out_dir;
     int         quiet;        /* 1: no progress bars, no per-segment lines */
     char       *transcript;   /* a rank running segments for rank 0 (study/farm.h): study_say writes here */
