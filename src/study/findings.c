@@ -126,22 +126,32 @@ static double seed_mean(const double *x, int n)
     return k ? sum / k : NAN;
 }
 
-/* The decay arm with the best mean on metric m (lower for the loss), or -1. */
-static int best_decay_arm(const StudySpec *s, const Inputs *in, int m)
+/* Of the arms `eligible` admits, the one with the best mean of x over
+ * seeds (the lowest when lower is better), or -1. */
+static int best_arm(const StudySpec *s, const double x[][STUDY_MAX_SEEDS], int lower,
+                    int (*eligible)(const StudySpec *, const ArmSpec *))
 {
     int best = -1;
     double bv = NAN;
     for (int a = 0; a < s->n_arms; a++) {
-        if (!arm_decays(s, &s->arms[a])) continue;
-        double v = seed_mean(in->value[m][a], s->n_seeds);
+        if (!eligible(s, &s->arms[a])) continue;
+        double v = seed_mean(x[a], s->n_seeds);
         if (isnan(v)) continue;
-        if (best < 0 || (m == M_LOSS ? v < bv : v > bv)) {
+        if (best < 0 || (lower ? v < bv : v > bv)) {
             best = a;
             bv = v;
         }
     }
     return best;
 }
+
+/* The decay arm with the best mean on metric m (lower for the loss), or -1. */
+static int best_decay_arm(const StudySpec *s, const Inputs *in, int m)
+{
+    return best_arm(s, in->value[m], m == M_LOSS, arm_decays);
+}
+
+static int arm_is_wsd(const StudySpec *s, const ArmSpec *a) { return a->schedule == SCHED_WSD && arm_decays(s, a); }
 
 static Finding *add(Findings *f, FindingKind kind, const char *what, double null, int sign, double paper, int dec)
 {
@@ -189,19 +199,10 @@ static int gather_items(ItemList items[][STUDY_MAX_SEEDS], int a, int b, int n_s
     return n;
 }
 
-/* WSO - best decay arm on metric m: the bootstrap over items when every
+/* Arm w - arm b on metric m into x: the bootstrap over items when every
  * seed has them, else paired t over seeds. */
-static void wso_minus_best(Findings *f, const StudySpec *s, Inputs *in, int w, int m, const char *label,
-                           double paper, int sign, int dec)
+static void compare_arms(Finding *x, const StudySpec *s, Inputs *in, int w, int b, int m)
 {
-    int b = best_decay_arm(s, in, m);
-    char what[160];
-    snprintf(what, sizeof what, "%s, WSO - best decay arm (%s)", label, b >= 0 ? s->arms[b].name : "none");
-    Finding *x = add(f, FINDING_EFFECT, what, 0, sign, paper, dec);
-    if (b < 0) {
-        snprintf(x->why, sizeof x->why, "no decay arm has this result yet");
-        return;
-    }
     Err e;
     ItemList(*items)[STUDY_MAX_SEEDS] = m == M_PT_ACC || m == M_PT_MARGIN ? in->pt_items : in->sft_items;
     int n_items = 0;
@@ -228,31 +229,137 @@ static void wso_minus_best(Findings *f, const StudySpec *s, Inputs *in, int w, i
     settle(x);
 }
 
+/* WSO - best decay arm on metric m. */
+static void wso_minus_best(Findings *f, const StudySpec *s, Inputs *in, int w, int m, const char *label,
+                           double paper, int sign, int dec)
+{
+    int b = best_decay_arm(s, in, m);
+    char what[160];
+    snprintf(what, sizeof what, "%s, WSO - best decay arm (%s)", label, b >= 0 ? s->arms[b].name : "none");
+    Finding *x = add(f, FINDING_EFFECT, what, 0, sign, paper, dec);
+    if (b < 0) snprintf(x->why, sizeof x->why, "no decay arm has this result yet");
+    else compare_arms(x, s, in, w, b, m);
+}
+
+/* Tr(H) on PT data at the end of pre-training (mid-training), arm a / WSO. */
+static Finding *trace_ratio(Findings *f, const StudySpec *s, const Inputs *in, int a, int w, double paper)
+{
+    char what[160];
+    snprintf(what, sizeof what, "Tr(H) on PT data at the end of %s, %s / WSO",
+             study_is_three_stage(s) ? "mid-training" : "pre-training", s->arms[a].name);
+    Finding *x = add(f, FINDING_EFFECT, what, 1, +1, paper, 2);
+    /* a trace whose own interval holds 0 makes no ratio */
+    for (int k = 0; k < s->n_seeds && !x->why[0]; k++)
+        for (int j = 0; j < 2; j++) {
+            int arm = j ? a : w;
+            double t = in->trace[arm][k], se = in->trace_se[arm][k];
+            if (!isnan(t) && !isnan(se) && fabs(t) <= normal_quantile(0.975) * se) {
+                snprintf(x->why, sizeof x->why, "Tr(H) of %s seed %llu is %.4g ± %.2g: its interval holds 0",
+                         s->arms[arm].name, (unsigned long long)s->seeds[k], t, se);
+                break;
+            }
+        }
+    Err e;
+    if (!x->why[0] && effect_ratio(in->trace[a], in->trace_se[a], in->trace[w], in->trace_se[w], s->n_seeds,
+                                   &x->effect, &e))
+        snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
+    if (!x->why[0]) settle(x);
+    return x;
+}
+
 static void sharpness_ratios(Findings *f, const StudySpec *s, const Inputs *in, int w, double paper)
 {
+    for (int a = 0; a < s->n_arms; a++)
+        if (arm_decays(s, &s->arms[a])) trace_ratio(f, s, in, a, w, paper);
+}
+
+/* WSO - best decay arm (the lowest) on a per-model measure, by paired t,
+ * against the flat-minimum prediction that WSO's is lower. */
+static void wso_minus_best_measure(Findings *f, const StudySpec *s, const double x[][STUDY_MAX_SEEDS], int w,
+                                   const char *label, int dec)
+{
+    int b = best_arm(s, x, 1, arm_decays);
+    char what[160];
+    snprintf(what, sizeof what, "%s, WSO - best decay arm (%s)", label, b >= 0 ? s->arms[b].name : "none");
+    Finding *fx = add(f, FINDING_EFFECT, what, 0, -1, NAN, dec);
+    snprintf(fx->reference, sizeof fx->reference, "flat-minimum prediction: lower for WSO");
+    Err e;
+    if (b < 0) snprintf(fx->why, sizeof fx->why, "no decay arm has this result yet");
+    else if (effect_paired_t(x[w], x[b], s->n_seeds, &fx->effect, &e))
+        snprintf(fx->why, sizeof fx->why, "%.*s", (int)sizeof fx->why - 1, e.msg);
+    else settle(fx);
+}
+
+/* Per wsm arm: WSM - best WSD arm in PT loss and SFT score, and WSM / WSO
+ * in Tr(H) and in the P^-1 H top eigenvalue. */
+static void wsm_findings(Findings *f, const StudySpec *s, Inputs *in, const ModelMeasures *mm, int w)
+{
+    static const struct {
+        int         m, lower, sign;
+        const char *label, *claim;
+        int         dec;
+    } DIFFS[] = {
+        {M_LOSS, 1, -1, "PT validation loss", "WSM's claim (Tian et al. 2025): lower for WSM", 3},
+        {M_SFT_EM, 0, +1, "SFT exact match (%)", "WSM's claim carried to SFT: higher for WSM", 1},
+    };
     for (int a = 0; a < s->n_arms; a++) {
-        if (!arm_decays(s, &s->arms[a])) continue;
+        if (!s->arms[a].wsm) continue;
+        for (size_t d = 0; d < sizeof DIFFS / sizeof DIFFS[0]; d++) {
+            int b = best_arm(s, in->value[DIFFS[d].m], DIFFS[d].lower, arm_is_wsd);
+            char what[160];
+            snprintf(what, sizeof what, "%s, %s - best WSD arm (%s)", DIFFS[d].label, s->arms[a].name,
+                     b >= 0 ? s->arms[b].name : "none");
+            Finding *x = add(f, FINDING_EFFECT, what, 0, DIFFS[d].sign, NAN, DIFFS[d].dec);
+            snprintf(x->reference, sizeof x->reference, "%s", DIFFS[d].claim);
+            if (b < 0) snprintf(x->why, sizeof x->why, "no WSD arm has this result yet");
+            else compare_arms(x, s, in, a, b, DIFFS[d].m);
+        }
+        Finding *x = trace_ratio(f, s, in, a, w, NAN);
+        snprintf(x->reference, sizeof x->reference, "a merge acting as a decay is sharper, as the paper's decay "
+                                                    "arms are (about 2-3x)");
         char what[160];
-        snprintf(what, sizeof what, "Tr(H) on PT data at the end of %s, %s / WSO",
-                 study_is_three_stage(s) ? "mid-training" : "pre-training", s->arms[a].name);
-        Finding *x = add(f, FINDING_EFFECT, what, 1, +1, paper, 2);
-        /* a trace whose own interval holds 0 makes no ratio */
-        for (int k = 0; k < s->n_seeds && !x->why[0]; k++)
-            for (int j = 0; j < 2; j++) {
-                int arm = j ? a : w;
-                double t = in->trace[arm][k], se = in->trace_se[arm][k];
-                if (!isnan(t) && !isnan(se) && fabs(t) <= normal_quantile(0.975) * se) {
-                    snprintf(x->why, sizeof x->why, "Tr(H) of %s seed %llu is %.4g ± %.2g: its interval holds 0",
-                             s->arms[arm].name, (unsigned long long)s->seeds[k], t, se);
-                    break;
-                }
-            }
+        snprintf(what, sizeof what, "top eigenvalue of P^-1 H at the end of pre-training (%lld sequences), %s / WSO",
+                 (long long)(s->batch_tokens / s->seq_len), s->arms[a].name);
+        x = add(f, FINDING_EFFECT, what, 1, -1, NAN, 2);
+        snprintf(x->reference, sizeof x->reference, "Cohen et al. 2022: a decay releases it, so below 1 if the "
+                                                    "merge acts as one");
         Err e;
-        if (!x->why[0] && effect_ratio(in->trace[a], in->trace_se[a], in->trace[w], in->trace_se[w], s->n_seeds,
-                                       &x->effect, &e))
+        if (effect_ratio(mm->precond_eig[a], NULL, mm->precond_eig[w], NULL, s->n_seeds, &x->effect, &e))
             snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
-        if (!x->why[0]) settle(x);
+        else settle(x);
     }
+}
+
+int model_measures_load(ModelMeasures *mm, const StudySpec *s, Store *st, Err *e)
+{
+    double(*fields[])[STUDY_MAX_SEEDS] = {mm->forgetting, mm->rel_distance, mm->sft_trace, mm->sft_trace_se,
+                                           mm->precond_eig, mm->threshold};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        for (int a = 0; a < STUDY_MAX_ARMS; a++)
+            for (int k = 0; k < STUDY_MAX_SEEDS; k++) fields[i][a][k] = NAN;
+    for (int a = 0; a < s->n_arms; a++)
+        for (int k = 0; k < s->n_seeds; k++) {
+            double lr;
+            char seg[SEGMENT_ID_LEN + 1];
+            int found = store_chosen_sft(st, s->name, s->arms[a].name, s->seeds[k], &lr, seg, e);
+            if (found < 0) return -1;
+            if (found && (store_eval(st, seg, "sft_change", "pt", "forgetting", &mm->forgetting[a][k], NULL, e) < 0 ||
+                          store_eval(st, seg, "sft_change", "weights", "rel_distance", &mm->rel_distance[a][k], NULL,
+                                     e) < 0 ||
+                          store_eval(st, seg, "sft_change", "sft", "trace", &mm->sft_trace[a][k],
+                                     &mm->sft_trace_se[a][k], e) < 0))
+                return -1;
+        }
+    static const char *const METRICS[2] = {"top_eig", "threshold"};
+    for (int i = 0; i < 2; i++) {
+        ArmValue *v;
+        int n, a, k;
+        if (store_arm_evals(st, s->name, "pretrain_end", "precond", "pt", METRICS[i], &v, &n, e)) return -1;
+        for (int j = 0; j < n; j++)
+            if (arm_seed(s, &v[j], &a, &k)) (i ? mm->threshold : mm->precond_eig)[a][k] = v[j].value;
+        free(v);
+    }
+    return 0;
 }
 
 static void correlations(Findings *f, const StudySpec *s, const Inputs *in, double paper_r)
@@ -291,7 +398,7 @@ int findings_compute(Findings *f, const StudySpec *s, Store *st, Err *e)
     memset(f, 0, sizeof *f);
     int w = -1;
     for (int a = 0; a < s->n_arms && w < 0; a++)
-        if (!arm_decays(s, &s->arms[a])) w = a;
+        if (arm_is_wso(s, &s->arms[a])) w = a;
     f->has_wso = w >= 0;
     if (w < 0) return 0;
     Inputs *in = xcalloc(1, sizeof *in);
@@ -309,9 +416,17 @@ int findings_compute(Findings *f, const StudySpec *s, Store *st, Err *e)
     wso_minus_best(f, s, in, w, M_SFT_LP, "SFT answer log-likelihood (nats/token)", NAN, +1, 3);
     sharpness_ratios(f, s, in, w, p->sharpness_ratio);
     correlations(f, s, in, p->r);
+    ModelMeasures *mm = xmalloc(sizeof *mm);
+    int rc = model_measures_load(mm, s, st, e);
+    if (!rc) {
+        wso_minus_best_measure(f, s, mm->forgetting, w, "forgetting after SFT (nats/token)", 4);
+        wso_minus_best_measure(f, s, mm->rel_distance, w, "relative weight distance of SFT", 4);
+        wsm_findings(f, s, in, mm, w);
+    }
+    free(mm);
     free_inputs(in, s);
     free(in);
-    return 0;
+    return rc;
 }
 
 static void write_value(FILE *md, double v, int dec, int sign)
@@ -361,7 +476,8 @@ void findings_write(FILE *md, const Findings *f)
             write_resolve(md, x);
             fprintf(md, " (%s, %d seed%s", ef->method, ef->n_seeds, ef->n_seeds == 1 ? "" : "s");
             if (ef->n_items) fprintf(md, " x %d items", ef->n_items);
-            if (isnan(x->paper_size)) fprintf(md, "; paper: %s)", x->paper_sign > 0 ? "higher for WSO" : "lower for WSO");
+            if (x->reference[0]) fprintf(md, "; %s)", x->reference);
+            else if (isnan(x->paper_size)) fprintf(md, "; paper: %s)", x->paper_sign > 0 ? "higher for WSO" : "lower for WSO");
             else if (ratio) fprintf(md, "; paper: about 2-3x)");
             else {
                 fprintf(md, "; paper: ");

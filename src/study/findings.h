@@ -17,6 +17,15 @@
  *              t over seeds on the suite averages)
  *   sharpness  Tr(H) of each decay arm / WSO's on the PT probe batch at the
  *              end of pre-training (mid-training), per seed (effect_ratio)
+ *   forgetting WSO - best decay arm in forgetting and in relative weight
+ *   distance   distance (paired t over seeds), against the flat-minimum
+ *              prediction that WSO moves less and forgets less (< 0)
+ *   wsm        per wsm arm: WSM - best WSD arm in PT validation loss and SFT
+ *              exact match (as above; WSM's claim: lower loss, higher score),
+ *              and WSM / WSO in PT-data Tr(H) and in the P^-1 H top
+ *              eigenvalue (ratios; a merge that acts as a decay is sharper
+ *              in Tr(H), as the paper's decay arms are, and lower in P^-1 H,
+ *              as Cohen et al. find a decay releases it)
  *   r          Pearson r between PT-data sharpness and SFT exact match over
  *              the (arm, seed) models, with Spearman's rho and the
  *              within-arm r beside it (two clusters alone cannot make them)
@@ -54,6 +63,8 @@ typedef struct {
     int         decimals;
     Verdict     verdict;
     int         seeds_to_resolve; /* when unresolved; > SEEDS_TO_RESOLVE_MAX: not within reach */
+    char        reference[128];   /* non-empty: whose prediction the verdict is against (then in
+                                     place of the paper's value), e.g. "flat-minimum prediction: lower for WSO" */
 } Finding;
 
 typedef struct {
@@ -61,6 +72,20 @@ typedef struct {
     int     n;
     int     has_wso;
 } Findings;
+
+/* What SFT changed per (arm, seed) and the base's preconditioned sharpness
+ * (study/runner.h, store conventions; NaN where absent): at the chosen SFT
+ * LR, forgetting (nats/token), relative weight distance and the SFT model's
+ * Tr(H) on the SFT probe batch with its standard error over probes; at the
+ * end of pre-training, the top eigenvalue of P^-1 H and Adam's threshold at
+ * the last pre-training LR. */
+typedef struct {
+    double forgetting[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+    double rel_distance[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+    double sft_trace[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], sft_trace_se[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+    double precond_eig[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], threshold[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+} ModelMeasures;
+int model_measures_load(ModelMeasures *mm, const StudySpec *s, Store *st, Err *e);
 
 /* Reads what the store holds for the study's arms and seeds and computes
  * every finding; a finding whose inputs are missing (a study still running)

@@ -14,6 +14,7 @@
 #include "study/report_math.h"
 #include "study/report_plots.h"
 #include "study/report_results.h"
+#include "study/report_sft_change.h"
 #include "study/report_table.h"
 #include "study/runner.h"
 #include "study/spec.h"
@@ -53,6 +54,7 @@ static const PaperRow PAPER[] = {
 static const PaperRow *paper_row(const StudySpec *s, const ArmSpec *a)
 {
     int three = study_is_three_stage(s);
+    if (a->wsm) return NULL;   /* WSM is not one of the paper's arms */
     for (size_t i = 0; i < sizeof PAPER / sizeof PAPER[0]; i++) {
         const PaperRow *p = &PAPER[i];
         if ((p->alpha_mid >= 0) != three) continue;
@@ -75,35 +77,6 @@ static void fmt_mean(char *out, size_t size, const double *x, int n, int decimal
     if (m.n == 0) snprintf(out, size, "n/a");
     else if (isnan(m.std_err)) snprintf(out, size, "%.*f", decimals, m.mean);
     else snprintf(out, size, "%.*f ± %.*f", decimals, m.mean, decimals, m.std_err);
-}
-
-/* A CSV file written beside the report: rows go to f, then csv_save writes
- * them atomically to dir/name. */
-typedef struct {
-    FILE  *f;
-    char  *buf;
-    size_t len;
-} Csv;
-
-static void csv_open(Csv *c, const char *header)
-{
-    c->buf = NULL;
-    c->f = open_memstream(&c->buf, &c->len);
-    if (!c->f) {
-        fprintf(stderr, "plateau: out of memory opening a report table\n");
-        exit(1);
-    }
-    fputs(header, c->f);
-}
-
-static int csv_save(Csv *c, const char *dir, const char *name, Err *e)
-{
-    fclose(c->f);
-    char path[4096];
-    path_join(path, sizeof path, dir, name);
-    int rc = write_file_atomic(path, c->buf, c->len, e);
-    free(c->buf);
-    return rc;
 }
 
 /* ---- the report ---------------------------------------------------------- */
@@ -284,8 +257,8 @@ static void write_main_table(const ReportResults *R, const MainTable *t, FILE *m
 static int write_main_csv(const ReportResults *R, const MainTable *t, Err *e)
 {
     const StudySpec *s = &R->spec;
-    Csv csv;
-    csv_open(&csv, "arm,metric,mean,std_err,n_seeds,delta\n");
+    ReportCsv csv;
+    report_csv_open(&csv, "arm,metric,mean,std_err,n_seeds,delta\n");
     for (int a = 0; a < s->n_arms; a++)
         for (int c = 0; c < t->n; c++) {
             MeanStdErr m = mean_std_err(t->cols[c].value[a], s->n_seeds);
@@ -296,9 +269,9 @@ static int write_main_csv(const ReportResults *R, const MainTable *t, Err *e)
         MeanStdErr m = mean_std_err(R->sft_lr[a], s->n_seeds);
         fprintf(csv.f, "%s,chosen SFT LR,%.6g,%.6g,%d,nan\n", s->arms[a].name, m.mean, m.std_err, m.n);
     }
-    if (csv_save(&csv, R->dir, "main.csv", e)) return -1;
+    if (report_csv_save(&csv, R->dir, "main.csv", e)) return -1;
 
-    csv_open(&csv, "arm,seed");
+    report_csv_open(&csv, "arm,seed");
     for (int c = 0; c < t->n; c++) fprintf(csv.f, ",%s", t->cols[c].label);
     fprintf(csv.f, ",sft_lr,sharpness_pt,sharpness_pt_stderr,sharpness_sft,sharpness_sft_stderr\n");
     for (int a = 0; a < s->n_arms; a++)
@@ -308,7 +281,7 @@ static int write_main_csv(const ReportResults *R, const MainTable *t, Err *e)
             fprintf(csv.f, ",%g,%.6g,%.6g,%.6g,%.6g\n", R->sft_lr[a][k], R->sharp_pt[a][k], R->sharp_pt_se[a][k],
                     R->sharp_sft[a][k], R->sharp_sft_se[a][k]);
         }
-    return csv_save(&csv, R->dir, "per_seed.csv", e);
+    return report_csv_save(&csv, R->dir, "per_seed.csv", e);
 }
 
 /* Pearson r between the base models' PT-data sharpness and SFT score;
@@ -352,8 +325,8 @@ static int write_sharpness(const ReportResults *R, FILE *md, const Correlation *
                 "seed: the estimate [-+ 1.96 standard errors over its probes]). A value whose interval holds 0 is "
                 "unresolved.\n\n| arm | Tr(H), PT data | Tr(H), SFT data | SFT task avg |\n|---|---:|---:|---:|\n",
             s->probes, R->three ? "mid-training" : "pre-training");
-    Csv csv;
-    csv_open(&csv, "arm,sharpness_pt_mean,sharpness_pt_stderr,sharpness_sft_mean,sharpness_sft_stderr,sft_avg_mean\n");
+    ReportCsv csv;
+    report_csv_open(&csv, "arm,sharpness_pt_mean,sharpness_pt_stderr,sharpness_sft_mean,sharpness_sft_stderr,sft_avg_mean\n");
     for (int a = 0; a < s->n_arms; a++) {
         char p[64], q[64], r[64];
         format_trace_cell(p, sizeof p, R->sharp_pt[a], R->sharp_pt_se[a], s->n_seeds);
@@ -364,7 +337,7 @@ static int write_sharpness(const ReportResults *R, FILE *md, const Correlation *
         fprintf(csv.f, "%s,%.6g,%.6g,%.6g,%.6g,%.6g\n", s->arms[a].name, mp.mean, mp.std_err, ms.mean, ms.std_err,
                 mean_std_err(R->cols[COL_SFT].value[a], s->n_seeds).mean);
     }
-    if (csv_save(&csv, R->dir, "sharpness.csv", e)) return -1;
+    if (report_csv_save(&csv, R->dir, "sharpness.csv", e)) return -1;
     write_correlation(md, corr, corr_ok, why_not);
     for (int d = 0; d < 2; d++) {
         double within, between;
@@ -411,14 +384,14 @@ static int write_paper_comparison(const ReportResults *R, const MainTable *t, FI
                 "| arm | paper row | Δ %s loss: paper | this run | Δ %s avg: paper | this run | Δ SFT avg: paper | this run |\n"
                 "|---|---|---:|---:|---:|---:|---:|---:|\n",
             R->three ? "three-stage" : "two-stage", R->three ? "MT" : "PT valid", R->three ? "MT task" : "PT task");
-    Csv csv;
-    csv_open(&csv, "arm,paper_row,paper_delta_loss,delta_loss,paper_delta_task,delta_task,paper_delta_sft,delta_sft\n");
+    ReportCsv csv;
+    report_csv_open(&csv, "arm,paper_row,paper_delta_loss,delta_loss,paper_delta_task,delta_task,paper_delta_sft,delta_sft\n");
     int task_col = -1;
     for (int c = 0; c < t->n; c++)
         if (t->which[c] == (R->three ? COL_MT : COL_PT)) task_col = c;
     for (int a = 0; a < R->spec.n_arms; a++) write_paper_row(R, t, a, task_col, md, csv.f);
     fprintf(md, "\nAs CSV: `paper.csv`.\n\n");
-    return csv_save(&csv, R->dir, "paper.csv", e);
+    return report_csv_save(&csv, R->dir, "paper.csv", e);
 }
 
 /* report.md, section by section, with a CSV file per table beside it. */
@@ -441,6 +414,7 @@ static int write_report(const ReportResults *R, Err *e)
     if (!rc) rc = sweep_write(md, &R->spec, R->store, R->dir, e);
     if (!rc) rc = write_sharpness(R, md, &corr, corr_ok, why_not.msg, e);
     if (!rc) rc = write_paper_comparison(R, &table, md, e);
+    if (!rc) rc = report_sft_change_write(R, md, e);
     if (!rc) rc = write_findings(R, md, e);
     if (!rc) report_plots_write(R, md);
     fclose(md);

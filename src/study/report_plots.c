@@ -182,6 +182,23 @@ static int plot_scatter(const ReportResults *R, const char *name, Err *e)
     return rc;
 }
 
+/* Forgetting against the SFT score, one point per (arm, seed). */
+static int plot_forgetting(const ReportResults *R, const char *name, Err *e)
+{
+    const StudySpec *s = &R->spec;
+    Series ser[STUDY_MAX_ARMS] = {{0}};
+    for (int a = 0; a < s->n_arms; a++)
+        for (int k = 0; k < s->n_seeds; k++)
+            if (!isnan(R->measures.forgetting[a][k]) && !isnan(R->cols[COL_SFT].value[a][k]))
+                series_push(&ser[a], R->measures.forgetting[a][k], R->cols[COL_SFT].value[a][k], NAN);
+    Plot pl = {"What SFT costs and gains per base model", "forgetting: PT validation loss after SFT - before (nats/token)",
+               "SFT task avg (exact match %)", 0, 0, 0, "outside right top",
+               "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08; set pointsize 2"};
+    int rc = draw(R, name, &pl, ser, 0, PLOT_POINTS, e);
+    series_free(ser, s->n_arms);
+    return rc;
+}
+
 typedef struct {
     const char *file, *title;
     int (*draw)(const ReportResults *R, const char *name, Err *e);
@@ -193,6 +210,7 @@ static const Chart CHARTS[] = {
     {"sharpness.png", "Sharpness along pre-training, PT data", plot_sharpness_pt},
     {"sharpness_sft.png", "Sharpness along pre-training, SFT data", plot_sharpness_sft},
     {"sharpness_vs_sft.png", "Sharpness vs SFT score", plot_scatter},
+    {"forgetting_vs_sft.png", "Forgetting vs SFT score", plot_forgetting},
 };
 
 void report_plots_write(const ReportResults *R, FILE *md)

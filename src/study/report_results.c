@@ -93,5 +93,5 @@ int report_results_load(ReportResults *R, Err *e)
             R->sharp_pt_se[a][k] = R->sharp_sft_se[a][k] = NAN;
             if (load_chosen_sft(R, a, k, e) || load_base_sharpness(R, a, k, e)) return -1;
         }
-    return 0;
+    return model_measures_load(&R->measures, &R->spec, R->store, e);
 }

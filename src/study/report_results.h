@@ -7,6 +7,7 @@
 #define PLATEAU_STUDY_REPORT_RESULTS_H
 
 #include "core/error.h"
+#include "study/findings.h"
 #include "study/report_table.h"
 #include "study/spec.h"
 #include "study/store.h"
@@ -26,6 +27,7 @@ typedef struct {
      * Hutchinson estimate's standard error */
     double       sharp_pt[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], sharp_sft[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
     double       sharp_pt_se[STUDY_MAX_ARMS][STUDY_MAX_SEEDS], sharp_sft_se[STUDY_MAX_ARMS][STUDY_MAX_SEEDS];
+    ModelMeasures measures;   /* what SFT changed, and the base's P^-1 H eigenvalue (findings.h) */
     const char  *sft_suite;   /* "sft" (held-out test items) or "sft_valid" when the world has no test split */
 } ReportResults;
 

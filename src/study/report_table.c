@@ -1,7 +1,10 @@
 #include "study/report_table.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/file.h"
 
 void report_column_init(ReportColumn *c, const char *label, Direction dir, int decimals)
 {
@@ -57,4 +60,25 @@ void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *col
     for (int c = 0; c < n_cols; c++)
         fprintf(fp, "%s%s: %s", c ? "; " : "", cols[c].label, s->arms[res[c].best].name);
     fprintf(fp, ").\n");
+}
+
+void report_csv_open(ReportCsv *c, const char *header)
+{
+    c->buf = NULL;
+    c->f = open_memstream(&c->buf, &c->len);
+    if (!c->f) {
+        fprintf(stderr, "plateau: out of memory opening a report table\n");
+        exit(1);
+    }
+    fputs(header, c->f);
+}
+
+int report_csv_save(ReportCsv *c, const char *dir, const char *name, Err *e)
+{
+    fclose(c->f);
+    char path[4096];
+    path_join(path, sizeof path, dir, name);
+    int rc = write_file_atomic(path, c->buf, c->len, e);
+    free(c->buf);
+    return rc;
 }

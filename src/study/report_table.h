@@ -37,4 +37,14 @@ int report_column_compute(const StudySpec *s, const ReportColumn *c, ReportColum
 void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *cols, const ReportColumnResult *res,
                            int n_cols);
 
+/* A CSV file written beside the report: rows go to f, then report_csv_save
+ * writes them atomically to dir/name (and frees the buffer). */
+typedef struct {
+    FILE  *f;
+    char  *buf;
+    size_t len;
+} ReportCsv;
+void report_csv_open(ReportCsv *c, const char *header);
+int report_csv_save(ReportCsv *c, const char *dir, const char *name, Err *e);
+
 #endif
