@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdio.h>
 
+#include "study/stage_eval.h"
 #include "train/loader_source.h"
 #include "train/trainer.h"
 
@@ -55,12 +56,20 @@ Cost cost_of_segment(const StudyState *S, int i)
     Cost c = {0, 0, 0};
     assert(seg->end_step >= seg->start_step);   /* the runner plans with the SFT length known */
     c.train = (double)(seg->end_step - seg->start_step) * (double)segment_batch_tokens(S, seg);
+    int64_t trace_tokens = (int64_t)S->spec.probe_sequences * S->spec.seq_len;
     if (seg->stage != STAGE_SFT) {
         int n_probes = plan_probe_steps(&S->plan, seg, NULL, 0);
-        c.probe = (double)n_probes * S->spec.probes * 2 * PROBE_DATA_COUNT * (double)S->spec.probe_sequences *
-                  S->spec.seq_len;
+        c.probe = (double)n_probes * S->spec.probes * 2 * PROBE_DATA_COUNT * (double)trace_tokens;
     }
-    if (plan_ends_stage(&S->plan, i)) c.eval = eval_cost(S, seg);
+    if (plan_ends_stage(&S->plan, i)) {
+        c.eval = eval_cost(S, seg);
+        if (seg->stage == STAGE_PRETRAIN)   /* P^-1 H: at most PRECOND_MAX_ITERS products on a training batch */
+            c.probe += (double)PRECOND_MAX_ITERS * 2 * (double)S->spec.batch_tokens;
+        if (seg->stage == STAGE_SFT) {   /* forgetting scores PT validation twice; the SFT-data trace */
+            c.eval += 2.0 * (double)S->data.pt_valid_tokens / 3;
+            c.probe += (double)S->spec.probes * 2 * (double)trace_tokens;
+        }
+    }
     return c;
 }
 

@@ -20,6 +20,9 @@
  *      SFT: the sft suite on the SFT validation split and on the held-out
  *      test people); the checkpoint is written
  *      atomically, and only then is the segment marked done;
+ *      a merge segment (a wsm arm, study/plan.h) trains nothing: it merges
+ *      its inputs' checkpoints (train/merge.h) and is evaluated like the end
+ *      of pre-training;
  *   5. the SFT learning rate chosen per base model by the validation split's
  *      continuous score (SFT_LR_CHOICE_METRIC: the mean per-token
  *      log-likelihood of the reference answers, eval/qa.h), which separates
@@ -36,6 +39,20 @@
  *                suite "sft_valid" task "average" metric "answer_logprob"  LR choice
  *                suite "sft" task "average" metric "exact_match"         reported SFT score
  *                suite "sft" task "average" metric "answer_logprob"      its continuous companion
+ *                suite "precond" task "pt" at the end of pre-training (every arm, a merge too):
+ *                  metric "top_eig"     top eigenvalue of P^-1 H (probe/precond.h) on the first
+ *                                       batch_tokens / seq_len windows of pt_valid; n = those sequences
+ *                  metric "iterations"  power iterations it took; n = 1 when converged
+ *                  metric "threshold"   Adam's stability threshold at metric "lr"
+ *                  metric "lr"          the LR of the last pre-training step
+ *                suite "sft_change" at the end of each SFT segment (eval/sft_change.h):
+ *                  task "pt" metric "forgetting"        PT validation loss after SFT minus the base's
+ *                                                       (same windows); n = tokens scored
+ *                  task "weights" metric "rel_distance" ||theta_sft - theta_base|| / ||theta_base||;
+ *                                                       n = parameters
+ *                  task "sft" metric "trace"            Tr(H) of the SFT model on the SFT probe batch
+ *                                                       (Hutchinson as for sharpness); std_err over
+ *                                                       probes, n = probes
  *   items        every item of the pt, sft_valid and sft suites (store.h)
  *   sharpness    data "pt" and "sft" at each probe step of pre-training and
  *                at the end of mid-training, on fixed batches (the first

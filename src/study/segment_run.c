@@ -307,8 +307,12 @@ int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
     char took[32], left[32];
     format_duration(took, sizeof took, now_seconds() - t0);
     format_duration(left, sizeof left, cost_eta_seconds(p->left, p->done, p->spent_s, p->tokens_per_s));
-    study_say(S, "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s", took, train_s,
-        train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, eval_s, out.line);
+    if (seg->n_merge > 0)
+        study_say(S, "  done in %s (merging %.0fs, sharpness %.0fs, evaluation %.0fs)%s", took, train_s, out.probe_s,
+            eval_s, out.line);
+    else
+        study_say(S, "  done in %s (training %.0fs at %.0f tok/s, sharpness %.0fs, evaluation %.0fs)%s", took,
+            train_s, train_s > 0 ? cost.train / train_s : 0.0, out.probe_s, eval_s, out.line);
     /* A rank running segments for rank 0 knows only its own share of the study. */
     if (!S->transcript) study_say(S, " | study %.0f%%, ETA %s", 100 * p->units_done / p->units_total, left);
     study_say(S, "\n");

@@ -19,10 +19,6 @@
  * the study's `probes` (the cap); never before sharpness_options_default's
  * min_probes. */
 #define SHARPNESS_REL_TOL 0.05
-/* Power iteration on P^-1 H stops at a relative change below 1e-3 or after
- * PRECOND_MAX_ITERS Hessian-vector products on the training-size batch. */
-#define PRECOND_MAX_ITERS 20
-#define PRECOND_REL_TOL 1e-3
 
 int stage_eval_load_probes(StudyState *S, Err *e)
 {

@@ -4,6 +4,10 @@
  *     and the pt suite (multiple choice);
  *   - at the end of SFT: the sft suite (greedy generation, exact match) on
  *     the validation split and on the held-out test items;
+ *   - at the end of pre-training also the top eigenvalue of P^-1 H on a
+ *     training-size batch beside Adam's threshold (probe/precond.h); at the
+ *     end of SFT also what SFT changed (eval/sft_change.h) and the SFT
+ *     model's trace on the SFT probe batch;
  *   - sharpness: the Hutchinson trace of the loss on the two fixed probe
  *     batches (PROBE_PT, PROBE_SFT), with the same probe vectors for every
  *     model of every study. */
@@ -17,8 +21,15 @@
 #include "study/cost.h"
 #include "study/study_state.h"
 
+/* Power iteration on P^-1 H stops at a relative change below
+ * PRECOND_REL_TOL or after PRECOND_MAX_ITERS Hessian-vector products on the
+ * training-size batch. */
+#define PRECOND_MAX_ITERS 20
+#define PRECOND_REL_TOL 1e-3
+
 /* Loads the probe batches: the first probe_sequences windows of the PT
- * validation text and rows of the SFT validation split. */
+ * validation text and rows of the SFT validation split, and the first
+ * batch_tokens / seq_len windows of the PT validation text for P^-1 H. */
 int stage_eval_load_probes(StudyState *S, Err *e);
 void stage_eval_free_probes(StudyState *S);
 

@@ -11,6 +11,8 @@
  *               it is the LR chosen for that base model (chosen = 1)
  *   metrics     per (segment, step): loss, lr, grad_norm, tokens (trainer log)
  *   evaluations per (segment, step, suite, task, metric): value, stderr, n
+ *               (the suites a study records, among them "precond" and
+ *               "sft_change" for the per-model measures: study/runner.h)
  *   sharpness   per (segment, step, data 'pt' | 'sft'): trace, stderr, probes, top eigenvalue
  *   items       per (segment, step, suite, task, item): correct (0/1, the
  *               accuracy's verdict on the item), score (its continuous
