@@ -87,7 +87,7 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
     assert_string_equal(s.name, "quick");
     assert_int_equal(s.world, WORLD_BIOS);
-    assert_int_equal(s.n_arms, 5);
+    assert_int_equal(s.n_arms, 6);
     assert_int_equal(s.n_seeds, 3);
     assert_int_equal(study_pretrain_steps(&s), 280);
     assert_int_equal(s.warmup_steps, 14);
@@ -102,6 +102,10 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     assert_true(s.sft_lrs[2] == 5e-4);
     assert_false(arm_decays(&s, &s.arms[0]));
     assert_true(arm_decays(&s, &s.arms[1]));
+    /* WSM merges WSO's last 20%: 8 checkpoints 8 steps apart, uniform */
+    assert_true(s.arms[5].wsm && s.arms[5].merge_last == 8 && s.arms[5].merge_every == 8);
+    assert_true(s.arms[5].merge.shape == MERGE_UNIFORM);
+    assert_false(arm_decays(&s, &s.arms[5]) || arm_is_wso(&s, &s.arms[5]));
 }
 
 /* BASE with the line that sets `key` replaced by new_line (which ends in \n). */
@@ -143,7 +147,8 @@ static void misspelled_key_is_an_error_not_a_default(void **state)
 {
     (void)state;
     expect_error("", "[arm a]\nschedule = wsd\nalpah_pre = 0.1\n",
-                 "x.ini:17: [arm a] alpah_pre = 0.1: unknown key (expected one of: schedule, alpha_pre, alpha_mid, rho, decay)");
+                 "x.ini:17: [arm a] alpah_pre = 0.1: unknown key (expected one of: schedule, alpha_pre, alpha_mid, rho, decay, "
+                 "merge_last, merge_every, merge_weights)");
     expect_error("warmup = 5\n", "[arm a]\nschedule = wso\n",
                  "x.ini:15: [study] warmup = 5: unknown key (expected one of: world, people, pretrain_data, sft_data, "
                  "preset, seeds, pretrain_tokens, mid_tokens, sft_epochs, sft_tokens, batch_tokens, micro_batch, "
@@ -183,7 +188,8 @@ static void bad_values_and_structure_are_reported_precisely(void **state)
     (void)state;
     const char *wso = "[arm a]\nschedule = wso\n";
     expect_error("seq_len = 32\n", wso, "x.ini:15: [study] seq_len = 32: already set at line 10");
-    expect_error("", "[arm a]\nschedule = step\n", "x.ini:16: [arm a] schedule = step: expected wso, wsd, cosine or linear");
+    expect_error("", "[arm a]\nschedule = step\n", "x.ini:16: [arm a] schedule = step: expected wso, wsd, cosine, linear or "
+                                                 "wsm");
     expect_error("", "[arm a]\nschedule = wso\nalpha_pre = 0.5\n",
                  "x.ini:17: [arm a] alpha_pre = 0.5: expected 1 for wso (no decay); use schedule = wsd to decay");
     expect_error("", "[arm a]\nschedule = cosine\nalpha_pre = 0\nrho = 0.5\n",
@@ -263,7 +269,18 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
     StudySpec s;
     Plan p;
     Err e;
-    if (study_spec_load(&s, path, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+    /* With its WSM arm (the last), the plan runs the same steps: the merge
+     * trains none, and ends WSO's tail [214, 280) at the merge steps 224,
+     * 232, ..., 272 (7 more segments) before the merge node (1 more). */
+    assert_true(s.n_arms == 6 && s.arms[5].wsm);
+    if (plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 3 * 944);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 3 * (7 + 7 + 1));
+    assert_int_equal(p.saving.segments[STAGE_SFT], 3 * 6 * 3);
+    plan_free(&p);
+    s.n_arms = 5;   /* the five schedules, counted by hand below */
+    if (plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
     /* T = 280, T_w = 14, WSD stable end 14 + round(0.75 * 266) = 214.
      * Every schedule's step 13 runs at eta(14) = peak, and cosine and linear
      * fall from step 14: all five arms share [0, 14). WSO and both WSDs share
@@ -1165,6 +1182,8 @@ static void report_table_prints_means_errors_and_paper_deltas(void **state)
     StudySpec s;
     Err e;
     if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+    assert_true(s.n_arms == 8 && s.arms[7].wsm);
+    s.n_arms = 7;   /* the paper's seven; the WSM arm comes last */
     s.n_seeds = 2;
     const double loss[7] = {2.431, 2.364, 2.360, 2.381, 2.376, 2.379, 2.376};
     const double pt[7] = {58.0, 58.2, 58.5, 57.7, 59.7, 59.6, 57.2};
