@@ -479,14 +479,17 @@ static int count_entries(const char *dir)
 
 static int three_segment_folders(const char *segments_dir) { return count_entries(segments_dir) >= 3; }
 
-/* A tiny study: nano on 40 bios people, two arms that share the WSO trunk
- * (a WSD arm decays off it), two SFT learning rates: 7 segments. */
+/* A tiny study: nano on 40 bios people, three arms that share the WSO trunk
+ * (a WSD arm decays off it; a WSM arm merges its checkpoints at steps 24 and
+ * 32, a segment that trains nothing and finds its inputs by the runner's
+ * layout, on whichever rank runs it), two SFT learning rates: 10 segments. */
 static const char TINY_STUDY[] =
     "[study]\n" TINY_STUDY_WORLD "seeds = 7\npretrain_tokens = 16384\n"
     "sft_epochs = 1\nbatch_tokens = 512\nmicro_batch = 8\nseq_len = 64\npeak_lr = 3e-3\nwarmup_steps = 4\n"
     "sft_lrs = 1e-3, 3e-3\nsft_warmup_steps = 1\nsft_batch_tokens = 1024\nprobes = 3\nprobe_every = 8\n"
     "probe_sequences = 2\neval_items = 12\n"
-    "[arm wso]\nschedule = wso\n[arm wsd0]\nschedule = wsd\nalpha_pre = 0\n";
+    "[arm wso]\nschedule = wso\n[arm wsd0]\nschedule = wsd\nalpha_pre = 0\n"
+    "[arm wsm]\nschedule = wsm\nmerge_last = 2\nmerge_every = 8\n";
 
 static void study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any_count(void **state)
 {
