@@ -80,6 +80,16 @@ static void test_two_parameter_quadratic_gives_the_hand_computed_top_eigenvalue_
     const float p4[2] = {1.0f, 0.0f};
     assert_int_equal(precond_power_iteration(&op, p4, &po, &r, &e), -1);
     assert_non_null(strstr(e.msg, "P[1] = 0, expected > 0"));
+    /* Lanczos: two steps span the whole space, so the Ritz values are both
+     * eigenvalues of P^-1 H, (9 -+ sqrt(53)) / 2 for P = diag(0.5, 2) */
+    double lo, hi;
+    int used;
+    assert_int_equal(precond_lanczos_extremes(&op, p1, 2, 1, &lo, &hi, &used, &e), 0);
+    assert_int_equal(used, 2);
+    assert_close(hi, (9 + sqrt(53.0)) / 2, 1e-6);
+    assert_close(lo, (9 - sqrt(53.0)) / 2, 1e-6);
+    assert_int_equal(precond_lanczos_extremes(&op, p4, 2, 1, &lo, &hi, &used, &e), -1);
+    assert_non_null(strstr(e.msg, "P[1] = 0, expected > 0"));
 }
 
 static void test_model_with_identity_preconditioner_gives_the_plain_top_eigenvalue_bit_for_bit(void **s)

@@ -37,21 +37,52 @@ static void scaled_hvp(void *ctx, const float *v, float *hv)
     for (size_t i = 0; i < n; i++) hv[i] = (float)(s->d[i] * hv[i]);
 }
 
-int precond_power_iteration(const HessianOp *op, const float *p, const PowerOptions *opt, PowerResult *out, Err *e)
+/* The scaled operator D H D over op, D = p^-1/2 (checked > 0). */
+static int scaled_open(Scaled *s, HessianOp *scaled, const HessianOp *op, const float *p, Err *e)
 {
     size_t n = op->n;
     double *d = xmalloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++) {
         if (!(p[i] > 0)) {
             free(d);
-            return err_set(e, "preconditioned power iteration: P[%zu] = %g, expected > 0", i, (double)p[i]);
+            return err_set(e, "preconditioned Hessian: P[%zu] = %g, expected > 0", i, (double)p[i]);
         }
         d[i] = 1.0 / sqrt((double)p[i]);
     }
-    Scaled s = {.inner = op, .d = d, .tmp = xmalloc(n * sizeof(float))};
-    HessianOp scaled = {scaled_hvp, &s, n};
+    *s = (Scaled){.inner = op, .d = d, .tmp = xmalloc(n * sizeof(float))};
+    *scaled = (HessianOp){scaled_hvp, s, n};
+    return 0;
+}
+
+static void scaled_close(Scaled *s)
+{
+    free(s->tmp);
+    free((double *)s->d);
+}
+
+int precond_power_iteration(const HessianOp *op, const float *p, const PowerOptions *opt, PowerResult *out, Err *e)
+{
+    Scaled s;
+    HessianOp scaled;
+    if (scaled_open(&s, &scaled, op, p, e)) return -1;
     int rc = power_iteration(&scaled, opt, out, e);
-    free(s.tmp);
-    free(d);
+    scaled_close(&s);
     return rc;
+}
+
+int precond_lanczos_extremes(const HessianOp *op, const float *p, int steps, uint64_t seed, double *lo, double *hi,
+                             int *used, Err *e)
+{
+    Scaled s;
+    HessianOp scaled;
+    if (scaled_open(&s, &scaled, op, p, e)) return -1;
+    LanczosResult r;
+    int rc = lanczos(&scaled, steps, seed, NULL, &r, e);
+    scaled_close(&s);
+    if (rc) return -1;
+    *lo = r.values[0];
+    *hi = r.values[r.k - 1];
+    if (used) *used = r.k;
+    lanczos_free(&r);
+    return 0;
 }

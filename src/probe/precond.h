@@ -39,4 +39,18 @@ double adam_stability_threshold(double beta1, double lr);
  * as power_iteration. */
 int precond_power_iteration(const HessianOp *op, const float *p, const PowerOptions *opt, PowerResult *out, Err *e);
 
+/* The largest (*hi) and smallest (*lo) eigenvalues of P^-1 H by `steps`
+ * steps of Lanczos on D H D (probe/spectrum.h: full reorthogonalisation,
+ * Gaussian start from seed): the extreme Ritz values, which bound the
+ * spectrum from inside and reach its ends in far fewer Hessian-vector
+ * products than power iteration, whose error shrinks only as
+ * (lambda_2 / lambda_1)^k (study/stage_eval.h has a measurement). *hi is
+ * the eigenvalue Adam's stability threshold bounds; power iteration returns
+ * the one of largest magnitude, which early in training can be *lo.
+ * *used receives the steps taken (fewer on an early breakdown, e.g. n <
+ * steps). Keeps `steps` vectors of n floats. Fails as
+ * precond_power_iteration does. */
+int precond_lanczos_extremes(const HessianOp *op, const float *p, int steps, uint64_t seed, double *lo, double *hi,
+                             int *used, Err *e);
+
 #endif

@@ -91,8 +91,8 @@ int sharpness_probe(const Model *m, const Batch *b, int probes, uint64_t seed, S
     return sharpness_measure(m, b, &o, out, e);
 }
 
-int sharpness_precond_eig(const Model *m, const Batch *b, const float *precond, const PowerOptions *po,
-                          PowerResult *out, Err *e)
+int sharpness_precond_extremes(const Model *m, const Batch *b, const float *precond, int steps, uint64_t seed,
+                               double *lo, double *hi, int *used, Err *e)
 {
     if (b->T > m->cfg.seq_len)
         return err_set(e, "sharpness: batch sequence length %d exceeds the model's context %d", b->T, m->cfg.seq_len);
@@ -100,7 +100,7 @@ int sharpness_precond_eig(const Model *m, const Batch *b, const float *precond, 
     if (hvp_create(&h, m, b->B, b->T, e)) return err_wrap(e, "sharpness");
     hvp_set_batch(&h, b->tokens, b->targets, b->mask, b->B, b->T);
     HessianOp op = {hvp_fn, &h, h.n};
-    int rc = precond_power_iteration(&op, precond, po, out, e);
+    int rc = precond_lanczos_extremes(&op, precond, steps, seed, lo, hi, used, e);
     hvp_free(&h);
     return rc ? err_wrap(e, "sharpness") : 0;
 }

@@ -62,11 +62,11 @@ int sharpness_probe(const Model *m, const Batch *b, int probes, uint64_t seed, S
 
 void sharpness_result_free(SharpnessResult *r);
 
-/* The top eigenvalue of P^-1 H alone (probe/precond.h; precond[n params] > 0)
- * of m's loss on batch b, by power iteration with po's options; no trace.
- * The model is not modified. */
-int sharpness_precond_eig(const Model *m, const Batch *b, const float *precond, const PowerOptions *po,
-                          PowerResult *out, Err *e);
+/* The extreme eigenvalues of P^-1 H alone (probe/precond.h,
+ * precond_lanczos_extremes; precond[n params] > 0) of m's loss on batch b,
+ * by `steps` Lanczos steps from seed; no trace. The model is not modified. */
+int sharpness_precond_extremes(const Model *m, const Batch *b, const float *precond, int steps, uint64_t seed,
+                               double *lo, double *hi, int *used, Err *e);
 
 /* Fills b (created here with batch_create for B x T; free with batch_free)
  * with windows 0..B-1 in file order of the shard at token_path (and the mask

@@ -4,6 +4,7 @@
 
 #include "study/findings.h"
 #include "study/report_math.h"
+#include "study/stage_eval.h"
 #include "study/stats.h"
 
 void format_interval_cell(char *out, size_t size, const double *x, int n, int digits)
@@ -35,14 +36,14 @@ int report_sft_change_write(const ReportResults *R, FILE *md, Err *e)
     fprintf(md, "## What SFT changes per base model\n\nAt the SFT learning rate chosen for each base model: "
                 "forgetting (PT validation loss after SFT minus before, the same windows; nats/token), the relative "
                 "weight distance ||θ_sft − θ_base|| / ||θ_base||, and Tr(H) of the fine-tuned model on the SFT probe "
-                "batch. For the base model at the end of pre-training: Tr(H) on the PT probe batch, the top "
-                "eigenvalue of P⁻¹H (P = diag(√v̂ + ε) from the AdamW state; power iteration, at most 20 "
-                "Hessian-vector products) on the first %lld sequences of %d tokens of the PT validation text (a "
+                "batch (%d Hutchinson probes). For the base model at the end of pre-training: Tr(H) on the PT probe batch, the top "
+                "eigenvalue of P⁻¹H (P = diag(√v̂ + ε) from the AdamW state; the largest Ritz value of %d Lanczos steps) on the first %lld sequences of %d tokens of the PT validation text (a "
                 "training batch: the eigenvalue scales about as 1/B, so only values at one B compare), and Adam's "
                 "stability threshold (2 + 2β₁) / ((1 − β₁) η) at the LR η of the last pre-training step (Cohen et "
                 "al. 2022; ∞ when that LR is 0). Mean over seeds [95%% t interval].\n\n"
                 "| arm | forgetting | rel. weight distance | Tr(H) SFT data, SFT model | Tr(H) PT data, base | "
                 "P⁻¹H top eig, base | Adam threshold |\n|---|---:|---:|---:|---:|---:|---:|\n",
+            s->probes < SFT_CHANGE_PROBES ? s->probes : SFT_CHANGE_PROBES, PRECOND_LANCZOS_STEPS,
             (long long)(s->batch_tokens / s->seq_len), s->seq_len);
     ReportCsv csv;
     report_csv_open(&csv, "arm,seed,forgetting,rel_distance,sft_trace,sft_trace_stderr,pt_trace,precond_top_eig,"

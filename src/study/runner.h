@@ -40,9 +40,9 @@
  *                suite "sft" task "average" metric "exact_match"         reported SFT score
  *                suite "sft" task "average" metric "answer_logprob"      its continuous companion
  *                suite "precond" task "pt" at the end of pre-training (every arm, a merge too):
- *                  metric "top_eig"     top eigenvalue of P^-1 H (probe/precond.h) on the first
- *                                       batch_tokens / seq_len windows of pt_valid; n = those sequences
- *                  metric "iterations"  power iterations it took; n = 1 when converged
+ *                  metric "top_eig"     largest eigenvalue of P^-1 H (probe/precond.h, Lanczos) on the
+ *                                       first batch_tokens / seq_len windows of pt_valid; n = those sequences
+ *                  metric "min_eig"     its smallest; n = Lanczos steps taken
  *                  metric "threshold"   Adam's stability threshold at metric "lr"
  *                  metric "lr"          the LR of the last pre-training step
  *                suite "sft_change" at the end of each SFT segment (eval/sft_change.h):
@@ -51,8 +51,9 @@
  *                  task "weights" metric "rel_distance" ||theta_sft - theta_base|| / ||theta_base||;
  *                                                       n = parameters
  *                  task "sft" metric "trace"            Tr(H) of the SFT model on the SFT probe batch
- *                                                       (Hutchinson as for sharpness); std_err over
- *                                                       probes, n = probes
+ *                                                       (Hutchinson, SFT_CHANGE_PROBES probes,
+ *                                                       study/stage_eval.h); std_err over probes,
+ *                                                       n = probes
  *   items        every item of the pt, sft_valid and sft suites (store.h)
  *   sharpness    data "pt" and "sft" at each probe step of pre-training and
  *                at the end of mid-training, on fixed batches (the first

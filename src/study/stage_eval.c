@@ -102,28 +102,26 @@ static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, doubl
     return store_record_evals(S->store, segment, step, "valid", &row, 1, e);
 }
 
-/* At the end of pre-training: the top eigenvalue of P^-1 H on the
+/* At the end of pre-training: the extreme eigenvalues of P^-1 H on the
  * training-size batch, with P from the optimizer state the segment ended
  * with, beside Adam's threshold at the LR of the last pre-training step. */
 static int precond_eig(StudyState *S, const PlanSegment *seg, int64_t step, double *eig, double *threshold, Err *e)
 {
     const AdamW *o = &S->optimizer;
     float *p = xmalloc(o->n * sizeof(float));
-    PowerOptions po = power_options_default();
-    po.max_iters = PRECOND_MAX_ITERS;
-    po.rel_tol = PRECOND_REL_TOL;
-    po.seed = PROBE_SEED;
-    PowerResult r;
+    double lo = NAN, hi = NAN;
+    int used = 0;
     int rc = adam_preconditioner(o->v, o->n, o->cfg.beta2, o->t, o->cfg.eps, p, e) ||
-             sharpness_precond_eig(&S->model, &S->precond_batch, p, &po, &r, e);
+             sharpness_precond_extremes(&S->model, &S->precond_batch, p, PRECOND_LANCZOS_STEPS, PROBE_SEED, &lo, &hi,
+                                        &used, e);
     free(p);
     if (rc) return err_wrap(e, "segment %s: P^-1 H", seg->id);
     double lr = schedule_lr(&seg->schedule, study_pretrain_steps(&S->spec) - 1);
-    *eig = r.eigenvalue;
+    *eig = hi;
     *threshold = adam_stability_threshold(o->cfg.beta1, lr);
     EvalRow rows[4] = {
-        {.task = "pt", .metric = "top_eig", .value = r.eigenvalue, .std_err = NAN, .n = S->precond_batch.B},
-        {.task = "pt", .metric = "iterations", .value = r.iters, .std_err = NAN, .n = r.converged},
+        {.task = "pt", .metric = "top_eig", .value = hi, .std_err = NAN, .n = S->precond_batch.B},
+        {.task = "pt", .metric = "min_eig", .value = lo, .std_err = NAN, .n = used},
         {.task = "pt", .metric = "threshold", .value = *threshold, .std_err = NAN, .n = 0},
         {.task = "pt", .metric = "lr", .value = lr, .std_err = NAN, .n = 0},
     };
@@ -135,10 +133,11 @@ static int eval_pretrained(StudyState *S, const PlanSegment *seg, int64_t step, 
     double loss = NAN, acc = NAN;
     if (pt_valid_loss(S, seg->id, step, &loss, e)) return -1;
     if (seg->stage == STAGE_PRETRAIN) {
-        double eig = NAN, threshold = NAN;
+        double eig = NAN, threshold = NAN, t0 = now_seconds();
         if (precond_eig(S, seg, step, &eig, &threshold, e)) return -1;
         size_t used = strlen(line);
-        snprintf(line + used, size - used, " | P^-1 H top eig %.4g (threshold %.4g)", eig, threshold);
+        snprintf(line + used, size - used, " | P^-1 H top eig %.4g (threshold %.4g; %.1fs)", eig, threshold,
+                 now_seconds() - t0);
     }
     if (S->data.n_mc_tasks > 0) {
         const char *files[PREP_MAX_TASKS];
@@ -174,6 +173,7 @@ static int sft_change(StudyState *S, const PlanSegment *seg, int64_t step, SftCh
 {
     SharpnessResult res;
     SharpnessOptions so = study_sharpness_options(S);
+    so.probes = so.min_probes = S->spec.probes < SFT_CHANGE_PROBES ? S->spec.probes : SFT_CHANGE_PROBES;
     if (sharpness_measure(&S->model, &S->probe_batches[PROBE_SFT], &so, &res, e)) return -1;
     TraceEstimate tr = res.trace;
     sharpness_result_free(&res);
@@ -208,13 +208,15 @@ static int eval_fine_tuned(StudyState *S, const PlanSegment *seg, int64_t step, 
     SftChange c;
     if (eval_sft_file(S, seg->id, step, "sft_valid", S->data.qa_valid, &valid, e)) return -1;
     if (S->data.qa_test[0] && eval_sft_file(S, seg->id, step, "sft", S->data.qa_test, &test, e)) return -1;
+    double t0 = now_seconds();
     if (sft_change(S, seg, step, &c, &trace, e)) return -1;
+    double change_s = now_seconds() - t0;
     size_t used = strlen(line);
     used += (size_t)snprintf(line + used, size - used, " | SFT exact match valid %.1f%%", 100 * valid);
     if (!isnan(test) && used < size) used += (size_t)snprintf(line + used, size - used, " test %.1f%%", 100 * test);
     if (used < size)
-        snprintf(line + used, size - used, " | forgetting %+.4f, moved %.4f, Tr(H) sft %.4g", c.forgetting,
-                 c.rel_weight_distance, trace);
+        snprintf(line + used, size - used, " | forgetting %+.4f, moved %.4f, Tr(H) sft %.4g (%.1fs)", c.forgetting,
+                 c.rel_weight_distance, trace, change_s);
     return 0;
 }
 
