@@ -152,7 +152,8 @@ static void misspelled_key_is_an_error_not_a_default(void **state)
     expect_error("warmup = 5\n", "[arm a]\nschedule = wso\n",
                  "x.ini:15: [study] warmup = 5: unknown key (expected one of: world, people, pretrain_data, sft_data, "
                  "preset, seeds, pretrain_tokens, mid_tokens, sft_epochs, sft_tokens, batch_tokens, micro_batch, "
-                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every, vocab, eval_items, probe_sequences, text_field, precision)");
+                 "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every, "
+                 "vocab, eval_items, probe_sequences, precond_steps, text_field, precision)");
 }
 
 /* precision = fp32 | bf16: the default follows the CPU, a bad value is

@@ -63,8 +63,8 @@ Cost cost_of_segment(const StudyState *S, int i)
     }
     if (plan_ends_stage(&S->plan, i)) {
         c.eval = eval_cost(S, seg);
-        if (seg->stage == STAGE_PRETRAIN)   /* P^-1 H: PRECOND_LANCZOS_STEPS products on a training batch */
-            c.probe += (double)PRECOND_LANCZOS_STEPS * 2 * (double)S->spec.batch_tokens;
+        if (seg->stage == STAGE_PRETRAIN)   /* P^-1 H: precond_steps products on a training batch */
+            c.probe += (double)S->spec.precond_steps * 2 * (double)S->spec.batch_tokens;
         if (seg->stage == STAGE_SFT) {   /* forgetting scores PT validation twice; the SFT-data trace */
             c.eval += 2.0 * (double)S->data.pt_valid_tokens / 3;
             c.probe += (double)SFT_CHANGE_PROBES * 2 * (double)trace_tokens;

@@ -324,7 +324,8 @@ static void wsm_findings(Findings *f, const StudySpec *s, Inputs *in, const Mode
         snprintf(x->reference, sizeof x->reference, "Cohen et al. 2022: a decay releases it, so below 1 if the "
                                                     "merge acts as one");
         Err e;
-        if (effect_ratio(mm->precond_eig[a], NULL, mm->precond_eig[w], NULL, s->n_seeds, &x->effect, &e))
+        if (s->precond_steps == 0) snprintf(x->why, sizeof x->why, "not measured: the study sets precond_steps = 0");
+        else if (effect_ratio(mm->precond_eig[a], NULL, mm->precond_eig[w], NULL, s->n_seeds, &x->effect, &e))
             snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
         else settle(x);
     }

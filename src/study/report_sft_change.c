@@ -37,13 +37,14 @@ int report_sft_change_write(const ReportResults *R, FILE *md, Err *e)
                 "forgetting (PT validation loss after SFT minus before, the same windows; nats/token), the relative "
                 "weight distance ||θ_sft − θ_base|| / ||θ_base||, and Tr(H) of the fine-tuned model on the SFT probe "
                 "batch (%d Hutchinson probes). For the base model at the end of pre-training: Tr(H) on the PT probe batch, the top "
-                "eigenvalue of P⁻¹H (P = diag(√v̂ + ε) from the AdamW state; the largest Ritz value of %d Lanczos steps) on the first %lld sequences of %d tokens of the PT validation text (a "
+                "eigenvalue of P⁻¹H (P = diag(√v̂ + ε) from the AdamW state; the largest Ritz value of %d Lanczos steps, "
+                "the study's precond_steps: 0 means not measured) on the first %lld sequences of %d tokens of the PT validation text (a "
                 "training batch: the eigenvalue scales about as 1/B, so only values at one B compare), and Adam's "
                 "stability threshold (2 + 2β₁) / ((1 − β₁) η) at the LR η of the last pre-training step (Cohen et "
                 "al. 2022; ∞ when that LR is 0). Mean over seeds [95%% t interval].\n\n"
                 "| arm | forgetting | rel. weight distance | Tr(H) SFT data, SFT model | Tr(H) PT data, base | "
                 "P⁻¹H top eig, base | Adam threshold |\n|---|---:|---:|---:|---:|---:|---:|\n",
-            s->probes < SFT_CHANGE_PROBES ? s->probes : SFT_CHANGE_PROBES, PRECOND_LANCZOS_STEPS,
+            s->probes < SFT_CHANGE_PROBES ? s->probes : SFT_CHANGE_PROBES, s->precond_steps,
             (long long)(s->batch_tokens / s->seq_len), s->seq_len);
     ReportCsv csv;
     report_csv_open(&csv, "arm,seed,forgetting,rel_distance,sft_trace,sft_trace_stderr,pt_trace,precond_top_eig,"

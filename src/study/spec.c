@@ -132,6 +132,8 @@ static const KeySpec STUDY_KEYS[] = {
      .expected = "expected a non-negative number of items (0: all)"},
     {.name = "probe_sequences", .type = V_INT, STUDY_FIELD(probe_sequences), .range = BETWEEN(1, 1024),
      .expected = "expected a number of sequences in [1, 1024]", .fallback = 1},
+    {.name = "precond_steps", .type = V_INT, STUDY_FIELD(precond_steps), .range = BETWEEN(0, 1000),
+     .expected = "expected a number of Lanczos steps in [0, 1000] (0: no P^-1 H eigenvalue)", .fallback = 8},
     {.name = "text_field", .type = V_TEXT, STUDY_FIELD(text_field), .expected = "expected a JSON field name of 1-31 bytes",
      .fallback_text = "text"},
     {.name = "precision", .type = V_CHOICE, STUDY_FIELD(precision), .choices = PRECISION_NAMES,

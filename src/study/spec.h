@@ -28,6 +28,8 @@
  *   vocab = 4096                 optional: tokenizer vocabulary (default: the preset's)
  *   eval_items = 0               items evaluated per task file, a seeded sample
  *                                (the same items for every model; 0: all)
+ *   precond_steps = 8            Lanczos steps for the top eigenvalue of P^-1 H at the end
+ *                                of pre-training (study/stage_eval.h); 0: not measured
  *   precision = bf16             matrix products in fp32 or bf16 (default: bf16
  *                                where the CPU has avx512_bf16 or AMX, else fp32)
  *
@@ -117,6 +119,7 @@ typedef struct {
     int       probes;
     int64_t   probe_every;
     int       probe_sequences;          /* sequences in each fixed probe batch */
+    int       precond_steps;            /* Lanczos steps for P^-1 H; 0: not measured */
     int       vocab;                    /* 0: the preset's vocabulary */
     int64_t   eval_items;               /* per task file; 0: all */
     Precision precision;                /* of every segment's training */

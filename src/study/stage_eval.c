@@ -112,7 +112,7 @@ static int precond_eig(StudyState *S, const PlanSegment *seg, int64_t step, doub
     double lo = NAN, hi = NAN;
     int used = 0;
     int rc = adam_preconditioner(o->v, o->n, o->cfg.beta2, o->t, o->cfg.eps, p, e) ||
-             sharpness_precond_extremes(&S->model, &S->precond_batch, p, PRECOND_LANCZOS_STEPS, PROBE_SEED, &lo, &hi,
+             sharpness_precond_extremes(&S->model, &S->precond_batch, p, S->spec.precond_steps, PROBE_SEED, &lo, &hi,
                                         &used, e);
     free(p);
     if (rc) return err_wrap(e, "segment %s: P^-1 H", seg->id);
@@ -132,7 +132,7 @@ static int eval_pretrained(StudyState *S, const PlanSegment *seg, int64_t step, 
 {
     double loss = NAN, acc = NAN;
     if (pt_valid_loss(S, seg->id, step, &loss, e)) return -1;
-    if (seg->stage == STAGE_PRETRAIN) {
+    if (seg->stage == STAGE_PRETRAIN && S->spec.precond_steps > 0) {
         double eig = NAN, threshold = NAN, t0 = now_seconds();
         if (precond_eig(S, seg, step, &eig, &threshold, e)) return -1;
         size_t used = strlen(line);

@@ -21,12 +21,14 @@
 #include "study/cost.h"
 #include "study/study_state.h"
 
-/* Lanczos steps (Hessian-vector products on the training-size batch) for
- * the extreme eigenvalues of P^-1 H (probe/precond.h): on a micro model
- * (a WSM merge after 40 steps, 32 x 128 tokens) 8 steps agree with power
- * iteration run to convergence (31 products) to 2e-6, 10 steps exactly
- * to 6 digits; 20 power iterations were 8e-4 low, 10 were 6% low. */
-#define PRECOND_LANCZOS_STEPS 8
+/* The study's precond_steps (default 8) are Lanczos steps, Hessian-vector
+ * products on the training-size batch, for the extreme eigenvalues of
+ * P^-1 H (probe/precond.h). Measured on micro models after 40 steps (32 x
+ * 128 tokens): on a WSM merge 8 steps agree with power iteration run to
+ * convergence (31 products) to 2e-6, where 20 power iterations were 8e-4
+ * low and 10 were 6% low; on a WSO model whose top eigenvalue is not the
+ * largest in magnitude, 6, 8 and 12 steps gave 5977, 6123 and 6152. Each
+ * product costs about four training steps of the same batch. */
 
 /* Hutchinson probes of the SFT model's trace on the SFT probe batch at the
  * end of every SFT run (the study's `probes` if fewer): a fixed count,
