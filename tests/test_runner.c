@@ -31,7 +31,9 @@
 #include "study/runner.h"
 #include "study/spec.h"
 #include "study/store.h"
+#include "support/checkpoint_files.h"
 #include "support/tiny_study.h"
+#include "train/merge.h"
 
 static const char STUDY_HEAD[] =
     "[study]\n"
@@ -79,9 +81,10 @@ static void write_study(const char *path, const char *arms)
     assert_int_equal(write_file_atomic(path, text, strlen(text), &e), 0);
 }
 
-static void run_study(const char *ini, const char *out)
+/* Runs a study quietly; max_segments > 0 stops after that many. */
+static void run_study(const char *ini, const char *out, int max_segments)
 {
-    StudyRunOptions o = {1, 0};
+    StudyRunOptions o = {1, max_segments};
     Err e;
     int rc = study_run(ini, out, &o, &e);
     if (rc) fprintf(stderr, "study_run: %s\n", e.msg);
@@ -98,7 +101,7 @@ static const char *full_study(void)
         snprintf(arms, sizeof arms, "%s%s%s", ARM_WSO, ARM_WSD, ARM_COS);
         write_study(ini, arms);
         snprintf(g_full, sizeof g_full, "%s/full", g_root);
-        run_study(ini, g_full);
+        run_study(ini, g_full, 0);
         g_full_done = 1;
     }
     return g_full;
@@ -248,7 +251,7 @@ static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **s
         free(before);
     }
 
-    run_study(ini, out);   /* resumes */
+    run_study(ini, out, 0);   /* resumes */
     const char *full = full_study();
     for (int a = 0; a < N_ARMS; a++) {
         ArmResults x, y;
@@ -315,7 +318,7 @@ static void shared_arm_equals_the_arm_run_alone(void **state)
     snprintf(ini, sizeof ini, "%s/alone.ini", g_root);
     write_study(ini, ARM_WSD);
     snprintf(out, sizeof out, "%s/alone", g_root);
-    run_study(ini, out);
+    run_study(ini, out, 0);
     ArmResults x, y;
     arm_results(out, "alone", "wsd0", &x);
     arm_results(full, "tiny", "wsd0", &y);
@@ -359,7 +362,7 @@ static void rerun_of_a_finished_study_trains_nothing(void **state)
     ArmResults before, after;
     arm_results(full, "tiny", "wso", &before);
     time_t t0 = time(NULL);
-    run_study(ini, full);
+    run_study(ini, full, 0);
     assert_true(time(NULL) - t0 < 20);
     arm_results(full, "tiny", "wso", &after);
     assert_same_results(&before, &after);
@@ -465,7 +468,7 @@ static void three_stage_study_runs_mid_training_from_the_shared_pretraining(void
              "[arm wsd10]\nschedule = wso\nalpha_mid = 0\n");
     Err e;
     assert_int_equal(write_file_atomic(ini, text, strlen(text), &e), 0);
-    run_study(ini, out);
+    run_study(ini, out, 0);
     StudySpec spec;
     Plan plan;
     assert_int_equal(study_spec_load(&spec, ini, &e), 0);
@@ -493,6 +496,118 @@ static void three_stage_study_runs_mid_training_from_the_shared_pretraining(void
     free(md);
 }
 
+/* ---- a study with a WSM arm -------------------------------------------------- */
+
+static void checkpoint_of(Store *st, const char *segment, char *out, size_t size)
+{
+    SegmentStatus status;
+    Err e;
+    if (store_segment_status(st, segment, &status, out, size, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(status, SEG_DONE);
+}
+
+static const char *const CKPT_FILES[] = {"model.safetensors", "train_state.bin", "lineage.json", "config.json"};
+
+static double eval_of(Store *st, const char *segment, const char *suite, const char *task, const char *metric)
+{
+    double v;
+    Err e;
+    int found = store_eval(st, segment, suite, task, metric, &v, NULL, &e);
+    if (found < 0) fail_msg("%s", e.msg);
+    if (!found) fail_msg("segment %s has no %s/%s/%s", segment, suite, task, metric);
+    return v;
+}
+
+/* wso and a WSM arm merging WSO's checkpoints at steps 24, 28 and 32 with
+ * cosine weights: the merge node's checkpoint equals train/merge.h's merge
+ * of the same trunk checkpoints bit for bit, every (arm, seed) has the new
+ * evaluation rows, the report has the section and the lines, and a study
+ * stopped after the trunk resumes to the same merge and measures. */
+static void a_tiny_study_with_a_wsm_arm_runs_merges_and_measures(void **state)
+{
+    (void)state;
+    char root[256], ini[300], full[300], resumed[300], by_hand[300];
+    snprintf(root, sizeof root, "%s/wsm", g_root);
+    snprintf(ini, sizeof ini, "%s.ini", root);
+    snprintf(full, sizeof full, "%s/full", root);
+    snprintf(resumed, sizeof resumed, "%s/resumed", root);
+    snprintf(by_hand, sizeof by_hand, "%s/by_hand", root);
+    Err e;
+    char arms[512];
+    snprintf(arms, sizeof arms, "%s[arm wsm]\nschedule = wsm\nmerge_last = 3\nmerge_every = 4\nmerge_weights = cosine\n",
+             ARM_WSO);
+    write_study(ini, arms);
+    run_study(ini, full, 0);
+
+    StudySpec s;
+    Plan p;
+    if (study_spec_load(&s, ini, &e) || plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
+    Store *st;
+    if (store_open(&st, full, &e)) fail_msg("%s", e.msg);
+    /* the merge node's checkpoint = merge_checkpoints of the trunk's, bit for bit */
+    const PlanSegment *node = &p.segments[p.runs[1][0].pretrain_end];
+    assert_int_equal(node->n_merge, 3);
+    char dirs[3][4096], merged[4096];
+    const char *inputs[3];
+    for (int j = 0; j < 3; j++) {
+        checkpoint_of(st, p.segments[node->merge_inputs[j]].id, dirs[j], sizeof dirs[j]);
+        inputs[j] = dirs[j];
+    }
+    checkpoint_of(st, node->id, merged, sizeof merged);
+    MergeWeights w;
+    Lineage lin;
+    if (merge_weights_parse("cosine", 3, &w, &e) || merge_checkpoints(inputs, 3, &w, by_hand, &lin, &e))
+        fail_msg("%s", e.msg);
+    for (size_t i = 0; i < sizeof CKPT_FILES / sizeof *CKPT_FILES; i++)
+        assert_same_checkpoint_file(merged, by_hand, CKPT_FILES[i]);
+    assert_int_equal(lin.n_merged, 3);
+    assert_int_equal(lin.merged[0].step, 24);
+    assert_int_equal(lin.merged[2].step, 32);
+
+    /* the new evaluation rows of every (arm, seed) */
+    for (int a = 0; a < 2; a++) {
+        const char *base = p.segments[p.runs[a][0].pretrain_end].id, *sft = p.segments[p.runs[a][0].sft[0]].id;
+        double eig = eval_of(st, base, "precond", "pt", "top_eig");
+        double lr = eval_of(st, base, "precond", "pt", "lr");
+        assert_true(eig > 0 && isfinite(eig));
+        assert_true(lr == 3e-3);   /* both end at WSO's peak */
+        assert_true(fabs(eval_of(st, base, "precond", "pt", "threshold") / (3.8 / (0.1 * 3e-3)) - 1) < 1e-6);
+        double forgetting = eval_of(st, sft, "sft_change", "pt", "forgetting");
+        double before = eval_of(st, base, "valid", "pt", "loss");
+        double after = forgetting + before;   /* the same windows as the base's PT validation loss */
+        assert_true(isfinite(after) && after > 0);
+        double dist = eval_of(st, sft, "sft_change", "weights", "rel_distance");
+        assert_true(dist > 0 && dist < 1);
+        assert_true(eval_of(st, sft, "sft_change", "sft", "trace") != 0);
+    }
+    /* the report has the section and the lines */
+    char report[400], *text;
+    size_t bytes;
+    snprintf(report, sizeof report, "%s/report.md", full);
+    if (study_report(full, &e) || read_file(report, &text, &bytes, &e)) fail_msg("%s", e.msg);
+    assert_non_null(strstr(text, "## What SFT changes per base model"));
+    assert_non_null(strstr(text, "| wsm | "));
+    assert_non_null(strstr(text, "top eigenvalue of P^-1 H at the end of pre-training (8 sequences), wsm / WSO"));
+    free(text);
+
+    /* stopped after the trunk, resumed: the same merged checkpoint and measures */
+    run_study(ini, resumed, 4);   /* 4 of the trunk's 5 segments ([0, 8) .. [24, 28)) */
+    run_study(ini, resumed, 0);
+    Store *st2;
+    if (store_open(&st2, resumed, &e)) fail_msg("%s", e.msg);
+    char merged2[4096];
+    checkpoint_of(st2, node->id, merged2, sizeof merged2);
+    for (size_t i = 0; i < 2; i++)   /* weights and optimizer state (the lineage names the folder's data) */
+        assert_same_checkpoint_file(merged, merged2, CKPT_FILES[i]);
+    const char *sft = p.segments[p.runs[1][0].sft[0]].id;
+    assert_true(eval_of(st, node->id, "precond", "pt", "top_eig") == eval_of(st2, node->id, "precond", "pt", "top_eig"));
+    assert_true(eval_of(st, sft, "sft_change", "pt", "forgetting") ==
+                eval_of(st2, sft, "sft_change", "pt", "forgetting"));
+    store_close(st2);
+    store_close(st);
+    plan_free(&p);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -517,6 +632,7 @@ int main(void)
         cmocka_unit_test(report_has_the_table_and_the_findings),
         cmocka_unit_test(calibration_at_the_study_peak_lr_reproduces_the_wso_arm),
         cmocka_unit_test(three_stage_study_runs_mid_training_from_the_shared_pretraining),
+        cmocka_unit_test(a_tiny_study_with_a_wsm_arm_runs_merges_and_measures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
