@@ -827,6 +827,34 @@ static void sweep_gap_is_the_paired_item_difference(void **state)
     close_small_store(st, &p, dir);
 }
 
+/* A store in dir with the plan of BASE + arms at seeds 1, 2 and 3 registered. */
+static Store *seeded_store(const char *dir, const char *arms, StudySpec *s, Plan *p)
+{
+    Err e;
+    if (parse_with(s, "", arms, &e)) fail_msg("%s", e.msg);
+    s->n_seeds = 3;
+    s->seeds[1] = 2;
+    s->seeds[2] = 3;
+    Store *st;
+    if (plan_build(p, s, 0, &e) || store_open(&st, dir, &e) || store_register_plan(st, p, &e)) fail_msg("%s", e.msg);
+    return st;
+}
+
+/* The findings of the store's study as findings_write prints them (malloc'd). */
+static char *findings_markdown(const StudySpec *s, Store *st)
+{
+    Findings *f = malloc(sizeof *f);
+    Err e;
+    if (findings_compute(f, s, st, &e)) fail_msg("%s", e.msg);
+    char *md = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&md, &len);
+    findings_write(fp, f);
+    fclose(fp);
+    free(f);
+    return md;
+}
+
 /* Findings from hand-set numbers in a store, arms wso and d, seeds 1, 2, 3:
  *   PT loss    wso 2.50 2.60 2.55, d 2.40 2.48 2.46: differences 0.10 0.12
  *              0.09, mean 0.10333, se 0.0088192, -+ t(0.975, 2) = 4.30265:
@@ -846,14 +874,7 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
     StudySpec s;
     Plan p;
     Err e;
-    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e))
-        fail_msg("%s", e.msg);
-    s.n_seeds = 3;
-    s.seeds[1] = 2;
-    s.seeds[2] = 3;
-    if (plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
-    Store *st;
-    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    Store *st = seeded_store(dir, "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &s, &p);
     const double loss[2][3] = {{2.50, 2.60, 2.55}, {2.40, 2.48, 2.46}}, trace[2][3] = {{100, 120, 80}, {110, 90, 130}};
     for (int a = 0; a < 2; a++)
         for (int k = 0; k < 3; k++) {
@@ -873,13 +894,7 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
                 store_choose_sft_lr(st, s.name, s.arms[a].name, s.seeds[k], s.sft_lrs[0], &e))
                 fail_msg("%s", e.msg);
         }
-    Findings *f = malloc(sizeof *f);
-    if (findings_compute(f, &s, st, &e)) fail_msg("%s", e.msg);
-    char *md = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&md, &len);
-    findings_write(fp, f);
-    fclose(fp);
+    char *md = findings_markdown(&s, st);
     const char *want[] = {
         "- PT validation loss, WSO - best decay arm (d): +0.103 [+0.065, +0.141] **agrees** (paired t over seeds, "
         "3 seeds; paper: +0.071)\n",
@@ -893,7 +908,6 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(md, want[i])) fail_msg("findings lack\n%s\nin\n%s", want[i], md);
     free(md);
-    free(f);
     store_close(st);
     plan_free(&p);
     remove_temp_dir(dir);
@@ -1017,15 +1031,8 @@ static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
     StudySpec s;
     Plan p;
     Err e;
-    if (parse_with(&s, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n"
-                           "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 10\n", &e))
-        fail_msg("%s", e.msg);
-    s.n_seeds = 3;
-    s.seeds[1] = 2;
-    s.seeds[2] = 3;
-    if (plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
-    Store *st;
-    if (store_open(&st, dir, &e) || store_register_plan(st, &p, &e)) fail_msg("%s", e.msg);
+    Store *st = seeded_store(dir, "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n"
+                                  "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 10\n", &s, &p);
     const double loss[3][3] = {{2.50, 2.60, 2.55}, {2.40, 2.48, 2.46}, {2.30, 2.40, 2.36}};
     const double forget[3][3] = {{0.10, 0.12, 0.11}, {0.15, 0.16, 0.18}, {0.2, 0.2, 0.2}};
     const double dist[3][3] = {{0.02, 0.03, 0.025}, {0.02, 0.02, 0.02}, {0.03, 0.03, 0.03}};
@@ -1057,13 +1064,7 @@ static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
     assert_true(mm->forgetting[1][2] == 0.18 && mm->rel_distance[0][1] == 0.03 && mm->sft_trace[2][0] == 52 &&
                 mm->sft_trace_se[2][0] == 1 && mm->precond_eig[2][1] == 1650 && mm->threshold[0][0] == 38000);
     free(mm);
-    Findings *f = malloc(sizeof *f);
-    if (findings_compute(f, &s, st, &e)) fail_msg("%s", e.msg);
-    char *md = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&md, &len);
-    findings_write(fp, f);
-    fclose(fp);
+    char *md = findings_markdown(&s, st);
     const char *want[] = {
         "- forgetting after SFT (nats/token), WSO - best decay arm (d): -0.0533 [-0.0913, -0.0154] **agrees** "
         "(paired t over seeds, 3 seeds; flat-minimum prediction: lower for WSO)\n",
@@ -1086,7 +1087,6 @@ static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
                            "paper"));
     assert_null(strstr(md, "best decay arm (m)"));
     free(md);
-    free(f);
     store_close(st);
     plan_free(&p);
     remove_temp_dir(dir);

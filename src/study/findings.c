@@ -490,31 +490,51 @@ void findings_write(FILE *md, const Findings *f)
     }
 }
 
+/* The mean of the non-NaN x[0..n-1] (*k of them, 0: NaN) and the half
+ * width of its 95% t interval (NaN for fewer than 2); *first is the index
+ * of the first value. */
+static double seed_interval(const double *x, int n, double *half, int *k, int *first)
+{
+    double mean = 0, ss = 0;
+    *k = 0;
+    *first = -1;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i])) {
+            if (*first < 0) *first = i;
+            mean += x[i];
+            ++*k;
+        }
+    if (*k == 0) return *half = NAN;
+    mean /= *k;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i])) ss += (x[i] - mean) * (x[i] - mean);
+    *half = *k > 1 ? t_quantile(0.975, *k - 1) * sqrt(ss / (*k - 1) / *k) : NAN;
+    return mean;
+}
+
 void format_trace_cell(char *out, size_t size, const double *trace, const double *probe_se, int n)
 {
-    double x[STUDY_MAX_SEEDS];
-    int k = 0;
-    for (int i = 0; i < n && k < STUDY_MAX_SEEDS; i++)
-        if (!isnan(trace[i])) x[k++] = trace[i];
+    double half;
+    int k, first;
+    double mean = seed_interval(trace, n, &half, &k, &first);
     if (k == 0) {
         snprintf(out, size, "n/a");
         return;
     }
-    double mean = 0, half;
-    for (int i = 0; i < k; i++) mean += x[i];
-    mean /= k;
-    if (k == 1) {
-        int i = 0;
-        while (isnan(trace[i])) i++;
-        half = isnan(probe_se[i]) ? NAN : normal_quantile(0.975) * probe_se[i];
-    } else {
-        double ss = 0;
-        for (int i = 0; i < k; i++) ss += (x[i] - mean) * (x[i] - mean);
-        half = t_quantile(0.975, k - 1) * sqrt(ss / (k - 1) / k);
-    }
+    if (k == 1) half = isnan(probe_se[first]) ? NAN : normal_quantile(0.975) * probe_se[first];
     if (isnan(half)) snprintf(out, size, "%.4g", mean);
     else if (fabs(mean) <= half) snprintf(out, size, "unresolved [%.3g, %.3g]", mean - half, mean + half);
     else snprintf(out, size, "%.4g [%.4g, %.4g]", mean, mean - half, mean + half);
+}
+
+void format_interval_cell(char *out, size_t size, const double *x, int n, int digits)
+{
+    double half;
+    int k, first;
+    double mean = seed_interval(x, n, &half, &k, &first);
+    if (k == 0) snprintf(out, size, "n/a");
+    else if (k == 1) snprintf(out, size, "%.*g", digits, mean);
+    else snprintf(out, size, "%.*g [%.*g, %.*g]", digits, mean, digits, mean - half, digits, mean + half);
 }
 
 void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_seeds, double *within,

@@ -112,4 +112,9 @@ void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_se
  * number. */
 void format_trace_cell(char *out, size_t size, const double *trace, const double *probe_se, int n);
 
+/* Any other per-seed value: "mean [lo, hi]", the 95% t interval over the
+ * non-NaN x[0..n-1] (one value: the value alone; none: "n/a"), each %.*g
+ * with `digits`. */
+void format_interval_cell(char *out, size_t size, const double *x, int n, int digits);
+
 #endif

@@ -166,37 +166,34 @@ static int plot_sharpness_sft(const ReportResults *R, const char *name, Err *e)
     return plot_sharpness(R, "sft", name, e);
 }
 
-static int plot_scatter(const ReportResults *R, const char *name, Err *e)
+/* One point per (arm, seed): x against the SFT score. */
+static int plot_vs_sft(const ReportResults *R, const char *name, const double x[][STUDY_MAX_SEEDS], const char *title,
+                       const char *xlabel, Err *e)
 {
     const StudySpec *s = &R->spec;
     Series ser[STUDY_MAX_ARMS] = {{0}};
     for (int a = 0; a < s->n_arms; a++)
         for (int k = 0; k < s->n_seeds; k++)
-            if (!isnan(R->sharp_pt[a][k]) && !isnan(R->cols[COL_SFT].value[a][k]))
-                series_push(&ser[a], R->sharp_pt[a][k], R->cols[COL_SFT].value[a][k], NAN);
-    Plot pl = {"Sharpness of the base model vs SFT score", "Tr(H) on the PT probe batch",
-               "SFT task avg (exact match %)", 0, 0, 0, "outside right top",
+            if (!isnan(x[a][k]) && !isnan(R->cols[COL_SFT].value[a][k]))
+                series_push(&ser[a], x[a][k], R->cols[COL_SFT].value[a][k], NAN);
+    Plot pl = {title, xlabel, "SFT task avg (exact match %)", 0, 0, 0, "outside right top",
                "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08; set pointsize 2"};
     int rc = draw(R, name, &pl, ser, 0, PLOT_POINTS, e);
     series_free(ser, s->n_arms);
     return rc;
 }
 
-/* Forgetting against the SFT score, one point per (arm, seed). */
+static int plot_scatter(const ReportResults *R, const char *name, Err *e)
+{
+    return plot_vs_sft(R, name, R->sharp_pt, "Sharpness of the base model vs SFT score", "Tr(H) on the PT probe batch",
+                       e);
+}
+
+/* Forgetting against the SFT score. */
 static int plot_forgetting(const ReportResults *R, const char *name, Err *e)
 {
-    const StudySpec *s = &R->spec;
-    Series ser[STUDY_MAX_ARMS] = {{0}};
-    for (int a = 0; a < s->n_arms; a++)
-        for (int k = 0; k < s->n_seeds; k++)
-            if (!isnan(R->measures.forgetting[a][k]) && !isnan(R->cols[COL_SFT].value[a][k]))
-                series_push(&ser[a], R->measures.forgetting[a][k], R->cols[COL_SFT].value[a][k], NAN);
-    Plot pl = {"What SFT costs and gains per base model", "forgetting: PT validation loss after SFT - before (nats/token)",
-               "SFT task avg (exact match %)", 0, 0, 0, "outside right top",
-               "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08; set pointsize 2"};
-    int rc = draw(R, name, &pl, ser, 0, PLOT_POINTS, e);
-    series_free(ser, s->n_arms);
-    return rc;
+    return plot_vs_sft(R, name, R->measures.forgetting, "What SFT costs and gains per base model",
+                       "forgetting: PT validation loss after SFT - before (nats/token)", e);
 }
 
 typedef struct {

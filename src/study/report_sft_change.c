@@ -1,33 +1,9 @@
 #include "study/report_sft_change.h"
 
-#include <math.h>
-
 #include "study/findings.h"
 #include "study/report_math.h"
 #include "study/stage_eval.h"
 #include "study/stats.h"
-
-void format_interval_cell(char *out, size_t size, const double *x, int n, int digits)
-{
-    double v[STUDY_MAX_SEEDS];
-    int k = 0;
-    for (int i = 0; i < n && k < STUDY_MAX_SEEDS; i++)
-        if (!isnan(x[i])) v[k++] = x[i];
-    if (k == 0) {
-        snprintf(out, size, "n/a");
-        return;
-    }
-    double mean = 0, ss = 0;
-    for (int i = 0; i < k; i++) mean += v[i];
-    mean /= k;
-    if (k == 1) {
-        snprintf(out, size, "%.*g", digits, mean);
-        return;
-    }
-    for (int i = 0; i < k; i++) ss += (v[i] - mean) * (v[i] - mean);
-    double half = t_quantile(0.975, k - 1) * sqrt(ss / (k - 1) / k);
-    snprintf(out, size, "%.*g [%.*g, %.*g]", digits, mean, digits, mean - half, digits, mean + half);
-}
 
 int report_sft_change_write(const ReportResults *R, FILE *md, Err *e)
 {

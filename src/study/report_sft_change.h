@@ -21,8 +21,4 @@
 
 int report_sft_change_write(const ReportResults *R, FILE *md, Err *e);
 
-/* "mean [lo, hi]": the mean of the non-NaN x[0..n-1] and its 95% t interval
- * over them (one value: the value alone; none: "n/a"), %.*g with `digits`. */
-void format_interval_cell(char *out, size_t size, const double *x, int n, int digits);
-
 #endif
