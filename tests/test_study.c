@@ -936,6 +936,9 @@ static void wsm_keys_are_checked_with_one_clear_message(void **state)
                  "x.ini:17: [arm m] merge_last = 1: expected a number of checkpoints in [2, 64]");
     expect_error("mid_tokens = 1280\n", "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 10\nalpha_mid = 1\n",
                  "x.ini:16: [arm m] schedule = wsm: only in two-stage studies (mid_tokens = 0)");
+    expect_error("", "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 10\nalpha_pre = 0.5\n",
+                 "x.ini:19: [arm m] alpha_pre = 0.5: expected 1 for wsm (it merges the constant-LR WSO run); use "
+                 "schedule = wsd to decay");
     expect_error("precond_steps = -1\n", "[arm w]\nschedule = wso\n",
                  "x.ini:15: [study] precond_steps = -1: expected a number of Lanczos steps in [0, 1000] (0: no P^-1 H "
                  "eigenvalue)");

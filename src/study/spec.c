@@ -658,8 +658,9 @@ static int validate_arm(Parser *p, int i)
     if (validate_wsm(p, i)) return -1;
     if (a->schedule == SCHED_WSO) {
         if (alpha_pre && a->alpha_pre != 1.0)
-            return err_set(e, "%s:%d: [arm %s] alpha_pre = %g: expected 1 for wso (no decay); use schedule = wsd to decay",
-                           f, alpha_pre, a->name, a->alpha_pre);
+            return err_set(e, "%s:%d: [arm %s] alpha_pre = %g: expected 1 for %s; use schedule = wsd to decay", f,
+                           alpha_pre, a->name, a->alpha_pre,
+                           a->wsm ? "wsm (it merges the constant-LR WSO run)" : "wso (no decay)");
         a->alpha_pre = 1.0;
     } else if (!alpha_pre) {
         return err_set(e, "%s:%d: [arm %s] is missing alpha_pre (final LR as a fraction of the peak, in [0, 1])", f,
