@@ -383,7 +383,7 @@ static void study_on_a_jsonl_gz_corpus_and_a_tulu_sft_file_runs_end_to_end(void 
              "probe_sequences = 1\neval_items = 8\n[arm wso]\nschedule = wso\n[arm wsd]\nschedule = wsd\nalpha_pre = 0\n",
              corpus, tulu);
     assert_int_equal(write_file_atomic(ini, text, strlen(text), &e), 0);
-    StudyRunOptions ro = {1, 0};
+    StudyRunOptions ro = {.quiet = 1};
     int rc = study_run(ini, out, &ro, &e);
     if (rc) fail_msg("study_run: %s", e.msg);
     /* the world holds every corpus document and every Tulu conversation */

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "core/file.h"
 #include "study/plan.h"
 #include "study/calibrate.h"
@@ -84,7 +86,7 @@ static void write_study(const char *path, const char *arms)
 /* Runs a study quietly; max_segments > 0 stops after that many. */
 static void run_study(const char *ini, const char *out, int max_segments)
 {
-    StudyRunOptions o = {1, max_segments};
+    StudyRunOptions o = {.quiet = 1, .max_segments = max_segments};
     Err e;
     int rc = study_run(ini, out, &o, &e);
     if (rc) fprintf(stderr, "study_run: %s\n", e.msg);
@@ -197,6 +199,49 @@ static int count_entries(const char *dir)
 
 /* ---- tests --------------------------------------------------------------- */
 
+static int count_row(void *ctx, int n, char **values, char **names)
+{
+    (void)names;
+    if (n == 1 && values[0]) *(long *)ctx = atol(values[0]);
+    return 0;
+}
+
+static long query_count(const char *db_path, const char *sql)
+{
+    sqlite3 *db;
+    long n = -1;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, count_row, &n, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    return n;
+}
+
+/* `plateau study plan --estimate`: the data is prepared and the plan
+ * registered, so that `study run` reuses them, but no run is recorded and
+ * nothing trains; then the study runs from that folder as from an empty one. */
+static void estimate_prepares_the_study_and_trains_nothing(void **state)
+{
+    (void)state;
+    char ini[256], out[256], db[300], segs[300];
+    snprintf(ini, sizeof ini, "%s/estimate.ini", g_root);
+    snprintf(out, sizeof out, "%s/estimate", g_root);
+    write_study(ini, ARM_WSO);
+    StudyRunOptions o = {.quiet = 1, .estimate_only = 1};
+    Err e;
+    assert_int_equal(study_run(ini, out, &o, &e), 0);
+    snprintf(db, sizeof db, "%s/results.sqlite", out);
+    snprintf(segs, sizeof segs, "%s/segments", out);
+    assert_int_equal(query_count(db, "SELECT count(*) FROM runs"), 0);
+    assert_int_equal(query_count(db, "SELECT count(*) FROM metrics"), 0);
+    assert_int_equal(query_count(db, "SELECT count(*) FROM segments WHERE status != 'pending'"), 0);
+    long planned = query_count(db, "SELECT count(*) FROM segments");
+    assert_true(planned >= 3);   /* the trunk, its SFT sweep of two learning rates */
+    assert_int_equal(count_entries(segs), 0);
+    run_study(ini, out, 0);
+    assert_int_equal(query_count(db, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL"), 1);
+    assert_int_equal(query_count(db, "SELECT count(*) FROM segments WHERE status = 'done'"), planned);
+}
+
 /* SIGKILL during pre-training, and again during SFT, then run again: the
  * store ends with exactly the results of an uninterrupted run. */
 static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **state)
@@ -223,7 +268,7 @@ static void killed_study_resumes_to_the_results_of_an_uninterrupted_one(void **s
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-            StudyRunOptions o = {1, 0};
+            StudyRunOptions o = {.quiet = 1};
             Err ce;
             _exit(study_run(ini, out, &o, &ce) ? 1 : 0);
         }
@@ -629,6 +674,7 @@ int main(void)
         cmocka_unit_test(wsd_arm_reuses_the_wso_trunk),
         cmocka_unit_test(shared_arm_equals_the_arm_run_alone),
         cmocka_unit_test(rerun_of_a_finished_study_trains_nothing),
+        cmocka_unit_test(estimate_prepares_the_study_and_trains_nothing),
         cmocka_unit_test(report_has_the_table_and_the_findings),
         cmocka_unit_test(calibration_at_the_study_peak_lr_reproduces_the_wso_arm),
         cmocka_unit_test(three_stage_study_runs_mid_training_from_the_shared_pretraining),

@@ -14,15 +14,27 @@
 
 static const OptSpec PLAN_OPTS[] = {
     {"sft-steps", "N", "steps of one SFT run when the study gives SFT in epochs (default: left open)"},
+    {"estimate", NULL, "also prepare the data in DIR and print the expected duration, measured on this machine"},
+    {"out", "DIR", "with --estimate: the study's output folder (default runs/NAME, as study run)"},
     {NULL, NULL, NULL},
 };
+
+/* The folder `study run` uses: --out, or runs/NAME. */
+static void study_out_dir(char *out, size_t size, const Args *a, const StudySpec *spec)
+{
+    if (args_has(a, "out")) snprintf(out, size, "%s", args_str(a, "out", ""));
+    else snprintf(out, size, "runs/%s", spec->name);
+}
 
 static int study_plan(int argc, char **argv)
 {
     Args a;
-    const char *usage = "plateau study plan FILE [--sft-steps N]";
-    const char *about = "Parses a study file and prints its segment DAG: every segment with its parent, stage, "
-                        "step range, schedule and arms, each arm's path, and the steps that prefix sharing saves.";
+    const char *usage = "plateau study plan FILE [--sft-steps N] [--estimate [--out DIR]]";
+    const char *about =
+        "Parses a study file and prints its segment DAG: every segment with its parent, stage, step range, schedule\n"
+        "and arms, each arm's path, and the steps that prefix sharing saves. With --estimate it then prepares the\n"
+        "study's data in DIR (as `study run` does, which reuses it), times the study's model, an evaluation and a\n"
+        "sharpness probe on this machine, and prints the expected duration of what is left to run; nothing trains.";
     if (args_begin(&a, PLAN_OPTS, argc, argv, usage, about)) return 0;
     Err e;
     if (a.n_positional != 1) {
@@ -41,6 +53,18 @@ static int study_plan(int argc, char **argv)
     if (plan_build(&plan, &spec, sft_steps, &e)) die(&e);
     plan_print(&plan, stdout);
     plan_free(&plan);
+    if (!args_has(&a, "estimate")) {
+        if (args_has(&a, "out")) {
+            fprintf(stderr, "plateau study plan: --out is the folder of --estimate; give both or neither\n");
+            return 2;
+        }
+        return 0;
+    }
+    char out[4096];
+    study_out_dir(out, sizeof out, &a, &spec);
+    fflush(stdout);
+    StudyRunOptions o = {.estimate_only = 1};
+    if (study_run(a.positional[0], out, &o, &e)) die(&e);
     return 0;
 }
 
@@ -69,14 +93,10 @@ static int study_run_cmd(int argc, char **argv)
         return 2;
     }
     char out[4096];
-    if (args_has(&a, "out")) {
-        snprintf(out, sizeof out, "%s", args_str(&a, "out", ""));
-    } else {
-        StudySpec spec;
-        if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
-        snprintf(out, sizeof out, "runs/%s", spec.name);
-    }
-    StudyRunOptions o = {args_has(&a, "quiet"), 0};
+    StudySpec spec;
+    if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
+    study_out_dir(out, sizeof out, &a, &spec);
+    StudyRunOptions o = {.quiet = args_has(&a, "quiet")};
     if (study_run(a.positional[0], out, &o, &e)) die(&e);
     if (!args_has(&a, "no-report") && dist_is_root(dist_world())) {   /* rank 0 alone writes */
         if (study_report(out, &e)) die(&e);
@@ -109,8 +129,7 @@ static int study_calibrate_cmd(int argc, char **argv)
     StudySpec spec;
     if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
     char out[4096];
-    snprintf(out, sizeof out, "%s", args_has(&a, "out") ? args_str(&a, "out", "") : "");
-    if (!out[0]) snprintf(out, sizeof out, "runs/%s", spec.name);
+    study_out_dir(out, sizeof out, &a, &spec);
     double fraction;
     if (args_double(&a, "fraction", 0.25, &fraction, &e)) die(&e);
     Calibration c;

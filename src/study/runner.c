@@ -46,7 +46,8 @@ static int choose_sft_lrs(StudyState *S, int verbose, Err *e)
     return rc;
 }
 
-/* Copies the study file into out_dir and opens the store with a new run. */
+/* Copies the study file into out_dir and opens the store with a new run
+ * (run_id NULL: the store only, no run registered, as for an estimate). */
 static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err *e)
 {
     const StudySpec *s = &S->spec;
@@ -57,7 +58,7 @@ static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err
     path_join(copy, sizeof copy, S->out_dir, STUDY_SPEC_COPY);
     int rc = write_file_atomic(copy, text, bytes, e);
     if (!rc) rc = store_open(&S->store, S->out_dir, e);
-    if (!rc) rc = store_run_begin(S->store, s->name, text, run_id, e);
+    if (!rc && run_id) rc = store_run_begin(S->store, s->name, text, run_id, e);
     free(text);
     if (rc) return -1;
     study_say(S, "study %s: world %s, preset %s, %d arm%s x %d seed%s, %d SFT learning rate%s -> %s\n", s->name,
@@ -234,11 +235,12 @@ static int run_study(StudyState *S, const char *spec_path, const StudyRunOptions
 {
     if (!dist_is_root(dist_world())) return work_for_rank0(S, spec_path, e);
     int64_t run_id;
-    if (open_study(S, spec_path, &run_id, e) || prepare_study(S, status, e)) return -1;
+    if (open_study(S, spec_path, o->estimate_only ? NULL : &run_id, e) || prepare_study(S, status, e)) return -1;
     StudyProgress progress = {0};
     int ran;
-    if (estimate(S, *status, &progress, e) || run_segments(S, *status, &progress, o->max_segments, &ran, e))
-        return -1;
+    if (estimate(S, *status, &progress, e)) return -1;
+    if (o->estimate_only) return 0;
+    if (run_segments(S, *status, &progress, o->max_segments, &ran, e)) return -1;
     int all_done = 1;
     for (int i = 0; i < S->plan.n_segments; i++) all_done &= (*status)[i] == SEG_DONE;
     if (all_done && store_run_finish(S->store, run_id, e)) return -1;
@@ -263,7 +265,7 @@ static void study_state_free(StudyState *S)
 
 int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions *o, Err *e)
 {
-    static const StudyRunOptions defaults = {0, 0};
+    static const StudyRunOptions defaults = {0, 0, 0};
     if (!o) o = &defaults;
     StudyState *S = xcalloc(1, sizeof *S);
     S->out_dir = out_dir;

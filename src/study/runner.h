@@ -68,6 +68,8 @@
 typedef struct {
     int quiet;          /* 1: no progress bars, no per-segment lines */
     int max_segments;   /* > 0: stop after running this many segments (the rest on a re-run) */
+    int estimate_only;  /* 1: prepare the data, print the plan's size and expected duration, train nothing
+                           (`plateau study plan --estimate`); the folder is then ready for `study run` */
 } StudyRunOptions;
 
 /* Runs (or resumes) the study file spec_path in out_dir. */
