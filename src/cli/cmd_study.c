@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "dist/comm.h"
 #include "study/calibrate.h"
+#include "study/jobs.h"
 #include "study/plan.h"
 #include "study/report.h"
 #include "study/runner.h"
@@ -16,6 +17,7 @@ static const OptSpec PLAN_OPTS[] = {
     {"sft-steps", "N", "steps of one SFT run when the study gives SFT in epochs (default: left open)"},
     {"estimate", NULL, "also prepare the data in DIR and print the expected duration, measured on this machine"},
     {"out", "DIR", "with --estimate: the study's output folder (default runs/NAME, as study run)"},
+    {"jobs", "N", "with --estimate: the duration with the segments spread as `study run --jobs N` would"},
     {NULL, NULL, NULL},
 };
 
@@ -26,10 +28,39 @@ static void study_out_dir(char *out, size_t size, const Args *a, const StudySpec
     else snprintf(out, size, "runs/%s", spec->name);
 }
 
+/* --jobs N: a whole number >= 1; STUDY_JOBS_AUTO when absent. Under mpirun
+ * with ranks the ranks are the workers, so --jobs is refused. */
+static int jobs_option(const Args *a, const char *cmd, int *jobs)
+{
+    Err e;
+    long n;
+    *jobs = STUDY_JOBS_AUTO;
+    if (!args_has(a, "jobs")) return 0;
+    if (args_long(a, "jobs", 1, &n, &e)) {
+        fprintf(stderr, "plateau study %s: %s (--jobs takes a whole number of worker processes, 1 or more)\n", cmd,
+                e.msg);
+        return 2;
+    }
+    if (n < 1 || n > JOBS_MAX) {
+        fprintf(stderr, "plateau study %s: --jobs %ld: expected a whole number of worker processes from 1 to %d\n", cmd,
+                n, JOBS_MAX);
+        return 2;
+    }
+    if (dist_world()->size > 1) {
+        if (dist_is_root(dist_world()))
+            fprintf(stderr, "plateau study %s: --jobs runs segments side by side in worker processes of one "
+                            "machine; under mpirun the %d ranks do that already: drop --jobs or mpirun\n",
+                    cmd, dist_world()->size);
+        return 2;
+    }
+    *jobs = (int)n;
+    return 0;
+}
+
 static int study_plan(int argc, char **argv)
 {
     Args a;
-    const char *usage = "plateau study plan FILE [--sft-steps N] [--estimate [--out DIR]]";
+    const char *usage = "plateau study plan FILE [--sft-steps N] [--estimate [--out DIR] [--jobs N]]";
     const char *about =
         "Parses a study file and prints its segment DAG: every segment with its parent, stage, step range, schedule\n"
         "and arms, each arm's path, and the steps that prefix sharing saves. With --estimate it then prepares the\n"
@@ -54,8 +85,8 @@ static int study_plan(int argc, char **argv)
     plan_print(&plan, stdout);
     plan_free(&plan);
     if (!args_has(&a, "estimate")) {
-        if (args_has(&a, "out")) {
-            fprintf(stderr, "plateau study plan: --out is the folder of --estimate; give both or neither\n");
+        if (args_has(&a, "out") || args_has(&a, "jobs")) {
+            fprintf(stderr, "plateau study plan: --out and --jobs go with --estimate\n");
             return 2;
         }
         return 0;
@@ -63,13 +94,17 @@ static int study_plan(int argc, char **argv)
     char out[4096];
     study_out_dir(out, sizeof out, &a, &spec);
     fflush(stdout);
-    StudyRunOptions o = {.estimate_only = 1};
+    StudyRunOptions o = {.estimate_only = 1, .jobs = STUDY_JOBS_AUTO};
+    int bad = jobs_option(&a, "plan", &o.jobs);
+    if (bad) return bad;
     if (study_run(a.positional[0], out, &o, &e)) die(&e);
     return 0;
 }
 
 static const OptSpec RUN_OPTS[] = {
     {"out", "DIR", "output folder (default runs/NAME, NAME = the study file's name)"},
+    {"jobs", "N", "segments at once, each in a worker process with max(1, T/N) of the T OpenMP threads "
+                  "(default: T one-thread jobs for models up to " STUDY_JOBS_MAX_PARAMS_TEXT " parameters, else 1)"},
     {"quiet", NULL, "no progress bars or per-segment lines"},
     {"no-report", NULL, "do not write the report at the end"},
     {NULL, NULL, NULL},
@@ -78,14 +113,19 @@ static const OptSpec RUN_OPTS[] = {
 static int study_run_cmd(int argc, char **argv)
 {
     Args a;
-    const char *usage = "plateau study run FILE [--out DIR] [--quiet]";
+    const char *usage = "plateau study run FILE [--out DIR] [--jobs N] [--quiet]";
     const char *about =
         "Runs a study end to end: builds the world, tokenizer and shards in DIR, trains every segment of the plan\n"
         "(shared prefixes once), evaluates each stage end, probes sharpness, chooses the SFT learning rate per base\n"
         "model on the validation split, then writes DIR/report.md. Re-running resumes: finished segments are skipped.\n"
         "Under `mpirun -np N` (N >= 2) rank 0 owns the plan and DIR/results.sqlite and hands every segment whose\n"
         "parent is done to a free rank of 1..N-1; DIR must be the same folder for every rank (a shared filesystem\n"
-        "across hosts). The store ends with the rows of a one-process run; a killed run resumes under any N.";
+        "across hosts). The store ends with the rows of a one-process run; a killed run resumes under any N.\n"
+        "--jobs N does the same on one machine without MPI: N worker processes run segments whose parents are done\n"
+        "side by side, each with max(1, T/N) of the T threads (OMP_NUM_THREADS, else the cores), and this process\n"
+        "alone writes DIR/results.sqlite. Every segment gives the bits it gives run alone at that thread count, so\n"
+        "--jobs 2 at T = 2 gives the rows of --jobs 1 at OMP_NUM_THREADS=1. Ctrl-C stops the jobs; a re-run under\n"
+        "any --jobs resumes.";
     if (args_begin(&a, RUN_OPTS, argc, argv, usage, about)) return 0;
     Err e;
     if (a.n_positional != 1) {
@@ -96,11 +136,41 @@ static int study_run_cmd(int argc, char **argv)
     StudySpec spec;
     if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
     study_out_dir(out, sizeof out, &a, &spec);
-    StudyRunOptions o = {.quiet = args_has(&a, "quiet")};
+    StudyRunOptions o = {.quiet = args_has(&a, "quiet"), .jobs = STUDY_JOBS_AUTO};
+    int bad = jobs_option(&a, "run", &o.jobs);
+    if (bad) return bad;
     if (study_run(a.positional[0], out, &o, &e)) die(&e);
     if (!args_has(&a, "no-report") && dist_is_root(dist_world())) {   /* rank 0 alone writes */
         if (study_report(out, &e)) die(&e);
         printf("report: %s/report.md\n", out);
+    }
+    return 0;
+}
+
+static const OptSpec WORKER_OPTS[] = {
+    {"out", "DIR", "the study's output folder"},
+    {"job", "K", "this worker's number, 1..N"},
+    {NULL, NULL, NULL},
+};
+
+/* Hidden: a worker process of `study run --jobs N` (study/jobs.h), started
+ * by the study process with its socket on file descriptor JOBS_FD. */
+static int study_worker_cmd(int argc, char **argv)
+{
+    Args a;
+    const char *usage = "plateau study worker FILE --out DIR --job K   (started by `study run --jobs N`)";
+    if (args_begin(&a, WORKER_OPTS, argc, argv, usage, "A worker process of `study run --jobs N`.")) return 0;
+    Err e;
+    const char *out;
+    long job;
+    if (a.n_positional != 1) {
+        fprintf(stderr, "plateau study worker: expected one study file (usage: %s)\n", usage);
+        return 2;
+    }
+    if (args_require(&a, "out", &out, &e) || args_long(&a, "job", 0, &job, &e)) die(&e);
+    if (study_work(a.positional[0], out, (int)job, &e)) {
+        fprintf(stderr, "plateau: job %ld: %s\n", job, e.msg);
+        return 1;
     }
     return 0;
 }
@@ -167,7 +237,7 @@ static int study_report_cmd(int argc, char **argv)
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
-    const char *about;
+    const char *about;   /* NULL: hidden from the list */
 } Subcommand;
 
 static const Subcommand SUBCOMMANDS[] = {
@@ -175,6 +245,7 @@ static const Subcommand SUBCOMMANDS[] = {
     {"calibrate", study_calibrate_cmd, "measure the peak learning rate by a short WSO sweep"},
     {"run", study_run_cmd, "run a study end to end (resumable) and write its report"},
     {"report", study_report_cmd, "write DIR/report.md, plots and CSV tables from a study's results"},
+    {"worker", study_worker_cmd, NULL},
 };
 
 static void usage(FILE *fp)
@@ -183,7 +254,7 @@ static void usage(FILE *fp)
                 "A study file names a world, a model, token budgets, seeds, an SFT learning-rate\n"
                 "sweep and the arms (schedules) to compare; see studies/*.ini.\n\nsubcommands:\n");
     for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++)
-        fprintf(fp, "  %-8s %s\n", SUBCOMMANDS[i].name, SUBCOMMANDS[i].about);
+        if (SUBCOMMANDS[i].about) fprintf(fp, "  %-8s %s\n", SUBCOMMANDS[i].name, SUBCOMMANDS[i].about);
 }
 
 int cmd_study(int argc, char **argv)

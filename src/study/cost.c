@@ -1,7 +1,9 @@
 #include "study/cost.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "study/stage_eval.h"
 #include "train/loader_source.h"
@@ -151,4 +153,56 @@ double cost_eta_seconds(Cost left, Cost done, Cost spent_s, double tokens_per_s)
     return left.train * rate(done.train, spent_s.train, tokens_per_s) +
            left.eval * rate(done.eval, spent_s.eval, tokens_per_s) +
            left.probe * rate(done.probe, spent_s.probe, tokens_per_s);
+}
+
+enum { WAITING, RUNNING, FINISHED };
+
+/* Hands every free worker (of `jobs`) the first waiting segment in plan
+ * order whose parent has finished, to end at `now` plus its duration. */
+static void hand_out(const Plan *plan, char *state, double *end, const double *dur, int *free_workers, double now)
+{
+    for (int i = 0; i < plan->n_segments && *free_workers > 0; i++) {
+        int p = plan->segments[i].parent;
+        if (state[i] != WAITING || (p >= 0 && state[p] != FINISHED)) continue;
+        state[i] = RUNNING;
+        end[i] = now + dur[i];
+        (*free_workers)--;
+    }
+}
+
+double cost_makespan_seconds(const StudyState *S, const SegmentStatus *status, const double *started_ago, int jobs,
+                             Cost done, Cost spent_s, double tokens_per_s)
+{
+    const int n = S->plan.n_segments;
+    char *state = xmalloc((size_t)n + 1);
+    double *dur = xmalloc(((size_t)n + 1) * sizeof *dur), *end = xmalloc(((size_t)n + 1) * sizeof *end);
+    int free_workers = jobs < 1 ? 1 : jobs;
+    for (int i = 0; i < n; i++) {
+        dur[i] = cost_eta_seconds(cost_of_segment(S, i), done, spent_s, tokens_per_s);
+        state[i] = status[i] == SEG_DONE ? FINISHED : WAITING;
+        end[i] = 0;
+        if (state[i] == WAITING && started_ago && started_ago[i] >= 0 && free_workers > 0) {
+            state[i] = RUNNING;
+            end[i] = fmax(0, dur[i] - started_ago[i]);
+            free_workers--;
+        }
+    }
+    double now = 0;
+    for (;;) {
+        hand_out(&S->plan, state, end, dur, &free_workers, now);
+        int next = -1;
+        for (int i = 0; i < n; i++)
+            if (state[i] == RUNNING && (next < 0 || end[i] < end[next])) next = i;
+        if (next < 0) break;
+        now = end[next];
+        for (int i = 0; i < n; i++)
+            if (state[i] == RUNNING && end[i] <= now) {
+                state[i] = FINISHED;
+                free_workers++;
+            }
+    }
+    free(state);
+    free(dur);
+    free(end);
+    return now;
 }

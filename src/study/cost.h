@@ -34,6 +34,18 @@ double cost_total(Cost c);
  * seen. */
 double cost_eta_seconds(Cost left, Cost done, Cost spent_s, double tokens_per_s);
 
+/* Seconds until every segment not done has finished when `jobs` workers
+ * take them as the farm hands them out (study/farm.h: the first segment in
+ * plan order whose parent has finished goes to a free worker), each lasting
+ * cost_eta_seconds of its own cost at the rates above. started_ago (NULL:
+ * none running) gives, for a segment running now, how many seconds ago it
+ * started (< 0: not running): it keeps a worker for the rest of its
+ * duration (at least 0). With jobs = 1 and nothing running this is
+ * cost_eta_seconds of the sum, the one-process runner's estimate: a list
+ * schedule of the plan's DAG, as in Graham's list scheduling (1969). */
+double cost_makespan_seconds(const StudyState *S, const SegmentStatus *status, const double *started_ago, int jobs,
+                             Cost done, Cost spent_s, double tokens_per_s);
+
 /* Training tokens per second of the study's model on this machine, as the
  * trainer runs it: three pre-training steps from a scratch initialisation
  * on the study's own batches, the best step after the first (which warms

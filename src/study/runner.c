@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "dist/comm.h"
 #include "study/cost.h"
 #include "study/farm.h"
+#include "study/jobs.h"
 #include "study/report_math.h"
 #include "study/segment_run.h"
 #include "study/stage_eval.h"
@@ -114,10 +116,22 @@ static int prepare_study(StudyState *S, SegmentStatus **status, Err *e)
     return store_plan_status(S->store, &S->plan, *status, e);
 }
 
-/* ---- over MPI ranks (study/farm.h) ----------------------------------------- */
+/* ---- over workers: MPI ranks or --jobs processes (study/farm.h) ------------ */
 
-/* Ranks 1..N-1: segment i for rank 0, its lines into the transcript. */
-static int run_for_rank0(void *ctx, int i, char *transcript, size_t transcript_size, Err *e)
+/* How the study's segments are spread, and at how many threads each runs. */
+#define SETUP_TAG 0   /* the study process's first message to a job: StudyData (below FARM_TAG_FIRST) */
+
+typedef struct {
+    int workers;       /* segments at once: ranks 1..N-1 or --jobs N; 1: this process alone */
+    int threads;       /* OpenMP threads of each segment */
+    int all_threads;   /* what the user gave (OMP_NUM_THREADS or the cores) */
+    int over_jobs;     /* the workers are --jobs processes (not MPI ranks) */
+} Spread;
+
+/* A worker: segment i for endpoint 0, its lines into the transcript, the
+ * work it measured into done and spent_s. */
+static int run_for_endpoint0(void *ctx, int i, char *transcript, size_t transcript_size, Cost *done, Cost *spent_s,
+                             Err *e)
 {
     StudyState *S = ctx;
     StudyProgress p = {.units_total = 1, .started_s = now_seconds(), .number = i + 1, .count = S->plan.n_segments};
@@ -125,49 +139,100 @@ static int run_for_rank0(void *ctx, int i, char *transcript, size_t transcript_s
     S->transcript_size = transcript_size;
     int rc = segment_run(S, i, &p, e);
     S->transcript = NULL;
+    *done = p.done;
+    *spent_s = p.spent_s;
     return rc ? err_wrap(e, "segment %s", S->plan.segments[i].id) : 0;
 }
 
 typedef struct {
     StudyState    *S;
     StudyProgress *p;
-} Rank0;
+    SegmentStatus *status;
+    const Spread  *spread;
+    const char    *noun;          /* "rank" or "job" */
+    double        *started_s;     /* [n_segments]: now_seconds() when handed out, < 0: not running */
+} Endpoint0;
 
-/* Rank 0, once a rank's segment i is in the store: its lines, the study's
- * progress, and the SFT learning rates chosen so far. */
-static int finished_on_rank(void *ctx, int i, int rank, const char *transcript, Err *e)
+static void handed_out(void *ctx, int i, int worker)
 {
-    Rank0 *r = ctx;
+    (void)worker;
+    Endpoint0 *r = ctx;
+    r->started_s[i] = now_seconds();
+}
+
+/* The study's ETA with the workers: the rest of the plan's DAG list-scheduled
+ * on them (cost_makespan_seconds), at the rates measured so far. */
+static double workers_eta(const Endpoint0 *r)
+{
+    const StudyState *S = r->S;
+    double now = now_seconds();
+    double *ago = xmalloc((size_t)S->plan.n_segments * sizeof *ago);
+    for (int i = 0; i < S->plan.n_segments; i++) ago[i] = r->started_s[i] >= 0 ? now - r->started_s[i] : -1;
+    double eta = cost_makespan_seconds(S, r->status, ago, r->spread->workers, r->p->done, r->p->spent_s,
+                                       r->p->tokens_per_s);
+    free(ago);
+    return eta;
+}
+
+/* Endpoint 0, once a worker's segment i is in the store: its lines, the
+ * study's progress, and the SFT learning rates chosen so far. */
+static int finished_on_worker(void *ctx, int i, int worker, const char *transcript, Cost done, Cost spent_s, Err *e)
+{
+    Endpoint0 *r = ctx;
     for (const char *line = transcript; *line;) {
         const char *end = strchr(line, '\n');
         int len = end ? (int)(end - line) : (int)strlen(line);
-        study_say(r->S, "[rank %d] %.*s\n", rank, len, line);
+        study_say(r->S, "[%s %d] %.*s\n", r->noun, worker, len, line);
         line += len + (end != NULL);
     }
     StudyProgress *p = r->p;
+    r->started_s[i] = -1;
     p->units_done += cost_total(cost_of_segment(r->S, i));
+    p->done.train += done.train;
+    p->done.eval += done.eval;
+    p->done.probe += done.probe;
+    p->spent_s.train += spent_s.train;
+    p->spent_s.eval += spent_s.eval;
+    p->spent_s.probe += spent_s.probe;
     char left[32];
-    double spent = now_seconds() - p->started_s;
-    format_duration(left, sizeof left, spent * (p->units_total - p->units_done) / p->units_done);
+    format_duration(left, sizeof left, workers_eta(r));
     study_say(r->S, "study %.0f%%, ETA %s\n", 100 * p->units_done / p->units_total, left);
     return r->S->plan.segments[i].stage == STAGE_SFT ? choose_sft_lrs(r->S, 0, e) : 0;
 }
 
-/* Ranks 1..N-1: the study's data and model, no database, then segments as
- * rank 0 hands them out. */
-static int work_for_rank0(StudyState *S, const char *spec_path, Err *e)
+/* A worker's part of the setup: the study file, the data paths (from rank 0
+ * by broadcast, or from the study process as the first message), the model;
+ * no database. */
+static int worker_setup(StudyState *S, const char *spec_path, FarmLink *l, Err *e)
 {
     S->quiet = 1;
     progress_quiet(1);
-    if (study_spec_load(&S->spec, spec_path, e) || store_open_recording(&S->store, e) ||
-        prepare_data(S, dist_world(), e) || prepare_model(S, e))
-        return -1;
-    Farm farm = {.plan = &S->plan, .run = run_for_rank0, .recording = S->store, .ctx = S};
-    return farm_work(dist_world(), &farm, e);
+    if (study_spec_load(&S->spec, spec_path, e) || store_open_recording(&S->store, e)) return -1;
+    if (!l) return prepare_data(S, dist_world(), e) || prepare_model(S, e) ? -1 : 0;
+    void *msg;
+    size_t len;
+    int from, tag;
+    if (l->recv(l, 0, &msg, &len, &from, &tag, e)) return -1;
+    int ok = tag == SETUP_TAG && len == sizeof S->data;
+    if (ok) memcpy(&S->data, msg, sizeof S->data);
+    free(msg);
+    if (!ok) return err_set(e, "the study process sent no data paths first (tag %d, %zu bytes)", tag, len);
+    return prepare_model(S, e);
 }
 
-/* What is left, and how long it should take on this machine. */
-static int estimate(StudyState *S, const SegmentStatus *status, StudyProgress *p, Err *e)
+/* Ranks 1..N-1: the study's data and model, then segments as rank 0 hands
+ * them out. */
+static int work_for_rank0(StudyState *S, const char *spec_path, Err *e)
+{
+    if (worker_setup(S, spec_path, NULL, e)) return -1;
+    FarmLink l = farm_link_mpi(dist_world());
+    Farm farm = {.plan = &S->plan, .run = run_for_endpoint0, .recording = S->store, .ctx = S};
+    return farm_work(&l, dist_world()->rank, &farm, e);
+}
+
+/* What is left, and how long it should take on this machine with the
+ * segments spread as sp says (timed at the threads each segment gets). */
+static int estimate(StudyState *S, const SegmentStatus *status, const Spread *sp, StudyProgress *p, Err *e)
 {
     const PlanSaving *sv = &S->plan.saving;
     int64_t separate = 0, planned = 0;
@@ -178,44 +243,86 @@ static int estimate(StudyState *S, const SegmentStatus *status, StudyProgress *p
     Cost left = cost_of_remaining(S, status, &p->count);
     p->units_total = cost_total(left) > 0 ? cost_total(left) : 1;
     p->left = left;
+    if (sp->over_jobs) omp_set_num_threads(sp->threads);
     p->tokens_per_s = cost_measure_throughput(S, e);
-    if (p->tokens_per_s < 0) return -1;
     /* evaluation and sharpness at their own measured rates, until segments refine them */
-    if (stage_eval_measure_rates(S, &p->done, &p->spent_s, e)) return -1;
-    double eta_s = cost_eta_seconds(left, p->done, p->spent_s, p->tokens_per_s);
+    int rc = p->tokens_per_s < 0 || stage_eval_measure_rates(S, &p->done, &p->spent_s, e) ? -1 : 0;
+    if (sp->over_jobs) omp_set_num_threads(sp->all_threads);
+    if (rc) return -1;
+    double eta_s = cost_makespan_seconds(S, status, NULL, sp->workers, p->done, p->spent_s, p->tokens_per_s);
     double flops_per_token = config_train_flops_per_token(&S->config, S->spec.seq_len);
-    char eta[32];
+    char eta[32], spread[160] = "";
     format_duration(eta, sizeof eta, eta_s);
+    if (sp->over_jobs)
+        snprintf(spread, sizeof spread, "; jobs: %d worker processes x %d OpenMP thread%s (of %d)", sp->workers,
+                 sp->threads, sp->threads == 1 ? "" : "s", sp->all_threads);
     study_say(S, "plan: %d segments (%d to run), %" PRId64 " segment-steps instead of %" PRId64
            " if every arm ran alone: sharing saves %" PRId64 " steps (%.0f%%; pre-training %" PRId64 " instead of %"
-           PRId64 ")\n",
+           PRId64 ")%s\n",
         S->plan.n_segments, p->count, planned, separate, separate - planned,
         separate > 0 ? 100.0 * (separate - planned) / separate : 0.0, sv->planned_steps[STAGE_PRETRAIN],
-        sv->separate_steps[STAGE_PRETRAIN]);
+        sv->separate_steps[STAGE_PRETRAIN], spread);
     study_say(S, "expected duration: %s (%.2f M training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
-           "sharpness; training %.1f MFLOP/token at a measured %.0f tokens/s = %.1f GFLOP/s; evaluation and "
+           "sharpness; training %.1f MFLOP/token at a measured %.0f tokens/s%s = %.1f GFLOP/s; evaluation and "
            "sharpness at rates timed on a sample: %.0f and %.0f units/s)\n",
         eta, p->units_total / 1e6, 100 * left.train / p->units_total, 100 * left.eval / p->units_total,
         100 * left.probe / p->units_total, flops_per_token / 1e6, p->tokens_per_s,
-        p->tokens_per_s * flops_per_token / 1e9, p->done.eval / p->spent_s.eval, p->done.probe / p->spent_s.probe);
+        sp->workers > 1 ? " per segment" : "", p->tokens_per_s * flops_per_token / 1e9, p->done.eval / p->spent_s.eval,
+        p->done.probe / p->spent_s.probe);
     return 0;
 }
 
-/* Runs the segments not yet done, in plan order (under mpirun: handed to
- * ranks 1..N-1 as their parents finish); *ran receives how many. */
-static int run_segments(StudyState *S, SegmentStatus *status, StudyProgress *p, int max_segments, int *ran,
-                        Err *e)
+/* Starts the --jobs worker processes (plateau study worker, from
+ * /proc/self/exe) and hands each the data paths. */
+static int start_jobs(StudyState *S, const char *spec_path, const Spread *sp, Jobs *jobs, Err *e)
+{
+    const char *argv[] = {"study", "worker", spec_path, "--out", S->out_dir, NULL};
+    if (jobs_start(jobs, sp->workers, sp->threads, "/proc/self/exe", argv, e)) return -1;
+    FarmLink l = jobs_link(jobs);
+    for (int k = 1; k <= jobs->n; k++)
+        if (l.send(&l, k, SETUP_TAG, &S->data, sizeof S->data, e)) {
+            jobs_halt(jobs);
+            return -1;
+        }
+    return 0;
+}
+
+/* Segments over the workers (MPI ranks or --jobs processes). */
+static int serve_workers(StudyState *S, const char *spec_path, SegmentStatus *status, const Spread *sp,
+                         StudyProgress *p, int max_segments, int *ran, Err *e)
+{
+    Jobs jobs;
+    FarmLink l;
+    if (sp->over_jobs) {
+        study_say(S, "jobs: %d; this process hands segments whose parents are done to jobs 1-%d and alone writes "
+                     "%s\n", sp->workers, sp->workers, STORE_FILE);
+        if (start_jobs(S, spec_path, sp, &jobs, e)) return -1;
+        l = jobs_link(&jobs);
+    } else {
+        study_say(S, "ranks: %d; rank 0 hands segments whose parents are done to ranks 1-%d\n", sp->workers + 1,
+                  sp->workers);
+        l = farm_link_mpi(dist_world());
+    }
+    double *started = xmalloc((size_t)S->plan.n_segments * sizeof *started);
+    for (int i = 0; i < S->plan.n_segments; i++) started[i] = -1;
+    Endpoint0 r0 = {S, p, status, sp, l.worker_noun, started};
+    Farm farm = {.plan = &S->plan, .store = S->store, .status = status, .max_segments = max_segments,
+                 .started = handed_out, .finished = finished_on_worker, .ctx = &r0};
+    int rc = farm_serve(&l, &farm, ran, e);
+    if (!rc && sp->over_jobs) rc = jobs_wait(&jobs, e);
+    free(started);
+    return rc;
+}
+
+/* Runs the segments not yet done: in plan order in this process, or handed
+ * to the workers as their parents finish; *ran receives how many. */
+static int run_segments(StudyState *S, const char *spec_path, SegmentStatus *status, const Spread *sp,
+                        StudyProgress *p, int max_segments, int *ran, Err *e)
 {
     p->started_s = now_seconds();
     *ran = 0;
-    const DistGroup *ranks = dist_world();
-    if (ranks->size > 1) {
-        study_say(S, "ranks: %d; rank 0 hands segments whose parents are done to ranks 1-%d\n", ranks->size,
-                  ranks->size - 1);
-        Rank0 r0 = {S, p};
-        Farm farm = {.plan = &S->plan, .store = S->store, .status = status, .max_segments = max_segments,
-                     .finished = finished_on_rank, .ctx = &r0};
-        if (farm_serve(ranks, &farm, ran, e)) return -1;
+    if (sp->workers > 1 || !dist_is_root(dist_world()) || dist_world()->size > 1) {
+        if (serve_workers(S, spec_path, status, sp, p, max_segments, ran, e)) return -1;
         return choose_sft_lrs(S, 1, e);
     }
     for (int i = 0; i < S->plan.n_segments; i++) {
@@ -230,17 +337,48 @@ static int run_segments(StudyState *S, SegmentStatus *status, StudyProgress *p, 
     return choose_sft_lrs(S, 1, e);
 }
 
+int study_default_jobs(const Config *c, int threads)
+{
+    return config_param_count(c) <= STUDY_JOBS_MAX_PARAMS && threads > 1 ? (threads < JOBS_MAX ? threads : JOBS_MAX) : 1;
+}
+
+/* How segments are spread: over MPI ranks under mpirun, else over --jobs
+ * processes (0: study_default_jobs), each with its share of the threads. */
+static int choose_spread(const StudyState *S, int jobs, Spread *sp, Err *e)
+{
+    const DistGroup *ranks = dist_world();
+    *sp = (Spread){.workers = 1, .all_threads = omp_get_max_threads()};
+    sp->threads = sp->all_threads;
+    if (ranks->size > 1) {
+        if (jobs > 1) return err_set(e, "--jobs %d under mpirun with %d ranks: the ranks already run segments side "
+                                        "by side; use one or the other", jobs, ranks->size);
+        sp->workers = ranks->size - 1;
+        return 0;
+    }
+    if (jobs == STUDY_JOBS_AUTO) jobs = study_default_jobs(&S->config, sp->all_threads);
+    if (jobs > JOBS_MAX) return err_set(e, "--jobs %d: at most %d", jobs, JOBS_MAX);
+    if (jobs > 1) {
+        sp->workers = jobs;
+        sp->over_jobs = 1;
+        sp->threads = sp->all_threads / jobs > 1 ? sp->all_threads / jobs : 1;
+    }
+    return 0;
+}
+
 static int run_study(StudyState *S, const char *spec_path, const StudyRunOptions *o, SegmentStatus **status,
                      Err *e)
 {
     if (!dist_is_root(dist_world())) return work_for_rank0(S, spec_path, e);
     int64_t run_id;
-    if (open_study(S, spec_path, o->estimate_only ? NULL : &run_id, e) || prepare_study(S, status, e)) return -1;
+    Spread sp;
+    if (open_study(S, spec_path, o->estimate_only ? NULL : &run_id, e) || prepare_study(S, status, e) ||
+        choose_spread(S, o->jobs, &sp, e))
+        return -1;
     StudyProgress progress = {0};
     int ran;
-    if (estimate(S, *status, &progress, e)) return -1;
+    if (estimate(S, *status, &sp, &progress, e)) return -1;
     if (o->estimate_only) return 0;
-    if (run_segments(S, *status, &progress, o->max_segments, &ran, e)) return -1;
+    if (run_segments(S, spec_path, *status, &sp, &progress, o->max_segments, &ran, e)) return -1;
     int all_done = 1;
     for (int i = 0; i < S->plan.n_segments; i++) all_done &= (*status)[i] == SEG_DONE;
     if (all_done && store_run_finish(S->store, run_id, e)) return -1;
@@ -263,9 +401,24 @@ static void study_state_free(StudyState *S)
     if (S->store) store_close(S->store);
 }
 
+int study_work(const char *spec_path, const char *out_dir, int job, Err *e)
+{
+    StudyState *S = xcalloc(1, sizeof *S);
+    S->out_dir = out_dir;
+    FarmLink l = jobs_worker_link();
+    int rc = worker_setup(S, spec_path, &l, e);
+    if (!rc) {
+        Farm farm = {.plan = &S->plan, .run = run_for_endpoint0, .recording = S->store, .ctx = S};
+        rc = farm_work(&l, job, &farm, e);
+    }
+    study_state_free(S);
+    free(S);
+    return rc;
+}
+
 int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions *o, Err *e)
 {
-    static const StudyRunOptions defaults = {0, 0, 0};
+    static const StudyRunOptions defaults = {0, 0, 0, 1};
     if (!o) o = &defaults;
     StudyState *S = xcalloc(1, sizeof *S);
     S->out_dir = out_dir;

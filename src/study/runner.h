@@ -65,15 +65,33 @@
 
 #include "core/error.h"
 
+#include "model/config.h"
+
+#define STUDY_JOBS_AUTO (-1)
+
 typedef struct {
     int quiet;          /* 1: no progress bars, no per-segment lines */
     int max_segments;   /* > 0: stop after running this many segments (the rest on a re-run) */
     int estimate_only;  /* 1: prepare the data, print the plan's size and expected duration, train nothing
                            (`plateau study plan --estimate`); the folder is then ready for `study run` */
+    int jobs;           /* segments at once in worker processes (below); <= 1: this process alone;
+                           STUDY_JOBS_AUTO: study_default_jobs. Refused (> 1) under mpirun with ranks. */
 } StudyRunOptions;
 
 /* Runs (or resumes) the study file spec_path in out_dir. */
 int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions *o, Err *e);
+
+/* The worker end of `study run --jobs N` (the hidden `plateau study worker
+ * FILE --out DIR --job K`): set up from the study process's first message
+ * on JOBS_FD, then runs the segments it is handed until told to stop. */
+int study_work(const char *spec_path, const char *out_dir, int job, Err *e);
+
+/* --jobs when the user gives none: `threads` one-thread jobs for a model of
+ * at most STUDY_JOBS_MAX_PARAMS parameters, else one job with every thread
+ * (see the measurements above). */
+#define STUDY_JOBS_MAX_PARAMS 3000000
+#define STUDY_JOBS_MAX_PARAMS_TEXT "3M"
+int study_default_jobs(const Config *c, int threads);
 
 /* Names used in the store. */
 #define SFT_LR_CHOICE_METRIC "answer_logprob"
