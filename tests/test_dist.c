@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #include <dirent.h>
-#include <sqlite3.h>
 
 #include "core/file.h"
 #include "data/shard.h"
@@ -34,6 +33,7 @@
 #include "model/config.h"
 #include "support/checkpoint_files.h"
 #include "support/fixture.h"
+#include "support/store_rows.h"
 #include "support/tiny_study.h"
 #include "train/adamw.h"
 #include "study/store.h"
@@ -421,52 +421,6 @@ static void recorded_store_calls_replay_to_the_rows_of_direct_calls(void **state
     store_close(replayed);
 }
 
-/* Every result row of a study folder's store, doubles in hexadecimal (exact),
- * tables and rows in a fixed order; checkpoint paths (which name the folder)
- * left out. Malloc'd. */
-static char *store_rows(const char *dir)
-{
-    static const char *const QUERIES[] = {
-        "SELECT id, status FROM segments ORDER BY id",
-        "SELECT segment, step, loss, lr, grad_norm, tokens FROM metrics ORDER BY segment, step",
-        "SELECT segment, step, suite, task, metric, value, stderr, n FROM evaluations "
-        "ORDER BY segment, step, suite, task, metric",
-        "SELECT segment, step, data, trace, stderr, probes, top_eigenvalue FROM sharpness "
-        "ORDER BY segment, step, data",
-        "SELECT arm, seed, sft_lr, segment, chosen FROM sft_sweep ORDER BY arm, seed, sft_lr",
-    };
-    char path[700];
-    snprintf(path, sizeof path, "%s/results.sqlite", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    out[0] = 0;
-    for (size_t q = 0; q < sizeof QUERIES / sizeof QUERIES[0]; q++) {
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_prepare_v2(db, QUERIES[q], -1, &st, NULL), SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            for (int c = 0; c < sqlite3_column_count(st); c++) {
-                char cell[128];
-                switch (sqlite3_column_type(st, c)) {
-                case SQLITE_FLOAT: snprintf(cell, sizeof cell, "%a|", sqlite3_column_double(st, c)); break;
-                case SQLITE_NULL: snprintf(cell, sizeof cell, "NULL|"); break;
-                default: snprintf(cell, sizeof cell, "%s|", (const char *)sqlite3_column_text(st, c));
-                }
-                size_t n = strlen(cell);
-                if (len + n + 2 > cap) out = realloc(out, cap *= 2);
-                memcpy(out + len, cell, n + 1);
-                len += n;
-            }
-            out[len++] = '\n';
-            out[len] = 0;
-        }
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return out;
-}
-
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -506,12 +460,11 @@ static void study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any
     run_ok(0, (const char *const[]){"study", "run", ini, "--out", one, "--quiet", NULL});
     unsetenv("OMP_NUM_THREADS");
     run_ok(2, (const char *const[]){"study", "run", ini, "--out", two, "--quiet", NULL});
-    char *a = store_rows(one), *b = store_rows(two);
-    int lines = 0;
-    for (const char *p = a; *p; p++) lines += *p == '\n';
+    int lines;
+    char *a = store_rows(one, &lines), *b = store_rows(two, NULL);
     printf("    %d store rows; 2 ranks %s one process\n", lines, strcmp(a, b) ? "DIFFER from" : "equal");
     assert_true(lines > 100);
-    assert_string_equal(a, b);
+    assert_same_store_rows(a, b);
     free(b);
 
     /* Three ranks (two running segments side by side), killed once three
@@ -524,8 +477,8 @@ static void study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any
     setenv("OMP_NUM_THREADS", "1", 1);
     run_ok(0, (const char *const[]){"study", "run", ini, "--out", killed, "--quiet", NULL});
     unsetenv("OMP_NUM_THREADS");
-    b = store_rows(killed);
-    assert_string_equal(a, b);
+    b = store_rows(killed, NULL);
+    assert_same_store_rows(a, b);
     free(a);
     free(b);
 }

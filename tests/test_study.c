@@ -1159,6 +1159,42 @@ static void eta_prices_each_kind_of_work_at_its_measured_rate(void **state)
     assert_true(fabs(cost_eta_seconds(left, none, none, 40) - 160.0 / 40) < 1e-12);
 }
 
+/* The list schedule of the small plan (#0 the shared trunk; #1 and #2 the
+ * two arms' tails, each of the same cost; #3-#6 four SFT runs of one cost,
+ * two per tail), every unit at 1/100 s: one job runs the sum; two run #0,
+ * then #1 and #2 together, then two SFT runs at a time; four run all SFT
+ * runs at once. A segment running for half its duration keeps its job for
+ * the other half; a done one costs nothing. */
+static void eta_list_schedules_the_dag_on_the_jobs(void **state)
+{
+    (void)state;
+    StudyState *S = calloc(1, sizeof *S);
+    Err e;
+    if (parse_with(&S->spec, "", "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &e) ||
+        plan_build(&S->plan, &S->spec, 0, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(S->plan.n_segments, 7);
+    double d[7];
+    Cost none = {0, 0, 0};
+    for (int i = 0; i < 7; i++) d[i] = cost_total(cost_of_segment(S, i)) / 100;
+    assert_true(d[1] == d[2] && d[3] == d[4] && d[3] == d[5] && d[3] == d[6] && d[0] > d[1] && d[1] > d[3]);
+    SegmentStatus status[7] = {SEG_PENDING, SEG_PENDING, SEG_PENDING, SEG_PENDING, SEG_PENDING, SEG_PENDING,
+                               SEG_PENDING};
+    double sum = d[0] + d[1] + d[2] + 4 * d[3];
+    assert_true(fabs(cost_makespan_seconds(S, status, NULL, 1, none, none, 100) - sum) < 1e-9 * sum);
+    assert_true(fabs(cost_makespan_seconds(S, status, NULL, 2, none, none, 100) - (d[0] + d[1] + 2 * d[3])) <
+                1e-9 * sum);
+    assert_true(fabs(cost_makespan_seconds(S, status, NULL, 4, none, none, 100) - (d[0] + d[1] + d[3])) <
+                1e-9 * sum);
+    double ago[7] = {d[0] / 2, -1, -1, -1, -1, -1, -1};
+    assert_true(fabs(cost_makespan_seconds(S, status, ago, 2, none, none, 100) - (d[0] / 2 + d[1] + 2 * d[3])) <
+                1e-9 * sum);
+    status[0] = SEG_DONE;
+    assert_true(fabs(cost_makespan_seconds(S, status, NULL, 2, none, none, 100) - (d[1] + 2 * d[3])) < 1e-9 * sum);
+    plan_free(&S->plan);
+    free(S);
+}
+
 static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
 {
     (void)state;
@@ -1502,6 +1538,7 @@ int main(void)
         cmocka_unit_test(findings_from_a_hand_set_store_give_each_verdict),
         cmocka_unit_test(bios_text_covers_the_budget_without_repeating),
         cmocka_unit_test(eta_prices_each_kind_of_work_at_its_measured_rate),
+        cmocka_unit_test(eta_list_schedules_the_dag_on_the_jobs),
         cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
         cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
         cmocka_unit_test(killed_writer_leaves_a_consistent_store),

@@ -107,18 +107,22 @@ static int take_result(FarmLink *l, Farm *f, int worker, const void *msg, size_t
     return f->finished ? f->finished(f->ctx, expect, worker, transcript, h.done, h.spent_s, e) : 0;
 }
 
-/* Appends to e which segments were running when the link failed. */
+/* Adds to e which segments were running when the link failed. */
 static void name_running(const FarmLink *l, const Farm *f, const int *busy, Err *e)
 {
     char list[512] = "";
     size_t used = 0;
+    int n = 0;
     for (int r = 1; r < l->size && used < sizeof list; r++)
-        if (busy[r] >= 0)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s (%s %d)", used ? ", " : "",
+        if (busy[r] >= 0) {
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s (%s %d)", n ? ", " : "",
                                      f->plan->segments[busy[r]].id, l->worker_noun, r);
-    if (used)
-        err_wrap(e, "while segment%s %s ran (not done: a re-run of the study runs %s again)",
-                 strchr(list, ',') ? "s" : "", list, strchr(list, ',') ? "them" : "it");
+            n++;
+        }
+    if (n == 0) return;
+    Err why = *e;
+    err_set(e, "%s while segment%s %s ran: %s not done, and running the study again runs %s again", why.msg,
+            n > 1 ? "s" : "", list, n > 1 ? "they are" : "it is", n > 1 ? "them" : "it");
 }
 
 int farm_serve(FarmLink *l, Farm *f, int *ran, Err *e)

@@ -31,6 +31,11 @@ static const int TAKEN[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static void on_signal(int sig) { g_signal = sig; }
 
+static const char *signal_text(int sig)
+{
+    return sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
 /* ---- messages over a stream socket ---------------------------------------------- */
 
 static int write_all(int fd, const void *buf, size_t n)
@@ -146,7 +151,10 @@ static char **worker_environment(int threads, char thread_vars[2][64])
 static void become_worker(int sock, const char *exe, char **argv, char **env, pid_t parent)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(126);
-    signal(SIGINT, SIG_IGN);   /* stays ignored across exec */
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &ignore, NULL);   /* stays ignored across exec */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -163,13 +171,12 @@ int jobs_start(Jobs *j, int n, int threads, const char *exe, const char *const *
     for (int k = 0; k <= JOBS_MAX; k++) j->fd[k] = -1;
     int argc = 0;
     while (argv[argc]) argc++;
-    char **args = xmalloc((size_t)(argc + 4) * sizeof *args);
-    args[0] = (char *)exe;
-    for (int i = 0; i < argc; i++) args[i + 1] = (char *)argv[i];
+    char **args = xmalloc((size_t)(argc + 3) * sizeof *args);
+    for (int i = 0; i < argc; i++) args[i] = (char *)argv[i];
     char job_text[16], thread_vars[2][64];
-    args[argc + 1] = "--job";
-    args[argc + 2] = job_text;
-    args[argc + 3] = NULL;
+    args[argc] = "--job";
+    args[argc + 1] = job_text;
+    args[argc + 2] = NULL;
     char **env = worker_environment(threads, thread_vars);
     fflush(stdout);   /* a child must not write the parent's buffered lines again */
     fflush(stderr);
@@ -273,7 +280,7 @@ static int link_recv(FarmLink *l, int from, void **buf, size_t *n, int *sender, 
             }
         if (m == 0) return err_set(e, "no job is left to hear from");
         int r = ppoll(pfd, (nfds_t)m, NULL, j->signals_taken ? &open_mask : NULL);
-        if (g_signal) return err_set(e, "interrupted by %s", strsignal(g_signal));
+        if (g_signal) return err_set(e, "interrupted by %s", signal_text(g_signal));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return err_set(e, "waiting for the jobs: %s", strerror(errno));
         for (int i = 0; i < m; i++) {

@@ -39,8 +39,8 @@ typedef struct {
     int   signals_taken;         /* SIGINT/TERM/HUP are turned into errors (until jobs_wait / jobs_halt) */
 } Jobs;
 
-/* Starts n (1..JOBS_MAX) workers, worker k as `exe argv[0] argv[1] ...
- * --job k` with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = threads and the
+/* Starts n (1..JOBS_MAX) workers, worker k as the program file exe with
+ * the arguments argv (argv[0] first: the name `ps` shows) and `--job k`, with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = threads and the
  * MPI launcher's variables removed, its socket on JOBS_FD. argv is
  * NULL-terminated. On error, the workers already started are halted. */
 int jobs_start(Jobs *j, int n, int threads, const char *exe, const char *const *argv, Err *e);

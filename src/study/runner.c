@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/file.h"
 #include "core/progress.h"
@@ -276,7 +277,10 @@ static int estimate(StudyState *S, const SegmentStatus *status, const Spread *sp
  * /proc/self/exe) and hands each the data paths. */
 static int start_jobs(StudyState *S, const char *spec_path, const Spread *sp, Jobs *jobs, Err *e)
 {
-    const char *argv[] = {"study", "worker", spec_path, "--out", S->out_dir, NULL};
+    char name[4096] = "plateau";   /* what `ps` shows; /proc/self/exe is this very binary even if replaced since */
+    ssize_t n = readlink("/proc/self/exe", name, sizeof name - 1);
+    if (n > 0) name[n] = 0;
+    const char *argv[] = {name, "study", "worker", spec_path, "--out", S->out_dir, NULL};
     if (jobs_start(jobs, sp->workers, sp->threads, "/proc/self/exe", argv, e)) return -1;
     FarmLink l = jobs_link(jobs);
     for (int k = 1; k <= jobs->n; k++)
