@@ -2,11 +2,13 @@
 # Compares the results of two runs of one study: scripts/same-results.sh A B
 # with A and B study output folders (`plateau study run FILE --out A`).
 #
-# Every row the runs recorded in results.sqlite is compared, wall-clock
+# Every row the runs recorded in results.sqlite (metrics, evaluations,
+# sharpness, per-item results, the plan and the SFT sweep) is compared, wall-clock
 # timestamps aside, for the segments done in both (so two runs can be
 # compared while one is still going); when both studies are complete, also
 # the SFT sweep's choices, report.md and the report's CSV files. Checkpoint
-# paths are compared as recorded, so run both with the same --out text.
+# paths are compared below their study folder (each run's --out text reads
+# as DIR), so runs in two folders compare, e.g. --jobs 1 against --jobs 2.
 # Same inputs, seed and OMP_NUM_THREADS must give no difference
 # (DESIGN.md, principle 3). Prints what differs; exits 0 when nothing does.
 set -eu
@@ -40,15 +42,20 @@ rows() {
     sqlite3 -readonly "$db" ".mode insert segments" "SELECT id, parent, stage, arms, seed, schedule, start_step, end_step,
         sft_lr, status, checkpoint, spec_text FROM segments WHERE id IN ($ids) ORDER BY id"
     sqlite3 -readonly "$db" ".mode insert arm_runs" "SELECT * FROM arm_runs ORDER BY study, arm, seed"
-    for table in metrics evaluations sharpness; do
+    for table in metrics evaluations sharpness items; do
         sqlite3 -readonly "$db" ".mode insert $table" "SELECT * FROM $table WHERE segment IN ($ids) ORDER BY 1, 2, 3, 4, 5"
     done
     if [ $complete -eq 1 ]; then
         sqlite3 -readonly "$db" ".mode insert sft_sweep" "SELECT * FROM sft_sweep ORDER BY study, arm, seed, sft_lr"
     fi
 }
-rows "$a" > "$tmp/rows_a"
-rows "$b" > "$tmp/rows_b"
+# The folder as recorded in checkpoint paths ('A/segments/...'), as DIR.
+masked_rows() {
+    rows "$1" | awk -v dir="'$1/segments/" '{ while ((i = index($0, dir)) > 0)
+        $0 = substr($0, 1, i - 1) "'"'"'DIR/segments/" substr($0, i + length(dir)); print }'
+}
+masked_rows "$a" > "$tmp/rows_a"
+masked_rows "$b" > "$tmp/rows_b"
 
 status=0
 echo "segments done: $(wc -l < "$tmp/done_a") in $a, $(wc -l < "$tmp/done_b") in $b, compared: $(wc -l < "$tmp/done")"

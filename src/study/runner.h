@@ -8,7 +8,9 @@
  *      registered in DIR/results.sqlite (study/store.h);
  *   3. an estimate of the duration on this machine (FLOPs of what is left,
  *      at a throughput measured on the study's own model before starting);
- *   4. every segment not yet done, in plan order, through the stage setup
+ *   4. every segment not yet done, in plan order (or, with --jobs N or
+ *      under mpirun, handed to workers as its parent finishes: below),
+ *      through the stage setup
  *      that `plateau train` uses (train/stage.h): from its parent's
  *      checkpoint (or the seed's init), with its schedule, step range and
  *      stage recipe (AdamW moments kept from a pre-training parent, reset
@@ -28,9 +30,25 @@
  *      log-likelihood of the reference answers, eval/qa.h), which separates
  *      the sweep's points where exact match on a small split cannot.
  *
- * Killing the process at any moment loses at most the segment in progress: a
- * re-run skips done segments and re-runs the interrupted one from its
- * parent's checkpoint, replacing its partial rows, with the same bits.
+ * Killing the process at any moment loses at most the segments in progress: a
+ * re-run skips done segments and re-runs the interrupted ones from their
+ * parents' checkpoints, replacing their partial rows, with the same bits.
+ *
+ * Segments side by side (study/farm.h). With `jobs` N > 1 the process runs
+ * no segment itself: N worker processes (study/jobs.h) run the segments
+ * whose parents are done, each with max(1, T/N) OpenMP threads (T: what the
+ * user gave, OMP_NUM_THREADS or the cores), and this process alone writes
+ * the store, replaying each worker's recorded calls when its segment ends.
+ * A segment's bits depend only on its own thread count, so --jobs N gives
+ * the rows of --jobs 1 at OMP_NUM_THREADS = max(1, T/N). The estimate is
+ * timed at that thread count and list-schedules the DAG on the N jobs
+ * (cost_makespan_seconds); each finished segment refines it. Under mpirun
+ * with ranks, the ranks are the workers and `jobs` > 1 is refused. A job
+ * that fails, or Ctrl-C, stops every job at once with one message naming
+ * the segments that were running; they stay not done. A killed study
+ * process takes its jobs with it (they die with their parent). With N = 1
+ * (and with the library default) everything runs in this process, as it
+ * always has.
  *
  * Store conventions (what the report reads):
  *   evaluations  suite "valid" task "pt" metric "loss"         PT validation loss
