@@ -483,6 +483,28 @@ static void study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any
     free(b);
 }
 
+/* --jobs runs worker processes on one machine; under mpirun the ranks do
+ * that already, so the two together are one clear error on rank 0. */
+static void jobs_under_ranks_is_refused(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_MPI();
+    char ini[512], out[512], log[600], *text = NULL;
+    path_in(ini, sizeof ini, "jobs.ini");
+    path_in(out, sizeof out, "study-jobs");
+    Err e;
+    assert_int_equal(write_file_atomic(ini, TINY_STUDY, strlen(TINY_STUDY), &e), 0);
+    int status;
+    waitpid(spawn(2, (const char *const[]){"study", "run", ini, "--out", out, "--jobs", "2", NULL}), &status, 0);
+    assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    snprintf(log, sizeof log, "%s/log.txt", g_root);
+    assert_int_equal(read_file(log, &text, NULL, &e), 0);
+    assert_non_null(strstr(text, "--jobs runs segments side by side in worker processes of one machine; under "
+                                 "mpirun the 2 ranks do that already"));
+    free(text);
+    assert_false(file_exists(out));
+}
+
 /* ---- set-up ---------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -536,6 +558,7 @@ int main(void)
         cmocka_unit_test(two_namespaces_as_two_hosts_give_the_one_host_bits),
         cmocka_unit_test(recorded_store_calls_replay_to_the_rows_of_direct_calls),
         cmocka_unit_test(study_over_ranks_gives_the_rows_of_one_process_and_resumes_under_any_count),
+        cmocka_unit_test(jobs_under_ranks_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,11 +154,15 @@ typedef struct {
     double        *started_s;     /* [n_segments]: now_seconds() when handed out, < 0: not running */
 } Endpoint0;
 
+/* Endpoint 0, as segment i goes to a worker: one line, so that a long
+ * segment shows where it runs before its own lines arrive at its end. */
 static void handed_out(void *ctx, int i, int worker)
 {
-    (void)worker;
     Endpoint0 *r = ctx;
+    const PlanSegment *seg = &r->S->plan.segments[i];
     r->started_s[i] = now_seconds();
+    study_say(r->S, "[%s %d] starts segment %s: %s steps [%" PRId64 ", %" PRId64 ") seed %" PRIu64 "\n", r->noun,
+              worker, seg->id, stage_name(seg->stage), seg->start_step, seg->end_step, seg->seed);
 }
 
 /* The study's ETA with the workers: the rest of the plan's DAG list-scheduled
@@ -325,7 +329,7 @@ static int run_segments(StudyState *S, const char *spec_path, SegmentStatus *sta
 {
     p->started_s = now_seconds();
     *ran = 0;
-    if (sp->workers > 1 || !dist_is_root(dist_world()) || dist_world()->size > 1) {
+    if ((sp->workers > 1 && p->count > 0) || dist_world()->size > 1) {
         if (serve_workers(S, spec_path, status, sp, p, max_segments, ran, e)) return -1;
         return choose_sft_lrs(S, 1, e);
     }
