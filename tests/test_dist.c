@@ -33,6 +33,7 @@
 #include "model/config.h"
 #include "support/checkpoint_files.h"
 #include "support/fixture.h"
+#include "support/scratch.h"
 #include "support/store_rows.h"
 #include "support/tiny_study.h"
 #include "train/adamw.h"
@@ -510,12 +511,8 @@ static void jobs_under_ranks_is_refused(void **state)
 static int setup(void **state)
 {
     (void)state;
-    g_bin = getenv("PLATEAU_BIN") ? getenv("PLATEAU_BIN") : "./plateau";
+    if (!(g_bin = scratch_plateau_bin("test_dist"))) return -1;
     g_mpirun = getenv("PLATEAU_MPIRUN") ? getenv("PLATEAU_MPIRUN") : "mpirun";
-    if (access(g_bin, X_OK) != 0) {
-        fprintf(stderr, "test_dist: %s not found (run `make` first, or set PLATEAU_BIN)\n", g_bin);
-        return -1;
-    }
     char probe[300];
     snprintf(probe, sizeof probe, "command -v '%s' >/dev/null 2>&1", g_mpirun);
     g_have_mpi = dist_available() && system(probe) == 0;
@@ -523,8 +520,7 @@ static int setup(void **state)
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
     setenv("OMP_WAIT_POLICY", "passive", 0);
-    snprintf(g_root, sizeof g_root, "/tmp/plateau-dist-XXXXXX");
-    if (!mkdtemp(g_root)) return -1;
+    if (scratch_create(g_root, sizeof g_root, "dist")) return -1;
     /* Text-like bytes: a sentence with a slowly drifting letter, so batches differ. */
     static const char text[] = "a deterministic sum in rank order gives the same bits on every rerun. ";
     enum { N_TOK = 40000 };
@@ -542,9 +538,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return scratch_remove(g_root);
 }
 
 int main(void)

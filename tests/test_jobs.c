@@ -24,6 +24,7 @@
 
 #include "core/file.h"
 #include "support/checkpoint_files.h"
+#include "support/scratch.h"
 #include "support/store_rows.h"
 #include "support/tiny_study.h"
 
@@ -238,22 +239,15 @@ static void bad_job_counts_are_refused_by_name(void **state)
 static int setup(void **state)
 {
     (void)state;
-    g_bin = getenv("PLATEAU_BIN") ? getenv("PLATEAU_BIN") : "./plateau";
-    if (access(g_bin, X_OK) != 0) {
-        fprintf(stderr, "test_jobs: %s not found (run `make` first, or set PLATEAU_BIN)\n", g_bin);
-        return -1;
-    }
+    if (!(g_bin = scratch_plateau_bin("test_jobs"))) return -1;
     setenv("OMP_WAIT_POLICY", "passive", 0);
-    snprintf(g_root, sizeof g_root, "/tmp/plateau-jobs-XXXXXX");
-    return mkdtemp(g_root) ? 0 : -1;
+    return scratch_create(g_root, sizeof g_root, "jobs");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return scratch_remove(g_root);
 }
 
 int main(void)
