@@ -119,9 +119,9 @@ static int prepare_study(StudyState *S, SegmentStatus **status, Err *e)
 
 /* ---- over workers: MPI ranks or --jobs processes (study/farm.h) ------------ */
 
-/* How the study's segments are spread, and at how many threads each runs. */
 #define SETUP_TAG 0   /* the study process's first message to a job: StudyData (below FARM_TAG_FIRST) */
 
+/* How the study's segments are spread, and at how many threads each runs. */
 typedef struct {
     int workers;       /* segments at once: ranks 1..N-1 or --jobs N; 1: this process alone */
     int threads;       /* OpenMP threads of each segment */
@@ -351,7 +351,8 @@ int study_default_jobs(const Config *c, int threads)
 }
 
 /* How segments are spread: over MPI ranks under mpirun, else over --jobs
- * processes (0: study_default_jobs), each with its share of the threads. */
+ * processes (STUDY_JOBS_AUTO: study_default_jobs), each with its share of
+ * the threads. */
 static int choose_spread(const StudyState *S, int jobs, Spread *sp, Err *e)
 {
     const DistGroup *ranks = dist_world();

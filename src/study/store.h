@@ -44,10 +44,11 @@
  * A recording store (store_open_recording) has no database: it keeps the
  * calls a segment makes (store_segment_running / done, store_record_metrics /
  * evals / sharpness) as bytes, in order, and answers store_segment_status
- * for the segments it was told of; any other call is an error. A rank that
- * runs a segment for the rank owning DIR/results.sqlite records into one
- * and sends the bytes; the owner applies them with store_replay, so its
- * database sees the same calls, in the same order, as a one-process run. */
+ * for the segments it was told of; any other call is an error. A worker (an
+ * MPI rank, or a `study run --jobs N` process) that runs a segment for the
+ * process owning DIR/results.sqlite records into one and sends the bytes
+ * (study/farm.h); the owner applies them with store_replay, so its database
+ * sees the same calls, in the same order, as a one-process run. */
 #ifndef PLATEAU_STUDY_STORE_H
 #define PLATEAU_STUDY_STORE_H
 

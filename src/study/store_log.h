@@ -1,12 +1,13 @@
 /* The results store's writes as bytes: what a recording store
  * (store_open_recording, study/store.h) keeps instead of writing SQLite, so a
- * rank that runs a segment for the rank owning the database can send its
- * results there in one message, and store_replay applies them.
+ * worker (MPI rank or --jobs process) that runs a segment for the process
+ * owning the database can send its results there in one message, and
+ * store_replay applies them.
  *
  * Encoding: a sequence of entries, each an op byte then its fields in order;
  * integers (i32, i64) and reals (IEEE doubles, NaN kept) as their bytes in
- * the machine's order, strings as an i32 length and the bytes. Ranks of one
- * launch run the same binary on the same architecture, so they share it. A decoder checks
+ * the machine's order, strings as an i32 length and the bytes. The workers
+ * of one launch run the same binary on the same architecture, so they share it. A decoder checks
  * every length against the bytes left and names the entry that is wrong.
  * Private to study/store.c. */
 #ifndef PLATEAU_STUDY_STORE_LOG_H
