@@ -25,6 +25,7 @@
 #include "study/prepare.h"
 #include "study/report_math.h"
 #include "study/report_table.h"
+#include "study/runner.h"
 #include "study/spec.h"
 #include "study/store.h"
 #include "study/sweep.h"
@@ -1195,6 +1196,24 @@ static void eta_list_schedules_the_dag_on_the_jobs(void **state)
     free(S);
 }
 
+/* --jobs by model size (runner.h): the presets up to mini (6.8M
+ * parameters) get one one-thread job per thread, small (33.6M) one job
+ * with every thread; one thread is always one job. */
+static void default_jobs_follow_the_model_size(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *preset;
+        int threads, jobs;
+    } CASES[] = {{"nano", 2, 2}, {"micro", 2, 2}, {"micro", 4, 4}, {"mini", 2, 2}, {"micro", 1, 1}, {"small", 2, 1}};
+    for (size_t k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
+        Config c;
+        Err e;
+        assert_int_equal(config_preset(&c, CASES[k].preset, &e), 0);
+        assert_int_equal(study_default_jobs(&c, CASES[k].threads), CASES[k].jobs);
+    }
+}
+
 static void done_needs_a_checkpoint_on_disk_and_is_final(void **state)
 {
     (void)state;
@@ -1539,6 +1558,7 @@ int main(void)
         cmocka_unit_test(bios_text_covers_the_budget_without_repeating),
         cmocka_unit_test(eta_prices_each_kind_of_work_at_its_measured_rate),
         cmocka_unit_test(eta_list_schedules_the_dag_on_the_jobs),
+        cmocka_unit_test(default_jobs_follow_the_model_size),
         cmocka_unit_test(done_needs_a_checkpoint_on_disk_and_is_final),
         cmocka_unit_test(a_file_that_is_not_a_store_is_refused_by_name),
         cmocka_unit_test(killed_writer_leaves_a_consistent_store),

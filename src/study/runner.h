@@ -104,11 +104,41 @@ int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions 
  * on JOBS_FD, then runs the segments it is handed until told to stop. */
 int study_work(const char *spec_path, const char *out_dir, int job, Err *e);
 
-/* --jobs when the user gives none: `threads` one-thread jobs for a model of
- * at most STUDY_JOBS_MAX_PARAMS parameters, else one job with every thread
- * (see the measurements above). */
-#define STUDY_JOBS_MAX_PARAMS 3000000
-#define STUDY_JOBS_MAX_PARAMS_TEXT "3M"
+/* --jobs when the user gives none: T one-thread jobs (T = the threads the
+ * user gave) for a model of at most STUDY_JOBS_MAX_PARAMS parameters, else
+ * one job with every thread.
+ *
+ * Why. Two one-thread segments at once beat one two-thread segment exactly
+ * when the model's two-thread speedup is below what two independent
+ * processes keep of their one-thread speed; the speedup grows with the
+ * matrices, so small models gain from jobs and large ones do not (and a
+ * job holds a whole model and optimizer). Measured on this 2-core machine:
+ *   - micro (1.3M), idle machine (issue 11): 10.6K tokens/s on one thread,
+ *     17.2K on two (speedup 1.62): two one-thread jobs do ~1.2x the work.
+ *   - greedy generation, which is most of an SFT segment's evaluation,
+ *     gains 1.16x (micro) and 1.26x (mini) from a second thread, against
+ *     1.76-1.79x for multiple choice (bench/RESULTS.md, bench_eval).
+ *   - data parallelism over two one-thread MPI ranks against one two-thread
+ *     process (bench/RESULTS.md, bench_dist; the ranks also pay 3-15% for
+ *     the gradient sum, which independent segments do not): 0.96-0.98x on
+ *     micro, 0.87-0.91x on M (33.6M).
+ *   - `plateau train` at 1 and 2 threads (fp32, 4096-token steps, nice 5;
+ *     the machine shared at load average 5.6-7.2, so wall-clock rates were
+ *     noise, and CPU seconds per token are quoted: they bound the two-thread
+ *     efficiency from above, as waiting threads sleep): two-thread CPU
+ *     efficiency 0.83 on nano (35K params), 0.84 on micro, 0.89 on mini
+ *     (6.8M, the size of the benchmark shape S); two one-thread runs at
+ *     once kept 0.82, 0.80 and 1.03 of their alone CPU rate.
+ *   - a 14-segment micro study (2 seeds, 2 arms, 2 SFT LRs), run alternately
+ *     at load 5.5-7.6: --jobs 2 took 104 and 97 s, --jobs 1 (two threads)
+ *     106, 130 and 84 s.
+ * So: jobs up to the benchmark shape S and mini (the crossover lies between
+ * them and M, where threads win by ~10%), one job above. Commands:
+ * OMP_NUM_THREADS=1|2 nice -n 5 plateau train --preset P --vocab 2048 --data
+ * pt_train.bin --steps 60|20|6 --micro-batch 16 --seq-len 128
+ * --batch-tokens 4096 --precision fp32, CPU time from wait4. */
+#define STUDY_JOBS_MAX_PARAMS 10000000
+#define STUDY_JOBS_MAX_PARAMS_TEXT "10M"
 int study_default_jobs(const Config *c, int threads);
 
 /* Names used in the store. */
