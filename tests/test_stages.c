@@ -526,7 +526,9 @@ static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
     path_in(study, sizeof study, "three-study");
     Err e;
     assert_int_equal(write_file_atomic(ini, THREE_STAGE_STUDY, strlen(THREE_STAGE_STUDY), &e), 0);
-    const char *run_study[] = {"study", "run", ini, "--out", study, "--quiet", NULL};
+    /* One process at the thread count `plateau train` gets below (a nano
+     * study would otherwise run one-thread jobs: study/runner.h). */
+    const char *run_study[] = {"study", "run", ini, "--out", study, "--jobs", "1", "--quiet", NULL};
     run_ok(run_study);
 
     /* The same stages by hand, on the study's own shards. */
