@@ -1178,7 +1178,7 @@ static void eta_list_schedules_the_dag_on_the_jobs(void **state)
     double d[7];
     Cost none = {0, 0, 0};
     for (int i = 0; i < 7; i++) d[i] = cost_total(cost_of_segment(S, i)) / 100;
-    assert_true(d[1] == d[2] && d[3] == d[4] && d[3] == d[5] && d[3] == d[6] && d[0] > d[1] && d[1] > d[3]);
+    assert_true(d[1] == d[2] && d[3] == d[4] && d[3] == d[5] && d[3] == d[6] && d[3] > 0);
     SegmentStatus status[7] = {SEG_PENDING, SEG_PENDING, SEG_PENDING, SEG_PENDING, SEG_PENDING, SEG_PENDING,
                                SEG_PENDING};
     double sum = d[0] + d[1] + d[2] + 4 * d[3];
