@@ -92,6 +92,9 @@ static int frame_recv(int fd, void **buf, size_t *n, int *tag)
 
 /* ---- endpoint 0 ------------------------------------------------------------------ */
 
+/* A signal ignored when the study started (`nohup` ignores SIGHUP, a shell
+ * ignores SIGINT in a background job) stays ignored; the others stop the
+ * study. */
 static void take_signals(Jobs *j)
 {
     struct sigaction sa;
@@ -102,7 +105,9 @@ static void take_signals(Jobs *j)
     sigemptyset(&block);
     g_signal = 0;
     for (int k = 0; k < 3; k++) {
-        sigaction(TAKEN[k], &sa, &g_old[k]);
+        sigaction(TAKEN[k], NULL, &g_old[k]);
+        if (g_old[k].sa_handler == SIG_IGN) continue;
+        sigaction(TAKEN[k], &sa, NULL);
         sigaddset(&block, TAKEN[k]);
     }
     /* Delivered only inside ppoll, so a signal between two waits is not lost. */
@@ -116,6 +121,7 @@ static void give_signals_back(Jobs *j)
     sigset_t block;
     sigemptyset(&block);
     for (int k = 0; k < 3; k++) {
+        if (g_old[k].sa_handler == SIG_IGN) continue;
         sigaddset(&block, TAKEN[k]);
         sigaction(TAKEN[k], &g_old[k], NULL);
     }

@@ -18,8 +18,10 @@
  * socket close when endpoint 0 exits. While workers run, endpoint 0 turns
  * SIGINT, SIGTERM and SIGHUP into an error of the link's recv ("interrupted
  * by SIGINT"), after which the farm halts the workers: SIGTERM, then
- * SIGKILL after JOBS_GRACE_S seconds, each one reaped. Linux only
- * (/proc/self/exe, prctl). */
+ * SIGKILL after JOBS_GRACE_S seconds, each one reaped. A signal that was
+ * ignored when the study started stays ignored (SIGHUP under `nohup`,
+ * SIGINT in a shell's background job), in endpoint 0 and in the workers,
+ * which inherit it. Linux only (/proc/self/exe, prctl). */
 #ifndef PLATEAU_STUDY_JOBS_H
 #define PLATEAU_STUDY_JOBS_H
 
