@@ -89,7 +89,7 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
     assert_string_equal(s.name, "quick");
     assert_int_equal(s.world, WORLD_BIOS);
-    assert_int_equal(s.n_arms, 6);
+    assert_int_equal(s.n_arms, 5);
     assert_int_equal(s.n_seeds, 3);
     assert_int_equal(study_pretrain_steps(&s), 280);
     assert_int_equal(s.warmup_steps, 14);
@@ -101,13 +101,14 @@ static void quick_study_parses_with_its_stated_sizes(void **state)
     assert_true(s.arms[1].alpha_pre == 0.1);
     assert_true(s.arms[1].rho == 0.75);
     assert_int_equal(s.n_sft_lrs, 3);
-    assert_true(s.sft_lrs[2] == 5e-4);
+    assert_true(s.sft_lrs[0] == 2e-4 && s.sft_lrs[2] == 1e-3);
+    assert_int_equal(s.probe_every, 140);
     assert_false(arm_decays(&s, &s.arms[0]));
     assert_true(arm_decays(&s, &s.arms[1]));
     /* WSM merges WSO's last 20%: 8 checkpoints 8 steps apart, uniform */
-    assert_true(s.arms[5].wsm && s.arms[5].merge_last == 8 && s.arms[5].merge_every == 8);
-    assert_true(s.arms[5].merge.shape == MERGE_UNIFORM);
-    assert_false(arm_decays(&s, &s.arms[5]) || arm_is_wso(&s, &s.arms[5]));
+    assert_true(s.arms[4].wsm && s.arms[4].merge_last == 8 && s.arms[4].merge_every == 8);
+    assert_true(s.arms[4].merge.shape == MERGE_UNIFORM);
+    assert_false(arm_decays(&s, &s.arms[4]) || arm_is_wso(&s, &s.arms[4]));
 }
 
 /* BASE with the line that sets `key` replaced by new_line (which ends in \n). */
@@ -276,26 +277,26 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
     /* With its WSM arm (the last), the plan runs the same steps: the merge
      * trains none, and ends WSO's tail [214, 280) at the merge steps 224,
      * 232, ..., 272 (7 more segments) before the merge node (1 more). */
-    assert_true(s.n_arms == 6 && s.arms[5].wsm);
+    assert_true(s.n_arms == 5 && s.arms[4].wsm);
     if (plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
-    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 3 * 944);
-    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 3 * (7 + 7 + 1));
-    assert_int_equal(p.saving.segments[STAGE_SFT], 3 * 6 * 3);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 3 * 678);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 3 * (6 + 7 + 1));
+    assert_int_equal(p.saving.segments[STAGE_SFT], 3 * 5 * 3);
     plan_free(&p);
-    s.n_arms = 5;   /* the five schedules, counted by hand below */
+    s.n_arms = 4;   /* the four schedules, counted by hand below */
     if (plan_build(&p, &s, 0, &e)) fail_msg("%s", e.msg);
     /* T = 280, T_w = 14, WSD stable end 14 + round(0.75 * 266) = 214.
-     * Every schedule's step 13 runs at eta(14) = peak, and cosine and linear
-     * fall from step 14: all five arms share [0, 14). WSO and both WSDs share
+     * Every schedule's step 13 runs at eta(14) = peak, and cosine falls from
+     * step 14: all four arms share [0, 14). WSO and both WSDs share
      * [14, 214). Then WSO, WSD0.1, WSD0 run [214, 280) each (66 steps), and
-     * cosine and linear [14, 280) each (266 steps). Per seed:
-     * 14 + 200 + 3*66 + 2*266 = 944 steps instead of 5 * 280 = 1400; the
+     * cosine [14, 280) (266 steps). Per seed:
+     * 14 + 200 + 3*66 + 266 = 678 steps instead of 4 * 280 = 1120; the
      * three seeds share nothing (different init and data order). */
     assert_int_equal(s.n_seeds, 3);
-    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 3 * 1400);
-    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 3 * 944);
-    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 3 * 7);
-    assert_int_equal(p.saving.segments[STAGE_SFT], 3 * 5 * 3);
+    assert_int_equal(p.saving.separate_steps[STAGE_PRETRAIN], 3 * 1120);
+    assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 3 * 678);
+    assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 3 * 6);
+    assert_int_equal(p.saving.segments[STAGE_SFT], 3 * 4 * 3);
     for (int k = 0; k < 3; k++) {
         /* wso: warmup -> trunk -> tail */
         const PlanSegment *tail = &p.segments[p.runs[0][k].base];
@@ -309,12 +310,12 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
         assert_int_equal(warm->parent, -1);
         assert_int_equal(warm->start_step, 0);
         assert_int_equal(warm->end_step, 14);
-        assert_int_equal(warm->arms, 0x1f);   /* all five */
+        assert_int_equal(warm->arms, 0xf);   /* all four */
         /* both WSD arms branch from the same trunk */
         assert_int_equal(p.segments[p.runs[1][k].base].parent, tail->parent);
         assert_int_equal(p.segments[p.runs[2][k].base].parent, tail->parent);
-        /* cosine and linear branch after the shared warmup */
-        for (int a = 3; a < 5; a++) {
+        /* cosine branches after the shared warmup */
+        for (int a = 3; a < 4; a++) {
             const PlanSegment *b = &p.segments[p.runs[a][k].base];
             assert_int_equal(b->parent, trunk->parent);
             assert_int_equal(b->start_step, 14);
