@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "model/llama.h"
 #include "train/adamw.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 /* A periodic text; sequence j of step s starts at a position that depends
@@ -244,6 +245,53 @@ static void on_step_sees_every_step_and_can_stop(void **state)
     run_free(&r);
 }
 
+/* A learning rate of 1e9 diverges within a few steps: the run stops with
+ * an error naming the step and the hint, the optimizer took no update from
+ * a NaN, and every checkpoint it left holds finite weights. */
+static void a_divergent_run_stops_and_saves_no_nan(void **state)
+{
+    (void)state;
+    TextSource ts = {TEXT, sizeof TEXT - 1, 0};
+    BatchSource src = {text_fill, NULL, &ts, 0};
+    double lr = 1e9;
+    Run r;
+    run_create(&r, 2, 16, 1);
+    char dir[] = "/tmp/plateau-diverge-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    TrainRun s = train_run(50, 2, 16, 1, &lr);
+    s.run_dir = dir;
+    s.ckpt_every = 1;
+    StepMetrics last;
+    Err e;
+    assert_int_equal(trainer_run(&r.m, &r.o, &src, &s, &last, &e), -1);
+    if (!strstr(e.msg, "training diverged at step ") || !strstr(e.msg, "lower peak learning rate (train --lr"))
+        fail_msg("message: %s", e.msg);
+    /* the step it names is the one after the last metrics line, and no
+     * checkpoint exists from that step on */
+    int64_t bad_step = strtoll(strstr(e.msg, "at step ") + 8, NULL, 10);
+    assert_int_equal(bad_step, last.step + 1);
+    assert_true(bad_step < 50);
+    char ck[4096];
+    int64_t at;
+    assert_int_equal(checkpoint_latest(dir, ck, sizeof ck, &at, &e), 0);
+    assert_true(at < bad_step);
+    for (int64_t k = 1; k <= 50; k++) {
+        checkpoint_step_path(ck, sizeof ck, dir, k);
+        if (access(ck, F_OK) != 0) continue;
+        assert_true(k < bad_step);
+        float *w = malloc(r.m.n_params * sizeof(float));
+        assert_int_equal(checkpoint_load(ck, &r.m.cfg, w, NULL, NULL, NULL, &e), 0);
+        for (size_t i = 0; i < r.m.n_params; i++)
+            if (!isfinite(w[i])) fail_msg("%s: weight %zu is %g", ck, i, (double)w[i]);
+        free(w);
+    }
+    for (size_t i = 0; i < r.o.n; i++) assert_true(isfinite(r.o.m[i]) && isfinite(r.o.v[i]));
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    run_free(&r);
+}
+
 /* Every 10th step, the loss on one fixed batch of 16 windows the training
  * batches never start at: the logged loss curve, without the batch-to-batch
  * noise of the training loss. */
@@ -346,6 +394,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(accumulating_two_micro_batches_equals_one_batch_of_twice_the_size),
         cmocka_unit_test(accumulation_weighs_micro_batches_by_their_mask_counts),
         cmocka_unit_test(on_step_sees_every_step_and_can_stop),
+        cmocka_unit_test(a_divergent_run_stops_and_saves_no_nan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,7 @@ double adamw_step(AdamW *o, float *params, float *grads, float lr)
 {
     const AdamWConfig *c = &o->cfg;
     double norm = grad_norm(grads, o->n);
+    if (!isfinite(norm)) return norm;   /* one NaN would spread into every moment */
     /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6), capped at 1. */
     float clip_scale = 1.0f;
     if (c->clip > 0) {

@@ -36,7 +36,9 @@ void  adamw_reset(AdamW *o);
 /* L2 norm of the whole gradient vector, accumulated in double. */
 double grad_norm(const float *grads, size_t n);
 /* Clips grads in place to cfg.clip (if the norm exceeds it), then updates
- * params with learning rate lr. Returns the norm before clipping. */
+ * params with learning rate lr. Returns the norm before clipping. A norm that
+ * is not finite (NaN or infinite gradients) changes nothing: params, moments
+ * and t stay as they were, and the norm is returned for the caller to report. */
 double adamw_step(AdamW *o, float *params, float *grads, float lr);
 
 #endif

@@ -38,6 +38,35 @@ static int save_checkpoint(const Model *m, const AdamW *o, const BatchSource *sr
     return checkpoint_save(dir, &m->cfg, m->params, o, l, e);
 }
 
+/* A number as a message prints it: "nan", "inf", "-inf" or %g. */
+static const char *number_text(double x, char *buf, size_t size)
+{
+    if (isnan(x)) return "nan";
+    if (isinf(x)) return x > 0 ? "inf" : "-inf";
+    snprintf(buf, size, "%g", x);
+    return buf;
+}
+
+/* The error of a run that diverged at update `step` (0-based; reported
+ * 1-based, as the metrics lines number steps). */
+static int diverged(Err *e, int64_t step, const char *what, double value, double lr)
+{
+    char buf[32];
+    err_set(e, "training diverged at step %" PRId64 ": %s is %s (lr %g); no checkpoint of this step or later was "
+               "written. Try a lower peak learning rate (train --lr; a study's peak_lr or sft_lrs)",
+            step + 1, what, number_text(value, buf, sizeof buf), lr);
+    return -1;
+}
+
+/* 1 when every weight is finite. */
+static int all_finite(const float *x, size_t n)
+{
+    int bad = 0;
+#pragma omp parallel for simd reduction(| : bad) schedule(static) if (n >= 65536)
+    for (size_t i = 0; i < n; i++) bad |= !isfinite(x[i]);
+    return !bad;
+}
+
 static void log_step(const TrainRun *run, const StepMetrics *m, int ranks, int64_t step)
 {
     if (run->log_every <= 0 ||
@@ -138,7 +167,18 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
         if (dist_sum_floats(&reducer, m->grads, m->n_params, e) || dist_sum_doubles(&reducer, &loss, 1, e)) goto out;
         double reduce_s = g->size > 1 ? now_seconds() - t_reduce : 0;
         double lr = run->lr(run->lr_ctx, step);
+        /* A non-finite loss or gradient stops the run before the update, so
+         * no NaN reaches the weights, the moments or a checkpoint; every rank
+         * sees the same summed values and stops alike. */
+        if (total > 0 && !isfinite(loss)) {
+            diverged(e, step, "the loss", loss, lr);
+            goto out;
+        }
         double norm = total > 0 ? adamw_step(o, m->params, m->grads, (float)lr) : 0.0;
+        if (!isfinite(norm)) {
+            diverged(e, step, "the gradient norm", norm, lr);
+            goto out;
+        }
         model_params_changed(m);   /* the bf16 weight copy is refreshed once per optimizer step */
         tokens_done += batch_tokens;
 
@@ -160,6 +200,14 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
         if (g->size > 1 && dist_broadcast(g, &stop, sizeof stop, e)) goto out;
         if (stop) {
             rc = 0;
+            goto out;
+        }
+        /* A finite loss and gradient can still step to weights that overflow
+         * (a huge lr times weight decay); they are never saved. */
+        int saving = run->run_dir && ((run->ckpt_every > 0 && (step + 1) % run->ckpt_every == 0) ||
+                                      step + 1 == run->end_step);
+        if (saving && !all_finite(m->params, m->n_params)) {
+            diverged(e, step, "a weight after the update", NAN, lr);
             goto out;
         }
         if (root && run->run_dir && run->ckpt_every > 0 && (step + 1) % run->ckpt_every == 0) {

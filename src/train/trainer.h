@@ -102,7 +102,12 @@ typedef struct {
  * model holds the weights after end_step (or the step on_step stopped at)
  * and *last (may be NULL) the last step's metrics; also sets run->lineage.id
  * to the last checkpoint's id when one was written, or, for a run of no
- * steps whose end checkpoint exists (a finished run resumed), to that one's. */
+ * steps whose end checkpoint exists (a finished run resumed), to that one's.
+ * A run that diverges (a non-finite loss or gradient norm, or weights that
+ * overflow before a checkpoint) fails with "training diverged at step N"
+ * and the value: that step's update is not applied when the gradient is not
+ * finite, and no checkpoint of step N or later is written (earlier ones stay
+ * as they were). */
 int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepMetrics *last, Err *e);
 
 /* A constant learning rate: ctx points to a double. */
