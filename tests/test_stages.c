@@ -26,6 +26,7 @@
 #include "data/shard.h"
 #include "model/config.h"
 #include "support/checkpoint_files.h"
+#include "support/plateau_cli.h"
 #include "study/plan.h"
 #include "study/spec.h"
 #include "study/store.h"
@@ -35,55 +36,6 @@
 #include "train/schedule.h"
 
 static char g_root[256];
-static const char *g_bin;
-
-/* Starts plateau with argv (NULL-terminated, without the program name),
- * output to g_root/log.txt; returns the child's pid. */
-static pid_t spawn(const char *const *args)
-{
-    char log[512];
-    snprintf(log, sizeof log, "%s/log.txt", g_root);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        const char *argv[64];
-        int n = 0;
-        argv[n++] = g_bin;
-        for (int i = 0; args[i]; i++) argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(g_bin, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Runs plateau to completion; returns its exit status, and its output in out. */
-static int run(const char *const *args, char *out, size_t out_size)
-{
-    int status;
-    waitpid(spawn(args), &status, 0);
-    if (out) {
-        char log[512], *text;
-        size_t n;
-        Err e;
-        snprintf(log, sizeof log, "%s/log.txt", g_root);
-        if (read_file(log, &text, &n, &e) == 0) {
-            snprintf(out, out_size, "%s", text);
-            free(text);
-        }
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static void run_ok(const char *const *args)
-{
-    char out[8192];
-    int rc = run(args, out, sizeof out);
-    if (rc != 0) fail_msg("plateau %s ... exited %d:\n%s", args[0], rc, out);
-}
 
 static void path_in(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_root, name); }
 
@@ -111,16 +63,7 @@ static void write_shards(void)
 static int setup(void **state)
 {
     (void)state;
-    g_bin = getenv("PLATEAU_BIN") ? getenv("PLATEAU_BIN") : "./plateau";
-    if (access(g_bin, X_OK) != 0) {
-        fprintf(stderr, "test_stages: %s not found (run `make` first, or set PLATEAU_BIN)\n", g_bin);
-        return -1;
-    }
-    /* Threads that sleep rather than spin while waiting: on a busy 2-core
-     * machine spinning OpenMP threads slow these small runs tenfold. */
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-    snprintf(g_root, sizeof g_root, "/tmp/plateau-stages-XXXXXX");
-    if (!mkdtemp(g_root)) return -1;
+    if (cli_setup("stages", g_root, sizeof g_root)) return -1;
     write_shards();
     return 0;
 }
@@ -128,12 +71,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_teardown();
 }
 
-/* Bytes of dir/name, malloc'd. */
 static char *slurp(const char *dir, const char *name, size_t *n)
 {
     char p[1024], *text;
@@ -170,7 +110,7 @@ static void kill_resume_and_compare(const char *precision, char *killed, size_t 
     snprintf(name, sizeof name, "killed-%s", precision);
     path_in(killed, killed_size, name);
     const char *uninterrupted[] = {TRAIN_ARGS(whole, "150"), "--precision", precision, NULL};
-    run_ok(uninterrupted);
+    cli_run_ok(uninterrupted);
 
     /* Kill the run as soon as a checkpoint appears (so at whatever step it
      * has reached, possibly in the middle of writing the next checkpoint),
@@ -178,7 +118,7 @@ static void kill_resume_and_compare(const char *precision, char *killed, size_t 
     const char *resumed[] = {TRAIN_ARGS(killed, "150"), "--resume", "--precision", precision, NULL};
     int kills = 0;
     for (int at = 20; at <= 100; at += 40) {
-        pid_t pid = spawn(resumed);
+        pid_t pid = cli_spawn(resumed);
         checkpoint_step_path(a, sizeof a, killed, at);
         struct timespec ms = {0, 200000};
         int status;
@@ -192,7 +132,7 @@ static void kill_resume_and_compare(const char *precision, char *killed, size_t 
                (long long)reached);
     }
     assert_true(kills >= 1);   /* the runs are far slower than the polling */
-    int rc = run(resumed, out, sizeof out);
+    int rc = cli_run(resumed, out, sizeof out);
     if (rc) fail_msg("resume exited %d:\n%s", rc, out);
     assert_non_null(strstr(out, "resumed from"));
 
@@ -232,14 +172,14 @@ static void resume_after_sigkill_is_bit_identical(void **state)
     path_in(mid_bin, sizeof mid_bin, "mid.bin");
     const char *other_data[] = {TRAIN_ARGS(killed, "150"), "--resume", NULL};
     other_data[6] = mid_bin;
-    assert_int_equal(run(other_data, out, sizeof out), 1);
+    assert_int_equal(cli_run(other_data, out, sizeof out), 1);
     assert_non_null(strstr(out, "the data differs from the run being resumed"));
     const char *other_seed[] = {TRAIN_ARGS(killed, "150"), "--resume", NULL};
     other_seed[4] = "6";
-    assert_int_equal(run(other_seed, out, sizeof out), 1);
+    assert_int_equal(cli_run(other_seed, out, sizeof out), 1);
     assert_non_null(strstr(out, "--resume: --seed differs"));
     const char *other_precision[] = {TRAIN_ARGS(killed, "150"), "--resume", "--precision", "fp32", NULL};
-    assert_int_equal(run(other_precision, out, sizeof out), 1);
+    assert_int_equal(cli_run(other_precision, out, sizeof out), 1);
     assert_non_null(strstr(out, "--resume: --precision differs"));
 
     /* Resuming a finished run changes nothing, and names the checkpoint it
@@ -247,7 +187,7 @@ static void resume_after_sigkill_is_bit_identical(void **state)
     Lineage la, lb;
     AdamW oa, ob;
     load(b, &la, &oa);
-    int rc = run(resumed, out, sizeof out);
+    int rc = cli_run(resumed, out, sizeof out);
     if (rc) fail_msg("resume of a finished run exited %d:\n%s", rc, out);
     char done[1200];
     snprintf(done, sizeof done, "train: done at step 150, %d tokens, checkpoint %s (id %s)\n", 150 * 256, b, la.id);
@@ -270,7 +210,7 @@ static void a_bad_tokenizer_is_refused_before_the_first_step(void **state)
     const char *args[] = {"train", "--preset", "nano", "--seed", "5", "--data", train_bin, "--steps", "20",
                           "--micro-batch", "4", "--seq-len", "32", "--batch-tokens", "256", "--out", run_dir,
                           "--tokenizer", missing, "--log-every", "1", NULL};
-    assert_int_equal(run(args, out, sizeof out), 1);
+    assert_int_equal(cli_run(args, out, sizeof out), 1);
     assert_non_null(strstr(out, "no-such-tokenizer.json"));
     assert_null(strstr(out, "| loss"));
     assert_false(file_exists(run_dir));
@@ -287,19 +227,19 @@ static void train_and_schedule_refuse_a_decay_that_gets_no_step(void **state)
     path_in(train_bin, sizeof train_bin, "train.bin");
     path_in(run_dir, sizeof run_dir, "no-decay");
     const char *train[] = {TRAIN_ARGS(run_dir, "7"), "--schedule", "wsd", "--warmup", "5", "--alpha", "0.1", NULL};
-    assert_int_equal(run(train, out, sizeof out), 1);
+    assert_int_equal(cli_run(train, out, sizeof out), 1);
     const char *want = "the decay phase gets 0 of 7 steps (warmup 5, then the stable phase";
     if (!strstr(out, want)) fail_msg("train said:\n%s", out);
     assert_false(file_exists(run_dir));
     const char *schedule[] = {"schedule", "--schedule", "wsd", "--steps", "7", "--warmup", "5", "--alpha", "0.1", NULL};
-    assert_int_equal(run(schedule, out, sizeof out), 1);
+    assert_int_equal(cli_run(schedule, out, sizeof out), 1);
     if (!strstr(out, want)) fail_msg("schedule said:\n%s", out);
     const char *cosine[] = {TRAIN_ARGS(run_dir, "7"), "--schedule", "cosine", "--warmup", "7", NULL};
-    assert_int_equal(run(cosine, out, sizeof out), 1);
+    assert_int_equal(cli_run(cosine, out, sizeof out), 1);
     if (!strstr(out, "schedule cosine: the decay phase gets 0 of 7 steps (warmup 7)")) fail_msg("train said:\n%s", out);
     /* one step more and the decay has its step: the run is accepted */
     const char *eight[] = {TRAIN_ARGS(run_dir, "8"), "--schedule", "wsd", "--warmup", "5", "--alpha", "0.1", NULL};
-    run_ok(eight);
+    cli_run_ok(eight);
 }
 
 static void damaged_checkpoints_are_refused_naming_the_file(void **state)
@@ -309,7 +249,7 @@ static void damaged_checkpoints_are_refused_naming_the_file(void **state)
     path_in(train_bin, sizeof train_bin, "train.bin");
     path_in(run_dir, sizeof run_dir, "damaged");
     const char *first[] = {TRAIN_ARGS(run_dir, "20"), NULL};
-    run_ok(first);
+    cli_run_ok(first);
     checkpoint_step_path(ck, sizeof ck, run_dir, 20);
 
     /* truncated weights */
@@ -320,21 +260,21 @@ static void damaged_checkpoints_are_refused_naming_the_file(void **state)
     char other[512];
     path_in(other, sizeof other, "from-damaged");
     const char *from[] = {"train", "--init", ck, "--data", train_bin, "--steps", "5", "--out", other, "--quiet", NULL};
-    assert_int_equal(run(from, out, sizeof out), 1);
+    assert_int_equal(cli_run(from, out, sizeof out), 1);
     assert_non_null(strstr(out, "plateau: "));
     assert_non_null(strstr(out, "step-00000020/model.safetensors: truncated: "));
     assert_null(strstr(out, "skipping"));
     assert_false(file_exists(other));
 
     /* a run directory that holds checkpoints is not overwritten by accident */
-    assert_int_equal(run(first, out, sizeof out), 1);
+    assert_int_equal(cli_run(first, out, sizeof out), 1);
     assert_non_null(strstr(out, "already holds checkpoints"));
 
     /* one flipped bit in the optimizer state */
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", run_dir);
     assert_int_equal(system(cmd), 0);
-    run_ok(first);
+    cli_run_ok(first);
     path_join(p, sizeof p, ck, "train_state.bin");
     FILE *fp = fopen(p, "r+b");
     fseek(fp, 100, SEEK_SET);
@@ -342,13 +282,13 @@ static void damaged_checkpoints_are_refused_naming_the_file(void **state)
     fseek(fp, 100, SEEK_SET);
     fputc(c ^ 4, fp);
     fclose(fp);
-    assert_int_equal(run(from, out, sizeof out), 1);
+    assert_int_equal(cli_run(from, out, sizeof out), 1);
     assert_non_null(strstr(out, "step-00000020/train_state.bin: corrupted: checksum"));
     assert_false(file_exists(other));
 
     /* --resume skips a damaged latest checkpoint, naming it, and redoes its steps */
     const char *more[] = {TRAIN_ARGS(run_dir, "20"), "--resume", NULL};
-    int rc = run(more, out, sizeof out);
+    int rc = cli_run(more, out, sizeof out);
     if (rc) fail_msg("resume exited %d:\n%s", rc, out);
     assert_non_null(strstr(out, "skipping"));
     assert_non_null(strstr(out, "train_state.bin: corrupted"));
@@ -366,8 +306,8 @@ static void wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it(void **sta
     /* 40 steps, no warmup, rho 0.75: the decay starts after step 30. */
     const char *trunk[] = {TRAIN_ARGS(wso, "40"), "--schedule", "wso", "--warmup", "0", NULL};
     const char *arm[] = {TRAIN_ARGS(wsd, "40"), "--schedule", "wsd", "--warmup", "0", "--alpha", "0", NULL};
-    run_ok(trunk);
-    run_ok(arm);
+    cli_run_ok(trunk);
+    cli_run_ok(arm);
     for (int s = 10; s <= 30; s += 10) {
         checkpoint_step_path(a, sizeof a, wso, s);
         checkpoint_step_path(b, sizeof b, wsd, s);
@@ -388,7 +328,7 @@ static void wsd_is_the_wso_trunk_until_its_decay_and_branches_from_it(void **sta
     const char *br[] = {"train", "--init", trunk30, "--data", train_bin, "--steps", "40", "--lr", "3e-3",
                         "--micro-batch", "4", "--seq-len", "32", "--batch-tokens", "256", "--out", branch,
                         "--schedule", "wsd", "--warmup", "0", "--alpha", "0", "--quiet", "--log-every", "0", NULL};
-    run_ok(br);
+    cli_run_ok(br);
     checkpoint_step_path(a, sizeof a, branch, 40);
     assert_same_checkpoint_file(a, b, "model.safetensors");
     assert_same_checkpoint_file(a, b, "train_state.bin");
@@ -421,9 +361,9 @@ static void three_stage_pipeline_chains_lineage(void **state)
     const char *s3[] = {"train", "--stage", "sft", "--init", mid, "--data", sft_bin, "--mask", mask_bin, "--steps",
                         "10", "--lr", "1e-3", "--micro-batch", "4", "--seq-len", "32", "--out", sft, "--quiet",
                         "--log-every", "0", NULL};
-    run_ok(s1);
-    run_ok(s2);
-    run_ok(s3);
+    cli_run_ok(s1);
+    cli_run_ok(s2);
+    cli_run_ok(s3);
 
     char a[1024], b[1024], c[1024];
     checkpoint_step_path(a, sizeof a, pre, 30);
@@ -529,7 +469,7 @@ static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
     /* One process at the thread count `plateau train` gets below (a nano
      * study would otherwise run one-thread jobs: study/runner.h). */
     const char *run_study[] = {"study", "run", ini, "--out", study, "--jobs", "1", "--quiet", NULL};
-    run_ok(run_study);
+    cli_run_ok(run_study);
 
     /* The same stages by hand, on the study's own shards. */
     path_join(data, sizeof data, study, "data");
@@ -552,9 +492,9 @@ static void train_and_study_give_the_same_three_stage_checkpoints(void **state)
                         "rows", "--steps", "4", "--lr", "1e-3", "--warmup", "1", "--batch-tokens", "1024",
                         "--out", sft, BATCHING, NULL};
 #undef BATCHING
-    run_ok(s1);
-    run_ok(s2);
-    run_ok(s3);
+    cli_run_ok(s1);
+    cli_run_ok(s2);
+    cli_run_ok(s3);
 
     StudySpec spec;
     Plan plan;
