@@ -236,6 +236,26 @@ static void exact_json_numbers_read_back_bit_for_bit(void **state)
     cJSON_Delete(bp);
 }
 
+/* The text form for writers that print JSON themselves: shortest decimals
+ * that read back exactly, integers as integers, null for what JSON cannot
+ * hold. */
+static void json_number_text_is_short_exact_and_never_nan(void **state)
+{
+    (void)state;
+    char b[32];
+    assert_string_equal(json_float_text(1e-5f, b, sizeof b), "1e-05");   /* not 9.99999975e-06 */
+    assert_string_equal(json_float_text(10000.0f, b, sizeof b), "10000");
+    assert_string_equal(json_float_text(500000.0f, b, sizeof b), "500000");
+    assert_string_equal(json_float_text(0.1f, b, sizeof b), "0.1");
+    assert_true(strtof(json_float_text(1.0f / 3, b, sizeof b), NULL) == 1.0f / 3);
+    assert_string_equal(json_number_text(0.1, b, sizeof b), "0.1");
+    assert_string_equal(json_number_text(-3, b, sizeof b), "-3");
+    assert_true(strtod(json_number_text(1.0 / 3, b, sizeof b), NULL) == 1.0 / 3);
+    assert_string_equal(json_number_text(NAN, b, sizeof b), "null");
+    assert_string_equal(json_number_text(-INFINITY, b, sizeof b), "null");
+    assert_string_equal(json_float_text(NAN, b, sizeof b), "null");
+}
+
 static void loaders_refuse_what_is_not_a_regular_file(void **state)
 {
     (void)state;
@@ -338,6 +358,7 @@ int main(void)
         cmocka_unit_test(json_numbers_are_checked_before_conversion),
         cmocka_unit_test(loaders_refuse_what_is_not_a_regular_file),
         cmocka_unit_test(exact_json_numbers_read_back_bit_for_bit),
+        cmocka_unit_test(json_number_text_is_short_exact_and_never_nan),
         cmocka_unit_test(param_counts_match_published_llama_models),
         cmocka_unit_test(param_table_agrees_with_count_and_is_contiguous),
         cmocka_unit_test(flops_per_token_follows_the_stated_formula),

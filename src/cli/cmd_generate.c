@@ -10,7 +10,9 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/file.h"
+#include "core/json_number.h"
 #include "data/chat.h"
+#include "data/textdocs.h"
 #include "data/tokenizer.h"
 #include "eval/lm.h"
 #include "model/decode.h"
@@ -20,11 +22,12 @@
 static const OptSpec OPTS[] = {
     {"ckpt", "DIR", "checkpoint (or run directory: its latest checkpoint) holding tokenizer.json (required)"},
     {"prompt", "TEXT", "the prompt (required)"},
-    {"max-new", "N", "tokens to generate at most (default 64); stops early at <|endoftext|>"},
+    {"max-new", "N", "tokens to generate at most (default 64, or what the context leaves after the prompt); stops "
+                     "early at <|endoftext|>"},
     {"chat", NULL, "TEXT is a user message: render it with the SFT chat template and generate the reply"},
     {"tokenizer", "FILE", "tokenizer.json (default: the checkpoint's)"},
     {"no-stop", NULL, "keep generating past <|endoftext|> up to --max-new (to compare implementations)"},
-    {"json", NULL, "print a JSON object: prompt ids, generated ids, their log-probabilities, text"},
+    {"json", NULL, "print a JSON object: prompt_ids, ids, logprobs, text (bad UTF-8 as U+FFFD), stopped_at_endoftext"},
     {NULL, NULL, NULL},
 };
 
@@ -32,7 +35,8 @@ static const char USAGE[] = "plateau generate --ckpt DIR --prompt TEXT [--max-ne
 static const char ABOUT[] =
     "Prints the greedy continuation of TEXT (argmax at every step, first index on ties). A plain prompt\n"
     "starts with <|endoftext|>, as every pre-training document does; with --chat the prompt is\n"
-    "<|user|>\\nTEXT\\n<|assistant|>\\n, the SFT template. Generation stops at <|endoftext|> or --max-new.";
+    "<|user|>\\nTEXT\\n<|assistant|>\\n, the SFT template. Generation stops at <|endoftext|> or --max-new.\n"
+    "An empty plain prompt continues <|endoftext|> alone: the model's unconditional start of a document.";
 
 /* log softmax(logits)[k], in double. */
 static double log_prob(const float *logits, int V, int k)
@@ -45,11 +49,52 @@ static double log_prob(const float *logits, int V, int k)
     return (double)logits[k] - mx - log(s);
 }
 
-static void print_ids(const char *name, const int *ids, size_t n)
+static cJSON *id_array(const int *ids, size_t n)
 {
-    printf("\"%s\": [", name);
-    for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
-    printf("]");
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+    return a;
+}
+
+/* text as a NUL-terminated string JSON can hold: each byte that is not part
+ * of a valid UTF-8 sequence (byte-level tokens can split a character), and
+ * each NUL, becomes U+FFFD. */
+static char *valid_utf8(const char *text, size_t bytes)
+{
+    char *out = xmalloc(3 * bytes + 1), *w = out;
+    size_t i = 0;
+    while (i < bytes) {
+        size_t ok = i + utf8_first_invalid(text + i, bytes - i);
+        for (; i < ok; i++) {
+            if (text[i]) *w++ = text[i];
+            else w += sprintf(w, "\xEF\xBF\xBD");
+        }
+        if (i < bytes) {
+            w += sprintf(w, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    *w = 0;
+    return out;
+}
+
+/* The --json object; log-probabilities that are not finite (a model whose
+ * logits are) print as null, which JSON can hold. */
+static void print_json(const int *prompt_ids, size_t n_prompt, const int *ids, const double *lp, size_t n,
+                       const char *text, size_t bytes, int stopped)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "prompt_ids", id_array(prompt_ids, n_prompt));
+    cJSON_AddItemToObject(o, "ids", id_array(ids, n));
+    cJSON_AddItemToObject(o, "logprobs", json_exact_array(lp, (int)n));
+    char *t = valid_utf8(text, bytes);
+    cJSON_AddStringToObject(o, "text", t);
+    free(t);
+    cJSON_AddBoolToObject(o, "stopped_at_endoftext", stopped);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
 }
 
 /* The prompt's ids: <|endoftext|> + text, or the chat template's prompt. */
@@ -102,11 +147,20 @@ int cmd_generate(int argc, char **argv)
     int *prompt_ids;
     size_t n_prompt;
     if (encode_prompt(tk, prompt, args_has(&a, "chat"), &prompt_ids, &n_prompt, &e)) die(&e);
-    if (n_prompt + (size_t)max_new > (size_t)cfg.seq_len) {
-        err_set(&e, "the prompt's %zu tokens + --max-new %ld exceed the model's context of %d", n_prompt, max_new,
-                cfg.seq_len);
+    if (n_prompt >= (size_t)cfg.seq_len) {
+        err_set(&e, "the prompt's %zu tokens%s fill the model's context of %d: nothing is left to generate", n_prompt,
+                args_has(&a, "chat") ? " (with the chat template)" : " (with the leading <|endoftext|>)", cfg.seq_len);
         die(&e);
     }
+    long room = cfg.seq_len - (long)n_prompt;
+    if (max_new > room) {
+        if (args_has(&a, "max-new"))
+            fprintf(stderr, "plateau: note: --max-new %ld: the model's context of %d leaves %ld tokens after the "
+                            "prompt's %zu; generating at most %ld\n", max_new, cfg.seq_len, room, n_prompt, room);
+        max_new = room;
+    }
+    if (!*prompt && !args_has(&a, "chat"))
+        fprintf(stderr, "plateau: note: empty prompt: continuing <|endoftext|> alone (an unconditional start)\n");
     Model m;
     Decoder d;
     if (model_create(&m, &cfg, 1, 1, &e) || checkpoint_load(dir, &cfg, m.params, NULL, NULL, NULL, &e) ||
@@ -129,13 +183,7 @@ int cmd_generate(int argc, char **argv)
     size_t bytes;
     char *text = tokenizer_decode(tk, out, n_out, &bytes);
     if (args_has(&a, "json")) {
-        printf("{");
-        print_ids("prompt_ids", prompt_ids, n_prompt);
-        printf(", ");
-        print_ids("ids", out, n_out);
-        printf(", \"logprobs\": [");
-        for (size_t i = 0; i < n_out; i++) printf("%s%.9g", i ? ", " : "", lp[i]);
-        printf("], \"stopped_at_endoftext\": %s}\n", stopped ? "true" : "false");
+        print_json(prompt_ids, n_prompt, out, lp, n_out, text, bytes, stopped);
     } else {
         fwrite(text, 1, bytes, stdout);
         printf("\n");

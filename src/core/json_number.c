@@ -46,15 +46,45 @@ int json_real(const cJSON *j, double lo, double hi, double *out, Err *e)
     return 0;
 }
 
+const char *json_number_text(double v, char *buf, size_t size)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, size, "null");
+        return buf;
+    }
+    if (v == floor(v) && fabs(v) < 1e15) {   /* 10000, not 1e+04 */
+        snprintf(buf, size, "%.0f", v);
+        return buf;
+    }
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+const char *json_float_text(float v, char *buf, size_t size)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, size, "null");
+        return buf;
+    }
+    if (v == floorf(v) && fabsf(v) < 1e7f) {
+        snprintf(buf, size, "%.0f", (double)v);
+        return buf;
+    }
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, size, "%.*g", digits, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 cJSON *json_exact_number(double v)
 {
-    if (!isfinite(v)) return cJSON_CreateNull();
     char text[32];
-    for (int digits = 1; digits <= 17; digits++) {
-        snprintf(text, sizeof text, "%.*g", digits, v);
-        if (strtod(text, NULL) == v) break;
-    }
-    return cJSON_CreateRaw(text);
+    if (!isfinite(v)) return cJSON_CreateNull();
+    return cJSON_CreateRaw(json_number_text(v, text, sizeof text));
 }
 
 cJSON *json_add_exact(cJSON *obj, const char *name, double v)

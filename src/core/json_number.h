@@ -12,6 +12,7 @@
 #define PLATEAU_JSON_NUMBER_H
 
 #include <cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -38,6 +39,13 @@ int json_real(const cJSON *j, double lo, double hi, double *out, Err *e);
  * back to the same double, as a raw JSON number; NaN and infinities, which
  * JSON cannot hold, become null. */
 cJSON *json_exact_number(double v);
+/* The same as text, for writers that print JSON themselves: writes the
+ * shortest %.Ng that reads back to v, or "null", into buf (32 bytes are
+ * always enough) and returns buf. */
+const char *json_number_text(double v, char *buf, size_t size);
+/* The shortest decimal that strtof reads back to the float v (1e-05, not
+ * 9.99999975e-06), or "null". */
+const char *json_float_text(float v, char *buf, size_t size);
 /* json_exact_number added to obj under name; returns the item. */
 cJSON *json_add_exact(cJSON *obj, const char *name, double v);
 /* An array of n exact numbers. */

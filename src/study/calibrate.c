@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/json_number.h"
 #include "data/loader.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
@@ -44,6 +45,10 @@ static int run_point(const StudySpec *s, const StudyData *d, Model *m, AdamW *op
                    .lr = wso_lr, .lr_ctx = &sched};
     int rc = trainer_run(m, opt, &src, &run, NULL, e);
     loader_source_close(&data);
+    if (rc && run.diverged) {   /* a point of the sweep, never chosen */
+        *pt = (CalibrationPoint){peak, NAN, NAN};
+        return 0;
+    }
     if (rc) return -1;
     LossResult l;
     if (eval_stream_loss(m, valid->tokens, valid->n_tokens, m->max_B, T, &l, e)) return -1;
@@ -58,11 +63,14 @@ static int write_json(const char *out_dir, const StudySpec *s, double fraction, 
                                 "{\n  \"study\": \"%s\",\n  \"fraction\": %g,\n  \"steps\": %" PRId64
                                 ",\n  \"seed\": %" PRIu64 ",\n  \"sweep\": [",
                                 s->name, fraction, c->steps, s->seeds[0]);
-    for (int i = 0; i < c->n && n < sizeof buf; i++)
+    for (int i = 0; i < c->n && n < sizeof buf; i++) {   /* a diverged point's loss is null */
+        char lr[32], loss[32], se[32];
         n += (size_t)snprintf(buf + n, sizeof buf - n,
-                              "%s\n    {\"peak_lr\": %.17g, \"valid_loss\": %.17g, \"valid_loss_stderr\": %.17g}",
-                              i ? "," : "", c->points[i].peak_lr, c->points[i].valid_loss,
-                              c->points[i].valid_loss_stderr);
+                              "%s\n    {\"peak_lr\": %s, \"valid_loss\": %s, \"valid_loss_stderr\": %s}",
+                              i ? "," : "", json_number_text(c->points[i].peak_lr, lr, sizeof lr),
+                              json_number_text(c->points[i].valid_loss, loss, sizeof loss),
+                              json_number_text(c->points[i].valid_loss_stderr, se, sizeof se));
+    }
     if (n < sizeof buf)
         n += (size_t)snprintf(buf + n, sizeof buf - n, "\n  ],\n  \"chosen_peak_lr\": %.17g\n}\n",
                               c->points[c->chosen].peak_lr);
@@ -110,7 +118,10 @@ int study_calibrate(const char *spec_path, const char *out_dir, double fraction,
         out->n++;
         double best = out->points[out->chosen].valid_loss;   /* a diverged run (NaN) is never chosen */
         if (isnan(best) || out->points[i].valid_loss < best) out->chosen = i;
-        if (!quiet)
+        if (!quiet && isnan(out->points[i].valid_loss))
+            printf("calibrate: peak LR %g: diverged within %" PRId64 " WSO steps\n", out->points[i].peak_lr,
+                   out->steps);
+        else if (!quiet)
             printf("calibrate: peak LR %g: PT validation loss %.4f ± %.4f after %" PRId64 " WSO steps\n",
                    out->points[i].peak_lr, out->points[i].valid_loss, out->points[i].valid_loss_stderr, out->steps);
     }

@@ -89,6 +89,9 @@ static int checksum_file(const char *path, uint64_t *sum, uint64_t *bytes, Err *
 
 static int write_config(const char *path, const Config *c, Err *e)
 {
+    /* the shortest decimals that read back to the same floats (1e-05, not
+     * 9.99999975e-06) */
+    char theta[32], eps[32];
     AtomicFile af;
     if (afile_open(&af, path, e)) return -1;
     if (afile_printf(&af, e,
@@ -103,9 +106,9 @@ static int write_config(const char *path, const Config *c, Err *e)
                      "  \"head_dim\": %d,\n"
                      "  \"vocab_size\": %d,\n"
                      "  \"max_position_embeddings\": %d,\n"
-                     "  \"rope_theta\": %.9g,\n"
+                     "  \"rope_theta\": %s,\n"
                      "  \"rope_scaling\": null,\n"
-                     "  \"rms_norm_eps\": %.9g,\n"
+                     "  \"rms_norm_eps\": %s,\n"
                      "  \"tie_word_embeddings\": %s,\n"
                      "  \"hidden_act\": \"silu\",\n"
                      "  \"initializer_range\": 0.02,\n"
@@ -118,7 +121,8 @@ static int write_config(const char *path, const Config *c, Err *e)
                      "  \"plateau\": {\"format_version\": 1, \"seq_len\": %d}\n"
                      "}\n",
                      c->dim, c->ffn_dim, c->n_layers, c->n_heads, c->n_kv_heads, config_head_dim(c),
-                     c->vocab_size, c->seq_len, (double)c->rope_theta, (double)c->norm_eps,
+                     c->vocab_size, c->seq_len, json_float_text(c->rope_theta, theta, sizeof theta),
+                     json_float_text(c->norm_eps, eps, sizeof eps),
                      c->tied ? "true" : "false", c->seq_len))
         return -1;
     return afile_commit(&af, e);

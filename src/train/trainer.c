@@ -48,14 +48,14 @@ static const char *number_text(double x, char *buf, size_t size)
 }
 
 /* The error of a run that diverged at update `step` (0-based; reported
- * 1-based, as the metrics lines number steps). */
+ * 1-based, as the metrics lines number steps); returns 1 for run->diverged. */
 static int diverged(Err *e, int64_t step, const char *what, double value, double lr)
 {
     char buf[32];
-    err_set(e, "training diverged at step %" PRId64 ": %s is %s (lr %g); no checkpoint of this step or later was "
+    (void)err_set(e, "training diverged at step %" PRId64 ": %s is %s (lr %g); no checkpoint of this step or later was "
                "written. Try a lower peak learning rate (train --lr; a study's peak_lr or sft_lrs)",
             step + 1, what, number_text(value, buf, sizeof buf), lr);
-    return -1;
+    return 1;
 }
 
 /* 1 when every weight is finite. */
@@ -135,6 +135,7 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
     met.step = run->start_step;
     met.tokens = tokens_done;
     int rc = -1;
+    run->diverged = 0;
 
     for (int64_t step = run->start_step; step < run->end_step; step++) {
         double t0 = now_seconds();
@@ -171,12 +172,12 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
          * no NaN reaches the weights, the moments or a checkpoint; every rank
          * sees the same summed values and stops alike. */
         if (total > 0 && !isfinite(loss)) {
-            diverged(e, step, "the loss", loss, lr);
+            run->diverged = diverged(e, step, "the loss", loss, lr);
             goto out;
         }
         double norm = total > 0 ? adamw_step(o, m->params, m->grads, (float)lr) : 0.0;
         if (!isfinite(norm)) {
-            diverged(e, step, "the gradient norm", norm, lr);
+            run->diverged = diverged(e, step, "the gradient norm", norm, lr);
             goto out;
         }
         model_params_changed(m);   /* the bf16 weight copy is refreshed once per optimizer step */
@@ -207,7 +208,7 @@ int trainer_run(Model *m, AdamW *o, const BatchSource *src, TrainRun *run, StepM
         int saving = run->run_dir && ((run->ckpt_every > 0 && (step + 1) % run->ckpt_every == 0) ||
                                       step + 1 == run->end_step);
         if (saving && !all_finite(m->params, m->n_params)) {
-            diverged(e, step, "a weight after the update", NAN, lr);
+            run->diverged = diverged(e, step, "a weight after the update", NAN, lr);
             goto out;
         }
         if (root && run->run_dir && run->ckpt_every > 0 && (step + 1) % run->ckpt_every == 0) {

@@ -96,6 +96,9 @@ typedef struct {
     /* Ranks that share every step (NULL: this process alone). Every rank
      * passes the same run; see data parallelism above. */
     const DistGroup *group;
+    /* Set by trainer_run: 1 when it failed because the run diverged (see
+     * below), so a caller that sweeps learning rates can record the point. */
+    int         diverged;
 } TrainRun;
 
 /* Runs `run` on model m with optimizer o and data from src. On success the

@@ -1,0 +1,150 @@
+/* The command line as a new user meets it: bad input gets one clear error
+ * naming the option, file or field and what was expected; output that
+ * claims to be JSON is JSON; help says what the command does. Runs
+ * ./plateau (or $PLATEAU_BIN) on a tiny world and a nano checkpoint made
+ * once in setup. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/file.h"
+#include "model/config.h"
+#include "support/checkpoint_files.h"
+#include "support/plateau_cli.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+
+static char g_root[256];
+static char g_world[512], g_tok[512], g_shard[512], g_run[512], g_ckpt[1024];
+
+static void path_in(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_root, name); }
+
+/* Expects exit status `rc` and `want` in the output. */
+static void expect(const char *const *args, int rc, const char *want)
+{
+    char out[16384];
+    int got = cli_run(args, out, sizeof out);
+    if (got != rc || (want && !strstr(out, want)))
+        fail_msg("plateau %s %s ...: exit %d (expected %d), output:\n%s\n(expected to contain \"%s\")", args[0],
+                 args[1] ? args[1] : "", got, rc, out, want ? want : "");
+}
+
+/* A world of 40 people, a 300-token tokenizer, its shard and a nano run of
+ * 4 steps with checkpoints at 2 and 4. */
+static int setup(void **state)
+{
+    (void)state;
+    if (cli_setup("cli", g_root, sizeof g_root)) return -1;
+    path_in(g_world, sizeof g_world, "world");
+    path_in(g_tok, sizeof g_tok, "tok.json");
+    path_in(g_shard, sizeof g_shard, "shards/pretrain_000000.bin");
+    path_in(g_run, sizeof g_run, "run");
+    char text[600], shards[512];
+    snprintf(text, sizeof text, "%s/pretrain.txt", g_world);
+    path_in(shards, sizeof shards, "shards");
+    const char *world[] = {"data", "bios", "--out", g_world, "--people", "40", NULL};
+    const char *tok[] = {"tokenizer", "train", "--vocab", "300", "--out", g_tok, text, NULL};
+    const char *tokenize[] = {"data", "tokenize", "--tokenizer", g_tok, "--out", shards, text, NULL};
+    const char *train[] = {"train", "--preset", "nano", "--vocab", "300", "--tokenizer", g_tok, "--data", g_shard,
+                           "--steps", "4", "--ckpt-every", "2", "--micro-batch", "2", "--seq-len", "32", "--out",
+                           g_run, "--quiet", "--log-every", "0", NULL};
+    if (cli_run(world, NULL, 0) || cli_run(tok, NULL, 0) || cli_run(tokenize, NULL, 0) || cli_run(train, NULL, 0))
+        return -1;
+    checkpoint_step_path(g_ckpt, sizeof g_ckpt, g_run, 4);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return cli_teardown();
+}
+
+/* A copy of checkpoint src at dst whose weights hold a NaN and an infinity,
+ * as a run that diverged before plateau stopped such runs wrote them. */
+static void write_nan_checkpoint(const char *src, const char *dst)
+{
+    Lineage lin;
+    AdamW opt;
+    size_t n;
+    Config cfg;
+    Err e;
+    float *w = checkpoint_files_load(src, &lin, &opt, &n);
+    assert_int_equal(checkpoint_read_config(src, &cfg, &e), 0);
+    for (size_t i = 0; i < n; i += 2) w[i] = i % 4 ? NAN : INFINITY;
+    path_join(lin.tokenizer, sizeof lin.tokenizer, src, "tokenizer.json");
+    if (checkpoint_save(dst, &cfg, w, &opt, &lin, &e)) fail_msg("%s", e.msg);
+    free(w);
+    adamw_free(&opt);
+}
+
+/* generate --json prints one JSON object (what its help lists) even when
+ * the model's log-probabilities are not numbers: those are null. */
+static void generate_json_is_json_even_for_a_nan_model(void **state)
+{
+    (void)state;
+    char nan_ckpt[512], out[16384];
+    path_in(nan_ckpt, sizeof nan_ckpt, "nan-ckpt");
+    write_nan_checkpoint(g_ckpt, nan_ckpt);
+    const char *gen[] = {"generate", "--ckpt", nan_ckpt, "--prompt", "Alice", "--max-new", "3", "--no-stop",
+                         "--json", NULL};
+    assert_int_equal(cli_run(gen, out, sizeof out), 0);
+    cJSON *j = cJSON_Parse(out);
+    if (!j) fail_msg("not JSON:\n%s", out);
+    cJSON *lp = cJSON_GetObjectItem(j, "logprobs");
+    assert_int_equal(cJSON_GetArraySize(lp), 3);
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(lp, 0)));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "text")));
+    cJSON_Delete(j);
+    /* a sound model: numbers, and the text its help promises */
+    const char *good[] = {"generate", "--ckpt", g_run, "--prompt", "Alice", "--max-new", "3", "--json", NULL};
+    assert_int_equal(cli_run(good, out, sizeof out), 0);
+    j = cJSON_Parse(out);
+    if (!j) fail_msg("not JSON:\n%s", out);
+    assert_true(cJSON_IsNumber(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "logprobs"), 0)));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "text")));
+    cJSON_Delete(j);
+}
+
+/* nano's context is 32 tokens here: the default --max-new of 64 would not
+ * fit, so it becomes what the context leaves; a larger explicit one is
+ * clamped with a note; a prompt that fills the context is refused saying
+ * so; an empty plain prompt continues <|endoftext|> alone. */
+static void generate_fits_the_context(void **state)
+{
+    (void)state;
+    char out[16384];
+    const char *dflt[] = {"generate", "--ckpt", g_run, "--prompt", "Alice", "--no-stop", "--json", NULL};
+    assert_int_equal(cli_run(dflt, out, sizeof out), 0);
+    cJSON *j = cJSON_Parse(out);
+    if (!j) fail_msg("not JSON:\n%s", out);
+    int n_prompt = cJSON_GetArraySize(cJSON_GetObjectItem(j, "prompt_ids"));
+    assert_int_equal(n_prompt + cJSON_GetArraySize(cJSON_GetObjectItem(j, "ids")), 32);
+    cJSON_Delete(j);
+    const char *big[] = {"generate", "--ckpt", g_run, "--prompt", "Alice", "--max-new", "100", NULL};
+    expect(big, 0, "--max-new 100: the model's context of 32 leaves");
+    char long_prompt[400] = "";
+    for (int i = 0; i < 40; i++) strcat(long_prompt, "Alice ");
+    const char *full[] = {"generate", "--ckpt", g_run, "--prompt", long_prompt, NULL};
+    expect(full, 1, "fill the model's context of 32: nothing is left to generate");
+    const char *empty[] = {"generate", "--ckpt", g_run, "--prompt", "", "--max-new", "2", NULL};
+    expect(empty, 0, "empty prompt: continuing <|endoftext|> alone");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(generate_json_is_json_even_for_a_nan_model),
+        cmocka_unit_test(generate_fits_the_context),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
