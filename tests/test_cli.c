@@ -140,11 +140,51 @@ static void generate_fits_the_context(void **state)
     expect(empty, 0, "empty prompt: continuing <|endoftext|> alone");
 }
 
+/* Every numeric option is range-checked by one table, with an error that
+ * names the option and the accepted range, before anything is trained or
+ * allocated; a sequence length the data cannot fill one micro-batch of is
+ * refused from the shard headers, before gigabytes of buffers. */
+static void numeric_options_are_range_checked(void **state)
+{
+    (void)state;
+    char run_dir[512];
+    path_in(run_dir, sizeof run_dir, "range");
+#define TRAIN_WITH(opt, value) \
+    {"train", "--preset", "nano", "--vocab", "300", "--data", g_shard, "--steps", "2", "--out", run_dir, opt, value, NULL}
+    const char *seq0[] = TRAIN_WITH("--seq-len", "0");
+    expect(seq0, 1, "--seq-len: expected an integer >= 1, got '0'");
+    const char *seq_neg[] = TRAIN_WITH("--seq-len", "-5");
+    expect(seq_neg, 1, "--seq-len: expected an integer >= 1, got '-5'");
+    const char *clip[] = TRAIN_WITH("--clip", "-1");
+    expect(clip, 1, "--clip: expected a number >= 0, got '-1'");
+    const char *wd[] = TRAIN_WITH("--weight-decay", "-1");
+    expect(wd, 1, "--weight-decay: expected a number >= 0, got '-1'");
+    const char *lr[] = TRAIN_WITH("--lr", "nan");
+    expect(lr, 1, "--lr: expected a finite number, got 'nan'");
+    const char *alpha[] = TRAIN_WITH("--alpha", "1.5");
+    expect(alpha, 1, "--alpha: expected a number in [0, 1], got '1.5'");
+    const char *huge[] = TRAIN_WITH("--seq-len", "99999999999");
+    expect(huge, 1, "--seq-len: expected an integer >= 1, at most 2147483647; got '99999999999'");
+    /* the shard holds fewer than 8 windows of 70001 tokens */
+    const char *seq_long[] = TRAIN_WITH("--seq-len", "70000");
+    expect(seq_long, 1, "--seq-len 70000: the data (");
+    expect(seq_long, 1, "fewer than one micro-batch of 8; lower --seq-len or --micro-batch");
+    assert_false(file_exists(run_dir));
+#undef TRAIN_WITH
+    const char *limit[] = {"eval", "--ckpt", g_run, "--suite", "loss", "--loss", g_shard, "--limit", "0", NULL};
+    expect(limit, 1, "--limit: expected an integer >= 1, got '0'");
+    const char *probes[] = {"sharpness", "--ckpt", g_run, "--data", g_shard, "--probes", "0", NULL};
+    expect(probes, 1, "--probes: expected an integer >= 1, got '0'");
+    const char *peak[] = {"schedule", "--peak", "-3e-4", NULL};
+    expect(peak, 1, "--peak: expected a number > 0, got '-3e-4'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generate_json_is_json_even_for_a_nan_model),
         cmocka_unit_test(generate_fits_the_context),
+        cmocka_unit_test(numeric_options_are_range_checked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

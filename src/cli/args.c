@@ -1,6 +1,8 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +74,79 @@ const char *args_str(const Args *a, const char *name, const char *def)
     return (k >= 0 && a->values[k]) ? a->values[k] : def;
 }
 
+/* The accepted range of every numeric option, by name: an option means the
+ * same thing in every command that has it, so one table serves them all.
+ * Commands refine these where they know more (--seq-len up to the model's
+ * context, --alpha against the schedule). lo_open: lo itself is refused. */
+typedef struct {
+    const char *name;
+    double      lo, hi;
+    int         lo_open;
+} OptRange;
+
+#define INT_OPT_MAX 2147483647.0   /* options stored in an int */
+#define COUNT_MAX   9007199254740992.0   /* 2^53: token and step counts */
+
+static const OptRange RANGES[] = {
+    /* sizes of a batch, a window, a model: at least 1 */
+    {"seq-len", 1, INT_OPT_MAX, 0},          {"batch", 1, INT_OPT_MAX, 0},
+    {"micro-batch", 1, INT_OPT_MAX, 0},      {"batch-tokens", 1, COUNT_MAX, 0},
+    {"vocab", 1, INT_OPT_MAX, 0},            {"max-new", 1, INT_OPT_MAX, 0},
+    {"limit", 1, INT_OPT_MAX, 0},            {"probes", 1, INT_OPT_MAX, 0},
+    {"min-probes", 1, INT_OPT_MAX, 0},       {"eig-iters", 1, INT_OPT_MAX, 0},
+    {"lanczos-steps", 1, INT_OPT_MAX, 0},    {"probe-batch", 1, INT_OPT_MAX, 0},
+    {"probe-probes", 1, INT_OPT_MAX, 0},     {"people", 1, INT_OPT_MAX, 0},
+    {"bios-per-person", 1, INT_OPT_MAX, 0},  {"mid-questions", 1, INT_OPT_MAX, 0},
+    {"docs-per-synset", 1, INT_OPT_MAX, 0},  {"shard-tokens", 1, COUNT_MAX, 0},
+    {"log-every", 0, COUNT_MAX, 0},
+    /* counts where 0 means none, all or only at the end */
+    {"steps", 0, COUNT_MAX, 0},              {"warmup", 0, COUNT_MAX, 0},
+    {"mid-steps", 0, COUNT_MAX, 0},          {"sft-steps", 0, COUNT_MAX, 0},
+    {"ckpt-every", 0, COUNT_MAX, 0},         {"probe-every", 1, COUNT_MAX, 0},
+    {"samples", 0, INT_OPT_MAX, 0},          {"max-bad-lines", 0, COUNT_MAX, 0},
+    {"mid-people", 0, INT_OPT_MAX, 0},       {"eval-train-people", 0, INT_OPT_MAX, 0},
+    {"eval-train-items", 0, INT_OPT_MAX, 0}, {"max-synsets", 0, INT_OPT_MAX, 0},
+    {"seed", 0, COUNT_MAX, 0},               {"probe-seed", 0, COUNT_MAX, 0},
+    /* real numbers */
+    {"lr", 0, HUGE_VAL, 1},                  {"peak", 0, HUGE_VAL, 1},
+    {"alpha", 0, 1, 0},                      {"alpha-mid", 0, 1, 0},
+    {"rho", 0, 1, 0},                        {"weight-decay", 0, HUGE_VAL, 0},
+    {"clip", 0, HUGE_VAL, 0},                {"tol", 0, HUGE_VAL, 0},
+    {"eig-tol", 0, HUGE_VAL, 1},             {"fraction", 0, 1, 1},
+    {"mid-percent", 0, 100, 0},
+};
+
+const char *args_range_text(const char *name, int integer, char *buf, size_t size)
+{
+    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++) {
+        const OptRange *r = &RANGES[i];
+        if (strcmp(r->name, name)) continue;
+        const char *kind = integer ? "an integer" : "a number";
+        if (r->hi == HUGE_VAL || r->hi == INT_OPT_MAX || r->hi == COUNT_MAX)
+            snprintf(buf, size, "%s %s %g", kind, r->lo_open ? ">" : ">=", r->lo);
+        else
+            snprintf(buf, size, "%s in %c%g, %g]", kind, r->lo_open ? '(' : '[', r->lo, r->hi);
+        return buf;
+    }
+    return NULL;
+}
+
+/* Checks a given value of --name against the table. */
+static int check_range(const char *name, const char *text, double v, int integer, Err *e)
+{
+    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++) {
+        const OptRange *r = &RANGES[i];
+        if (strcmp(r->name, name)) continue;
+        if ((r->lo_open ? v > r->lo : v >= r->lo) && v <= r->hi) return 0;
+        char range[96];
+        args_range_text(name, integer, range, sizeof range);
+        if (v > r->hi && (r->hi == INT_OPT_MAX || r->hi == COUNT_MAX))   /* a bound the text leaves out */
+            return err_set(e, "--%s: expected %s, at most %.0f; got '%s'", name, range, r->hi, text);
+        return err_set(e, "--%s: expected %s, got '%s'", name, range, text);
+    }
+    return 0;
+}
+
 int args_long(const Args *a, const char *name, long def, long *out, Err *e)
 {
     const char *s = args_str(a, name, NULL);
@@ -80,6 +155,7 @@ int args_long(const Args *a, const char *name, long def, long *out, Err *e)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end) return err_set(e, "--%s: expected an integer, got '%s'", name, s);
+    if (check_range(name, s, (double)v, 1, e)) return -1;
     *out = v;
     return 0;
 }
@@ -91,7 +167,9 @@ int args_double(const Args *a, const char *name, double def, double *out, Err *e
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end) return err_set(e, "--%s: expected a number, got '%s'", name, s);
+    if (errno || end == s || *end || !isfinite(v))
+        return err_set(e, "--%s: expected a finite number, got '%s'", name, s);
+    if (check_range(name, s, v, 0, e)) return -1;
     *out = v;
     return 0;
 }

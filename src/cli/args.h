@@ -30,9 +30,16 @@ void args_usage(FILE *fp, const char *usage, const char *about, const OptSpec *s
 
 int         args_has(const Args *a, const char *name);
 const char *args_str(const Args *a, const char *name, const char *def);
-/* Parse numbers strictly; a malformed value is an error naming the option. */
+/* Parse numbers strictly; a malformed value is an error naming the option.
+ * A value that is given is also checked against the accepted range of an
+ * option of that name (one table in args.c for every command: --seq-len >= 1,
+ * --clip >= 0, --alpha in [0, 1], ...): "--clip: expected a number >= 0, got
+ * '-1'". NaN and infinities are refused. The default is not checked. */
 int args_long(const Args *a, const char *name, long def, long *out, Err *e);
 int args_double(const Args *a, const char *name, double def, double *out, Err *e);
+/* The range of --name as the errors state it ("an integer >= 1"), into buf;
+ * NULL when the table has no entry for name. */
+const char *args_range_text(const char *name, int integer, char *buf, size_t size);
 /* Fails with "missing --name" when absent. */
 int args_require(const Args *a, const char *name, const char **out, Err *e);
 

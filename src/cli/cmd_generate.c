@@ -126,10 +126,6 @@ int cmd_generate(int argc, char **argv)
     if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "prompt", &prompt, &e) ||
         args_long(&a, "max-new", 64, &max_new, &e) || checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e))
         die(&e);
-    if (max_new < 1) {
-        fprintf(stderr, "plateau: --max-new must be at least 1\n");
-        return 2;
-    }
     path_join(tok_path, sizeof tok_path, dir, "tokenizer.json");
     if (args_has(&a, "tokenizer")) snprintf(tok_path, sizeof tok_path, "%s", args_str(&a, "tokenizer", ""));
     else if (!file_exists(tok_path)) {

@@ -74,10 +74,6 @@ static int study_plan(int argc, char **argv)
     }
     long sft_steps;
     if (args_long(&a, "sft-steps", 0, &sft_steps, &e)) die(&e);
-    if (sft_steps < 0) {
-        fprintf(stderr, "plateau study plan: --sft-steps must be >= 0\n");
-        return 2;
-    }
     StudySpec spec;
     if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
     Plan plan;

@@ -2,15 +2,18 @@
  * checkpoint or a preset, on a token shard, under one LR schedule, with
  * periodic checkpoints that a killed run resumes from bit for bit. */
 #include <inttypes.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_opts.h"
 #include "cli/probe_opts.h"
 #include "core/file.h"
+#include "data/loader.h"
 #include "data/shard.h"
 #include "dist/comm.h"
 #include "model/llama.h"
@@ -111,8 +114,6 @@ static int parse_train_options(const Args *a, TrainOptions *o, Err *e)
         args_double(a, "weight-decay", recipe.weight_decay, &o->weight_decay, e) ||
         args_double(a, "clip", recipe.clip, &o->clip, e))
         return -1;
-    if (o->steps < 0 || o->micro_batch <= 0 || o->ckpt_every < 0)
-        return err_set(e, "--steps must be >= 0, --micro-batch > 0, --ckpt-every >= 0");
     if (args_has(a, "init") == args_has(a, "preset"))
         return err_set(e, "give exactly one of --init CKPT and --preset NAME");
     if (args_has(a, "reset-optimizer") && args_has(a, "keep-optimizer"))
@@ -225,6 +226,30 @@ static int batching(const TrainOptions *o, const Config *cfg, int *T, int *accum
     return 0;
 }
 
+/* The data and the machine can hold one micro-batch of T tokens: checked
+ * before the model's buffers are allocated, so a --seq-len too long for the
+ * data is one message, not gigabytes allocated first. */
+static int check_batch_fits(const TrainOptions *o, const Config *cfg, int T, Err *e)
+{
+    LoaderConfig lc = {.token_paths = (const char *const *)o->token_paths, .n_shards = o->n_shards, .seq_len = T,
+                       .layout = o->layout};
+    size_t n_tokens;
+    int64_t windows;
+    if (loader_count_windows(&lc, &n_tokens, &windows, e)) return -1;
+    if (windows < o->micro_batch)
+        return err_set(e, "--seq-len %d: the data (%s%s: %zu tokens) hold %" PRId64 " window%s of %d tokens, fewer "
+                          "than one micro-batch of %ld; lower --seq-len or --micro-batch",
+                       T, o->token_paths[0], o->n_shards > 1 ? " and the other shards" : "", n_tokens, windows,
+                       windows == 1 ? "" : "s", T + 1, o->micro_batch);
+    double need = (double)model_train_step_bytes(cfg, (int)o->micro_batch, T, omp_get_max_threads(), o->precision);
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+    if (have > 0 && need > have)
+        return err_set(e, "--seq-len %d x --micro-batch %ld: a training step needs %.1f GiB, more than this "
+                          "machine's %.1f GiB (see `plateau model info`); lower --seq-len or --micro-batch",
+                       T, o->micro_batch, need / 1073741824.0, have / 1073741824.0);
+    return 0;
+}
+
 static void print_start(const Args *a, const StageRun *run, const Model *m, const AdamW *opt, const char *from,
                         int resumed)
 {
@@ -279,7 +304,7 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
         model_config(a, parent_dir, sizeof parent_dir, &cfg, e))
         return -1;
     if (!parent_dir[0] && o->seq_len > 0) cfg.seq_len = (int)o->seq_len;   /* a fresh model's context is T */
-    if (batching(o, &cfg, &T, &accum, e)) return -1;
+    if (batching(o, &cfg, &T, &accum, e) || check_batch_fits(o, &cfg, T, e)) return -1;
     Model m;
     if (model_create(&m, &cfg, (int)o->micro_batch, T, e)) return -1;
     if (model_set_precision(&m, o->precision, e)) {

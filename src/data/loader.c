@@ -52,6 +52,26 @@ static void *grow(void *buf, size_t used, size_t bytes)
     return p;
 }
 
+/* Windows of T+1 tokens in n tokens, by the layout (loader.h). */
+static int64_t windows_of(size_t n, const LoaderConfig *cfg)
+{
+    if (cfg->layout == LOADER_ROWS) return (int64_t)(n / ((size_t)cfg->seq_len + 1));
+    return n > 0 ? (int64_t)((n - 1) / (size_t)cfg->seq_len) : 0;
+}
+
+int loader_count_windows(const LoaderConfig *cfg, size_t *n_tokens, int64_t *n_windows, Err *e)
+{
+    size_t total = 0;
+    for (int i = 0; i < cfg->n_shards; i++) {
+        size_t n;
+        if (shard_count(cfg->token_paths[i], &n, e)) return -1;
+        total += n;
+    }
+    *n_tokens = total;
+    *n_windows = cfg->seq_len > 0 ? windows_of(total, cfg) : 0;
+    return 0;
+}
+
 int loader_open(Loader *L, const LoaderConfig *cfg, Err *e)
 {
     memset(L, 0, sizeof *L);
@@ -101,8 +121,7 @@ int loader_open(Loader *L, const LoaderConfig *cfg, Err *e)
         shard_free(&s);
     }
 
-    L->n_windows = cfg->layout == LOADER_ROWS ? (int64_t)(L->n_tokens / row)
-                 : L->n_tokens > 0 ? (int64_t)((L->n_tokens - 1) / (size_t)cfg->seq_len) : 0;
+    L->n_windows = windows_of(L->n_tokens, cfg);
     if (L->n_windows == 0) {
         err_set(e, "%s%s: %zu tokens in all hold no window of %zu tokens (seq_len %d + 1)", cfg->token_paths[0],
                 cfg->n_shards > 1 ? " and the other shards" : "", L->n_tokens, row, cfg->seq_len);

@@ -102,6 +102,10 @@ typedef struct {
  * at least one window. Errors name the file and position. */
 int  loader_open(Loader *L, const LoaderConfig *cfg, Err *e);
 void loader_close(Loader *L);
+/* The tokens and windows cfg's shards hold, from their headers alone (no
+ * tokens are read, so it is cheap before anything is allocated for them):
+ * for checking a sequence length against the data first. */
+int  loader_count_windows(const LoaderConfig *cfg, size_t *n_tokens, int64_t *n_windows, Err *e);
 
 void batch_create(Batch *b, int B, int T);
 void batch_free(Batch *b);

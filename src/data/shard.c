@@ -7,39 +7,55 @@
 
 #include "core/file.h"
 
+/* Opens path and checks its header against the file's size; *n receives
+ * the token count. Returns the open file (at the end), or NULL with e set. */
+static FILE *shard_open_checked(const char *path, size_t *n_out, Err *e)
+{
+    FILE *fp = file_open_read(path, e);
+    if (!fp) {
+        err_wrap(e, "token shard");
+        return NULL;
+    }
+    int32_t header[SHARD_HEADER_INTS];
+    if (fread(header, sizeof(int32_t), SHARD_HEADER_INTS, fp) != SHARD_HEADER_INTS)
+        err_set(e, "%s: not a token shard: shorter than the %d-byte header", path,
+                (int)(SHARD_HEADER_INTS * sizeof(int32_t)));
+    else if (header[0] != SHARD_MAGIC)
+        err_set(e, "%s: not a token shard: magic is %d, expected %d", path, header[0], SHARD_MAGIC);
+    else if (header[1] != SHARD_VERSION)
+        err_set(e, "%s: token shard version %d, expected %d (uint16 tokens)", path, header[1], SHARD_VERSION);
+    else if (header[2] < 0)
+        err_set(e, "%s: token shard header gives a negative token count (%d)", path, header[2]);
+    else {
+        size_t n = (size_t)header[2];
+        fseek(fp, 0, SEEK_END);
+        long size = ftell(fp);
+        long expect = (long)(SHARD_HEADER_INTS * sizeof(int32_t) + n * sizeof(uint16_t));
+        if (size == expect) {
+            *n_out = n;
+            return fp;
+        }
+        err_set(e, "%s: token shard is %ld bytes, but its header promises %zu tokens (%ld bytes)%s", path, size, n,
+                expect, size < expect ? ": truncated" : "");
+    }
+    fclose(fp);
+    return NULL;
+}
+
+int shard_count(const char *path, size_t *n_tokens, Err *e)
+{
+    FILE *fp = shard_open_checked(path, n_tokens, e);
+    if (!fp) return -1;
+    fclose(fp);
+    return 0;
+}
+
 int shard_read(Shard *s, const char *path, Err *e)
 {
     memset(s, 0, sizeof *s);
-    FILE *fp = file_open_read(path, e);
-    if (!fp) return err_wrap(e, "token shard");
-    int32_t header[SHARD_HEADER_INTS];
-    if (fread(header, sizeof(int32_t), SHARD_HEADER_INTS, fp) != SHARD_HEADER_INTS) {
-        fclose(fp);
-        return err_set(e, "%s: not a token shard: shorter than the %d-byte header", path,
-                       (int)(SHARD_HEADER_INTS * sizeof(int32_t)));
-    }
-    if (header[0] != SHARD_MAGIC) {
-        fclose(fp);
-        return err_set(e, "%s: not a token shard: magic is %d, expected %d", path, header[0], SHARD_MAGIC);
-    }
-    if (header[1] != SHARD_VERSION) {
-        fclose(fp);
-        return err_set(e, "%s: token shard version %d, expected %d (uint16 tokens)", path, header[1],
-                       SHARD_VERSION);
-    }
-    if (header[2] < 0) {
-        fclose(fp);
-        return err_set(e, "%s: token shard header gives a negative token count (%d)", path, header[2]);
-    }
-    size_t n = (size_t)header[2];
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    long expect = (long)(SHARD_HEADER_INTS * sizeof(int32_t) + n * sizeof(uint16_t));
-    if (size != expect) {
-        fclose(fp);
-        return err_set(e, "%s: token shard is %ld bytes, but its header promises %zu tokens (%ld bytes)%s",
-                       path, size, n, expect, size < expect ? ": truncated" : "");
-    }
+    size_t n;
+    FILE *fp = shard_open_checked(path, &n, e);
+    if (!fp) return -1;
     fseek(fp, SHARD_HEADER_INTS * (long)sizeof(int32_t), SEEK_SET);
     s->tokens = xmalloc(n * sizeof(uint16_t));
     if (n && fread(s->tokens, sizeof(uint16_t), n, fp) != n) {

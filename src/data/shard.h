@@ -23,6 +23,9 @@ typedef struct {
  * exactly the promised number of tokens. Errors name the file. */
 int  shard_read(Shard *s, const char *path, Err *e);
 void shard_free(Shard *s);
+/* The token count of a shard from its header alone (checked against the
+ * file's size as shard_read does), without reading the tokens. */
+int  shard_count(const char *path, size_t *n_tokens, Err *e);
 /* Writes atomically. Every token must fit uint16 (the caller checks vocab). */
 int  shard_write(const char *path, const uint16_t *tokens, size_t n_tokens, Err *e);
 
