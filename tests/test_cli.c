@@ -179,12 +179,44 @@ static void numeric_options_are_range_checked(void **state)
     expect(peak, 1, "--peak: expected a number > 0, got '-3e-4'");
 }
 
+/* sharpness --json - writes the JSON to stdout (the summary line to stderr)
+ * and no file named "-"; --precond-eig at a checkpoint whose LR is 0 (the
+ * end of a WSD decay to 0) is unresolved, saying why, and its JSON carries
+ * the LR and the threshold (null: infinite). */
+static void sharpness_json_to_stdout_and_precond_verdicts(void **state)
+{
+    (void)state;
+    char run_dir[512], out[16384];
+    path_in(run_dir, sizeof run_dir, "decayed");
+    const char *train[] = {"train", "--init", g_ckpt, "--data", g_shard, "--steps", "12", "--schedule", "wsd",
+                           "--warmup", "2", "--alpha", "0", "--stage", "pretrain", "--micro-batch", "2", "--out",
+                           run_dir, "--quiet", "--log-every", "0", NULL};
+    cli_run_ok(train);
+    assert_int_equal(access("-", F_OK), -1);
+    const char *sharp[] = {"sharpness", "--ckpt", run_dir, "--data", g_shard, "--probes", "2", "--precond-eig",
+                           "--eig-iters", "10", "--quiet", "--json", "-", NULL};
+    assert_int_equal(cli_run(sharp, out, sizeof out), 0);
+    assert_int_equal(access("-", F_OK), -1);
+    const char *brace = out[0] == '{' ? out : strstr(out, "\n{");   /* stdout and stderr share the log */
+    cJSON *j = brace ? cJSON_Parse(brace) : NULL;
+    if (!j) fail_msg("no JSON object in:\n%s", out);
+    cJSON *pe = cJSON_GetObjectItem(j, "precond_top_eigenvalue");
+    assert_non_null(pe);
+    assert_true(cJSON_GetObjectItem(pe, "lr")->valuedouble == 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(pe, "threshold")));
+    assert_string_equal(cJSON_GetObjectItem(pe, "status")->valuestring, "unresolved");
+    cJSON_Delete(j);
+    assert_non_null(strstr(out, "unresolved: the checkpoint's LR is 0"));
+    assert_null(strstr(out, "inf at lr 0"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generate_json_is_json_even_for_a_nan_model),
         cmocka_unit_test(generate_fits_the_context),
         cmocka_unit_test(numeric_options_are_range_checked),
+        cmocka_unit_test(sharpness_json_to_stdout_and_precond_verdicts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

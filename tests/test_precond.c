@@ -137,12 +137,47 @@ static void test_model_with_identity_preconditioner_gives_the_plain_top_eigenval
     model_free(&m);
 }
 
+/* The verdict: comparable with Adam's threshold 2(1+b1)/((1-b1) lr) only
+ * at a positive known LR, with moments that are not eps-dominated, and a
+ * positive eigenvalue; otherwise one reason, and the threshold as it is
+ * (infinite at lr 0, NaN when unknown). */
+static void test_precond_verdict_says_when_the_threshold_does_not_apply(void **s)
+{
+    (void)s;
+    const float eps = 1e-8f;
+    float p[4] = {1e-3f, 2e-3f, 5e-4f, 1e-3f};   /* sqrt(v_hat) well above eps */
+    PrecondVerdict v = precond_verdict(5e4, p, 4, eps, 0.9, 3e-4);
+    assert_null(v.unresolved);
+    assert_close(v.threshold, 3.8 / 0.1 / 3e-4, 1e-6);   /* (2 + 1.8) / (0.1 * 3e-4) = 126666.7 */
+    assert_close(v.lr, 3e-4, 0);
+    assert_close(v.eps_share, 0, 0);
+    v = precond_verdict(5e4, p, 4, eps, 0.9, 0);
+    assert_true(isinf(v.threshold));
+    assert_non_null(strstr(v.unresolved, "LR is 0"));
+    v = precond_verdict(5e4, p, 4, eps, 0.9, NAN);
+    assert_true(isnan(v.threshold));
+    assert_non_null(strstr(v.unresolved, "no schedule"));
+    v = precond_verdict(-5e4, p, 4, eps, 0.9, 3e-4);
+    assert_non_null(strstr(v.unresolved, "negative"));
+    v = precond_verdict(5e4, NULL, 4, eps, 0.9, 3e-4);
+    assert_non_null(strstr(v.unresolved, "moments are empty"));
+    /* 1e-2 / eps = 1e6: an eigenvalue of 1e7 comes from 1/eps */
+    v = precond_verdict(1e7, p, 4, eps, 0.9, 3e-4);
+    assert_non_null(strstr(v.unresolved, "eps dominates P"));
+    /* three of four parameters at sqrt(v_hat) = 0, P = eps */
+    float q[4] = {eps, eps, eps, 1e-3f};
+    v = precond_verdict(5e4, q, 4, eps, 0.9, 3e-4);
+    assert_close(v.eps_share, 0.75, 0);
+    assert_non_null(strstr(v.unresolved, "eps dominates P"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_preconditioner_is_sqrt_of_bias_corrected_v_plus_eps),
         cmocka_unit_test(test_two_parameter_quadratic_gives_the_hand_computed_top_eigenvalue_of_p_inverse_h),
         cmocka_unit_test(test_model_with_identity_preconditioner_gives_the_plain_top_eigenvalue_bit_for_bit),
+        cmocka_unit_test(test_precond_verdict_says_when_the_threshold_does_not_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -186,14 +186,9 @@ static int print_results(const Args *a, const EvalCommand *c, const EvalReport *
     cJSON *o = report_json(a, c, rep, lin);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
-    int rc = 0;
-    if (json_stdout) {
-        printf("%s\n", text);
-    } else {
-        size_t len = strlen(text);
-        text[len] = '\n';   /* over the terminator: the file ends with a newline */
-        rc = write_file_atomic(json_path, text, len + 1, e);
-    }
+    size_t len = strlen(text);
+    text[len] = '\n';   /* over the terminator: the output ends with a newline */
+    int rc = write_file_or_stdout(json_path, text, len + 1, e);
     free(text);
     return rc;
 }

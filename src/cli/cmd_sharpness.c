@@ -1,6 +1,7 @@
 /* plateau sharpness: Tr(H) of a checkpoint's loss on a fixed held-out batch
  * (Hutchinson over exact Hessian-vector products), optionally the top
  * eigenvalue and the Lanczos spectral density; a line on stdout and JSON. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static const OptSpec OPTS[] = {
     {"precond-eig", NULL, "also the top eigenvalue of P^-1 H, P = diag(sqrt(v_hat)+eps) from the checkpoint's AdamW state"},
     {"density", NULL, "also the spectral density by Lanczos (Ritz values, weights, smoothed curve in --json)"},
     {"lanczos-steps", "K", "Lanczos steps for --density (default 30; keeps K vectors of all parameters)"},
-    {"json", "OUT", "write the result as JSON to OUT"},
+    {"json", "OUT", "write the result as JSON to OUT ('-': stdout, and the summary line goes to stderr)"},
     {"quiet", NULL, "no progress bars"},
     {NULL, NULL, NULL},
 };
@@ -109,11 +110,13 @@ static int sharpness_options(const Args *a, const Config *cfg, SharpnessOptions 
     return 0;
 }
 
-/* o->precond = P = diag(sqrt(v_hat) + eps) of the checkpoint's AdamW state (malloc'd). */
+/* o->precond = P = diag(sqrt(v_hat) + eps) of the checkpoint's AdamW state
+ * (malloc'd), or NULL when the moments are empty (no update taken yet). */
 static int adam_precond(const char *dir, const AdamW *opt, int has_opt, SharpnessOptions *o, Err *e)
 {
     if (!has_opt)
         return err_set(e, "%s: no optimizer state (train_state.bin): --precond-eig needs AdamW's second moments", dir);
+    if (opt->t == 0) return 0;
     float *p = xmalloc(opt->n * sizeof(float));
     if (adam_preconditioner(opt->v, opt->n, opt->cfg.beta2, opt->t, opt->cfg.eps, p, e)) {
         free(p);
@@ -123,34 +126,42 @@ static int adam_precond(const char *dir, const AdamW *opt, int has_opt, Sharpnes
     return 0;
 }
 
-/* The preconditioned eigenvalue beside Adam's threshold at the checkpoint's LR. */
-static void print_precond(const Lineage *lin, const AdamW *opt, const PowerResult *pe)
+/* The LR of the checkpoint's next update, from its schedule (NaN: none recorded). */
+static double checkpoint_lr(const Lineage *lin)
 {
-    printf(", P^-1 H top eigenvalue %.6g (%d iterations%s", pe->eigenvalue, pe->iters,
-           pe->converged ? "" : ", not converged");
     ScheduleSpec spec;
     Err ignored;
-    if (schedule_parse(lin->schedule, &spec, &ignored) == 0) {
-        double lr = schedule_eta(&spec, lin->step - lin->stage_start_step);
-        printf("; Adam's threshold (2+2b1)/((1-b1) lr) = %.6g at lr %.3g", adam_stability_threshold(opt->cfg.beta1, lr),
-               lr);
-    }
-    printf(")");
+    if (schedule_parse(lin->schedule, &spec, &ignored) != 0) return NAN;
+    return schedule_eta(&spec, lin->step - lin->stage_start_step);
 }
 
-static void print_result(const char *dir, const Lineage *lin, const ProbeData *d, const SharpnessResult *r,
-                         const AdamW *opt)
+/* The preconditioned eigenvalue beside Adam's threshold at the checkpoint's
+ * LR, or why the two do not compare. */
+static void print_precond(FILE *fp, const SharpnessResult *r)
 {
-    printf("%s (step %lld) on %s: Tr(H) = %.6g +- %.2g (%d probes), loss %.5f over %.0f positions (%d x %d)", dir,
+    const PrecondVerdict *v = &r->precond;
+    if (r->has_precond_eig)
+        fprintf(fp, ", P^-1 H top eigenvalue %.6g (%d iterations%s", r->precond_eig.eigenvalue, r->precond_eig.iters,
+                r->precond_eig.converged ? "" : ", not converged");
+    else
+        fprintf(fp, ", P^-1 H top eigenvalue not measured (");
+    if (v->unresolved) fprintf(fp, "; unresolved: %s", v->unresolved);
+    else fprintf(fp, "; Adam's threshold (2+2b1)/((1-b1) lr) = %.6g at lr %.3g", v->threshold, v->lr);
+    fprintf(fp, ")");
+}
+
+static void print_result(FILE *fp, const char *dir, const Lineage *lin, const ProbeData *d, const SharpnessResult *r)
+{
+    fprintf(fp, "%s (step %lld) on %s: Tr(H) = %.6g +- %.2g (%d probes), loss %.5f over %.0f positions (%d x %d)", dir,
            (long long)lin->step, d->tokens, r->trace.mean, r->trace.std_error, r->trace.probes, r->loss,
            r->n_counted, r->B, r->T);
     if (r->has_eig)
-        printf(", top eigenvalue %.6g (%d iterations%s)", r->eig.eigenvalue, r->eig.iters,
+        fprintf(fp, ", top eigenvalue %.6g (%d iterations%s)", r->eig.eigenvalue, r->eig.iters,
                r->eig.converged ? "" : ", not converged");
-    if (r->has_precond_eig) print_precond(lin, opt, &r->precond_eig);
+    if (r->has_precond_verdict) print_precond(fp, r);
     if (r->has_density)
-        printf(", Ritz values in [%.4g, %.4g]", r->density.values[0], r->density.values[r->density.k - 1]);
-    printf(", %.1f s\n", r->seconds);
+        fprintf(fp, ", Ritz values in [%.4g, %.4g]", r->density.values[0], r->density.values[r->density.k - 1]);
+    fprintf(fp, ", %.1f s\n", r->seconds);
 }
 
 int cmd_sharpness(int argc, char **argv)
@@ -181,10 +192,16 @@ int cmd_sharpness(int argc, char **argv)
         probe_batch_load(&batch, d.tokens, d.has_mask ? d.mask : NULL, d.layout, (int)B, (int)T, cfg.vocab_size, &e) ||
         sharpness_measure(&m, &batch, &o, &r, &e))
         die(&e);
-    print_result(dir, &lin, &d, &r, &opt);
+    if (precond) {
+        r.has_precond_verdict = 1;
+        r.precond = precond_verdict(r.has_precond_eig ? r.precond_eig.eigenvalue : NAN, o.precond, opt.n,
+                                    opt.cfg.eps, opt.cfg.beta1, checkpoint_lr(&lin));
+    }
+    const char *json = args_str(&a, "json", NULL);
+    print_result(json && strcmp(json, "-") == 0 ? stderr : stdout, dir, &lin, &d, &r);
     char data_desc[8300];
     snprintf(data_desc, sizeof data_desc, "%s%s%s", d.tokens, d.has_mask ? " mask=" : "", d.has_mask ? d.mask : "");
-    if (args_has(&a, "json") && sharpness_write_json(args_str(&a, "json", ""), &r, &o, dir, data_desc, &e)) die(&e);
+    if (json && sharpness_write_json(json, &r, &o, dir, data_desc, &e)) die(&e);
     sharpness_result_free(&r);
     batch_free(&batch);
     free((float *)o.precond);

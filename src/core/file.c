@@ -186,3 +186,11 @@ void path_join(char *out, size_t out_size, const char *dir, const char *name)
     if (n && dir[n - 1] == '/') snprintf(out, out_size, "%s%s", dir, name);
     else snprintf(out, out_size, "%s/%s", dir, name);
 }
+
+int write_file_or_stdout(const char *path, const void *data, size_t bytes, Err *e)
+{
+    if (strcmp(path, "-") != 0) return write_file_atomic(path, data, bytes, e);
+    if (fwrite(data, 1, bytes, stdout) != bytes || fflush(stdout) != 0)
+        return err_set(e, "writing to stdout: %s", strerror(errno));
+    return 0;
+}

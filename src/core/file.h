@@ -27,6 +27,9 @@ void afile_abort(AtomicFile *af);
 
 /* Whole-buffer convenience: afile_open + write + commit. */
 int write_file_atomic(const char *path, const void *data, size_t bytes, Err *e);
+/* write_file_atomic, or with path "-" the bytes to stdout (the convention
+ * of every --json OUT and --out FILE that may go to a pipe). */
+int write_file_or_stdout(const char *path, const void *data, size_t bytes, Err *e);
 
 /* Opens path for reading ("rb") only if fstat calls it a regular file: a
  * directory, FIFO or device is refused with a message naming the path and

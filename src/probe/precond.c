@@ -21,6 +21,30 @@ int adam_preconditioner(const float *v, size_t n, float beta2, int64_t t, float 
 
 double adam_stability_threshold(double beta1, double lr) { return (2 + 2 * beta1) / ((1 - beta1) * lr); }
 
+PrecondVerdict precond_verdict(double eigenvalue, const float *p, size_t n, float eps, double beta1, double lr)
+{
+    PrecondVerdict v = {.lr = lr, .threshold = NAN, .eps_share = 1, .unresolved = NULL};
+    if (isfinite(lr)) v.threshold = lr > 0 ? adam_stability_threshold(beta1, lr) : INFINITY;
+    if (p && n) {
+        size_t at_eps = 0;
+        for (size_t i = 0; i < n; i++) at_eps += (double)p[i] <= 2.0 * (double)eps;   /* sqrt(v_hat) <= eps */
+        v.eps_share = (double)at_eps / (double)n;
+    }
+    if (!p)
+        v.unresolved = "the checkpoint's AdamW moments are empty (no update taken yet), so there is no P";
+    else if (!isfinite(lr))
+        v.unresolved = "the checkpoint records no schedule, so there is no LR to compare with";
+    else if (lr == 0)
+        v.unresolved = "the checkpoint's LR is 0 (warmup's first step or the end of a decay to 0): Adam's threshold "
+                       "is infinite";
+    else if (v.eps_share > PRECOND_EPS_SHARE_MAX || fabs(eigenvalue) * (double)eps >= PRECOND_EPS_SCALE)
+        v.unresolved = "eps dominates P (the moments are nearly empty where the eigenvector lies, so P^-1 ~ 1/eps "
+                       "decides the value): train longer before reading it";
+    else if (eigenvalue < 0)
+        v.unresolved = "the eigenvalue of largest magnitude is negative: no edge of stability to compare";
+    return v;
+}
+
 typedef struct {
     const HessianOp *inner;
     const double    *d;     /* [n] p^-1/2 */

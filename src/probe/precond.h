@@ -34,6 +34,33 @@ int adam_preconditioner(const float *v, size_t n, float beta2, int64_t t, float 
  * of the eigenvalue of P^-1 H (per unit learning rate step). */
 double adam_stability_threshold(double beta1, double lr);
 
+/* Whether a measured top eigenvalue of P^-1 H can be read against Adam's
+ * threshold. It cannot when the checkpoint's LR is 0 (the threshold is
+ * infinite: step 0 of a warmup, the end of a decay to 0) or unknown, when
+ * the moments are nearly empty (early in training sqrt(v_hat) ~ 0, so
+ * P^-1 ~ 1/eps = 1e8 dominates the product), or when the eigenvalue of
+ * largest magnitude is negative. */
+typedef struct {
+    double      lr;          /* the LR the checkpoint's next update takes; NaN: unknown */
+    double      threshold;   /* adam_stability_threshold(beta1, lr); inf at lr 0, NaN unknown */
+    double      eps_share;   /* share of parameters with sqrt(v_hat) <= eps */
+    const char *unresolved;  /* NULL, or why the value is not comparable (one line, static text) */
+} PrecondVerdict;
+
+/* eps decides the eigenvalue when more than PRECOND_EPS_SHARE_MAX of the
+ * parameters have sqrt(v_hat) <= eps, or when |eigenvalue| * eps >=
+ * PRECOND_EPS_SCALE: an eigenvalue within a factor 100 of the 1/eps a
+ * parameter with v_hat = 0 contributes per unit curvature comes from such
+ * parameters, not from the moments (early checkpoints: |value| ~ 1e7-1e8
+ * at eps 1e-8, against Adam's threshold 38/lr ~ 1e5). */
+#define PRECOND_EPS_SHARE_MAX 0.5
+#define PRECOND_EPS_SCALE     0.01
+
+/* The verdict on eigenvalue (NaN: not measured) for preconditioner p[n]
+ * (from adam_preconditioner with this eps; NULL: the moments are empty)
+ * at learning rate lr (NaN: unknown). */
+PrecondVerdict precond_verdict(double eigenvalue, const float *p, size_t n, float eps, double beta1, double lr);
+
 /* The top eigenvalue of P^-1 H by power iteration on D H D (D = p^-1/2;
  * p[n] > 0, op->n entries). Same options, start vector and stopping rule
  * as power_iteration. */

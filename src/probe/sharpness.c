@@ -161,11 +161,19 @@ int sharpness_write_json(const char *path, const SharpnessResult *r, const Sharp
     cJSON_AddNumberToObject(j, "probes", r->trace.probes);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddStringToObject(j, "method", "Hutchinson, Rademacher probes; exact Hessian-vector products (R-operator)");
-    if (r->has_precond_eig) {
+    if (r->has_precond_eig || r->has_precond_verdict) {
         cJSON *pe = cJSON_AddObjectToObject(j, "precond_top_eigenvalue");
-        cJSON_AddNumberToObject(pe, "value", r->precond_eig.eigenvalue);
-        cJSON_AddNumberToObject(pe, "iterations", r->precond_eig.iters);
-        cJSON_AddBoolToObject(pe, "converged", r->precond_eig.converged);
+        json_add_exact(pe, "value", r->has_precond_eig ? r->precond_eig.eigenvalue : NAN);
+        cJSON_AddNumberToObject(pe, "iterations", r->has_precond_eig ? r->precond_eig.iters : 0);
+        cJSON_AddBoolToObject(pe, "converged", r->has_precond_eig && r->precond_eig.converged);
+        if (r->has_precond_verdict) {
+            const PrecondVerdict *v = &r->precond;
+            json_add_exact(pe, "lr", v->lr);
+            json_add_exact(pe, "threshold", v->threshold);   /* null when infinite (lr 0) or unknown */
+            json_add_exact(pe, "eps_share", v->eps_share);
+            cJSON_AddStringToObject(pe, "status", v->unresolved ? "unresolved" : "resolved");
+            if (v->unresolved) cJSON_AddStringToObject(pe, "unresolved", v->unresolved);
+        }
     }
     if (r->has_eig) {
         cJSON *eg = cJSON_AddObjectToObject(j, "top_eigenvalue");
@@ -196,7 +204,7 @@ int sharpness_write_json(const char *path, const SharpnessResult *r, const Sharp
     text = realloc(text, n + 2);
     text[n] = '\n';
     text[n + 1] = 0;
-    int rc = write_file_atomic(path, text, n + 1, e);
+    int rc = write_file_or_stdout(path, text, n + 1, e);
     free(text);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "data/loader.h"
 #include "model/llama.h"
+#include "probe/precond.h"
 #include "probe/spectrum.h"
 
 /* The paper's probe sequence length (one sequence of 1024 tokens): probes
@@ -44,6 +45,8 @@ typedef struct {
     PowerResult   eig;
     int           has_precond_eig;
     PowerResult   precond_eig; /* top eigenvalue of P^-1 H */
+    int           has_precond_verdict;
+    PrecondVerdict precond;    /* set by the caller that knows the LR (precond.h) */
     int           has_density;
     LanczosResult density;     /* Ritz values and weights (owned) */
     double        seconds;     /* wall time of the whole measurement */
@@ -75,9 +78,11 @@ int sharpness_precond_extremes(const Model *m, const Batch *b, const float *prec
 int probe_batch_load(Batch *b, const char *token_path, const char *mask_path, LoaderLayout layout, int B, int T,
                      int vocab_size, Err *e);
 
-/* Writes the result as JSON (atomically): trace, std_error, probes, loss,
- * batch shape, options, and when measured the top eigenvalue and the density
- * (Ritz values/weights and a Gaussian-smoothed curve on 200 points).
+/* Writes the result as JSON (atomically; path "-": to stdout): trace,
+ * std_error, probes, loss, batch shape, options, and when measured the top
+ * eigenvalue, the density (Ritz values/weights and a Gaussian-smoothed curve
+ * on 200 points) and the top eigenvalue of P^-1 H with its verdict (lr,
+ * threshold, eps share, unresolved reason; non-finite numbers as null).
  * `source` (checkpoint) and `data` are recorded as given. */
 int sharpness_write_json(const char *path, const SharpnessResult *r, const SharpnessOptions *o, const char *source,
                          const char *data, Err *e);
