@@ -210,6 +210,70 @@ static void sharpness_json_to_stdout_and_precond_verdicts(void **state)
     assert_null(strstr(out, "inf at lr 0"));
 }
 
+/* A nano run of 2 steps beside the setup's: other vocabulary, tokenizer or
+ * schedule as the options say. */
+static void train_other(const char *name, const char *vocab, const char *tok, const char *lr, char *dir, size_t size)
+{
+    path_in(dir, size, name);
+    const char *train[] = {"train", "--preset", "nano", "--vocab", vocab, "--tokenizer", tok, "--data", g_shard,
+                           "--steps", "2", "--lr", lr, "--micro-batch", "2", "--seq-len", "32", "--out", dir,
+                           "--quiet", "--log-every", "0", NULL};
+    cli_run_ok(train);
+}
+
+/* merge takes a run directory as its latest checkpoint and counts in
+ * English; it refuses another shape or tokenizer always, and checkpoints
+ * of unrelated runs unless --any-lineage. sft-change refuses the same
+ * mismatches, and a --base that is not the SFT run's parent unless --force. */
+static void merge_and_sft_change_check_what_they_combine(void **state)
+{
+    (void)state;
+    char out_dir[512], step2[1024], shape[512], tok2[512], tok2_run[512], other[512], text[600], sft[512];
+    checkpoint_step_path(step2, sizeof step2, g_run, 2);
+    path_in(out_dir, sizeof out_dir, "merged");
+    const char *two[] = {"merge", step2, g_run, "--out", out_dir, NULL};
+    expect(two, 0, "merged 2 checkpoints into");
+    path_in(out_dir, sizeof out_dir, "merged-one");
+    const char *one[] = {"merge", g_run, "--out", out_dir, NULL};
+    expect(one, 0, "merged 1 checkpoint into");
+
+    train_other("shape", "320", g_tok, "3e-4", shape, sizeof shape);
+    path_in(out_dir, sizeof out_dir, "merged-shape");
+    const char *by_shape[] = {"merge", step2, shape, "--out", out_dir, "--any-lineage", NULL};
+    expect(by_shape, 1, "config.json: field vocab_size is 320, expected 300");
+
+    path_in(tok2, sizeof tok2, "tok2.json");
+    snprintf(text, sizeof text, "%s/mid.txt", g_world);
+    const char *tok[] = {"tokenizer", "train", "--vocab", "290", "--out", tok2, text, NULL};
+    cli_run_ok(tok);
+    train_other("tok2-run", "300", tok2, "3e-4", tok2_run, sizeof tok2_run);
+    const char *by_tok[] = {"merge", step2, tok2_run, "--out", out_dir, "--any-lineage", NULL};
+    expect(by_tok, 1, "carry different tokenizers");
+
+    train_other("other", "300", g_tok, "1e-3", other, sizeof other);
+    const char *unrelated[] = {"merge", step2, other, "--out", out_dir, NULL};
+    expect(unrelated, 1, "are not checkpoints of one run, or parent and child (their schedules differ); pass "
+                         "--any-lineage");
+    assert_false(file_exists(out_dir));
+    const char *forced[] = {"merge", step2, other, "--out", out_dir, "--any-lineage", NULL};
+    expect(forced, 0, "merged 2 checkpoints");
+
+    path_in(sft, sizeof sft, "sft");
+    const char *sft_train[] = {"train", "--init", step2, "--stage", "sft", "--data", g_shard, "--steps", "2",
+                               "--micro-batch", "2", "--out", sft, "--quiet", "--log-every", "0", NULL};
+    cli_run_ok(sft_train);
+    const char *right[] = {"sft-change", "--base", step2, "--sft", sft, "--data", g_shard, NULL};
+    expect(right, 0, "relative weight distance");
+    const char *wrong[] = {"sft-change", "--base", other, "--sft", sft, "--data", g_shard, NULL};
+    expect(wrong, 1, "is not the checkpoint --sft");
+    const char *wrong_forced[] = {"sft-change", "--base", other, "--sft", sft, "--data", g_shard, "--force", NULL};
+    expect(wrong_forced, 0, "warning: --base");
+    const char *wrong_tok[] = {"sft-change", "--base", tok2_run, "--sft", sft, "--data", g_shard, "--force", NULL};
+    expect(wrong_tok, 1, "carry different tokenizers");
+    const char *wrong_shape[] = {"sft-change", "--base", shape, "--sft", sft, "--data", g_shard, "--force", NULL};
+    expect(wrong_shape, 1, "field vocab_size is 300, expected 320");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +281,7 @@ int main(void)
         cmocka_unit_test(generate_fits_the_context),
         cmocka_unit_test(numeric_options_are_range_checked),
         cmocka_unit_test(sharpness_json_to_stdout_and_precond_verdicts),
+        cmocka_unit_test(merge_and_sft_change_check_what_they_combine),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -189,7 +189,7 @@ static void test_merge_of_k_copies_equals_the_checkpoint_bit_for_bit_and_lineage
             Lineage lin;
             assert_int_equal(merge_weights_parse(SPECS[s], k, &w, &e), 0);
             snprintf(out, sizeof out, "%s/merged-%d-%d", f->root, k, s);
-            if (merge_checkpoints(dirs, k, &w, out, &lin, &e)) fail_msg("merge: %s", e.msg);
+            if (merge_checkpoints(dirs, k, &w, out, 0, &lin, &e)) fail_msg("merge: %s", e.msg);
             Lineage back;
             load(f, out, got, &opt, &back);
             assert_memory_equal(got, f->params, n * sizeof(float));
@@ -237,7 +237,7 @@ static void test_merge_of_two_runs_states_is_their_weighted_average_in_input_ord
     assert_int_equal(merge_weights_parse("0.25,0.75", 2, &w, &e), 0);
     const char *dirs[2] = {old_dir, new_dir};
     snprintf(out, sizeof out, "%s/merged", f->root);
-    if (merge_checkpoints(dirs, 2, &w, out, &lin, &e)) fail_msg("merge: %s", e.msg);
+    if (merge_checkpoints(dirs, 2, &w, out, 0, &lin, &e)) fail_msg("merge: %s", e.msg);
     float *got = malloc(n * sizeof(float));
     AdamWConfig oc = adamw_defaults();
     AdamW opt;
@@ -277,7 +277,7 @@ static void test_merge_of_two_runs_states_is_their_weighted_average_in_input_ord
     /* an --out that already exists (here: an input) is refused and left as it was */
     char before_id[CKPT_ID_CHARS + 1];
     memcpy(before_id, f->lin.id, sizeof before_id);
-    assert_int_equal(merge_checkpoints(dirs, 2, &w, new_dir, NULL, &e), -1);
+    assert_int_equal(merge_checkpoints(dirs, 2, &w, new_dir, 0, NULL, &e), -1);
     assert_contains(e.msg, "step-350 already exists; give a new folder");
     assert_int_equal(checkpoint_load(new_dir, &f->cfg, got, NULL, NULL, &back, &e), 0);
     assert_string_equal(back.id, before_id);
@@ -285,7 +285,7 @@ static void test_merge_of_two_runs_states_is_their_weighted_average_in_input_ord
     /* newest first is refused, naming the input */
     const char *reversed[2] = {new_dir, old_dir};
     snprintf(out, sizeof out, "%s/merged-reversed", f->root);
-    assert_int_equal(merge_checkpoints(reversed, 2, &w, out, NULL, &e), -1);
+    assert_int_equal(merge_checkpoints(reversed, 2, &w, out, 0, NULL, &e), -1);
     assert_contains(e.msg, "step-300 is at step 300, before the previous input (step 350): give inputs oldest first");
     free(got);
     free(old_p);

@@ -2,6 +2,7 @@
  * forgetting on held-out pre-training text and the relative weight distance. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -15,6 +16,7 @@ static const OptSpec OPTS[] = {
     {"data", "FILE", "token shard of held-out pre-training text (required)"},
     {"batch", "B", "sequences per forward pass (default 8; does not change the numbers)"},
     {"seq-len", "T", "window length (default: the model's context)"},
+    {"force", NULL, "compare even when --base is not the parent of --sft's run (same shape and tokenizer still required)"},
     {NULL, NULL, NULL},
 };
 
@@ -23,9 +25,14 @@ static const char ABOUT[] =
     "Prints what supervised fine-tuning did to a base model: forgetting, the PT validation loss of\n"
     "the fine-tuned model minus that of the base (nats per token, same windows), and the relative\n"
     "weight distance ||theta_sft - theta_base|| / ||theta_base||. For the SFT-data sharpness of the\n"
-    "fine-tuned model, run `plateau sharpness --ckpt SFT --data sft`.";
+    "fine-tuned model, run `plateau sharpness --ckpt SFT --data sft`. --base must be the checkpoint SFT\n"
+    "started from (its lineage's parent), with the same shape and tokenizer.";
 
-static float *load_params(const char *arg, Config *cfg, int have_cfg, char *dir, size_t dir_size, Err *e)
+/* The weights of checkpoint arg (or its run's latest) and its lineage; the
+ * first call sets *cfg, the second must match it (else an error naming the
+ * field that differs). */
+static float *load_params(const char *arg, Config *cfg, int have_cfg, char *dir, size_t dir_size, Lineage *lin,
+                          Err *e)
 {
     Config c;
     if (checkpoint_resolve(arg, dir, dir_size, e) || checkpoint_read_config(dir, &c, e)) return NULL;
@@ -34,7 +41,7 @@ static float *load_params(const char *arg, Config *cfg, int have_cfg, char *dir,
     param_table_build(&t, cfg);
     float *p = xmalloc(t.total * sizeof(float));
     param_table_free(&t);
-    if (checkpoint_load(dir, cfg, p, NULL, NULL, NULL, e)) {
+    if (checkpoint_load(dir, cfg, p, NULL, NULL, lin, e)) {
         free(p);
         return NULL;
     }
@@ -53,10 +60,28 @@ int cmd_sft_change(int argc, char **argv)
     if (args_require(&a, "base", &base_arg, &e) || args_require(&a, "sft", &sft_arg, &e) ||
         args_require(&a, "data", &data, &e))
         die(&e);
-    float *base = load_params(base_arg, &cfg, 0, base_dir, sizeof base_dir, &e);
+    Lineage base_lin, sft_lin;
+    float *base = load_params(base_arg, &cfg, 0, base_dir, sizeof base_dir, &base_lin, &e);
     if (!base) die(&e);
-    float *sft = load_params(sft_arg, &cfg, 1, sft_dir, sizeof sft_dir, &e);
+    float *sft = load_params(sft_arg, &cfg, 1, sft_dir, sizeof sft_dir, &sft_lin, &e);
     if (!sft) die(&e);
+    int same_tokenizer;
+    if (checkpoint_same_tokenizer(base_dir, sft_dir, &same_tokenizer, &e)) die(&e);
+    if (!same_tokenizer) {
+        err_set(&e, "--base %s and --sft %s carry different tokenizers (their token ids mean different things)",
+                base_dir, sft_dir);
+        die(&e);
+    }
+    if (strcmp(sft_lin.parent_id, base_lin.id) != 0) {
+        if (!args_has(&a, "force")) {
+            err_set(&e, "--base %s (id %s) is not the checkpoint --sft %s started from (its parent is %s); give that "
+                        "one, or --force to compare anyway", base_dir, base_lin.id, sft_dir,
+                    sft_lin.parent_id[0] ? sft_lin.parent_id : "none, a fresh init");
+            die(&e);
+        }
+        fprintf(stderr, "plateau: warning: --base %s is not --sft's parent (%s); comparing anyway (--force)\n",
+                base_dir, sft_lin.parent_id[0] ? sft_lin.parent_id : "none");
+    }
     if (args_long(&a, "batch", 8, &B, &e) || args_long(&a, "seq-len", cfg.seq_len, &T, &e)) die(&e);
     if (B < 1 || T < 1 || T > cfg.seq_len) {
         err_set(&e, "--batch must be positive and --seq-len in [1, %d]", cfg.seq_len);

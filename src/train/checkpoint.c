@@ -670,6 +670,40 @@ int checkpoint_id(const char *dir, char *id_out, Err *e)
     return verify(dir, id_out, &has_state, e);
 }
 
+int checkpoint_same_tokenizer(const char *a, const char *b, int *same, Err *e)
+{
+    char pa[4096], pb[4096];
+    path_join(pa, sizeof pa, a, "tokenizer.json");
+    path_join(pb, sizeof pb, b, "tokenizer.json");
+    int ha = file_exists(pa), hb = file_exists(pb);
+    *same = ha == hb;
+    if (!ha || !hb) return 0;
+    char *ta, *tb;
+    size_t na, nb;
+    if (read_file(pa, &ta, &na, e)) return -1;
+    if (read_file(pb, &tb, &nb, e)) {
+        free(ta);
+        return -1;
+    }
+    *same = na == nb && memcmp(ta, tb, na) == 0;
+    free(ta);
+    free(tb);
+    return 0;
+}
+
+const char *lineage_unrelated(const Lineage *a, const Lineage *b)
+{
+    if (strcmp(a->id, b->id) == 0 || strcmp(b->parent_id, a->id) == 0 || strcmp(a->parent_id, b->id) == 0)
+        return NULL;
+    /* one run: what `train --resume` requires to continue it */
+    return strcmp(a->parent_id, b->parent_id) ? "their parents differ"
+           : strcmp(a->stage, b->stage)       ? "their stages differ"
+           : a->seed != b->seed               ? "their seeds differ"
+           : strcmp(a->schedule, b->schedule) ? "their schedules differ"
+           : strcmp(a->data, b->data)         ? "their data differ"
+                                              : NULL;
+}
+
 /* ---- save and load ---------------------------------------------------- */
 
 int checkpoint_tokenizer_check(const char *path, const Config *c, Err *e)

@@ -86,6 +86,17 @@ int checkpoint_save(const char *dir, const Config *c, const float *params, const
  * refuse a bad tokenizer before it trains rather than when it first saves. */
 int checkpoint_tokenizer_check(const char *path, const Config *c, Err *e);
 
+/* *same = 1 when checkpoints a and b carry the same tokenizer: byte-equal
+ * tokenizer.json files, or neither has one. Models whose token ids mean
+ * different things must not be merged or compared. */
+int checkpoint_same_tokenizer(const char *a, const char *b, int *same, Err *e);
+
+/* NULL when checkpoints of lineages a and b lie on one run's lineage as far
+ * as their lineages show: one run (same parent, stage, seed, schedule and
+ * data), or one the parent of the other; else what differs, as text
+ * ("their schedules differ"). */
+const char *lineage_unrelated(const Lineage *a, const Lineage *b);
+
 /* Checks checksums.json and every file it lists (present, size, checksum). */
 int checkpoint_verify(const char *dir, Err *e);
 

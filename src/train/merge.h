@@ -57,13 +57,16 @@ void merge_weights_format(const MergeWeights *w, char *out, size_t out_size);
 void merge_params(const float *const *inputs, const double *c, int k, size_t n, float *out);
 
 /* Merges the checkpoints dirs[0..k-1] (oldest first: steps must not
- * decrease; configs must be equal) with weights w into a new checkpoint at
- * out_dir (written atomically; an existing out_dir is refused, never replaced). The weights and, where every input has one,
+ * decrease; configs and tokenizers must be equal, always; each input must be
+ * of one run with the one before, or its parent or child (checkpoint.h,
+ * lineage_unrelated), unless any_lineage) with weights w into a new
+ * checkpoint at out_dir (written atomically; an existing out_dir is refused,
+ * never replaced). The weights and, where every input has one,
  * the AdamW moments are merged; the step count t, clocks, data cursor,
  * schedule and tokenizer are the newest input's, and so is the parent id, so
  * the merged model continues or branches like that checkpoint. Its lineage
  * lists every input (id, step, weight). *out_lin (may be NULL) receives it. */
-int merge_checkpoints(const char *const *dirs, int k, const MergeWeights *w, const char *out_dir, Lineage *out_lin,
-                      Err *e);
+int merge_checkpoints(const char *const *dirs, int k, const MergeWeights *w, const char *out_dir, int any_lineage,
+                      Lineage *out_lin, Err *e);
 
 #endif
