@@ -20,7 +20,7 @@ static const OptSpec OPTS[] = {
     {"shape", "S", "wsd decay shape: linear, 1-sqrt, cosine, exp (default linear)"},
     {"compare", "LIST", "several schedules, e.g. wso,wsd:0.1,wsd:0,cosine:0.1,linear:0 (KIND[:ALPHA[:SHAPE]])"},
     {"mid-steps", "N", "append a mid-training stage of N steps to each schedule (default 0)"},
-    {"alpha-mid", "A", "mid-training: final LR as a fraction of where pre-training ended (default 1)"},
+    {"alpha-mid", "A", "mid-training: final LR as a fraction of where pre-training ended (default 0: decay to zero)"},
     {"csv", NULL, "print step,lr for every step (one column per schedule)"},
     {"plot", "FILE.png", "draw the schedules on one chart with gnuplot"},
     {"title", "TEXT", "chart title (default: the common settings)"},
@@ -240,7 +240,7 @@ int cmd_schedule(int argc, char **argv)
     if (args_long(&a, "steps", 1000, &steps, &e) || args_long(&a, "warmup", steps / 10, &warmup, &e) ||
         args_double(&a, "peak", 3e-4, &c.peak, &e) || args_double(&a, "alpha", 0.1, &c.alpha, &e) ||
         args_double(&a, "rho", SCHEDULE_DEFAULT_RHO, &c.rho, &e) || args_long(&a, "mid-steps", 0, &mid_steps, &e) ||
-        args_double(&a, "alpha-mid", 1.0, &alpha_mid, &e))
+        args_double(&a, "alpha-mid", SCHEDULE_DEFAULT_ALPHA_MID, &alpha_mid, &e))
         die(&e);
     c.steps = steps;
     c.warmup = warmup;

@@ -33,7 +33,7 @@ static const OptSpec OPTS[] = {
     {"data", "FILES", "training tokens: llm.c token shards, comma-separated (required)"},
     {"mask", "FILES", "loss masks: shards of 0/1 aligned with --data (token i counts as a target where 1)"},
     {"layout", "L", "stream (windows over the concatenated tokens; default) or rows (packed rows of T+1)"},
-    {"out", "DIR", "run directory: checkpoints go to DIR/step-N (required)"},
+    {"out", "DIR", "run directory: checkpoints go to DIR/step-NNNNNNNN, the step in 8 digits (required)"},
     {"stage", "S", "pretrain, mid or sft (default pretrain)"},
     {"steps", "N", "optimizer steps of this stage (required)"},
     {"lr", "X", "peak learning rate (pretrain default 3e-4; sft default 1e-5; mid continues the parent's)"},
@@ -142,7 +142,8 @@ static int build_schedule(const Args *a, Stage stage, int64_t steps, const Stage
     long default_warmup = sft ? (long)schedule_sft_warmup(steps) : (long)(steps / 80);
     DecayShape shape = DECAY_LINEAR;
     if (args_double(a, "lr", sft ? 1e-5 : 3e-4, &lr, e) || args_double(a, "alpha", sft ? 0.0 : 0.1, &alpha, e) ||
-        args_double(a, "rho", SCHEDULE_DEFAULT_RHO, &rho, e) || args_double(a, "alpha-mid", 0.0, &alpha_mid, e) ||
+        args_double(a, "rho", SCHEDULE_DEFAULT_RHO, &rho, e) ||
+        args_double(a, "alpha-mid", SCHEDULE_DEFAULT_ALPHA_MID, &alpha_mid, e) ||
         args_long(a, "warmup", default_warmup, &warmup, e))
         return -1;
     if (args_has(a, "decay-shape") && schedule_shape_from_name(args_str(a, "decay-shape", ""), &shape))
@@ -189,25 +190,43 @@ static int find_resume(const Args *a, const char *out_dir, char *resume_dir, siz
     return 0;
 }
 
+/* What differs between the run in a checkpoint (was) and this command's
+ * (now), with both values, into *what, *was_v, *now_v; 0 when nothing does. */
+static int run_difference(const Lineage *was, const Lineage *now, const TrainRun *s, const char **what, char *was_v,
+                          char *now_v, size_t size)
+{
+    int64_t batch = (int64_t)s->accum * s->micro_batch * s->seq_len;
+#define DIFF_STR(name, a, b) \
+    if (strcmp(a, b)) { *what = name; snprintf(was_v, size, "%s", a); snprintf(now_v, size, "%s", b); return 1; }
+#define DIFF_INT(name, a, b) \
+    if ((a) != (b)) { *what = name; snprintf(was_v, size, "%" PRId64, (int64_t)(a)); \
+                      snprintf(now_v, size, "%" PRId64, (int64_t)(b)); return 1; }
+    DIFF_STR("--stage", was->stage, now->stage);
+    DIFF_STR("the schedule", was->schedule, now->schedule);
+    DIFF_INT("--seed", was->seed, now->seed);
+    DIFF_INT("--batch-tokens", was->batch_tokens, batch);
+    DIFF_INT("--micro-batch", was->micro_batch, s->micro_batch);
+    DIFF_INT("--seq-len", was->seq_len, s->seq_len);
+    DIFF_STR("--precision", was->precision, now->precision);
+    DIFF_STR("the parent checkpoint", was->parent_id, now->parent_id);
+#undef DIFF_STR
+#undef DIFF_INT
+    return 0;
+}
+
 /* Continues the run from its checkpoint resume_dir, which must have been
  * started with the same options (its lineage says how). */
 static int resume_run(StageRun *run, Model *m, AdamW *opt, const char *resume_dir, Err *e)
 {
-    Lineage was, *now = &run->train.lineage;
+    Lineage was;
     int has_opt;
     if (checkpoint_load(resume_dir, &m->cfg, m->params, opt, &has_opt, &was, e)) return -1;
-    const TrainRun *s = &run->train;
-    const char *what = strcmp(was.stage, now->stage) ? "--stage"
-                       : strcmp(was.schedule, now->schedule) ? "the schedule"
-                       : was.seed != now->seed ? "--seed"
-                       : was.batch_tokens != (int64_t)s->accum * s->micro_batch * s->seq_len ? "--batch-tokens"
-                       : was.micro_batch != s->micro_batch ? "--micro-batch"
-                       : was.seq_len != s->seq_len ? "--seq-len"
-                       : strcmp(was.precision, now->precision) ? "--precision"
-                       : strcmp(was.parent_id, now->parent_id) ? "the parent checkpoint" : NULL;
-    if (what)
-        return err_set(e, "--resume: %s differs from the run in %s (its schedule: %s); use another --out or the same "
-                          "options", what, resume_dir, was.schedule);
+    const char *what;
+    char was_v[300], now_v[300];
+    if (run_difference(&was, &run->train.lineage, &run->train, &what, was_v, now_v, sizeof was_v))
+        return err_set(e, "--resume: %s differs from the run in %s (it has %s, this command %s); use another --out "
+                          "or the same options", what, resume_dir, was_v[0] ? was_v : "none",
+                       now_v[0] ? now_v : "none");
     if (stage_resume(run, &was, e)) return err_wrap(e, "--resume from %s", resume_dir);
     return 0;
 }

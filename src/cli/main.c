@@ -26,7 +26,7 @@ static const Command COMMANDS[] = {
     {"merge", cmd_merge, "weighted average of checkpoints (uniform or WSM's decay-emulating weights)"},
     {"sft-change", cmd_sft_change, "what SFT did to a base: forgetting and relative weight distance"},
     {"schedule", cmd_schedule, "learning-rate schedules: landmarks, CSV or a chart"},
-    {"study", cmd_study, "studies: `study plan FILE` prints the segment DAG"},
+    {"study", cmd_study, "studies: `study plan|calibrate|run|report FILE` (DAG, peak LR, run it, its report)"},
 };
 
 static void usage(FILE *fp)

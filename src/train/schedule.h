@@ -72,6 +72,10 @@ typedef enum {
 } DecayShape;
 
 #define SCHEDULE_DEFAULT_RHO 0.75
+/* Mid-training's default alpha_mid (final LR / the LR pre-training ended
+ * at) for the commands that offer one (train, schedule): decay to zero.
+ * Study files name it per arm. */
+#define SCHEDULE_DEFAULT_ALPHA_MID 0.0
 /* exp decay with alpha = 0: the LR falls geometrically to this fraction of the
  * peak just before T_end, then is 0 at T_end. */
 #define SCHEDULE_EXP_FLOOR 1e-3
