@@ -218,6 +218,17 @@ static void truncated_and_corrupt_compressed_files_are_errors(void **state)
         assert_non_null(strstr(e.msg, "corrupt"));
         free(data);
     }
+    /* plain JSONL named .jsonl.gz is not read as text (zlib would) */
+    static const char plain[] = "{\"text\": \"a document\"}\n";
+    path_in_root(path, sizeof path, "plain.jsonl.gz");
+    assert_int_equal(write_file_atomic(path, plain, sizeof plain - 1, &e), 0);
+    long n;
+    int rc;
+    free(all_docs(path, NULL, &n, NULL, &e, &rc));
+    assert_int_equal(rc, -1);
+    char want[400];
+    snprintf(want, sizeof want, "%s: not gzip data", path);
+    if (!strstr(e.msg, want)) fail_msg("message: %s", e.msg);
 }
 
 static void generated_corpus_is_a_function_of_size_and_seed(void **state)

@@ -52,6 +52,16 @@ int zfile_open(ZFile **out, const char *path, Err *e)
         return fp ? err_set(e, "%s: cannot stat: %s", path, strerror(errno)) : -1;
     }
     f->disk_size = (uint64_t)st.st_size;
+    /* zlib would read a file without a gzip header as plain text: a .gz that
+     * is not gzip is refused instead (RFC 1952: ID1 0x1f, ID2 0x8b). */
+    unsigned char magic[2] = {0, 0};
+    if (f->kind == ZFILE_GZIP &&
+        (fread(magic, 1, 2, fp) != 2 || magic[0] != 0x1f || magic[1] != 0x8b || fseek(fp, 0, SEEK_SET) != 0)) {
+        fclose(fp);
+        free(f);
+        return err_set(e, "%s: not gzip data (it does not start with the gzip signature 1f 8b), though its name ends "
+                          "in .gz", path);
+    }
     if (f->kind == ZFILE_GZIP) {
         int fd = dup(fileno(fp));
         fclose(fp);

@@ -2,7 +2,9 @@
  * (zlib; concatenated members too), FILE.zst is Zstandard (libzstd; several
  * frames too), anything else is read as it is. Reads stream: memory is one
  * decompression window whatever the file's size. A corrupt or truncated
- * compressed file is an error naming the file, never silently short data.
+ * compressed file is an error naming the file, never silently short data,
+ * and so is a FILE.gz that is not gzip (no gzip signature) rather than
+ * being read as text.
  *
  * LineReader splits such a file into lines ("\n" or "\r\n" endings, the last
  * line may lack one), numbered from 1, for JSONL. A line may be any length;
