@@ -256,6 +256,18 @@ static void json_number_text_is_short_exact_and_never_nan(void **state)
     assert_string_equal(json_float_text(NAN, b, sizeof b), "null");
 }
 
+/* An error raised inside a temporary names the user's path instead. */
+static void err_replace_names_the_users_path(void **state)
+{
+    (void)state;
+    Err e;
+    err_set(&e, "run/step-00000004.tmp.123/model.safetensors: write failed; run/step-00000004.tmp.123 removed");
+    err_replace(&e, "run/step-00000004.tmp.123", "run/step-00000004");
+    assert_string_equal(e.msg, "run/step-00000004/model.safetensors: write failed; run/step-00000004 removed");
+    err_replace(&e, "", "x");   /* nothing to replace */
+    assert_string_equal(e.msg, "run/step-00000004/model.safetensors: write failed; run/step-00000004 removed");
+}
+
 static void loaders_refuse_what_is_not_a_regular_file(void **state)
 {
     (void)state;
@@ -359,6 +371,7 @@ int main(void)
         cmocka_unit_test(loaders_refuse_what_is_not_a_regular_file),
         cmocka_unit_test(exact_json_numbers_read_back_bit_for_bit),
         cmocka_unit_test(json_number_text_is_short_exact_and_never_nan),
+        cmocka_unit_test(err_replace_names_the_users_path),
         cmocka_unit_test(param_counts_match_published_llama_models),
         cmocka_unit_test(param_table_agrees_with_count_and_is_contiguous),
         cmocka_unit_test(flops_per_token_follows_the_stated_formula),

@@ -69,3 +69,22 @@ void *xcalloc(unsigned long count, unsigned long size)
     }
     return p;
 }
+
+void err_replace(Err *e, const char *from, const char *to)
+{
+    size_t nf = strlen(from);
+    if (nf == 0) return;
+    char out[sizeof e->msg];
+    size_t used = 0;
+    for (const char *p = e->msg; *p && used + 1 < sizeof out;) {
+        if (strncmp(p, from, nf) == 0) {
+            used += (size_t)snprintf(out + used, sizeof out - used, "%s", to);
+            if (used >= sizeof out) used = sizeof out - 1;
+            p += nf;
+        } else {
+            out[used++] = *p++;
+        }
+    }
+    out[used] = 0;
+    memcpy(e->msg, out, used + 1);
+}

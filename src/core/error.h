@@ -16,6 +16,11 @@ int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
  * up, e.g. the checkpoint directory around a tensor-level message). Returns -1. */
 int err_wrap(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Replaces every occurrence of `from` in e's message by `to`: an error
+ * raised while writing a temporary (DIR.tmp.PID/...) names the user's
+ * path (DIR/...) instead. Truncates to the message's size. */
+void err_replace(Err *e, const char *from, const char *to);
+
 /* Prints "plateau: <msg>" to stderr and exits with status 1. CLI only. */
 void die(const Err *e) __attribute__((noreturn));
 

@@ -16,7 +16,7 @@ int afile_open(AtomicFile *af, const char *path, Err *e)
     snprintf(af->path, sizeof af->path, "%s", path);
     snprintf(af->tmp_path, sizeof af->tmp_path, "%s.tmp.%d", path, (int)getpid());
     af->fp = fopen(af->tmp_path, "wb");
-    if (!af->fp) return err_set(e, "%s: cannot create: %s", af->tmp_path, strerror(errno));
+    if (!af->fp) return err_set(e, "%s: cannot create: %s", path, strerror(errno));   /* the user's name, not the temporary's */
     return 0;
 }
 

@@ -773,7 +773,7 @@ int checkpoint_save(const char *dir, const Config *c, const float *params, const
     int rc = -1;
     remove_tree(tmp);
     if (make_dirs(parent, e)) goto out;
-    if (mkdir(tmp, 0777) != 0) { err_set(e, "%s: cannot create: %s", tmp, strerror(errno)); goto out; }
+    if (mkdir(tmp, 0777) != 0) { err_set(e, "%s: cannot create: %s", dir, strerror(errno)); goto out; }
     lin->seq_len = lin->seq_len ? lin->seq_len : c->seq_len;
     path_join(path, sizeof path, tmp, F_WEIGHTS);
     if (safetensors_write(path, &t, params, e)) goto fail;
@@ -797,6 +797,7 @@ int checkpoint_save(const char *dir, const Config *c, const float *params, const
     goto out;
 fail:
     remove_tree(tmp);
+    err_replace(e, tmp, dir);   /* name the checkpoint the user asked for */
 out:
     param_table_free(&t);
     return rc;
