@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/file.h"
@@ -274,6 +275,33 @@ static void merge_and_sft_change_check_what_they_combine(void **state)
     expect(wrong_shape, 1, "field vocab_size is 300, expected 320");
 }
 
+/* export refuses an --out that exists (folder or file) and leaves it as it
+ * was; a file that cannot be created is named as the user gave it, not as
+ * the temporary plateau writes first. */
+static void export_refuses_an_existing_out_and_errors_name_the_users_path(void **state)
+{
+    (void)state;
+    char existing[512], keep[600], missing[512], out[16384];
+    path_in(existing, sizeof existing, "existing");
+    assert_int_equal(make_dirs(existing, &(Err){{0}}), 0);
+    snprintf(keep, sizeof keep, "%s/keep.txt", existing);
+    assert_int_equal(write_file_atomic(keep, "x", 1, &(Err){{0}}), 0);
+    const char *hf[] = {"export", "--format", "hf", g_run, "--out", existing, NULL};
+    expect(hf, 1, "already exists: give a new folder for the export (nothing was written)");
+    const char *gguf[] = {"export", "--format", "gguf", g_run, "--out", existing, NULL};
+    expect(gguf, 1, "already exists: give a new file name for the export");
+    struct stat st;
+    assert_int_equal(stat(keep, &st), 0);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/model.safetensors", existing);
+    assert_false(file_exists(sub));
+
+    path_in(missing, sizeof missing, "no-such-folder/model.gguf");
+    const char *nowhere[] = {"export", "--format", "gguf", g_run, "--out", missing, NULL};
+    assert_int_equal(cli_run(nowhere, out, sizeof out), 1);
+    if (!strstr(out, missing) || strstr(out, ".tmp.")) fail_msg("message: %s", out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +310,7 @@ int main(void)
         cmocka_unit_test(numeric_options_are_range_checked),
         cmocka_unit_test(sharpness_json_to_stdout_and_precond_verdicts),
         cmocka_unit_test(merge_and_sft_change_check_what_they_combine),
+        cmocka_unit_test(export_refuses_an_existing_out_and_errors_name_the_users_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

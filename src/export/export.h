@@ -31,7 +31,9 @@
  *
  * Both read only the checkpoint folder: it must be verified (checksums) and
  * carry tokenizer.json (train/checkpoint.h). Outputs are written atomically;
- * a failed export leaves nothing half-written under the final names. */
+ * a failed export leaves nothing half-written under the final names. An
+ * output path that already exists (file or folder) is refused, never
+ * replaced or written into. */
 #ifndef PLATEAU_EXPORT_H
 #define PLATEAU_EXPORT_H
 

@@ -288,6 +288,8 @@ static int write_padding(AtomicFile *af, uint64_t bytes, Err *e)
 
 int export_gguf(const ExportSource *s, const char *out_path, ExportDtype dtype, Err *e)
 {
+    if (file_exists(out_path))
+        return err_set(e, "%s already exists: give a new file name for the export (nothing was written)", out_path);
     Tokenizer *tk;
     if (tokenizer_load(&tk, s->tokenizer, e)) return -1;
     const int eot = tokenizer_special(tk, SPECIAL_ENDOFTEXT);

@@ -165,6 +165,8 @@ static int copy_file(const char *src, const char *dir, const char *name, Err *e)
 int export_hf(const ExportSource *s, const char *out_dir, ExportDtype dtype, Err *e)
 {
     if (dtype == EXPORT_F16) return err_set(e, "the Hugging Face folder takes --dtype f32 or bf16");
+    if (file_exists(out_dir))   /* never mix a release with what a folder already holds */
+        return err_set(e, "%s already exists: give a new folder for the export (nothing was written)", out_dir);
     Tokenizer *tk;
     if (tokenizer_load(&tk, s->tokenizer, e)) return -1;
     const int eot = tokenizer_special(tk, SPECIAL_ENDOFTEXT);
