@@ -302,6 +302,67 @@ static void export_refuses_an_existing_out_and_errors_name_the_users_path(void *
     if (!strstr(out, missing) || strstr(out, ".tmp.")) fail_msg("message: %s", out);
 }
 
+/* Help and files say what the commands do: the top-level help lists every
+ * study subcommand; train's help gives the checkpoint folder's real name;
+ * schedule draws the mid stage train runs by default (alpha_mid 0);
+ * config.json holds rms_norm_eps as 1e-05. */
+static void help_and_files_match_what_the_commands_do(void **state)
+{
+    (void)state;
+    const char *top[] = {"--help", NULL};
+    expect(top, 0, "study plan|calibrate|run|report FILE");
+    const char *train[] = {"train", "--help", NULL};
+    expect(train, 0, "DIR/step-NNNNNNNN, the step in 8 digits");
+    assert_non_null(strstr(g_ckpt, "/step-00000004"));   /* as train wrote it */
+    assert_true(file_exists(g_ckpt));
+    expect(train, 0, "--alpha-mid A            mid: final LR / the parent's final LR (default 0: decay to zero)");
+    const char *sched[] = {"schedule", "--steps", "100", "--mid-steps", "20", NULL};
+    expect(sched, 0, ",alpha=0\n");
+    char cfg[1200], *text;
+    size_t n;
+    snprintf(cfg, sizeof cfg, "%s/config.json", g_ckpt);
+    assert_int_equal(read_file(cfg, &text, &n, &(Err){{0}}), 0);
+    if (!strstr(text, "\"rms_norm_eps\": 1e-05,") || !strstr(text, "\"rope_theta\": 10000,"))
+        fail_msg("%s:\n%s", cfg, text);
+    free(text);
+}
+
+/* train --lr 1e9 diverges: one message with the step, the value and the
+ * hint, exit 1, the checkpoint it started from untouched and no checkpoint
+ * with NaN weights. */
+static void a_divergent_train_stops_with_one_message(void **state)
+{
+    (void)state;
+    char run_dir[512], out[16384], id_before[CKPT_ID_CHARS + 1], id_after[CKPT_ID_CHARS + 1];
+    Err e;
+    assert_int_equal(checkpoint_id(g_ckpt, id_before, &e), 0);
+    path_in(run_dir, sizeof run_dir, "diverged");
+    const char *train[] = {"train", "--init", g_ckpt, "--data", g_shard, "--steps", "40", "--lr", "1e9",
+                           "--ckpt-every", "1", "--micro-batch", "2", "--out", run_dir, "--quiet", NULL};
+    assert_int_equal(cli_run(train, out, sizeof out), 1);
+    const char *msg = strstr(out, "plateau: training diverged at step ");
+    if (!msg || !strstr(msg, "Try a lower peak learning rate (train --lr")) fail_msg("train said:\n%s", out);
+    long bad = strtol(msg + strlen("plateau: training diverged at step "), NULL, 10);
+    assert_true(bad > 4 && bad <= 40);
+    assert_null(strstr(out, "train: done"));
+    for (long k = 5; k <= 40; k++) {
+        char ck[1024];
+        checkpoint_step_path(ck, sizeof ck, run_dir, k);
+        if (!file_exists(ck)) continue;
+        assert_true(k < bad);
+        Lineage lin;
+        AdamW opt;
+        size_t n;
+        float *w = checkpoint_files_load(ck, &lin, &opt, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(w[i])) fail_msg("%s: weight %zu is %g", ck, i, (double)w[i]);
+        free(w);
+        adamw_free(&opt);
+    }
+    assert_int_equal(checkpoint_id(g_ckpt, id_after, &e), 0);
+    assert_string_equal(id_before, id_after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +372,8 @@ int main(void)
         cmocka_unit_test(sharpness_json_to_stdout_and_precond_verdicts),
         cmocka_unit_test(merge_and_sft_change_check_what_they_combine),
         cmocka_unit_test(export_refuses_an_existing_out_and_errors_name_the_users_path),
+        cmocka_unit_test(help_and_files_match_what_the_commands_do),
+        cmocka_unit_test(a_divergent_train_stops_with_one_message),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
