@@ -150,28 +150,25 @@ static void numeric_options_are_range_checked(void **state)
     (void)state;
     char run_dir[512];
     path_in(run_dir, sizeof run_dir, "range");
-#define TRAIN_WITH(opt, value) \
-    {"train", "--preset", "nano", "--vocab", "300", "--data", g_shard, "--steps", "2", "--out", run_dir, opt, value, NULL}
-    const char *seq0[] = TRAIN_WITH("--seq-len", "0");
-    expect(seq0, 1, "--seq-len: expected an integer >= 1, got '0'");
-    const char *seq_neg[] = TRAIN_WITH("--seq-len", "-5");
-    expect(seq_neg, 1, "--seq-len: expected an integer >= 1, got '-5'");
-    const char *clip[] = TRAIN_WITH("--clip", "-1");
-    expect(clip, 1, "--clip: expected a number >= 0, got '-1'");
-    const char *wd[] = TRAIN_WITH("--weight-decay", "-1");
-    expect(wd, 1, "--weight-decay: expected a number >= 0, got '-1'");
-    const char *lr[] = TRAIN_WITH("--lr", "nan");
-    expect(lr, 1, "--lr: expected a finite number, got 'nan'");
-    const char *alpha[] = TRAIN_WITH("--alpha", "1.5");
-    expect(alpha, 1, "--alpha: expected a number in [0, 1], got '1.5'");
-    const char *huge[] = TRAIN_WITH("--seq-len", "99999999999");
-    expect(huge, 1, "--seq-len: expected an integer >= 1, at most 2147483647; got '99999999999'");
-    /* the shard holds fewer than 8 windows of 70001 tokens */
-    const char *seq_long[] = TRAIN_WITH("--seq-len", "70000");
-    expect(seq_long, 1, "--seq-len 70000: the data (");
-    expect(seq_long, 1, "fewer than one micro-batch of 8; lower --seq-len or --micro-batch");
+    static const struct {
+        const char *opt, *value, *want;
+    } BAD[] = {
+        {"--seq-len", "0", "--seq-len: expected an integer >= 1, got '0'"},
+        {"--seq-len", "-5", "--seq-len: expected an integer >= 1, got '-5'"},
+        {"--clip", "-1", "--clip: expected a number >= 0, got '-1'"},
+        {"--weight-decay", "-1", "--weight-decay: expected a number >= 0, got '-1'"},
+        {"--lr", "nan", "--lr: expected a finite number, got 'nan'"},
+        {"--alpha", "1.5", "--alpha: expected a number in [0, 1], got '1.5'"},
+        {"--seq-len", "99999999999", "--seq-len: expected an integer >= 1, at most 2147483647; got '99999999999'"},
+        /* the shard holds fewer than 8 windows of 70001 tokens */
+        {"--seq-len", "70000", "fewer than one micro-batch of 8; lower --seq-len or --micro-batch"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        const char *train[] = {"train", "--preset", "nano", "--vocab", "300", "--data", g_shard, "--steps", "2",
+                               "--out", run_dir, BAD[i].opt, BAD[i].value, NULL};
+        expect(train, 1, BAD[i].want);
+    }
     assert_false(file_exists(run_dir));
-#undef TRAIN_WITH
     const char *limit[] = {"eval", "--ckpt", g_run, "--suite", "loss", "--loss", g_shard, "--limit", "0", NULL};
     expect(limit, 1, "--limit: expected an integer >= 1, got '0'");
     const char *probes[] = {"sharpness", "--ckpt", g_run, "--data", g_shard, "--probes", "0", NULL};
