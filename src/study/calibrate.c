@@ -1,8 +1,10 @@
 #include "study/calibrate.h"
 
+#include <cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/file.h"
@@ -56,27 +58,35 @@ static int run_point(const StudySpec *s, const StudyData *d, Model *m, AdamW *op
     return 0;
 }
 
+/* calibration.json; a diverged point's loss is null (json_exact_number). */
 static int write_json(const char *out_dir, const StudySpec *s, double fraction, const Calibration *c, Err *e)
 {
-    char buf[4096], path[4096];
-    size_t n = (size_t)snprintf(buf, sizeof buf,
-                                "{\n  \"study\": \"%s\",\n  \"fraction\": %g,\n  \"steps\": %" PRId64
-                                ",\n  \"seed\": %" PRIu64 ",\n  \"sweep\": [",
-                                s->name, fraction, c->steps, s->seeds[0]);
-    for (int i = 0; i < c->n && n < sizeof buf; i++) {   /* a diverged point's loss is null */
-        char lr[32], loss[32], se[32];
-        n += (size_t)snprintf(buf + n, sizeof buf - n,
-                              "%s\n    {\"peak_lr\": %s, \"valid_loss\": %s, \"valid_loss_stderr\": %s}",
-                              i ? "," : "", json_number_text(c->points[i].peak_lr, lr, sizeof lr),
-                              json_number_text(c->points[i].valid_loss, loss, sizeof loss),
-                              json_number_text(c->points[i].valid_loss_stderr, se, sizeof se));
-    }
-    if (n < sizeof buf)
-        n += (size_t)snprintf(buf + n, sizeof buf - n, "\n  ],\n  \"chosen_peak_lr\": %.17g\n}\n",
-                              c->points[c->chosen].peak_lr);
-    if (n >= sizeof buf) return err_set(e, "calibration.json: more than %zu bytes", sizeof buf);
+    char path[4096];
     path_join(path, sizeof path, out_dir, CALIBRATE_FILE);
-    return write_file_atomic(path, buf, n, e);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "study", s->name);
+    json_add_exact(j, "fraction", fraction);
+    cJSON_AddNumberToObject(j, "steps", (double)c->steps);
+    char seed[24];   /* a uint64 exactly, which a double is not */
+    snprintf(seed, sizeof seed, "%" PRIu64, s->seeds[0]);
+    cJSON_AddItemToObject(j, "seed", cJSON_CreateRaw(seed));
+    cJSON *sweep = cJSON_AddArrayToObject(j, "sweep");
+    for (int i = 0; i < c->n; i++) {
+        cJSON *pt = cJSON_CreateObject();
+        json_add_exact(pt, "peak_lr", c->points[i].peak_lr);
+        json_add_exact(pt, "valid_loss", c->points[i].valid_loss);
+        json_add_exact(pt, "valid_loss_stderr", c->points[i].valid_loss_stderr);
+        cJSON_AddItemToArray(sweep, pt);
+    }
+    json_add_exact(j, "chosen_peak_lr", c->points[c->chosen].peak_lr);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return err_set(e, "%s: out of memory formatting it", path);
+    size_t n = strlen(text);
+    text[n] = '\n';   /* over the terminator: the file ends with a newline */
+    int rc = write_file_atomic(path, text, n + 1, e);
+    free(text);
+    return rc;
 }
 
 int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,

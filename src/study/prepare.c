@@ -377,15 +377,26 @@ static int read_data_json(StudyData *d, const char *path, const char *want, Err 
     return ok;
 }
 
+/* data.json through cJSON, so a data description with quotes or
+ * backslashes (paths) still writes valid JSON. */
 static int write_data_json(const StudyData *d, const char *path, const char *text, Err *e)
 {
-    char buf[8192];
-    snprintf(buf, sizeof buf,
-             "{\n  \"data\": \"%s\",\n  \"vocab\": %d,\n  \"pt_train_tokens\": %" PRId64 ",\n  \"pt_valid_tokens\": %" PRId64
-             ",\n  \"mid_tokens\": %" PRId64 ",\n  \"sft_train_rows\": %" PRId64 ",\n  \"sft_valid_rows\": %" PRId64 "\n}\n",
-             text, d->vocab, d->pt_train_tokens, d->pt_valid_tokens, d->mid_tokens, d->sft_train_rows,
-             d->sft_valid_rows);
-    return write_file_atomic(path, buf, strlen(buf), e);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "data", text);
+    cJSON_AddNumberToObject(j, "vocab", d->vocab);
+    cJSON_AddNumberToObject(j, "pt_train_tokens", (double)d->pt_train_tokens);
+    cJSON_AddNumberToObject(j, "pt_valid_tokens", (double)d->pt_valid_tokens);
+    cJSON_AddNumberToObject(j, "mid_tokens", (double)d->mid_tokens);
+    cJSON_AddNumberToObject(j, "sft_train_rows", (double)d->sft_train_rows);
+    cJSON_AddNumberToObject(j, "sft_valid_rows", (double)d->sft_valid_rows);
+    char *out = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!out) return err_set(e, "%s: out of memory formatting it", path);
+    size_t n = strlen(out);
+    out[n] = '\n';   /* over the terminator: the file ends with a newline */
+    int rc = write_file_atomic(path, out, n + 1, e);
+    free(out);
+    return rc;
 }
 
 int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int quiet, Err *e)
