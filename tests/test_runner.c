@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <cJSON.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -483,8 +484,13 @@ static void calibration_at_the_study_peak_lr_reproduces_the_wso_arm(void **state
     size_t n;
     snprintf(path, sizeof path, "%s/calibration.json", full);
     assert_int_equal(read_file(path, &text, &n, &e), 0);
-    assert_non_null(strstr(text, "\"chosen_peak_lr\": "));
+    cJSON *j = cJSON_Parse(text);   /* valid JSON, the chosen LR exactly */
     free(text);
+    if (!j) fail_msg("%s is not JSON", path);
+    const cJSON *chosen = cJSON_GetObjectItem(j, "chosen_peak_lr");
+    assert_true(cJSON_IsNumber(chosen) && chosen->valuedouble == c.points[c.chosen].peak_lr);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sweep")), 5);
+    cJSON_Delete(j);
     assert_int_equal(study_report(full, &e), 0);
     snprintf(path, sizeof path, "%s/report.md", full);
     assert_int_equal(read_file(path, &text, &n, &e), 0);
