@@ -607,7 +607,7 @@ static void a_tiny_study_with_a_wsm_arm_runs_merges_and_measures(void **state)
     checkpoint_of(st, node->id, merged, sizeof merged);
     MergeWeights w;
     Lineage lin;
-    if (merge_weights_parse("cosine", 3, &w, &e) || merge_checkpoints(inputs, 3, &w, by_hand, &lin, &e))
+    if (merge_weights_parse("cosine", 3, &w, &e) || merge_checkpoints(inputs, 3, &w, by_hand, 0, &lin, &e))
         fail_msg("%s", e.msg);
     for (size_t i = 0; i < sizeof CKPT_FILES / sizeof *CKPT_FILES; i++)
         assert_same_checkpoint_file(merged, by_hand, CKPT_FILES[i]);

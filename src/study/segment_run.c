@@ -236,7 +236,10 @@ static int merge_segment(StudyState *S, const PlanSegment *seg, const char *run_
         dirs[j] = paths[j];
     }
     checkpoint_step_path(merged, sizeof merged, run_dir, seg->end_step);
-    if (!file_exists(merged) && merge_checkpoints(dirs, seg->n_merge, &seg->merge, merged, NULL, e))
+    /* The plan makes the inputs one lineage (the trunk's segments, which
+     * intermediate segments may separate, so no input need be the parent of
+     * the next): only shape and tokenizer are left for merge to check. */
+    if (!file_exists(merged) && merge_checkpoints(dirs, seg->n_merge, &seg->merge, merged, 1, NULL, e))
         return err_wrap(e, "merge segment %s", seg->id);
     StageStart from;
     if (stage_load_start(&from, &S->model, &S->optimizer, merged, seg->seed, e))
