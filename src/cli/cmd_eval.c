@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/file.h"
+#include "core/json_number.h"
 #include "core/progress.h"
 #include "data/tokenizer.h"
 #include "eval/evaluate.h"
@@ -184,12 +185,8 @@ static int print_results(const Args *a, const EvalCommand *c, const EvalReport *
             rep->seconds > 0 ? (double)rep->items / rep->seconds : 0.0);
     if (!json_path) return 0;
     cJSON *o = report_json(a, c, rep, lin);
-    char *text = cJSON_Print(o);
+    int rc = json_write(json_path, o, e);
     cJSON_Delete(o);
-    size_t len = strlen(text);
-    text[len] = '\n';   /* over the terminator: the output ends with a newline */
-    int rc = write_file_or_stdout(json_path, text, len + 1, e);
-    free(text);
     return rc;
 }
 

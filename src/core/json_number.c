@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "core/file.h"
 
 /* The common checks; *d receives the finite value. */
 static int finite_number(const cJSON *j, double *d, Err *e)
@@ -99,4 +102,15 @@ cJSON *json_exact_array(const double *v, int n)
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, json_exact_number(v[i]));
     return a;
+}
+
+int json_write(const char *path, const cJSON *j, Err *e)
+{
+    char *text = cJSON_Print(j);
+    if (!text) return err_set(e, "%s: out of memory formatting the JSON", path);
+    size_t n = strlen(text);
+    text[n] = '\n';   /* over the terminator: the output ends with a newline */
+    int rc = write_file_or_stdout(path, text, n + 1, e);
+    free(text);
+    return rc;
 }

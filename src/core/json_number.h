@@ -51,4 +51,9 @@ cJSON *json_add_exact(cJSON *obj, const char *name, double v);
 /* An array of n exact numbers. */
 cJSON *json_exact_array(const double *v, int n);
 
+/* Writes j as indented JSON with a final newline to path, atomically, or to
+ * stdout when path is "-" (core/file.h, write_file_or_stdout). j stays the
+ * caller's. */
+int json_write(const char *path, const cJSON *j, Err *e);
+
 #endif

@@ -197,14 +197,7 @@ int sharpness_write_json(const char *path, const SharpnessResult *r, const Sharp
         cJSON_AddItemToObject(dn, "density", json_exact_array(y, G));
     }
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
-    char *text = cJSON_Print(j);
+    int rc = json_write(path, j, e);
     cJSON_Delete(j);
-    if (!text) return err_set(e, "%s: out of memory formatting the sharpness JSON", path);
-    size_t n = strlen(text);
-    text = realloc(text, n + 2);
-    text[n] = '\n';
-    text[n + 1] = 0;
-    int rc = write_file_or_stdout(path, text, n + 1, e);
-    free(text);
     return rc;
 }

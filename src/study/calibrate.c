@@ -79,13 +79,8 @@ static int write_json(const char *out_dir, const StudySpec *s, double fraction, 
         cJSON_AddItemToArray(sweep, pt);
     }
     json_add_exact(j, "chosen_peak_lr", c->points[c->chosen].peak_lr);
-    char *text = cJSON_Print(j);
+    int rc = json_write(path, j, e);
     cJSON_Delete(j);
-    if (!text) return err_set(e, "%s: out of memory formatting it", path);
-    size_t n = strlen(text);
-    text[n] = '\n';   /* over the terminator: the file ends with a newline */
-    int rc = write_file_atomic(path, text, n + 1, e);
-    free(text);
     return rc;
 }
 

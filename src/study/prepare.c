@@ -389,13 +389,8 @@ static int write_data_json(const StudyData *d, const char *path, const char *tex
     cJSON_AddNumberToObject(j, "mid_tokens", (double)d->mid_tokens);
     cJSON_AddNumberToObject(j, "sft_train_rows", (double)d->sft_train_rows);
     cJSON_AddNumberToObject(j, "sft_valid_rows", (double)d->sft_valid_rows);
-    char *out = cJSON_Print(j);
+    int rc = json_write(path, j, e);
     cJSON_Delete(j);
-    if (!out) return err_set(e, "%s: out of memory formatting it", path);
-    size_t n = strlen(out);
-    out[n] = '\n';   /* over the terminator: the file ends with a newline */
-    int rc = write_file_atomic(path, out, n + 1, e);
-    free(out);
     return rc;
 }
 
