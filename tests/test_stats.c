@@ -214,6 +214,31 @@ static void a_trace_whose_interval_holds_zero_is_unresolved(void **state)
     assert_string_equal(cell, "10 [2.16, 17.84]");
 }
 
+/* Per-seed cells: {1, 2, 3} has mean 2 and half-width t(0.975, 2) / sqrt(3)
+ * = 4.302653 * 0.577350 = 2.484138; {10, 12, 14} has 12 -+ 4.968275. An
+ * eigenvalue's interval that holds 0 is unresolved; a threshold that is the
+ * same in every seed has no interval, and one at LR 0 is infinite. */
+static void per_seed_cells_give_t_intervals_unresolved_and_infinite_values(void **state)
+{
+    (void)state;
+    char cell[64];
+    const double small[3] = {1, 2, 3}, big[3] = {10, 12, 14};
+    format_interval_cell(cell, sizeof cell, small, 3, 3, 0);
+    assert_string_equal(cell, "2 [-0.484, 4.48]");
+    format_interval_cell(cell, sizeof cell, small, 3, 3, 1);
+    assert_string_equal(cell, "unresolved [-0.484, 4.48]");
+    format_interval_cell(cell, sizeof cell, big, 3, 4, 1);
+    assert_string_equal(cell, "12 [7.032, 16.97]");
+    const double same[3] = {9500, 9500, 9500}, inf[3] = {INFINITY, INFINITY, INFINITY};
+    format_interval_cell(cell, sizeof cell, same, 3, 4, 1);
+    assert_string_equal(cell, "9500 (every seed)");
+    format_interval_cell(cell, sizeof cell, inf, 3, 4, 1);
+    assert_string_equal(cell, "∞");
+    const double none[2] = {NAN, NAN};
+    format_interval_cell(cell, sizeof cell, none, 2, 4, 0);
+    assert_string_equal(cell, "n/a");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +253,7 @@ int main(void)
         cmocka_unit_test(spearman_ranks_ties_and_uses_the_fieller_interval),
         cmocka_unit_test(probe_batch_check_compares_seed_spread_with_arm_spread),
         cmocka_unit_test(a_trace_whose_interval_holds_zero_is_unresolved),
+        cmocka_unit_test(per_seed_cells_give_t_intervals_unresolved_and_infinite_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

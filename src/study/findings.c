@@ -527,13 +527,17 @@ void format_trace_cell(char *out, size_t size, const double *trace, const double
     else snprintf(out, size, "%.4g [%.4g, %.4g]", mean, mean - half, mean + half);
 }
 
-void format_interval_cell(char *out, size_t size, const double *x, int n, int digits)
+void format_interval_cell(char *out, size_t size, const double *x, int n, int digits, int positive)
 {
     double half;
     int k, first;
     double mean = seed_interval(x, n, &half, &k, &first);
     if (k == 0) snprintf(out, size, "n/a");
-    else if (k == 1) snprintf(out, size, "%.*g", digits, mean);
+    else if (isinf(mean)) snprintf(out, size, "%s∞", mean < 0 ? "-" : "");
+    else if (k == 1 || isnan(half)) snprintf(out, size, "%.*g", digits, mean);
+    else if (half == 0) snprintf(out, size, "%.*g (every seed)", digits, mean);
+    else if (positive && fabs(mean) <= half)
+        snprintf(out, size, "unresolved [%.3g, %.3g]", mean - half, mean + half);
     else snprintf(out, size, "%.*g [%.*g, %.*g]", digits, mean, digits, mean - half, digits, mean + half);
 }
 

@@ -113,8 +113,11 @@ void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_se
 void format_trace_cell(char *out, size_t size, const double *trace, const double *probe_se, int n);
 
 /* Any other per-seed value: "mean [lo, hi]", the 95% t interval over the
- * non-NaN x[0..n-1] (one value: the value alone; none: "n/a"), each %.*g
- * with `digits`. */
-void format_interval_cell(char *out, size_t size, const double *x, int n, int digits);
+ * non-NaN x[0..n-1] (one value: the value alone; none: "n/a"; the same
+ * value in every seed: "v (every seed)"; an infinite mean, as Adam's
+ * threshold at LR 0: "∞"), each %.*g with `digits`. positive: the quantity
+ * is positive by nature (an eigenvalue, a trace), so an interval that
+ * contains 0 is written "unresolved [lo, hi]", not as a number. */
+void format_interval_cell(char *out, size_t size, const double *x, int n, int digits, int positive);
 
 #endif

@@ -27,12 +27,12 @@ int report_sft_change_write(const ReportResults *R, FILE *md, Err *e)
                           "adam_threshold\n");
     for (int a = 0; a < s->n_arms; a++) {
         char c[6][96];
-        format_interval_cell(c[0], sizeof c[0], mm->forgetting[a], s->n_seeds, 3);
-        format_interval_cell(c[1], sizeof c[1], mm->rel_distance[a], s->n_seeds, 3);
+        format_interval_cell(c[0], sizeof c[0], mm->forgetting[a], s->n_seeds, 3, 0);
+        format_interval_cell(c[1], sizeof c[1], mm->rel_distance[a], s->n_seeds, 3, 0);
         format_trace_cell(c[2], sizeof c[2], mm->sft_trace[a], mm->sft_trace_se[a], s->n_seeds);
         format_trace_cell(c[3], sizeof c[3], R->sharp_pt[a], R->sharp_pt_se[a], s->n_seeds);
-        format_interval_cell(c[4], sizeof c[4], mm->precond_eig[a], s->n_seeds, 4);
-        format_interval_cell(c[5], sizeof c[5], mm->threshold[a], s->n_seeds, 4);
+        format_interval_cell(c[4], sizeof c[4], mm->precond_eig[a], s->n_seeds, 4, 1);
+        format_interval_cell(c[5], sizeof c[5], mm->threshold[a], s->n_seeds, 4, 0);
         fprintf(md, "| %s | %s | %s | %s | %s | %s | %s |\n", s->arms[a].name, c[0], c[1], c[2], c[3], c[4], c[5]);
         for (int k = 0; k < s->n_seeds; k++)
             fprintf(csv.f, "%s,%llu,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n", s->arms[a].name,
