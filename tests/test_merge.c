@@ -293,6 +293,47 @@ static void test_merge_of_two_runs_states_is_their_weighted_average_in_input_ord
     adamw_free(&opt);
 }
 
+/* A run split into segments (a study's trunk) has one parent per segment:
+ * its checkpoints merge. Checkpoints of two stages do not, in either order,
+ * and SFT runs of different bases do not. */
+static void test_merge_takes_one_runs_segments_and_refuses_mixed_stages(void **state)
+{
+    Fixture *f = *state;
+    char a[600], b[600], sft[600], sft2[600], out[600];
+    Err e;
+    MergeWeights w;
+    assert_int_equal(merge_weights_parse("uniform", 2, &w, &e), 0);
+    snprintf(f->lin.parent_id, sizeof f->lin.parent_id, "00000000000000aa");
+    save(f, "seg-a", a, sizeof a);
+    char a_id[CKPT_ID_CHARS + 1];
+    memcpy(a_id, f->lin.id, sizeof a_id);
+    snprintf(f->lin.parent_id, sizeof f->lin.parent_id, "00000000000000bb");
+    f->lin.step = f->lin.cursor.step = 350;
+    save(f, "seg-b", b, sizeof b);
+    const char *segments[2] = {a, b};
+    snprintf(out, sizeof out, "%s/merged-segments", f->root);
+    if (merge_checkpoints(segments, 2, &w, out, 0, NULL, &e)) fail_msg("merge of one run's segments: %s", e.msg);
+
+    snprintf(f->lin.stage, sizeof f->lin.stage, "sft");
+    memcpy(f->lin.parent_id, a_id, sizeof a_id);
+    f->lin.step = f->lin.cursor.step = 5;
+    save(f, "sft", sft, sizeof sft);
+    const char *base_then_sft[2] = {a, sft}, *sft_then_base[2] = {sft, a};
+    snprintf(out, sizeof out, "%s/merged-stages", f->root);
+    assert_int_equal(merge_checkpoints(base_then_sft, 2, &w, out, 0, NULL, &e), -1);
+    assert_contains(e.msg, "seg-a is a pretrain checkpoint and");
+    assert_contains(e.msg, "a sft one");
+    assert_int_equal(merge_checkpoints(sft_then_base, 2, &w, out, 0, NULL, &e), -1);
+    assert_contains(e.msg, "is a sft checkpoint and");
+
+    snprintf(f->lin.parent_id, sizeof f->lin.parent_id, "00000000000000cc");
+    f->lin.step = f->lin.cursor.step = 6;
+    save(f, "sft-other-base", sft2, sizeof sft2);
+    const char *two_bases[2] = {sft, sft2};
+    assert_int_equal(merge_checkpoints(two_bases, 2, &w, out, 0, NULL, &e), -1);
+    assert_contains(e.msg, "their parents differ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +344,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_of_two_runs_states_is_their_weighted_average_in_input_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_merge_takes_one_runs_segments_and_refuses_mixed_stages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,22 @@ static void round_to_float(const double *acc, float *out, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = (float)acc[i];
 }
 
+/* NULL when prev and cur can be one run's checkpoints: lineage_unrelated's
+ * test, except that in pre- and mid-training their parents may differ,
+ * since a run split into segments (a study's WSO trunk ends a segment at
+ * every breakpoint of the arms that share it) has one parent per segment;
+ * stage, seed, schedule and data must still agree. (SFT runs are never
+ * split, and two of them with different parents fine-tuned different
+ * bases.) */
+static const char *merge_unrelated(const Lineage *prev, const Lineage *cur)
+{
+    const char *why = lineage_unrelated(prev, cur);
+    if (!why || strcmp(why, "their parents differ") || strcmp(cur->stage, "sft") == 0) return why;
+    Lineage same_parent = *cur;
+    memcpy(same_parent.parent_id, prev->parent_id, sizeof same_parent.parent_id);
+    return lineage_unrelated(prev, &same_parent);
+}
+
 /* Input j against input 0 (shape, tokenizer) and j - 1 (lineage, order). */
 static int check_input(const char *const *dirs, int j, const Lineage *prev, const Lineage *cur, int any_lineage,
                        Err *e)
@@ -113,10 +129,15 @@ static int check_input(const char *const *dirs, int j, const Lineage *prev, cons
     if (!same)
         return err_set(e, "merge: %s and %s carry different tokenizers (their token ids mean different things)",
                        dirs[0], dirs[j]);
-    if (cur->step < prev->step)
+    int same_stage = strcmp(prev->stage, cur->stage) == 0;
+    if (!same_stage && !any_lineage)
+        return err_set(e, "merge: %s is a %s checkpoint and %s a %s one: a merge averages checkpoints of one stage "
+                          "of one run; pass --any-lineage to merge them anyway", dirs[j - 1], prev->stage, dirs[j],
+                       cur->stage);
+    if (same_stage && cur->step < prev->step)
         return err_set(e, "merge: %s is at step %lld, before the previous input (step %lld): give inputs oldest first",
                        dirs[j], (long long)cur->step, (long long)prev->step);
-    const char *why = any_lineage ? NULL : lineage_unrelated(prev, cur);
+    const char *why = any_lineage ? NULL : merge_unrelated(prev, cur);
     if (why)
         return err_set(e, "merge: %s and %s are not checkpoints of one run, or parent and child (%s); pass "
                           "--any-lineage to merge them anyway", dirs[j - 1], dirs[j], why);
