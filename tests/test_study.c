@@ -921,8 +921,13 @@ static void wsm_keys_are_checked_with_one_clear_message(void **state)
 {
     (void)state;
     expect_error("", "[arm m]\nschedule = wsm\nmerge_last = 5\nmerge_every = 41\n",
-                 "x.ini:18: [arm m] merge_every = 41: merge_last x merge_every = 205 exceeds the 200 pre-training "
+                 "x.ini:18: [arm m] merge_every = 41: merge_last x merge_every = 5 x 41 exceeds the 200 pre-training "
                  "steps (the oldest merged checkpoint must be after step 0)");
+    /* a product past 2^63 is refused too, not wrapped into a small one */
+    expect_error("", "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 4611686018427387904\n",
+                 "x.ini:18: [arm m] merge_every = 4611686018427387904: merge_last x merge_every = 2 x "
+                 "4611686018427387904 exceeds the 200 pre-training steps (the oldest merged checkpoint must be after "
+                 "step 0)");
     expect_error("", "[arm m]\nschedule = wsm\nmerge_last = 3\nmerge_every = 10\nmerge_weights = 0.5,0.5\n",
                  "x.ini:19: [arm m] merge_weights = 0.5,0.5: merge weights '0.5,0.5': 2 weights given, 3 checkpoints "
                  "to merge");

@@ -630,11 +630,12 @@ static int validate_wsm(Parser *p, int i)
         return err_set(e, "%s:%d: [arm %s] schedule = wsm: only in two-stage studies (mid_tokens = 0)", f, a->line,
                        a->name);
     int64_t steps = study_pretrain_steps(s);
-    if ((int64_t)a->merge_last * a->merge_every > steps)
-        return err_set(e, "%s:%d: [arm %s] merge_every = %lld: merge_last x merge_every = %lld exceeds the %lld "
+    /* compared by division: merge_last x merge_every may not fit in 64 bits */
+    if (a->merge_every > steps / a->merge_last)
+        return err_set(e, "%s:%d: [arm %s] merge_every = %lld: merge_last x merge_every = %d x %lld exceeds the %lld "
                           "pre-training steps (the oldest merged checkpoint must be after step 0)",
-                       f, arm_key_line(p, i, "merge_every"), a->name, (long long)a->merge_every,
-                       (long long)a->merge_last * a->merge_every, (long long)steps);
+                       f, arm_key_line(p, i, "merge_every"), a->name, (long long)a->merge_every, a->merge_last,
+                       (long long)a->merge_every, (long long)steps);
     int wline = arm_key_line(p, i, "merge_weights");
     if (!wline) snprintf(a->merge_weights, sizeof a->merge_weights, "uniform");
     Err why;
