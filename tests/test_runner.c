@@ -241,6 +241,23 @@ static void estimate_prepares_the_study_and_trains_nothing(void **state)
     run_study(ini, out, 0);
     assert_int_equal(query_count(db, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL"), 1);
     assert_int_equal(query_count(db, "SELECT count(*) FROM segments WHERE status = 'done'"), planned);
+    /* the folder now belongs to study "estimate": another study, run or
+     * estimated there, is refused before anything in it is touched */
+    char other[256], copy[300], *before, *after;
+    size_t nb, na;
+    snprintf(other, sizeof other, "%s/other.ini", g_root);
+    snprintf(copy, sizeof copy, "%s/study.ini", out);
+    write_study(other, ARM_WSD);
+    assert_int_equal(read_file(copy, &before, &nb, &e), 0);
+    assert_int_equal(study_run(other, out, &o, &e), -1);
+    assert_non_null(strstr(e.msg, "holds the results of study 'estimate', not 'other'"));
+    StudyRunOptions run = {.quiet = 1};
+    assert_int_equal(study_run(other, out, &run, &e), -1);
+    assert_int_equal(read_file(copy, &after, &na, &e), 0);
+    assert_true(na == nb && memcmp(before, after, nb) == 0);
+    free(before);
+    free(after);
+    assert_int_equal(query_count(db, "SELECT count(*) FROM segments"), planned);
 }
 
 /* SIGKILL during pre-training, and again during SFT, then run again: the

@@ -57,10 +57,10 @@ static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err
     char *text, copy[4096];
     size_t bytes;
     if (study_spec_load(&S->spec, spec_path, e) || make_dirs(S->out_dir, e)) return -1;
+    if (store_open(&S->store, S->out_dir, e) || store_check_study(S->store, s->name, e)) return -1;
     if (read_file(spec_path, &text, &bytes, e)) return -1;
     path_join(copy, sizeof copy, S->out_dir, STUDY_SPEC_COPY);
     int rc = write_file_atomic(copy, text, bytes, e);
-    if (!rc) rc = store_open(&S->store, S->out_dir, e);
     if (!rc && run_id) rc = store_run_begin(S->store, s->name, text, run_id, e);
     free(text);
     if (rc) return -1;

@@ -229,6 +229,20 @@ static int step_done(Store *s, sqlite3_stmt *st, const char *what, Err *e)
     return 0;
 }
 
+int store_check_study(Store *s, const char *study, Err *e)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, &st, "SELECT study FROM runs WHERE study != ? LIMIT 1", e)) return -1;
+    sqlite3_bind_text(st, 1, study, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        err_set(e, "%s holds the results of study '%s', not '%s': give another --out, or delete that folder to "
+                   "start over", s->path, (const char *)sqlite3_column_text(st, 0), study);
+    else if (rc != SQLITE_DONE) db_fail(s, e, "reading the study's runs");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int store_run_begin(Store *s, const char *study, const char *spec_text, int64_t *run_id, Err *e)
 {
     sqlite3_stmt *st;

@@ -86,6 +86,10 @@ void store_recording_clear(Store *s);
 int store_replay(Store *s, const void *bytes, size_t n, Err *e);
 const char *store_path(const Store *s);
 
+/* Refuses a store that holds runs of another study (a different name): an
+ * output folder belongs to one study, which re-runs resume. */
+int store_check_study(Store *s, const char *study, Err *e);
+
 /* A run of the study: records the name and the study file's full text. */
 int store_run_begin(Store *s, const char *study, const char *spec_text, int64_t *run_id, Err *e);
 int store_run_finish(Store *s, int64_t run_id, Err *e);
