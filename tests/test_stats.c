@@ -239,6 +239,36 @@ static void per_seed_cells_give_t_intervals_unresolved_and_infinite_values(void 
     assert_string_equal(cell, "n/a");
 }
 
+/* Per-seed differences that are constant over items (1, 3, 2 in the three
+ * seeds): the bootstrap sees no item spread and, drawing from 3 seeds,
+ * stays within [1, 3]; the paired t over the seed means 1, 3, 2 gives
+ * 2 -+ t(0.975, 2) / sqrt(3) = 2 -+ 2.484138, which is wider and wins. With
+ * a single seed there is no t interval and the bootstrap stands. */
+static void seed_spread_widens_a_bootstrap_that_cannot_see_it(void **state)
+{
+    (void)state;
+    double a[3 * 4], b[3 * 4];
+    const double d[3] = {1, 3, 2};
+    for (int s = 0; s < 3; s++)
+        for (int i = 0; i < 4; i++) {
+            b[s * 4 + i] = 0.25 * i;
+            a[s * 4 + i] = b[s * 4 + i] + d[s];
+        }
+    Effect boot, both;
+    Err e;
+    if (effect_paired_bootstrap(a, b, 3, 4, 2000, 1, &boot, &e)) fail_msg("%s", e.msg);
+    assert_true(boot.lo >= 1 && boot.hi <= 3);
+    if (effect_seeds_and_items(a, b, 3, 4, 2000, 1, &both, &e)) fail_msg("%s", e.msg);
+    NEAR(both.estimate, 2, 1e-12);
+    NEAR(both.lo, 2 - 2.4841377118, 1e-8);
+    NEAR(both.hi, 2 + 2.4841377118, 1e-8);
+    assert_non_null(strstr(both.method, "widened to the paired t over seeds"));
+    if (effect_seeds_and_items(a, b, 1, 4, 2000, 1, &both, &e)) fail_msg("%s", e.msg);
+    NEAR(both.lo, 1, 1e-12);
+    NEAR(both.hi, 1, 1e-12);
+    assert_string_equal(both.method, "paired bootstrap over seeds x items");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +284,7 @@ int main(void)
         cmocka_unit_test(probe_batch_check_compares_seed_spread_with_arm_spread),
         cmocka_unit_test(a_trace_whose_interval_holds_zero_is_unresolved),
         cmocka_unit_test(per_seed_cells_give_t_intervals_unresolved_and_infinite_values),
+        cmocka_unit_test(seed_spread_widens_a_bootstrap_that_cannot_see_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,8 +199,9 @@ static int gather_items(ItemList items[][STUDY_MAX_SEEDS], int a, int b, int n_s
     return n;
 }
 
-/* Arm w - arm b on metric m into x: the bootstrap over items when every
- * seed has them, else paired t over seeds. */
+/* Arm w - arm b on metric m into x: the bootstrap over items (widened to
+ * the paired t over seeds where that is wider) when every seed has them,
+ * else paired t over seeds. */
 static void compare_arms(Finding *x, const StudySpec *s, Inputs *in, int w, int b, int m)
 {
     Err e;
@@ -212,8 +213,8 @@ static void compare_arms(Finding *x, const StudySpec *s, Inputs *in, int w, int 
         double *bb = xmalloc((unsigned long)(n0 * s->n_seeds) * sizeof *bb);
         int use_score = m == M_PT_MARGIN || m == M_SFT_LP;
         n_items = gather_items(items, w, b, s->n_seeds, use_score, ba, bb);
-        int rc = n_items > 0 ? effect_paired_bootstrap(ba, bb, s->n_seeds, n_items, BOOTSTRAP_RESAMPLES,
-                                                       FINDINGS_BOOTSTRAP_SEED, &x->effect, &e)
+        int rc = n_items > 0 ? effect_seeds_and_items(ba, bb, s->n_seeds, n_items, BOOTSTRAP_RESAMPLES,
+                                                      FINDINGS_BOOTSTRAP_SEED, &x->effect, &e)
                              : -1;
         free(ba);
         free(bb);

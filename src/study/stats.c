@@ -101,6 +101,35 @@ int effect_paired_bootstrap(const double *a, const double *b, int n_seeds, int n
     return 0;
 }
 
+int effect_seeds_and_items(const double *a, const double *b, int n_seeds, int n_items, int resamples, uint64_t seed,
+                           Effect *out, Err *e)
+{
+    if (effect_paired_bootstrap(a, b, n_seeds, n_items, resamples, seed, out, e)) return -1;
+    if (n_seeds < 2) return 0;
+    double *ma = xmalloc((unsigned long)n_seeds * sizeof *ma), *mb = xmalloc((unsigned long)n_seeds * sizeof *mb);
+    for (int s = 0; s < n_seeds; s++) {
+        double sa = 0, sb = 0;
+        for (int i = 0; i < n_items; i++) {
+            sa += a[(size_t)s * (size_t)n_items + (size_t)i];
+            sb += b[(size_t)s * (size_t)n_items + (size_t)i];
+        }
+        ma[s] = sa / n_items;
+        mb[s] = sb / n_items;
+    }
+    Effect t;
+    int rc = effect_paired_t(ma, mb, n_seeds, &t, e);
+    free(ma);
+    free(mb);
+    if (rc) return -1;
+    if (t.lo < out->lo || t.hi > out->hi) {
+        out->lo = t.lo < out->lo ? t.lo : out->lo;
+        out->hi = t.hi > out->hi ? t.hi : out->hi;
+        out->std_err = t.std_err > out->std_err ? t.std_err : out->std_err;
+        out->method = "paired bootstrap over seeds x items, widened to the paired t over seeds";
+    }
+    return 0;
+}
+
 int effect_ratio(const double *num, const double *num_se, const double *den, const double *den_se, int n,
                  Effect *out, Err *e)
 {
