@@ -915,6 +915,28 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
     remove_temp_dir(dir);
 }
 
+
+/* A report CSV writes a NaN as an empty field; text that merely starts
+ * with "nan", and infinities, stay. */
+static void report_csv_writes_nan_as_an_empty_field(void **state)
+{
+    (void)state;
+    char dir[256], path[400], *text;
+    size_t n;
+    Err e;
+    make_temp_dir(dir, sizeof dir);
+    ReportCsv csv;
+    report_csv_open(&csv, "arm,a,b,c\n");
+    fprintf(csv.f, "w,%g,%g,%g\n", NAN, -NAN, 1.5);
+    fprintf(csv.f, "nano,%g,%g,nan\n", INFINITY, 2.0);
+    assert_int_equal(report_csv_save(&csv, dir, "t.csv", &e), 0);
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    assert_int_equal(read_file(path, &text, &n, &e), 0);
+    assert_string_equal(text, "arm,a,b,c\nw,,,1.5\nnano,inf,2,\n");
+    free(text);
+    remove_temp_dir(dir);
+}
+
 /* ---- the WSM arm and the per-model measures ---------------------------- */
 
 static void wsm_keys_are_checked_with_one_clear_message(void **state)
@@ -1575,6 +1597,7 @@ int main(void)
         cmocka_unit_test(mean_and_standard_error_over_seeds),
         cmocka_unit_test(pearson_r_and_fisher_interval_match_hand_values),
         cmocka_unit_test(sft_lr_is_the_sweeps_best_validation_score),
+        cmocka_unit_test(report_csv_writes_nan_as_an_empty_field),
         cmocka_unit_test(wsm_keys_are_checked_with_one_clear_message),
         cmocka_unit_test(the_plan_ends_the_trunk_at_the_merge_steps_and_adds_a_merge_node),
         cmocka_unit_test(findings_of_the_new_measures_from_a_hand_set_store),

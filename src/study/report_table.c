@@ -73,11 +73,33 @@ void report_csv_open(ReportCsv *c, const char *header)
     fputs(header, c->f);
 }
 
+/* Drops every field that is exactly "nan" or "-nan" (printf's NaN) in
+ * place: a missing value is an empty field, as CSV readers expect. Returns
+ * the new length. */
+static size_t blank_nan_fields(char *buf, size_t len)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && buf[j] != ',' && buf[j] != '\n') j++;
+        size_t n = j - i;
+        int is_nan = (n == 3 && memcmp(buf + i, "nan", 3) == 0) || (n == 4 && memcmp(buf + i, "-nan", 4) == 0);
+        if (!is_nan) {
+            memmove(buf + out, buf + i, n);
+            out += n;
+        }
+        if (j < len) buf[out++] = buf[j++];
+        i = j;
+    }
+    return out;
+}
+
 int report_csv_save(ReportCsv *c, const char *dir, const char *name, Err *e)
 {
     fclose(c->f);
     char path[4096];
     path_join(path, sizeof path, dir, name);
+    c->len = blank_nan_fields(c->buf, c->len);
     int rc = write_file_atomic(path, c->buf, c->len, e);
     free(c->buf);
     return rc;

@@ -38,7 +38,8 @@ void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *col
                            int n_cols);
 
 /* A CSV file written beside the report: rows go to f, then report_csv_save
- * writes them atomically to dir/name (and frees the buffer). */
+ * writes them atomically to dir/name (and frees the buffer); a NaN field
+ * ("nan", "-nan") is written empty, CSV's missing value. */
 typedef struct {
     FILE  *f;
     char  *buf;
