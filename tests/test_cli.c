@@ -313,6 +313,11 @@ static void help_and_files_match_what_the_commands_do(void **state)
     assert_non_null(strstr(g_ckpt, "/step-00000004"));   /* as train wrote it */
     assert_true(file_exists(g_ckpt));
     expect(train, 0, "--alpha-mid A            mid: final LR / the parent's final LR (default 0: decay to zero)");
+    /* a flag that belongs to --estimate is refused before anything is printed */
+    char out[4096];
+    const char *plan_out[] = {"study", "plan", "no-such.ini", "--out", "x", NULL};
+    assert_int_equal(cli_run(plan_out, out, sizeof out), 2);
+    if (strcmp(out, "plateau study plan: --out and --jobs go with --estimate\n") != 0) fail_msg("got:\n%s", out);
     const char *sched[] = {"schedule", "--steps", "100", "--mid-steps", "20", NULL};
     expect(sched, 0, ",alpha=0\n");
     char cfg[1200], *text;

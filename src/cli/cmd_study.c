@@ -74,19 +74,17 @@ static int study_plan(int argc, char **argv)
     }
     long sft_steps;
     if (args_long(&a, "sft-steps", 0, &sft_steps, &e)) die(&e);
+    if (!args_has(&a, "estimate") && (args_has(&a, "out") || args_has(&a, "jobs"))) {
+        fprintf(stderr, "plateau study plan: --out and --jobs go with --estimate\n");
+        return 2;
+    }
     StudySpec spec;
     if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
     Plan plan;
     if (plan_build(&plan, &spec, sft_steps, &e)) die(&e);
     plan_print(&plan, stdout);
     plan_free(&plan);
-    if (!args_has(&a, "estimate")) {
-        if (args_has(&a, "out") || args_has(&a, "jobs")) {
-            fprintf(stderr, "plateau study plan: --out and --jobs go with --estimate\n");
-            return 2;
-        }
-        return 0;
-    }
+    if (!args_has(&a, "estimate")) return 0;
     char out[4096];
     study_out_dir(out, sizeof out, &a, &spec);
     fflush(stdout);
