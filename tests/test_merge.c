@@ -70,6 +70,10 @@ static void test_weight_specs_parse_and_bad_ones_say_what_was_expected(void **s)
     assert_string_equal(text, "cosine");
     assert_close(w.c[1], 0.5, 1e-15);
 
+    /* spaces around the commas and at the end are not weights */
+    assert_int_equal(merge_weights_parse(" 0.5 ,0.25,  0.25 ", 3, &w, &e), 0);
+    assert_true(w.c[0] == 0.5 && w.c[1] == 0.25 && w.c[2] == 0.25);
+
     assert_int_equal(merge_weights_parse("0.5,0.5", 3, &w, &e), -1);
     assert_contains(e.msg, "2 weights given, 3 checkpoints to merge");
     assert_int_equal(merge_weights_parse("0.5,0.5,0.5", 3, &w, &e), -1);
