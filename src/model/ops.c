@@ -28,7 +28,9 @@ static inline float fast_expf(float x)
     p = p * r + 5.0000001201E-1f;
     p = p * r * r + r + 1.0f;
     union { float f; int32_t i; } u;
-    u.i = ((int32_t)n + 127) << 23;                 /* 2^n */
+    /* a NaN x (a diverged model's logits) gives n = NaN, whose conversion to
+     * int is undefined: use 0, and p, already NaN, makes the result NaN */
+    u.i = ((n == n ? (int32_t)n : 0) + 127) << 23;  /* 2^n */
     return p * u.f;
 }
 
