@@ -293,10 +293,11 @@ int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
     SegmentOutcome out = {.pt_trace = NAN};
     if (seg->n_merge > 0 ? merge_segment(S, seg, run_dir, &out, e) : train_segment(S, p, seg, run_dir, &out, e))
         return -1;
-    double train_s = now_seconds() - t0 - out.probe_s, t_eval = now_seconds();
+    double train_s = now_seconds() - t0 - out.probe_s, t_eval = now_seconds(), probe_before = out.probe_s;
     if (finish_segment(S, seg, i, run_dir, &out, e)) return -1;
 
-    double eval_s = now_seconds() - t_eval;
+    /* the probe at the end is sharpness, not evaluation: counted once */
+    double eval_s = now_seconds() - t_eval - (out.probe_s - probe_before);
     p->units_done += cost_total(cost);
     p->done.train += cost.train;
     p->done.eval += cost.eval;

@@ -136,8 +136,10 @@ static int eval_pretrained(StudyState *S, const PlanSegment *seg, int64_t step, 
         double eig = NAN, threshold = NAN, t0 = now_seconds();
         if (precond_eig(S, seg, step, &eig, &threshold, e)) return -1;
         size_t used = strlen(line);
-        snprintf(line + used, size - used, " | P^-1 H top eig %.4g (threshold %.4g; %.1fs)", eig, threshold,
-                 now_seconds() - t0);
+        char th[32];
+        if (isinf(threshold)) snprintf(th, sizeof th, "none at LR 0");
+        else snprintf(th, sizeof th, "threshold %.4g", threshold);
+        snprintf(line + used, size - used, " | P^-1 H top eig %.4g (%s; %.1fs)", eig, th, now_seconds() - t0);
     }
     if (S->data.n_mc_tasks > 0) {
         const char *files[PREP_MAX_TASKS];
