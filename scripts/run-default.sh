@@ -11,9 +11,11 @@ mkdir -p "$out"
 [ -f "$out/calibration.json" ] || cp studies/quick.calibration.json "$out/calibration.json"
 ./plateau study run studies/quick.ini --out "$out"
 echo
-# The regime, the main table (from "## Results" up to the SFT sweep) and the findings.
+# The regime, the main table (from "## Results" up to the SFT sweep), what SFT changes per base
+# model, and the findings.
 sed -n '/^Regime/,/^- peak LR/p' "$out/report.md"
 echo
 sed -n '/^## Results/,/^## SFT learning-rate sweep/p' "$out/report.md" | sed '$d'
+sed -n '/^## What SFT changes per base model/,/^## Findings/p' "$out/report.md" | sed '$d'
 sed -n '/^## Findings/,/^## Plots/p' "$out/report.md" | sed '$d'
 echo "report: $out/report.md (plots and CSV tables beside it)"
