@@ -5,10 +5,6 @@
 # the report. Delete runs/quick to start over.
 set -eu
 out=runs/quick
-# The peak LR's evidence (plateau study calibrate, see studies/quick.ini),
-# for the report's regime line.
-mkdir -p "$out"
-[ -f "$out/calibration.json" ] || cp studies/quick.calibration.json "$out/calibration.json"
 ./plateau study run studies/quick.ini --out "$out"
 echo
 # The regime, the main table (from "## Results" up to the SFT sweep), what SFT changes per base

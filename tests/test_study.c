@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "study/calibrate.h"
 #include "study/cost.h"
 #include "study/findings.h"
 #include "study/plan.h"
@@ -156,7 +157,7 @@ static void misspelled_key_is_an_error_not_a_default(void **state)
                  "x.ini:15: [study] warmup = 5: unknown key (expected one of: world, people, pretrain_data, sft_data, "
                  "preset, seeds, pretrain_tokens, mid_tokens, sft_epochs, sft_tokens, batch_tokens, micro_batch, "
                  "seq_len, peak_lr, warmup_steps, sft_lrs, sft_warmup_steps, sft_batch_tokens, probes, probe_every, "
-                 "vocab, eval_items, probe_sequences, precond_steps, text_field, precision)");
+                 "vocab, eval_items, probe_sequences, precond_steps, text_field, precision, calibration)");
 }
 
 /* precision = fp32 | bf16: the default follows the CPU, a bad value is
@@ -937,6 +938,96 @@ static void report_csv_writes_nan_as_an_empty_field(void **state)
     remove_temp_dir(dir);
 }
 
+/* ---- a shipped calibration ----------------------------------------------------- */
+
+/* The shipped studies name their calibration evidence, and it chose the
+ * peak LR they set (a study whose peak_lr drifts from its evidence fails). */
+static void shipped_studies_cite_the_calibration_that_chose_their_peak_lr(void **state)
+{
+    (void)state;
+    static const char *const STUDIES[] = {"quick.ini", "paper-2stage.ini"};
+    for (size_t i = 0; i < sizeof STUDIES / sizeof *STUDIES; i++) {
+        char path[1200];
+        studies_path(path, sizeof path, STUDIES[i]);
+        StudySpec s;
+        Err e;
+        if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+        char want[sizeof s.name + 32];
+        snprintf(want, sizeof want, "studies/%s.calibration.json", s.name);
+        assert_string_equal(s.calibration, want);
+        char cal[1200];
+        studies_path(cal, sizeof cal, want + strlen("studies/"));   /* from this test's folder */
+        assert_true(strlen(cal) < sizeof s.calibration);
+        memcpy(s.calibration, cal, strlen(cal) + 1);
+        char dir[64];
+        make_temp_dir(dir, sizeof dir);
+        double chosen = 0;
+        if (calibration_install(&s, dir, &chosen, &e) != 1) fail_msg("%s: %s", STUDIES[i], e.msg);
+        if (chosen != s.peak_lr) fail_msg("%s: peak_lr %g, its calibration chose %g", STUDIES[i], s.peak_lr, chosen);
+        remove_temp_dir(dir);
+    }
+}
+
+/* `calibration = PATH` lands in DIR/calibration.json byte for byte, once: a
+ * folder with its own sweep keeps it; a file without a positive
+ * chosen_peak_lr, or no file, is refused naming the key and the path. */
+static void calibration_key_copies_its_evidence_into_the_output_folder(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Err e;
+    char dir[64], src[128], dest[128], extra[256];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(src, sizeof src, "%s/evidence.json", dir);
+    snprintf(dest, sizeof dest, "%s/out/calibration.json", dir);
+    snprintf(extra, sizeof extra, "calibration = %s\n", src);
+    if (parse_with(&s, extra, "[arm wso]\nschedule = wso\n", &e)) fail_msg("%s", e.msg);
+    assert_string_equal(s.calibration, src);
+    char out[128];
+    snprintf(out, sizeof out, "%s/out", dir);
+    assert_int_equal(make_dirs(out, &e), 0);
+    double chosen = 0;
+
+    assert_int_equal(calibration_install(&s, out, &chosen, &e), -1);   /* no file yet */
+    assert_non_null(strstr(e.msg, "x.ini: [study] calibration = "));
+    assert_non_null(strstr(e.msg, src));
+    assert_false(file_exists(dest));
+
+    const char bad[] = "{\"study\": \"x\", \"chosen_peak_lr\": 0}";
+    assert_int_equal(write_file_atomic(src, bad, strlen(bad), &e), 0);
+    assert_int_equal(calibration_install(&s, out, &chosen, &e), -1);
+    char want[512];
+    snprintf(want, sizeof want, "x.ini: [study] calibration = %s: expected a positive number in \"chosen_peak_lr\"",
+             src);
+    assert_string_equal(e.msg, want);
+    assert_false(file_exists(dest));
+
+    const char good[] = "{\"study\": \"x\", \"sweep\": [], \"chosen_peak_lr\": 0.002}\n";
+    assert_int_equal(write_file_atomic(src, good, strlen(good), &e), 0);
+    assert_int_equal(calibration_install(&s, out, &chosen, &e), 1);
+    assert_true(chosen == 0.002);
+    char *text;
+    size_t n;
+    assert_int_equal(read_file(dest, &text, &n, &e), 0);
+    assert_int_equal(n, strlen(good));
+    assert_memory_equal(text, good, n);
+    free(text);
+
+    /* the folder's own sweep stays */
+    const char own[] = "{\"chosen_peak_lr\": 0.004}";
+    assert_int_equal(write_file_atomic(dest, own, strlen(own), &e), 0);
+    assert_int_equal(calibration_install(&s, out, &chosen, &e), 0);
+    assert_int_equal(read_file(dest, &text, &n, &e), 0);
+    assert_int_equal(n, strlen(own));
+    free(text);
+
+    s.calibration[0] = 0;   /* no key: nothing to do */
+    remove(dest);
+    assert_int_equal(calibration_install(&s, out, &chosen, &e), 0);
+    assert_false(file_exists(dest));
+    remove_temp_dir(dir);
+}
+
 /* ---- the WSM arm and the per-model measures ---------------------------- */
 
 static void wsm_keys_are_checked_with_one_clear_message(void **state)
@@ -1561,6 +1652,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quick_study_parses_with_its_stated_sizes),
+        cmocka_unit_test(shipped_studies_cite_the_calibration_that_chose_their_peak_lr),
+        cmocka_unit_test(calibration_key_copies_its_evidence_into_the_output_folder),
         cmocka_unit_test(token_counts_accept_k_m_g_suffixes),
         cmocka_unit_test(out_of_range_alpha_names_file_line_section_and_range),
         cmocka_unit_test(misspelled_key_is_an_error_not_a_default),

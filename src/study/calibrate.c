@@ -136,3 +136,30 @@ int study_calibrate(const char *spec_path, const char *out_dir, double fraction,
     if (rc) return -1;
     return write_json(out_dir, &s, fraction, out, e);
 }
+
+int calibration_install(const StudySpec *s, const char *out_dir, double *chosen, Err *e)
+{
+    if (!s->calibration[0]) return 0;
+    char dest[4096];
+    path_join(dest, sizeof dest, out_dir, CALIBRATE_FILE);
+    if (file_exists(dest)) return 0;
+    char *text;
+    size_t bytes;
+    if (read_file(s->calibration, &text, &bytes, e))
+        return err_wrap(e, "%s: [study] calibration = %s", s->path, s->calibration);
+    cJSON *j = cJSON_ParseWithLength(text, bytes);
+    const cJSON *lr = j ? cJSON_GetObjectItemCaseSensitive(j, "chosen_peak_lr") : NULL;
+    int rc = 0;
+    if (!j) rc = err_set(e, "%s: [study] calibration = %s: not JSON (expected the calibration.json that "
+                            "`plateau study calibrate` writes)", s->path, s->calibration);
+    else if (!cJSON_IsNumber(lr) || !(lr->valuedouble > 0))
+        rc = err_set(e, "%s: [study] calibration = %s: expected a positive number in \"chosen_peak_lr\"", s->path,
+                     s->calibration);
+    else if (!(rc = write_file_atomic(dest, text, bytes, e))) {
+        *chosen = lr->valuedouble;
+        rc = 1;
+    }
+    cJSON_Delete(j);
+    free(text);
+    return rc;
+}

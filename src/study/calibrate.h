@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "study/spec.h"
 
 #define CALIBRATE_MAX 8
 #define CALIBRATE_FILE "calibration.json"
@@ -42,5 +43,15 @@ typedef struct {
  * progress lines. Builds the study's data in out_dir if needed. */
 int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
                     Err *e);
+
+/* The study file's `calibration = PATH` (a calibration.json shipped beside
+ * the study) copied to out_dir/calibration.json, so that the report's regime
+ * line cites it. An out_dir that has one keeps it (its own sweep, from
+ * `study calibrate --out`). Refused, naming the key and path: a file that
+ * cannot be read, is not JSON, or lacks a positive "chosen_peak_lr" (the
+ * regime line then compares it with the study's peak_lr). Returns 1 when it copied (*chosen: the
+ * file's peak LR), 0 with nothing to do (no `calibration` key, or out_dir
+ * has its own), -1 on error. */
+int calibration_install(const StudySpec *s, const char *out_dir, double *chosen, Err *e);
 
 #endif

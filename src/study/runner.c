@@ -11,6 +11,7 @@
 #include "core/file.h"
 #include "core/progress.h"
 #include "dist/comm.h"
+#include "study/calibrate.h"
 #include "study/cost.h"
 #include "study/farm.h"
 #include "study/jobs.h"
@@ -67,7 +68,12 @@ static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err
     study_say(S, "study %s: world %s, preset %s, %d arm%s x %d seed%s, %d SFT learning rate%s -> %s\n", s->name,
         world_kind_name(s->world), s->preset, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds,
         s->n_seeds == 1 ? "" : "s", s->n_sft_lrs, s->n_sft_lrs == 1 ? "" : "s", S->out_dir);
-    return 0;
+    double chosen;
+    rc = calibration_install(s, S->out_dir, &chosen, e);
+    if (rc > 0)
+        study_say(S, "calibration: %s (peak LR %g chosen by its sweep) -> %s/%s\n", s->calibration, chosen,
+                  S->out_dir, CALIBRATE_FILE);
+    return rc < 0 ? -1 : 0;
 }
 
 /* SFT steps from the data when the study gives SFT in epochs (0 otherwise). */

@@ -138,6 +138,8 @@ static const KeySpec STUDY_KEYS[] = {
      .fallback_text = "text"},
     {.name = "precision", .type = V_CHOICE, STUDY_FIELD(precision), .choices = PRECISION_NAMES,
      .expected = "expected fp32 or bf16"},   /* unset: precision_default() */
+    {.name = "calibration", .type = V_PATH, STUDY_FIELD(calibration),
+     .expected = "expected the path of a calibration.json that `plateau study calibrate` wrote"},
 };
 #define N_STUDY_KEYS (int)(sizeof STUDY_KEYS / sizeof STUDY_KEYS[0])
 

@@ -123,6 +123,7 @@ typedef struct {
     int       vocab;                    /* 0: the preset's vocabulary */
     int64_t   eval_items;               /* per task file; 0: all */
     Precision precision;                /* of every segment's training */
+    char      calibration[STUDY_PATH_MAX];  /* the peak LR's evidence (study/calibrate.h), as given; "" none */
 
     ArmSpec   arms[STUDY_MAX_ARMS];
     int       n_arms;
