@@ -31,6 +31,7 @@
 #include "study/plan.h"
 #include "study/calibrate.h"
 #include "study/report.h"
+#include "study/report_plots.h"
 #include "study/runner.h"
 #include "study/spec.h"
 #include "study/store.h"
@@ -586,6 +587,41 @@ static double eval_of(Store *st, const char *segment, const char *suite, const c
     return v;
 }
 
+/* The sharpness chart's points: WSO's every probe of its trunk (steps 8,
+ * 16, 24, 32 at probe_every 8), the wsm arm only its merge node's own probe
+ * at step 32 (not the trunk it shares with WSO); one seed, so the interval
+ * is z(0.975) times the probe's standard error. */
+static void sharpness_chart_shows_the_merge_as_one_point(const StudySpec *s, Store *st, const char *dir,
+                                                         const char *node)
+{
+    ReportResults R = {.spec = *s, .store = st, .dir = dir};
+    TracePoint *wso, *wsm;
+    int n_wso, n_wsm;
+    Err e;
+    if (report_sharpness_points(&R, 0, "pt", &wso, &n_wso, &e) || report_sharpness_points(&R, 1, "pt", &wsm, &n_wsm, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(n_wso, 4);
+    for (int p = 0; p < 4; p++) assert_int_equal(wso[p].step, 8 * (p + 1));
+    assert_int_equal(n_wsm, 1);
+    assert_int_equal(wsm[0].step, 32);
+    assert_int_equal(wsm[0].n_seeds, 1);
+    SharpnessRecord *sr;
+    int m;
+    if (store_read_sharpness(st, node, &sr, &m, &e)) fail_msg("%s", e.msg);
+    int found = 0;
+    for (int j = 0; j < m; j++)
+        if (strcmp(sr[j].data, "pt") == 0) {
+            assert_true(sr[j].step == 32 && wsm[0].mean == sr[j].trace && wsm[0].trace[0] == sr[j].trace);
+            assert_true(fabs(wsm[0].half - 1.959964 * sr[j].std_err) < 1e-5 * sr[j].std_err);
+            found++;
+        }
+    assert_int_equal(found, 1);
+    assert_true(wso[3].mean != wsm[0].mean);   /* WSO's end is the last input, not the merge */
+    free(sr);
+    free(wso);
+    free(wsm);
+}
+
 /* wso and a WSM arm merging WSO's checkpoints at steps 24, 28 and 32 with
  * cosine weights: the merge node's checkpoint equals train/merge.h's merge
  * of the same trunk checkpoints bit for bit, every (arm, seed) has the new
@@ -657,6 +693,7 @@ static void a_tiny_study_with_a_wsm_arm_runs_merges_and_measures(void **state)
     assert_non_null(strstr(text, "| wsm | "));
     assert_non_null(strstr(text, "top eigenvalue of P^-1 H at the end of pre-training (8 sequences), wsm / WSO"));
     free(text);
+    sharpness_chart_shows_the_merge_as_one_point(&s, st, full, node->id);
 
     /* stopped after the trunk, resumed: the same merged checkpoint and measures */
     run_study(ini, resumed, 4);   /* 4 of the trunk's 5 segments ([0, 8) .. [24, 28)) */

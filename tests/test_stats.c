@@ -214,6 +214,26 @@ static void a_trace_whose_interval_holds_zero_is_unresolved(void **state)
     assert_string_equal(cell, "10 [2.16, 17.84]");
 }
 
+/* The interval the sharpness chart draws: seeds {10, 12, NaN} give 11 -+
+ * t(0.975, 1) * 1 = 12.706205 from two seeds; one seed 10 with probe
+ * standard error 4 gives 1.959964 * 4; none gives NaN. */
+static void trace_interval_is_t_over_seeds_or_z_over_one_seeds_probes(void **state)
+{
+    (void)state;
+    double mean, half;
+    const double two[3] = {10, 12, NAN}, se[3] = {1, 1, 1};
+    assert_int_equal(trace_interval(two, se, 3, &mean, &half), 2);
+    NEAR(mean, 11, 1e-12);
+    NEAR(half, 12.706205, 1e-5);
+    const double one[3] = {NAN, 10, NAN}, se1[3] = {NAN, 4, NAN};
+    assert_int_equal(trace_interval(one, se1, 3, &mean, &half), 1);
+    NEAR(mean, 10, 1e-12);
+    NEAR(half, 7.839856, 1e-5);
+    const double none[2] = {NAN, NAN};
+    assert_int_equal(trace_interval(none, se, 2, &mean, &half), 0);
+    assert_true(isnan(mean) && isnan(half));
+}
+
 /* Per-seed cells: {1, 2, 3} has mean 2 and half-width t(0.975, 2) / sqrt(3)
  * = 4.302653 * 0.577350 = 2.484138; {10, 12, 14} has 12 -+ 4.968275. An
  * eigenvalue's interval that holds 0 is unresolved; a threshold that is the
@@ -283,6 +303,7 @@ int main(void)
         cmocka_unit_test(spearman_ranks_ties_and_uses_the_fieller_interval),
         cmocka_unit_test(probe_batch_check_compares_seed_spread_with_arm_spread),
         cmocka_unit_test(a_trace_whose_interval_holds_zero_is_unresolved),
+        cmocka_unit_test(trace_interval_is_t_over_seeds_or_z_over_one_seeds_probes),
         cmocka_unit_test(per_seed_cells_give_t_intervals_unresolved_and_infinite_values),
         cmocka_unit_test(seed_spread_widens_a_bootstrap_that_cannot_see_it),
     };

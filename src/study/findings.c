@@ -513,16 +513,21 @@ static double seed_interval(const double *x, int n, double *half, int *k, int *f
     return mean;
 }
 
+int trace_interval(const double *trace, const double *probe_se, int n, double *mean, double *half)
+{
+    int k, first;
+    *mean = seed_interval(trace, n, half, &k, &first);
+    if (k == 1) *half = isnan(probe_se[first]) ? NAN : normal_quantile(0.975) * probe_se[first];
+    return k;
+}
+
 void format_trace_cell(char *out, size_t size, const double *trace, const double *probe_se, int n)
 {
-    double half;
-    int k, first;
-    double mean = seed_interval(trace, n, &half, &k, &first);
-    if (k == 0) {
+    double mean, half;
+    if (trace_interval(trace, probe_se, n, &mean, &half) == 0) {
         snprintf(out, size, "n/a");
         return;
     }
-    if (k == 1) half = isnan(probe_se[first]) ? NAN : normal_quantile(0.975) * probe_se[first];
     if (isnan(half)) snprintf(out, size, "%.4g", mean);
     else if (fabs(mean) <= half) snprintf(out, size, "unresolved [%.3g, %.3g]", mean - half, mean + half);
     else snprintf(out, size, "%.4g [%.4g, %.4g]", mean, mean - half, mean + half);

@@ -106,6 +106,13 @@ void findings_write(FILE *md, const Findings *f);
 void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_seeds, double *within,
                          double *between);
 
+/* Tr(H) over seeds as the report states it: *mean of the non-NaN
+ * trace[0..n) and *half, the half width of its 95% interval: a t interval
+ * over seeds, or with one seed z(0.975) times that seed's standard error
+ * over probes (NaN when not known). Returns how many seeds have a value
+ * (0: *mean and *half NaN). */
+int trace_interval(const double *trace, const double *probe_se, int n, double *mean, double *half);
+
 /* A Tr(H) cell: mean over seeds with its 95% t interval (one seed: the
  * estimate -+ z(0.975) times its standard error over probes); a value
  * whose interval contains 0 is written "unresolved [lo, hi]", not as a
