@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "study/findings.h"
+#include "study/stage_eval.h"
 #include "study/stats.h"
 
 #define NEAR(x, want, tol) assert_true(fabs((x) - (want)) <= (tol))
@@ -214,6 +215,39 @@ static void a_trace_whose_interval_holds_zero_is_unresolved(void **state)
     assert_string_equal(cell, "10 [2.16, 17.84]");
 }
 
+/* One estimate on a progress line: resolved when |trace| > 1.959964 * its
+ * standard error, so 19.6 ± 10 is and 19.5 ± 10 is not; no standard error
+ * leaves the value alone. */
+static void one_trace_estimate_prints_its_error_and_unresolved_when_it_holds_zero(void **state)
+{
+    (void)state;
+    char line[64];
+    format_trace_estimate(line, sizeof line, 812.34, 41.2);
+    assert_string_equal(line, "812.3 ± 41");
+    format_trace_estimate(line, sizeof line, 19.6, 10);
+    assert_string_equal(line, "19.6 ± 10");
+    format_trace_estimate(line, sizeof line, 19.5, 10);
+    assert_string_equal(line, "unresolved (19.5 ± 10)");
+    format_trace_estimate(line, sizeof line, -393.996, 1779.05);
+    assert_string_equal(line, "unresolved (-394 ± 1.8e+03)");
+    format_trace_estimate(line, sizeof line, 5, NAN);
+    assert_string_equal(line, "5");
+    assert_int_equal(trace_resolved(-20, 10), 1);
+    assert_int_equal(trace_resolved(-19.5, 10), 0);
+}
+
+/* A segment's closing line after its sharpness probe: both batches, each
+ * with its standard error, appended to what the line holds. */
+static void segment_line_states_both_traces_with_their_errors(void **state)
+{
+    (void)state;
+    char line[128] = "segment 3/9 done";
+    const TraceEstimate tr[PROBE_DATA_COUNT] = {[PROBE_PT] = {.mean = 812.34, .std_error = 41.2, .probes = 50},
+                                                [PROBE_SFT] = {.mean = -393.996, .std_error = 1779.05, .probes = 10}};
+    stage_eval_sharpness_line(tr, line, sizeof line);
+    assert_string_equal(line, "segment 3/9 done | Tr(H) pt 812.3 ± 41, sft unresolved (-394 ± 1.8e+03)");
+}
+
 /* The interval the sharpness chart draws: seeds {10, 12, NaN} give 11 -+
  * t(0.975, 1) * 1 = 12.706205 from two seeds; one seed 10 with probe
  * standard error 4 gives 1.959964 * 4; none gives NaN. */
@@ -303,7 +337,9 @@ int main(void)
         cmocka_unit_test(spearman_ranks_ties_and_uses_the_fieller_interval),
         cmocka_unit_test(probe_batch_check_compares_seed_spread_with_arm_spread),
         cmocka_unit_test(a_trace_whose_interval_holds_zero_is_unresolved),
+        cmocka_unit_test(one_trace_estimate_prints_its_error_and_unresolved_when_it_holds_zero),
         cmocka_unit_test(trace_interval_is_t_over_seeds_or_z_over_one_seeds_probes),
+        cmocka_unit_test(segment_line_states_both_traces_with_their_errors),
         cmocka_unit_test(per_seed_cells_give_t_intervals_unresolved_and_infinite_values),
         cmocka_unit_test(seed_spread_widens_a_bootstrap_that_cannot_see_it),
     };

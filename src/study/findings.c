@@ -254,7 +254,7 @@ static Finding *trace_ratio(Findings *f, const StudySpec *s, const Inputs *in, i
         for (int j = 0; j < 2; j++) {
             int arm = j ? a : w;
             double t = in->trace[arm][k], se = in->trace_se[arm][k];
-            if (!isnan(t) && !isnan(se) && fabs(t) <= normal_quantile(0.975) * se) {
+            if (!isnan(t) && !isnan(se) && !trace_resolved(t, se)) {
                 snprintf(x->why, sizeof x->why, "Tr(H) of %s seed %llu is %.4g ± %.2g: its interval holds 0",
                          s->arms[arm].name, (unsigned long long)s->seeds[k], t, se);
                 break;
@@ -519,6 +519,18 @@ int trace_interval(const double *trace, const double *probe_se, int n, double *m
     *mean = seed_interval(trace, n, half, &k, &first);
     if (k == 1) *half = isnan(probe_se[first]) ? NAN : normal_quantile(0.975) * probe_se[first];
     return k;
+}
+
+int trace_resolved(double trace, double std_err)
+{
+    return !(fabs(trace) <= normal_quantile(0.975) * std_err);
+}
+
+void format_trace_estimate(char *out, size_t size, double trace, double std_err)
+{
+    if (isnan(std_err)) snprintf(out, size, "%.4g", trace);
+    else if (trace_resolved(trace, std_err)) snprintf(out, size, "%.4g ± %.2g", trace, std_err);
+    else snprintf(out, size, "unresolved (%.4g ± %.2g)", trace, std_err);
 }
 
 void format_trace_cell(char *out, size_t size, const double *trace, const double *probe_se, int n)

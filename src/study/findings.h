@@ -113,6 +113,16 @@ void seed_and_arm_spread(const double x[][STUDY_MAX_SEEDS], int n_arms, int n_se
  * (0: *mean and *half NaN). */
 int trace_interval(const double *trace, const double *probe_se, int n, double *mean, double *half);
 
+/* 0 when one Hutchinson estimate's 95% interval, trace -+ z(0.975) *
+ * std_err, holds 0 (the estimate does not tell the trace from 0), else 1
+ * (also when std_err is NaN). */
+int trace_resolved(double trace, double std_err);
+
+/* One Hutchinson estimate with its standard error over probes, as the
+ * study's progress lines print it: "812.3 ± 41", "unresolved (-394 ± 1.8e+03)"
+ * when trace_resolved is 0, the value alone when std_err is NaN. */
+void format_trace_estimate(char *out, size_t size, double trace, double std_err);
+
 /* A Tr(H) cell: mean over seeds with its 95% t interval (one seed: the
  * estimate -+ z(0.975) times its standard error over probes); a value
  * whose interval contains 0 is written "unresolved [lo, hi]", not as a

@@ -35,11 +35,11 @@ static void segment_checkpoint(const StudyState *S, const PlanSegment *seg, int6
 
 /* What training a segment leaves for its closing line. */
 typedef struct {
-    int64_t end_clock;      /* clock step of the segment's end */
-    int     probe_at_end;   /* a sharpness probe is due at the end */
-    double  probe_s;        /* seconds spent probing */
-    double  pt_trace;       /* the last PT-batch trace (NaN: none) */
-    char    line[512];      /* " | Tr(H) pt ... | PT valid loss ..." */
+    int64_t       end_clock;      /* clock step of the segment's end */
+    int           probe_at_end;   /* a sharpness probe is due at the end */
+    double        probe_s;        /* seconds spent probing */
+    TraceEstimate trace[PROBE_DATA_COUNT];   /* the last probe's estimates */
+    char          line[512];      /* " | Tr(H) pt ..., sft ... | PT valid loss ..." */
 } SegmentOutcome;
 
 /* The trainer's per-step callback: metric rows to the store in batches of
@@ -180,7 +180,7 @@ static int train_with_probes(StudyState *S, const PlanSegment *seg, StageRun *ru
             return -1;
         if (k < n_probes) {
             double t0 = now_seconds();
-            if (stage_eval_sharpness(S, seg->id, stage_clock(run, stop), &out->pt_trace, e)) return -1;
+            if (stage_eval_sharpness(S, seg->id, stage_clock(run, stop), out->trace, e)) return -1;
             out->probe_s += now_seconds() - t0;
         }
     }
@@ -258,10 +258,9 @@ static int finish_segment(StudyState *S, const PlanSegment *seg, int i, const ch
 {
     if (out->probe_at_end) {
         double t0 = now_seconds();
-        if (stage_eval_sharpness(S, seg->id, out->end_clock, &out->pt_trace, e)) return -1;
+        if (stage_eval_sharpness(S, seg->id, out->end_clock, out->trace, e)) return -1;
         out->probe_s += now_seconds() - t0;
-        size_t used = strlen(out->line);
-        snprintf(out->line + used, sizeof out->line - used, " | Tr(H) pt %.4g", out->pt_trace);
+        stage_eval_sharpness_line(out->trace, out->line, sizeof out->line);
     }
     if (plan_ends_stage(&S->plan, i) && stage_eval_end(S, seg, out->end_clock, out->line, sizeof out->line, e))
         return -1;
@@ -290,7 +289,7 @@ int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
     checkpoint_clean_temporaries(run_dir);
     announce(S, p, seg);
 
-    SegmentOutcome out = {.pt_trace = NAN};
+    SegmentOutcome out = {0};
     if (seg->n_merge > 0 ? merge_segment(S, seg, run_dir, &out, e) : train_segment(S, p, seg, run_dir, &out, e))
         return -1;
     double train_s = now_seconds() - t0 - out.probe_s, t_eval = now_seconds(), probe_before = out.probe_s;

@@ -12,6 +12,7 @@
 #include "probe/precond.h"
 #include "probe/sharpness.h"
 #include "study/cost.h"
+#include "study/findings.h"
 
 #define PROBE_SEED 1   /* the same probe vectors for every model of every study */
 #define EVAL_SAMPLE_SEED 1   /* the same evaluation items for every model of every study */
@@ -50,7 +51,8 @@ static SharpnessOptions study_sharpness_options(const StudyState *S)
     return so;
 }
 
-int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, double *pt_trace, Err *e)
+int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, TraceEstimate trace[PROBE_DATA_COUNT],
+                         Err *e)
 {
     static const char *const DATA_NAMES[PROBE_DATA_COUNT] = {"pt", "sft"};
     for (int d = 0; d < PROBE_DATA_COUNT; d++) {
@@ -58,11 +60,20 @@ int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, doubl
         SharpnessOptions so = study_sharpness_options(S);
         if (sharpness_measure(&S->model, &S->probe_batches[d], &so, &res, e)) return -1;
         int rc = store_record_sharpness(S->store, segment, step, DATA_NAMES[d], &res.trace, NAN, e);
-        if (d == PROBE_PT) *pt_trace = res.trace.mean;
+        trace[d] = res.trace;
         sharpness_result_free(&res);
         if (rc) return -1;
     }
     return 0;
+}
+
+void stage_eval_sharpness_line(const TraceEstimate trace[PROBE_DATA_COUNT], char *line, size_t size)
+{
+    char pt[64], sft[64];
+    format_trace_estimate(pt, sizeof pt, trace[PROBE_PT].mean, trace[PROBE_PT].std_error);
+    format_trace_estimate(sft, sizeof sft, trace[PROBE_SFT].mean, trace[PROBE_SFT].std_error);
+    size_t used = strlen(line);
+    if (used < size) snprintf(line + used, size - used, " | Tr(H) pt %s, sft %s", pt, sft);
 }
 
 /* Runs the suite of o on the model, records it under `suite`, and returns
@@ -171,7 +182,8 @@ static int eval_sft_file(StudyState *S, const char *segment, int64_t step, const
 /* What SFT did to its base (eval/sft_change.h): the Hutchinson trace of
  * the fine-tuned model on the SFT probe batch, then the forgetting and the
  * relative weight distance against the base (the parent's checkpoint). */
-static int sft_change(StudyState *S, const PlanSegment *seg, int64_t step, SftChange *c, double *trace, Err *e)
+static int sft_change(StudyState *S, const PlanSegment *seg, int64_t step, SftChange *c, TraceEstimate *trace,
+                      Err *e)
 {
     SharpnessResult res;
     SharpnessOptions so = study_sharpness_options(S);
@@ -179,7 +191,7 @@ static int sft_change(StudyState *S, const PlanSegment *seg, int64_t step, SftCh
     if (sharpness_measure(&S->model, &S->probe_batches[PROBE_SFT], &so, &res, e)) return -1;
     TraceEstimate tr = res.trace;
     sharpness_result_free(&res);
-    *trace = tr.mean;
+    *trace = tr;
 
     char base_dir[4096];
     SegmentStatus status;
@@ -206,7 +218,8 @@ static int sft_change(StudyState *S, const PlanSegment *seg, int64_t step, SftCh
 
 static int eval_fine_tuned(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t size, Err *e)
 {
-    double valid, test = NAN, trace;
+    double valid, test = NAN;
+    TraceEstimate trace;
     SftChange c;
     if (eval_sft_file(S, seg->id, step, "sft_valid", S->data.qa_valid, &valid, e)) return -1;
     if (S->data.qa_test[0] && eval_sft_file(S, seg->id, step, "sft", S->data.qa_test, &test, e)) return -1;
@@ -216,9 +229,11 @@ static int eval_fine_tuned(StudyState *S, const PlanSegment *seg, int64_t step, 
     size_t used = strlen(line);
     used += (size_t)snprintf(line + used, size - used, " | SFT exact match valid %.1f%%", 100 * valid);
     if (!isnan(test) && used < size) used += (size_t)snprintf(line + used, size - used, " test %.1f%%", 100 * test);
+    char tr[64];
+    format_trace_estimate(tr, sizeof tr, trace.mean, trace.std_error);
     if (used < size)
-        snprintf(line + used, size - used, " | forgetting %+.4f, moved %.4f, Tr(H) sft %.4g (%.1fs)", c.forgetting,
-                 c.rel_weight_distance, trace, change_s);
+        snprintf(line + used, size - used, " | forgetting %+.4f, moved %.4f, Tr(H) sft %s (%.1fs)", c.forgetting,
+                 c.rel_weight_distance, tr, change_s);
     return 0;
 }
 

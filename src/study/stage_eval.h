@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "probe/spectrum.h"
 #include "study/cost.h"
 #include "study/study_state.h"
 
@@ -47,8 +48,15 @@ void stage_eval_free_probes(StudyState *S);
 int stage_eval_end(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t line_size, Err *e);
 
 /* Probes the sharpness on both batches and records it at clock step `step`
- * of segment `segment`; *pt_trace receives the PT batch's trace. */
-int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, double *pt_trace, Err *e);
+ * of segment `segment`; trace[PROBE_PT] and trace[PROBE_SFT] receive the
+ * estimates with their standard errors. */
+int stage_eval_sharpness(StudyState *S, const char *segment, int64_t step, TraceEstimate trace[PROBE_DATA_COUNT],
+                         Err *e);
+
+/* The estimates of stage_eval_sharpness as a progress line's part,
+ * " | Tr(H) pt 812.3 ± 41, sft unresolved (-394 ± 1.8e+03)"
+ * (study/findings.h format_trace_estimate), appended to line. */
+void stage_eval_sharpness_line(const TraceEstimate trace[PROBE_DATA_COUNT], char *line, size_t size);
 
 /* The time evaluation and sharpness take on this machine, for the study's
  * first estimate (study/cost.h): one probe pair of Hutchinson vectors on
