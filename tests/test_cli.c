@@ -219,8 +219,47 @@ static void train_other(const char *name, const char *vocab, const char *tok, co
     cli_run_ok(train);
 }
 
-/* merge takes a run directory as its latest checkpoint and counts in
- * English; it refuses another shape or tokenizer always, and checkpoints
+/* A merge refuses, before writing anything, a checkpoint given twice (also
+ * as its run folder: the same id), a --weights given twice, and weights
+ * that are not positive normal numbers, naming the option and the weight:
+ * 1e-320 is subnormal and would sum to 1 with the other. */
+static void merge_refuses_a_repeated_input_or_option_and_weights_that_merge_nothing(void **state)
+{
+    (void)state;
+    char out_dir[512], step2[1024], step4[1024];
+    checkpoint_step_path(step2, sizeof step2, g_run, 2);
+    checkpoint_step_path(step4, sizeof step4, g_run, 4);
+    path_in(out_dir, sizeof out_dir, "merged-refused");
+    const char *twice[] = {"merge", step2, step2, "--out", out_dir, NULL};
+    char want[3000];
+    snprintf(want, sizeof want, "merge: %s and %s are the same checkpoint (id ", step2, step2);
+    expect(twice, 1, want);
+    const char *as_run[] = {"merge", step2, step4, g_run, "--out", out_dir, "--any-lineage", NULL};
+    snprintf(want, sizeof want, "merge: %s and %s are the same checkpoint", step4, g_run);
+    expect(as_run, 1, want);   /* g_run resolves to its latest checkpoint, step 4 */
+    expect(as_run, 1, "give each checkpoint once");
+
+    const char *weights_twice[] = {"merge", step2, step4, "--weights", "0.5,0.5", "--out", out_dir,
+                                   "--weights=0.25,0.75", NULL};
+    expect(weights_twice, 1, "plateau: option --weights given twice ('0.5,0.5' and '0.25,0.75'): give it once");
+
+    const char *subnormal[] = {"merge", step2, step4, "--weights", "1e-320,1", "--out", out_dir, NULL};
+    expect(subnormal, 1, "--weights: merge weights '1e-320,1': weight 1 ('1e-320') is not a positive normal number "
+                         "(expected uniform, cosine, 1-sqrt or 2 comma-separated positive weights summing to 1)");
+    static const char *const BAD[][2] = {
+        {"0,1", "weight 1 ('0')"}, {"1.5,-0.5", "weight 2 ('-0.5')"},
+        {"nan,1", "weight 1 ('nan')"}, {"0.5,inf", "weight 2 ('inf')"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        const char *bad[] = {"merge", step2, step4, "--weights", BAD[i][0], "--out", out_dir, NULL};
+        snprintf(want, sizeof want, "%s is not a positive normal number", BAD[i][1]);
+        expect(bad, 1, want);
+    }
+    assert_false(file_exists(out_dir));
+}
+
+/* merge takes a run directory as its latest checkpoint, and at least two
+ * checkpoints; it refuses another shape or tokenizer always, and checkpoints
  * of unrelated runs unless --any-lineage. sft-change refuses the same
  * mismatches, and a --base that is not the SFT run's parent unless --force. */
 static void merge_and_sft_change_check_what_they_combine(void **state)
@@ -233,7 +272,9 @@ static void merge_and_sft_change_check_what_they_combine(void **state)
     expect(two, 0, "merged 2 checkpoints into");
     path_in(out_dir, sizeof out_dir, "merged-one");
     const char *one[] = {"merge", g_run, "--out", out_dir, NULL};
-    expect(one, 0, "merged 1 checkpoint into");
+    expect(one, 2, "plateau merge: a merge needs at least two checkpoints, got one, oldest first");
+    assert_false(file_exists(out_dir));
+
 
     train_other("shape", "320", g_tok, "3e-4", shape, sizeof shape);
     path_in(out_dir, sizeof out_dir, "merged-shape");
@@ -373,6 +414,7 @@ int main(void)
         cmocka_unit_test(numeric_options_are_range_checked),
         cmocka_unit_test(sharpness_json_to_stdout_and_precond_verdicts),
         cmocka_unit_test(merge_and_sft_change_check_what_they_combine),
+        cmocka_unit_test(merge_refuses_a_repeated_input_or_option_and_weights_that_merge_nothing),
         cmocka_unit_test(export_refuses_an_existing_out_and_errors_name_the_users_path),
         cmocka_unit_test(help_and_files_match_what_the_commands_do),
         cmocka_unit_test(a_divergent_train_stops_with_one_message),

@@ -79,11 +79,18 @@ static void test_weight_specs_parse_and_bad_ones_say_what_was_expected(void **s)
     assert_int_equal(merge_weights_parse("0.5,0.5,0.5", 3, &w, &e), -1);
     assert_contains(e.msg, "they sum to 1.5, expected 1");
     assert_int_equal(merge_weights_parse("1.5,-0.5", 2, &w, &e), -1);
-    assert_contains(e.msg, "weight 2 is not a non-negative number");
+    assert_contains(e.msg, "weight 2 ('-0.5') is not a positive normal number");
+    /* a zero or subnormal weight merges nothing of its checkpoint */
+    assert_int_equal(merge_weights_parse("1,0", 2, &w, &e), -1);
+    assert_contains(e.msg, "weight 2 ('0') is not a positive normal number");
+    assert_int_equal(merge_weights_parse("1e-320,1", 2, &w, &e), -1);
+    assert_contains(e.msg, "weight 1 ('1e-320') is not a positive normal number");
+    assert_int_equal(merge_weights_parse("2.3e-308,1", 2, &w, &e), 0);   /* the smallest normal double is 2.2e-308 */
     assert_int_equal(merge_weights_parse("0.5,0.5,0", 2, &w, &e), -1);
     assert_contains(e.msg, "more than 2 weights");
     assert_int_equal(merge_weights_parse("linear-ish", 2, &w, &e), -1);
-    assert_contains(e.msg, "expected uniform, cosine, 1-sqrt or 2 comma-separated weights");
+    assert_contains(e.msg, "'linear-ish' is not a number (expected uniform, cosine, 1-sqrt or 2 comma-separated "
+                           "positive weights summing to 1)");
 }
 
 static void test_merge_of_hand_set_tensors_is_the_weighted_sum(void **s)

@@ -36,14 +36,18 @@ int args_parse(Args *a, const OptSpec *spec, int argc, char **argv, Err *e)
         name[len] = 0;
         int k = find(spec, name);
         if (k < 0) return err_set(e, "unknown option --%s (see --help)", name);
-        a->present[k] = 1;
         if (!spec[k].value_name) {
             if (eq) return err_set(e, "option --%s takes no value", name);
+            a->present[k] = 1;
             continue;
         }
-        if (eq) a->values[k] = eq + 1;
-        else if (i + 1 < argc) a->values[k] = argv[++i];
-        else return err_set(e, "option --%s needs a value (%s)", name, spec[k].value_name);
+        const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!value) return err_set(e, "option --%s needs a value (%s)", name, spec[k].value_name);
+        /* the later one would silently win: say so instead */
+        if (a->present[k])
+            return err_set(e, "option --%s given twice ('%s' and '%s'): give it once", name, a->values[k], value);
+        a->present[k] = 1;
+        a->values[k] = value;
     }
     return 0;
 }

@@ -25,6 +25,9 @@ typedef struct {
     int            n_positional;
 } Args;
 
+/* Fails, naming the option, on an unknown option, a missing value, a value
+ * given to a flag, and an option with a value given twice (a flag twice is
+ * the flag). */
 int args_parse(Args *a, const OptSpec *spec, int argc, char **argv, Err *e);
 void args_usage(FILE *fp, const char *usage, const char *about, const OptSpec *spec);
 

@@ -50,9 +50,14 @@ int merge_weights_parse(const char *spec, int k, MergeWeights *w, Err *e)
     for (int j = 0; j < k; j++) {
         char *end;
         double x = strtod(p, &end);
-        if (end == p || !isfinite(x) || x < 0)
-            return err_set(e, "merge weights '%s': weight %d is not a non-negative number (expected uniform, cosine, "
-                              "1-sqrt or %d comma-separated weights)", spec, j + 1, k);
+        if (end == p)
+            return err_set(e, "merge weights '%s': '%.*s' is not a number (expected uniform, cosine, 1-sqrt or %d "
+                              "comma-separated positive weights summing to 1)", spec, (int)strcspn(p, ","), p, k);
+        /* a zero or subnormal weight merges nothing of its checkpoint (1e-320 * a float is 0) */
+        if (fpclassify(x) != FP_NORMAL || x < 0)
+            return err_set(e, "merge weights '%s': weight %d ('%.*s') is not a positive normal number (expected "
+                              "uniform, cosine, 1-sqrt or %d comma-separated positive weights summing to 1)", spec,
+                           j + 1, (int)(end - p), p, k);
         w->c[j] = x;
         sum += x;
         p = end;

@@ -36,7 +36,7 @@ typedef enum { MERGE_UNIFORM, MERGE_COSINE, MERGE_SQRT, MERGE_EXPLICIT } MergeSh
 typedef struct {
     MergeShape shape;
     int        k;                          /* number of checkpoints, 1 .. LINEAGE_MAX_MERGED */
-    double     c[LINEAGE_MAX_MERGED];      /* oldest first, >= 0, sum 1 */
+    double     c[LINEAGE_MAX_MERGED];      /* oldest first, > 0, sum 1 */
 } MergeWeights;
 
 /* The WSM weights c[k] of a decay shape (not MERGE_EXPLICIT), oldest first,
@@ -44,8 +44,10 @@ typedef struct {
 void merge_wsm_weights(MergeShape shape, int k, double *c);
 
 /* Parses a weight spec for k checkpoints: "uniform", "cosine", "1-sqrt", or
- * k comma-separated non-negative numbers summing to 1 (within 1e-6; they are
- * then divided by their sum). Errors name the spec and what was expected. */
+ * k comma-separated positive normal numbers (not 0, subnormal, NaN or
+ * infinite: a checkpoint in a merge contributes to it) summing to 1 (within
+ * 1e-6; they are then divided by their sum). Errors name the spec, the
+ * weight and what was expected. */
 int merge_weights_parse(const char *spec, int k, MergeWeights *w, Err *e);
 
 /* The text form: the shape's name, or the numbers with %.17g (parses back to
