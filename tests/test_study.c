@@ -298,6 +298,16 @@ static void quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand(void **sta
     assert_int_equal(p.saving.planned_steps[STAGE_PRETRAIN], 3 * 678);
     assert_int_equal(p.saving.segments[STAGE_PRETRAIN], 3 * 6);
     assert_int_equal(p.saving.segments[STAGE_SFT], 3 * 4 * 3);
+    /* as `study plan` and `study run` state it: 1326 / 3360 = 39.46% */
+    char text[256];
+    plan_saving_text("pre-training", p.saving.separate_steps[STAGE_PRETRAIN], p.saving.planned_steps[STAGE_PRETRAIN],
+                     text, sizeof text);
+    assert_string_equal(text, "pre-training: 2034 steps planned, 3360 if every arm ran alone; sharing saves 1326 "
+                              "steps (39.5%)");
+    plan_saving_text("SFT", 3, 2, text, sizeof text);
+    assert_string_equal(text, "SFT: 2 steps planned, 3 if every arm ran alone; sharing saves 1 step (33.3%)");
+    plan_saving_text("SFT", 1, 1, text, sizeof text);
+    assert_string_equal(text, "SFT: 1 step planned, 1 if every arm ran alone; sharing saves 0 steps (0.0%)");
     for (int k = 0; k < 3; k++) {
         /* wso: warmup -> trunk -> tail */
         const PlanSegment *tail = &p.segments[p.runs[0][k].base];
@@ -1121,10 +1131,14 @@ static void the_plan_ends_the_trunk_at_the_merge_steps_and_adds_a_merge_node(voi
     FILE *fp = open_memstream(&text, &len);
     plan_print(&p, fp);
     fclose(fp);
-    char want[128];
-    snprintf(want, sizeof want, "merge    at 200, no steps");
-    if (!strstr(text, want) || !strstr(text, "merge last 4 every 10 weights 1-sqrt: #"))
+    if (!strstr(text, "merge    of 4 checkpoints at step 200 arms m") ||
+        !strstr(text, "merge last 4 every 10 weights 1-sqrt: #"))
         fail_msg("plan print lacks the merge node:\n%s", text);
+    /* the saving line is plan_saving_text's, the one `study run` prints */
+    char want[256];
+    plan_saving_text("pre-training", p.saving.separate_steps[STAGE_PRETRAIN], p.saving.planned_steps[STAGE_PRETRAIN],
+                     want, sizeof want);
+    if (!strstr(text, want)) fail_msg("plan print lacks \"%s\":\n%s", want, text);
     free(text);
     plan_free(&p);
     plan_free(&p2);

@@ -441,11 +441,21 @@ static void print_tokens(FILE *fp, int64_t n)
     else fprintf(fp, "%" PRId64, n);
 }
 
-static void print_saving_line(FILE *fp, const char *what, int64_t separate, int64_t planned)
+static const char *steps_word(int64_t n) { return n == 1 ? "step" : "steps"; }
+
+void plan_saving_text(const char *what, int64_t separate, int64_t planned, char *out, size_t size)
 {
     int64_t saved = separate - planned;
-    fprintf(fp, "  %-13s %10" PRId64 " steps if every arm ran alone, %10" PRId64 " planned: saves %" PRId64 " (%.1f%%)\n",
-            what, separate, planned, saved, separate > 0 ? 100.0 * (double)saved / (double)separate : 0.0);
+    snprintf(out, size, "%s: %" PRId64 " %s planned, %" PRId64 " if every arm ran alone; sharing saves %" PRId64
+             " %s (%.1f%%)", what, planned, steps_word(planned), separate, saved, steps_word(saved),
+             separate > 0 ? 100.0 * (double)saved / (double)separate : 0.0);
+}
+
+static void print_saving_line(FILE *fp, const char *what, int64_t separate, int64_t planned)
+{
+    char text[256];
+    plan_saving_text(what, separate, planned, text, sizeof text);
+    fprintf(fp, "  %s\n", text);
 }
 
 void plan_print(const Plan *p, FILE *fp)
@@ -455,18 +465,18 @@ void plan_print(const Plan *p, FILE *fp)
             s->path, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", s->n_sft_lrs,
             s->n_sft_lrs == 1 ? "" : "s", study_is_three_stage(s) ? "three-stage" : "two-stage", s->preset,
             p->world);
-    fprintf(fp, "  pre-training %" PRId64 " steps (", study_pretrain_steps(s));
+    fprintf(fp, "  pre-training %" PRId64 " %s (", study_pretrain_steps(s), steps_word(study_pretrain_steps(s)));
     print_tokens(fp, s->pretrain_tokens);
     fprintf(fp, " tokens, ");
     print_tokens(fp, s->batch_tokens);
     fprintf(fp, " a step), warmup %" PRId64 ", peak LR %g\n", s->warmup_steps, s->peak_lr);
     if (study_is_three_stage(s)) {
-        fprintf(fp, "  mid-training %" PRId64 " steps (", study_mid_steps(s));
+        fprintf(fp, "  mid-training %" PRId64 " %s (", study_mid_steps(s), steps_word(study_mid_steps(s)));
         print_tokens(fp, s->mid_tokens);
         fprintf(fp, " tokens)\n");
     }
     fprintf(fp, "  SFT ");
-    if (p->sft_steps > 0) fprintf(fp, "%" PRId64 " steps", p->sft_steps);
+    if (p->sft_steps > 0) fprintf(fp, "%" PRId64 " %s", p->sft_steps, steps_word(p->sft_steps));
     else fprintf(fp, "%g epoch%s (steps from the data)", s->sft_epochs, s->sft_epochs == 1 ? "" : "s");
     fprintf(fp, ", warmup %" PRId64 ", LRs", s->sft_warmup_steps);
     for (int k = 0; k < s->n_sft_lrs; k++) fprintf(fp, "%s%g", k ? ", " : " ", s->sft_lrs[k]);
@@ -480,13 +490,14 @@ void plan_print(const Plan *p, FILE *fp)
         char parent[48], range[64], names[1024];
         if (seg->parent >= 0) snprintf(parent, sizeof parent, "#%d", seg->parent);
         else snprintf(parent, sizeof parent, "init(seed %" PRIu64 ")", seg->seed);
-        if (seg->end_step >= 0)
-            snprintf(range, sizeof range, "[%" PRId64 ", %" PRId64 ") %" PRId64 " steps", seg->start_step, seg->end_step,
-                     seg->end_step - seg->start_step);
+        if (seg->n_merge > 0)
+            snprintf(range, sizeof range, "of %d checkpoints at step %" PRId64, seg->n_merge, seg->end_step);
+        else if (seg->end_step >= 0)
+            snprintf(range, sizeof range, "[%" PRId64 ", %" PRId64 ") %" PRId64 " %s", seg->start_step, seg->end_step,
+                     seg->end_step - seg->start_step, steps_word(seg->end_step - seg->start_step));
         else snprintf(range, sizeof range, "[0, end of data)");
         plan_arm_names(p, seg->arms, names, sizeof names);
-        if (seg->n_merge > 0) snprintf(range, sizeof range, "at %" PRId64 ", no steps", seg->end_step);
-        fprintf(fp, "  #%-3d %s <- %-14s %-8s %-26s arms %s\n", i, seg->id, parent,
+        fprintf(fp, "  #%-3d %s <- %-14s %-8s %-28s arms %s\n", i, seg->id, parent,
                 seg->n_merge > 0 ? "merge" : stage_name(seg->stage), range, names);
         fprintf(fp, "       %s", seg->schedule_text);
         for (int j = 0; j < seg->n_merge; j++)
@@ -507,18 +518,20 @@ void plan_print(const Plan *p, FILE *fp)
     }
 
     const PlanSaving *sv = &p->saving;
-    fprintf(fp, "\nsharing (%d segments: %d pre-training, %d mid-training, %d SFT):\n", p->n_segments,
+    fprintf(fp, "\nsharing (%d segments: %d pre-training, %d mid-training, %d SFT; steps of every seed):\n",
+            p->n_segments,
             sv->segments[STAGE_PRETRAIN], sv->segments[STAGE_MID], sv->segments[STAGE_SFT]);
     print_saving_line(fp, "pre-training", sv->separate_steps[STAGE_PRETRAIN], sv->planned_steps[STAGE_PRETRAIN]);
     if (study_is_three_stage(s))
         print_saving_line(fp, "mid-training", sv->separate_steps[STAGE_MID], sv->planned_steps[STAGE_MID]);
     if (p->sft_steps > 0) print_saving_line(fp, "SFT", sv->separate_steps[STAGE_SFT], sv->planned_steps[STAGE_SFT]);
-    else fprintf(fp, "  SFT           %d runs if every arm ran alone, %d planned\n",
-                 s->n_arms * s->n_seeds * s->n_sft_lrs, sv->segments[STAGE_SFT]);
+    else fprintf(fp, "  SFT: %d runs planned, %d if every arm ran alone\n", sv->segments[STAGE_SFT],
+                 s->n_arms * s->n_seeds * s->n_sft_lrs);
     int64_t sep = 0, run = 0;
     for (int st = STAGE_PRETRAIN; st <= STAGE_SFT; st++) {
         sep += sv->separate_steps[st];
         run += sv->planned_steps[st];
     }
-    print_saving_line(fp, p->sft_steps > 0 ? "all stages" : "pre+mid", sep, run);
+    if (p->sft_steps > 0 || study_is_three_stage(s))   /* else it repeats the pre-training line */
+        print_saving_line(fp, p->sft_steps > 0 ? "all stages" : "pre+mid", sep, run);
 }

@@ -157,7 +157,14 @@ int plan_probe_steps(const Plan *p, const PlanSegment *seg, int64_t *out, int ma
  * first: T - j*merge_every for j = K-1 .. 0. Returns K (0 for other arms). */
 int plan_merge_steps(const StudySpec *s, const ArmSpec *a, int64_t *steps);
 
-/* Human-readable DAG: header, one line per segment, each arm's path, the saving. */
+/* What prefix sharing saves in one stage (what: its name), as the plan and
+ * the study's run print it: "pre-training: 2034 steps planned, 4200 if every
+ * arm ran alone; sharing saves 2166 steps (51.6%)"; the percentage is of
+ * `separate`. Steps are summed over every seed. */
+void plan_saving_text(const char *what, int64_t separate, int64_t planned, char *out, size_t size);
+
+/* Human-readable DAG: header, one line per segment (a merge as "merge of K
+ * at step T"), each arm's path, the saving per stage (plan_saving_text). */
 void plan_print(const Plan *p, FILE *fp);
 
 #endif

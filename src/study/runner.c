@@ -246,11 +246,6 @@ static int work_for_rank0(StudyState *S, const char *spec_path, Err *e)
 static int estimate(StudyState *S, const SegmentStatus *status, const Spread *sp, StudyProgress *p, Err *e)
 {
     const PlanSaving *sv = &S->plan.saving;
-    int64_t separate = 0, planned = 0;
-    for (int k = 0; k < STAGE_COUNT; k++) {
-        separate += sv->separate_steps[k];
-        planned += sv->planned_steps[k];
-    }
     Cost left = cost_of_remaining(S, status, &p->count);
     p->units_total = cost_total(left) > 0 ? cost_total(left) : 1;
     p->left = left;
@@ -267,12 +262,10 @@ static int estimate(StudyState *S, const SegmentStatus *status, const Spread *sp
     if (sp->over_jobs)
         snprintf(spread, sizeof spread, "; jobs: %d worker processes x %d OpenMP thread%s (of %d)", sp->workers,
                  sp->threads, sp->threads == 1 ? "" : "s", sp->all_threads);
-    study_say(S, "plan: %d segments (%d to run), %" PRId64 " segment-steps instead of %" PRId64
-           " if every arm ran alone: sharing saves %" PRId64 " steps (%.0f%%; pre-training %" PRId64 " instead of %"
-           PRId64 ")%s\n",
-        S->plan.n_segments, p->count, planned, separate, separate - planned,
-        separate > 0 ? 100.0 * (separate - planned) / separate : 0.0, sv->planned_steps[STAGE_PRETRAIN],
-        sv->separate_steps[STAGE_PRETRAIN], spread);
+    char saving[256];
+    plan_saving_text("pre-training", sv->separate_steps[STAGE_PRETRAIN], sv->planned_steps[STAGE_PRETRAIN], saving,
+                     sizeof saving);
+    study_say(S, "plan: %d segments (%d to run); %s%s\n", S->plan.n_segments, p->count, saving, spread);
     study_say(S, "expected duration: %s (%.2f M training-token equivalents: %.0f%% training, %.0f%% evaluation, %.0f%% "
            "sharpness; training %.1f MFLOP/token at a measured %.0f tokens/s%s = %.1f GFLOP/s; evaluation and "
            "sharpness at rates timed on a sample: %.0f and %.0f units/s)\n",

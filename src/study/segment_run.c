@@ -271,11 +271,16 @@ static int finish_segment(StudyState *S, const PlanSegment *seg, int i, const ch
 
 static void announce(const StudyState *S, const StudyProgress *p, const PlanSegment *seg)
 {
-    char arms[256], lr_text[64] = "";
+    char arms[256], what[128], lr_text[64] = "";
     plan_arm_names(&S->plan, seg->arms, arms, sizeof arms);
     if (seg->stage == STAGE_SFT) snprintf(lr_text, sizeof lr_text, " lr %g", seg->sft_lr);
-    study_say(S, "segment %d/%d %s: %s steps [%" PRId64 ", %" PRId64 ") seed %" PRIu64 "%s, arms %s\n", p->number,
-        p->count, seg->id, stage_name(seg->stage), seg->start_step, seg->end_step, seg->seed, lr_text, arms);
+    if (seg->n_merge > 0)   /* trains nothing: start = end */
+        snprintf(what, sizeof what, "merge of %d checkpoints at step %" PRId64, seg->n_merge, seg->end_step);
+    else
+        snprintf(what, sizeof what, "%s steps [%" PRId64 ", %" PRId64 ")", stage_name(seg->stage), seg->start_step,
+                 seg->end_step);
+    study_say(S, "segment %d/%d %s: %s seed %" PRIu64 "%s, arms %s\n", p->number, p->count, seg->id, what, seg->seed,
+        lr_text, arms);
 }
 
 int segment_run(StudyState *S, int i, StudyProgress *p, Err *e)
