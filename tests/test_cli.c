@@ -208,6 +208,41 @@ static void sharpness_json_to_stdout_and_precond_verdicts(void **state)
     assert_null(strstr(out, "inf at lr 0"));
 }
 
+/* sharpness --data pt finds the held-out shard where a study keeps it:
+ * --tok as the study's data folder, its tokenizer.json or the study's
+ * folder; a folder without one names the files it looked for. */
+static void sharpness_finds_the_held_out_shard_of_a_study_folder(void **state)
+{
+    (void)state;
+    char study[512], data[600], link[700], tok_json[700], shards[512], out[16384], want[1400];
+    path_in(study, sizeof study, "study");
+    snprintf(data, sizeof data, "%s/data", study);
+    Err e;
+    if (make_dirs(data, &e)) fail_msg("%s", e.msg);
+    snprintf(link, sizeof link, "%s/pt_valid.bin", data);
+    snprintf(tok_json, sizeof tok_json, "%s/tokenizer.json", data);
+    assert_int_equal(symlink(g_shard, link), 0);
+    assert_int_equal(symlink(g_tok, tok_json), 0);
+    const char *const TOKS[] = {data, tok_json, study};
+    for (size_t i = 0; i < sizeof TOKS / sizeof *TOKS; i++) {
+        const char *sharp[] = {"sharpness", "--ckpt", g_run, "--data", "pt", "--tok", TOKS[i], "--probes", "2",
+                               "--min-probes", "2", "--seq-len", "16", "--quiet", NULL};
+        int rc = cli_run(sharp, out, sizeof out);
+        snprintf(want, sizeof want, " on %s: Tr(H) = ", link);
+        if (rc != 0 || !strstr(out, want)) fail_msg("--tok %s: exit %d, output:\n%s", TOKS[i], rc, out);
+    }
+    path_in(shards, sizeof shards, "shards");
+    const char *none[] = {"sharpness", "--ckpt", g_run, "--data", "pt", "--tok", shards, NULL};
+    snprintf(want, sizeof want, "plateau: --data pt: no held-out pre-training shard under --tok %s: expected "
+             "pretrain_valid_000000.bin, pt_valid.bin or data/pt_valid.bin in %s (a folder of `plateau data "
+             "tokenize` shards of pretrain_valid.txt, a study's data folder beside its tokenizer.json, or a study's "
+             "folder), or give a token shard as --data FILE", shards, shards);
+    expect(none, 1, want);
+    const char *sft[] = {"sharpness", "--ckpt", g_run, "--data", "sft", "--tok", tok_json, NULL};
+    snprintf(want, sizeof want, "expected sft_valid.bin or data/sft_valid.bin in %s (", data);
+    expect(sft, 1, want);
+}
+
 /* A nano run of 2 steps beside the setup's: other vocabulary, tokenizer or
  * schedule as the options say. */
 static void train_other(const char *name, const char *vocab, const char *tok, const char *lr, char *dir, size_t size)
@@ -413,6 +448,7 @@ int main(void)
         cmocka_unit_test(generate_fits_the_context),
         cmocka_unit_test(numeric_options_are_range_checked),
         cmocka_unit_test(sharpness_json_to_stdout_and_precond_verdicts),
+        cmocka_unit_test(sharpness_finds_the_held_out_shard_of_a_study_folder),
         cmocka_unit_test(merge_and_sft_change_check_what_they_combine),
         cmocka_unit_test(merge_refuses_a_repeated_input_or_option_and_weights_that_merge_nothing),
         cmocka_unit_test(export_refuses_an_existing_out_and_errors_name_the_users_path),

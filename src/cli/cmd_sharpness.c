@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -16,8 +17,10 @@
 
 static const OptSpec OPTS[] = {
     {"ckpt", "DIR", "checkpoint (or run directory: its latest checkpoint) to probe (required)"},
-    {"data", "WHAT", "pt (TOK/pretrain_valid_000000.bin), sft (TOK/sft_valid.bin + .mask.bin, rows) or a token shard FILE (required)"},
-    {"tok", "DIR", "folder of the token shards that pt and sft name (default tok)"},
+    {"data", "WHAT", "pt (TOK/pretrain_valid_000000.bin or a study's pt_valid.bin), sft (TOK/sft_valid.bin + "
+                     ".mask.bin, rows) or a token shard FILE (required)"},
+    {"tok", "DIR", "where pt and sft are: a folder of `data tokenize` shards, a study's data folder (or its "
+                   "tokenizer.json, or the study's folder) (default tok)"},
     {"mask", "FILE", "with --data FILE: its loss-mask shard (default: every target counts)"},
     {"layout", "L", "with --data FILE: stream (default) or rows (packed rows of T+1, as SFT)"},
     {"batch", "B", "sequences in the probe batch: the first B windows in file order (default 1, the paper's)"},
@@ -52,33 +55,63 @@ typedef struct {
     LoaderLayout layout;
 } ProbeData;
 
+/* Where the held-out shards of --data pt|sft may lie under the folder of
+ * --tok: as `plateau data tokenize` names them, or in a study's data folder
+ * (study/prepare.h), which also holds the study's tokenizer.json, or in the
+ * data folder of a study's output folder. The SFT mask is the shard's name
+ * with .mask.bin. */
+static const char *const PT_SHARDS[] = {"pretrain_valid_000000.bin", "pt_valid.bin", "data/pt_valid.bin"};
+static const char *const SFT_SHARDS[] = {"sft_valid.bin", "data/sft_valid.bin"};
+
+static int find_named_shard(const char *tok, const char *data, ProbeData *d, Err *e)
+{
+    /* --tok naming a file (the study's tokenizer.json) means its folder */
+    char dir[4096];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s", tok);
+    if (stat(tok, &st) == 0 && S_ISREG(st.st_mode)) {
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+    }
+    int pt = strcmp(data, "pt") == 0;
+    const char *const *names = pt ? PT_SHARDS : SFT_SHARDS;
+    int n = pt ? (int)(sizeof PT_SHARDS / sizeof *PT_SHARDS) : (int)(sizeof SFT_SHARDS / sizeof *SFT_SHARDS);
+    for (int i = 0; i < n; i++) {
+        path_join(d->tokens, sizeof d->tokens, dir, names[i]);
+        if (!file_exists(d->tokens)) continue;
+        if (!pt) {
+            snprintf(d->mask, sizeof d->mask, "%.*s.mask.bin", (int)(strlen(d->tokens) - 4), d->tokens);
+            d->has_mask = 1;
+            d->layout = LOADER_ROWS;
+        }
+        return 0;
+    }
+    char tried[1024];
+    size_t used = 0;
+    tried[0] = 0;
+    for (int i = 0; i < n && used < sizeof tried; i++)
+        used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s", i ? (i + 1 < n ? ", " : " or ") : "",
+                                 names[i]);
+    return err_set(e, "--data %s: no held-out %s shard under --tok %s: expected %s in %s (a folder of `plateau data "
+                      "tokenize` shards of %s, a study's data folder beside its tokenizer.json, or a study's "
+                      "folder), or give a token shard as --data FILE",
+                   data, pt ? "pre-training" : "SFT", tok, tried, dir, pt ? "pretrain_valid.txt" : "sft_valid.jsonl");
+}
+
 static int find_probe_data(const Args *a, const char *data, ProbeData *d, Err *e)
 {
-    const char *tok_dir = args_str(a, "tok", "tok");
-    int named = strcmp(data, "pt") == 0 || strcmp(data, "sft") == 0;
     d->has_mask = 0;
     d->layout = LOADER_STREAM;
-    if (strcmp(data, "pt") == 0) {
-        path_join(d->tokens, sizeof d->tokens, tok_dir, "pretrain_valid_000000.bin");
-    } else if (strcmp(data, "sft") == 0) {
-        path_join(d->tokens, sizeof d->tokens, tok_dir, "sft_valid.bin");
-        path_join(d->mask, sizeof d->mask, tok_dir, "sft_valid.mask.bin");
+    if (strcmp(data, "pt") == 0 || strcmp(data, "sft") == 0) return find_named_shard(args_str(a, "tok", "tok"), data, d, e);
+    snprintf(d->tokens, sizeof d->tokens, "%s", data);
+    if (args_has(a, "mask")) {
+        snprintf(d->mask, sizeof d->mask, "%s", args_str(a, "mask", ""));
         d->has_mask = 1;
-        d->layout = LOADER_ROWS;
-    } else {
-        snprintf(d->tokens, sizeof d->tokens, "%s", data);
-        if (args_has(a, "mask")) {
-            snprintf(d->mask, sizeof d->mask, "%s", args_str(a, "mask", ""));
-            d->has_mask = 1;
-        }
-        const char *layout = args_str(a, "layout", "stream");
-        if (strcmp(layout, "rows") == 0) d->layout = LOADER_ROWS;
-        else if (strcmp(layout, "stream") != 0) return err_set(e, "--layout must be stream or rows (got '%s')", layout);
     }
-    if (named && !file_exists(d->tokens))
-        return err_set(e, "--data %s reads %s, which does not exist: tokenize the held-out %s text into --tok %s, "
-                          "or give a token shard as --data FILE",
-                       data, d->tokens, strcmp(data, "pt") == 0 ? "pretrain_valid.txt" : "sft_valid.jsonl", tok_dir);
+    const char *layout = args_str(a, "layout", "stream");
+    if (strcmp(layout, "rows") == 0) d->layout = LOADER_ROWS;
+    else if (strcmp(layout, "stream") != 0) return err_set(e, "--layout must be stream or rows (got '%s')", layout);
     return 0;
 }
 
