@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +23,11 @@
 
 #include "core/file.h"
 #include "support/checkpoint_files.h"
-#include "support/scratch.h"
+#include "support/plateau_cli.h"
 #include "support/store_rows.h"
 #include "support/tiny_study.h"
 
 static char g_root[64];
-static const char *g_bin;
 
 static const char TINY_STUDY[] =
     "[study]\n" TINY_STUDY_WORLD "seeds = 7, 8\npretrain_tokens = 16384\n"
@@ -42,23 +40,13 @@ static const char TINY_STUDY[] =
 static void path_in(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_root, name); }
 
 /* Starts `plateau study run INI --out OUT --jobs JOBS --quiet --no-report`
- * at `threads` OpenMP threads, output to OUT.log. */
+ * at `threads` OpenMP threads in its own process group, output to OUT.log. */
 static pid_t spawn_study(const char *ini, const char *out, const char *jobs, const char *threads)
 {
     char log[600];
     snprintf(log, sizeof log, "%s.log", out);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        setpgid(0, 0);   /* its own group, as a shell job: a terminal's Ctrl-C goes to the whole group */
-        setenv("OMP_NUM_THREADS", threads, 1);
-        execl(g_bin, g_bin, "study", "run", ini, "--out", out, "--jobs", jobs, "--quiet", "--no-report", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    const char *args[] = {"study", "run", ini, "--out", out, "--jobs", jobs, "--quiet", "--no-report", NULL};
+    return cli_spawn_with(args, &(CliSpawn){.log = log, .omp_threads = threads, .own_group = 1});
 }
 
 static char *log_of(const char *out)
@@ -239,15 +227,13 @@ static void bad_job_counts_are_refused_by_name(void **state)
 static int setup(void **state)
 {
     (void)state;
-    if (!(g_bin = scratch_plateau_bin("test_jobs"))) return -1;
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-    return scratch_create(g_root, sizeof g_root, "jobs");
+    return cli_setup("jobs", g_root, sizeof g_root);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return scratch_remove(g_root);
+    return cli_teardown();
 }
 
 int main(void)

@@ -32,16 +32,21 @@ int cli_setup(const char *name, char *root, size_t root_size)
 
 int cli_teardown(void) { return scratch_remove(g_root); }
 
-pid_t cli_spawn(const char *const *args)
+pid_t cli_spawn(const char *const *args) { return cli_spawn_with(args, &(CliSpawn){0}); }
+
+pid_t cli_spawn_with(const char *const *args, const CliSpawn *how)
 {
     char log[512];
-    snprintf(log, sizeof log, "%s/log.txt", g_root);
+    if (how->log) snprintf(log, sizeof log, "%s", how->log);
+    else snprintf(log, sizeof log, "%s/log.txt", g_root);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
+        if (how->own_group) setpgid(0, 0);
+        if (how->omp_threads) setenv("OMP_NUM_THREADS", how->omp_threads, 1);
         const char *argv[64];
         int n = 0;
         argv[n++] = g_bin;

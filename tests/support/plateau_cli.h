@@ -18,6 +18,15 @@ int cli_teardown(void);
 /* Starts plateau with args (NULL-terminated, without the program name),
  * output to ROOT/log.txt; returns the child's pid. */
 pid_t cli_spawn(const char *const *args);
+
+/* How cli_spawn_with starts the child; zero fields keep cli_spawn's way. */
+typedef struct {
+    const char *log;           /* stdout and stderr to this file (NULL: ROOT/log.txt) */
+    const char *omp_threads;   /* OMP_NUM_THREADS of the child (NULL: inherited) */
+    int         own_group;     /* 1: in its own process group, as a shell starts a job,
+                                * so a signal to -pid reaches it and its workers as Ctrl-C does */
+} CliSpawn;
+pid_t cli_spawn_with(const char *const *args, const CliSpawn *how);
 /* Runs plateau to completion; returns its exit status (128 + signal when
  * killed), and its output (stdout and stderr, interleaved) in out (may be
  * NULL). */
