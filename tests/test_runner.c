@@ -598,7 +598,8 @@ static void sharpness_chart_shows_the_merge_as_one_point(const StudySpec *s, Sto
     TracePoint *wso, *wsm;
     int n_wso, n_wsm;
     Err e;
-    if (report_sharpness_points(&R, 0, "pt", &wso, &n_wso, &e) || report_sharpness_points(&R, 1, "pt", &wsm, &n_wsm, &e))
+    if (report_sharpness_points(&R, 0, "pt", &wso, &n_wso, &e) ||
+        report_sharpness_points(&R, 1, "pt", &wsm, &n_wsm, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(n_wso, 4);
     for (int p = 0; p < 4; p++) assert_int_equal(wso[p].step, 8 * (p + 1));

@@ -103,7 +103,8 @@ static int find_probe_data(const Args *a, const char *data, ProbeData *d, Err *e
 {
     d->has_mask = 0;
     d->layout = LOADER_STREAM;
-    if (strcmp(data, "pt") == 0 || strcmp(data, "sft") == 0) return find_named_shard(args_str(a, "tok", "tok"), data, d, e);
+    if (strcmp(data, "pt") == 0 || strcmp(data, "sft") == 0)
+        return find_named_shard(args_str(a, "tok", "tok"), data, d, e);
     snprintf(d->tokens, sizeof d->tokens, "%s", data);
     if (args_has(a, "mask")) {
         snprintf(d->mask, sizeof d->mask, "%s", args_str(a, "mask", ""));

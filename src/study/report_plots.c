@@ -50,7 +50,8 @@ static int draw_styled(const ReportResults *R, const char *name, const Plot *pl,
     for (int a = 0; a < n; a++) points += s[a].n;
     if (points == 0) return 1;
     PlotSeries ps[STUDY_MAX_ARMS];
-    for (int a = 0; a < n; a++) ps[a] = (PlotSeries){labels[a], s[a].x, s[a].y, errs ? s[a].err : NULL, s[a].n, style[a]};
+    for (int a = 0; a < n; a++)
+        ps[a] = (PlotSeries){labels[a], s[a].x, s[a].y, errs ? s[a].err : NULL, s[a].n, style[a]};
     char path[4096];
     path_join(path, sizeof path, R->dir, name);
     return plot_png(path, pl, ps, n, e);
@@ -223,12 +224,14 @@ int report_sharpness_points(const ReportResults *R, int a, const char *data, Tra
 }
 
 /* Which seeds the chart averages, for its title: "seed 1 (95% interval over
- * its probes)", "mean of seeds 1, 2, 3 (95% t interval)"; "so far" when a
- * point still lacks a seed (a study still running). */
+ * its probes)", "mean of seeds 1, 2, 3 (95% t interval)", or while a point
+ * still lacks a seed (a study still running) "mean of the seeds probed so
+ * far, of 1, 2, 3 (95% t interval)". */
 static void seeds_shown(const StudySpec *s, int complete, char *out, size_t size)
 {
-    size_t used = (size_t)snprintf(out, size, "%s %s", s->n_seeds == 1 ? "seed" : "mean of seeds",
-                                   complete ? "" : "probed so far of ");
+    size_t used = (size_t)snprintf(out, size, "%s", s->n_seeds == 1 ? "seed "
+                                                    : complete     ? "mean of seeds "
+                                                                   : "mean of the seeds probed so far, of ");
     for (int k = 0; k < s->n_seeds && used < size; k++)
         used += (size_t)snprintf(out + used, size - used, "%s%llu", k ? ", " : "", (unsigned long long)s->seeds[k]);
     if (used < size)
