@@ -76,10 +76,15 @@ void stage_eval_sharpness_line(const TraceEstimate trace[PROBE_DATA_COUNT], char
     if (used < size) snprintf(line + used, size - used, " | Tr(H) pt %s, sft %s", pt, sft);
 }
 
+/* A measured value with its standard error (NaN when absent). */
+typedef struct {
+    double value, std_err;
+} Measured;
+
 /* Runs the suite of o on the model, records it under `suite`, and returns
  * the average of `metric` in *average (NaN if absent). */
 static int run_suite(StudyState *S, const char *segment, int64_t step, const char *suite, EvalOptions *o,
-                     const char *metric, double *average, Err *e)
+                     const char *metric, Measured *average, Err *e)
 {
     o->limit = (long)S->spec.eval_items;
     o->sample_seed = EVAL_SAMPLE_SEED;   /* eval_items: the same seeded sample of each task for every model */
@@ -95,12 +100,12 @@ static int run_suite(StudyState *S, const char *segment, int64_t step, const cha
                                 it->correct, it->score, e);
     }
     const EvalRow *avg = eval_report_find(&rep, "average", metric);
-    *average = avg ? avg->value : NAN;
+    *average = avg ? (Measured){avg->value, avg->std_err} : (Measured){NAN, NAN};
     eval_report_free(&rep);
     return rc;
 }
 
-static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, double *loss, Err *e)
+static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, Measured *loss, Err *e)
 {
     Shard sh;
     if (shard_read(&sh, S->data.pt_valid, e)) return -1;
@@ -109,7 +114,7 @@ static int pt_valid_loss(StudyState *S, const char *segment, int64_t step, doubl
     shard_free(&sh);
     if (rc) return err_wrap(e, "%s", S->data.pt_valid);
     EvalRow row = {.task = "pt", .metric = "loss", .value = lr.mean_loss, .std_err = lr.mean_stderr, .n = lr.n_scored};
-    *loss = lr.mean_loss;
+    *loss = (Measured){lr.mean_loss, lr.mean_stderr};
     return store_record_evals(S->store, segment, step, "valid", &row, 1, e);
 }
 
@@ -141,7 +146,7 @@ static int precond_eig(StudyState *S, const PlanSegment *seg, int64_t step, doub
 
 static int eval_pretrained(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t size, Err *e)
 {
-    double loss = NAN, acc = NAN;
+    Measured loss = {NAN, NAN}, acc = {NAN, NAN};
     if (pt_valid_loss(S, seg->id, step, &loss, e)) return -1;
     if (seg->stage == STAGE_PRETRAIN && S->spec.precond_steps > 0) {
         double eig = NAN, threshold = NAN, t0 = now_seconds();
@@ -162,12 +167,13 @@ static int eval_pretrained(StudyState *S, const PlanSegment *seg, int64_t step, 
         if (run_suite(S, seg->id, step, "pt", &o, "acc", &acc, e)) return -1;
     }
     size_t used = strlen(line);
-    snprintf(line + used, size - used, " | PT valid loss %.4f, PT task avg %.1f%%", loss, 100 * acc);
+    snprintf(line + used, size - used, " | PT valid loss %.4f ± %.4f, PT task avg %.1f ± %.1f%%", loss.value,
+             loss.std_err, 100 * acc.value, 100 * acc.std_err);
     return 0;
 }
 
 static int eval_sft_file(StudyState *S, const char *segment, int64_t step, const char *suite, const char *file,
-                         double *score, Err *e)
+                         Measured *score, Err *e)
 {
     const char *files[1] = {file};
     EvalOptions o;
@@ -218,7 +224,7 @@ static int sft_change(StudyState *S, const PlanSegment *seg, int64_t step, SftCh
 
 static int eval_fine_tuned(StudyState *S, const PlanSegment *seg, int64_t step, char *line, size_t size, Err *e)
 {
-    double valid, test = NAN;
+    Measured valid, test = {NAN, NAN};
     TraceEstimate trace;
     SftChange c;
     if (eval_sft_file(S, seg->id, step, "sft_valid", S->data.qa_valid, &valid, e)) return -1;
@@ -227,8 +233,11 @@ static int eval_fine_tuned(StudyState *S, const PlanSegment *seg, int64_t step, 
     if (sft_change(S, seg, step, &c, &trace, e)) return -1;
     double change_s = now_seconds() - t0;
     size_t used = strlen(line);
-    used += (size_t)snprintf(line + used, size - used, " | SFT exact match valid %.1f%%", 100 * valid);
-    if (!isnan(test) && used < size) used += (size_t)snprintf(line + used, size - used, " test %.1f%%", 100 * test);
+    used += (size_t)snprintf(line + used, size - used, " | SFT exact match valid %.1f ± %.1f%%", 100 * valid.value,
+                             100 * valid.std_err);
+    if (!isnan(test.value) && used < size)
+        used += (size_t)snprintf(line + used, size - used, " test %.1f ± %.1f%%", 100 * test.value,
+                                 100 * test.std_err);
     char tr[64];
     format_trace_estimate(tr, sizeof tr, trace.mean, trace.std_error);
     if (used < size)
