@@ -1056,6 +1056,9 @@ static void wsm_keys_are_checked_with_one_clear_message(void **state)
                  "to merge");
     expect_error("", "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 10\nmerge_weights = 0.5,0.6\n",
                  "x.ini:19: [arm m] merge_weights = 0.5,0.6: merge weights '0.5,0.6': they sum to 1.1, expected 1");
+    expect_error("", "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 10\nmerge_weights = 0,1\n",
+                 "x.ini:19: [arm m] merge_weights = 0,1: merge weights '0,1': weight 1 ('0') is not a positive normal "
+                 "number (expected uniform, cosine, 1-sqrt or 2 comma-separated positive weights summing to 1)");
     expect_error("", "[arm w]\nschedule = wso\nmerge_last = 3\n",
                  "x.ini:17: [arm w] merge_last: only used by schedule = wsm");
     expect_error("", "[arm d]\nschedule = wsd\nalpha_pre = 0\nmerge_weights = uniform\n",
