@@ -175,7 +175,6 @@ static void settle(Finding *x)
         return;
     }
     x->verdict = verdict_of(x->effect.lo, x->effect.hi, x->null, x->paper_sign);
-    x->seeds = x->effect.n_seeds;
     double size = !isnan(x->paper_size) ? x->paper_size : x->effect.estimate;
     if (x->effect.log_scale) size = size > 0 ? log(size) : NAN;
     x->seeds_to_resolve = effect_seeds_to_resolve(&x->effect, size);
@@ -393,7 +392,6 @@ static void correlations(Findings *f, const StudySpec *s, const Inputs *in, doub
         if (!x->corr.ci_defined) snprintf(x->why, sizeof x->why, "too few points for an interval");
         int points = points_to_resolve(paper_r) + (c == 2 ? s->n_arms - 1 : 0);
         x->seeds_to_resolve = (points + s->n_arms - 1) / s->n_arms;
-        x->seeds = s->n_seeds;
     }
 }
 
@@ -439,13 +437,14 @@ static void write_value(FILE *md, double v, int dec, int sign)
     else fprintf(md, "%.*f", dec, v);
 }
 
-/* An unresolved effect that the run's own seeds had the power to resolve
- * at the paper's size (stats.h: seeds_to_resolve) is evidence of a smaller
- * effect here; say so rather than ask for seeds the run already has. */
-static void write_power_note(FILE *md, int needed, int have, int of_paper_size)
+/* An unresolved finding whose interval [lo, hi] also excludes the paper's
+ * value (it lies beyond the interval, away from the null): the effect here
+ * is smaller than the paper's, which more seeds would not change. */
+static void write_smaller_note(FILE *md, double lo, double hi, double null, double paper)
 {
-    if (of_paper_size && needed <= have)
-        fprintf(md, ", and this run has %d: the effect here is smaller than the paper's", have);
+    if (isnan(paper) || isnan(lo) || isnan(hi)) return;
+    if (paper > null ? hi < paper : lo > paper)
+        fprintf(md, "; the interval also excludes the paper's value: the effect here is smaller than the paper's");
 }
 
 static void write_resolve(FILE *md, const Finding *x)
@@ -459,7 +458,7 @@ static void write_resolve(FILE *md, const Finding *x)
     const char *of = isnan(x->paper_size) ? "the effect measured here" : "an effect of the paper's size";
     if (n > SEEDS_TO_RESOLVE_MAX) fprintf(md, "; more than %d seeds would be needed to resolve %s", SEEDS_TO_RESOLVE_MAX, of);
     else fprintf(md, "; %d seeds would resolve %s", n, of);
-    write_power_note(md, n, x->seeds, !isnan(x->paper_size));
+    write_smaller_note(md, x->effect.lo, x->effect.hi, x->null, x->paper_size);
 }
 
 void findings_write(FILE *md, const Findings *f)
@@ -475,7 +474,7 @@ void findings_write(FILE *md, const Findings *f)
             else fprintf(md, "**unresolved** (%s)", x->why);
             if (x->verdict == VERDICT_UNRESOLVED) {
                 fprintf(md, "; %d seeds would resolve a correlation of the paper's size", x->seeds_to_resolve);
-                write_power_note(md, x->seeds_to_resolve, x->seeds, 1);
+                if (x->corr.ci_defined) write_smaller_note(md, x->corr.lo, x->corr.hi, 0, x->paper_size);
             }
             fprintf(md, " (%s over %d models; paper: r = %.3f)",
                     strstr(x->what, "Spearman") ? "Fisher z with the 1.06 variance" : "Fisher z", x->corr.n,

@@ -63,7 +63,6 @@ typedef struct {
     int         decimals;
     Verdict     verdict;
     int         seeds_to_resolve; /* when unresolved; > SEEDS_TO_RESOLVE_MAX: not within reach */
-    int         seeds;            /* the seeds behind it in this run */
     char        reference[128];   /* non-empty: whose prediction the verdict is against (then in
                                      place of the paper's value), e.g. "flat-minimum prediction: lower for WSO" */
 } Finding;
