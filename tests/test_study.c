@@ -988,8 +988,9 @@ static void report_csv_writes_nan_as_an_empty_field(void **state)
 
 /* ---- a shipped calibration ----------------------------------------------------- */
 
-/* The shipped studies name their calibration evidence, and it chose the
- * peak LR they set (a study whose peak_lr drifts from its evidence fails). */
+/* The shipped studies name their calibration evidence beside them, and it
+ * chose the peak LR they set (a study whose peak_lr drifts from its
+ * evidence fails). */
 static void shipped_studies_cite_the_calibration_that_chose_their_peak_lr(void **state)
 {
     (void)state;
@@ -998,62 +999,84 @@ static void shipped_studies_cite_the_calibration_that_chose_their_peak_lr(void *
         char path[1200];
         studies_path(path, sizeof path, STUDIES[i]);
         StudySpec s;
+        CalibrationEvidence ev;
         Err e;
-        if (study_spec_load(&s, path, &e)) fail_msg("%s", e.msg);
+        if (study_spec_load(&s, path, &e) || calibration_read(&s, &ev, &e)) fail_msg("%s", e.msg);
         char want[sizeof s.name + 32];
-        snprintf(want, sizeof want, "studies/%s.calibration.json", s.name);
+        snprintf(want, sizeof want, "%s.calibration.json", s.name);
         assert_string_equal(s.calibration, want);
-        char cal[1200];
-        studies_path(cal, sizeof cal, want + strlen("studies/"));   /* from this test's folder */
-        assert_true(strlen(cal) < sizeof s.calibration);
-        memcpy(s.calibration, cal, strlen(cal) + 1);
-        char dir[64];
-        make_temp_dir(dir, sizeof dir);
-        double chosen = 0;
-        if (calibration_install(&s, dir, &chosen, &e) != 1) fail_msg("%s: %s", STUDIES[i], e.msg);
-        if (chosen != s.peak_lr) fail_msg("%s: peak_lr %g, its calibration chose %g", STUDIES[i], s.peak_lr, chosen);
-        remove_temp_dir(dir);
+        assert_non_null(ev.text);
+        if (ev.chosen_peak_lr != s.peak_lr)
+            fail_msg("%s: peak_lr %g, its calibration chose %g", STUDIES[i], s.peak_lr, ev.chosen_peak_lr);
+        calibration_free(&ev);
     }
 }
 
-/* `calibration = PATH` lands in DIR/calibration.json byte for byte, once: a
- * folder with its own sweep keeps it; a file without a positive
- * chosen_peak_lr, or no file, is refused naming the key and the path. */
+/* Writes text to DIR/NAME. */
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    Err e;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (write_file_atomic(path, text, strlen(text), &e)) fail_msg("%s", e.msg);
+}
+
+/* Reads the study DIR/x.ini's calibration; its message when refused. */
+static int read_evidence(const char *dir, const char *key, CalibrationEvidence *ev, char *msg, size_t size)
+{
+    char ini[512], text[2048];
+    snprintf(ini, sizeof ini, "%s/x.ini", dir);
+    snprintf(text, sizeof text, "%scalibration = %s\n[arm wso]\nschedule = wso\n", BASE, key);
+    StudySpec s;
+    Err e;
+    if (study_spec_parse(&s, ini, text, &e)) fail_msg("%s", e.msg);
+    int rc = calibration_read(&s, ev, &e);
+    snprintf(msg, size, "%s", rc ? e.msg : "");
+    return rc;
+}
+
+/* `calibration = PATH` is read from the study file's folder and checked
+ * before anything is written; it lands in DIR/calibration.json byte for
+ * byte, once: a folder with its own sweep keeps it. Refused, naming the
+ * study file and key: no file, another study's sweep, a chosen_peak_lr that
+ * is not a learning rate. */
 static void calibration_key_copies_its_evidence_into_the_output_folder(void **state)
 {
     (void)state;
-    StudySpec s;
-    Err e;
-    char dir[64], src[128], dest[128], extra[256];
+    char dir[64], msg[1024], want[1024], out[128], dest[160];
     make_temp_dir(dir, sizeof dir);
-    snprintf(src, sizeof src, "%s/evidence.json", dir);
-    snprintf(dest, sizeof dest, "%s/out/calibration.json", dir);
-    snprintf(extra, sizeof extra, "calibration = %s\n", src);
-    if (parse_with(&s, extra, "[arm wso]\nschedule = wso\n", &e)) fail_msg("%s", e.msg);
-    assert_string_equal(s.calibration, src);
-    char out[128];
-    snprintf(out, sizeof out, "%s/out", dir);
-    assert_int_equal(make_dirs(out, &e), 0);
-    double chosen = 0;
+    CalibrationEvidence ev;
+    Err e;
 
-    assert_int_equal(calibration_install(&s, out, &chosen, &e), -1);   /* no file yet */
-    assert_non_null(strstr(e.msg, "x.ini: [study] calibration = "));
-    assert_non_null(strstr(e.msg, src));
-    assert_false(file_exists(dest));
+    assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), -1);
+    snprintf(want, sizeof want, "%s/x.ini: [study] calibration = x.calibration.json: no such file %s/x.calibration.json",
+             dir, dir);
+    if (strncmp(msg, want, strlen(want))) fail_msg("got: %s\nwant: %s...", msg, want);
 
-    const char bad[] = "{\"study\": \"x\", \"chosen_peak_lr\": 0}";
-    assert_int_equal(write_file_atomic(src, bad, strlen(bad), &e), 0);
-    assert_int_equal(calibration_install(&s, out, &chosen, &e), -1);
-    char want[512];
-    snprintf(want, sizeof want, "x.ini: [study] calibration = %s: expected a positive number in \"chosen_peak_lr\"",
-             src);
-    assert_string_equal(e.msg, want);
-    assert_false(file_exists(dest));
+    static const char *const BAD[] = {"{\"study\": \"x\", \"chosen_peak_lr\": 0}",
+                                      "{\"study\": \"x\", \"chosen_peak_lr\": 1e999}",
+                                      "{\"study\": \"x\", \"chosen_peak_lr\": 1e-320}",
+                                      "{\"study\": \"x\", \"chosen_peak_lr\": \"4e-3\"}",
+                                      "{\"study\": \"x\", \"chosen_peak_lr\": 2}"};
+    for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {
+        put_file(dir, "x.calibration.json", BAD[i]);
+        assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), -1);
+        snprintf(want, sizeof want, "%s/x.ini: [study] calibration = x.calibration.json: expected \"chosen_peak_lr\" "
+                 "to be a learning rate in (0, 1]", dir);
+        if (strcmp(msg, want)) fail_msg("%s\ngot: %s\nwant: %s", BAD[i], msg, want);
+    }
+    put_file(dir, "x.calibration.json", "{\"study\": \"quick\", \"chosen_peak_lr\": 0.004}");
+    assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "a calibration of study \"quick\", not of \"x\""));
 
     const char good[] = "{\"study\": \"x\", \"sweep\": [], \"chosen_peak_lr\": 0.002}\n";
-    assert_int_equal(write_file_atomic(src, good, strlen(good), &e), 0);
-    assert_int_equal(calibration_install(&s, out, &chosen, &e), 1);
-    assert_true(chosen == 0.002);
+    put_file(dir, "x.calibration.json", good);
+    assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), 0);
+    assert_true(ev.chosen_peak_lr == 0.002);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(dest, sizeof dest, "%s/calibration.json", out);
+    assert_int_equal(make_dirs(out, &e), 0);
+    assert_int_equal(calibration_install(&ev, out, &e), 1);
     char *text;
     size_t n;
     assert_int_equal(read_file(dest, &text, &n, &e), 0);
@@ -1061,18 +1084,18 @@ static void calibration_key_copies_its_evidence_into_the_output_folder(void **st
     assert_memory_equal(text, good, n);
     free(text);
 
-    /* the folder's own sweep stays */
-    const char own[] = "{\"chosen_peak_lr\": 0.004}";
+    const char own[] = "{\"chosen_peak_lr\": 0.004}";   /* the folder's own sweep stays */
     assert_int_equal(write_file_atomic(dest, own, strlen(own), &e), 0);
-    assert_int_equal(calibration_install(&s, out, &chosen, &e), 0);
+    assert_int_equal(calibration_install(&ev, out, &e), 0);
     assert_int_equal(read_file(dest, &text, &n, &e), 0);
     assert_int_equal(n, strlen(own));
     free(text);
+    calibration_free(&ev);
 
-    s.calibration[0] = 0;   /* no key: nothing to do */
-    remove(dest);
-    assert_int_equal(calibration_install(&s, out, &chosen, &e), 0);
-    assert_false(file_exists(dest));
+    snprintf(want, sizeof want, "%s/x.calibration.json", dir);   /* an absolute path is taken as it is */
+    assert_int_equal(read_evidence("/nonexistent", want, &ev, msg, sizeof msg), 0);
+    assert_string_equal(ev.path, want);
+    calibration_free(&ev);
     remove_temp_dir(dir);
 }
 

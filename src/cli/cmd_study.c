@@ -78,8 +78,13 @@ static int study_plan(int argc, char **argv)
         fprintf(stderr, "plateau study plan: --out and --jobs go with --estimate\n");
         return 2;
     }
+    StudyRunOptions o = {.estimate_only = 1, .jobs = STUDY_JOBS_AUTO};
+    int bad = jobs_option(&a, "plan", &o.jobs);
+    if (bad) return bad;
     StudySpec spec;
-    if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
+    CalibrationEvidence ev;   /* checked here too: a plan that prints is a study that runs */
+    if (study_spec_load(&spec, a.positional[0], &e) || calibration_read(&spec, &ev, &e)) die(&e);
+    calibration_free(&ev);
     Plan plan;
     if (plan_build(&plan, &spec, sft_steps, &e)) die(&e);
     plan_print(&plan, stdout);
@@ -88,9 +93,6 @@ static int study_plan(int argc, char **argv)
     char out[4096];
     study_out_dir(out, sizeof out, &a, &spec);
     fflush(stdout);
-    StudyRunOptions o = {.estimate_only = 1, .jobs = STUDY_JOBS_AUTO};
-    int bad = jobs_option(&a, "plan", &o.jobs);
-    if (bad) return bad;
     if (study_run(a.positional[0], out, &o, &e)) die(&e);
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "study/calibrate.h"
 
 #include <cJSON.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -137,29 +138,64 @@ int study_calibrate(const char *spec_path, const char *out_dir, double fraction,
     return write_json(out_dir, &s, fraction, out, e);
 }
 
-int calibration_install(const StudySpec *s, const char *out_dir, double *chosen, Err *e)
+#define CALIBRATION_MAX_BYTES (1 << 20)
+
+int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e)
 {
+    memset(ev, 0, sizeof *ev);
     if (!s->calibration[0]) return 0;
+    /* relative to the study file's folder, so a study runs from any folder */
+    if (s->calibration[0] == '/') snprintf(ev->path, sizeof ev->path, "%s", s->calibration);
+    else {
+        char dir[STUDY_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", s->path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        path_join(ev->path, sizeof ev->path, dir, s->calibration);
+    }
+    const char *key = "[study] calibration";
+    if (!file_exists(ev->path))
+        return err_set(e, "%s: %s = %s: no such file %s (expected the calibration.json that `plateau study "
+                       "calibrate` writes; a relative path is read from the study file's folder)", s->path, key,
+                       s->calibration, ev->path);
+    if (read_file(ev->path, &ev->text, &ev->bytes, e)) return err_wrap(e, "%s: %s", s->path, key);
+    int rc = 0;
+    cJSON *j = ev->bytes <= CALIBRATION_MAX_BYTES ? cJSON_ParseWithLength(ev->text, ev->bytes) : NULL;
+    const cJSON *study = j ? cJSON_GetObjectItemCaseSensitive(j, "study") : NULL;
+    const cJSON *lr = j ? cJSON_GetObjectItemCaseSensitive(j, "chosen_peak_lr") : NULL;
+    if (ev->bytes > CALIBRATION_MAX_BYTES)
+        rc = err_set(e, "%s: %s = %s: %zu bytes (expected a calibration.json of at most 1 MB)", s->path, key,
+                     s->calibration, ev->bytes);
+    else if (!j)
+        rc = err_set(e, "%s: %s = %s: not JSON (expected the calibration.json that `plateau study calibrate` "
+                     "writes)", s->path, key, s->calibration);
+    else if (!cJSON_IsNumber(lr) || !isfinite(lr->valuedouble) || !(lr->valuedouble >= DBL_MIN) ||
+             lr->valuedouble > 1)
+        rc = err_set(e, "%s: %s = %s: expected \"chosen_peak_lr\" to be a learning rate in (0, 1]", s->path, key,
+                     s->calibration);
+    else if (!cJSON_IsString(study) || strcmp(study->valuestring, s->name) != 0)
+        rc = err_set(e, "%s: %s = %s: a calibration of study \"%s\", not of \"%s\" (its model or data may differ: "
+                     "`plateau study calibrate %s` measures this one)", s->path, key, s->calibration,
+                     cJSON_IsString(study) ? study->valuestring : "?", s->name, s->path);
+    else ev->chosen_peak_lr = lr->valuedouble;
+    cJSON_Delete(j);
+    if (rc) calibration_free(ev);
+    return rc;
+}
+
+int calibration_install(const CalibrationEvidence *ev, const char *out_dir, Err *e)
+{
+    if (!ev->text) return 0;
     char dest[4096];
     path_join(dest, sizeof dest, out_dir, CALIBRATE_FILE);
     if (file_exists(dest)) return 0;
-    char *text;
-    size_t bytes;
-    if (read_file(s->calibration, &text, &bytes, e))
-        return err_wrap(e, "%s: [study] calibration = %s", s->path, s->calibration);
-    cJSON *j = cJSON_ParseWithLength(text, bytes);
-    const cJSON *lr = j ? cJSON_GetObjectItemCaseSensitive(j, "chosen_peak_lr") : NULL;
-    int rc = 0;
-    if (!j) rc = err_set(e, "%s: [study] calibration = %s: not JSON (expected the calibration.json that "
-                            "`plateau study calibrate` writes)", s->path, s->calibration);
-    else if (!cJSON_IsNumber(lr) || !(lr->valuedouble > 0))
-        rc = err_set(e, "%s: [study] calibration = %s: expected a positive number in \"chosen_peak_lr\"", s->path,
-                     s->calibration);
-    else if (!(rc = write_file_atomic(dest, text, bytes, e))) {
-        *chosen = lr->valuedouble;
-        rc = 1;
-    }
-    cJSON_Delete(j);
-    free(text);
-    return rc;
+    return write_file_atomic(dest, ev->text, ev->bytes, e) ? -1 : 1;
+}
+
+void calibration_free(CalibrationEvidence *ev)
+{
+    free(ev->text);
+    ev->text = NULL;
+    ev->bytes = 0;
 }

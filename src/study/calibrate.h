@@ -44,14 +44,29 @@ typedef struct {
 int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
                     Err *e);
 
-/* The study file's `calibration = PATH` (a calibration.json shipped beside
- * the study) copied to out_dir/calibration.json, so that the report's regime
- * line cites it. An out_dir that has one keeps it (its own sweep, from
- * `study calibrate --out`). Refused, naming the key and path: a file that
- * cannot be read, is not JSON, or lacks a positive "chosen_peak_lr" (the
- * regime line then compares it with the study's peak_lr). Returns 1 when it copied (*chosen: the
- * file's peak LR), 0 with nothing to do (no `calibration` key, or out_dir
- * has its own), -1 on error. */
-int calibration_install(const StudySpec *s, const char *out_dir, double *chosen, Err *e);
+/* The peak LR's evidence a study file names with `calibration = PATH`
+ * (relative to the study file's folder): a calibration.json shipped beside
+ * the study, which `study run` copies into its output folder so that the
+ * report's regime line cites it. */
+typedef struct {
+    char   path[2 * STUDY_PATH_MAX];   /* as read */
+    char  *text;                       /* the file (NULL: no calibration key) */
+    size_t bytes;
+    double chosen_peak_lr;
+} CalibrationEvidence;
+
+/* Reads and checks the study's calibration file before anything is
+ * written. Refused, naming the study file, the key and the path: no such
+ * file, more than 1 MB, not JSON, a "chosen_peak_lr" that is not a learning
+ * rate in (0, 1], or a "study" that names another study (its model or data
+ * may differ). No key: ev->text NULL, 0. */
+int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e);
+
+/* ev's file into out_dir/calibration.json, unless out_dir has one (its own
+ * sweep, from `study calibrate --out`). Returns 1 when it copied, 0 with
+ * nothing to do, -1 on error. */
+int calibration_install(const CalibrationEvidence *ev, const char *out_dir, Err *e);
+
+void calibration_free(CalibrationEvidence *ev);
 
 #endif

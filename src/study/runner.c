@@ -50,29 +50,36 @@ static int choose_sft_lrs(StudyState *S, int verbose, Err *e)
     return rc;
 }
 
-/* Copies the study file into out_dir and opens the store with a new run
- * (run_id NULL: the store only, no run registered, as for an estimate). */
+/* Copies the study file (and its calibration evidence) into out_dir and
+ * opens the store with a new run (run_id NULL: the store only, no run
+ * registered, as for an estimate). */
 static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err *e)
 {
     const StudySpec *s = &S->spec;
     char *text, copy[4096];
     size_t bytes;
-    if (study_spec_load(&S->spec, spec_path, e) || make_dirs(S->out_dir, e)) return -1;
-    if (store_open(&S->store, S->out_dir, e) || store_check_study(S->store, s->name, e)) return -1;
-    if (read_file(spec_path, &text, &bytes, e)) return -1;
+    CalibrationEvidence ev;
+    if (study_spec_load(&S->spec, spec_path, e) || calibration_read(s, &ev, e)) return -1;
+    int rc = make_dirs(S->out_dir, e) || store_open(&S->store, S->out_dir, e) ||
+             store_check_study(S->store, s->name, e) || read_file(spec_path, &text, &bytes, e) ? -1 : 0;
+    if (rc) {
+        calibration_free(&ev);
+        return -1;
+    }
     path_join(copy, sizeof copy, S->out_dir, STUDY_SPEC_COPY);
-    int rc = write_file_atomic(copy, text, bytes, e);
+    rc = write_file_atomic(copy, text, bytes, e);
     if (!rc && run_id) rc = store_run_begin(S->store, s->name, text, run_id, e);
     free(text);
-    if (rc) return -1;
-    study_say(S, "study %s: world %s, preset %s, %d arm%s x %d seed%s, %d SFT learning rate%s -> %s\n", s->name,
-        world_kind_name(s->world), s->preset, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds,
-        s->n_seeds == 1 ? "" : "s", s->n_sft_lrs, s->n_sft_lrs == 1 ? "" : "s", S->out_dir);
-    double chosen;
-    rc = calibration_install(s, S->out_dir, &chosen, e);
-    if (rc > 0)
-        study_say(S, "calibration: %s (peak LR %g chosen by its sweep) -> %s/%s\n", s->calibration, chosen,
-                  S->out_dir, CALIBRATE_FILE);
+    if (!rc) {
+        study_say(S, "study %s: world %s, preset %s, %d arm%s x %d seed%s, %d SFT learning rate%s -> %s\n", s->name,
+            world_kind_name(s->world), s->preset, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds,
+            s->n_seeds == 1 ? "" : "s", s->n_sft_lrs, s->n_sft_lrs == 1 ? "" : "s", S->out_dir);
+        rc = calibration_install(&ev, S->out_dir, e);
+        if (rc > 0)
+            study_say(S, "calibration: %s (peak LR %g chosen by its sweep) -> %s/%s\n", ev.path, ev.chosen_peak_lr,
+                      S->out_dir, CALIBRATE_FILE);
+    }
+    calibration_free(&ev);
     return rc < 0 ? -1 : 0;
 }
 

@@ -123,7 +123,8 @@ typedef struct {
     int       vocab;                    /* 0: the preset's vocabulary */
     int64_t   eval_items;               /* per task file; 0: all */
     Precision precision;                /* of every segment's training */
-    char      calibration[STUDY_PATH_MAX];  /* the peak LR's evidence (study/calibrate.h), as given; "" none */
+    char      calibration[STUDY_PATH_MAX];  /* the peak LR's evidence (study/calibrate.h), as given: relative
+                                               to the study file's folder; "" none */
 
     ArmSpec   arms[STUDY_MAX_ARMS];
     int       n_arms;
