@@ -85,7 +85,12 @@ static void test_weight_specs_parse_and_bad_ones_say_what_was_expected(void **s)
     assert_contains(e.msg, "weight 2 ('0') is not a positive normal number");
     assert_int_equal(merge_weights_parse("1e-320,1", 2, &w, &e), -1);
     assert_contains(e.msg, "weight 1 ('1e-320') is not a positive normal number");
-    assert_int_equal(merge_weights_parse("2.3e-308,1", 2, &w, &e), 0);   /* the smallest normal double is 2.2e-308 */
+    /* a weight below float32's epsilon (2^-23 = 1.19e-7) moves no bit of a parameter */
+    assert_int_equal(merge_weights_parse("1e-40,1", 2, &w, &e), -1);
+    assert_contains(e.msg, "weight 1 ('1e-40') is below 1.19e-07, float32's precision");
+    assert_int_equal(merge_weights_parse("1,1e-8", 2, &w, &e), -1);
+    assert_contains(e.msg, "weight 2 ('1e-8') is below 1.19e-07");
+    assert_int_equal(merge_weights_parse("1e-6,0.999999", 2, &w, &e), 0);
     assert_int_equal(merge_weights_parse("0.5,0.5,0", 2, &w, &e), -1);
     assert_contains(e.msg, "more than 2 weights");
     assert_int_equal(merge_weights_parse("linear-ish", 2, &w, &e), -1);

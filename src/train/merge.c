@@ -1,5 +1,6 @@
 #include "train/merge.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,10 @@ int merge_weights_parse(const char *spec, int k, MergeWeights *w, Err *e)
             return err_set(e, "merge weights '%s': weight %d ('%.*s') is not a positive normal number (expected "
                               "uniform, cosine, 1-sqrt or %d comma-separated positive weights summing to 1)", spec,
                            j + 1, (int)(end - p), p, k);
+        /* below float32's epsilon a weight (of a sum of 1) moves no parameter bit: it merges nothing either */
+        if (x < FLT_EPSILON)
+            return err_set(e, "merge weights '%s': weight %d ('%.*s') is below %.3g, float32's precision: it would "
+                              "merge nothing of its checkpoint", spec, j + 1, (int)(end - p), p, (double)FLT_EPSILON);
         w->c[j] = x;
         sum += x;
         p = end;

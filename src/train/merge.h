@@ -45,7 +45,8 @@ void merge_wsm_weights(MergeShape shape, int k, double *c);
 
 /* Parses a weight spec for k checkpoints: "uniform", "cosine", "1-sqrt", or
  * k comma-separated positive normal numbers (not 0, subnormal, NaN or
- * infinite: a checkpoint in a merge contributes to it) summing to 1 (within
+ * infinite) of at least FLT_EPSILON (2^-23: a smaller weight moves no bit
+ * of a float32 parameter), so every checkpoint contributes, summing to 1 (within
  * 1e-6; they are then divided by their sum). Errors name the spec, the
  * weight and what was expected. */
 int merge_weights_parse(const char *spec, int k, MergeWeights *w, Err *e);
