@@ -525,8 +525,8 @@ void plan_print(const Plan *p, FILE *fp)
     if (study_is_three_stage(s))
         print_saving_line(fp, "mid-training", sv->separate_steps[STAGE_MID], sv->planned_steps[STAGE_MID]);
     if (p->sft_steps > 0) print_saving_line(fp, "SFT", sv->separate_steps[STAGE_SFT], sv->planned_steps[STAGE_SFT]);
-    else fprintf(fp, "  SFT: %d runs planned, %d if every arm ran alone\n", sv->segments[STAGE_SFT],
-                 s->n_arms * s->n_seeds * s->n_sft_lrs);
+    else fprintf(fp, "  SFT: %d run%s planned, %d if every arm ran alone\n", sv->segments[STAGE_SFT],
+                 sv->segments[STAGE_SFT] == 1 ? "" : "s", s->n_arms * s->n_seeds * s->n_sft_lrs);
     int64_t sep = 0, run = 0;
     for (int st = STAGE_PRETRAIN; st <= STAGE_SFT; st++) {
         sep += sv->separate_steps[st];

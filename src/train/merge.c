@@ -69,7 +69,8 @@ int merge_weights_parse(const char *spec, int k, MergeWeights *w, Err *e)
         while (*p == ' ' || *p == '\t') p++;   /* "0.5 , 0.5" reads as "0.5,0.5" (strtod skips leading ones) */
         if (j + 1 < k) {
             if (*p != ',')
-                return err_set(e, "merge weights '%s': %d weights given, %d checkpoints to merge", spec, j + 1, k);
+                return err_set(e, "merge weights '%s': %d weight%s given, %d checkpoints to merge", spec, j + 1,
+                               j ? "s" : "", k);
             p++;
         }
     }
