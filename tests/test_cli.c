@@ -210,7 +210,8 @@ static void sharpness_json_to_stdout_and_precond_verdicts(void **state)
 
 /* sharpness --data pt finds the held-out shard where a study keeps it:
  * --tok as the study's data folder, its tokenizer.json or the study's
- * folder; a folder without one names the files it looked for. */
+ * folder; a folder without one names the files it looked for; a folder
+ * whose tokenizer is not the checkpoint's is refused. */
 static void sharpness_finds_the_held_out_shard_of_a_study_folder(void **state)
 {
     (void)state;
@@ -241,6 +242,21 @@ static void sharpness_finds_the_held_out_shard_of_a_study_folder(void **state)
     const char *sft[] = {"sharpness", "--ckpt", g_run, "--data", "sft", "--tok", tok_json, NULL};
     snprintf(want, sizeof want, "expected sft_valid.bin or data/sft_valid.bin in %s (", data);
     expect(sft, 1, want);
+
+    /* another study's folder: its shard would be read with the wrong token ids */
+    char other[512], other_link[600], other_tok[600], *text;
+    size_t n;
+    path_in(other, sizeof other, "other-study-data");
+    snprintf(other_link, sizeof other_link, "%s/pt_valid.bin", other);
+    snprintf(other_tok, sizeof other_tok, "%s/tokenizer.json", other);
+    if (make_dirs(other, &e) || read_file(g_tok, &text, &n, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(symlink(g_shard, other_link), 0);
+    text[n - 1] = text[n - 1] == ' ' ? '\n' : ' ';   /* one byte differs */
+    if (write_file_atomic(other_tok, text, n, &e)) fail_msg("%s", e.msg);
+    free(text);
+    const char *foreign[] = {"sharpness", "--ckpt", g_run, "--data", "pt", "--tok", other, NULL};
+    snprintf(want, sizeof want, "plateau: --tok: %s is not the tokenizer of checkpoint ", other_tok);
+    expect(foreign, 1, want);
 }
 
 /* A nano run of 2 steps beside the setup's: other vocabulary, tokenizer or

@@ -99,6 +99,27 @@ static int find_named_shard(const char *tok, const char *data, ProbeData *d, Err
                    data, pt ? "pre-training" : "SFT", tok, tried, dir, pt ? "pretrain_valid.txt" : "sft_valid.jsonl");
 }
 
+/* The tokenizer beside the shard found under --tok against the
+ * checkpoint's: another study's shards would be read with the wrong ids. */
+static int check_shard_tokenizer(const char *ckpt, const ProbeData *d, Err *e)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s", d->tokens);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    path_join(path, sizeof path, dir, "tokenizer.json");
+    char mine[4200];
+    path_join(mine, sizeof mine, ckpt, "tokenizer.json");
+    if (!file_exists(path) || !file_exists(mine)) return 0;   /* nothing to compare */
+    int same;
+    if (checkpoint_same_tokenizer(ckpt, dir, &same, e)) return -1;
+    if (!same)
+        return err_set(e, "--tok: %s is not the tokenizer of checkpoint %s (its token ids mean different things): "
+                          "give the folder of the study or data the checkpoint was trained on", path, ckpt);
+    return 0;
+}
+
 static int find_probe_data(const Args *a, const char *data, ProbeData *d, Err *e)
 {
     d->has_mask = 0;
@@ -211,7 +232,8 @@ int cmd_sharpness(int argc, char **argv)
     ProbeData d;
     if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "data", &data_arg, &e) ||
         checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e) || checkpoint_read_config(dir, &cfg, &e) ||
-        sharpness_options(&a, &cfg, &o, &B, &T, &e) || find_probe_data(&a, data_arg, &d, &e))
+        sharpness_options(&a, &cfg, &o, &B, &T, &e) || find_probe_data(&a, data_arg, &d, &e) ||
+        ((!strcmp(data_arg, "pt") || !strcmp(data_arg, "sft")) && check_shard_tokenizer(dir, &d, &e)))
         die(&e);
     Model m;
     Lineage lin;
