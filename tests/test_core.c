@@ -358,9 +358,25 @@ static void flops_per_token_follows_the_stated_formula(void **state)
     assert_non_null(strstr(e.msg, "n_kv_heads"));
 }
 
+/* The folder of a path: before its last '/', "/" for a root entry, "." for a bare name. */
+static void path_dirname_is_the_folder_before_the_last_slash(void **state)
+{
+    (void)state;
+    char out[64];
+    path_dirname(out, sizeof out, "studies/quick.ini");
+    assert_string_equal(out, "studies");
+    path_dirname(out, sizeof out, "/a/b/tokenizer.json");
+    assert_string_equal(out, "/a/b");
+    path_dirname(out, sizeof out, "/x");
+    assert_string_equal(out, "/");
+    path_dirname(out, sizeof out, "quick.ini");
+    assert_string_equal(out, ".");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(path_dirname_is_the_folder_before_the_last_slash),
         cmocka_unit_test(rng_streams_are_reproducible_and_independent),
         cmocka_unit_test(rng_substreams_follow_the_documented_recipe),
         cmocka_unit_test(rng_normal_has_unit_moments),

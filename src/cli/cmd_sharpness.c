@@ -68,12 +68,8 @@ static int find_named_shard(const char *tok, const char *data, ProbeData *d, Err
     /* --tok naming a file (the study's tokenizer.json) means its folder */
     char dir[4096];
     struct stat st;
-    snprintf(dir, sizeof dir, "%s", tok);
-    if (stat(tok, &st) == 0 && S_ISREG(st.st_mode)) {
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
-    }
+    if (stat(tok, &st) == 0 && S_ISREG(st.st_mode)) path_dirname(dir, sizeof dir, tok);
+    else snprintf(dir, sizeof dir, "%s", tok);
     int pt = strcmp(data, "pt") == 0;
     const char *const *names = pt ? PT_SHARDS : SFT_SHARDS;
     int n = pt ? (int)(sizeof PT_SHARDS / sizeof *PT_SHARDS) : (int)(sizeof SFT_SHARDS / sizeof *SFT_SHARDS);
@@ -104,10 +100,7 @@ static int find_named_shard(const char *tok, const char *data, ProbeData *d, Err
 static int check_shard_tokenizer(const char *ckpt, const ProbeData *d, Err *e)
 {
     char dir[4096], path[4200];
-    snprintf(dir, sizeof dir, "%s", d->tokens);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    path_dirname(dir, sizeof dir, d->tokens);
     path_join(path, sizeof path, dir, "tokenizer.json");
     char mine[4200];
     path_join(mine, sizeof mine, ckpt, "tokenizer.json");

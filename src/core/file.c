@@ -194,3 +194,10 @@ int write_file_or_stdout(const char *path, const void *data, size_t bytes, Err *
         return err_set(e, "writing to stdout: %s", strerror(errno));
     return 0;
 }
+
+void path_dirname(char *out, size_t out_size, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(out, out_size, ".");
+    else snprintf(out, out_size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+}

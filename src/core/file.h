@@ -48,5 +48,7 @@ int file_exists(const char *path);
 
 /* Joins a directory and a file name into out (size out_size). */
 void path_join(char *out, size_t out_size, const char *dir, const char *name);
+/* The folder of path: what precedes its last '/', or "." when it has none. */
+void path_dirname(char *out, size_t out_size, const char *path);
 
 #endif

@@ -148,10 +148,7 @@ int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e)
     if (s->calibration[0] == '/') snprintf(ev->path, sizeof ev->path, "%s", s->calibration);
     else {
         char dir[STUDY_PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", s->path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        path_dirname(dir, sizeof dir, s->path);
         path_join(ev->path, sizeof ev->path, dir, s->calibration);
     }
     const char *key = "[study] calibration";
