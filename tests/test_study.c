@@ -840,6 +840,9 @@ static void sweep_gap_is_the_paired_item_difference(void **state)
     close_small_store(st, &p, dir);
 }
 
+/* Arms of the hand-set findings stores: WSO and one decay arm. */
+#define WSO_AND_D "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n"
+
 /* A store in dir with the plan of BASE + arms at seeds 1, 2 and 3 registered. */
 static Store *seeded_store(const char *dir, const char *arms, StudySpec *s, Plan *p)
 {
@@ -887,7 +890,7 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
     StudySpec s;
     Plan p;
     Err e;
-    Store *st = seeded_store(dir, "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &s, &p);
+    Store *st = seeded_store(dir, WSO_AND_D, &s, &p);
     const double loss[2][3] = {{2.50, 2.60, 2.55}, {2.40, 2.48, 2.46}}, trace[2][3] = {{100, 120, 80}, {110, 90, 130}};
     for (int a = 0; a < 2; a++)
         for (int k = 0; k < 3; k++) {
@@ -921,9 +924,7 @@ static void findings_from_a_hand_set_store_give_each_verdict(void **state)
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(md, want[i])) fail_msg("findings lack\n%s\nin\n%s", want[i], md);
     free(md);
-    store_close(st);
-    plan_free(&p);
-    remove_temp_dir(dir);
+    close_small_store(st, &p, dir);
 }
 
 
@@ -941,7 +942,7 @@ static void unresolved_effect_whose_interval_excludes_the_paper_is_called_smalle
     StudySpec s;
     Plan p;
     Err e;
-    Store *st = seeded_store(dir, "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n", &s, &p);
+    Store *st = seeded_store(dir, WSO_AND_D, &s, &p);
     const double trace[2][3] = {{100, 100, 100}, {100, 104, 96}};
     for (int a = 0; a < 2; a++)
         for (int k = 0; k < 3; k++) {
@@ -960,9 +961,7 @@ static void unresolved_effect_whose_interval_excludes_the_paper_is_called_smalle
                        "seeds; paper: about 2-3x)\n";
     if (!strstr(md, want)) fail_msg("findings lack\n%s\nin\n%s", want, md);
     free(md);
-    store_close(st);
-    plan_free(&p);
-    remove_temp_dir(dir);
+    close_small_store(st, &p, dir);
 }
 
 /* A report CSV writes a NaN as an empty field; text that merely starts
@@ -1232,7 +1231,7 @@ static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
     StudySpec s;
     Plan p;
     Err e;
-    Store *st = seeded_store(dir, "[arm wso]\nschedule = wso\n[arm d]\nschedule = wsd\nalpha_pre = 0\n"
+    Store *st = seeded_store(dir, WSO_AND_D
                                   "[arm m]\nschedule = wsm\nmerge_last = 2\nmerge_every = 10\n", &s, &p);
     const double loss[3][3] = {{2.50, 2.60, 2.55}, {2.40, 2.48, 2.46}, {2.30, 2.40, 2.36}};
     const double forget[3][3] = {{0.10, 0.12, 0.11}, {0.15, 0.16, 0.18}, {0.2, 0.2, 0.2}};
