@@ -312,15 +312,74 @@ static void seed_spread_widens_a_bootstrap_that_cannot_see_it(void **state)
     Err e;
     if (effect_paired_bootstrap(a, b, 3, 4, 2000, 1, &boot, &e)) fail_msg("%s", e.msg);
     assert_true(boot.lo >= 1 && boot.hi <= 3);
-    if (effect_seeds_and_items(a, b, 3, 4, 2000, 1, &both, &e)) fail_msg("%s", e.msg);
+    if (effect_seeds_and_items(a, b, 3, 4, 2000, 1, NULL, &both, &e)) fail_msg("%s", e.msg);
     NEAR(both.estimate, 2, 1e-12);
     NEAR(both.lo, 2 - 2.4841377118, 1e-8);
     NEAR(both.hi, 2 + 2.4841377118, 1e-8);
     assert_non_null(strstr(both.method, "widened to the paired t over seeds"));
-    if (effect_seeds_and_items(a, b, 1, 4, 2000, 1, &both, &e)) fail_msg("%s", e.msg);
+    if (effect_seeds_and_items(a, b, 1, 4, 2000, 1, NULL, &both, &e)) fail_msg("%s", e.msg);
     NEAR(both.lo, 1, 1e-12);
     NEAR(both.hi, 1, 1e-12);
     assert_string_equal(both.method, "paired bootstrap over seeds x items");
+}
+
+/* Three arms x three seeds, arms 10 12 11 / 9 10.5 10 / 5 8 6. Arm means
+ * 11, 9.8333, 6.3333; seed means 8, 10.1667, 9; grand mean 9.0556. The
+ * residuals y - arm mean - seed mean + grand mean are 0.0556 -0.1111 0.0556
+ * / 0.2222 -0.4444 0.2222 / -0.2778 0.5556 -0.2778, sum of squares 0.7778
+ * over (3 - 1)(3 - 1) = 4 degrees of freedom: MSE 0.19444, std_err of arm 0
+ * - arm 1 = sqrt(2 MSE / 3) = 0.360041, t(0.975, 4) = 2.776445:
+ * 1.16667 [0.16703, 2.16630], where the paired t of those two arms alone
+ * (tools/stats_reference.py: 1.1667 -+ 4.3027 x 0.3333) is [-0.268,
+ * 2.601]. The paired t is the blocked t of two arms; on the log scale
+ * arm 2 / arm 0 = 0.56652 [0.46130, 0.69573]; an effect of 0.5 at this
+ * spread needs 14 seeds at 3 arms (t's with 2(n - 1) degrees of freedom).
+ * A seed missing in arm 2 drops arm 2 from the pool, not the seed. */
+static void blocked_t_pools_the_seed_spread_of_every_arm(void **state)
+{
+    (void)state;
+    const double y[3 * 3] = {10, 12, 11, 9, 10.5, 10, 5, 8, 6};
+    Effect ef, paired;
+    Err e;
+    if (effect_blocked_t(y, 3, 3, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, 1.1666666667, 1e-9);
+    NEAR(ef.std_err, 0.3600411499, 1e-9);
+    NEAR(ef.lo, 0.1670321783, 1e-8);
+    NEAR(ef.hi, 2.1663011550, 1e-8);
+    assert_int_equal(ef.n_arms, 3);
+    assert_int_equal(ef.n_seeds, 3);
+    assert_string_equal(ef.method, "blocked t over seeds");
+    assert_int_equal(effect_seeds_to_resolve(&ef, 0.5), 14);
+
+    if (effect_blocked_t(y, 2, 3, 0, 1, 0, &ef, &e) || effect_paired_t(y, y + 3, 3, &paired, &e))
+        fail_msg("%s", e.msg);
+    NEAR(ef.lo, paired.lo, 1e-12);
+    NEAR(ef.hi, paired.hi, 1e-12);
+    NEAR(ef.std_err, paired.std_err, 1e-12);
+    assert_string_equal(ef.method, "paired t over seeds");
+    assert_int_equal(effect_seeds_to_resolve(&ef, 0.5), effect_seeds_to_resolve(&paired, 0.5));
+
+    if (effect_blocked_t(y, 3, 3, 2, 0, 1, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.estimate, 0.5665163349, 1e-9);
+    NEAR(ef.lo, 0.4612989632, 1e-8);
+    NEAR(ef.hi, 0.6957326666, 1e-8);
+    assert_int_equal(ef.log_scale, 1);
+
+    double gap[3 * 3];
+    memcpy(gap, y, sizeof gap);
+    gap[2 * 3 + 1] = NAN;
+    if (effect_blocked_t(gap, 3, 3, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(ef.n_arms, 2);
+    NEAR(ef.lo, paired.lo, 1e-12);
+    gap[0] = NAN;
+    gap[1] = NAN;
+    assert_int_equal(effect_blocked_t(gap, 3, 3, 0, 1, 0, &ef, &e), -1);
+    assert_non_null(strstr(e.msg, "at least 2 seeds"));
+    gap[0] = 10;
+    gap[1] = 12;
+    gap[3] = -1;
+    assert_int_equal(effect_blocked_t(gap, 3, 3, 0, 1, 1, &ef, &e), -1);
+    assert_non_null(strstr(e.msg, "must be positive"));
 }
 
 int main(void)
@@ -342,6 +401,7 @@ int main(void)
         cmocka_unit_test(segment_line_states_both_traces_with_their_errors),
         cmocka_unit_test(per_seed_cells_give_t_intervals_unresolved_and_infinite_values),
         cmocka_unit_test(seed_spread_widens_a_bootstrap_that_cannot_see_it),
+        cmocka_unit_test(blocked_t_pools_the_seed_spread_of_every_arm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

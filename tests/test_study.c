@@ -1208,21 +1208,26 @@ static void the_plan_ends_the_trunk_at_the_merge_steps_and_adds_a_merge_node(voi
 }
 
 /* Findings from hand-set numbers, arms wso, d (wsd to 0) and m (wsm), seeds
- * 1, 2, 3 (t(0.975, 2) = 4.302653):
- *   forgetting  wso 0.10 0.12 0.11, d 0.15 0.16 0.18: differences -0.05
- *               -0.04 -0.07, mean -0.05333, se 0.0088192: [-0.09128,
- *               -0.01539], below 0 as the flat-minimum account predicts: agrees;
- *   distance    wso 0.02 0.03 0.025, d 0.02 each: mean 0.005, se 0.0028868:
- *               [-0.00742, 0.01742]: unresolved;
- *   PT loss     m 2.30 2.40 2.36 - d 2.40 2.48 2.46: -0.10 -0.08 -0.10, mean
- *               -0.09333, se 0.0066667: [-0.12202, -0.06465]: agrees (lower);
- *   SFT EM      m 75 50 100 - d 50 50 50 (no items stored: paired t): mean 25,
- *               se 14.434: [-37.1, 87.1]: unresolved;
- *   Tr(H)       m / wso = 150/100, 180/120, 100/80: log ratios 0.405465
- *               0.405465 0.223144, mean 0.344691, se 0.060774: exp ->
- *               1.4116 [1.0868, 1.8334]: above 1: agrees;
- *   P^-1 H      m / wso = 1500/3000, 1650/3300, 1350/2700: 0.5 every seed,
- *               [0.50, 0.50], below 1: agrees. */
+ * 1, 2, 3. Every contrast is a blocked t over the three arms (stats.h):
+ * std_err = sqrt(2 MSE / 3) from the arm x seed residual, 4 degrees of
+ * freedom, t(0.975, 4) = 2.776445 (tools/stats_reference.py, blocked_t):
+ *   forgetting  wso 0.10 0.12 0.11, d 0.15 0.16 0.18, m 0.2 each: mean
+ *               -0.05333, se 0.0079349: [-0.07536, -0.03130], below 0 as the
+ *               flat-minimum account predicts: agrees;
+ *   distance    wso 0.02 0.03 0.025, d 0.02 each, m 0.03 each: mean 0.005,
+ *               se 0.0023570: [-0.00154, 0.01154]: unresolved;
+ *   PT loss     m 2.30 2.40 2.36 - d 2.40 2.48 2.46 (wso 2.50 2.60 2.55): mean
+ *               -0.09333, se 0.0066667: [-0.11184, -0.07482]: agrees (lower);
+ *   SFT EM      m 75 50 100 - d 50 50 50 (wso 50 each; no items stored): mean
+ *               25, se 11.785: [-7.7, 57.7]: unresolved;
+ *   Tr(H)       m / wso = 150/100, 180/120, 100/80 (d 100 each), log scale:
+ *               1.4116 [0.9949, 2.0027]: holds 1: unresolved (the paired t
+ *               of m and wso alone gives [1.0868, 1.8334]: d's flat trace
+ *               adds no spread, but the pool weighs m's against wso's
+ *               over 4 degrees of freedom);
+ *   P^-1 H      m / wso = 1500/3000, 1650/3300, 1350/2700 (d 1000 each): 0.5
+ *               every seed, log-scale se 0.047318: [0.4384, 0.5702], below
+ *               1: agrees. */
 static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
 {
     (void)state;
@@ -1266,25 +1271,25 @@ static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
     free(mm);
     char *md = findings_markdown(&s, st);
     const char *want[] = {
-        "- forgetting after SFT (nats/token), WSO - best decay arm (d): -0.0533 [-0.0913, -0.0154] **agrees** "
-        "(paired t over seeds, 3 seeds; flat-minimum prediction: lower for WSO)\n",
-        "- relative weight distance of SFT, WSO - best decay arm (d): +0.0050 [-0.0074, +0.0174] **unresolved**",
-        "- PT validation loss, m - best WSD arm (d): -0.093 [-0.122, -0.065] **agrees** (paired t over seeds, 3 "
-        "seeds; WSM's claim (Tian et al. 2025): lower for WSM)\n",
-        "- SFT exact match (%), m - best WSD arm (d): +25.0 [-37.1, +87.1] **unresolved**",
-        "- Tr(H) on PT data at the end of pre-training, m / WSO: 1.41x [1.09, 1.83] **agrees** (paired t over seeds "
-        "of the log ratio, 3 seeds; a merge acting as a decay is sharper, as the paper's decay arms are (about "
-        "2-3x))\n",
-        "- top eigenvalue of P^-1 H at the end of pre-training (2 sequences), m / WSO: 0.50x [0.50, 0.50] **agrees** "
-        "(paired t over seeds of the log ratio, 3 seeds; Cohen et al. 2022: a decay releases it, so below 1 if the "
-        "merge acts as one)\n",
+        "- forgetting after SFT (nats/token), WSO - best decay arm (d): -0.0533 [-0.0754, -0.0313] **agrees** "
+        "(blocked t over seeds, 3 seeds, seed spread pooled over 3 arms; flat-minimum prediction: lower for WSO)\n",
+        "- relative weight distance of SFT, WSO - best decay arm (d): +0.0050 [-0.0015, +0.0115] **unresolved**",
+        "- PT validation loss, m - best WSD arm (d): -0.093 [-0.112, -0.075] **agrees** (blocked t over seeds, 3 "
+        "seeds, seed spread pooled over 3 arms; WSM's claim (Tian et al. 2025): lower for WSM)\n",
+        "- SFT exact match (%), m - best WSD arm (d): +25.0 [-7.7, +57.7] **unresolved**",
+        "- Tr(H) on PT data at the end of pre-training, m / WSO: 1.41x [0.99, 2.00] **unresolved**; 5 seeds would resolve the "
+        "effect measured here (blocked t over seeds of the log ratio, 3 seeds, seed spread pooled over 3 arms; a merge acting as a decay "
+        "is sharper, as the paper's decay arms are (about 2-3x))\n",
+        "- top eigenvalue of P^-1 H at the end of pre-training (2 sequences), m / WSO: 0.50x [0.44, 0.57] **agrees** "
+        "(blocked t over seeds of the log ratio, 3 seeds, seed spread pooled over 3 arms; Cohen et al. 2022: a decay "
+        "releases it, so below 1 if the merge acts as one)\n",
         /* the wsm arm is neither WSO nor a decay arm of the paper's findings */
-        "- PT validation loss, WSO - best decay arm (d): +0.103 [+0.065, +0.141] **agrees**",
+        "- PT validation loss, WSO - best decay arm (d): +0.103 [+0.085, +0.122] **agrees**",
         "- Tr(H) on PT data at the end of pre-training, d / WSO:"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(md, want[i])) fail_msg("findings lack\n%s\nin\n%s", want[i], md);
-    assert_null(strstr(md, "m / WSO: 1.41x [1.09, 1.83] **agrees** (paired t over seeds of the log ratio, 3 seeds; "
-                           "paper"));
+    assert_null(strstr(md, "m / WSO: 1.41x [0.99, 2.00] **unresolved**; 5 seeds would resolve an effect of the "
+                           "paper's size"));   /* the paper has no size for a merge */
     assert_null(strstr(md, "best decay arm (m)"));
     free(md);
     store_close(st);

@@ -84,9 +84,25 @@ def paired_t(a, b):
     return mean(d), mean(d) - h, mean(d) + h, se
 
 
-def seeds_to_resolve(delta, sigma):
+def blocked_t(y, a, b):
+    """Arm a - arm b of the arms x seeds table y (lists of equal length), the
+    error pooled from the two-way residual of every arm."""
+    k, n = len(y), len(y[0])
+    am = [mean(r) for r in y]
+    sm = [mean([y[i][j] for i in range(k)]) for j in range(n)]
+    g = mean(am)
+    df = (k - 1) * (n - 1)
+    mse = sum((y[i][j] - am[i] - sm[j] + g) ** 2 for i in range(k) for j in range(n)) / df
+    se = math.sqrt(2 * mse / n)
+    h = t_q(0.975, df) * se
+    est = am[a] - am[b]
+    return est, est - h, est + h, se
+
+
+def seeds_to_resolve(delta, sigma, arms=2):
     for n in range(2, 1001):
-        if (t_q(0.975, n - 1) + t_q(0.8, n - 1)) * sigma / math.sqrt(n) <= abs(delta):
+        df = (arms - 1) * (n - 1)
+        if (t_q(0.975, df) + t_q(0.8, df)) * sigma / math.sqrt(n) <= abs(delta):
             return n
     return 1001
 
@@ -167,6 +183,14 @@ def main():
     cy = [y[i] - mean([y[j] for j in range(6) if g[j] == g[i]]) for i in range(6)]
     rw = pearson(cx, cy)
     print("  within-group r =", rw, " interval =", fisher(rw, 1 / math.sqrt(6 - 2 - 2)))
+    y = [[10, 12, 11], [9, 10.5, 10], [5, 8, 6]]
+    print("\nblocked t, arms x seeds =", y)
+    est, lo, hi, se = blocked_t(y, 0, 1)
+    print("  arm 0 - arm 1: estimate, lo, hi, se =", (est, lo, hi, se), " t(0.975, 4) =", t_q(0.975, 4))
+    print("  seeds to resolve |delta| = 0.5 at sigma = se*sqrt(3), 3 arms:", seeds_to_resolve(0.5, se * math.sqrt(3), 3))
+    ly = [[math.log(v) for v in r] for r in y]
+    est, lo, hi, se = blocked_t(ly, 2, 0)
+    print("  arm 2 / arm 0 on the log scale: estimate, lo, hi =", math.exp(est), math.exp(lo), math.exp(hi))
     print("points to resolve r = -0.709:", 3 + math.ceil(((z_q(0.975) + z_q(0.8)) / math.atanh(0.709)) ** 2))
 
 

@@ -199,9 +199,35 @@ static int gather_items(ItemList items[][STUDY_MAX_SEEDS], int a, int b, int n_s
     return n;
 }
 
+/* Arm a - arm b over seeds from the per-seed values of every arm, x[arm][seed]
+ * (NaN: not measured): the blocked t (stats.h), which pools the seed-to-seed
+ * spread of all arms; log_scale for a ratio a / b. */
+static int over_seeds(const StudySpec *s, const double x[][STUDY_MAX_SEEDS], int a, int b, int log_scale, Effect *out,
+                      Err *e)
+{
+    return effect_blocked_t(&x[0][0], s->n_arms, STUDY_MAX_SEEDS, a, b, log_scale, out, e);
+}
+
+/* Each arm's per-seed mean of its n_items items into mean (NaN where an arm's
+ * seed has not exactly n_items). */
+static void item_means(const StudySpec *s, ItemList items[][STUDY_MAX_SEEDS], int n_items, int use_score,
+                       double mean[][STUDY_MAX_SEEDS])
+{
+    for (int a = 0; a < STUDY_MAX_ARMS; a++)
+        for (int k = 0; k < STUDY_MAX_SEEDS; k++) {
+            mean[a][k] = NAN;
+            if (a >= s->n_arms || k >= s->n_seeds || items[a][k].n != n_items) continue;
+            double sum = 0;
+            for (int i = 0; i < n_items; i++)
+                sum += use_score ? items[a][k].v[i].score : 100.0 * items[a][k].v[i].correct;
+            mean[a][k] = sum / n_items;
+        }
+}
+
 /* Arm w - arm b on metric m into x: the bootstrap over items (widened to
- * the paired t over seeds where that is wider) when every seed has them,
- * else paired t over seeds. */
+ * the blocked t over seeds of every arm's item means where that is wider)
+ * when every seed has them, else the blocked t over seeds of the suite
+ * averages. */
 static void compare_arms(Finding *x, const StudySpec *s, Inputs *in, int w, int b, int m)
 {
     Err e;
@@ -213,9 +239,16 @@ static void compare_arms(Finding *x, const StudySpec *s, Inputs *in, int w, int 
         double *bb = xmalloc((unsigned long)(n0 * s->n_seeds) * sizeof *bb);
         int use_score = m == M_PT_MARGIN || m == M_SFT_LP;
         n_items = gather_items(items, w, b, s->n_seeds, use_score, ba, bb);
-        int rc = n_items > 0 ? effect_seeds_and_items(ba, bb, s->n_seeds, n_items, BOOTSTRAP_RESAMPLES,
-                                                      FINDINGS_BOOTSTRAP_SEED, &x->effect, &e)
-                             : -1;
+        int rc = -1;
+        if (n_items > 0) {
+            double(*mean)[STUDY_MAX_SEEDS] = xmalloc(sizeof(double[STUDY_MAX_ARMS][STUDY_MAX_SEEDS]));
+            item_means(s, items, n_items, use_score, mean);
+            Effect seeds;
+            int blocked = s->n_seeds >= 2 && over_seeds(s, mean, w, b, 0, &seeds, &e) == 0;
+            rc = effect_seeds_and_items(ba, bb, s->n_seeds, n_items, BOOTSTRAP_RESAMPLES, FINDINGS_BOOTSTRAP_SEED,
+                                        blocked ? &seeds : NULL, &x->effect, &e);
+            free(mean);
+        }
         free(ba);
         free(bb);
         if (rc == 0) {
@@ -223,11 +256,23 @@ static void compare_arms(Finding *x, const StudySpec *s, Inputs *in, int w, int 
             return;
         }
     }
-    if (effect_paired_t(in->value[m][w], in->value[m][b], s->n_seeds, &x->effect, &e)) {
+    if (over_seeds(s, in->value[m], w, b, 0, &x->effect, &e)) {
         snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
         return;
     }
     settle(x);
+}
+
+/* Arm a / arm b of a positive per-seed value: the blocked t of the log
+ * ratio with 2 or more seeds, else the delta method on one seed with its
+ * standard errors (se may be NULL: none). */
+static int ratio_over_seeds(const StudySpec *s, const double x[][STUDY_MAX_SEEDS], const double se[][STUDY_MAX_SEEDS],
+                            int a, int b, Effect *out, Err *e)
+{
+    int both = 0;
+    for (int k = 0; k < s->n_seeds; k++) both += !isnan(x[a][k]) && !isnan(x[b][k]);
+    if (both >= 2) return over_seeds(s, x, a, b, 1, out, e);
+    return effect_ratio(x[a], se ? se[a] : NULL, x[b], se ? se[b] : NULL, s->n_seeds, out, e);
 }
 
 /* WSO - best decay arm on metric m. */
@@ -261,8 +306,7 @@ static Finding *trace_ratio(Findings *f, const StudySpec *s, const Inputs *in, i
             }
         }
     Err e;
-    if (!x->why[0] && effect_ratio(in->trace[a], in->trace_se[a], in->trace[w], in->trace_se[w], s->n_seeds,
-                                   &x->effect, &e))
+    if (!x->why[0] && ratio_over_seeds(s, in->trace, in->trace_se, a, w, &x->effect, &e))
         snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
     if (!x->why[0]) settle(x);
     return x;
@@ -274,7 +318,7 @@ static void sharpness_ratios(Findings *f, const StudySpec *s, const Inputs *in, 
         if (arm_decays(s, &s->arms[a])) trace_ratio(f, s, in, a, w, paper);
 }
 
-/* WSO - best decay arm (the lowest) on a per-model measure, by paired t,
+/* WSO - best decay arm (the lowest) on a per-model measure, by blocked t,
  * against the flat-minimum prediction that WSO's is lower. */
 static void wso_minus_best_measure(Findings *f, const StudySpec *s, const double x[][STUDY_MAX_SEEDS], int w,
                                    const char *label, int dec)
@@ -286,7 +330,7 @@ static void wso_minus_best_measure(Findings *f, const StudySpec *s, const double
     snprintf(fx->reference, sizeof fx->reference, "flat-minimum prediction: lower for WSO");
     Err e;
     if (b < 0) snprintf(fx->why, sizeof fx->why, "no decay arm has this result yet");
-    else if (effect_paired_t(x[w], x[b], s->n_seeds, &fx->effect, &e))
+    else if (over_seeds(s, x, w, b, 0, &fx->effect, &e))
         snprintf(fx->why, sizeof fx->why, "%.*s", (int)sizeof fx->why - 1, e.msg);
     else settle(fx);
 }
@@ -326,7 +370,7 @@ static void wsm_findings(Findings *f, const StudySpec *s, Inputs *in, const Mode
                                                     "merge acts as one");
         Err e;
         if (s->precond_steps == 0) snprintf(x->why, sizeof x->why, "not measured: the study sets precond_steps = 0");
-        else if (effect_ratio(mm->precond_eig[a], NULL, mm->precond_eig[w], NULL, s->n_seeds, &x->effect, &e))
+        else if (ratio_over_seeds(s, mm->precond_eig, NULL, a, w, &x->effect, &e))
             snprintf(x->why, sizeof x->why, "%.*s", (int)sizeof x->why - 1, e.msg);
         else settle(x);
     }
@@ -491,6 +535,7 @@ void findings_write(FILE *md, const Findings *f)
             write_resolve(md, x);
             fprintf(md, " (%s, %d seed%s", ef->method, ef->n_seeds, ef->n_seeds == 1 ? "" : "s");
             if (ef->n_items) fprintf(md, " x %d items", ef->n_items);
+            if (ef->n_arms > 2) fprintf(md, ", seed spread pooled over %d arms", ef->n_arms);
             if (x->reference[0]) fprintf(md, "; %s)", x->reference);
             else if (isnan(x->paper_size)) fprintf(md, "; paper: %s)", x->paper_sign > 0 ? "higher for WSO" : "lower for WSO");
             else if (ratio) fprintf(md, "; paper: about 2-3x)");

@@ -5,20 +5,23 @@
  * Effects, for a study with a WSO arm (constant LR after warmup in every
  * stage) and decay arms; "best decay arm" is the decay arm with the best
  * mean over seeds on that metric (the paper's Delta reference):
- *   loss       WSO - best decay arm, PT (MT) validation loss; paired t over
- *              seeds (the loss of thousands of tokens has little item noise)
+ *   loss       WSO - best decay arm, PT (MT) validation loss; blocked t over
+ *              seeds (stats.h: the seed-to-seed spread pooled over every arm;
+ *              the loss of thousands of tokens has little item noise)
  *   pt acc     WSO - best decay arm, PT (MT) task accuracy, and its
  *   pt margin  continuous companion, the multiple-choice margin
  *   sft em     WSO - best decay arm, SFT exact match at the chosen SFT LR,
  *   sft lp     and its companion, the answers' per-token log-likelihood
  *              (these four: paired bootstrap over seeds x items when the
  *              store has every item, with the items of all tasks of a suite
- *              pooled, resampling seed FINDINGS_BOOTSTRAP_SEED; else paired
- *              t over seeds on the suite averages)
+ *              pooled, resampling seed FINDINGS_BOOTSTRAP_SEED, widened to
+ *              the blocked t over seeds of every arm's item means where that
+ *              is wider; else the blocked t on the suite averages)
  *   sharpness  Tr(H) of each decay arm / WSO's on the PT probe batch at the
- *              end of pre-training (mid-training), per seed (effect_ratio)
+ *              end of pre-training (mid-training): blocked t over seeds of
+ *              the log values (one seed: the delta method, effect_ratio)
  *   forgetting WSO - best decay arm in forgetting and in relative weight
- *   distance   distance (paired t over seeds), against the flat-minimum
+ *   distance   distance (blocked t over seeds), against the flat-minimum
  *              prediction that WSO moves less and forgets less (< 0)
  *   wsm        per wsm arm: WSM - best WSD arm in PT validation loss and SFT
  *              exact match (as above; WSM's claim: lower loss, higher score),

@@ -92,8 +92,13 @@ static int write_findings(const ReportResults *R, FILE *md, Err *e)
                 "(the interval excludes no effect on the paper's side), **contradicts** (it excludes it on the other "
                 "side) or **unresolved** (it holds no effect; then the seeds that would resolve it at this run's "
                 "variance). Accuracies and their continuous companions are resampled by a paired bootstrap over seeds "
-                "x items (%d resamples, resampling seed %d); losses by a paired t over seeds; sharpness ratios by a t "
-                "interval of per-seed log ratios; correlations by Fisher z. Quantiles from GSL.\n\n",
+                "x items (%d resamples, resampling seed %d), widened where the seeds' spread is wider; losses and "
+                "per-model measures by a t over seeds, sharpness ratios by the same on per-seed log ratios; "
+                "correlations by Fisher z. The t over seeds is a blocked t: the seeds are blocks (the arms of a seed "
+                "share init and data order), and the seed-to-seed spread is pooled over every arm, (arms - 1)(seeds "
+                "- 1) degrees of freedom where a pair of arms alone has seeds - 1, so that an interval's width does "
+                "not swing with the luck of two arms' seeds; it assumes the arms scatter alike. Quantiles from "
+                "GSL.\n\n",
             BOOTSTRAP_RESAMPLES, FINDINGS_BOOTSTRAP_SEED);
     if (!f->has_wso)
         fprintf(md, "- This study has no WSO arm (constant LR after warmup in every stage), so the WSO findings do "

@@ -46,6 +46,71 @@ int effect_paired_t(const double *a, const double *b, int n, Effect *out, Err *e
     return 0;
 }
 
+int effect_blocked_t(const double *y, int n_arms, int n_seeds, int a, int b, int log_scale, Effect *out, Err *e)
+{
+    int *seed = xmalloc((unsigned long)(n_seeds > 0 ? n_seeds : 1) * sizeof *seed);
+    int *arm = xmalloc((unsigned long)(n_arms > 0 ? n_arms : 1) * sizeof *arm);
+    int n = 0, K = 0, rc = 0;
+    for (int s = 0; s < n_seeds; s++)
+        if (!isnan(y[a * n_seeds + s]) && !isnan(y[b * n_seeds + s])) seed[n++] = s;
+    /* a and b first, then every other arm measured at each of those seeds */
+    arm[K++] = a;
+    arm[K++] = b;
+    for (int k = 0; k < n_arms; k++) {
+        int complete = k != a && k != b;
+        for (int j = 0; j < n && complete; j++)
+            if (isnan(y[k * n_seeds + seed[j]]) || (log_scale && !(y[k * n_seeds + seed[j]] > 0))) complete = 0;
+        if (complete) arm[K++] = k;
+    }
+    if (n < 2) rc = err_set(e, "a t interval over seeds needs at least 2 seeds measured in both arms, got %d", n);
+    for (int i = 0; i < 2 && !rc && log_scale; i++)
+        for (int j = 0; j < n && !rc; j++)
+            if (!(y[arm[i] * n_seeds + seed[j]] > 0))
+                rc = err_set(e, "a ratio of values that must be positive has %.4g (seed %d)",
+                             y[arm[i] * n_seeds + seed[j]], seed[j] + 1);
+    if (rc) {
+        free(seed);
+        free(arm);
+        return -1;
+    }
+    double *v = xmalloc((size_t)K * (size_t)n * sizeof *v), *arm_mean = xcalloc((size_t)K, sizeof *arm_mean),
+           *seed_mean = xcalloc((size_t)n, sizeof *seed_mean), grand = 0;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < n; j++) {
+            double x = y[arm[i] * n_seeds + seed[j]];
+            v[i * n + j] = log_scale ? log(x) : x;
+            arm_mean[i] += v[i * n + j] / n;
+            seed_mean[j] += v[i * n + j] / K;
+            grand += v[i * n + j] / ((double)K * n);
+        }
+    double ss = 0;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < n; j++) {
+            double r = v[i * n + j] - arm_mean[i] - seed_mean[j] + grand;
+            ss += r * r;
+        }
+    int df = (K - 1) * (n - 1);
+    *out = (Effect){.n_seeds = n, .n_arms = K, .log_scale = log_scale};
+    out->method = log_scale ? (K == 2 ? "paired t over seeds of the log ratio" : "blocked t over seeds of the log ratio")
+                            : (K == 2 ? "paired t over seeds" : "blocked t over seeds");
+    out->estimate = arm_mean[0] - arm_mean[1];
+    out->std_err = sqrt(2 * (ss / df) / n);
+    double half = t_quantile(UPPER, df) * out->std_err;
+    out->lo = out->estimate - half;
+    out->hi = out->estimate + half;
+    if (log_scale) {
+        out->estimate = exp(out->estimate);
+        out->lo = exp(out->lo);
+        out->hi = exp(out->hi);
+    }
+    free(v);
+    free(arm_mean);
+    free(seed_mean);
+    free(seed);
+    free(arm);
+    return 0;
+}
+
 int effect_paired_bootstrap(const double *a, const double *b, int n_seeds, int n_items, int resamples,
                             uint64_t seed, Effect *out, Err *e)
 {
@@ -102,9 +167,21 @@ int effect_paired_bootstrap(const double *a, const double *b, int n_seeds, int n
 }
 
 int effect_seeds_and_items(const double *a, const double *b, int n_seeds, int n_items, int resamples, uint64_t seed,
-                           Effect *out, Err *e)
+                           const Effect *over_seeds, Effect *out, Err *e)
 {
     if (effect_paired_bootstrap(a, b, n_seeds, n_items, resamples, seed, out, e)) return -1;
+    if (over_seeds) {
+        if (over_seeds->lo < out->lo || over_seeds->hi > out->hi) {
+            out->lo = over_seeds->lo < out->lo ? over_seeds->lo : out->lo;
+            out->hi = over_seeds->hi > out->hi ? over_seeds->hi : out->hi;
+            out->std_err = over_seeds->std_err > out->std_err ? over_seeds->std_err : out->std_err;
+            out->n_arms = over_seeds->n_arms;
+            out->method = over_seeds->n_arms > 2
+                              ? "paired bootstrap over seeds x items, widened to the blocked t over seeds"
+                              : "paired bootstrap over seeds x items, widened to the paired t over seeds";
+        }
+        return 0;
+    }
     if (n_seeds < 2) return 0;
     double *ma = xmalloc((unsigned long)n_seeds * sizeof *ma), *mb = xmalloc((unsigned long)n_seeds * sizeof *mb);
     for (int s = 0; s < n_seeds; s++) {
@@ -277,18 +354,22 @@ Verdict verdict_of(double lo, double hi, double null, int paper_sign)
     return side == paper_sign ? VERDICT_AGREES : VERDICT_CONTRADICTS;
 }
 
-int seeds_to_resolve(double delta, double sigma)
+int seeds_to_resolve_blocked(double delta, double sigma, int n_arms)
 {
     if (!(sigma >= 0) || delta == 0 || isnan(delta)) return SEEDS_TO_RESOLVE_MAX + 1;
-    for (int n = 2; n <= SEEDS_TO_RESOLVE_MAX; n++)
-        if ((t_quantile(UPPER, n - 1) + t_quantile(STATS_POWER, n - 1)) * sigma / sqrt((double)n) <= fabs(delta))
-            return n;
+    int k1 = n_arms > 2 ? n_arms - 1 : 1;
+    for (int n = 2; n <= SEEDS_TO_RESOLVE_MAX; n++) {
+        double df = (double)k1 * (n - 1);
+        if ((t_quantile(UPPER, df) + t_quantile(STATS_POWER, df)) * sigma / sqrt((double)n) <= fabs(delta)) return n;
+    }
     return SEEDS_TO_RESOLVE_MAX + 1;
 }
 
+int seeds_to_resolve(double delta, double sigma) { return seeds_to_resolve_blocked(delta, sigma, 2); }
+
 int effect_seeds_to_resolve(const Effect *ef, double delta)
 {
-    return seeds_to_resolve(delta, ef->std_err * sqrt((double)ef->n_seeds));
+    return seeds_to_resolve_blocked(delta, ef->std_err * sqrt((double)ef->n_seeds), ef->n_arms);
 }
 
 int points_to_resolve(double r)

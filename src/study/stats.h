@@ -10,6 +10,25 @@
  *                            divisor n - 1, interval = mean -+ t(0.975, n-1) std_err.
  *                            (Student's paired t; e.g. Wasserman, All of
  *                            Statistics, 2004, ch. 10.)
+ *   blocked t over seeds     the arms x seeds table y[k][s] of every arm measured
+ *   (arm contrasts)          at each seed both compared arms have (K arms, n
+ *                            seeds; the seeds are blocks, as the arms of a seed
+ *                            share init and data order). The residual
+ *                            r = y[k][s] - mean_k - mean_s + grand mean pools
+ *                            the seed-to-seed spread of all K arms:
+ *                            MSE = sum r^2 / ((K - 1)(n - 1)); estimate =
+ *                            mean_a - mean_b, std_err = sqrt(2 MSE / n),
+ *                            interval = estimate -+ t(0.975, (K-1)(n-1)) std_err
+ *                            (the randomized complete block design; Montgomery,
+ *                            Design and Analysis of Experiments, ch. 4). With
+ *                            K = 2 it is the paired t exactly. With 3 seeds a
+ *                            pair alone has 2 degrees of freedom, so the width
+ *                            of its interval swings by 2-10x between
+ *                            replications; 5 arms give 8. It assumes the arms
+ *                            scatter alike between seeds (on the log scale for
+ *                            ratios): an arm noisier than the rest widens the
+ *                            contrasts of the others, and its own are then
+ *                            narrower than its spread alone would make them.
  *   paired bootstrap         per-item scores a[s][i], b[s][i] of the same items
  *   over seeds x items       under the same seeds; d = a - b. Each of R resamples
  *                            draws n seeds and m items with replacement,
@@ -23,7 +42,8 @@
  *                            from rng_stream(seed, BOOTSTRAP_STREAM): same
  *                            inputs and seed, same interval.
  *   ratio (sharpness)        per seed l_s = log(num_s / den_s), every value
- *                            positive. n >= 2: paired t on l_s; n = 1: the
+ *                            positive. n >= 2: paired t on l_s (the blocked t
+ *                            on log values when other arms are given); n = 1: the
  *                            delta method, var(l) = (se_num/num)^2 +
  *                            (se_den/den)^2, with the normal quantile. The
  *                            estimate and interval are exp() of those on the
@@ -52,7 +72,8 @@
  * seed's effect has standard deviation sigma:
  *   (t(0.975, n-1) + t(0.80, n-1)) sigma / sqrt(n) <= |delta|
  * (the usual sample-size rule, e.g. Cohen, Statistical Power Analysis, 1988,
- * with t in place of z for small n). sigma = std_err * sqrt(n_seeds) of this
+ * with t in place of z for small n); for a blocked t over K arms the t's have
+ * (K - 1)(n - 1) degrees of freedom. sigma = std_err * sqrt(n_seeds) of this
  * run's effect. For a correlation over points: the smallest n with
  * (z(0.975) + z(0.80)) / sqrt(n - 3) <= |atanh(r)|, in points. */
 #ifndef PLATEAU_STUDY_STATS_H
@@ -79,12 +100,20 @@ typedef struct {
     int         n_seeds;     /* seeds behind it */
     int         n_items;     /* items per seed (bootstrap), else 0 */
     int         log_scale;   /* 1: a ratio; std_err is of log(estimate) */
+    int         n_arms;      /* blocked t: arms its error pools (2: a paired t); else 0 */
     const char *method;      /* a phrase for the report, e.g. "paired t over 3 seeds" (static text) */
 } Effect;
 
 /* Paired t over seeds: a[s] - b[s], s < n, skipping seeds where either is
  * NaN. Fails with fewer than 2 complete pairs. */
 int effect_paired_t(const double *a, const double *b, int n, Effect *out, Err *e);
+
+/* Blocked t of arm a - arm b (see above) from y[k * n_seeds + s], k <
+ * n_arms, NaN where not measured; log_scale: of log(y), every value used
+ * positive, and the estimate and interval are exp() of those (a ratio).
+ * Pools every arm measured at each seed both a and b have. Fails with
+ * fewer than 2 such seeds, or a value <= 0 on the log scale, naming it. */
+int effect_blocked_t(const double *y, int n_arms, int n_seeds, int a, int b, int log_scale, Effect *out, Err *e);
 
 /* Paired bootstrap of a[s * n_items + i] - b[s * n_items + i] over seeds and
  * items (see above), `resamples` resamples drawn from `seed`. Needs
@@ -93,8 +122,9 @@ int effect_paired_bootstrap(const double *a, const double *b, int n_seeds, int n
                             uint64_t seed, Effect *out, Err *e);
 
 /* What the findings use for per-item scores: the paired bootstrap above,
- * widened to the paired t over seeds of the per-seed item means when that
- * interval is wider (n_seeds >= 2). A percentile bootstrap that draws from
+ * widened to `over_seeds` where that interval is wider: an interval over
+ * seeds of the per-seed item means (the findings give the blocked t over
+ * every arm's means), or with NULL the paired t of a's and b's (n_seeds >= 2). A percentile bootstrap that draws from
  * 3 seeds sees at most 10 distinct seed sets and understates the spread
  * between seeds: the quick study run at 1 and at 2 threads (float sums that
  * differ, so independent replications) gave SFT exact-match effects of +2.0
@@ -102,7 +132,7 @@ int effect_paired_bootstrap(const double *a, const double *b, int n_seeds, int n
  * The t interval over seeds carries the seeds' spread at its small-sample
  * width; the bootstrap carries the items' when seeds agree. */
 int effect_seeds_and_items(const double *a, const double *b, int n_seeds, int n_items, int resamples, uint64_t seed,
-                           Effect *out, Err *e);
+                           const Effect *over_seeds, Effect *out, Err *e);
 
 /* Ratio num/den paired by seed (see above); num_se and den_se (the values'
  * own standard errors) are used only when n = 1 and may be NULL otherwise.
@@ -136,8 +166,11 @@ Verdict verdict_of(double lo, double hi, double null, int paper_sign);
  * 2 when sigma is 0, SEEDS_TO_RESOLVE_MAX + 1 when not reached by then or
  * when delta is 0. */
 int seeds_to_resolve(double delta, double sigma);
+/* The same for a blocked t over n_arms arms ((K - 1)(n - 1) degrees of freedom). */
+int seeds_to_resolve_blocked(double delta, double sigma, int n_arms);
 /* The same for an effect measured here (sigma = std_err * sqrt(n_seeds),
- * delta on the effect's own scale: log(ratio) for a ratio). */
+ * delta on the effect's own scale: log(ratio) for a ratio; a blocked t's
+ * degrees of freedom when n_arms > 2). */
 int effect_seeds_to_resolve(const Effect *ef, double delta);
 /* Points needed for a correlation of size r to be resolved (see above). */
 int points_to_resolve(double r);
