@@ -28,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "core/file.h"
+#include "data/tokenizer.h"
 #include "study/plan.h"
 #include "study/calibrate.h"
 #include "study/report.h"
@@ -714,6 +715,32 @@ static void a_tiny_study_with_a_wsm_arm_runs_merges_and_measures(void **state)
     plan_free(&p);
 }
 
+/* The nano preset's 256 tokens cannot hold a study's tokenizer (256 bytes
+ * and the chat template's special tokens): without a vocab key the study
+ * trains its tokenizer, and sizes its model, at STUDY_VOCAB_MIN. */
+static void nano_study_without_a_vocab_key_runs_at_the_smallest_study_vocabulary(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "[study]\nworld = bios\npeople = 40\npreset = nano\nseeds = 7\npretrain_tokens = 4096\nsft_epochs = 1\n"
+        "batch_tokens = 512\nmicro_batch = 8\nseq_len = 64\npeak_lr = 3e-3\nwarmup_steps = 1\nsft_lrs = 1e-3\n"
+        "sft_warmup_steps = 1\nprobes = 1\nprobe_sequences = 1\neval_items = 4\n[arm wso]\nschedule = wso\n";
+    char ini[256], out[256], path[512];
+    snprintf(ini, sizeof ini, "%s/nano.ini", g_root);
+    snprintf(out, sizeof out, "%s/nano", g_root);
+    Err e;
+    assert_int_equal(write_file_atomic(ini, text, strlen(text), &e), 0);
+    run_study(ini, out, 0);
+    snprintf(path, sizeof path, "%s/results.sqlite", out);
+    assert_int_equal(query_count(path, "SELECT count(*) FROM segments WHERE status != 'done'"), 0);
+    assert_int_equal(query_count(path, "SELECT count(*) FROM segments"), 2);   /* pre-training, one SFT run */
+    Tokenizer *tk;
+    snprintf(path, sizeof path, "%s/data/tokenizer.json", out);
+    assert_int_equal(tokenizer_load(&tk, path, &e), 0);
+    assert_int_equal(tokenizer_vocab_size(tk), STUDY_VOCAB_MIN);
+    tokenizer_free(tk);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -740,6 +767,7 @@ int main(void)
         cmocka_unit_test(calibration_at_the_study_peak_lr_reproduces_the_wso_arm),
         cmocka_unit_test(three_stage_study_runs_mid_training_from_the_shared_pretraining),
         cmocka_unit_test(a_tiny_study_with_a_wsm_arm_runs_merges_and_measures),
+        cmocka_unit_test(nano_study_without_a_vocab_key_runs_at_the_smallest_study_vocabulary),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

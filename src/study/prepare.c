@@ -27,7 +27,9 @@ int study_vocab(const StudySpec *s, Err *e)
     if (s->vocab > 0) return s->vocab;
     Config c;
     if (config_preset(&c, s->preset, e)) return -1;
-    return c.vocab_size;
+    /* The runner sizes the model to the tokenizer, so a preset
+     * too small for a study's tokenizer (nano) grows to the smallest one. */
+    return c.vocab_size > STUDY_VOCAB_MIN ? c.vocab_size : STUDY_VOCAB_MIN;
 }
 
 static void say(int quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,7 +6,8 @@
  *                       as pretrain_tokens needs (at least 5), so the
  *                       training text never repeats, only the facts do
  *   DIR/data/tokenizer.json   byte-level BPE trained on the pre-training text
- *                       at the study's vocabulary (spec.vocab, else the preset's)
+ *                       at the study's vocabulary (spec.vocab, else the preset's,
+ *                       at least STUDY_VOCAB_MIN)
  *   DIR/data/pt_train.bin, pt_valid.bin   pre-training tokens, one
  *                       <|endoftext|> before every document; the last
  *                       documents (about 5%, at most PREP_VALID_MAX_TOKENS) are
@@ -58,7 +59,8 @@ typedef struct {
     int     reused;                            /* 1: found complete on disk, nothing built */
 } StudyData;
 
-/* The vocabulary a study trains its tokenizer to. */
+/* The vocabulary a study trains its tokenizer to: spec.vocab, else the
+ * preset's raised to STUDY_VOCAB_MIN. -1 for an unknown preset. */
 int study_vocab(const StudySpec *s, Err *e);
 
 /* The world as text: generator, data version, world seed, size and

@@ -126,7 +126,7 @@ static const KeySpec STUDY_KEYS[] = {
      .expected = "expected a number of probe vectors in [1, 100000]", .fallback = 50},
     {.name = "probe_every", .type = V_INT, STUDY_FIELD(probe_every), .range = AT_LEAST(0),
      .expected = "expected a non-negative number of steps (0: only at stage ends)"},
-    {.name = "vocab", .type = V_INT, STUDY_FIELD(vocab), .range = BETWEEN(300, 65536),
+    {.name = "vocab", .type = V_INT, STUDY_FIELD(vocab), .range = BETWEEN(STUDY_VOCAB_MIN, 65536),
      .expected = "expected a vocabulary size in [300, 65536]"},
     {.name = "eval_items", .type = V_INT, STUDY_FIELD(eval_items), .range = AT_LEAST(0),
      .expected = "expected a non-negative number of items (0: all)"},

@@ -25,7 +25,10 @@
  *   probes = 50                  Hutchinson vectors per sharpness probe
  *   probe_every = 0              pre-training steps between probes; 0: stage ends only
  *   probe_sequences = 1          sequences of seq_len tokens in each fixed probe batch
- *   vocab = 4096                 optional: tokenizer vocabulary (default: the preset's)
+ *   vocab = 4096                 optional: tokenizer vocabulary, at least STUDY_VOCAB_MIN
+ *                                (default: the preset's, raised to STUDY_VOCAB_MIN: nano's
+ *                                256 cannot hold the 256 byte tokens and the chat
+ *                                template's special tokens)
  *   eval_items = 0               items evaluated per task file, a seeded sample
  *                                (the same items for every model; 0: all)
  *   precond_steps = 8            Lanczos steps for the top eigenvalue of P^-1 H at the end
@@ -68,6 +71,9 @@
 #define STUDY_MAX_SFT_LRS 16
 #define STUDY_NAME_MAX 64
 #define STUDY_PATH_MAX 1024
+/* The smallest tokenizer a study trains: 256 byte tokens, the chat template's
+ * special tokens and some merges. */
+#define STUDY_VOCAB_MIN 300
 
 typedef enum { WORLD_BIOS, WORLD_WORDNET, WORLD_FILES } WorldKind;
 
