@@ -25,6 +25,7 @@
 #include "study/plan.h"
 #include "study/prepare.h"
 #include "study/report_math.h"
+#include "study/report_results.h"
 #include "study/report_table.h"
 #include "study/runner.h"
 #include "study/spec.h"
@@ -1663,9 +1664,62 @@ static void report_table_prints_means_errors_and_paper_deltas(void **state)
     assert_non_null(strstr(text, "| arm | PT valid loss | Δ | PT task avg | Δ | SFT task avg | Δ |\n"));
     assert_non_null(strstr(text, "| WSO | 2.431 ± 0.002 | +0.071 | 58.0 ± 0.2 | -1.7 | 54.4 ± 0.2 | +0.3 |\n"));
     assert_non_null(strstr(text, "| WSD0.0 | 2.360 ± 0.002 | +0.000 | 58.5 ± 0.2 | -1.2 | 53.1 ± 0.2 | -1.0 |\n"));
-    assert_non_null(strstr(text, "| Cos0.0 | 2.376 ± 0.002 | +0.016 | 57.2 ± 0.2 | -2.5 | 53.2 | -0.9 |\n"));
+    assert_non_null(strstr(text, "| Cos0.0 | 2.376 ± 0.002 | +0.016 | 57.2 ± 0.2 | -2.5 | 53.2 (1 seed) | -0.9 |\n"));
     assert_non_null(strstr(text, "(PT valid loss: WSD0.0; PT task avg: Lin0.0; SFT task avg: WSD0.1)"));
+    assert_non_null(strstr(text, "over 2 seeds; a cell with fewer (a seed still running, or one that failed) gives its "
+                                 "count. Δ:"));
     free(text);
+}
+
+/* The main table read from a hand-set store, arms wso and d, seeds 1, 2, 3,
+ * where d's third seed has no results yet (still running):
+ *   PT loss  wso 2.50 2.60 2.55: mean 2.550, sd 0.05, se 0.05/sqrt(3) = 0.029;
+ *            d   2.40 2.48:      mean 2.440, sd 0.0566, se 0.0566/sqrt(2) = 0.040
+ *   SFT (%)  wso 50 75 100:      mean 75.0, sd 25, se 25/sqrt(3) = 14.4;
+ *            d   25 50:          mean 37.5, sd 17.68, se 17.68/sqrt(2) = 12.5
+ * d's cells say they rest on 2 seeds, wso's say nothing, and the closing
+ * line says the study's 3 seeds are not every cell's. */
+static void report_table_gives_the_seed_count_of_a_cell_that_lacks_a_seed(void **state)
+{
+    (void)state;
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    StudySpec s;
+    Plan p;
+    Err e;
+    Store *st = seeded_store(dir, WSO_AND_D, &s, &p);
+    const double loss[2][3] = {{2.50, 2.60, 2.55}, {2.40, 2.48, NAN}}, em[2][3] = {{0.5, 0.75, 1.0}, {0.25, 0.5, NAN}};
+    for (int a = 0; a < 2; a++)
+        for (int k = 0; k < 3; k++) {
+            if (isnan(loss[a][k])) continue;
+            const char *base = p.segments[p.runs[a][k].pretrain_end].id, *sft = p.segments[p.runs[a][k].sft[0]].id;
+            EvalRow ev = {.task = "pt", .metric = "loss", .value = loss[a][k], .std_err = 0.01, .n = 1000};
+            EvalRow ex = {.task = "average", .metric = "exact_match", .value = em[a][k], .n = 4};
+            if (store_record_evals(st, base, 1, "valid", &ev, 1, &e) || store_record_evals(st, sft, 10, "sft", &ex, 1, &e) ||
+                store_choose_sft_lr(st, s.name, s.arms[a].name, s.seeds[k], s.sft_lrs[0], &e))
+                fail_msg("%s", e.msg);
+        }
+    ReportResults *R = calloc(1, sizeof *R);
+    *R = (ReportResults){.spec = s, .store = st, .dir = dir};
+    if (report_results_load(R, &e)) fail_msg("%s", e.msg);
+    ReportColumn col[2] = {R->cols[COL_LOSS], R->cols[COL_SFT]};
+    ReportColumnResult res[2];
+    for (int c = 0; c < 2; c++)
+        if (report_column_compute(&s, &col[c], &res[c], &e)) fail_msg("%s", e.msg);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    report_table_markdown(fp, &s, col, res, 2);
+    fclose(fp);
+    const char *want[] = {"| wso | 2.550 ± 0.029 | +0.110 | 75.0 ± 14.4 | +37.5 |\n",
+                          "| d | 2.440 ± 0.040 (2 seeds) | +0.000 | 37.5 ± 12.5 (2 seeds) | +0.0 |\n",
+                          "\nMean ± standard error over 3 seeds; a cell with fewer (a seed still running, or one that "
+                          "failed) gives its count. Δ:"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(text, want[i])) fail_msg("the table lacks\n%s\nin\n%s", want[i], text);
+    free(text);
+    free(R);
+    close_small_store(st, &p, dir);
 }
 
 static void mean_and_standard_error_over_seeds(void **state)
@@ -1770,6 +1824,7 @@ int main(void)
         cmocka_unit_test(delta_reproduces_paper_three_stage_1b_row_with_arm_decays),
         cmocka_unit_test(delta_ignores_wso_even_when_it_is_best),
         cmocka_unit_test(report_table_prints_means_errors_and_paper_deltas),
+        cmocka_unit_test(report_table_gives_the_seed_count_of_a_cell_that_lacks_a_seed),
         cmocka_unit_test(mean_and_standard_error_over_seeds),
         cmocka_unit_test(pearson_r_and_fisher_interval_match_hand_values),
         cmocka_unit_test(sft_lr_is_the_sweeps_best_validation_score),

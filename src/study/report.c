@@ -74,9 +74,7 @@ static const PaperRow *paper_row(const StudySpec *s, const ArmSpec *a)
 static void fmt_mean(char *out, size_t size, const double *x, int n, int decimals)
 {
     MeanStdErr m = mean_std_err(x, n);
-    if (m.n == 0) snprintf(out, size, "n/a");
-    else if (isnan(m.std_err)) snprintf(out, size, "%.*f", decimals, m.mean);
-    else snprintf(out, size, "%.*f ± %.*f", decimals, m.mean, decimals, m.std_err);
+    report_mean_cell(out, size, &m, decimals, n);
 }
 
 /* ---- the report ---------------------------------------------------------- */

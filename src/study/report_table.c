@@ -30,11 +30,14 @@ int report_column_compute(const StudySpec *s, const ReportColumn *c, ReportColum
     return 0;
 }
 
-static void format_mean(char *out, size_t size, const MeanStdErr *m, int decimals)
+void report_mean_cell(char *out, size_t size, const MeanStdErr *m, int decimals, int n_seeds)
 {
-    if (m->n == 0) snprintf(out, size, "n/a");
-    else if (isnan(m->std_err)) snprintf(out, size, "%.*f", decimals, m->mean);
-    else snprintf(out, size, "%.*f ± %.*f", decimals, m->mean, decimals, m->std_err);
+    int used;
+    if (m->n == 0) used = snprintf(out, size, "n/a");
+    else if (isnan(m->std_err)) used = snprintf(out, size, "%.*f", decimals, m->mean);
+    else used = snprintf(out, size, "%.*f ± %.*f", decimals, m->mean, decimals, m->std_err);
+    if (m->n > 0 && m->n < n_seeds && used >= 0 && (size_t)used < size)
+        snprintf(out + used, size - (size_t)used, " (%d seed%s)", m->n, m->n == 1 ? "" : "s");
 }
 
 void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *cols, const ReportColumnResult *res,
@@ -45,18 +48,22 @@ void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *col
     fprintf(fp, "\n|---|");
     for (int c = 0; c < n_cols; c++) fprintf(fp, "---:|---:|");
     fprintf(fp, "\n");
+    int short_cells = 0;
     for (int a = 0; a < s->n_arms; a++) {
         fprintf(fp, "| %s |", s->arms[a].name);
         for (int c = 0; c < n_cols; c++) {
-            char m[64], d[32];
-            format_mean(m, sizeof m, &res[c].stat[a], cols[c].decimals);
+            char m[80], d[32];
+            const MeanStdErr *st = &res[c].stat[a];
+            report_mean_cell(m, sizeof m, st, cols[c].decimals, s->n_seeds);
             format_delta(d, sizeof d, res[c].delta[a], cols[c].decimals);
             fprintf(fp, " %s | %s |", m, d);
+            short_cells += st->n > 0 && st->n < s->n_seeds;
         }
         fprintf(fp, "\n");
     }
-    fprintf(fp, "\nMean ± standard error over %d seed%s. Δ: difference from the best decay-based arm on that metric (",
-            s->n_seeds, s->n_seeds == 1 ? "" : "s");
+    fprintf(fp, "\nMean ± standard error over %d seed%s%s. Δ: difference from the best decay-based arm on that metric (",
+            s->n_seeds, s->n_seeds == 1 ? "" : "s",
+            short_cells ? "; a cell with fewer (a seed still running, or one that failed) gives its count" : "");
     for (int c = 0; c < n_cols; c++)
         fprintf(fp, "%s%s: %s", c ? "; " : "", cols[c].label, s->arms[res[c].best].name);
     fprintf(fp, ").\n");

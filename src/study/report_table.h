@@ -32,8 +32,16 @@ void report_column_init(ReportColumn *c, const char *label, Direction dir, int d
  * arm_decays(). Fails if no decay-based arm has a value. */
 int report_column_compute(const StudySpec *s, const ReportColumn *c, ReportColumnResult *r, Err *e);
 
-/* A Markdown table: one row per arm, for each column "mean +- se" then its
- * Delta; a closing line names the seeds and the reference arm per column. */
+/* One cell of a mean over seeds: "mean ± se" at `decimals`, the mean alone
+ * for one value, "n/a" for none; followed by " (k seeds)" when it rests on
+ * fewer than the study's n_seeds (a seed still running, or one that failed),
+ * so that no cell claims the study's seed count without having it. */
+void report_mean_cell(char *out, size_t size, const MeanStdErr *m, int decimals, int n_seeds);
+
+/* A Markdown table: one row per arm, for each column its report_mean_cell
+ * then its Delta; a closing line names the study's seed count (and, when a
+ * cell has fewer, says that such cells give their own) and the reference arm
+ * per column. */
 void report_table_markdown(FILE *fp, const StudySpec *s, const ReportColumn *cols, const ReportColumnResult *res,
                            int n_cols);
 
