@@ -143,8 +143,9 @@ static void generate_fits_the_context(void **state)
 
 /* Every numeric option is range-checked by one table, with an error that
  * names the option and the accepted range, before anything is trained or
- * allocated; a sequence length the data cannot fill one micro-batch of is
- * refused from the shard headers, before gigabytes of buffers. */
+ * allocated (a usage error: exit 2); a sequence length the data cannot fill
+ * one micro-batch of is refused from the shard headers, before gigabytes of
+ * buffers (the data's error: exit 1). */
 static void numeric_options_are_range_checked(void **state)
 {
     (void)state;
@@ -152,29 +153,30 @@ static void numeric_options_are_range_checked(void **state)
     path_in(run_dir, sizeof run_dir, "range");
     static const struct {
         const char *opt, *value, *want;
+        int         rc;
     } BAD[] = {
-        {"--seq-len", "0", "--seq-len: expected an integer >= 1, got '0'"},
-        {"--seq-len", "-5", "--seq-len: expected an integer >= 1, got '-5'"},
-        {"--clip", "-1", "--clip: expected a number >= 0, got '-1'"},
-        {"--weight-decay", "-1", "--weight-decay: expected a number >= 0, got '-1'"},
-        {"--lr", "nan", "--lr: expected a finite number, got 'nan'"},
-        {"--alpha", "1.5", "--alpha: expected a number in [0, 1], got '1.5'"},
-        {"--seq-len", "99999999999", "--seq-len: expected an integer >= 1, at most 2147483647; got '99999999999'"},
+        {"--seq-len", "0", "--seq-len: expected an integer >= 1, got '0'", 2},
+        {"--seq-len", "-5", "--seq-len: expected an integer >= 1, got '-5'", 2},
+        {"--clip", "-1", "--clip: expected a number >= 0, got '-1'", 2},
+        {"--weight-decay", "-1", "--weight-decay: expected a number >= 0, got '-1'", 2},
+        {"--lr", "nan", "--lr: expected a finite number, got 'nan'", 2},
+        {"--alpha", "1.5", "--alpha: expected a number in [0, 1], got '1.5'", 2},
+        {"--seq-len", "99999999999", "--seq-len: expected an integer >= 1, at most 2147483647; got '99999999999'", 2},
         /* the shard holds fewer than 8 windows of 70001 tokens */
-        {"--seq-len", "70000", "fewer than one micro-batch of 8; lower --seq-len or --micro-batch"},
+        {"--seq-len", "70000", "fewer than one micro-batch of 8; lower --seq-len or --micro-batch", 1},
     };
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
         const char *train[] = {"train", "--preset", "nano", "--vocab", "300", "--data", g_shard, "--steps", "2",
                                "--out", run_dir, BAD[i].opt, BAD[i].value, NULL};
-        expect(train, 1, BAD[i].want);
+        expect(train, BAD[i].rc, BAD[i].want);
     }
     assert_false(file_exists(run_dir));
     const char *limit[] = {"eval", "--ckpt", g_run, "--suite", "loss", "--loss", g_shard, "--limit", "0", NULL};
-    expect(limit, 1, "--limit: expected an integer >= 1, got '0'");
+    expect(limit, 2, "--limit: expected an integer >= 1, got '0'");
     const char *probes[] = {"sharpness", "--ckpt", g_run, "--data", g_shard, "--probes", "0", NULL};
-    expect(probes, 1, "--probes: expected an integer >= 1, got '0'");
+    expect(probes, 2, "--probes: expected an integer >= 1, got '0'");
     const char *peak[] = {"schedule", "--peak", "-3e-4", NULL};
-    expect(peak, 1, "--peak: expected a number > 0, got '-3e-4'");
+    expect(peak, 2, "--peak: expected a number > 0, got '-3e-4'");
 }
 
 /* sharpness --json - writes the JSON to stdout (the summary line to stderr)
@@ -292,10 +294,10 @@ static void merge_refuses_a_repeated_input_or_option_and_weights_that_merge_noth
 
     const char *weights_twice[] = {"merge", step2, step4, "--weights", "0.5,0.5", "--out", out_dir,
                                    "--weights=0.25,0.75", NULL};
-    expect(weights_twice, 1, "plateau: option --weights given twice ('0.5,0.5' and '0.25,0.75'): give it once");
+    expect(weights_twice, 2, "plateau: option --weights given twice ('0.5,0.5' and '0.25,0.75'): give it once");
 
     const char *subnormal[] = {"merge", step2, step4, "--weights", "1e-320,1", "--out", out_dir, NULL};
-    expect(subnormal, 1, "--weights: merge weights '1e-320,1': weight 1 ('1e-320') is not a positive normal number "
+    expect(subnormal, 2, "--weights: merge weights '1e-320,1': weight 1 ('1e-320') is not a positive normal number "
                          "(expected uniform, cosine, 1-sqrt or 2 comma-separated positive weights summing to 1)");
     static const char *const BAD[][2] = {
         {"0,1", "weight 1 ('0')"}, {"1.5,-0.5", "weight 2 ('-0.5')"},
@@ -304,7 +306,7 @@ static void merge_refuses_a_repeated_input_or_option_and_weights_that_merge_noth
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
         const char *bad[] = {"merge", step2, step4, "--weights", BAD[i][0], "--out", out_dir, NULL};
         snprintf(want, sizeof want, "%s is not a positive normal number", BAD[i][1]);
-        expect(bad, 1, want);
+        expect(bad, 2, want);
     }
     assert_false(file_exists(out_dir));
 }
@@ -421,6 +423,88 @@ static void help_and_files_match_what_the_commands_do(void **state)
     free(text);
 }
 
+/* One rule for exit statuses (cli/args.h): 2 for a command line that is
+ * wrong by itself, in every command and subcommand alike; 1 when the command
+ * was understood and its work failed. --help takes no value, wherever it is
+ * read. */
+static void usage_errors_exit_2_in_every_command_and_help_takes_no_value(void **state)
+{
+    (void)state;
+    static const char *const COMMANDS[][3] = {
+        {"model", "info", NULL},      {"init", NULL, NULL},          {"train", NULL, NULL},
+        {"generate", NULL, NULL},     {"export", NULL, NULL},        {"eval", NULL, NULL},
+        {"tokenizer", "train", NULL}, {"tokenizer", "encode", NULL}, {"data", "bios", NULL},
+        {"data", "wordnet", NULL},    {"data", "sft", NULL},         {"data", "tokenize", NULL},
+        {"data", "corpus", NULL},     {"sharpness", NULL, NULL},     {"merge", NULL, NULL},
+        {"sft-change", NULL, NULL},   {"schedule", NULL, NULL},      {"study", "plan", NULL},
+        {"study", "run", NULL},       {"study", "calibrate", NULL},  {"study", "report", NULL},
+    };
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        const char *args[5] = {COMMANDS[i][0]};
+        int n = 1;
+        if (COMMANDS[i][1]) args[n++] = COMMANDS[i][1];
+        args[n] = "--no-such-option";
+        expect(args, 2, "plateau: unknown option --no-such-option (see --help)");
+        args[n] = "--help=1";
+        expect(args, 2, "plateau: option --help takes no value (give --help alone)");
+        args[n] = "--help";
+        expect(args, 0, "usage: plateau ");
+    }
+    /* the dispatchers read --help themselves */
+    static const char *const DISPATCHERS[] = {"study", "data", "tokenizer", "model"};
+    for (size_t i = 0; i < sizeof DISPATCHERS / sizeof DISPATCHERS[0]; i++) {
+        const char *args[] = {DISPATCHERS[i], "--help=yes", NULL};
+        expect(args, 2, "plateau: option --help takes no value (give --help alone)");
+    }
+    const char *top[] = {"--help=1", NULL};
+    expect(top, 2, "plateau: option --help takes no value (give --help alone)");
+    /* a missing required option, a malformed value, a flag with a value */
+    const char *no_out[] = {"data", "bios", "--people", "10", NULL};
+    expect(no_out, 2, "plateau: missing --out (see --help)");
+    const char *bad_preset[] = {"model", "info", "--preset", "huge", NULL};
+    expect(bad_preset, 2, "unknown model preset 'huge'");
+    const char *flag_value[] = {"study", "run", "x.ini", "--quiet=yes", NULL};
+    expect(flag_value, 2, "plateau: option --quiet takes no value");
+    const char *bad_jobs[] = {"study", "plan", "x.ini", "--sft-steps", "ten", NULL};
+    expect(bad_jobs, 2, "plateau: --sft-steps: expected an integer, got 'ten'");
+    /* well formed, but the work fails: 1 */
+    char missing[512];
+    path_in(missing, sizeof missing, "no-such-checkpoint");
+    const char *no_ckpt[] = {"eval", "--ckpt", missing, "--suite", "loss", "--loss", g_shard, NULL};
+    expect(no_ckpt, 1, "no-such-checkpoint: neither a checkpoint");
+    const char *long_window[] = {"eval", "--ckpt", g_run, "--suite", "loss", "--loss", g_shard, "--seq-len", "33", NULL};
+    expect(long_window, 1, "--seq-len 33: the checkpoint's context is 32");
+}
+
+/* An empty path is refused by the option parser, naming the option, in every
+ * command (before, `merge --out ""` merged and then failed to rename into
+ * ""); so is an empty argument. A prompt may be empty. */
+static void an_empty_path_is_refused_naming_the_option(void **state)
+{
+    (void)state;
+    char step2[1024], step4[1024];
+    checkpoint_step_path(step2, sizeof step2, g_run, 2);
+    checkpoint_step_path(step4, sizeof step4, g_run, 4);
+    const char *merge[] = {"merge", step2, step4, "--out", "", NULL};
+    expect(merge, 2, "plateau: option --out: expected DIR, got an empty string");
+    const char *merge_eq[] = {"merge", step2, step4, "--out=", NULL};
+    expect(merge_eq, 2, "plateau: option --out: expected DIR, got an empty string");
+    const char *bios[] = {"data", "bios", "--out", "", NULL};
+    expect(bios, 2, "plateau: option --out: expected DIR, got an empty string");
+    const char *study[] = {"study", "run", "x.ini", "--out", "", NULL};
+    expect(study, 2, "plateau: option --out: expected DIR, got an empty string");
+    const char *tok[] = {"sharpness", "--ckpt", g_run, "--data", "pt", "--tok", "", NULL};
+    expect(tok, 2, "plateau: option --tok: expected DIR, got an empty string");
+    const char *data[] = {"train", "--init", g_run, "--data", "", "--steps", "1", "--out", "x", NULL};
+    expect(data, 2, "plateau: option --data: expected FILES, got an empty string");
+    const char *tokenizer[] = {"data", "sft", "--tokenizer", "", "--in", "a.jsonl", "--out", "x", NULL};
+    expect(tokenizer, 2, "plateau: option --tokenizer: expected FILE, got an empty string");
+    const char *ckpt[] = {"generate", "--ckpt", "", "--prompt", "hi", NULL};
+    expect(ckpt, 2, "plateau: option --ckpt: expected DIR, got an empty string");
+    const char *input[] = {"merge", step2, "", "--out", "x", NULL};
+    expect(input, 2, "plateau: argument 2 is an empty string (see --help)");
+}
+
 /* train --lr 1e9 diverges: one message with the step, the value and the
  * hint, exit 1, the checkpoint it started from untouched and no checkpoint
  * with NaN weights. */
@@ -470,6 +554,8 @@ int main(void)
         cmocka_unit_test(export_refuses_an_existing_out_and_errors_name_the_users_path),
         cmocka_unit_test(help_and_files_match_what_the_commands_do),
         cmocka_unit_test(a_divergent_train_stops_with_one_message),
+        cmocka_unit_test(usage_errors_exit_2_in_every_command_and_help_takes_no_value),
+        cmocka_unit_test(an_empty_path_is_refused_naming_the_option),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,6 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int check_number(const char *name, const char *value, Err *e);
+
+/* 1 for --help or -h, 0 for anything else, -1 for --help=VALUE. */
+static int help_word(const char *arg, Err *e)
+{
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return 1;
+    if (strncmp(arg, "--help=", 7) == 0) return err_set(e, "option --help takes no value (give --help alone)");
+    return 0;
+}
+
+void args_fail(const Err *e)
+{
+    fprintf(stderr, "plateau: %s\n", e->msg);
+    exit(EXIT_USAGE);
+}
+
+int args_first_is_help(int argc, char **argv)
+{
+    Err e;
+    int help = argc < 1 ? 0 : help_word(argv[0], &e);
+    if (help < 0) args_fail(&e);
+    return help;
+}
+
 static int find(const OptSpec *spec, const char *name)
 {
     for (int i = 0; spec[i].name; i++)
@@ -19,12 +43,15 @@ int args_parse(Args *a, const OptSpec *spec, int argc, char **argv, Err *e)
     a->spec = spec;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+        int help = help_word(s, e);
+        if (help < 0) return -1;
+        if (help) {
             a->help = 1;
             continue;
         }
         if (strncmp(s, "--", 2) != 0 || s[2] == 0) {
             if (a->n_positional == ARGS_MAX) return err_set(e, "too many arguments");
+            if (!*s) return err_set(e, "argument %d is an empty string (see --help)", a->n_positional + 1);
             a->positional[a->n_positional++] = argv[i];
             continue;
         }
@@ -43,6 +70,9 @@ int args_parse(Args *a, const OptSpec *spec, int argc, char **argv, Err *e)
         }
         const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
         if (!value) return err_set(e, "option --%s needs a value (%s)", name, spec[k].value_name);
+        if (!*value && strcmp(spec[k].value_name, "TEXT") != 0)
+            return err_set(e, "option --%s: expected %s, got an empty string", name, spec[k].value_name);
+        if (check_number(name, value, e)) return -1;
         /* the later one would silently win: say so instead */
         if (a->present[k])
             return err_set(e, "option --%s given twice ('%s' and '%s'): give it once", name, a->values[k], value);
@@ -81,80 +111,82 @@ const char *args_str(const Args *a, const char *name, const char *def)
 /* The accepted range of every numeric option, by name: an option means the
  * same thing in every command that has it, so one table serves them all.
  * Commands refine these where they know more (--seq-len up to the model's
- * context, --alpha against the schedule). lo_open: lo itself is refused. */
+ * context, --alpha against the schedule). lo_open: lo itself is refused;
+ * integer: a whole number (args_long), else any finite number (args_double). */
 typedef struct {
     const char *name;
     double      lo, hi;
     int         lo_open;
+    int         integer;
 } OptRange;
 
 #define INT_OPT_MAX 2147483647.0   /* options stored in an int */
 #define COUNT_MAX   9007199254740992.0   /* 2^53: token and step counts */
+#define WHOLE(name, lo, hi) {name, lo, hi, 0, 1}
+#define REAL(name, lo, hi, lo_open) {name, lo, hi, lo_open, 0}
 
 static const OptRange RANGES[] = {
     /* sizes of a batch, a window, a model: at least 1 */
-    {"seq-len", 1, INT_OPT_MAX, 0},          {"batch", 1, INT_OPT_MAX, 0},
-    {"micro-batch", 1, INT_OPT_MAX, 0},      {"batch-tokens", 1, COUNT_MAX, 0},
-    {"vocab", 1, INT_OPT_MAX, 0},            {"max-new", 1, INT_OPT_MAX, 0},
-    {"limit", 1, INT_OPT_MAX, 0},            {"probes", 1, INT_OPT_MAX, 0},
-    {"min-probes", 1, INT_OPT_MAX, 0},       {"eig-iters", 1, INT_OPT_MAX, 0},
-    {"lanczos-steps", 1, INT_OPT_MAX, 0},    {"probe-batch", 1, INT_OPT_MAX, 0},
-    {"probe-probes", 1, INT_OPT_MAX, 0},     {"people", 1, INT_OPT_MAX, 0},
-    {"bios-per-person", 1, INT_OPT_MAX, 0},  {"mid-questions", 1, INT_OPT_MAX, 0},
-    {"docs-per-synset", 1, INT_OPT_MAX, 0},  {"shard-tokens", 1, COUNT_MAX, 0},
-    {"log-every", 0, COUNT_MAX, 0},
+    WHOLE("seq-len", 1, INT_OPT_MAX),          WHOLE("batch", 1, INT_OPT_MAX),
+    WHOLE("micro-batch", 1, INT_OPT_MAX),      WHOLE("batch-tokens", 1, COUNT_MAX),
+    WHOLE("vocab", 1, INT_OPT_MAX),            WHOLE("max-new", 1, INT_OPT_MAX),
+    WHOLE("limit", 1, INT_OPT_MAX),            WHOLE("probes", 1, INT_OPT_MAX),
+    WHOLE("min-probes", 1, INT_OPT_MAX),       WHOLE("eig-iters", 1, INT_OPT_MAX),
+    WHOLE("lanczos-steps", 1, INT_OPT_MAX),    WHOLE("probe-batch", 1, INT_OPT_MAX),
+    WHOLE("probe-probes", 1, INT_OPT_MAX),     WHOLE("people", 1, INT_OPT_MAX),
+    WHOLE("bios-per-person", 1, INT_OPT_MAX),  WHOLE("mid-questions", 1, INT_OPT_MAX),
+    WHOLE("docs-per-synset", 1, INT_OPT_MAX),  WHOLE("shard-tokens", 1, COUNT_MAX),
+    WHOLE("log-every", 0, COUNT_MAX),
     /* counts where 0 means none, all or only at the end */
-    {"steps", 0, COUNT_MAX, 0},              {"warmup", 0, COUNT_MAX, 0},
-    {"mid-steps", 0, COUNT_MAX, 0},          {"sft-steps", 0, COUNT_MAX, 0},
-    {"ckpt-every", 0, COUNT_MAX, 0},         {"probe-every", 1, COUNT_MAX, 0},
-    {"samples", 0, INT_OPT_MAX, 0},          {"max-bad-lines", 0, COUNT_MAX, 0},
-    {"mid-people", 0, INT_OPT_MAX, 0},       {"eval-train-people", 0, INT_OPT_MAX, 0},
-    {"eval-train-items", 0, INT_OPT_MAX, 0}, {"max-synsets", 0, INT_OPT_MAX, 0},
-    {"seed", 0, COUNT_MAX, 0},               {"probe-seed", 0, COUNT_MAX, 0},
+    WHOLE("steps", 0, COUNT_MAX),              WHOLE("warmup", 0, COUNT_MAX),
+    WHOLE("mid-steps", 0, COUNT_MAX),          WHOLE("sft-steps", 0, COUNT_MAX),
+    WHOLE("ckpt-every", 0, COUNT_MAX),         WHOLE("probe-every", 1, COUNT_MAX),
+    WHOLE("samples", 0, INT_OPT_MAX),          WHOLE("max-bad-lines", 0, COUNT_MAX),
+    WHOLE("mid-people", 0, INT_OPT_MAX),       WHOLE("eval-train-people", 0, INT_OPT_MAX),
+    WHOLE("eval-train-items", 0, INT_OPT_MAX), WHOLE("max-synsets", 0, INT_OPT_MAX),
+    WHOLE("seed", 0, COUNT_MAX),               WHOLE("probe-seed", 0, COUNT_MAX),
+    WHOLE("mid-percent", 0, 100),
     /* real numbers */
-    {"lr", 0, HUGE_VAL, 1},                  {"peak", 0, HUGE_VAL, 1},
-    {"alpha", 0, 1, 0},                      {"alpha-mid", 0, 1, 0},
-    {"rho", 0, 1, 0},                        {"weight-decay", 0, HUGE_VAL, 0},
-    {"clip", 0, HUGE_VAL, 0},                {"tol", 0, HUGE_VAL, 0},
-    {"eig-tol", 0, HUGE_VAL, 1},             {"fraction", 0, 1, 1},
-    {"mid-percent", 0, 100, 0},
+    REAL("lr", 0, HUGE_VAL, 1),                REAL("peak", 0, HUGE_VAL, 1),
+    REAL("alpha", 0, 1, 0),                    REAL("alpha-mid", 0, 1, 0),
+    REAL("rho", 0, 1, 0),                      REAL("weight-decay", 0, HUGE_VAL, 0),
+    REAL("clip", 0, HUGE_VAL, 0),              REAL("tol", 0, HUGE_VAL, 0),
+    REAL("eig-tol", 0, HUGE_VAL, 1),           REAL("fraction", 0, 1, 1),
 };
+
+static const OptRange *range_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++)
+        if (strcmp(RANGES[i].name, name) == 0) return &RANGES[i];
+    return NULL;
+}
 
 const char *args_range_text(const char *name, int integer, char *buf, size_t size)
 {
-    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++) {
-        const OptRange *r = &RANGES[i];
-        if (strcmp(r->name, name)) continue;
-        const char *kind = integer ? "an integer" : "a number";
-        if (r->hi == HUGE_VAL || r->hi == INT_OPT_MAX || r->hi == COUNT_MAX)
-            snprintf(buf, size, "%s %s %g", kind, r->lo_open ? ">" : ">=", r->lo);
-        else
-            snprintf(buf, size, "%s in %c%g, %g]", kind, r->lo_open ? '(' : '[', r->lo, r->hi);
-        return buf;
-    }
-    return NULL;
+    const OptRange *r = range_of(name);
+    if (!r) return NULL;
+    const char *kind = integer ? "an integer" : "a number";
+    if (r->hi == HUGE_VAL || r->hi == INT_OPT_MAX || r->hi == COUNT_MAX)
+        snprintf(buf, size, "%s %s %g", kind, r->lo_open ? ">" : ">=", r->lo);
+    else
+        snprintf(buf, size, "%s in %c%g, %g]", kind, r->lo_open ? '(' : '[', r->lo, r->hi);
+    return buf;
 }
 
 /* Checks a given value of --name against the table. */
 static int check_range(const char *name, const char *text, double v, int integer, Err *e)
 {
-    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++) {
-        const OptRange *r = &RANGES[i];
-        if (strcmp(r->name, name)) continue;
-        if ((r->lo_open ? v > r->lo : v >= r->lo) && v <= r->hi) return 0;
-        char range[96];
-        args_range_text(name, integer, range, sizeof range);
-        if (v > r->hi && (r->hi == INT_OPT_MAX || r->hi == COUNT_MAX))   /* a bound the text leaves out */
-            return err_set(e, "--%s: expected %s, at most %.0f; got '%s'", name, range, r->hi, text);
-        return err_set(e, "--%s: expected %s, got '%s'", name, range, text);
-    }
-    return 0;
+    const OptRange *r = range_of(name);
+    if (!r || ((r->lo_open ? v > r->lo : v >= r->lo) && v <= r->hi)) return 0;
+    char range[96];
+    args_range_text(name, integer, range, sizeof range);
+    if (v > r->hi && (r->hi == INT_OPT_MAX || r->hi == COUNT_MAX))   /* a bound the text leaves out */
+        return err_set(e, "--%s: expected %s, at most %.0f; got '%s'", name, range, r->hi, text);
+    return err_set(e, "--%s: expected %s, got '%s'", name, range, text);
 }
 
-int args_long(const Args *a, const char *name, long def, long *out, Err *e)
+static int parse_long(const char *name, const char *s, long *out, Err *e)
 {
-    const char *s = args_str(a, name, NULL);
-    if (!s) { *out = def; return 0; }
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -164,10 +196,8 @@ int args_long(const Args *a, const char *name, long def, long *out, Err *e)
     return 0;
 }
 
-int args_double(const Args *a, const char *name, double def, double *out, Err *e)
+static int parse_double(const char *name, const char *s, double *out, Err *e)
 {
-    const char *s = args_str(a, name, NULL);
-    if (!s) { *out = def; return 0; }
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -176,6 +206,30 @@ int args_double(const Args *a, const char *name, double def, double *out, Err *e
     if (check_range(name, s, v, 0, e)) return -1;
     *out = v;
     return 0;
+}
+
+/* A value of an option in the table, checked when it is given. */
+static int check_number(const char *name, const char *value, Err *e)
+{
+    const OptRange *r = range_of(name);
+    long l;
+    double d;
+    if (!r) return 0;
+    return r->integer ? parse_long(name, value, &l, e) : parse_double(name, value, &d, e);
+}
+
+int args_long(const Args *a, const char *name, long def, long *out, Err *e)
+{
+    const char *s = args_str(a, name, NULL);
+    if (!s) { *out = def; return 0; }
+    return parse_long(name, s, out, e);
+}
+
+int args_double(const Args *a, const char *name, double def, double *out, Err *e)
+{
+    const char *s = args_str(a, name, NULL);
+    if (!s) { *out = def; return 0; }
+    return parse_double(name, s, out, e);
 }
 
 int args_require(const Args *a, const char *name, const char **out, Err *e)
@@ -189,7 +243,7 @@ int args_require(const Args *a, const char *name, const char **out, Err *e)
 int args_begin(Args *a, const OptSpec *spec, int argc, char **argv, const char *usage, const char *about)
 {
     Err e;
-    if (args_parse(a, spec, argc, argv, &e)) die(&e);
+    if (args_parse(a, spec, argc, argv, &e)) args_fail(&e);
     if (a->help) {
         args_usage(stdout, usage, about, spec);
         return 1;

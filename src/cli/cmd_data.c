@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 
 typedef struct {
@@ -27,11 +28,11 @@ int cmd_data(int argc, char **argv)
     if (argc >= 1)
         for (size_t i = 0; i < N_DATA_COMMANDS; i++)
             if (strcmp(argv[0], DATA_COMMANDS[i].name) == 0) return DATA_COMMANDS[i].run(argc - 1, argv + 1);
-    int help = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
+    int help = args_first_is_help(argc, argv);
     FILE *fp = help ? stdout : stderr;
     if (argc >= 1 && !help) fprintf(stderr, "plateau data: unknown subcommand '%s'\n", argv[0]);
     fprintf(fp, "usage: plateau data SUBCOMMAND [options]   (each with --help)\n\nsubcommands:\n");
     for (size_t i = 0; i < N_DATA_COMMANDS; i++)
         fprintf(fp, "  %-12s %s\n", DATA_COMMANDS[i].name, DATA_COMMANDS[i].about);
-    return help ? 0 : 2;
+    return help ? 0 : EXIT_USAGE;
 }

@@ -41,10 +41,10 @@ int cmd_data_bios(int argc, char **argv)
         args_long(&a, "mid-people", -1, &mid, &e) ||
         args_long(&a, "mid-questions", o.mid_questions_per_attribute, &midq, &e) ||
         args_long(&a, "eval-train-people", -1, &evt, &e))
-        die(&e);
+        args_fail(&e);
     if (seed < 0 || people > 1000000 || k > 1000 || mid > 1000000 || midq > 1000 || evt > 1000000) {
         fprintf(stderr, "plateau: --seed must be >= 0 and counts at most 1000000\n");
-        return 2;
+        return EXIT_USAGE;
     }
     o.seed = (uint64_t)seed;
     o.people = (int)people;
@@ -58,7 +58,7 @@ int cmd_data_bios(int argc, char **argv)
     o.mid_bios_of_train = !args_has(&a, "mid-bios-only-mid");
     if (o.mid_people == -2 || o.eval_train_people == -2) {
         fprintf(stderr, "plateau: --mid-people and --eval-train-people must be >= 0\n");
-        return 2;
+        return EXIT_USAGE;
     }
 
     BiosWorld w;

@@ -38,10 +38,10 @@ int cmd_data_corpus(int argc, char **argv)
     const char *out;
     long seed;
     uint64_t bytes;
-    if (args_require(&a, "out", &out, &e) || args_long(&a, "seed", 1, &seed, &e)) die(&e);
+    if (args_require(&a, "out", &out, &e) || args_long(&a, "seed", 1, &seed, &e)) args_fail(&e);
     if (parse_bytes(args_str(&a, "bytes", "10M"), &bytes)) {
         fprintf(stderr, "plateau: --bytes %s: expected a positive size such as 500M or 1G\n", args_str(&a, "bytes", ""));
-        return 2;
+        return EXIT_USAGE;
     }
     double t0 = now_seconds();
     CorpusStats st;

@@ -37,14 +37,14 @@ int cmd_data_sft(int argc, char **argv)
     if (args_require(&a, "tokenizer", &tok_path, &e) || args_require(&a, "in", &in, &e) ||
         args_require(&a, "out", &out, &e) || args_long(&a, "seq-len", 256, &T, &e) ||
         args_long(&a, "max-bad-lines", 0, &max_bad, &e))
-        die(&e);
+        args_fail(&e);
     if (max_bad < 0) {
         fprintf(stderr, "plateau: --max-bad-lines must be 0 or more\n");
-        return 2;
+        return EXIT_USAGE;
     }
     if (T < 2 || T > 1 << 24) {
         fprintf(stderr, "plateau: --seq-len must be in 2 .. 16777216\n");
-        return 2;
+        return EXIT_USAGE;
     }
     char stem[1024];
     const char *name = args_str(&a, "name", NULL);

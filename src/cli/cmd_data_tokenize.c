@@ -152,16 +152,16 @@ int cmd_data_tokenize(int argc, char **argv)
     long shard_tokens, max_bad;
     if (args_require(&a, "tokenizer", &tok_path, &e) || args_require(&a, "out", &dir, &e) ||
         args_long(&a, "shard-tokens", 100000000, &shard_tokens, &e) || args_long(&a, "max-bad-lines", 0, &max_bad, &e))
-        die(&e);
+        args_fail(&e);
     if (shard_tokens <= 0 || shard_tokens > 0x7fffffffL) {
         fprintf(stderr, "plateau: --shard-tokens must be in 1..2147483647\n");
-        return 2;
+        return EXIT_USAGE;
     }
     if (max_bad < 0) {
         fprintf(stderr, "plateau: --max-bad-lines must be 0 or more\n");
-        return 2;
+        return EXIT_USAGE;
     }
-    if (a.n_positional == 0) { fprintf(stderr, "plateau: no corpus files given (see --help)\n"); return 2; }
+    if (a.n_positional == 0) { fprintf(stderr, "plateau: no corpus files given (see --help)\n"); return EXIT_USAGE; }
     char stems[ARGS_MAX][256];
     for (int i = 0; i < a.n_positional; i++) {
         file_stem(a.positional[i], stems[i], sizeof stems[i]);
@@ -169,7 +169,7 @@ int cmd_data_tokenize(int argc, char **argv)
             if (strcmp(stems[i], stems[j]) == 0) {
                 fprintf(stderr, "plateau: %s and %s would both write %s/%s_*.bin; rename one\n",
                         a.positional[j], a.positional[i], dir, stems[i]);
-                return 2;
+                return EXIT_USAGE;
             }
     }
     Tokenizer *t;

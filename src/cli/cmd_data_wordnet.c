@@ -37,10 +37,10 @@ int cmd_data_wordnet(int argc, char **argv)
         args_long(&a, "docs-per-synset", o.docs_per_synset, &k, &e) ||
         args_long(&a, "mid-percent", o.mid_percent, &mid, &e) ||
         args_long(&a, "eval-train-items", -1, &evt, &e))
-        die(&e);
+        args_fail(&e);
     if (seed < 0 || max < 0 || max > 10000000 || k > 100 || mid > 100 || evt < -1 || evt > 10000000) {
         fprintf(stderr, "plateau: --seed and --max-synsets must be >= 0, --docs-per-synset <= 100, --mid-percent <= 40\n");
-        return 2;
+        return EXIT_USAGE;
     }
     o.seed = (uint64_t)seed;
     o.max_synsets = (int)max;

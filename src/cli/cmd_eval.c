@@ -89,12 +89,11 @@ typedef struct {
     char        tokenizer_path[4096];   /* "" when no tokenizer is needed */
 } EvalCommand;
 
-static int parse_eval_options(const Args *a, EvalCommand *c, Err *e)
+/* The command line alone (a failure is a usage error). */
+static int parse_eval_options(const Args *a, EvalCommand *c, const char **ckpt, Err *e)
 {
-    const char *ckpt;
     c->world = args_str(a, "world", NULL);
-    if (args_require(a, "ckpt", &ckpt, e) || checkpoint_resolve(ckpt, c->dir, sizeof c->dir, e) ||
-        checkpoint_read_config(c->dir, &c->cfg, e) || args_long(a, "seq-len", c->cfg.seq_len, &c->seq_len, e) ||
+    if (args_require(a, "ckpt", ckpt, e) || args_long(a, "seq-len", 0, &c->seq_len, e) ||
         args_long(a, "batch", 16, &c->batch, e) || args_long(a, "limit", 0, &c->limit, e) ||
         args_long(a, "max-new", 32, &c->max_new, e) || args_long(a, "samples", 0, &c->samples, e))
         return -1;
@@ -104,11 +103,19 @@ static int parse_eval_options(const Args *a, EvalCommand *c, Err *e)
     c->is_sft = strcmp(c->suite, "sft") == 0;
     c->is_loss = strcmp(c->suite, "loss") == 0;
     if (!c->is_pt && !c->is_sft && !c->is_loss) return err_set(e, "--suite '%s': expected pt, sft or loss", c->suite);
-    if (c->seq_len <= 0 || c->seq_len > c->cfg.seq_len || c->batch <= 0 || c->limit < 0 || c->max_new <= 0)
-        return err_set(e, "--seq-len must be in [1, %d]; --batch and --max-new positive; --limit >= 0", c->cfg.seq_len);
     const char *layout = args_str(a, "layout", "stream");
     if (strcmp(layout, "rows") != 0 && strcmp(layout, "stream") != 0)
         return err_set(e, "--layout '%s': expected stream or rows", layout);
+    return 0;
+}
+
+/* The checkpoint, and --seq-len within its context (default: all of it). */
+static int open_checkpoint(EvalCommand *c, const char *ckpt, Err *e)
+{
+    if (checkpoint_resolve(ckpt, c->dir, sizeof c->dir, e) || checkpoint_read_config(c->dir, &c->cfg, e)) return -1;
+    if (c->seq_len == 0) c->seq_len = c->cfg.seq_len;
+    if (c->seq_len > c->cfg.seq_len)
+        return err_set(e, "--seq-len %ld: the checkpoint's context is %d", c->seq_len, c->cfg.seq_len);
     return 0;
 }
 
@@ -225,7 +232,9 @@ int cmd_eval(int argc, char **argv)
     Err e;
     if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
     EvalCommand c = {0};
-    int rc = parse_eval_options(&a, &c, &e);
+    const char *ckpt;
+    if (parse_eval_options(&a, &c, &ckpt, &e)) args_fail(&e);
+    int rc = open_checkpoint(&c, ckpt, &e);
     if (!rc && args_has(&a, "quiet")) progress_quiet(1);
     if (!rc) rc = find_inputs(&a, &c, &e);
     if (!rc) rc = evaluate(&a, &c, &e);

@@ -28,21 +28,21 @@ int cmd_export(int argc, char **argv)
     Err e;
     if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
     const char *format, *out;
-    if (args_require(&a, "format", &format, &e) || args_require(&a, "out", &out, &e)) die(&e);
+    if (args_require(&a, "format", &format, &e) || args_require(&a, "out", &out, &e)) args_fail(&e);
     int gguf = strcmp(format, "gguf") == 0;
     if (!gguf && strcmp(format, "hf") != 0) {
         fprintf(stderr, "plateau: --format %s: expected hf or gguf\n", format);
-        return 2;
+        return EXIT_USAGE;
     }
     ExportDtype dt;
     if (export_dtype_parse(args_str(&a, "dtype", "f32"), &dt) || (!gguf && dt == EXPORT_F16)) {
         fprintf(stderr, "plateau: --dtype %s: expected f32 or bf16%s\n", args_str(&a, "dtype", ""),
                 gguf ? " or f16" : "");
-        return 2;
+        return EXIT_USAGE;
     }
     if (a.n_positional != 1) {
         fprintf(stderr, "plateau: give exactly one checkpoint (see --help)\n");
-        return 2;
+        return EXIT_USAGE;
     }
     ExportSource s;
     if (export_source_load(&s, a.positional[0], args_str(&a, "tokenizer", NULL), &e)) die(&e);

@@ -124,8 +124,9 @@ int cmd_generate(int argc, char **argv)
     long max_new;
     char dir[4096], tok_path[4096];
     if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "prompt", &prompt, &e) ||
-        args_long(&a, "max-new", 64, &max_new, &e) || checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e))
-        die(&e);
+        args_long(&a, "max-new", 64, &max_new, &e))
+        args_fail(&e);
+    if (checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e)) die(&e);
     path_join(tok_path, sizeof tok_path, dir, "tokenizer.json");
     if (args_has(&a, "tokenizer")) snprintf(tok_path, sizeof tok_path, "%s", args_str(&a, "tokenizer", ""));
     else if (!file_exists(tok_path)) {

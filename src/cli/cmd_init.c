@@ -36,9 +36,9 @@ int cmd_init(int argc, char **argv)
     long seq_len;
     if (cli_model_config(&a, &c, &e) || args_require(&a, "out", &out, &e) || args_long(&a, "seed", 1, &seed, &e) ||
         args_long(&a, "seq-len", c.seq_len, &seq_len, &e))
-        die(&e);
+        args_fail(&e);
     c.seq_len = (int)seq_len;
-    if (config_validate(&c, &e)) die(&e);
+    if (config_validate(&c, &e)) args_fail(&e);
     Model m;
     if (model_create(&m, &c, 1, 1, &e)) die(&e);
     model_init_weights(&m, (uint64_t)seed);

@@ -33,11 +33,16 @@ int cmd_merge(int argc, char **argv)
     Err e;
     if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
     const char *out;
-    if (args_require(&a, "out", &out, &e)) die(&e);
+    if (args_require(&a, "out", &out, &e)) args_fail(&e);
     if (a.n_positional < 2) {
         fprintf(stderr, "plateau merge: %s, oldest first (see --help)\n",
                 a.n_positional ? "a merge needs at least two checkpoints, got one" : "give the checkpoints to merge");
-        return 2;
+        return EXIT_USAGE;
+    }
+    MergeWeights w;
+    if (merge_weights_parse(args_str(&a, "weights", "uniform"), a.n_positional, &w, &e)) {
+        err_wrap(&e, "--weights");
+        args_fail(&e);
     }
     char dirs[ARGS_MAX][4096];
     const char *inputs[ARGS_MAX];
@@ -55,12 +60,7 @@ int cmd_merge(int argc, char **argv)
                 die(&e);
             }
     }
-    MergeWeights w;
     Lineage lin;
-    if (merge_weights_parse(args_str(&a, "weights", "uniform"), a.n_positional, &w, &e)) {
-        err_wrap(&e, "--weights");
-        die(&e);
-    }
     if (merge_checkpoints(inputs, a.n_positional, &w, out, args_has(&a, "any-lineage"), &lin, &e)) die(&e);
     printf("merged %d checkpoints into %s (id %s, step %lld):", lin.n_merged, out, lin.id, (long long)lin.step);
     for (int j = 0; j < lin.n_merged; j++)

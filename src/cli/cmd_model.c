@@ -33,27 +33,27 @@ int cmd_model(int argc, char **argv)
     Args a;
     Err e;
     if (argc < 1 || strcmp(argv[0], "info") != 0) {
-        if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        if (args_first_is_help(argc, argv)) {
             args_usage(stdout, "plateau model info [--preset NAME]", "Prints a model's shape, parameter count, training FLOPs per token and step memory.", OPTS);
             return 0;
         }
         fprintf(stderr, "plateau model: expected 'info' (see plateau model --help)\n");
-        return 2;
+        return EXIT_USAGE;
     }
     if (args_begin(&a, OPTS, argc - 1, argv + 1, "plateau model info [--preset NAME]",
                    "Prints a model's shape, parameter count, training FLOPs per token and step memory."))
         return 0;
     Config c;
     const char *name = args_str(&a, "preset", "nano");
-    if (config_preset(&c, name, &e)) die(&e);
+    if (config_preset(&c, name, &e)) args_fail(&e);
     if (args_has(&a, "tied")) c.tied = 1;
     if (args_has(&a, "untied")) c.tied = 0;
     long B, T;
-    if (args_long(&a, "batch", 8, &B, &e) || args_long(&a, "seq-len", c.seq_len, &T, &e)) die(&e);
-    if (B <= 0 || T <= 0) { fprintf(stderr, "plateau: --batch and --seq-len must be positive\n"); return 2; }
+    if (args_long(&a, "batch", 8, &B, &e) || args_long(&a, "seq-len", c.seq_len, &T, &e)) args_fail(&e);
     Precision prec = precision_default();
-    if (args_has(&a, "precision") && precision_parse(args_str(&a, "precision", ""), "--precision", &prec, &e)) die(&e);
-    if (config_validate(&c, &e)) die(&e);
+    if (args_has(&a, "precision") && precision_parse(args_str(&a, "precision", ""), "--precision", &prec, &e))
+        args_fail(&e);
+    if (config_validate(&c, &e)) args_fail(&e);
 
     uint64_t n = config_param_count(&c);
     char count[64];

@@ -62,11 +62,12 @@ typedef struct {
     DecayShape shape;
 } Common;
 
-static void die_msg(const char *msg)
+/* Every error of this command but writing the chart is the command line's. */
+static void usage_fail(const char *msg)
 {
     Err e;
     err_set(&e, "%s", msg);
-    die(&e);
+    args_fail(&e);
 }
 
 /* "KIND[:ALPHA[:SHAPE]]" -> spec and a legend label. */
@@ -84,7 +85,7 @@ static void parse_compare_item(const Common *c, const char *item, Curve *out)
     if (schedule_kind_from_name(buf, &kind) || kind == SCHED_MID) {
         snprintf(msg, sizeof msg, "--compare: '%s': unknown schedule '%s' (expected wso, wsd, cosine, linear or constant)",
                  item, buf);
-        die_msg(msg);
+        usage_fail(msg);
     }
     double alpha = c->alpha;
     if (alpha_s && *alpha_s) {
@@ -92,19 +93,19 @@ static void parse_compare_item(const Common *c, const char *item, Curve *out)
         alpha = strtod(alpha_s, &end);
         if (end == alpha_s || *end) {
             snprintf(msg, sizeof msg, "--compare: '%s': alpha '%s' is not a number", item, alpha_s);
-            die_msg(msg);
+            usage_fail(msg);
         }
     }
     DecayShape shape = c->shape;
     if (shape_s && schedule_shape_from_name(shape_s, &shape)) {
         snprintf(msg, sizeof msg, "--compare: '%s': shape '%s' is not linear, 1-sqrt, cosine or exp", item, shape_s);
-        die_msg(msg);
+        usage_fail(msg);
     }
     out->pre = schedule_of_kind(kind, c->peak, c->warmup, c->steps, alpha, c->rho, shape);
     Err e;
     if (schedule_validate(&out->pre, &e)) {
         err_wrap(&e, "--compare: '%s'", item);
-        die(&e);
+        args_fail(&e);
     }
     ScheduleSpec s = out->pre;
     if (s.kind == SCHED_WSO || s.kind == SCHED_CONSTANT) snprintf(out->label, sizeof out->label, "%s", buf);
@@ -198,7 +199,7 @@ static void default_curve(const Args *a, const Common *c, Curve *out)
     Err e;
     const char *sched = args_str(a, "schedule", "wsd");
     if (strchr(sched, ':')) {
-        if (schedule_parse(sched, &out->pre, &e)) die(&e);
+        if (schedule_parse(sched, &out->pre, &e)) args_fail(&e);
         schedule_format(&out->pre, out->label, sizeof out->label);
         return;
     }
@@ -206,7 +207,7 @@ static void default_curve(const Args *a, const Common *c, Curve *out)
     if (schedule_kind_from_name(sched, &kind) || kind == SCHED_MID) {
         err_set(&e, "--schedule: unknown schedule '%s' (expected wso, wsd, cosine, linear, constant "
                     "or a text spec such as wsd:peak=3e-4,total=1000,alpha=0.1)", sched);
-        die(&e);
+        args_fail(&e);
     }
     char item[64];
     snprintf(item, sizeof item, "%s:%.17g", sched, c->alpha);
@@ -222,7 +223,7 @@ static void append_mid(Curve *curves, int n, int64_t mid_steps, double alpha_mid
         curves[i].mid = schedule_mid(schedule_final_lr(&curves[i].pre), mid_steps, alpha_mid);
         if (schedule_validate(&curves[i].mid, &e)) {
             err_wrap(&e, "--mid-steps/--alpha-mid");
-            die(&e);
+            args_fail(&e);
         }
         size_t len = strlen(curves[i].label);
         snprintf(curves[i].label + len, sizeof curves[i].label - len, ", mid alpha=%g", alpha_mid);
@@ -241,15 +242,15 @@ int cmd_schedule(int argc, char **argv)
         args_double(&a, "peak", 3e-4, &c.peak, &e) || args_double(&a, "alpha", 0.1, &c.alpha, &e) ||
         args_double(&a, "rho", SCHEDULE_DEFAULT_RHO, &c.rho, &e) || args_long(&a, "mid-steps", 0, &mid_steps, &e) ||
         args_double(&a, "alpha-mid", SCHEDULE_DEFAULT_ALPHA_MID, &alpha_mid, &e))
-        die(&e);
+        args_fail(&e);
     c.steps = steps;
     c.warmup = warmup;
     const char *shape = args_str(&a, "shape", "linear");
     if (schedule_shape_from_name(shape, &c.shape)) {
         err_set(&e, "--shape: '%s' is not linear, 1-sqrt, cosine or exp", shape);
-        die(&e);
+        args_fail(&e);
     }
-    if (mid_steps < 0) die_msg("--mid-steps must be >= 0");
+    if (mid_steps < 0) usage_fail("--mid-steps must be >= 0");
 
     Curve curves[MAX_CURVES];
     int n = 0;
@@ -259,13 +260,13 @@ int cmd_schedule(int argc, char **argv)
         char list[1024];
         snprintf(list, sizeof list, "%s", compare);
         for (char *save = NULL, *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-            if (n == MAX_CURVES) die_msg("--compare: at most 32 schedules");
+            if (n == MAX_CURVES) usage_fail("--compare: at most 32 schedules");
             parse_compare_item(&c, item, &curves[n++]);
         }
     }
     for (int i = 0; i < a.n_positional; i++) {
-        if (n == MAX_CURVES) die_msg("at most 32 schedules");
-        if (schedule_parse(a.positional[i], &curves[n].pre, &e)) die(&e);
+        if (n == MAX_CURVES) usage_fail("at most 32 schedules");
+        if (schedule_parse(a.positional[i], &curves[n].pre, &e)) args_fail(&e);
         schedule_format(&curves[n].pre, curves[n].label, sizeof curves[n].label);
         n++;
     }
@@ -273,7 +274,7 @@ int cmd_schedule(int argc, char **argv)
         default_curve(&a, &c, &curves[0]);
         n = 1;
     } else if (args_has(&a, "schedule")) {
-        die_msg("give either --schedule or --compare/positional specs, not both");
+        usage_fail("give either --schedule or --compare/positional specs, not both");
     }
     if (mid_steps > 0) append_mid(curves, n, mid_steps, alpha_mid);
 

@@ -58,8 +58,8 @@ int cmd_sft_change(int argc, char **argv)
     Config cfg;
     long B, T;
     if (args_require(&a, "base", &base_arg, &e) || args_require(&a, "sft", &sft_arg, &e) ||
-        args_require(&a, "data", &data, &e))
-        die(&e);
+        args_require(&a, "data", &data, &e) || args_long(&a, "batch", 8, &B, &e))
+        args_fail(&e);
     Lineage base_lin, sft_lin;
     float *base = load_params(base_arg, &cfg, 0, base_dir, sizeof base_dir, &base_lin, &e);
     if (!base) die(&e);
@@ -82,9 +82,9 @@ int cmd_sft_change(int argc, char **argv)
         fprintf(stderr, "plateau: warning: --base %s is not --sft's parent (%s); comparing anyway (--force)\n",
                 base_dir, sft_lin.parent_id[0] ? sft_lin.parent_id : "none");
     }
-    if (args_long(&a, "batch", 8, &B, &e) || args_long(&a, "seq-len", cfg.seq_len, &T, &e)) die(&e);
-    if (B < 1 || T < 1 || T > cfg.seq_len) {
-        err_set(&e, "--batch must be positive and --seq-len in [1, %d]", cfg.seq_len);
+    if (args_long(&a, "seq-len", cfg.seq_len, &T, &e)) args_fail(&e);
+    if (T > cfg.seq_len) {   /* a longer window than the checkpoints' context */
+        err_set(&e, "--seq-len %ld: the checkpoints' context is %d", T, cfg.seq_len);
         die(&e);
     }
     Shard sh;

@@ -124,9 +124,7 @@ static int find_probe_data(const Args *a, const char *data, ProbeData *d, Err *e
         snprintf(d->mask, sizeof d->mask, "%s", args_str(a, "mask", ""));
         d->has_mask = 1;
     }
-    const char *layout = args_str(a, "layout", "stream");
-    if (strcmp(layout, "rows") == 0) d->layout = LOADER_ROWS;
-    else if (strcmp(layout, "stream") != 0) return err_set(e, "--layout must be stream or rows (got '%s')", layout);
+    if (strcmp(args_str(a, "layout", "stream"), "rows") == 0) d->layout = LOADER_ROWS;   /* checked by cmd_sharpness */
     return 0;
 }
 
@@ -223,8 +221,13 @@ int cmd_sharpness(int argc, char **argv)
     long B, T;
     SharpnessOptions o;
     ProbeData d;
-    if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "data", &data_arg, &e) ||
-        checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e) || checkpoint_read_config(dir, &cfg, &e) ||
+    const char *layout = args_str(&a, "layout", "stream");
+    if (args_require(&a, "ckpt", &ckpt_arg, &e) || args_require(&a, "data", &data_arg, &e)) args_fail(&e);
+    if (strcmp(layout, "rows") && strcmp(layout, "stream")) {
+        err_set(&e, "--layout must be stream or rows (got '%s')", layout);
+        args_fail(&e);
+    }
+    if (checkpoint_resolve(ckpt_arg, dir, sizeof dir, &e) || checkpoint_read_config(dir, &cfg, &e) ||
         sharpness_options(&a, &cfg, &o, &B, &T, &e) || find_probe_data(&a, data_arg, &d, &e) ||
         ((!strcmp(data_arg, "pt") || !strcmp(data_arg, "sft")) && check_shard_tokenizer(dir, &d, &e)))
         die(&e);

@@ -39,19 +39,19 @@ static int jobs_option(const Args *a, const char *cmd, int *jobs)
     if (args_long(a, "jobs", 1, &n, &e)) {
         fprintf(stderr, "plateau study %s: %s (--jobs takes a whole number of worker processes, 1 or more)\n", cmd,
                 e.msg);
-        return 2;
+        return EXIT_USAGE;
     }
     if (n < 1 || n > JOBS_MAX) {
         fprintf(stderr, "plateau study %s: --jobs %ld: expected a whole number of worker processes from 1 to %d\n", cmd,
                 n, JOBS_MAX);
-        return 2;
+        return EXIT_USAGE;
     }
     if (dist_world()->size > 1) {
         if (dist_is_root(dist_world()))
             fprintf(stderr, "plateau study %s: --jobs runs segments side by side in worker processes of one "
                             "machine; under mpirun the %d ranks do that already: drop --jobs or mpirun\n",
                     cmd, dist_world()->size);
-        return 2;
+        return EXIT_USAGE;
     }
     *jobs = (int)n;
     return 0;
@@ -70,13 +70,13 @@ static int study_plan(int argc, char **argv)
     Err e;
     if (a.n_positional != 1) {
         fprintf(stderr, "plateau study plan: expected one study file (usage: %s)\n", usage);
-        return 2;
+        return EXIT_USAGE;
     }
     long sft_steps;
-    if (args_long(&a, "sft-steps", 0, &sft_steps, &e)) die(&e);
+    if (args_long(&a, "sft-steps", 0, &sft_steps, &e)) args_fail(&e);
     if (!args_has(&a, "estimate") && (args_has(&a, "out") || args_has(&a, "jobs"))) {
         fprintf(stderr, "plateau study plan: --out and --jobs go with --estimate\n");
-        return 2;
+        return EXIT_USAGE;
     }
     StudyRunOptions o = {.estimate_only = 1, .jobs = STUDY_JOBS_AUTO};
     int bad = jobs_option(&a, "plan", &o.jobs);
@@ -126,7 +126,7 @@ static int study_run_cmd(int argc, char **argv)
     Err e;
     if (a.n_positional != 1) {
         fprintf(stderr, "plateau study run: expected one study file (usage: %s)\n", usage);
-        return 2;
+        return EXIT_USAGE;
     }
     char out[4096];
     StudySpec spec;
@@ -161,9 +161,9 @@ static int study_worker_cmd(int argc, char **argv)
     long job;
     if (a.n_positional != 1) {
         fprintf(stderr, "plateau study worker: expected one study file (usage: %s)\n", usage);
-        return 2;
+        return EXIT_USAGE;
     }
-    if (args_require(&a, "out", &out, &e) || args_long(&a, "job", 0, &job, &e)) die(&e);
+    if (args_require(&a, "out", &out, &e) || args_long(&a, "job", 0, &job, &e)) args_fail(&e);
     if (study_work(a.positional[0], out, (int)job, &e)) {
         fprintf(stderr, "plateau: job %ld: %s\n", job, e.msg);
         return 1;
@@ -190,14 +190,14 @@ static int study_calibrate_cmd(int argc, char **argv)
     Err e;
     if (a.n_positional != 1) {
         fprintf(stderr, "plateau study calibrate: expected one study file (usage: %s)\n", usage);
-        return 2;
+        return EXIT_USAGE;
     }
+    double fraction;
+    if (args_double(&a, "fraction", 0.25, &fraction, &e)) args_fail(&e);
     StudySpec spec;
     if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
     char out[4096];
     study_out_dir(out, sizeof out, &a, &spec);
-    double fraction;
-    if (args_double(&a, "fraction", 0.25, &fraction, &e)) die(&e);
     Calibration c;
     if (study_calibrate(a.positional[0], out, fraction, args_has(&a, "quiet"), &c, &e)) die(&e);
     printf("calibrate: chosen peak LR %g (lowest PT validation loss after %" PRId64 " steps); put\n"
@@ -223,7 +223,7 @@ static int study_report_cmd(int argc, char **argv)
     Err e;
     if (a.n_positional != 1) {
         fprintf(stderr, "plateau study report: expected the study's output folder (usage: %s)\n", usage);
-        return 2;
+        return EXIT_USAGE;
     }
     if (study_report(a.positional[0], &e)) die(&e);
     printf("report: %s/report.md\n", a.positional[0]);
@@ -255,11 +255,12 @@ static void usage(FILE *fp)
 
 int cmd_study(int argc, char **argv)
 {
+    int help = args_first_is_help(argc, argv);
     if (argc < 1) {
         usage(stderr);
-        return 2;
+        return EXIT_USAGE;
     }
-    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+    if (help) {
         usage(stdout);
         return 0;
     }
@@ -267,5 +268,5 @@ int cmd_study(int argc, char **argv)
         if (strcmp(argv[0], SUBCOMMANDS[i].name) == 0) return SUBCOMMANDS[i].run(argc - 1, argv + 1);
     fprintf(stderr, "plateau study: unknown subcommand '%s'\n", argv[0]);
     usage(stderr);
-    return 2;
+    return EXIT_USAGE;
 }

@@ -24,7 +24,7 @@ static const OptSpec TRAIN_OPTS[] = {
 
 static const OptSpec ENCODE_OPTS[] = {
     {"tokenizer", "FILE", "tokenizer.json to encode with (required)"},
-    {"text", "S", "text to encode (otherwise the file given as argument)"},
+    {"text", "TEXT", "text to encode (otherwise the file given as argument)"},
     {"pieces", NULL, "print each token as id:\"bytes\" instead of bare ids"},
     {"docs", NULL, "one JSON line {\"text\", \"ids\"} per document of FILE (separated by " TEXTDOCS_SEPARATOR ")"},
     {"chat", NULL, "FILE is chat JSONL: one JSON line {\"text\", \"ids\"} per conversation, as SFT renders it"},
@@ -36,7 +36,7 @@ static const OptSpec ENCODE_OPTS[] = {
 #define TRAIN_ABOUT "Learns a byte-level BPE tokenizer from corpus files (UTF-8 text whose documents are separated\n" \
                     "by " TEXTDOCS_SEPARATOR ", or .jsonl with a text field; .gz and .zst too; documents joined by\n" \
                     "newlines) and saves it as a Hugging Face tokenizer.json."
-#define ENCODE_USAGE "plateau tokenizer encode --tokenizer tok.json [--text S | FILE | --docs FILE | --chat FILE]"
+#define ENCODE_USAGE "plateau tokenizer encode --tokenizer tok.json [--text TEXT | FILE | --docs FILE | --chat FILE]"
 #define ENCODE_ABOUT "Prints the token ids of a text, as the model would see it (no special tokens)."
 
 /* Reads every file's documents (any corpus format, data/docsource.h) into
@@ -71,9 +71,9 @@ static int tokenizer_train_main(int argc, char **argv)
     if (args_begin(&a, TRAIN_OPTS, argc, argv, TRAIN_USAGE, TRAIN_ABOUT)) return 0;
     long vocab;
     const char *out;
-    if (args_long(&a, "vocab", -1, &vocab, &e) || args_require(&a, "out", &out, &e)) die(&e);
-    if (vocab < 0) { fprintf(stderr, "plateau: missing --vocab (see --help)\n"); return 2; }
-    if (a.n_positional == 0) { fprintf(stderr, "plateau: no text files given (see --help)\n"); return 2; }
+    if (args_long(&a, "vocab", -1, &vocab, &e) || args_require(&a, "out", &out, &e)) args_fail(&e);
+    if (vocab < 0) { fprintf(stderr, "plateau: missing --vocab (see --help)\n"); return EXIT_USAGE; }
+    if (a.n_positional == 0) { fprintf(stderr, "plateau: no text files given (see --help)\n"); return EXIT_USAGE; }
     if (vocab > 65536)
         fprintf(stderr, "plateau: warning: a vocabulary of %ld does not fit uint16 token shards (at most 65536)\n", vocab);
 
@@ -189,11 +189,11 @@ static int tokenizer_encode_main(int argc, char **argv)
     Err e;
     if (args_begin(&a, ENCODE_OPTS, argc, argv, ENCODE_USAGE, ENCODE_ABOUT)) return 0;
     const char *path;
-    if (args_require(&a, "tokenizer", &path, &e)) die(&e);
+    if (args_require(&a, "tokenizer", &path, &e)) args_fail(&e);
     const char *inline_text = args_str(&a, "text", NULL);
     if ((inline_text != NULL) == (a.n_positional == 1) || a.n_positional > 1) {
-        fprintf(stderr, "plateau: give either --text S or one FILE (see --help)\n");
-        return 2;
+        fprintf(stderr, "plateau: give either --text TEXT or one FILE (see --help)\n");
+        return EXIT_USAGE;
     }
     Tokenizer *t;
     if (tokenizer_load(&t, path, &e)) die(&e);
@@ -247,8 +247,9 @@ int cmd_tokenizer(int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "train") == 0) return tokenizer_train_main(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "encode") == 0) return tokenizer_encode_main(argc - 1, argv + 1);
-    FILE *fp = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) ? stdout : stderr;
+    int help = args_first_is_help(argc, argv);
+    FILE *fp = help ? stdout : stderr;
     fprintf(fp, "usage: plateau tokenizer train|encode [options]   (each with --help)\n\n"
                 "  train    %s\n  encode   %s\n", TRAIN_USAGE, ENCODE_USAGE);
-    return fp == stdout ? 0 : 2;
+    return help ? 0 : EXIT_USAGE;
 }

@@ -79,6 +79,10 @@ typedef struct {
     double      weight_decay, clip;
     MomentsPolicy moments;
     Precision   precision;
+    ScheduleKind schedule;      /* --schedule, else the stage's default */
+    DecayShape  decay_shape;
+    ScheduleSpec lr_schedule;   /* built here unless mid, which continues its parent's */
+    Config      fresh;          /* with --preset: the model to create */
     /* data: --data and --mask as lists of shards */
     char      **token_paths, **mask_paths;
     int         n_shards, n_masks;
@@ -99,6 +103,8 @@ static int parse_data_options(const Args *a, TrainOptions *o, Err *e)
     o->layout = strcmp(layout, "rows") == 0 ? LOADER_ROWS : LOADER_STREAM;
     return 0;
 }
+
+static int build_schedule(const Args *a, const TrainOptions *o, const StageStart *from, ScheduleSpec *out, Err *e);
 
 static int parse_train_options(const Args *a, TrainOptions *o, Err *e)
 {
@@ -124,31 +130,35 @@ static int parse_train_options(const Args *a, TrainOptions *o, Err *e)
     o->precision = precision_default();
     if (args_has(a, "precision") && precision_parse(args_str(a, "precision", ""), "--precision", &o->precision, e))
         return -1;
+    const char *kind_name = args_str(a, "schedule", o->stage == STAGE_MID ? "mid" : o->stage == STAGE_SFT ? "cosine" : "wso");
+    if (schedule_kind_from_name(kind_name, &o->schedule))
+        return err_set(e, "--schedule: unknown schedule '%s' (expected wso, wsd, cosine, linear, constant, mid)",
+                       kind_name);
+    o->decay_shape = DECAY_LINEAR;
+    if (args_has(a, "decay-shape") && schedule_shape_from_name(args_str(a, "decay-shape", ""), &o->decay_shape))
+        return err_set(e, "--decay-shape: unknown shape '%s' (expected linear, 1-sqrt, cosine, exp)",
+                       args_str(a, "decay-shape", ""));
+    if (args_has(a, "preset") && cli_model_config(a, &o->fresh, e)) return -1;
+    if (o->schedule != SCHED_MID && build_schedule(a, o, NULL, &o->lr_schedule, e)) return -1;
+    if (probe_opts_check(a, e)) return -1;
     return parse_data_options(a, o, e);
 }
 
-/* The stage's schedule from the command line; mid continues the parent's. */
-static int build_schedule(const Args *a, Stage stage, int64_t steps, const StageStart *from, ScheduleSpec *out,
-                          Err *e)
+/* The stage's schedule from the command line; mid continues the parent's
+ * (from: the start, needed by mid only). */
+static int build_schedule(const Args *a, const TrainOptions *o, const StageStart *from, ScheduleSpec *out, Err *e)
 {
-    int sft = stage == STAGE_SFT;
-    const char *kind_name = args_str(a, "schedule", stage == STAGE_MID ? "mid" : sft ? "cosine" : "wso");
-    ScheduleKind kind;
-    if (schedule_kind_from_name(kind_name, &kind))
-        return err_set(e, "--schedule: unknown schedule '%s' (expected wso, wsd, cosine, linear, constant, mid)",
-                       kind_name);
+    int sft = o->stage == STAGE_SFT;
+    int64_t steps = o->steps;
+    ScheduleKind kind = o->schedule;
     double lr, alpha, rho, alpha_mid;
     long warmup;
     long default_warmup = sft ? (long)schedule_sft_warmup(steps) : (long)(steps / 80);
-    DecayShape shape = DECAY_LINEAR;
     if (args_double(a, "lr", sft ? 1e-5 : 3e-4, &lr, e) || args_double(a, "alpha", sft ? 0.0 : 0.1, &alpha, e) ||
         args_double(a, "rho", SCHEDULE_DEFAULT_RHO, &rho, e) ||
         args_double(a, "alpha-mid", SCHEDULE_DEFAULT_ALPHA_MID, &alpha_mid, e) ||
         args_long(a, "warmup", default_warmup, &warmup, e))
         return -1;
-    if (args_has(a, "decay-shape") && schedule_shape_from_name(args_str(a, "decay-shape", ""), &shape))
-        return err_set(e, "--decay-shape: unknown shape '%s' (expected linear, 1-sqrt, cosine, exp)",
-                       args_str(a, "decay-shape", ""));
     if (kind == SCHED_MID) {
         if (!from->has_parent)
             return err_set(e, "--schedule mid continues the parent's schedule: start mid from a pre-training "
@@ -158,15 +168,18 @@ static int build_schedule(const Args *a, Stage stage, int64_t steps, const Stage
     } else if (kind == SCHED_COSINE && sft && !args_has(a, "alpha")) {
         *out = schedule_sft(lr, warmup, steps);
     } else {
-        *out = schedule_of_kind(kind, lr, warmup, steps, alpha, rho, shape);
+        *out = schedule_of_kind(kind, lr, warmup, steps, alpha, rho, o->decay_shape);
     }
     return schedule_validate(out, e);
 }
 
 /* The model's config: the parent checkpoint's or the preset's. */
-static int model_config(const Args *a, char *parent_dir, size_t size, Config *cfg, Err *e)
+static int model_config(const Args *a, const TrainOptions *o, char *parent_dir, size_t size, Config *cfg, Err *e)
 {
-    if (!args_has(a, "init")) return cli_model_config(a, cfg, e);
+    if (!args_has(a, "init")) {
+        *cfg = o->fresh;
+        return 0;
+    }
     if (checkpoint_resolve(args_str(a, "init", ""), parent_dir, size, e)) return -1;
     return checkpoint_read_config(parent_dir, cfg, e);
 }
@@ -320,7 +333,7 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
     Config cfg;
     int T = 0, accum = 0;
     if (find_resume(a, o->out_dir, resume_dir, sizeof resume_dir, e) ||
-        model_config(a, parent_dir, sizeof parent_dir, &cfg, e))
+        model_config(a, o, parent_dir, sizeof parent_dir, &cfg, e))
         return -1;
     if (!parent_dir[0] && o->seq_len > 0) cfg.seq_len = (int)o->seq_len;   /* a fresh model's context is T */
     if (batching(o, &cfg, &T, &accum, e) || check_batch_fits(o, &cfg, T, e)) return -1;
@@ -348,7 +361,8 @@ static int train_stage(const Args *a, TrainOptions *o, Err *e)
         .run_dir = o->out_dir, .ckpt_every = o->ckpt_every, .tokenizer = args_str(a, "tokenizer", NULL),
         .precision = o->precision,
     };
-    if (!rc) rc = build_schedule(a, o->stage, o->steps, &from, &c.schedule, e);
+    if (!rc && o->schedule == SCHED_MID) rc = build_schedule(a, o, &from, &c.schedule, e);
+    else c.schedule = o->lr_schedule;
     if (!rc) rc = stage_prepare(&run, &m, &opt, &from, &c, e);
     if (!rc && !run.train.lineage.tokenizer[0] && dist_is_root(dist_world()))
         fprintf(stderr, "plateau: note: no --tokenizer, so the checkpoints carry none (generate and export will ask "
@@ -371,8 +385,8 @@ int cmd_train(int argc, char **argv)
     Err e;
     if (args_begin(&a, OPTS, argc, argv, USAGE, ABOUT)) return 0;
     TrainOptions o = {0};
-    int rc = parse_train_options(&a, &o, &e);
-    if (!rc) rc = train_stage(&a, &o, &e);
+    if (parse_train_options(&a, &o, &e)) args_fail(&e);
+    int rc = train_stage(&a, &o, &e);
     args_list_free(o.token_paths, o.n_shards);
     args_list_free(o.mask_paths, o.n_masks);
     if (rc) die(&e);

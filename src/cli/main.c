@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "dist/comm.h"
 
@@ -64,10 +65,10 @@ static void quiet_other_ranks(void)
 
 static int dispatch(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    int help = args_first_is_help(argc - 1, argv + 1);
+    if (argc < 2 || help || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? EXIT_USAGE : 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
         if (strcmp(argv[1], COMMANDS[i].name)) continue;
@@ -76,13 +77,13 @@ static int dispatch(int argc, char **argv)
             if (dist_is_root(dist_world()))
                 fprintf(stderr, "plateau: %s runs as one process; under mpirun only train and study run use the "
                                 "ranks\n", argv[1]);
-            return 2;
+            return EXIT_USAGE;
         }
         return COMMANDS[i].run(argc - 2, argv + 2);
     }
     fprintf(stderr, "plateau: unknown command '%s'\n", argv[1]);
     usage(stderr);
-    return 2;
+    return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)

@@ -5,21 +5,26 @@
 #include "core/file.h"
 #include "probe/sharpness.h"
 
+int probe_opts_check(const Args *a, Err *e)
+{
+    if (!args_has(a, "probe-every")) return 0;
+    const char *data, *layout = args_str(a, "probe-layout", "stream");
+    if (args_require(a, "probe-data", &data, e)) return -1;
+    if (strcmp(layout, "stream") && strcmp(layout, "rows"))
+        return err_set(e, "--probe-layout: expected stream or rows, got '%s'", layout);
+    return 0;
+}
+
 int probe_hook_install(const Args *a, SharpnessHook *h, const Model *m, int T, TrainRun *run, const char *out_dir,
                        int quiet, int *installed, Err *e)
 {
     *installed = 0;
     if (!args_has(a, "probe-every")) return 0;
     long every, B, probes, seed;
-    const char *data;
-    if (args_long(a, "probe-every", 0, &every, e) || args_long(a, "probe-batch", 1, &B, e) ||
-        args_long(a, "probe-probes", 50, &probes, e) || args_long(a, "probe-seed", 0, &seed, e) ||
-        args_require(a, "probe-data", &data, e))
+    if (probe_opts_check(a, e) || args_long(a, "probe-every", 0, &every, e) || args_long(a, "probe-batch", 1, &B, e) ||
+        args_long(a, "probe-probes", 50, &probes, e) || args_long(a, "probe-seed", 0, &seed, e))
         return -1;
-    if (every < 1 || B < 1) return err_set(e, "--probe-every and --probe-batch must be positive");
-    const char *layout = args_str(a, "probe-layout", "stream");
-    if (strcmp(layout, "stream") && strcmp(layout, "rows"))
-        return err_set(e, "--probe-layout: expected stream or rows, got '%s'", layout);
+    const char *data = args_str(a, "probe-data", ""), *layout = args_str(a, "probe-layout", "stream");
     char csv[4096];
     path_join(csv, sizeof csv, out_dir, "sharpness.csv");
     if (make_dirs(out_dir, e)) return -1;

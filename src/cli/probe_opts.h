@@ -16,6 +16,10 @@
     {"probe-probes", "N", "with --probe-every: Hutchinson probes per measurement (default 50)"},               \
     {"probe-seed", "S", "with --probe-every: probe stream seed (default 0)"}
 
+/* The command line's part: --probe-data present and --probe-layout known
+ * when --probe-every is given (numbers are checked by args.c's table). */
+int probe_opts_check(const Args *a, Err *e);
+
 /* Installs the hook on run when --probe-every is given (returns 0 and sets
  * *installed = 1), else leaves run alone (*installed = 0). The probe batch
  * has the run's sequence length T, at most the paper's 1024. h must outlive
