@@ -334,14 +334,15 @@ static void seed_spread_widens_a_bootstrap_that_cannot_see_it(void **state)
  * 2.601]. The paired t is the blocked t of two arms; on the log scale
  * arm 2 / arm 0 = 0.56652 [0.46130, 0.69573]; an effect of 0.5 at this
  * spread needs 14 seeds at 3 arms (t's with 2(n - 1) degrees of freedom).
- * A seed missing in arm 2 drops arm 2 from the pool, not the seed. */
+ * A pool that leaves arm 2 out gives the paired t; a seed missing in arm 2
+ * drops arm 2 from the pool, not the seed. */
 static void blocked_t_pools_the_seed_spread_of_every_arm(void **state)
 {
     (void)state;
     const double y[3 * 3] = {10, 12, 11, 9, 10.5, 10, 5, 8, 6};
     Effect ef, paired;
     Err e;
-    if (effect_blocked_t(y, 3, 3, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);
+    if (effect_blocked_t(y, 3, 3, NULL, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);
     NEAR(ef.estimate, 1.1666666667, 1e-9);
     NEAR(ef.std_err, 0.3600411499, 1e-9);
     NEAR(ef.lo, 0.1670321783, 1e-8);
@@ -351,15 +352,21 @@ static void blocked_t_pools_the_seed_spread_of_every_arm(void **state)
     assert_string_equal(ef.method, "blocked t over seeds");
     assert_int_equal(effect_seeds_to_resolve(&ef, 0.5), 14);
 
-    if (effect_blocked_t(y, 2, 3, 0, 1, 0, &ef, &e) || effect_paired_t(y, y + 3, 3, &paired, &e))
+    if (effect_blocked_t(y, 2, 3, NULL, 0, 1, 0, &ef, &e) || effect_paired_t(y, y + 3, 3, &paired, &e))
         fail_msg("%s", e.msg);
     NEAR(ef.lo, paired.lo, 1e-12);
     NEAR(ef.hi, paired.hi, 1e-12);
     NEAR(ef.std_err, paired.std_err, 1e-12);
     assert_string_equal(ef.method, "paired t over seeds");
     assert_int_equal(effect_seeds_to_resolve(&ef, 0.5), effect_seeds_to_resolve(&paired, 0.5));
+    const unsigned char none[3] = {0, 0, 0}, third[3] = {0, 0, 1};
+    if (effect_blocked_t(y, 3, 3, none, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);   /* a pool of the pair alone */
+    NEAR(ef.hi, paired.hi, 1e-12);
+    assert_int_equal(ef.n_arms, 2);
+    if (effect_blocked_t(y, 3, 3, third, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);
+    NEAR(ef.hi, 2.1663011550, 1e-8);
 
-    if (effect_blocked_t(y, 3, 3, 2, 0, 1, &ef, &e)) fail_msg("%s", e.msg);
+    if (effect_blocked_t(y, 3, 3, NULL, 2, 0, 1, &ef, &e)) fail_msg("%s", e.msg);
     NEAR(ef.estimate, 0.5665163349, 1e-9);
     NEAR(ef.lo, 0.4612989632, 1e-8);
     NEAR(ef.hi, 0.6957326666, 1e-8);
@@ -368,17 +375,17 @@ static void blocked_t_pools_the_seed_spread_of_every_arm(void **state)
     double gap[3 * 3];
     memcpy(gap, y, sizeof gap);
     gap[2 * 3 + 1] = NAN;
-    if (effect_blocked_t(gap, 3, 3, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);
+    if (effect_blocked_t(gap, 3, 3, NULL, 0, 1, 0, &ef, &e)) fail_msg("%s", e.msg);
     assert_int_equal(ef.n_arms, 2);
     NEAR(ef.lo, paired.lo, 1e-12);
     gap[0] = NAN;
     gap[1] = NAN;
-    assert_int_equal(effect_blocked_t(gap, 3, 3, 0, 1, 0, &ef, &e), -1);
+    assert_int_equal(effect_blocked_t(gap, 3, 3, NULL, 0, 1, 0, &ef, &e), -1);
     assert_non_null(strstr(e.msg, "at least 2 seeds"));
     gap[0] = 10;
     gap[1] = 12;
     gap[3] = -1;
-    assert_int_equal(effect_blocked_t(gap, 3, 3, 0, 1, 1, &ef, &e), -1);
+    assert_int_equal(effect_blocked_t(gap, 3, 3, NULL, 0, 1, 1, &ef, &e), -1);
     assert_non_null(strstr(e.msg, "must be positive"));
 }
 

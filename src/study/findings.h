@@ -6,8 +6,12 @@
  * stage) and decay arms; "best decay arm" is the decay arm with the best
  * mean over seeds on that metric (the paper's Delta reference):
  *   loss       WSO - best decay arm, PT (MT) validation loss; blocked t over
- *              seeds (stats.h: the seed-to-seed spread pooled over every arm;
- *              the loss of thousands of tokens has little item noise)
+ *              seeds (stats.h), the seed-to-seed spread pooled over the arms
+ *              of one kind: those holding the peak LR for a stable phase
+ *              (WSO, WSD, WSM) or those decaying from warmup (cosine,
+ *              linear), the kind of the pair's arm that shares least of
+ *              WSO's run (the loss of thousands of tokens has little item
+ *              noise)
  *   pt acc     WSO - best decay arm, PT (MT) task accuracy, and its
  *   pt margin  continuous companion, the multiple-choice margin
  *   sft em     WSO - best decay arm, SFT exact match at the chosen SFT LR,
@@ -15,7 +19,7 @@
  *              (these four: paired bootstrap over seeds x items when the
  *              store has every item, with the items of all tasks of a suite
  *              pooled, resampling seed FINDINGS_BOOTSTRAP_SEED, widened to
- *              the blocked t over seeds of every arm's item means where that
+ *              the blocked t over seeds of the arms' item means where that
  *              is wider; else the blocked t on the suite averages)
  *   sharpness  Tr(H) of each decay arm / WSO's on the PT probe batch at the
  *              end of pre-training (mid-training): blocked t over seeds of

@@ -93,10 +93,13 @@ static int write_findings(const ReportResults *R, FILE *md, Err *e)
                 "x items (%d resamples, resampling seed %d), widened where the seeds' spread is wider; losses and "
                 "per-model measures by a t over seeds, sharpness ratios by the same on per-seed log ratios; "
                 "correlations by Fisher z. The t over seeds is a blocked t: the seeds are blocks (the arms of a seed "
-                "share init and data order), and the seed-to-seed spread is pooled over every arm, (arms - 1)(seeds "
-                "- 1) degrees of freedom where a pair of arms alone has seeds - 1, so that an interval's width does "
-                "not swing with the luck of two arms' seeds; it assumes the arms scatter alike. Quantiles from "
-                "GSL.\n\n",
+                "share init and data order), and the seed-to-seed spread is pooled over the arms of one kind, "
+                "(arms - 1)(seeds - 1) degrees of freedom where a pair of arms alone has seeds - 1, so that an "
+                "interval's width does not swing with the luck of two arms' seeds. The kinds: arms that hold the "
+                "peak LR for a stable phase (WSO, WSD, WSM), which share WSO's run until they decay and scatter "
+                "little about it, and arms that decay from warmup (cosine, linear), which scatter more; a contrast "
+                "pools the kind of its arm that shares least of WSO's run, and assumes the arms of a kind scatter "
+                "alike. Quantiles from GSL.\n\n",
             BOOTSTRAP_RESAMPLES, FINDINGS_BOOTSTRAP_SEED);
     if (!f->has_wso)
         fprintf(md, "- This study has no WSO arm (constant LR after warmup in every stage), so the WSO findings do "

@@ -46,18 +46,19 @@ int effect_paired_t(const double *a, const double *b, int n, Effect *out, Err *e
     return 0;
 }
 
-int effect_blocked_t(const double *y, int n_arms, int n_seeds, int a, int b, int log_scale, Effect *out, Err *e)
+int effect_blocked_t(const double *y, int n_arms, int n_seeds, const unsigned char *pool, int a, int b,
+                     int log_scale, Effect *out, Err *e)
 {
     int *seed = xmalloc((unsigned long)(n_seeds > 0 ? n_seeds : 1) * sizeof *seed);
     int *arm = xmalloc((unsigned long)(n_arms > 0 ? n_arms : 1) * sizeof *arm);
     int n = 0, K = 0, rc = 0;
     for (int s = 0; s < n_seeds; s++)
         if (!isnan(y[a * n_seeds + s]) && !isnan(y[b * n_seeds + s])) seed[n++] = s;
-    /* a and b first, then every other arm measured at each of those seeds */
+    /* a and b first, then every other arm of the pool measured at each of those seeds */
     arm[K++] = a;
     arm[K++] = b;
     for (int k = 0; k < n_arms; k++) {
-        int complete = k != a && k != b;
+        int complete = k != a && k != b && (!pool || pool[k]);
         for (int j = 0; j < n && complete; j++)
             if (isnan(y[k * n_seeds + seed[j]]) || (log_scale && !(y[k * n_seeds + seed[j]] > 0))) complete = 0;
         if (complete) arm[K++] = k;

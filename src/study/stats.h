@@ -111,9 +111,11 @@ int effect_paired_t(const double *a, const double *b, int n, Effect *out, Err *e
 /* Blocked t of arm a - arm b (see above) from y[k * n_seeds + s], k <
  * n_arms, NaN where not measured; log_scale: of log(y), every value used
  * positive, and the estimate and interval are exp() of those (a ratio).
- * Pools every arm measured at each seed both a and b have. Fails with
- * fewer than 2 such seeds, or a value <= 0 on the log scale, naming it. */
-int effect_blocked_t(const double *y, int n_arms, int n_seeds, int a, int b, int log_scale, Effect *out, Err *e);
+ * Pools a, b and every arm k with pool[k] != 0 (pool NULL: every arm) that
+ * is measured at each seed both a and b have. Fails with fewer than 2 such
+ * seeds, or a value <= 0 on the log scale, naming it. */
+int effect_blocked_t(const double *y, int n_arms, int n_seeds, const unsigned char *pool, int a, int b,
+                     int log_scale, Effect *out, Err *e);
 
 /* Paired bootstrap of a[s * n_items + i] - b[s * n_items + i] over seeds and
  * items (see above), `resamples` resamples drawn from `seed`. Needs
