@@ -87,9 +87,9 @@ static int write_findings(const ReportResults *R, FILE *md, Err *e)
         return -1;
     }
     fprintf(md, "## Findings\n\nEach claim of the paper as an effect with its 95%% interval and a verdict: **agrees** "
-                "(the interval excludes no effect on the paper's side), **contradicts** (it excludes it on the other "
-                "side) or **unresolved** (it holds no effect; then the seeds that would resolve it at this run's "
-                "variance). Accuracies and their continuous companions are resampled by a paired bootstrap over seeds "
+                "(the whole interval lies on the paper's side of no effect: 0 for a difference or a correlation, 1 "
+                "for a ratio), **contradicts** (it lies on the other side) or **unresolved** (it holds no effect; "
+                "then the seeds that would resolve it at this run's variance). Accuracies and their continuous companions are resampled by a paired bootstrap over seeds "
                 "x items (%d resamples, resampling seed %d), widened where the seeds' spread is wider; losses and "
                 "per-model measures by a t over seeds, sharpness ratios by the same on per-seed log ratios; "
                 "correlations by Fisher z. The t over seeds is a blocked t: the seeds are blocks (the arms of a seed "
