@@ -1039,7 +1039,8 @@ static int read_evidence(const char *dir, const char *key, CalibrationEvidence *
  * before anything is written; it lands in DIR/calibration.json byte for
  * byte, once: a folder with its own sweep keeps it. Refused, naming the
  * study file and key: no file, another study's sweep, a chosen_peak_lr that
- * is not a learning rate. */
+ * is not a learning rate, a sweep without its setup or of another preset or
+ * vocabulary (BASE's nano trains its tokenizer at 300 tokens). */
 static void calibration_key_copies_its_evidence_into_the_output_folder(void **state)
 {
     (void)state;
@@ -1069,9 +1070,34 @@ static void calibration_key_copies_its_evidence_into_the_output_folder(void **st
     assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), -1);
     assert_non_null(strstr(msg, "a calibration of study \"quick\", not of \"x\""));
 
-    const char good[] = "{\"study\": \"x\", \"sweep\": [], \"chosen_peak_lr\": 0.002}\n";
+    /* a sweep of another model, data or batch is refused, naming the key */
+#define SETUP_OF(preset, vocab)                                                                                       \
+    "\"setup\": {\"world\": \"bios\", \"people\": 100, \"preset\": \"" preset "\", \"vocab\": " vocab                   \
+    ", \"seq_len\": 64, \"batch_tokens\": 128, \"warmup_steps\": 20, \"pretrain_tokens\": 25600, \"precision\": "        \
+    "\"bf16\"}"
+    static const struct {
+        const char *json, *said;
+    } OTHER[] = {
+        {"{\"study\": \"x\", \"chosen_peak_lr\": 0.002}",
+         "no \"setup\" (the study keys the sweep trained with, which `plateau study calibrate` records)"},
+        {"{\"study\": \"x\", " SETUP_OF("micro", "300") ", \"chosen_peak_lr\": 0.002}",
+         "the sweep trained with preset = micro, this study has preset = nano (its peak LR was measured on another "
+         "model, data or batch"},
+        {"{\"study\": \"x\", " SETUP_OF("nano", "512") ", \"chosen_peak_lr\": 0.002}",
+         "the sweep trained with vocab = 512, this study has vocab = 300"},
+        {"{\"study\": \"x\", " SETUP_OF("nano", "\"300\"") ", \"chosen_peak_lr\": 0.002}",
+         "the sweep trained with vocab = 300, this study has vocab = 300"},   /* a string is not the number */
+    };
+    for (size_t i = 0; i < sizeof OTHER / sizeof *OTHER; i++) {
+        put_file(dir, "x.calibration.json", OTHER[i].json);
+        assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), -1);
+        if (!strstr(msg, OTHER[i].said)) fail_msg("%s\ngot: %s\nwant: ...%s...", OTHER[i].json, msg, OTHER[i].said);
+    }
+
+    const char good[] = "{\"study\": \"x\", " SETUP_OF("nano", "300") ", \"sweep\": [], \"chosen_peak_lr\": 0.002}\n";
+#undef SETUP_OF
     put_file(dir, "x.calibration.json", good);
-    assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), 0);
+    if (read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg)) fail_msg("%s", msg);
     assert_true(ev.chosen_peak_lr == 0.002);
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(dest, sizeof dest, "%s/calibration.json", out);

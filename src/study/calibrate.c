@@ -59,13 +59,60 @@ static int run_point(const StudySpec *s, const StudyData *d, Model *m, AdamW *op
     return 0;
 }
 
+/* One study key the sweep's model, data or training depends on, as the
+ * "setup" object of calibration.json holds it: a number or a string. */
+typedef struct {
+    const char *key;
+    int         is_text;
+    double      number;
+    char        text[32];
+} SetupItem;
+
+#define SETUP_MAX 10
+
+/* The setup of a sweep on study s (calibrate.h); fails only when the
+ * preset is unknown. */
+static int setup_items(const StudySpec *s, SetupItem *it, int *n, Err *e)
+{
+    int vocab = study_vocab(s, e);
+    if (vocab < 0) return -1;
+    *n = 0;
+    it[(*n)++] = (SetupItem){.key = "world", .is_text = 1};
+    snprintf(it[*n - 1].text, sizeof it[*n - 1].text, "%s", world_kind_name(s->world));
+    if (s->world == WORLD_BIOS) it[(*n)++] = (SetupItem){.key = "people", .number = s->people};
+    it[(*n)++] = (SetupItem){.key = "preset", .is_text = 1};
+    snprintf(it[*n - 1].text, sizeof it[*n - 1].text, "%s", s->preset);
+    it[(*n)++] = (SetupItem){.key = "vocab", .number = vocab};
+    it[(*n)++] = (SetupItem){.key = "seq_len", .number = s->seq_len};
+    it[(*n)++] = (SetupItem){.key = "batch_tokens", .number = (double)s->batch_tokens};
+    it[(*n)++] = (SetupItem){.key = "warmup_steps", .number = (double)s->warmup_steps};
+    it[(*n)++] = (SetupItem){.key = "pretrain_tokens", .number = (double)s->pretrain_tokens};
+    it[(*n)++] = (SetupItem){.key = "precision", .is_text = 1};
+    snprintf(it[*n - 1].text, sizeof it[*n - 1].text, "%s", precision_name(s->precision));
+    return 0;
+}
+
+static void setup_value(const SetupItem *it, char *out, size_t size)
+{
+    if (it->is_text) snprintf(out, size, "%s", it->text);
+    else snprintf(out, size, "%.17g", it->number);
+}
+
 /* calibration.json; a diverged point's loss is null (json_exact_number). */
 static int write_json(const char *out_dir, const StudySpec *s, double fraction, const Calibration *c, Err *e)
 {
+    SetupItem items[SETUP_MAX];
+    int n_items;
+    if (setup_items(s, items, &n_items, e)) return -1;
     char path[4096];
     path_join(path, sizeof path, out_dir, CALIBRATE_FILE);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "study", s->name);
+    cJSON *setup = cJSON_AddObjectToObject(j, "setup");
+    for (int i = 0; i < n_items; i++) {
+        if (items[i].is_text) cJSON_AddStringToObject(setup, items[i].key, items[i].text);
+        else cJSON_AddNumberToObject(setup, items[i].key, items[i].number);
+    }
     json_add_exact(j, "fraction", fraction);
     cJSON_AddNumberToObject(j, "steps", (double)c->steps);
     char seed[24];   /* a uint64 exactly, which a double is not */
@@ -140,6 +187,34 @@ int study_calibrate(const char *spec_path, const char *out_dir, double fraction,
 
 #define CALIBRATION_MAX_BYTES (1 << 20)
 
+/* The sweep's "setup" against the study's: the first key that differs
+ * (or is missing) is refused, naming both values. */
+static int check_setup(const StudySpec *s, const char *key, const cJSON *setup, Err *e)
+{
+    SetupItem items[SETUP_MAX];
+    int n;
+    if (setup_items(s, items, &n, e)) return -1;
+    if (!cJSON_IsObject(setup))
+        return err_set(e, "%s: %s = %s: no \"setup\" (the study keys the sweep trained with, which `plateau study "
+                       "calibrate` records): run `plateau study calibrate %s` to measure this study", s->path, key,
+                       s->calibration, s->path);
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(setup, items[i].key);
+        int same = items[i].is_text ? cJSON_IsString(v) && strcmp(v->valuestring, items[i].text) == 0
+                                    : cJSON_IsNumber(v) && v->valuedouble == items[i].number;
+        if (same) continue;
+        char want[40], got[64];
+        setup_value(&items[i], want, sizeof want);
+        if (cJSON_IsString(v)) snprintf(got, sizeof got, "%.40s", v->valuestring);
+        else if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%.17g", v->valuedouble);
+        else snprintf(got, sizeof got, "nothing");
+        return err_set(e, "%s: %s = %s: the sweep trained with %s = %s, this study has %s = %s (its peak LR was "
+                       "measured on another model, data or batch: `plateau study calibrate %s` measures this one)",
+                       s->path, key, s->calibration, items[i].key, got, items[i].key, want, s->path);
+    }
+    return 0;
+}
+
 int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e)
 {
     memset(ev, 0, sizeof *ev);
@@ -175,7 +250,8 @@ int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e)
         rc = err_set(e, "%s: %s = %s: a calibration of study \"%s\", not of \"%s\" (its model or data may differ: "
                      "`plateau study calibrate %s` measures this one)", s->path, key, s->calibration,
                      cJSON_IsString(study) ? study->valuestring : "?", s->name, s->path);
-    else ev->chosen_peak_lr = lr->valuedouble;
+    else rc = check_setup(s, key, cJSON_GetObjectItemCaseSensitive(j, "setup"), e);
+    if (!rc) ev->chosen_peak_lr = lr->valuedouble;
     cJSON_Delete(j);
     if (rc) calibration_free(ev);
     return rc;

@@ -12,10 +12,14 @@
  * what all arms share. The paper took its peak LR from the literature; here
  * it is measured on the study's own model and data.
  *
- * DIR/calibration.json (atomic): {"study", "fraction", "steps", "seed",
- * "sweep": [{"peak_lr", "valid_loss", "valid_loss_stderr"}...],
- * "chosen_peak_lr"}. The study file is not changed: the command prints the
- * line to put in it. */
+ * DIR/calibration.json (atomic): {"study", "setup", "fraction", "steps",
+ * "seed", "sweep": [{"peak_lr", "valid_loss", "valid_loss_stderr"}...],
+ * "chosen_peak_lr"}. "setup" holds the study keys the sweep's model, data
+ * and training depend on: world, people (bios), preset, vocab (the one the
+ * tokenizer is trained at), seq_len, batch_tokens, warmup_steps,
+ * pretrain_tokens (the budget the data are built for and the steps are a
+ * fraction of) and precision. The study file is not changed: the command
+ * prints the line to put in it. */
 #ifndef PLATEAU_STUDY_CALIBRATE_H
 #define PLATEAU_STUDY_CALIBRATE_H
 
@@ -58,8 +62,9 @@ typedef struct {
 /* Reads and checks the study's calibration file before anything is
  * written. Refused, naming the study file, the key and the path: no such
  * file, more than 1 MB, not JSON, a "chosen_peak_lr" that is not a learning
- * rate in (0, 1], or a "study" that names another study (its model or data
- * may differ). No key: ev->text NULL, 0. */
+ * rate in (0, 1], a "study" that names another study, or a "setup" that is
+ * missing or differs from the study's in any key (the sweep measured another
+ * model, data or batch). No key: ev->text NULL, 0. */
 int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e);
 
 /* ev's file into out_dir/calibration.json, unless out_dir has one (its own
