@@ -238,6 +238,41 @@ static void cross_field_errors_point_at_the_offending_line(void **state)
     assert_string_equal(e.msg, "y.ini: [study] is missing seeds");
 }
 
+/* A [study] header with no key under it is there: the message names the
+ * first key it lacks, not the section; a file with no [study] at all still
+ * names the section. A seed beyond the store's 64-bit range is refused with
+ * the range a seed may take, not as if it were not an integer. */
+static void an_empty_study_section_and_a_huge_seed_are_named_for_what_they_lack(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Err e;
+    assert_int_equal(study_spec_parse(&s, "x.ini", "[study]\n[arm a]\nschedule = wso\n", &e), -1);
+    assert_string_equal(e.msg, "x.ini: [study] is missing world");
+    assert_int_equal(study_spec_parse(&s, "x.ini", "  [study]   ; comment\n[arm a]\nschedule = wso\n", &e), -1);
+    assert_string_equal(e.msg, "x.ini: [study] is missing world");
+    assert_int_equal(study_spec_parse(&s, "x.ini", "[arm a]\nschedule = wso\n", &e), -1);
+    assert_string_equal(e.msg, "x.ini: missing section [study]");
+
+    static const char *const BAD[] = {"18446744073709551615", "9223372036854775808", "-1", "1, two"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        char line[64], text[8192], want[256];
+        snprintf(line, sizeof line, "seeds = %s\n", BAD[i]);
+        base_with(text, sizeof text, "seeds", line);
+        strcat(text, "[arm a]\nschedule = wso\n");
+        snprintf(want, sizeof want,
+                 "x.ini:5: [study] seeds = %s: expected a comma-separated list of integers in [0, 9223372036854775807]",
+                 BAD[i]);
+        assert_int_equal(study_spec_parse(&s, "x.ini", text, &e), -1);
+        assert_string_equal(e.msg, want);
+    }
+    char text[8192];
+    base_with(text, sizeof text, "seeds", "seeds = 9223372036854775807, 0\n");
+    strcat(text, "[arm a]\nschedule = wso\n");
+    if (study_spec_parse(&s, "x.ini", text, &e)) fail_msg("%s", e.msg);
+    assert_true(s.n_seeds == 2 && s.seeds[0] == 9223372036854775807ULL && s.seeds[1] == 0);
+}
+
 static void every_shipped_study_parses_and_plans(void **state)
 {
     (void)state;
@@ -1805,6 +1840,7 @@ int main(void)
         cmocka_unit_test(bad_values_and_structure_are_reported_precisely),
         cmocka_unit_test(precision_key_is_parsed_and_names_its_segments),
         cmocka_unit_test(cross_field_errors_point_at_the_offending_line),
+        cmocka_unit_test(an_empty_study_section_and_a_huge_seed_are_named_for_what_they_lack),
         cmocka_unit_test(every_shipped_study_parses_and_plans),
         cmocka_unit_test(quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand),
         cmocka_unit_test(sharing_follows_lr_values_not_schedule_names),
