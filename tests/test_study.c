@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
 #include <signal.h>
@@ -1342,9 +1343,46 @@ static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
     remove_temp_dir(dir);
 }
 
+/* study_prepare (not quiet) with its stdout into a malloc'd string. */
+static char *prepare_said(StudyData *d, const StudySpec *s, const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/said.txt", dir);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    Err e;
+    int rc = study_prepare(d, s, dir, 0, &e);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    if (rc) fail_msg("%s", e.msg);
+    char *text;
+    assert_int_equal(read_file(path, &text, NULL, &e), 0);
+    return text;
+}
+
+/* Fails unless text has exactly one line starting with `start`, and that
+ * line starts with `want`. */
+static void assert_one_line_starts(const char *text, const char *start, const char *want)
+{
+    const char *at = NULL;
+    int n = 0;
+    for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
+        if (strncmp(p, start, strlen(start)) == 0) {
+            at = p;
+            n++;
+        }
+    if (n != 1 || strncmp(at, want, strlen(want)) != 0)
+        fail_msg("want one line starting\n%s\nin\n%s", want, text);
+}
+
 /* A bios study whose budget outgrows the default world (100 people x 5
  * biographies) gets more biographies, all distinct, enough that the training
- * stream covers the budget once; preparing again from scratch gives the same
+ * stream covers the budget once, and its log names the world once, with the
+ * count world.json holds; preparing again from scratch gives the same
  * bytes. */
 static void bios_text_covers_the_budget_without_repeating(void **state)
 {
@@ -1356,7 +1394,8 @@ static void bios_text_covers_the_budget_without_repeating(void **state)
     StudySpec s;
     StudyData d;
     Err e;
-    if (study_spec_parse(&s, "x.ini", text, &e) || study_prepare(&d, &s, dir, 1, &e)) fail_msg("%s", e.msg);
+    if (study_spec_parse(&s, "x.ini", text, &e)) fail_msg("%s", e.msg);
+    char *said = prepare_said(&d, &s, dir);
     assert_true(d.pt_train_tokens >= 256000);
     char path[512], *world, *pretrain;
     size_t bytes;
@@ -1364,8 +1403,14 @@ static void bios_text_covers_the_budget_without_repeating(void **state)
     assert_int_equal(read_file(path, &world, &bytes, &e), 0);
     const char *k = strstr(world, "\"bios_per_person\": ");
     assert_non_null(k);
-    assert_true(atoi(k + 19) > 5);
+    int per_person = atoi(k + 19);
+    assert_true(per_person > 5);
     free(world);
+    char want[512];
+    snprintf(want, sizeof want, "world: bios, 100 people, %d distinct biographies each for 256000 pre-training tokens "
+                                "(the tokenizer trained on 5 each) -> %s/world (", per_person, dir);
+    assert_one_line_starts(said, "world: ", want);
+    free(said);
     /* every document (the text between separators) appears once */
     snprintf(path, sizeof path, "%s/world/pretrain.txt", dir);
     assert_int_equal(read_file(path, &pretrain, &bytes, &e), 0);
