@@ -466,7 +466,7 @@ static void usage_errors_exit_2_in_every_command_and_help_takes_no_value(void **
     const char *flag_value[] = {"study", "run", "x.ini", "--quiet=yes", NULL};
     expect(flag_value, 2, "plateau: option --quiet takes no value");
     const char *bad_jobs[] = {"study", "plan", "x.ini", "--sft-steps", "ten", NULL};
-    expect(bad_jobs, 2, "plateau: --sft-steps: expected an integer, got 'ten'");
+    expect(bad_jobs, 2, "plateau: --sft-steps: expected an integer >= 0, got 'ten'");
     /* well formed, but the work fails: 1 */
     char missing[512];
     path_in(missing, sizeof missing, "no-such-checkpoint");

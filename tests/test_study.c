@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
 #include <signal.h>
@@ -236,6 +237,41 @@ static void cross_field_errors_point_at_the_offending_line(void **state)
         "[study]\nworld = files\npretrain_data = /data/fineweb\npreset = nano\n[arm a]\nschedule = wso\n";
     assert_int_equal(study_spec_parse(&s, "y.ini", missing, &e), -1);
     assert_string_equal(e.msg, "y.ini: [study] is missing seeds");
+}
+
+/* A [study] header with no key under it is there: the message names the
+ * first key it lacks, not the section; a file with no [study] at all still
+ * names the section. A seed beyond the store's 64-bit range is refused with
+ * the range a seed may take, not as if it were not an integer. */
+static void an_empty_study_section_and_a_huge_seed_are_named_for_what_they_lack(void **state)
+{
+    (void)state;
+    StudySpec s;
+    Err e;
+    assert_int_equal(study_spec_parse(&s, "x.ini", "[study]\n[arm a]\nschedule = wso\n", &e), -1);
+    assert_string_equal(e.msg, "x.ini: [study] is missing world");
+    assert_int_equal(study_spec_parse(&s, "x.ini", "  [study]   ; comment\n[arm a]\nschedule = wso\n", &e), -1);
+    assert_string_equal(e.msg, "x.ini: [study] is missing world");
+    assert_int_equal(study_spec_parse(&s, "x.ini", "[arm a]\nschedule = wso\n", &e), -1);
+    assert_string_equal(e.msg, "x.ini: missing section [study]");
+
+    static const char *const BAD[] = {"18446744073709551615", "9223372036854775808", "-1", "1, two"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        char line[64], text[8192], want[256];
+        snprintf(line, sizeof line, "seeds = %s\n", BAD[i]);
+        base_with(text, sizeof text, "seeds", line);
+        strcat(text, "[arm a]\nschedule = wso\n");
+        snprintf(want, sizeof want,
+                 "x.ini:5: [study] seeds = %s: expected a comma-separated list of integers in [0, 9223372036854775807]",
+                 BAD[i]);
+        assert_int_equal(study_spec_parse(&s, "x.ini", text, &e), -1);
+        assert_string_equal(e.msg, want);
+    }
+    char text[8192];
+    base_with(text, sizeof text, "seeds", "seeds = 9223372036854775807, 0\n");
+    strcat(text, "[arm a]\nschedule = wso\n");
+    if (study_spec_parse(&s, "x.ini", text, &e)) fail_msg("%s", e.msg);
+    assert_true(s.n_seeds == 2 && s.seeds[0] == 9223372036854775807ULL && s.seeds[1] == 0);
 }
 
 static void every_shipped_study_parses_and_plans(void **state)
@@ -1333,9 +1369,46 @@ static void findings_of_the_new_measures_from_a_hand_set_store(void **state)
     remove_temp_dir(dir);
 }
 
+/* study_prepare (not quiet) with its stdout into a malloc'd string. */
+static char *prepare_said(StudyData *d, const StudySpec *s, const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/said.txt", dir);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    Err e;
+    int rc = study_prepare(d, s, dir, 0, &e);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    if (rc) fail_msg("%s", e.msg);
+    char *text;
+    assert_int_equal(read_file(path, &text, NULL, &e), 0);
+    return text;
+}
+
+/* Fails unless text has exactly one line starting with `start`, and that
+ * line starts with `want`. */
+static void assert_one_line_starts(const char *text, const char *start, const char *want)
+{
+    const char *at = NULL;
+    int n = 0;
+    for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
+        if (strncmp(p, start, strlen(start)) == 0) {
+            at = p;
+            n++;
+        }
+    if (n != 1 || strncmp(at, want, strlen(want)) != 0)
+        fail_msg("want one line starting\n%s\nin\n%s", want, text);
+}
+
 /* A bios study whose budget outgrows the default world (100 people x 5
  * biographies) gets more biographies, all distinct, enough that the training
- * stream covers the budget once; preparing again from scratch gives the same
+ * stream covers the budget once, and its log names the world once, with the
+ * count world.json holds; preparing again from scratch gives the same
  * bytes. */
 static void bios_text_covers_the_budget_without_repeating(void **state)
 {
@@ -1347,7 +1420,8 @@ static void bios_text_covers_the_budget_without_repeating(void **state)
     StudySpec s;
     StudyData d;
     Err e;
-    if (study_spec_parse(&s, "x.ini", text, &e) || study_prepare(&d, &s, dir, 1, &e)) fail_msg("%s", e.msg);
+    if (study_spec_parse(&s, "x.ini", text, &e)) fail_msg("%s", e.msg);
+    char *said = prepare_said(&d, &s, dir);
     assert_true(d.pt_train_tokens >= 256000);
     char path[512], *world, *pretrain;
     size_t bytes;
@@ -1355,8 +1429,14 @@ static void bios_text_covers_the_budget_without_repeating(void **state)
     assert_int_equal(read_file(path, &world, &bytes, &e), 0);
     const char *k = strstr(world, "\"bios_per_person\": ");
     assert_non_null(k);
-    assert_true(atoi(k + 19) > 5);
+    int per_person = atoi(k + 19);
+    assert_true(per_person > 5);
     free(world);
+    char want[512];
+    snprintf(want, sizeof want, "world: bios, 100 people, %d distinct biographies each for 256000 pre-training tokens "
+                                "(the tokenizer trained on 5 each) -> %s/world (", per_person, dir);
+    assert_one_line_starts(said, "world: ", want);
+    free(said);
     /* every document (the text between separators) appears once */
     snprintf(path, sizeof path, "%s/world/pretrain.txt", dir);
     assert_int_equal(read_file(path, &pretrain, &bytes, &e), 0);
@@ -1831,6 +1911,7 @@ int main(void)
         cmocka_unit_test(bad_values_and_structure_are_reported_precisely),
         cmocka_unit_test(precision_key_is_parsed_and_names_its_segments),
         cmocka_unit_test(cross_field_errors_point_at_the_offending_line),
+        cmocka_unit_test(an_empty_study_section_and_a_huge_seed_are_named_for_what_they_lack),
         cmocka_unit_test(every_shipped_study_parses_and_plans),
         cmocka_unit_test(quick_plan_shares_warmup_and_wso_trunk_as_counted_by_hand),
         cmocka_unit_test(sharing_follows_lr_values_not_schedule_names),

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "study/jobs.h"
+
 static int check_number(const char *name, const char *value, Err *e);
 
 /* 1 for --help or -h, 0 for anything else, -1 for --help=VALUE. */
@@ -136,7 +138,7 @@ static const OptRange RANGES[] = {
     WHOLE("probe-probes", 1, INT_OPT_MAX),     WHOLE("people", 1, INT_OPT_MAX),
     WHOLE("bios-per-person", 1, INT_OPT_MAX),  WHOLE("mid-questions", 1, INT_OPT_MAX),
     WHOLE("docs-per-synset", 1, INT_OPT_MAX),  WHOLE("shard-tokens", 1, COUNT_MAX),
-    WHOLE("log-every", 0, COUNT_MAX),
+    WHOLE("log-every", 0, COUNT_MAX),          WHOLE("jobs", 1, JOBS_MAX),
     /* counts where 0 means none, all or only at the end */
     WHOLE("steps", 0, COUNT_MAX),              WHOLE("warmup", 0, COUNT_MAX),
     WHOLE("mid-steps", 0, COUNT_MAX),          WHOLE("sft-steps", 0, COUNT_MAX),
@@ -190,7 +192,11 @@ static int parse_long(const char *name, const char *s, long *out, Err *e)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end) return err_set(e, "--%s: expected an integer, got '%s'", name, s);
+    if (errno || end == s || *end) {   /* malformed: the same range an out-of-range value is told */
+        char range[96];
+        const char *want = args_range_text(name, 1, range, sizeof range);
+        return err_set(e, "--%s: expected %s, got '%s'", name, want ? want : "an integer", s);
+    }
     if (check_range(name, s, (double)v, 1, e)) return -1;
     *out = v;
     return 0;

@@ -165,9 +165,8 @@ static int write_user_pretrain(const char *src, const char *text_field, const ch
 }
 
 /* The bios world with k biographies per person (every file rewritten). */
-static int write_bios(const StudySpec *s, int k, const char *dir, int quiet, Err *e)
+static int write_bios(const StudySpec *s, int k, const char *dir, Err *e)
 {
-    double t0 = now_seconds();
     BiosOptions o;
     bios_default_options(&o);
     o.seed = PREP_WORLD_SEED;
@@ -177,10 +176,7 @@ static int write_bios(const StudySpec *s, int k, const char *dir, int quiet, Err
     if (bios_generate(&w, &o, e)) return -1;
     int rc = bios_write(&w, dir, NULL, e);
     bios_free(&w);
-    if (rc) return -1;
-    say(quiet, "world: bios, %d people, %d distinct biographies each -> %s (%.1f s)\n", s->people, k, dir,
-        now_seconds() - t0);
-    return 0;
+    return rc;
 }
 
 /* Biographies per person for the pre-training budget: the tokens of the
@@ -201,7 +197,7 @@ static int build_world(const StudySpec *s, const char *dir, int quiet, Err *e)
     /* bios always starts again from the default world (0.2 s for 200
      * people): one left resized by an interrupted preparation would train
      * another tokenizer */
-    if (s->world == WORLD_BIOS) return write_bios(s, BIOS_PROBE_BIOS, dir, quiet, e);
+    if (s->world == WORLD_BIOS) return write_bios(s, BIOS_PROBE_BIOS, dir, e);   /* said once sized */
     char marker[PREP_PATH_MAX];
     path_join(marker, sizeof marker, dir, "world.json");
     if (file_exists(marker)) return 0;
@@ -417,7 +413,9 @@ int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int qui
             d->pt_train_tokens, d->sft_train_rows);
         return 0;
     }
+    double world_t0 = now_seconds();
     if (build_world(s, d->world_dir, quiet, e) || make_dirs(data_dir, e)) return -1;
+    double world_s = now_seconds() - world_t0;
 
     /* Tokenizer on the pre-training text. */
     char pretrain[PREP_PATH_MAX], path[PREP_PATH_MAX];
@@ -443,11 +441,23 @@ int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int qui
     t0 = now_seconds();
     Tokens tr = {0}, va = {0};
     rc = encode_documents(tk, pretrain, &tr, &va, e);
+    int bios_k = BIOS_PROBE_BIOS;
     if (!rc && s->world == WORLD_BIOS && (int64_t)tr.n < s->pretrain_tokens) {
-        int k = bios_for_budget(s, (int64_t)(tr.n + va.n));
+        bios_k = bios_for_budget(s, (int64_t)(tr.n + va.n));
         tr.n = va.n = 0;
-        rc = write_bios(s, k, d->world_dir, quiet, e) || encode_documents(tk, pretrain, &tr, &va, e);
+        world_t0 = now_seconds();
+        rc = write_bios(s, bios_k, d->world_dir, e);
+        world_s += now_seconds() - world_t0;
+        rc = rc || encode_documents(tk, pretrain, &tr, &va, e);
     }
+    /* One line for the bios world, with the count it ends with. */
+    if (!rc && s->world == WORLD_BIOS && bios_k == BIOS_PROBE_BIOS)
+        say(quiet, "world: bios, %d people, %d distinct biographies each -> %s (%.1f s)\n", s->people, bios_k,
+            d->world_dir, world_s);
+    else if (!rc && s->world == WORLD_BIOS)
+        say(quiet, "world: bios, %d people, %d distinct biographies each for %" PRId64 " pre-training tokens "
+                   "(the tokenizer trained on %d each) -> %s (%.1f s)\n",
+            s->people, bios_k, s->pretrain_tokens, BIOS_PROBE_BIOS, d->world_dir, world_s);
     rc = rc || write_tokens(d->pt_train, &tr, e) || write_tokens(d->pt_valid, &va, e);
     d->pt_train_tokens = (int64_t)tr.n;
     d->pt_valid_tokens = (int64_t)va.n;

@@ -14,6 +14,7 @@
 #include "study/calibrate.h"
 #include "study/cost.h"
 #include "study/farm.h"
+#include "study/interrupt_note.h"
 #include "study/jobs.h"
 #include "study/report_math.h"
 #include "study/segment_run.h"
@@ -343,6 +344,9 @@ static int run_segments(StudyState *S, const char *spec_path, SegmentStatus *sta
         if (status[i] == SEG_DONE) continue;
         if (max_segments > 0 && *ran == max_segments) break;
         p->number = *ran + 1;
+        interrupt_note_set("running segment %s (%s steps [%" PRId64 ", %" PRId64 ") seed %" PRIu64 ")",
+                           S->plan.segments[i].id, stage_name(S->plan.segments[i].stage),
+                           S->plan.segments[i].start_step, S->plan.segments[i].end_step, S->plan.segments[i].seed);
         if (segment_run(S, i, p, e)) return err_wrap(e, "segment %s", S->plan.segments[i].id);
         status[i] = SEG_DONE;
         (*ran)++;
@@ -386,14 +390,17 @@ static int run_study(StudyState *S, const char *spec_path, const StudyRunOptions
     if (!dist_is_root(dist_world())) return work_for_rank0(S, spec_path, e);
     int64_t run_id;
     Spread sp;
+    interrupt_note_set("preparing %s/data", S->out_dir);
     if (open_study(S, spec_path, o->estimate_only ? NULL : &run_id, e) || prepare_study(S, status, e) ||
         choose_spread(S, o->jobs, &sp, e))
         return -1;
     StudyProgress progress = {0};
     int ran;
+    interrupt_note_set("timing this machine for the expected duration");
     if (estimate(S, *status, &sp, &progress, e)) return -1;
     if (o->estimate_only) return 0;
     if (run_segments(S, spec_path, *status, &sp, &progress, o->max_segments, &ran, e)) return -1;
+    interrupt_note_set("recording the end of the run");
     int all_done = 1;
     for (int i = 0; i < S->plan.n_segments; i++) all_done &= (*status)[i] == SEG_DONE;
     if (all_done && store_run_finish(S->store, run_id, e)) return -1;
@@ -440,7 +447,10 @@ int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions 
     S->quiet = o->quiet;
     progress_quiet(o->quiet);
     SegmentStatus *status = NULL;
+    int noted = dist_is_root(dist_world());   /* the one process a user's Ctrl-C is about */
+    if (noted) interrupt_note_install();
     int rc = run_study(S, spec_path, o, &status, e);
+    if (noted) interrupt_note_remove();
     free(status);
     study_state_free(S);
     free(S);

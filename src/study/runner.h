@@ -33,6 +33,9 @@
  * Killing the process at any moment loses at most the segments in progress: a
  * re-run skips done segments and re-runs the interrupted ones from their
  * parents' checkpoints, replacing their partial rows, with the same bits.
+ * Ctrl-C (SIGTERM, SIGHUP) outside a wait on --jobs workers still ends the
+ * process by the signal, after one line naming what it was doing (preparing
+ * the data, timing the machine, the segment it ran): study/interrupt_note.h.
  *
  * Segments side by side (study/farm.h). With `jobs` N > 1 the process runs
  * no segment itself: N worker processes (study/jobs.h) run the segments

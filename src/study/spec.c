@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -53,7 +54,7 @@ typedef enum {
     V_TEXT,       /* a non-empty string that fits the char[] field */
     V_CHOICE,     /* one of the row's names, into an enum (the name's index) */
     V_PRESET,     /* a model preset name, into char[32] */
-    V_SEEDS,      /* distinct non-negative integers, into seeds/n_seeds */
+    V_SEEDS,      /* distinct integers in [0, STUDY_SEED_MAX], into seeds/n_seeds */
     V_RATES,      /* distinct learning rates in the range, into sft_lrs/n_sft_lrs */
     V_SCHEDULE,   /* wso, wsd, cosine or linear, into a ScheduleKind */
     V_SHAPE,      /* a WSD decay shape, into a DecayShape */
@@ -101,8 +102,7 @@ static const KeySpec STUDY_KEYS[] = {
     {.name = "pretrain_data", .type = V_PATH, STUDY_FIELD(pretrain_data), .expected = "expected a path"},
     {.name = "sft_data", .type = V_PATH, STUDY_FIELD(sft_data), .expected = "expected a path"},
     {.name = "preset", .type = V_PRESET, STUDY_FIELD(preset), .expected = "expected a model preset", .required = 1},
-    {.name = "seeds", .type = V_SEEDS, STUDY_FIELD(seeds),
-     .expected = "expected a comma-separated list of non-negative integers", .required = 1},
+    {.name = "seeds", .type = V_SEEDS, STUDY_FIELD(seeds), .required = 1},
     {.name = "pretrain_tokens", .type = V_TOKENS, STUDY_FIELD(pretrain_tokens), .range = AT_LEAST(1), .required = 1},
     {.name = "mid_tokens", .type = V_TOKENS, STUDY_FIELD(mid_tokens), .range = AT_LEAST(0)},
     {.name = "sft_epochs", .type = V_NUMBER, STUDY_FIELD(sft_epochs), .range = ABOVE_UP_TO(0, 1000),
@@ -171,7 +171,7 @@ typedef struct {
     int         line;      /* line being parsed (1-based) */
     int         failed;    /* first error recorded in e */
     Err        *e;
-    int         study_seen;
+    int         study_seen;                  /* a [study] header was read, even with no key under it */
     int         study_line[N_STUDY_KEYS];          /* line each key was set on (0: not set) */
     int         arm_line[STUDY_MAX_ARMS][N_ARM_KEYS];
     char        cur_section[STUDY_NAME_MAX + 8];
@@ -209,6 +209,7 @@ static char *read_line(char *buf, int size, void *stream)
     if (*c == '[') {
         p->section_serial++;
         p->section_line = p->line;
+        if (strncmp(c, "[study]", 7) == 0) p->study_seen = 1;   /* inih reports no key-less section */
     }
     return buf;
 }
@@ -357,7 +358,9 @@ static int set_seeds(Parser *p, const KeySpec *k, StudySpec *s, const char *sec,
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (isspace((unsigned char)*tok)) tok++;
         if (n == STUDY_MAX_SEEDS) return fail(p, sec, k->name, v, "expected at most %d seeds", STUDY_MAX_SEEDS);
-        if (parse_int64(tok, &seed) || seed < 0) return fail(p, sec, k->name, v, "%s", k->expected);
+        if (parse_int64(tok, &seed) || seed < 0)   /* strtoll refuses beyond STUDY_SEED_MAX */
+            return fail(p, sec, k->name, v, "expected a comma-separated list of integers in [0, %" PRId64 "]",
+                        (int64_t)STUDY_SEED_MAX);
         for (int j = 0; j < n; j++)
             if (s->seeds[j] == (uint64_t)seed)
                 return fail(p, sec, k->name, v, "seed %lld is listed twice", (long long)seed);
@@ -499,7 +502,6 @@ static int on_value(void *user, const char *section, const char *name, const cha
     Parser *p = user;
     if (p->failed) return 1;   /* only the first error is reported */
     if (strcmp(section, "study") == 0) {
-        p->study_seen = 1;
         set_key(p, STUDY_KEYS, N_STUDY_KEYS, p->study_line, p->s, "study", name, value);
         return 1;
     }

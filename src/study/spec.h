@@ -68,6 +68,8 @@
 
 #define STUDY_MAX_ARMS 32
 #define STUDY_MAX_SEEDS 16
+/* The largest seed: the store keeps seeds in SQLite's signed 64-bit INTEGER. */
+#define STUDY_SEED_MAX INT64_MAX
 #define STUDY_MAX_SFT_LRS 16
 #define STUDY_NAME_MAX 64
 #define STUDY_PATH_MAX 1024
