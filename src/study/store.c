@@ -116,6 +116,37 @@ static const char SCHEMA[] =
     "  SELECT r.study, r.arm, r.seed, 'mid', NULL, i.suite, i.task, i.item, i.correct, i.score,"
     "         i.score_metric, i.segment, i.step FROM items i JOIN arm_runs r ON r.mid_end = i.segment;";
 
+/* Before anything is written (WAL mode alone rewrites the file's header):
+ * a database with tables must have plateau's meta table with its
+ * schema_version row, which the first open writes in the same transaction
+ * as the tables; an empty (or new) database becomes a store. */
+static int check_is_plateau_store(Store *s, Err *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT (SELECT count(*) FROM sqlite_master),"
+                           " (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+                           -1, &st, NULL) != SQLITE_OK)
+        return err_set(e, "%s: not a plateau results store (%s)", s->path, sqlite3_errmsg(s->db));
+    int rc = sqlite3_step(st);
+    int objects = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    int has_meta = rc == SQLITE_ROW && sqlite3_column_int(st, 1);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return err_set(e, "%s: not a plateau results store (%s)", s->path, sqlite3_errmsg(s->db));
+    if (objects == 0) return 0;
+    int versioned = 0;
+    if (has_meta && sqlite3_prepare_v2(s->db, "SELECT count(*) FROM meta WHERE key = 'schema_version'", -1, &st,
+                                       NULL) == SQLITE_OK) {
+        versioned = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+        sqlite3_finalize(st);
+    }
+    if (!versioned)
+        return err_set(e, "%s: an SQLite database of something else (%d schema object%s, no table meta with a "
+                          "schema_version row), not a plateau results store; left unchanged: move it away or use "
+                          "another folder", s->path, objects, objects == 1 ? "" : "s");
+    return 0;
+}
+
 int store_open(Store **out, const char *dir, Err *e)
 {
     *out = NULL;
@@ -128,6 +159,10 @@ int store_open(Store **out, const char *dir, Err *e)
         return -1;
     }
     sqlite3_busy_timeout(s->db, 10000);
+    if (check_is_plateau_store(s, e)) {
+        store_close(s);
+        return -1;
+    }
     /* WAL: readers never block the writer and a killed writer leaves the main
      * file untouched; FULL: a committed transaction survives a power cut. */
     if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", e) ||

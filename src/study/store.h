@@ -68,7 +68,10 @@ typedef enum { SEG_PENDING, SEG_RUNNING, SEG_DONE } SegmentStatus;
 const char *segment_status_name(SegmentStatus s);
 
 /* Opens DIR/results.sqlite, creating the folder, the file and the tables as
- * needed. An existing file that is not a plateau store is an error naming it. */
+ * needed; a missing or empty database becomes a new store. An existing file
+ * that is not a plateau store (not SQLite, or a database with tables but no
+ * meta table holding schema_version) is an error naming it, and the file is
+ * left byte for byte as it was. */
 int store_open(Store **out, const char *dir, Err *e);
 void store_close(Store *s);
 
