@@ -98,6 +98,8 @@ static const OptSpec RUN_OPTS[] = {
                   "(default: T one-thread jobs for models up to " STUDY_JOBS_MAX_PARAMS_TEXT " parameters, else 1)"},
     {"quiet", NULL, "no progress bars or per-segment lines"},
     {"no-report", NULL, "do not write the report at the end"},
+    {"rebuild-data", NULL, "when DIR's data was built for other settings, rebuild DIR/world and DIR/data there "
+                           "(else refused)"},
     {NULL, NULL, NULL},
 };
 
@@ -116,7 +118,13 @@ static int study_run_cmd(int argc, char **argv)
         "side by side, each with max(1, T/N) of the T threads (OMP_NUM_THREADS, else the cores), and this process\n"
         "alone writes DIR/results.sqlite. Every segment gives the bits it gives run alone at that thread count, so\n"
         "--jobs 2 at T = 2 gives the rows of --jobs 1 at OMP_NUM_THREADS=1. Ctrl-C stops the jobs; a re-run under\n"
-        "any --jobs resumes.";
+        "any --jobs resumes.\n"
+        "DIR holds one run at a time: a second `study run` (or `study calibrate`) into it is refused while the first\n"
+        "is going (`study report DIR` reads it meanwhile). A study file edited since the last run in DIR runs with a\n"
+        "line saying so; segments whose settings did not change are reused. An edit that changes the data (world,\n"
+        "people, vocab, pretrain_tokens of bios, seq_len, the data files) is refused, as it would rebuild DIR/world\n"
+        "and DIR/data and run every segment again: use a new --out, or pass --rebuild-data. Segments of an earlier\n"
+        "plan stay in DIR/results.sqlite but are not reported.";
     if (args_begin(&a, RUN_OPTS, argc, argv, usage, about)) return 0;
     Err e;
     if (a.n_positional != 1) {
@@ -127,7 +135,8 @@ static int study_run_cmd(int argc, char **argv)
     StudySpec spec;
     if (study_spec_load(&spec, a.positional[0], &e)) die(&e);
     study_out_dir(out, sizeof out, &a, &spec);
-    StudyRunOptions o = {.quiet = args_has(&a, "quiet"), .jobs = STUDY_JOBS_AUTO};
+    StudyRunOptions o = {.quiet = args_has(&a, "quiet"), .jobs = STUDY_JOBS_AUTO,
+                         .rebuild_data = args_has(&a, "rebuild-data")};
     int bad = jobs_option(&a, "run", &o.jobs);
     if (bad) return bad;
     if (study_run(a.positional[0], out, &o, &e)) die(&e);

@@ -16,6 +16,7 @@
 #include "eval/loss.h"
 #include "model/config.h"
 #include "model/llama.h"
+#include "study/folder.h"
 #include "study/prepare.h"
 #include "study/spec.h"
 #include "train/adamw.h"
@@ -132,8 +133,8 @@ static int write_json(const char *out_dir, const StudySpec *s, double fraction, 
     return rc;
 }
 
-int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
-                    Err *e)
+static int calibrate_locked(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
+                            Err *e)
 {
     memset(out, 0, sizeof *out);
     if (!(fraction > 0 && fraction <= 1)) return err_set(e, "calibration fraction %g: expected (0, 1]", fraction);
@@ -271,4 +272,17 @@ void calibration_free(CalibrationEvidence *ev)
     free(ev->text);
     ev->text = NULL;
     ev->bytes = 0;
+}
+
+/* The folder locked for the whole calibration: a `study run` into out_dir
+ * meanwhile would build the same data and read calibration.json half-way. */
+int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
+                    Err *e)
+{
+    FolderLock lock;
+    memset(out, 0, sizeof *out);
+    if (folder_lock(&lock, out_dir, "study calibrate", e)) return -1;
+    int rc = calibrate_locked(spec_path, out_dir, fraction, quiet, out, e);
+    folder_unlock(&lock);
+    return rc;
 }

@@ -67,6 +67,30 @@ int study_world_text(const StudySpec *s, char *out, size_t size, Err *e)
     return 0;
 }
 
+int study_data_text(const StudySpec *s, char *out, size_t size, Err *e)
+{
+    char world[STUDY_WORLD_TEXT_MAX];
+    if (study_world_text(s, world, sizeof world, e)) return -1;
+    snprintf(out, size, "%s seq_len=%d", world, s->seq_len);   /* the shards' row length */
+    return 0;
+}
+
+int study_data_built(const char *out_dir, char *text, size_t size)
+{
+    char path[PREP_PATH_MAX], *json;
+    size_t bytes;
+    Err ignored;
+    path_join(path, sizeof path, out_dir, "data/data.json");
+    if (!file_exists(path) || read_file(path, &json, &bytes, &ignored)) return 0;
+    cJSON *j = cJSON_ParseWithLength(json, bytes);
+    free(json);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "data");
+    int found = cJSON_IsString(w);
+    if (found) snprintf(text, size, "%s", w->valuestring);
+    cJSON_Delete(j);
+    return found;
+}
+
 static void set_paths(StudyData *d, const char *out_dir)
 {
     char data[PREP_PATH_MAX];
@@ -399,10 +423,8 @@ int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int qui
     set_task_paths(d, s);
     d->vocab = study_vocab(s, e);
     if (d->vocab < 0) return -1;
-    char world[STUDY_WORLD_TEXT_MAX], text[STUDY_WORLD_TEXT_MAX + 32], data_dir[PREP_PATH_MAX],
-        json_path[PREP_PATH_MAX];
-    if (study_world_text(s, world, sizeof world, e)) return -1;
-    snprintf(text, sizeof text, "%s seq_len=%d", world, s->seq_len);   /* the shards' row length */
+    char text[STUDY_DATA_TEXT_MAX], data_dir[PREP_PATH_MAX], json_path[PREP_PATH_MAX];
+    if (study_data_text(s, text, sizeof text, e)) return -1;
     path_join(data_dir, sizeof data_dir, out_dir, "data");
     path_join(json_path, sizeof json_path, data_dir, "data.json");
     int found = read_data_json(d, json_path, text, e);

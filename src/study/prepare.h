@@ -71,6 +71,16 @@ int study_vocab(const StudySpec *s, Err *e);
 #define STUDY_WORLD_TEXT_MAX (160 + 2 * STUDY_PATH_MAX)
 int study_world_text(const StudySpec *s, char *out, size_t size, Err *e);
 
+/* What DIR/data/data.json records of the data it describes: the world
+ * text and seq_len, e.g. "bios v3 seed=1 people=200 vocab=2048
+ * pretrain_tokens=1146880 seq_len=128"; another text means the folder's
+ * data is stale for s and study_prepare rebuilds world/ and data/. */
+#define STUDY_DATA_TEXT_MAX (STUDY_WORLD_TEXT_MAX + 32)
+int study_data_text(const StudySpec *s, char *out, size_t size, Err *e);
+/* The text DIR/data/data.json records: 1 found, 0 when there is no
+ * readable data.json (no data built yet, or an interrupted build). */
+int study_data_built(const char *out_dir, char *text, size_t size);
+
 /* Builds (or finds complete) the data of spec s under out_dir, printing one
  * line per step unless quiet. Errors name the file and what was expected. */
 int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int quiet, Err *e);

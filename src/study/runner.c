@@ -14,6 +14,7 @@
 #include "study/calibrate.h"
 #include "study/cost.h"
 #include "study/farm.h"
+#include "study/folder.h"
 #include "study/interrupt_note.h"
 #include "study/jobs.h"
 #include "study/report_math.h"
@@ -51,23 +52,40 @@ static int choose_sft_lrs(StudyState *S, int verbose, Err *e)
     return rc;
 }
 
+/* Whether the study file's text differs from the copy an earlier run left
+ * in out_dir (0 when there is none). */
+static int spec_changed(const char *copy, const char *text, size_t bytes)
+{
+    char *was;
+    size_t was_bytes;
+    Err ignored;
+    if (!file_exists(copy) || read_file(copy, &was, &was_bytes, &ignored)) return 0;
+    int changed = was_bytes != bytes || memcmp(was, text, bytes) != 0;
+    free(was);
+    return changed;
+}
+
 /* Copies the study file (and its calibration evidence) into out_dir and
  * opens the store with a new run (run_id NULL: the store only, no run
- * registered, as for an estimate). */
-static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err *e)
+ * registered, as for an estimate), after checking that the folder's data
+ * fits the study (study/folder.h). */
+static int open_study(StudyState *S, const char *spec_path, int rebuild_data, int64_t *run_id, Err *e)
 {
     const StudySpec *s = &S->spec;
-    char *text, copy[4096];
+    char *text, copy[4096], notice[2048];
     size_t bytes;
     CalibrationEvidence ev;
     if (study_spec_load(&S->spec, spec_path, e) || calibration_read(s, &ev, e)) return -1;
     int rc = make_dirs(S->out_dir, e) || store_open(&S->store, S->out_dir, e) ||
-             store_check_study(S->store, s->name, e) || read_file(spec_path, &text, &bytes, e) ? -1 : 0;
+             store_check_study(S->store, s->name, e) ||
+             folder_check_data(s, S->out_dir, rebuild_data, notice, sizeof notice, e) ||
+             read_file(spec_path, &text, &bytes, e) ? -1 : 0;
     if (rc) {
         calibration_free(&ev);
         return -1;
     }
     path_join(copy, sizeof copy, S->out_dir, STUDY_SPEC_COPY);
+    int changed = spec_changed(copy, text, bytes);
     rc = write_file_atomic(copy, text, bytes, e);
     if (!rc && run_id) rc = store_run_begin(S->store, s->name, text, run_id, e);
     free(text);
@@ -75,6 +93,12 @@ static int open_study(StudyState *S, const char *spec_path, int64_t *run_id, Err
         study_say(S, "study %s: world %s, preset %s, %d arm%s x %d seed%s, %d SFT learning rate%s -> %s\n", s->name,
             world_kind_name(s->world), s->preset, s->n_arms, s->n_arms == 1 ? "" : "s", s->n_seeds,
             s->n_seeds == 1 ? "" : "s", s->n_sft_lrs, s->n_sft_lrs == 1 ? "" : "s", S->out_dir);
+        /* a change of the data says so in its own words (folder_check_data) */
+        if (notice[0]) study_say(S, "%s", notice);
+        else if (changed)
+            study_say(S, "%s differs from the study file of the last run here: the data is reused; segments whose "
+                         "settings did not change are reused and the others run; segments only the old file "
+                         "planned stay in the store but are not reported\n", spec_path);
         rc = calibration_install(&ev, S->out_dir, e);
         if (rc > 0)
             study_say(S, "calibration: %s (peak LR %g chosen by its sweep) -> %s/%s\n", ev.path, ev.chosen_peak_lr,
@@ -391,8 +415,8 @@ static int run_study(StudyState *S, const char *spec_path, const StudyRunOptions
     int64_t run_id;
     Spread sp;
     interrupt_note_set("preparing %s/data", S->out_dir);
-    if (open_study(S, spec_path, o->estimate_only ? NULL : &run_id, e) || prepare_study(S, status, e) ||
-        choose_spread(S, o->jobs, &sp, e))
+    if (open_study(S, spec_path, o->rebuild_data, o->estimate_only ? NULL : &run_id, e) ||
+        prepare_study(S, status, e) || choose_spread(S, o->jobs, &sp, e))
         return -1;
     StudyProgress progress = {0};
     int ran;
@@ -440,17 +464,21 @@ int study_work(const char *spec_path, const char *out_dir, int job, Err *e)
 
 int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions *o, Err *e)
 {
-    static const StudyRunOptions defaults = {0, 0, 0, 1};
+    static const StudyRunOptions defaults = {.jobs = 1};
     if (!o) o = &defaults;
     StudyState *S = xcalloc(1, sizeof *S);
     S->out_dir = out_dir;
     S->quiet = o->quiet;
     progress_quiet(o->quiet);
     SegmentStatus *status = NULL;
-    int noted = dist_is_root(dist_world());   /* the one process a user's Ctrl-C is about */
-    if (noted) interrupt_note_install();
-    int rc = run_study(S, spec_path, o, &status, e);
-    if (noted) interrupt_note_remove();
+    int root = dist_is_root(dist_world());   /* the one process a user's Ctrl-C is about, and that writes DIR */
+    FolderLock lock = {.fd = -1};            /* study/folder.h */
+    const char *command = o->estimate_only ? "study plan --estimate" : "study run";
+    int rc = root ? folder_lock(&lock, out_dir, command, e) : 0;
+    if (root) interrupt_note_install();
+    if (!rc) rc = run_study(S, spec_path, o, &status, e);
+    if (root) interrupt_note_remove();
+    folder_unlock(&lock);
     free(status);
     study_state_free(S);
     free(S);

@@ -97,9 +97,22 @@ typedef struct {
                            (`plateau study plan --estimate`); the folder is then ready for `study run` */
     int jobs;           /* segments at once in worker processes (below); <= 1: this process alone;
                            STUDY_JOBS_AUTO: study_default_jobs. Refused (> 1) under mpirun with ranks. */
+    int rebuild_data;   /* 1: when out_dir's data was built for other settings, rebuild world/ and data/
+                           there (else refused: study/folder.h) */
 } StudyRunOptions;
 
-/* Runs (or resumes) the study file spec_path in out_dir. */
+/* Runs (or resumes) the study file spec_path in out_dir.
+ *
+ * Refused without changing a file out_dir holds (but for the holder's line
+ * in its lock file, which a refusal for the lock leaves alone too): while
+ * another `study run` or `study calibrate` holds the folder (study/folder.h:
+ * its lock, taken by rank 0 alone under mpirun); when out_dir's
+ * results.sqlite is not a plateau store or holds another study
+ * (study/store.h); when out_dir's data was built for other settings (world,
+ * people, vocab, pretrain_tokens of bios, seq_len, the data files), unless
+ * o->rebuild_data. A study file that differs from out_dir/study.ini in
+ * anything else runs with one line saying so: its plan reuses the
+ * segments whose settings did not change. */
 int study_run(const char *spec_path, const char *out_dir, const StudyRunOptions *o, Err *e);
 
 /* The worker end of `study run --jobs N` (the hidden `plateau study worker
