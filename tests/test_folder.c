@@ -265,6 +265,24 @@ static void an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_k
     free(after);
 }
 
+/* A rebuild that fails half-way (here: the tokenizer cannot be written, as
+ * a folder stands in its place) must not leave the old data.json, which
+ * would vouch for world/ and data/ files that are now half new. */
+static void a_rebuild_stopped_half_way_leaves_no_data_json_to_vouch_for_it(void **state)
+{
+    (void)state;
+    char out[256], ini[512], log[16384], path[600];
+    first_run(out, sizeof out, "half-rebuilt");
+    snprintf(path, sizeof path, "%s/data/tokenizer.json", out);
+    assert_int_equal(remove(path), 0);
+    assert_int_equal(mkdir(path, 0755), 0);
+    write_tiny(ini, sizeof ini, "v2", "20480", "1e-3");
+    assert_int_equal(run_study(ini, out, "--rebuild-data", log, sizeof log), 1);
+    assert_contains(log, "tokenizer.json");
+    snprintf(path, sizeof path, "%s/data/data.json", out);
+    assert_false(file_exists(path));
+}
+
 static void another_edit_runs_with_a_line_and_reuses_the_unchanged_segments(void **state)
 {
     (void)state;
@@ -301,6 +319,7 @@ int main(void)
         cmocka_unit_test(a_foreign_database_is_refused_and_left_unchanged),
         cmocka_unit_test(an_empty_results_file_becomes_a_store),
         cmocka_unit_test(an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_keeps_the_old_segments),
+        cmocka_unit_test(a_rebuild_stopped_half_way_leaves_no_data_json_to_vouch_for_it),
         cmocka_unit_test(another_edit_runs_with_a_line_and_reuses_the_unchanged_segments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

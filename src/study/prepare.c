@@ -1,6 +1,7 @@
 #include "study/prepare.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -435,6 +436,10 @@ int study_prepare(StudyData *d, const StudySpec *s, const char *out_dir, int qui
             d->pt_train_tokens, d->sft_train_rows);
         return 0;
     }
+    /* A stale data.json goes first: a rebuild stopped half-way must not be
+     * taken for the data it replaces. */
+    if (remove(json_path) != 0 && errno != ENOENT)
+        return err_set(e, "%s: cannot remove the stale data description: %s", json_path, strerror(errno));
     double world_t0 = now_seconds();
     if (build_world(s, d->world_dir, quiet, e) || make_dirs(data_dir, e)) return -1;
     double world_s = now_seconds() - world_t0;

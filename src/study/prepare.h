@@ -19,8 +19,9 @@
  *   DIR/data/eval_qa_valid.jsonl   the SFT validation conversations as
  *                       generation items (the last assistant reply is the
  *                       answer): the split the SFT learning rate is chosen on
- *   DIR/data/data.json  what was built (the world text, token counts); written
- *                       last, so its presence with the same world text means
+ *   DIR/data/data.json  what was built (the world text, token counts); removed
+ *                       first when the data is rebuilt and written last, so
+ *                       its presence with the same world text means
  *                       everything above is complete and is reused as is.
  *
  * Everything is a pure function of the spec (world, people, vocabulary,
