@@ -286,17 +286,38 @@ static void a_rebuild_stopped_half_way_leaves_no_data_json_to_vouch_for_it(void 
 static void another_edit_runs_with_a_line_and_reuses_the_unchanged_segments(void **state)
 {
     (void)state;
-    char out[256], ini[512], log[16384], want[600];
+    char out[256], ini[512], log[16384], want[800];
     first_run(out, sizeof out, "edited-plan");
     write_tiny(ini, sizeof ini, "v3", "16384", "1e-3, 3e-3");   /* one more SFT learning rate */
     if (run_study(ini, out, NULL, log, sizeof log) != 0) fail_msg("%s", log);
-    snprintf(want, sizeof want, "%s differs from the study file of the last run here: the data is reused", ini);
+    snprintf(want, sizeof want,
+             "%s differs from the study file of the last run here (sft_lrs 1e-3 -> 1e-3, 3e-3): the data is reused",
+             ini);
     assert_contains(log, want);
     assert_contains(log, "plan: 7 segments (2 to run)");   /* the two new SFT segments alone */
     /* the same file again: nothing to say */
     if (run_study(ini, out, NULL, log, sizeof log) != 0) fail_msg("%s", log);
     assert_null(strstr(log, "differs from"));
     assert_contains(log, "plan: 7 segments (0 to run)");
+}
+
+static void an_edit_is_described_key_by_key(void **state)
+{
+    (void)state;
+    static const char WAS[] = "[study]\nseeds = 7\nsft_lrs = 1e-3   ; one\nprobes = 3\n"
+                              "[arm wso]\nschedule = wso\n[arm cos]\nschedule = cosine\nalpha_pre = 0.1\n";
+    static const char NOW[] = "; edited\n[study]\nseeds = 7\nsft_lrs = 1e-3, 3e-3\n"
+                              "[arm wso]\nschedule = wsd\n[arm wsd0]\nschedule = wsd\nalpha_pre = 0\n";
+    char change[512];
+    folder_describe_spec_change(WAS, NOW, change, sizeof change);
+    assert_string_equal(change, "sft_lrs 1e-3 -> 1e-3, 3e-3; [arm wso] schedule wso -> wsd; [arm wsd0] added; "
+                                "probes removed; [arm cos] removed");
+    folder_describe_spec_change(WAS, "; a comment\n[study]\n  seeds=7\nsft_lrs = 1e-3\nprobes = 3\n[arm wso]\n"
+                                     "schedule = wso\n[arm cos]\nschedule = cosine\nalpha_pre = 0.1\n",
+                                change, sizeof change);
+    assert_string_equal(change, "comments and layout only");
+    folder_describe_spec_change(WAS, NOW, change, 24);   /* truncated, still a string */
+    assert_int_equal(strlen(change), 23);
 }
 
 static int setup(void **state)
@@ -321,6 +342,7 @@ int main(void)
         cmocka_unit_test(an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_keeps_the_old_segments),
         cmocka_unit_test(a_rebuild_stopped_half_way_leaves_no_data_json_to_vouch_for_it),
         cmocka_unit_test(another_edit_runs_with_a_line_and_reuses_the_unchanged_segments),
+        cmocka_unit_test(an_edit_is_described_key_by_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

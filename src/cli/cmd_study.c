@@ -106,7 +106,7 @@ static const OptSpec RUN_OPTS[] = {
 static int study_run_cmd(int argc, char **argv)
 {
     Args a;
-    const char *usage = "plateau study run FILE [--out DIR] [--jobs N] [--quiet]";
+    const char *usage = "plateau study run FILE [--out DIR] [--jobs N] [--quiet] [--rebuild-data]";
     const char *about =
         "Runs a study end to end: builds the world, tokenizer and shards in DIR, trains every segment of the plan\n"
         "(shared prefixes once), evaluates each stage end, probes sharpness, chooses the SFT learning rate per base\n"
@@ -121,10 +121,10 @@ static int study_run_cmd(int argc, char **argv)
         "any --jobs resumes.\n"
         "DIR holds one run at a time: a second `study run` (or `study calibrate`) into it is refused while the first\n"
         "is going (`study report DIR` reads it meanwhile). A study file edited since the last run in DIR runs with a\n"
-        "line saying so; segments whose settings did not change are reused. An edit that changes the data (world,\n"
-        "people, vocab, pretrain_tokens of bios, seq_len, the data files) is refused, as it would rebuild DIR/world\n"
-        "and DIR/data and run every segment again: use a new --out, or pass --rebuild-data. Segments of an earlier\n"
-        "plan stay in DIR/results.sqlite but are not reported.";
+        "line naming what changed; segments whose settings did not change are reused. An edit that changes the data\n"
+        "(world, people, vocab, pretrain_tokens of bios, seq_len, the data files) is refused, as it would rebuild\n"
+        "DIR/world and DIR/data and run every segment again: use a new --out, or pass --rebuild-data. Segments of an\n"
+        "earlier plan stay in DIR/results.sqlite and DIR/segments but are not reported.";
     if (args_begin(&a, RUN_OPTS, argc, argv, usage, about)) return 0;
     Err e;
     if (a.n_positional != 1) {

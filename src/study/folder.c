@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +101,96 @@ int folder_check_data(const StudySpec *s, const char *dir, int rebuild, char *no
                                   "rebuilt; segments of the old data stay in the store but are not reported\n",
              dir, change);
     return 0;
+}
+
+/* ---- an edited study file ------------------------------------------------- */
+
+typedef struct {
+    char section[STUDY_NAME_MAX + 8], key[64], value[256];
+} Setting;
+
+typedef struct {
+    Setting *v;
+    int      n, cap;
+} Settings;
+
+static int collect_setting(void *user, const char *section, const char *name, const char *value)
+{
+    Settings *s = user;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 32;
+        s->v = xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
+    }
+    Setting *t = &s->v[s->n++];
+    snprintf(t->section, sizeof t->section, "%s", section);
+    snprintf(t->key, sizeof t->key, "%s", name);
+    snprintf(t->value, sizeof t->value, "%s", value);
+    return 1;
+}
+
+/* s's setting of section and key; NULL when s has none. With key NULL:
+ * the first setting of the section. */
+static const Setting *find_setting(const Settings *s, const char *section, const char *key)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->v[i].section, section) == 0 && (!key || strcmp(s->v[i].key, key) == 0)) return &s->v[i];
+    return NULL;
+}
+
+static void append(char *out, size_t size, size_t *used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void append(char *out, size_t size, size_t *used, const char *fmt, ...)
+{
+    if (*used >= size) return;
+    if (*used) *used += (size_t)snprintf(out + *used, size - *used, "; ");
+    if (*used >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    *used += (size_t)vsnprintf(out + *used, size - *used, fmt, ap);
+    va_end(ap);
+}
+
+/* [section] before a key outside [study] */
+static const char *where(const char *section, char *buf, size_t size)
+{
+    if (strcmp(section, "study") == 0) return "";
+    snprintf(buf, size, "[%s] ", section);
+    return buf;
+}
+
+/* Every section or key of one that `other` lacks, as "`what`" (added or removed). */
+static void list_missing(const Settings *one, const Settings *other, const char *what, char *out, size_t size,
+                         size_t *used)
+{
+    char buf[STUDY_NAME_MAX + 16];
+    for (int i = 0; i < one->n; i++) {
+        const Setting *t = &one->v[i];
+        if (!find_setting(other, t->section, NULL)) {
+            if (find_setting(one, t->section, NULL) == t) append(out, size, used, "[%s] %s", t->section, what);
+        } else if (!find_setting(other, t->section, t->key)) {
+            append(out, size, used, "%s%s %s", where(t->section, buf, sizeof buf), t->key, what);
+        }
+    }
+}
+
+void folder_describe_spec_change(const char *was, const char *now, char *out, size_t size)
+{
+    Settings a = {0}, b = {0};
+    size_t used = 0;
+    char buf[STUDY_NAME_MAX + 16];
+    out[0] = 0;
+    if (ini_parse_string(was, collect_setting, &a) != 0 || ini_parse_string(now, collect_setting, &b) != 0) {
+        snprintf(out, size, "the old or the new file is not an INI file");
+    } else {
+        for (int i = 0; i < b.n; i++) {
+            const Setting *t = &b.v[i], *old = find_setting(&a, t->section, t->key);
+            if (old && strcmp(old->value, t->value) != 0)
+                append(out, size, &used, "%s%s %s -> %s", where(t->section, buf, sizeof buf), t->key, old->value,
+                       t->value);
+        }
+        list_missing(&b, &a, "added", out, size, &used);
+        list_missing(&a, &b, "removed", out, size, &used);
+        if (!used) snprintf(out, size, "comments and layout only");
+    }
+    free(a.v);
+    free(b.v);
 }

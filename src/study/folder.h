@@ -45,4 +45,9 @@ void folder_unlock(FolderLock *l);
  * same change as one line in notice (else notice is ""). */
 int folder_check_data(const StudySpec *s, const char *dir, int rebuild, char *notice, size_t notice_size, Err *e);
 
+/* What an edit of a study file changed, from its old text to its new one,
+ * as one phrase for a line: "sft_lrs 1e-3 -> 1e-3, 3e-3; [arm cos] added;
+ * probes removed", or "comments and layout only". Truncated to size. */
+void folder_describe_spec_change(const char *was, const char *now, char *out, size_t size);
+
 #endif

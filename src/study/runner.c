@@ -52,17 +52,16 @@ static int choose_sft_lrs(StudyState *S, int verbose, Err *e)
     return rc;
 }
 
-/* Whether the study file's text differs from the copy an earlier run left
- * in out_dir (0 when there is none). */
-static int spec_changed(const char *copy, const char *text, size_t bytes)
+/* What the study file changed since the copy an earlier run left in
+ * out_dir (folder_describe_spec_change); "" when nothing, or no copy. */
+static void spec_change(const char *copy, const char *text, char *change, size_t size)
 {
     char *was;
-    size_t was_bytes;
     Err ignored;
-    if (!file_exists(copy) || read_file(copy, &was, &was_bytes, &ignored)) return 0;
-    int changed = was_bytes != bytes || memcmp(was, text, bytes) != 0;
+    change[0] = 0;
+    if (!file_exists(copy) || read_file(copy, &was, NULL, &ignored)) return;
+    if (strcmp(was, text) != 0) folder_describe_spec_change(was, text, change, size);
     free(was);
-    return changed;
 }
 
 /* Copies the study file (and its calibration evidence) into out_dir and
@@ -72,7 +71,7 @@ static int spec_changed(const char *copy, const char *text, size_t bytes)
 static int open_study(StudyState *S, const char *spec_path, int rebuild_data, int64_t *run_id, Err *e)
 {
     const StudySpec *s = &S->spec;
-    char *text, copy[4096], notice[2048];
+    char *text, copy[4096], notice[2048], change[1024];
     size_t bytes;
     CalibrationEvidence ev;
     if (study_spec_load(&S->spec, spec_path, e) || calibration_read(s, &ev, e)) return -1;
@@ -85,7 +84,7 @@ static int open_study(StudyState *S, const char *spec_path, int rebuild_data, in
         return -1;
     }
     path_join(copy, sizeof copy, S->out_dir, STUDY_SPEC_COPY);
-    int changed = spec_changed(copy, text, bytes);
+    spec_change(copy, text, change, sizeof change);
     rc = write_file_atomic(copy, text, bytes, e);
     if (!rc && run_id) rc = store_run_begin(S->store, s->name, text, run_id, e);
     free(text);
@@ -95,10 +94,10 @@ static int open_study(StudyState *S, const char *spec_path, int rebuild_data, in
             s->n_seeds == 1 ? "" : "s", s->n_sft_lrs, s->n_sft_lrs == 1 ? "" : "s", S->out_dir);
         /* a change of the data says so in its own words (folder_check_data) */
         if (notice[0]) study_say(S, "%s", notice);
-        else if (changed)
-            study_say(S, "%s differs from the study file of the last run here: the data is reused; segments whose "
-                         "settings did not change are reused and the others run; segments only the old file "
-                         "planned stay in the store but are not reported\n", spec_path);
+        else if (change[0])
+            study_say(S, "%s differs from the study file of the last run here (%s): the data is reused; segments "
+                         "whose settings did not change are reused and the others run; segments only the old file "
+                         "planned stay in the store but are not reported\n", spec_path, change);
         rc = calibration_install(&ev, S->out_dir, e);
         if (rc > 0)
             study_say(S, "calibration: %s (peak LR %g chosen by its sweep) -> %s/%s\n", ev.path, ev.chosen_peak_lr,
