@@ -201,6 +201,37 @@ static void a_foreign_database_is_refused_and_left_unchanged(void **state)
     free(after);
 }
 
+/* A plateau store damaged in the middle (3000 bytes overwritten) is refused
+ * by SQLite's quick_check before anything is written, not taken and then
+ * failed half-way. */
+static void a_damaged_store_is_refused_and_left_unchanged(void **state)
+{
+    (void)state;
+    char out[256], db_path[300], ini[512], log[16384];
+    first_run(out, sizeof out, "damaged");
+    snprintf(db_path, sizeof db_path, "%s/results.sqlite", out);
+    struct stat sb;
+    assert_int_equal(stat(db_path, &sb), 0);
+    assert_true(sb.st_size > 40000);
+    FILE *f = fopen(db_path, "r+b");
+    assert_non_null(f);
+    char junk[3000];
+    memset(junk, 0xab, sizeof junk);
+    assert_int_equal(fseek(f, 20000, SEEK_SET), 0);
+    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+    fclose(f);
+    char *before = snapshot(out, FOLDER_LOCK_FILE);
+    write_tiny(ini, sizeof ini, "v1", "16384", "1e-3");
+    assert_int_equal(run_study(ini, out, NULL, log, sizeof log), 1);
+    char want[600];
+    snprintf(want, sizeof want, "%s: a damaged plateau results store (SQLite's quick_check: ", db_path);
+    assert_contains(log, want);
+    char *after = snapshot(out, FOLDER_LOCK_FILE);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+}
+
 static void an_empty_results_file_becomes_a_store(void **state)
 {
     (void)state;
@@ -239,6 +270,13 @@ static void an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_k
     assert_contains(log, "data was built for other settings than study tiny's (pretrain_tokens 16384 -> 20480)");
     assert_contains(log, "use a new --out folder, or pass --rebuild-data");
     char *after = snapshot(out, FOLDER_LOCK_FILE);
+    assert_string_equal(after, before);
+    /* a calibration into the run's folder is refused the same way */
+    const char *cal[] = {"study", "calibrate", ini, "--out", out, "--quiet", NULL};
+    assert_int_equal(cli_run(cal, log, sizeof log), 1);
+    assert_contains(log, "data was built for other settings than study tiny's (pretrain_tokens 16384 -> 20480)");
+    free(after);
+    after = snapshot(out, FOLDER_LOCK_FILE);
     assert_string_equal(after, before);
 
     if (run_study(ini, out, "--rebuild-data", log, sizeof log) != 0) fail_msg("%s", log);
@@ -338,6 +376,7 @@ int main(void)
         cmocka_unit_test(a_folder_in_use_refuses_a_second_run_and_calibrate_before_writing),
         cmocka_unit_test(a_killed_holder_leaves_no_stale_lock),
         cmocka_unit_test(a_foreign_database_is_refused_and_left_unchanged),
+        cmocka_unit_test(a_damaged_store_is_refused_and_left_unchanged),
         cmocka_unit_test(an_empty_results_file_becomes_a_store),
         cmocka_unit_test(an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_keeps_the_old_segments),
         cmocka_unit_test(a_rebuild_stopped_half_way_leaves_no_data_json_to_vouch_for_it),

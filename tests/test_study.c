@@ -768,6 +768,28 @@ static void sft_results_come_back_per_arm_seed_and_lr(void **state)
     assert_non_null(strstr(e.msg, "no SFT run at learning rate 0.0005"));
     assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 1);   /* the failed choice changed nothing */
     assert_true(lr == 1e-4);
+
+    /* the study file drops 1e-4: it is neither reported nor chosen (d's choice goes with it), and
+       sweeping it again finds its results */
+    if (store_choose_sft_lr(st, p.spec.name, "wso", 1, 1e-3, &e)) fail_msg("%s", e.msg);
+    StudySpec fewer = p.spec;
+    fewer.n_sft_lrs = 1;
+    fewer.sft_lrs[0] = 1e-3;
+    Plan p2;
+    if (plan_build(&p2, &fewer, 0, &e) || store_register_plan(st, &p2, &e)) fail_msg("%s", e.msg);
+    if (store_sft_evals(st, p.spec.name, "sft", "valid", "score", &av, &n, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(n, 2);
+    assert_true(av[0].sft_lr == 1e-3 && av[0].value == 1.0 && av[1].sft_lr == 1e-3 && av[1].value == 11.0);
+    free(av);
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "d", 1, &lr, seg, &e), 0);
+    assert_int_equal(store_chosen_sft(st, p.spec.name, "wso", 1, &lr, seg, &e), 1);
+    assert_true(lr == 1e-3);
+    plan_free(&p2);
+    if (store_register_plan(st, &p, &e) || store_sft_evals(st, p.spec.name, "sft", "valid", "score", &av, &n, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(n, 4);
+    assert_true(av[0].sft_lr == 1e-4 && av[0].value == 0.0);
+    free(av);
     store_close(st);
     plan_free(&p);
     remove_temp_dir(dir);
@@ -1117,12 +1139,12 @@ static void calibration_key_copies_its_evidence_into_the_output_folder(void **st
         {"{\"study\": \"x\", \"chosen_peak_lr\": 0.002}",
          "no \"setup\" (the study keys the sweep trained with, which `plateau study calibrate` records)"},
         {"{\"study\": \"x\", " SETUP_OF("micro", "300") ", \"chosen_peak_lr\": 0.002}",
-         "the sweep trained with preset = micro, this study has preset = nano (its peak LR was measured on another "
+         "the sweep trained with preset = \"micro\", this study has preset = \"nano\" (its peak LR was measured on another "
          "model, data or batch"},
         {"{\"study\": \"x\", " SETUP_OF("nano", "512") ", \"chosen_peak_lr\": 0.002}",
          "the sweep trained with vocab = 512, this study has vocab = 300"},
         {"{\"study\": \"x\", " SETUP_OF("nano", "\"300\"") ", \"chosen_peak_lr\": 0.002}",
-         "the sweep trained with vocab = 300, this study has vocab = 300"},   /* a string is not the number */
+         "the sweep trained with vocab = \"300\", this study has vocab = 300"},   /* a string is not the number */
     };
     for (size_t i = 0; i < sizeof OTHER / sizeof *OTHER; i++) {
         put_file(dir, "x.calibration.json", OTHER[i].json);

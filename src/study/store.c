@@ -119,7 +119,8 @@ static const char SCHEMA[] =
 /* Before anything is written (WAL mode alone rewrites the file's header):
  * a database with tables must have plateau's meta table with its
  * schema_version row, which the first open writes in the same transaction
- * as the tables; an empty (or new) database becomes a store. */
+ * as the tables, and pass SQLite's quick_check; an empty (or new) database
+ * becomes a store. */
 static int check_is_plateau_store(Store *s, Err *e)
 {
     sqlite3_stmt *st;
@@ -144,6 +145,17 @@ static int check_is_plateau_store(Store *s, Err *e)
         return err_set(e, "%s: an SQLite database of something else (%d schema object%s, no table meta with a "
                           "schema_version row), not a plateau results store; left unchanged: move it away or use "
                           "another folder", s->path, objects, objects == 1 ? "" : "s");
+    /* a damaged store would take writes and fail half-way (tens of ms for a store of 20 MB) */
+    char said[256] = "";
+    if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            snprintf(said, sizeof said, "%s", (const char *)sqlite3_column_text(st, 0));
+        else snprintf(said, sizeof said, "%s", sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+    } else snprintf(said, sizeof said, "%s", sqlite3_errmsg(s->db));
+    if (strcmp(said, "ok") != 0)
+        return err_set(e, "%s: a damaged plateau results store (SQLite's quick_check: %s); left unchanged: restore it "
+                          "from a copy, or move it away to start a new store", s->path, said);
     return 0;
 }
 
@@ -366,6 +378,20 @@ static int record_arm_run(Store *s, sqlite3_stmt *run, sqlite3_stmt *sft, const 
     else sqlite3_bind_null(run, 7);
     sqlite3_bind_text(run, 8, p->segments[r->base].id, -1, SQLITE_STATIC);
     if (sqlite3_step(run) != SQLITE_DONE) return db_fail(s, e, "recording an arm");
+    /* an SFT LR the study no longer sweeps leaves the sweep (its segment and results stay) */
+    char sql[160 + 4 * STUDY_MAX_SFT_LRS] = "DELETE FROM sft_sweep WHERE study = ?1 AND arm = ?2 AND seed = ?3 AND "
+                                             "sft_lr NOT IN (?4";
+    for (int l = 1; l < sp->n_sft_lrs; l++) snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ", ?%d", l + 4);
+    snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ")");
+    sqlite3_stmt *gone;
+    if (prepare(s, &gone, sql, e)) return -1;
+    sqlite3_bind_text(gone, 1, sp->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(gone, 2, sp->arms[a].name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(gone, 3, (sqlite3_int64)sp->seeds[k]);
+    for (int l = 0; l < sp->n_sft_lrs; l++) sqlite3_bind_double(gone, l + 4, sp->sft_lrs[l]);
+    int rc = sqlite3_step(gone);
+    sqlite3_finalize(gone);
+    if (rc != SQLITE_DONE) return db_fail(s, e, "dropping an SFT learning rate the study no longer sweeps");
     for (int l = 0; l < sp->n_sft_lrs; l++) {
         sqlite3_reset(sft);
         sqlite3_bind_text(sft, 1, sp->name, -1, SQLITE_STATIC);

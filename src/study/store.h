@@ -70,8 +70,9 @@ const char *segment_status_name(SegmentStatus s);
 /* Opens DIR/results.sqlite, creating the folder, the file and the tables as
  * needed; a missing or empty database becomes a new store. An existing file
  * that is not a plateau store (not SQLite, or a database with tables but no
- * meta table holding schema_version) is an error naming it, and the file is
- * left byte for byte as it was. */
+ * meta table holding schema_version), or a store that fails SQLite's
+ * quick_check (damaged), is an error naming it, and the file is left byte
+ * for byte as it was. */
 int store_open(Store **out, const char *dir, Err *e);
 void store_close(Store *s);
 
@@ -101,7 +102,10 @@ int store_run_finish(Store *s, int64_t run_id, Err *e);
 int store_last_run(Store *s, char *study, size_t study_size, char **spec_text, Err *e);
 
 /* Records the plan: every segment (new ones as pending; known ones keep
- * their status and checkpoint) and the arm -> segment maps, in one transaction. */
+ * their status and checkpoint) and the arm -> segment maps, in one
+ * transaction. An SFT learning rate the plan's arm and seed no longer sweep
+ * leaves sft_sweep (so it is neither chosen nor reported; its segment and
+ * results stay, and sweeping it again finds them done). */
 int store_register_plan(Store *s, const Plan *p, Err *e);
 
 /* Segment life cycle. running: the runner has started it (a done segment
