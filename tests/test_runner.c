@@ -482,7 +482,7 @@ static void report_has_the_table_and_the_findings(void **state)
 /* The calibration sweep over the whole pre-training (fraction 1) at factor
  * 1 is exactly the study's WSO arm: same init, data order and schedule, so
  * the same PT validation loss bits; calibration.json records the sweep and
- * the report's regime line cites it. */
+ * the report's regime line cites it, unless it measured another setup. */
 static void calibration_at_the_study_peak_lr_reproduces_the_wso_arm(void **state)
 {
     (void)state;
@@ -491,7 +491,7 @@ static void calibration_at_the_study_peak_lr_reproduces_the_wso_arm(void **state
     snprintf(ini, sizeof ini, "%s/tiny.ini", g_root);
     Calibration c;
     Err e;
-    if (study_calibrate(ini, full, 1.0, 1, &c, &e)) fail_msg("%s", e.msg);
+    if (study_calibrate(ini, full, 1.0, 1, 0, &c, &e)) fail_msg("%s", e.msg);
     assert_int_equal(c.n, 5);
     assert_int_equal(c.steps, PRETRAIN_STEPS);
     assert_true(c.points[2].peak_lr == 3e-3);
@@ -518,6 +518,24 @@ static void calibration_at_the_study_peak_lr_reproduces_the_wso_arm(void **state
     else snprintf(want, sizeof want, "- peak LR 0.003: set in the study file; the calibration sweep (calibration.json) chose %g",
                   c.points[c.chosen].peak_lr);
     if (!strstr(text, want)) fail_msg("report lacks \"%s\"", want);
+    free(text);
+
+    /* a sweep of another setup (here: a preset the study does not use) is named, not cited */
+    snprintf(path, sizeof path, "%s/calibration.json", full);
+    assert_int_equal(read_file(path, &text, &n, &e), 0);
+    j = cJSON_Parse(text);
+    free(text);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "setup"), "preset", cJSON_CreateString("other"));
+    text = cJSON_Print(j);
+    cJSON_Delete(j);
+    assert_int_equal(write_file_atomic(path, text, strlen(text), &e), 0);
+    free(text);
+    assert_int_equal(study_report(full, &e), 0);
+    snprintf(path, sizeof path, "%s/report.md", full);
+    assert_int_equal(read_file(path, &text, &n, &e), 0);
+    const char *other = "- peak LR 0.003: set in the study file, not chosen by measurement: calibration.json measured "
+                        "another setup (the sweep trained with preset = \"other\", this study has preset = ";
+    if (!strstr(text, other)) fail_msg("report lacks \"%s\"", other);
     free(text);
     remove(path);
     snprintf(path, sizeof path, "%s/calibration.json", full);

@@ -179,13 +179,15 @@ static const OptSpec CALIBRATE_OPTS[] = {
     {"out", "DIR", "output folder (default runs/NAME, as study run): the data and calibration.json"},
     {"fraction", "F", "of the pre-training steps each candidate trains (default 0.25)"},
     {"quiet", NULL, "no progress lines"},
+    {"rebuild-data", NULL, "when DIR's data was built for other settings, rebuild DIR/world and DIR/data there "
+                           "(else refused)"},
     {NULL, NULL, NULL},
 };
 
 static int study_calibrate_cmd(int argc, char **argv)
 {
     Args a;
-    const char *usage = "plateau study calibrate FILE [--out DIR] [--fraction F]";
+    const char *usage = "plateau study calibrate FILE [--out DIR] [--fraction F] [--quiet] [--rebuild-data]";
     const char *about =
         "Measures the peak learning rate: WSO runs of the study's model at 1/4, 1/2, 1, 2 and 4 times its peak_lr\n"
         "over the first F of the pre-training steps, scored by PT validation loss. Writes DIR/calibration.json\n"
@@ -203,7 +205,8 @@ static int study_calibrate_cmd(int argc, char **argv)
     char out[4096];
     study_out_dir(out, sizeof out, &a, &spec);
     Calibration c;
-    if (study_calibrate(a.positional[0], out, fraction, args_has(&a, "quiet"), &c, &e)) die(&e);
+    if (study_calibrate(a.positional[0], out, fraction, args_has(&a, "quiet"), args_has(&a, "rebuild-data"), &c, &e))
+        die(&e);
     printf("calibrate: chosen peak LR %g (lowest PT validation loss after %" PRId64 " steps); put\n"
            "  peak_lr = %g\nin %s. Evidence: %s/%s\n",
            c.points[c.chosen].peak_lr, c.steps, c.points[c.chosen].peak_lr, a.positional[0], out, CALIBRATE_FILE);

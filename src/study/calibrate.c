@@ -95,7 +95,7 @@ static int setup_items(const StudySpec *s, SetupItem *it, int *n, Err *e)
 
 static void setup_value(const SetupItem *it, char *out, size_t size)
 {
-    if (it->is_text) snprintf(out, size, "%s", it->text);
+    if (it->is_text) snprintf(out, size, "\"%s\"", it->text);   /* as JSON writes it */
     else snprintf(out, size, "%.17g", it->number);
 }
 
@@ -133,14 +133,19 @@ static int write_json(const char *out_dir, const StudySpec *s, double fraction, 
     return rc;
 }
 
-static int calibrate_locked(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
-                            Err *e)
+static int calibrate_locked(const char *spec_path, const char *out_dir, double fraction, int quiet, int rebuild_data,
+                            Calibration *out, Err *e)
 {
     memset(out, 0, sizeof *out);
     if (!(fraction > 0 && fraction <= 1)) return err_set(e, "calibration fraction %g: expected (0, 1]", fraction);
     StudySpec s;
     StudyData d;
-    if (study_spec_load(&s, spec_path, e) || study_prepare(&d, &s, out_dir, quiet, e)) return -1;
+    char notice[1024];
+    if (study_spec_load(&s, spec_path, e) ||
+        folder_check_data(&s, out_dir, rebuild_data, notice, sizeof notice, e))   /* a run's data is not rebuilt unasked */
+        return -1;
+    if (!quiet) fputs(notice, stdout);
+    if (study_prepare(&d, &s, out_dir, quiet, e)) return -1;
     out->steps = (int64_t)ceil(fraction * (double)study_pretrain_steps(&s));
     if (out->steps <= s.warmup_steps) out->steps = s.warmup_steps + 1;
     Tokenizer *tk;
@@ -188,17 +193,20 @@ static int calibrate_locked(const char *spec_path, const char *out_dir, double f
 
 #define CALIBRATION_MAX_BYTES (1 << 20)
 
-/* The sweep's "setup" against the study's: the first key that differs
- * (or is missing) is refused, naming both values. */
-static int check_setup(const StudySpec *s, const char *key, const cJSON *setup, Err *e)
+/* The first key in which a sweep's "setup" differs from study s's, as
+ * "preset = micro, this study has preset = nano" in why: 1 when one
+ * differs (or the setup is missing: why says so), 0 when all agree, -1 on
+ * an unknown preset. */
+static int setup_differs(const StudySpec *s, const cJSON *setup, char *why, size_t size, Err *e)
 {
     SetupItem items[SETUP_MAX];
     int n;
     if (setup_items(s, items, &n, e)) return -1;
-    if (!cJSON_IsObject(setup))
-        return err_set(e, "%s: %s = %s: no \"setup\" (the study keys the sweep trained with, which `plateau study "
-                       "calibrate` records): run `plateau study calibrate %s` to measure this study", s->path, key,
-                       s->calibration, s->path);
+    if (!cJSON_IsObject(setup)) {
+        snprintf(why, size, "no \"setup\" (the study keys the sweep trained with, which `plateau study calibrate` "
+                            "records)");
+        return 1;
+    }
     for (int i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(setup, items[i].key);
         int same = items[i].is_text ? cJSON_IsString(v) && strcmp(v->valuestring, items[i].text) == 0
@@ -206,14 +214,39 @@ static int check_setup(const StudySpec *s, const char *key, const cJSON *setup, 
         if (same) continue;
         char want[40], got[64];
         setup_value(&items[i], want, sizeof want);
-        if (cJSON_IsString(v)) snprintf(got, sizeof got, "%.40s", v->valuestring);
+        if (cJSON_IsString(v)) snprintf(got, sizeof got, "\"%.40s\"", v->valuestring);
         else if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%.17g", v->valuedouble);
         else snprintf(got, sizeof got, "nothing");
-        return err_set(e, "%s: %s = %s: the sweep trained with %s = %s, this study has %s = %s (its peak LR was "
-                       "measured on another model, data or batch: `plateau study calibrate %s` measures this one)",
-                       s->path, key, s->calibration, items[i].key, got, items[i].key, want, s->path);
+        snprintf(why, size, "the sweep trained with %s = %s, this study has %s = %s", items[i].key, got,
+                 items[i].key, want);
+        return 1;
     }
     return 0;
+}
+
+/* The sweep's "setup" against the study's: one that differs (or is
+ * missing) is refused, naming the key and both values. */
+static int check_setup(const StudySpec *s, const char *key, const cJSON *setup, Err *e)
+{
+    char why[256];
+    int d = setup_differs(s, setup, why, sizeof why, e);
+    if (d <= 0) return d;
+    return err_set(e, "%s: %s = %s: %s (its peak LR was measured on another model, data or batch: `plateau study "
+                   "calibrate %s` measures this one)", s->path, key, s->calibration, why, s->path);
+}
+
+int calibration_setup_differs(const StudySpec *s, const char *path, char *why, size_t size)
+{
+    char *text;
+    size_t bytes;
+    Err e;
+    if (read_file(path, &text, &bytes, &e)) return -1;
+    cJSON *j = bytes <= CALIBRATION_MAX_BYTES ? cJSON_ParseWithLength(text, bytes) : NULL;
+    free(text);
+    if (!j) return -1;
+    int d = setup_differs(s, cJSON_GetObjectItemCaseSensitive(j, "setup"), why, size, &e);
+    cJSON_Delete(j);
+    return d;
 }
 
 int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e)
@@ -276,13 +309,13 @@ void calibration_free(CalibrationEvidence *ev)
 
 /* The folder locked for the whole calibration: a `study run` into out_dir
  * meanwhile would build the same data and read calibration.json half-way. */
-int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
-                    Err *e)
+int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, int rebuild_data,
+                    Calibration *out, Err *e)
 {
     FolderLock lock;
     memset(out, 0, sizeof *out);
     if (folder_lock(&lock, out_dir, "study calibrate", e)) return -1;
-    int rc = calibrate_locked(spec_path, out_dir, fraction, quiet, out, e);
+    int rc = calibrate_locked(spec_path, out_dir, fraction, quiet, rebuild_data, out, e);
     folder_unlock(&lock);
     return rc;
 }

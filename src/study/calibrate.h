@@ -44,9 +44,11 @@ typedef struct {
 } Calibration;
 
 /* fraction in (0, 1]: of the study's pre-training steps. quiet: no
- * progress lines. Builds the study's data in out_dir if needed. */
-int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, Calibration *out,
-                    Err *e);
+ * progress lines. Builds the study's data in out_dir if needed; data
+ * out_dir holds for other settings is refused as `study run` refuses it
+ * (study/folder.h folder_check_data) unless rebuild_data. */
+int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, int rebuild_data,
+                    Calibration *out, Err *e);
 
 /* The peak LR's evidence a study file names with `calibration = PATH`
  * (relative to the study file's folder): a calibration.json shipped beside
@@ -66,6 +68,12 @@ typedef struct {
  * missing or differs from the study's in any key (the sweep measured another
  * model, data or batch). No key: ev->text NULL, 0. */
 int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e);
+
+/* Whether the calibration.json at path measured another setup than study
+ * s's: 1 with the first difference in why, e.g. the sweep trained with
+ * preset = "micro", this study has preset = "nano" (or that it records no
+ * setup); 0 when it measured this one; -1 when it is not readable JSON. */
+int calibration_setup_differs(const StudySpec *s, const char *path, char *why, size_t size);
 
 /* ev's file into out_dir/calibration.json, unless out_dir has one (its own
  * sweep, from `study calibrate --out`). Returns 1 when it copied, 0 with

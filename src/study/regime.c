@@ -43,6 +43,10 @@ int study_regime(Regime *r, const StudySpec *s, const char *dir, Err *e)
     }
     path_join(path, sizeof path, dir, CALIBRATE_FILE);
     r->calibrated_lr = json_number(path, "chosen_peak_lr");
+    if (!isnan(r->calibrated_lr) && calibration_setup_differs(s, path, r->other_setup, sizeof r->other_setup) != 0) {
+        r->calibrated_lr = NAN;   /* a sweep of another model or data says nothing of this one */
+        if (!r->other_setup[0]) snprintf(r->other_setup, sizeof r->other_setup, "it cannot be read");
+    }
     r->calibrated = !isnan(r->calibrated_lr) && r->calibrated_lr == s->peak_lr;
     return 0;
 }
@@ -65,6 +69,10 @@ void regime_write(FILE *md, const Regime *r, const StudySpec *s)
     else if (!isnan(r->calibrated_lr))
         fprintf(md, "- peak LR %g: set in the study file; the calibration sweep (%s) chose %g\n\n", r->peak_lr,
                 CALIBRATE_FILE, r->calibrated_lr);
+    else if (r->other_setup[0])
+        fprintf(md, "- peak LR %g: set in the study file, not chosen by measurement: %s measured another setup (%s) "
+                    "and is not cited (`plateau study calibrate` measures this one)\n\n", r->peak_lr, CALIBRATE_FILE,
+                r->other_setup);
     else
         fprintf(md, "- peak LR %g: set in the study file, not chosen by measurement (`plateau study calibrate` "
                     "measures it)\n\n", r->peak_lr);

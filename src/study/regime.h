@@ -12,7 +12,9 @@
  *   peak LR              the study's peak_lr and how it was chosen: by the
  *                        calibration sweep when DIR/calibration.json
  *                        (study/calibrate.h) chose this value, else "set in
- *                        the study file" (and what the sweep chose, if run) */
+ *                        the study file" (and what the sweep chose, if run;
+ *                        a sweep of another setup, e.g. another preset, is
+ *                        named as such and not cited) */
 #ifndef PLATEAU_STUDY_REGIME_H
 #define PLATEAU_STUDY_REGIME_H
 
@@ -30,6 +32,7 @@ typedef struct {
     double   peak_lr;
     int      calibrated;       /* 1: DIR/calibration.json chose peak_lr */
     double   calibrated_lr;    /* what it chose; NaN without a calibration */
+    char     other_setup[256]; /* non-empty: DIR/calibration.json measured another setup (how it differs) */
 } Regime;
 
 /* Reads DIR/data/data.json (and DIR/calibration.json if present); missing

@@ -102,6 +102,11 @@ static int open_study(StudyState *S, const char *spec_path, int rebuild_data, in
         if (rc > 0)
             study_say(S, "calibration: %s (peak LR %g chosen by its sweep) -> %s/%s\n", ev.path, ev.chosen_peak_lr,
                       S->out_dir, CALIBRATE_FILE);
+        char own[4096], why[256];
+        path_join(own, sizeof own, S->out_dir, CALIBRATE_FILE);
+        if (rc == 0 && file_exists(own) && calibration_setup_differs(s, own, why, sizeof why) == 1)
+            study_say(S, "calibration: %s measured another setup (%s): the report does not cite it; `plateau study "
+                         "calibrate %s --out %s` measures this study\n", own, why, spec_path, S->out_dir);
     }
     calibration_free(&ev);
     return rc < 0 ? -1 : 0;
