@@ -203,7 +203,8 @@ static void a_foreign_database_is_refused_and_left_unchanged(void **state)
 
 /* A plateau store damaged in the middle (3000 bytes overwritten) is refused
  * by SQLite's quick_check before anything is written, not taken and then
- * failed half-way. */
+ * failed half-way; one cut short or damaged in its first page is called
+ * damaged too, not "not a store". */
 static void a_damaged_store_is_refused_and_left_unchanged(void **state)
 {
     (void)state;
@@ -230,6 +231,26 @@ static void a_damaged_store_is_refused_and_left_unchanged(void **state)
     assert_string_equal(after, before);
     free(before);
     free(after);
+    /* cut short, or its first page overwritten, SQLite cannot even list its tables: damaged too */
+    static const long DAMAGE_AT[2] = {-1, 100};   /* -1: truncated to half */
+    for (int d = 0; d < 2; d++) {
+        if (DAMAGE_AT[d] < 0) assert_int_equal(truncate(db_path, sb.st_size / 2), 0);
+        else {
+            f = fopen(db_path, "r+b");
+            assert_non_null(f);
+            assert_int_equal(fseek(f, DAMAGE_AT[d], SEEK_SET), 0);
+            assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+            fclose(f);
+        }
+        before = snapshot(out, FOLDER_LOCK_FILE);
+        assert_int_equal(run_study(ini, out, NULL, log, sizeof log), 1);
+        snprintf(want, sizeof want, "%s: a damaged plateau results store (SQLite", db_path);
+        assert_contains(log, want);
+        after = snapshot(out, FOLDER_LOCK_FILE);
+        assert_string_equal(after, before);
+        free(before);
+        free(after);
+    }
 }
 
 static void an_empty_results_file_becomes_a_store(void **state)

@@ -93,8 +93,9 @@ int folder_check_data(const StudySpec *s, const char *dir, int rebuild, char *no
     if (!study_data_built(dir, built, sizeof built) || strcmp(built, wanted) == 0) return 0;
     describe_change(built, wanted, change, sizeof change);
     if (!rebuild)
-        return err_set(e, "%s/data was built for other settings than study %s's (%s): running it here would rebuild "
-                          "%s/world and %s/data and run every segment again; use a new --out folder, or pass "
+        return err_set(e, "%s/data was built for other settings than study %s's (%s): using this folder would rebuild "
+                          "%s/world and %s/data (and a study run would run every segment again); use a new --out "
+                          "folder, or pass "
                           "--rebuild-data to rebuild them here (the old segments stay in the store, unreported)",
                        dir, s->name, change, dir, dir);
     snprintf(notice, notice_size, "--rebuild-data: %s/data was built for other settings (%s): the world and data are "

@@ -121,6 +121,16 @@ static const char SCHEMA[] =
  * schema_version row, which the first open writes in the same transaction
  * as the tables, and pass SQLite's quick_check; an empty (or new) database
  * becomes a store. */
+/* A database SQLite cannot read: damaged (its own words), or not SQLite. */
+static int unreadable_store(Store *s, Err *e)
+{
+    if (sqlite3_errcode(s->db) == SQLITE_CORRUPT)
+        return err_set(e, "%s: a damaged plateau results store (SQLite: %s); left unchanged: restore it from a copy, "
+                          "or move it away to start a new store", s->path, sqlite3_errmsg(s->db));
+    return err_set(e, "%s: not a plateau results store (%s); left unchanged: move it away or use another folder",
+                   s->path, sqlite3_errmsg(s->db));
+}
+
 static int check_is_plateau_store(Store *s, Err *e)
 {
     sqlite3_stmt *st;
@@ -128,12 +138,16 @@ static int check_is_plateau_store(Store *s, Err *e)
                            "SELECT (SELECT count(*) FROM sqlite_master),"
                            " (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
                            -1, &st, NULL) != SQLITE_OK)
-        return err_set(e, "%s: not a plateau results store (%s)", s->path, sqlite3_errmsg(s->db));
+        return unreadable_store(s, e);
     int rc = sqlite3_step(st);
     int objects = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     int has_meta = rc == SQLITE_ROW && sqlite3_column_int(st, 1);
+    if (rc != SQLITE_ROW) {
+        unreadable_store(s, e);
+        sqlite3_finalize(st);
+        return -1;
+    }
     sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) return err_set(e, "%s: not a plateau results store (%s)", s->path, sqlite3_errmsg(s->db));
     if (objects == 0) return 0;
     int versioned = 0;
     if (has_meta && sqlite3_prepare_v2(s->db, "SELECT count(*) FROM meta WHERE key = 'schema_version'", -1, &st,
