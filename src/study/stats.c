@@ -171,39 +171,32 @@ int effect_seeds_and_items(const double *a, const double *b, int n_seeds, int n_
                            const Effect *over_seeds, Effect *out, Err *e)
 {
     if (effect_paired_bootstrap(a, b, n_seeds, n_items, resamples, seed, out, e)) return -1;
-    if (over_seeds) {
-        if (over_seeds->lo < out->lo || over_seeds->hi > out->hi) {
-            out->lo = over_seeds->lo < out->lo ? over_seeds->lo : out->lo;
-            out->hi = over_seeds->hi > out->hi ? over_seeds->hi : out->hi;
-            out->std_err = over_seeds->std_err > out->std_err ? over_seeds->std_err : out->std_err;
-            out->n_arms = over_seeds->n_arms;
-            out->method = over_seeds->n_arms > 2
-                              ? "paired bootstrap over seeds x items, widened to the blocked t over seeds"
-                              : "paired bootstrap over seeds x items, widened to the paired t over seeds";
-        }
-        return 0;
-    }
-    if (n_seeds < 2) return 0;
-    double *ma = xmalloc((unsigned long)n_seeds * sizeof *ma), *mb = xmalloc((unsigned long)n_seeds * sizeof *mb);
-    for (int s = 0; s < n_seeds; s++) {
-        double sa = 0, sb = 0;
-        for (int i = 0; i < n_items; i++) {
-            sa += a[(size_t)s * (size_t)n_items + (size_t)i];
-            sb += b[(size_t)s * (size_t)n_items + (size_t)i];
-        }
-        ma[s] = sa / n_items;
-        mb[s] = sb / n_items;
-    }
     Effect t;
-    int rc = effect_paired_t(ma, mb, n_seeds, &t, e);
-    free(ma);
-    free(mb);
-    if (rc) return -1;
+    if (over_seeds) t = *over_seeds;
+    else if (n_seeds < 2) return 0;
+    else {   /* the paired t of the per-seed item means */
+        double *ma = xmalloc((unsigned long)n_seeds * sizeof *ma), *mb = xmalloc((unsigned long)n_seeds * sizeof *mb);
+        for (int s = 0; s < n_seeds; s++) {
+            double sa = 0, sb = 0;
+            for (int i = 0; i < n_items; i++) {
+                sa += a[(size_t)s * (size_t)n_items + (size_t)i];
+                sb += b[(size_t)s * (size_t)n_items + (size_t)i];
+            }
+            ma[s] = sa / n_items;
+            mb[s] = sb / n_items;
+        }
+        int rc = effect_paired_t(ma, mb, n_seeds, &t, e);
+        free(ma);
+        free(mb);
+        if (rc) return -1;
+    }
     if (t.lo < out->lo || t.hi > out->hi) {
         out->lo = t.lo < out->lo ? t.lo : out->lo;
         out->hi = t.hi > out->hi ? t.hi : out->hi;
         out->std_err = t.std_err > out->std_err ? t.std_err : out->std_err;
-        out->method = "paired bootstrap over seeds x items, widened to the paired t over seeds";
+        out->n_arms = t.n_arms;
+        out->method = t.n_arms > 2 ? "paired bootstrap over seeds x items, widened to the blocked t over seeds"
+                                   : "paired bootstrap over seeds x items, widened to the paired t over seeds";
     }
     return 0;
 }

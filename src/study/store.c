@@ -376,8 +376,10 @@ static int record_segment(Store *s, sqlite3_stmt *st, const Plan *p, const PlanS
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, e, "recording a segment");
 }
 
-/* The arm_runs row of (arm a, seed index k) and its sft_sweep rows. */
-static int record_arm_run(Store *s, sqlite3_stmt *run, sqlite3_stmt *sft, const Plan *p, int a, int k, Err *e)
+/* The arm_runs row of (arm a, seed index k) and its sft_sweep rows; gone
+ * deletes its rows of the learning rates the plan no longer sweeps. */
+static int record_arm_run(Store *s, sqlite3_stmt *run, sqlite3_stmt *sft, sqlite3_stmt *gone, const Plan *p, int a,
+                          int k, Err *e)
 {
     const StudySpec *sp = &p->spec;
     const ArmRun *r = &p->runs[a][k];
@@ -393,19 +395,13 @@ static int record_arm_run(Store *s, sqlite3_stmt *run, sqlite3_stmt *sft, const 
     sqlite3_bind_text(run, 8, p->segments[r->base].id, -1, SQLITE_STATIC);
     if (sqlite3_step(run) != SQLITE_DONE) return db_fail(s, e, "recording an arm");
     /* an SFT LR the study no longer sweeps leaves the sweep (its segment and results stay) */
-    char sql[160 + 4 * STUDY_MAX_SFT_LRS] = "DELETE FROM sft_sweep WHERE study = ?1 AND arm = ?2 AND seed = ?3 AND "
-                                             "sft_lr NOT IN (?4";
-    for (int l = 1; l < sp->n_sft_lrs; l++) snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ", ?%d", l + 4);
-    snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ")");
-    sqlite3_stmt *gone;
-    if (prepare(s, &gone, sql, e)) return -1;
+    sqlite3_reset(gone);
     sqlite3_bind_text(gone, 1, sp->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(gone, 2, sp->arms[a].name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(gone, 3, (sqlite3_int64)sp->seeds[k]);
     for (int l = 0; l < sp->n_sft_lrs; l++) sqlite3_bind_double(gone, l + 4, sp->sft_lrs[l]);
-    int rc = sqlite3_step(gone);
-    sqlite3_finalize(gone);
-    if (rc != SQLITE_DONE) return db_fail(s, e, "dropping an SFT learning rate the study no longer sweeps");
+    if (sqlite3_step(gone) != SQLITE_DONE)
+        return db_fail(s, e, "dropping an SFT learning rate the study no longer sweeps");
     for (int l = 0; l < sp->n_sft_lrs; l++) {
         sqlite3_reset(sft);
         sqlite3_bind_text(sft, 1, sp->name, -1, SQLITE_STATIC);
@@ -420,8 +416,13 @@ static int record_arm_run(Store *s, sqlite3_stmt *run, sqlite3_stmt *sft, const 
 
 int store_register_plan(Store *s, const Plan *p, Err *e)
 {
-    sqlite3_stmt *seg = NULL, *run = NULL, *sft = NULL;
+    sqlite3_stmt *seg = NULL, *run = NULL, *sft = NULL, *gone = NULL;
     int rc = -1;
+    char drop[128 + 5 * STUDY_MAX_SFT_LRS] = "DELETE FROM sft_sweep WHERE study = ?1 AND arm = ?2 AND seed = ?3 AND "
+                                             "sft_lr NOT IN (?4";
+    for (int l = 1; l < p->spec.n_sft_lrs; l++)
+        snprintf(drop + strlen(drop), sizeof drop - strlen(drop), ", ?%d", l + 4);
+    snprintf(drop + strlen(drop), sizeof drop - strlen(drop), ")");
     if (begin(s, e)) return -1;
     if (prepare(s, &seg,
                 "INSERT INTO segments(id, parent, stage, arms, seed, schedule, start_step, end_step, sft_lr, status,"
@@ -434,18 +435,20 @@ int store_register_plan(Store *s, const Plan *p, Err *e)
                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                 e) ||
         prepare(s, &sft, "INSERT INTO sft_sweep(study, arm, seed, sft_lr, segment) VALUES(?, ?, ?, ?, ?)"
-                        " ON CONFLICT(study, arm, seed, sft_lr) DO UPDATE SET segment = excluded.segment", e))
+                        " ON CONFLICT(study, arm, seed, sft_lr) DO UPDATE SET segment = excluded.segment", e) ||
+        prepare(s, &gone, drop, e))
         goto out;
     for (int i = 0; i < p->n_segments; i++)
         if (record_segment(s, seg, p, &p->segments[i], e)) goto out;
     for (int a = 0; a < p->spec.n_arms; a++)
         for (int k = 0; k < p->spec.n_seeds; k++)
-            if (record_arm_run(s, run, sft, p, a, k, e)) goto out;
+            if (record_arm_run(s, run, sft, gone, p, a, k, e)) goto out;
     rc = 0;
 out:
     sqlite3_finalize(seg);
     sqlite3_finalize(run);
     sqlite3_finalize(sft);
+    sqlite3_finalize(gone);
     if (rc == 0 && commit(s, e) == 0) return 0;
     rollback(s);
     return -1;
