@@ -109,6 +109,37 @@ static void assert_contains(const char *text, const char *part)
     if (!strstr(text, part)) fail_msg("expected \"%s\" in:\n%s", part, text);
 }
 
+/* `plateau study VERB INI --out OUT ...` (run: as run_study; calibrate:
+ * --quiet) exits 1 saying `want` (its whole output in log), and every file
+ * of OUT but the lock file (whose pid line the refused command may rewrite)
+ * is as it was. */
+static void assert_refused_unchanged(const char *verb, const char *ini, const char *out, const char *want, char *log,
+                                     size_t log_size)
+{
+    char *before = snapshot(out, FOLDER_LOCK_FILE);
+    const char *run[] = {"study", verb, ini, "--out", out, "--jobs", "1", "--no-report", NULL};
+    const char *calibrate[] = {"study", verb, ini, "--out", out, "--quiet", NULL};
+    assert_int_equal(cli_run(strcmp(verb, "run") == 0 ? run : calibrate, log, log_size), 1);
+    assert_contains(log, want);
+    char *after = snapshot(out, FOLDER_LOCK_FILE);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+}
+
+/* Overwrites n bytes of path at offset with 0xab. */
+static void overwrite(const char *path, long offset, size_t n)
+{
+    char junk[4096];
+    assert_true(n <= sizeof junk);
+    memset(junk, 0xab, n);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, offset, SEEK_SET), 0);
+    assert_int_equal(fwrite(junk, 1, n, f), n);
+    fclose(f);
+}
+
 /* ---- one run at a time ---------------------------------------------------- */
 
 static void a_folder_in_use_refuses_a_second_run_and_calibrate_before_writing(void **state)
@@ -187,18 +218,11 @@ static void a_foreign_database_is_refused_and_left_unchanged(void **state)
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE x(a); INSERT INTO x VALUES (42);", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    char *before = snapshot(out, NULL);
     write_tiny(ini, sizeof ini, "v1", "16384", "1e-3");
-
-    assert_int_equal(run_study(ini, out, NULL, log, sizeof log), 1);
     char want[800];
     snprintf(want, sizeof want, "%s: an SQLite database of something else (1 schema object, no table meta with a "
                                 "schema_version row), not a plateau results store", db_path);
-    assert_contains(log, want);
-    char *after = snapshot(out, FOLDER_LOCK_FILE);
-    assert_string_equal(after, before);
-    free(before);
-    free(after);
+    assert_refused_unchanged("run", ini, out, want, log, sizeof log);
 }
 
 /* A plateau store damaged in the middle (3000 bytes overwritten) is refused
@@ -208,49 +232,22 @@ static void a_foreign_database_is_refused_and_left_unchanged(void **state)
 static void a_damaged_store_is_refused_and_left_unchanged(void **state)
 {
     (void)state;
-    char out[256], db_path[300], ini[512], log[16384];
+    char out[256], db_path[300], ini[512], want[600], log[16384];
     first_run(out, sizeof out, "damaged");
     snprintf(db_path, sizeof db_path, "%s/results.sqlite", out);
     struct stat sb;
     assert_int_equal(stat(db_path, &sb), 0);
     assert_true(sb.st_size > 40000);
-    FILE *f = fopen(db_path, "r+b");
-    assert_non_null(f);
-    char junk[3000];
-    memset(junk, 0xab, sizeof junk);
-    assert_int_equal(fseek(f, 20000, SEEK_SET), 0);
-    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
-    fclose(f);
-    char *before = snapshot(out, FOLDER_LOCK_FILE);
     write_tiny(ini, sizeof ini, "v1", "16384", "1e-3");
-    assert_int_equal(run_study(ini, out, NULL, log, sizeof log), 1);
-    char want[600];
+    overwrite(db_path, 20000, 3000);
     snprintf(want, sizeof want, "%s: a damaged plateau results store (SQLite's quick_check: ", db_path);
-    assert_contains(log, want);
-    char *after = snapshot(out, FOLDER_LOCK_FILE);
-    assert_string_equal(after, before);
-    free(before);
-    free(after);
+    assert_refused_unchanged("run", ini, out, want, log, sizeof log);
     /* cut short, or its first page overwritten, SQLite cannot even list its tables: damaged too */
-    static const long DAMAGE_AT[2] = {-1, 100};   /* -1: truncated to half */
-    for (int d = 0; d < 2; d++) {
-        if (DAMAGE_AT[d] < 0) assert_int_equal(truncate(db_path, sb.st_size / 2), 0);
-        else {
-            f = fopen(db_path, "r+b");
-            assert_non_null(f);
-            assert_int_equal(fseek(f, DAMAGE_AT[d], SEEK_SET), 0);
-            assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
-            fclose(f);
-        }
-        before = snapshot(out, FOLDER_LOCK_FILE);
-        assert_int_equal(run_study(ini, out, NULL, log, sizeof log), 1);
-        snprintf(want, sizeof want, "%s: a damaged plateau results store (SQLite", db_path);
-        assert_contains(log, want);
-        after = snapshot(out, FOLDER_LOCK_FILE);
-        assert_string_equal(after, before);
-        free(before);
-        free(after);
-    }
+    snprintf(want, sizeof want, "%s: a damaged plateau results store (SQLite", db_path);
+    assert_int_equal(truncate(db_path, sb.st_size / 2), 0);
+    assert_refused_unchanged("run", ini, out, want, log, sizeof log);
+    overwrite(db_path, 100, 3000);
+    assert_refused_unchanged("run", ini, out, want, log, sizeof log);
 }
 
 static void an_empty_results_file_becomes_a_store(void **state)
@@ -284,21 +281,13 @@ static void an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_k
     first_run(out, sizeof out, "edited-data");
     snprintf(segs, sizeof segs, "%s/segments", out);
     char *old_segments = snapshot(segs, NULL);
-    char *before = snapshot(out, FOLDER_LOCK_FILE);
     write_tiny(ini, sizeof ini, "v2", "20480", "1e-3");   /* 40 steps */
-
-    assert_int_equal(run_study(ini, out, NULL, log, sizeof log), 1);
-    assert_contains(log, "data was built for other settings than study tiny's (pretrain_tokens 16384 -> 20480)");
+    static const char *const SAID = "data was built for other settings than study tiny's (pretrain_tokens 16384 -> "
+                                    "20480)";
+    assert_refused_unchanged("run", ini, out, SAID, log, sizeof log);
     assert_contains(log, "use a new --out folder, or pass --rebuild-data");
-    char *after = snapshot(out, FOLDER_LOCK_FILE);
-    assert_string_equal(after, before);
-    /* a calibration into the run's folder is refused the same way */
-    const char *cal[] = {"study", "calibrate", ini, "--out", out, "--quiet", NULL};
-    assert_int_equal(cli_run(cal, log, sizeof log), 1);
-    assert_contains(log, "data was built for other settings than study tiny's (pretrain_tokens 16384 -> 20480)");
-    free(after);
-    after = snapshot(out, FOLDER_LOCK_FILE);
-    assert_string_equal(after, before);
+    /* a calibration into the run's folder too */
+    assert_refused_unchanged("calibrate", ini, out, SAID, log, sizeof log);
 
     if (run_study(ini, out, "--rebuild-data", log, sizeof log) != 0) fail_msg("%s", log);
     assert_contains(log, "data was built for other settings (pretrain_tokens 16384 -> 20480): the world and data are "
@@ -320,8 +309,6 @@ static void an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_k
     free(json);
     free(now);
     free(old_segments);
-    free(before);
-    free(after);
 }
 
 /* A rebuild that fails half-way (here: the tokenizer cannot be written, as
