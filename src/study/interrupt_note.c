@@ -26,10 +26,15 @@ static void put(const char *s)
     (void)ignored;
 }
 
+const char *interrupt_signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
 static void on_signal(int sig)
 {
     put(g_tty ? "\nplateau: interrupted by " : "plateau: interrupted by ");
-    put(sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+    put(interrupt_signal_name(sig));
     put(" while ");
     put(g_note[g_current]);
     put("; run the same command again to resume\n");

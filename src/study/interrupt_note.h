@@ -26,4 +26,8 @@ void interrupt_note_set(const char *fmt, ...) __attribute__((format(printf, 1, 2
 /* Gives the signals back the dispositions they had at install. */
 void interrupt_note_remove(void);
 
+/* "SIGINT (Ctrl-C)", "SIGTERM", "SIGHUP", else "a signal": static text, safe
+ * in a signal handler. */
+const char *interrupt_signal_name(int sig);
+
 #endif

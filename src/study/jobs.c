@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dist/comm.h"
+#include "study/interrupt_note.h"
 
 extern char **environ;
 
@@ -31,10 +32,6 @@ static const int TAKEN[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static void on_signal(int sig) { g_signal = sig; }
 
-static const char *signal_text(int sig)
-{
-    return sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
-}
 
 /* ---- messages over a stream socket ---------------------------------------------- */
 
@@ -286,7 +283,7 @@ static int link_recv(FarmLink *l, int from, void **buf, size_t *n, int *sender, 
             }
         if (m == 0) return err_set(e, "no job is left to hear from");
         int r = ppoll(pfd, (nfds_t)m, NULL, j->signals_taken ? &open_mask : NULL);
-        if (g_signal) return err_set(e, "interrupted by %s", signal_text(g_signal));
+        if (g_signal) return err_set(e, "interrupted by %s", interrupt_signal_name(g_signal));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return err_set(e, "waiting for the jobs: %s", strerror(errno));
         for (int i = 0; i < m; i++) {
