@@ -71,6 +71,18 @@ typedef struct {
 
 #define SETUP_MAX 10
 
+static void add_text(SetupItem *it, int *n, const char *key, const char *text)
+{
+    it[*n] = (SetupItem){.key = key, .is_text = 1};
+    snprintf(it[*n].text, sizeof it[*n].text, "%s", text);
+    ++*n;
+}
+
+static void add_number(SetupItem *it, int *n, const char *key, double number)
+{
+    it[(*n)++] = (SetupItem){.key = key, .number = number};
+}
+
 /* The setup of a sweep on study s (calibrate.h); fails only when the
  * preset is unknown. */
 static int setup_items(const StudySpec *s, SetupItem *it, int *n, Err *e)
@@ -78,18 +90,15 @@ static int setup_items(const StudySpec *s, SetupItem *it, int *n, Err *e)
     int vocab = study_vocab(s, e);
     if (vocab < 0) return -1;
     *n = 0;
-    it[(*n)++] = (SetupItem){.key = "world", .is_text = 1};
-    snprintf(it[*n - 1].text, sizeof it[*n - 1].text, "%s", world_kind_name(s->world));
-    if (s->world == WORLD_BIOS) it[(*n)++] = (SetupItem){.key = "people", .number = s->people};
-    it[(*n)++] = (SetupItem){.key = "preset", .is_text = 1};
-    snprintf(it[*n - 1].text, sizeof it[*n - 1].text, "%s", s->preset);
-    it[(*n)++] = (SetupItem){.key = "vocab", .number = vocab};
-    it[(*n)++] = (SetupItem){.key = "seq_len", .number = s->seq_len};
-    it[(*n)++] = (SetupItem){.key = "batch_tokens", .number = (double)s->batch_tokens};
-    it[(*n)++] = (SetupItem){.key = "warmup_steps", .number = (double)s->warmup_steps};
-    it[(*n)++] = (SetupItem){.key = "pretrain_tokens", .number = (double)s->pretrain_tokens};
-    it[(*n)++] = (SetupItem){.key = "precision", .is_text = 1};
-    snprintf(it[*n - 1].text, sizeof it[*n - 1].text, "%s", precision_name(s->precision));
+    add_text(it, n, "world", world_kind_name(s->world));
+    if (s->world == WORLD_BIOS) add_number(it, n, "people", s->people);
+    add_text(it, n, "preset", s->preset);
+    add_number(it, n, "vocab", vocab);
+    add_number(it, n, "seq_len", s->seq_len);
+    add_number(it, n, "batch_tokens", (double)s->batch_tokens);
+    add_number(it, n, "warmup_steps", (double)s->warmup_steps);
+    add_number(it, n, "pretrain_tokens", (double)s->pretrain_tokens);
+    add_text(it, n, "precision", precision_name(s->precision));
     return 0;
 }
 
