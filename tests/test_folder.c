@@ -227,8 +227,8 @@ static void a_foreign_database_is_refused_and_left_unchanged(void **state)
 
 /* A plateau store damaged in the middle (3000 bytes overwritten) is refused
  * by SQLite's quick_check before anything is written, not taken and then
- * failed half-way; one cut short or damaged in its first page is called
- * damaged too, not "not a store". */
+ * failed half-way; one whose meta table, first page or end is damaged is
+ * called damaged too, not "not a store". */
 static void a_damaged_store_is_refused_and_left_unchanged(void **state)
 {
     (void)state;
@@ -242,8 +242,12 @@ static void a_damaged_store_is_refused_and_left_unchanged(void **state)
     overwrite(db_path, 20000, 3000);
     snprintf(want, sizeof want, "%s: a damaged plateau results store (SQLite's quick_check: ", db_path);
     assert_refused_unchanged("run", ini, out, want, log, sizeof log);
-    /* cut short, or its first page overwritten, SQLite cannot even list its tables: damaged too */
+    /* the index of its meta table overwritten (page 3, after meta's own page 2: the first table the
+       schema creates), cut short, or its first page overwritten, SQLite cannot read it at all:
+       damaged too, not another database */
     snprintf(want, sizeof want, "%s: a damaged plateau results store (SQLite", db_path);
+    overwrite(db_path, 8192, 4096);
+    assert_refused_unchanged("run", ini, out, want, log, sizeof log);
     assert_int_equal(truncate(db_path, sb.st_size / 2), 0);
     assert_refused_unchanged("run", ini, out, want, log, sizeof log);
     overwrite(db_path, 100, 3000);

@@ -150,9 +150,17 @@ static int check_is_plateau_store(Store *s, Err *e)
     sqlite3_finalize(st);
     if (objects == 0) return 0;
     int versioned = 0;
-    if (has_meta && sqlite3_prepare_v2(s->db, "SELECT count(*) FROM meta WHERE key = 'schema_version'", -1, &st,
-                                       NULL) == SQLITE_OK) {
-        versioned = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+    if (has_meta) {   /* a meta table that cannot be read is a damaged store, not another database */
+        if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM meta WHERE key = 'schema_version'", -1, &st, NULL) !=
+            SQLITE_OK)
+            return unreadable_store(s, e);
+        rc = sqlite3_step(st);
+        versioned = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+        if (rc != SQLITE_ROW) {
+            unreadable_store(s, e);
+            sqlite3_finalize(st);
+            return -1;
+        }
         sqlite3_finalize(st);
     }
     if (!versioned)
