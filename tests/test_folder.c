@@ -254,6 +254,24 @@ static void a_damaged_store_is_refused_and_left_unchanged(void **state)
     assert_refused_unchanged("run", ini, out, want, log, sizeof log);
 }
 
+/* `study calibrate` into a folder that holds another study's results is
+ * refused, as `study run` is: its calibration.json would be cited by the
+ * other study's report. */
+static void calibrate_refuses_another_studys_folder(void **state)
+{
+    (void)state;
+    char out[256], ini[512], other[600], log[16384], *text;
+    size_t n;
+    Err e;
+    first_run(out, sizeof out, "owned");
+    write_tiny(ini, sizeof ini, "v1", "16384", "1e-3");
+    snprintf(other, sizeof other, "%s/v1/other.ini", g_root);   /* the same study under another name */
+    if (read_file(ini, &text, &n, &e) || write_file_atomic(other, text, n, &e)) fail_msg("%s", e.msg);
+    free(text);
+    assert_refused_unchanged("calibrate", other, out, "holds the results of study 'tiny', not 'other'", log,
+                             sizeof log);
+}
+
 static void an_empty_results_file_becomes_a_store(void **state)
 {
     (void)state;
@@ -389,6 +407,7 @@ int main(void)
         cmocka_unit_test(a_killed_holder_leaves_no_stale_lock),
         cmocka_unit_test(a_foreign_database_is_refused_and_left_unchanged),
         cmocka_unit_test(a_damaged_store_is_refused_and_left_unchanged),
+        cmocka_unit_test(calibrate_refuses_another_studys_folder),
         cmocka_unit_test(an_empty_results_file_becomes_a_store),
         cmocka_unit_test(an_edit_that_changes_the_data_is_refused_unless_rebuild_data_which_keeps_the_old_segments),
         cmocka_unit_test(a_rebuild_stopped_half_way_leaves_no_data_json_to_vouch_for_it),

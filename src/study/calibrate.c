@@ -19,6 +19,7 @@
 #include "study/folder.h"
 #include "study/prepare.h"
 #include "study/spec.h"
+#include "study/store.h"
 #include "train/adamw.h"
 #include "train/loader_source.h"
 #include "train/schedule.h"
@@ -142,6 +143,20 @@ static int write_json(const char *out_dir, const StudySpec *s, double fraction, 
     return rc;
 }
 
+/* A folder holding another study's results is not calibrated for this one
+ * (its calibration.json would then be cited by the other's report). */
+static int check_folder_study(const StudySpec *s, const char *out_dir, Err *e)
+{
+    char path[4096];
+    path_join(path, sizeof path, out_dir, STORE_FILE);
+    if (!file_exists(path)) return 0;
+    Store *st;
+    if (store_open(&st, out_dir, e)) return -1;
+    int rc = store_check_study(st, s->name, e);
+    store_close(st);
+    return rc;
+}
+
 static int calibrate_locked(const char *spec_path, const char *out_dir, double fraction, int quiet, int rebuild_data,
                             Calibration *out, Err *e)
 {
@@ -150,7 +165,7 @@ static int calibrate_locked(const char *spec_path, const char *out_dir, double f
     StudySpec s;
     StudyData d;
     char notice[1024];
-    if (study_spec_load(&s, spec_path, e) ||
+    if (study_spec_load(&s, spec_path, e) || check_folder_study(&s, out_dir, e) ||
         folder_check_data(&s, out_dir, rebuild_data, notice, sizeof notice, e))   /* a run's data is not rebuilt unasked */
         return -1;
     if (!quiet) fputs(notice, stdout);

@@ -44,9 +44,10 @@ typedef struct {
 } Calibration;
 
 /* fraction in (0, 1]: of the study's pre-training steps. quiet: no
- * progress lines. Builds the study's data in out_dir if needed; data
- * out_dir holds for other settings is refused as `study run` refuses it
- * (study/folder.h folder_check_data) unless rebuild_data. */
+ * progress lines. Builds the study's data in out_dir if needed; a folder
+ * holding another study's results, or data built for other settings, is
+ * refused as `study run` refuses it (study/folder.h folder_check_data)
+ * unless rebuild_data (the data only). */
 int study_calibrate(const char *spec_path, const char *out_dir, double fraction, int quiet, int rebuild_data,
                     Calibration *out, Err *e);
 
