@@ -1152,7 +1152,21 @@ static void calibration_key_copies_its_evidence_into_the_output_folder(void **st
         if (!strstr(msg, OTHER[i].said)) fail_msg("%s\ngot: %s\nwant: ...%s...", OTHER[i].json, msg, OTHER[i].said);
     }
 
-    const char good[] = "{\"study\": \"x\", " SETUP_OF("nano", "300") ", \"sweep\": [], \"chosen_peak_lr\": 0.002}\n";
+    /* a sweep without points, or whose best point is not the chosen one, is not its evidence */
+    static const char *const SWEEPS[] = {"[]", "[{\"peak_lr\": 0.002, \"valid_loss\": 2.5}, {\"peak_lr\": 0.004, "
+                                               "\"valid_loss\": 2.1}]"};
+    for (size_t i = 0; i < sizeof SWEEPS / sizeof *SWEEPS; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, "{\"study\": \"x\", " SETUP_OF("nano", "300") ", \"sweep\": %s, \"chosen_peak_lr\": "
+                 "0.002}", SWEEPS[i]);
+        put_file(dir, "x.calibration.json", json);
+        assert_int_equal(read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg), -1);
+        assert_non_null(strstr(msg, "expected a \"sweep\" of measured points whose lowest PT validation loss is at "
+                                    "\"chosen_peak_lr\" 0.002"));
+    }
+
+    const char good[] = "{\"study\": \"x\", " SETUP_OF("nano", "300") ", \"sweep\": [{\"peak_lr\": 0.001, "
+                        "\"valid_loss\": null}, {\"peak_lr\": 0.002, \"valid_loss\": 2.0}], \"chosen_peak_lr\": 0.002}\n";
 #undef SETUP_OF
     put_file(dir, "x.calibration.json", good);
     if (read_evidence(dir, "x.calibration.json", &ev, msg, sizeof msg)) fail_msg("%s", msg);

@@ -217,6 +217,25 @@ static int calibrate_locked(const char *spec_path, const char *out_dir, double f
 
 #define CALIBRATION_MAX_BYTES (1 << 20)
 
+/* The peak LR of the sweep's point with the lowest finite valid_loss
+ * (ties to the first, as study_calibrate chooses); NaN when none. */
+static double sweep_best(const cJSON *sweep)
+{
+    double best = NAN, loss = NAN;
+    const cJSON *pt, *points = cJSON_IsArray(sweep) ? sweep : NULL;
+    cJSON_ArrayForEach(pt, points)
+    {
+        const cJSON *lr = cJSON_GetObjectItemCaseSensitive(pt, "peak_lr"),
+                    *l = cJSON_GetObjectItemCaseSensitive(pt, "valid_loss");
+        if (cJSON_IsNumber(lr) && cJSON_IsNumber(l) && isfinite(l->valuedouble) &&
+            (isnan(loss) || l->valuedouble < loss)) {
+            loss = l->valuedouble;
+            best = lr->valuedouble;
+        }
+    }
+    return best;
+}
+
 /* The first key in which a sweep's "setup" differs from study s's, as
  * "preset = micro, this study has preset = nano" in why: 1 when one
  * differs (or the setup is missing: why says so), 0 when all agree, -1 on
@@ -240,7 +259,7 @@ static int setup_differs(const StudySpec *s, const cJSON *setup, char *why, size
         setup_value(&items[i], want, sizeof want);
         if (cJSON_IsString(v)) snprintf(got, sizeof got, "\"%.40s\"", v->valuestring);
         else if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%.17g", v->valuedouble);
-        else snprintf(got, sizeof got, "nothing");
+        else snprintf(got, sizeof got, "no value");
         snprintf(why, size, "the sweep trained with %s = %s, this study has %s = %s", items[i].key, got,
                  items[i].key, want);
         return 1;
@@ -255,6 +274,9 @@ static int check_setup(const StudySpec *s, const char *key, const cJSON *setup, 
     char why[256];
     int d = setup_differs(s, setup, why, sizeof why, e);
     if (d <= 0) return d;
+    if (!cJSON_IsObject(setup))
+        return err_set(e, "%s: %s = %s: %s: `plateau study calibrate %s` measures this study and records it",
+                       s->path, key, s->calibration, why, s->path);
     return err_set(e, "%s: %s = %s: %s (its peak LR was measured on another model, data or batch: `plateau study "
                    "calibrate %s` measures this one)", s->path, key, s->calibration, why, s->path);
 }
@@ -308,7 +330,11 @@ int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e)
         rc = err_set(e, "%s: %s = %s: a calibration of study \"%s\", not of \"%s\" (its model or data may differ: "
                      "`plateau study calibrate %s` measures this one)", s->path, key, s->calibration,
                      cJSON_IsString(study) ? study->valuestring : "?", s->name, s->path);
-    else rc = check_setup(s, key, cJSON_GetObjectItemCaseSensitive(j, "setup"), e);
+    else if (!(rc = check_setup(s, key, cJSON_GetObjectItemCaseSensitive(j, "setup"), e)) &&
+             sweep_best(cJSON_GetObjectItemCaseSensitive(j, "sweep")) != lr->valuedouble)
+        rc = err_set(e, "%s: %s = %s: expected a \"sweep\" of measured points whose lowest PT validation loss is at "
+                     "\"chosen_peak_lr\" %g (as `plateau study calibrate` writes it)", s->path, key, s->calibration,
+                     lr->valuedouble);
     if (!rc) ev->chosen_peak_lr = lr->valuedouble;
     cJSON_Delete(j);
     if (rc) calibration_free(ev);

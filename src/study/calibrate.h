@@ -65,9 +65,11 @@ typedef struct {
 /* Reads and checks the study's calibration file before anything is
  * written. Refused, naming the study file, the key and the path: no such
  * file, more than 1 MB, not JSON, a "chosen_peak_lr" that is not a learning
- * rate in (0, 1], a "study" that names another study, or a "setup" that is
+ * rate in (0, 1], a "study" that names another study, a "setup" that is
  * missing or differs from the study's in any key (the sweep measured another
- * model, data or batch). No key: ev->text NULL, 0. */
+ * model, data or batch), or a "sweep" whose lowest finite PT validation
+ * loss is not at chosen_peak_lr (none: an empty sweep). No key: ev->text
+ * NULL, 0. */
 int calibration_read(const StudySpec *s, CalibrationEvidence *ev, Err *e);
 
 /* Whether the calibration.json at path measured another setup than study
